@@ -8,6 +8,7 @@ went (``--debug`` prints it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -32,9 +33,39 @@ def _cmd_build(args: argparse.Namespace) -> int:
         raise DependencyError(f"`mmnet build` needs the pipeline extra: pip install 'mmnet[pipeline]' ({e})") from e
 
     config = load_config(args.config)
+    if args.device_profile:
+        config = dataclasses.replace(config, runtime=_with_device_profile(config.runtime, args.device_profile))
     out = Path(args.out) if args.out else Path("bundles") / config.name
     result = run_build(config, out, work_dir=args.work_dir, extra_beam_args=args.beam_args, progress=not args.quiet)
     print(format_build_summary(result))
+    return 0
+
+
+def _with_device_profile(settings, path: str):
+    from mobile_runtime.errors import ConfigError
+
+    if not Path(path).is_file():
+        raise ConfigError(f"--device-profile: no such file: {path}")
+    return dataclasses.replace(settings, device_profile=str(Path(path).resolve()))
+
+
+def _cmd_configure(args: argparse.Namespace) -> int:
+    try:
+        from pipeline.bundle import reconfigure_bundle
+        from pipeline.config import RuntimeSettings, load_config
+    except ImportError as e:
+        raise DependencyError(f"`mmnet configure` needs the pipeline extra: pip install 'mmnet[pipeline]' ({e})") from e
+    from mobile_runtime.bundle import load_bundle
+    from mobile_runtime.inspect import format_runtime_config
+
+    settings = load_config(args.config).runtime if args.config else RuntimeSettings()
+    if args.device_profile:
+        settings = _with_device_profile(settings, args.device_profile)
+    settings.check_paths()
+    path = reconfigure_bundle(args.bundle, settings)
+    bundle = load_bundle(path)
+    print(f"Reconfigured {path}:")
+    print("\n".join(format_runtime_config(bundle.runtime_config.document)))
     return 0
 
 
@@ -60,9 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
     build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument("--device-profile", help="device profile JSON (e.g. from `mmnet harness`); overrides runtime.device_profile")
     build.add_argument("beam_args", nargs=argparse.REMAINDER,
                        help="after `--`: Beam pipeline flags passed through, e.g. -- --runner=DirectRunner")
     build.set_defaults(handler=_cmd_build)
+
+    configure = sub.add_parser("configure", help="re-run calibration, thresholds and pairing on an existing bundle")
+    configure.add_argument("bundle", help="bundle directory (rewritten atomically)")
+    configure.add_argument("--config", help="build config whose `runtime` section to use (default: the defaults)")
+    configure.add_argument("--device-profile", help="device profile JSON to pair and place for (default: the build host's timings)")
+    configure.set_defaults(handler=_cmd_configure)
 
     inspect = sub.add_parser("inspect", help="verify a bundle (schema, checksums) and summarise it")
     inspect.add_argument("bundle", help="bundle directory")

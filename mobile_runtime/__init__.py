@@ -13,6 +13,15 @@ from mobile_runtime.bundle import (
     sha256_file,
     write_manifest,
 )
+from mobile_runtime.detector import AGREEMENT_RULE, NEVER, DetectorOutput, apply_temperature, detect
+from mobile_runtime.device_profile import (
+    DEVICE_PROFILE_SCHEMA_VERSION,
+    DeviceProfile,
+    host_device_profile,
+    load_device_profile,
+    match_profile_to_bundle,
+    write_device_profile,
+)
 from mobile_runtime.errors import (
     BundleError,
     ConfigError,
@@ -21,7 +30,7 @@ from mobile_runtime.errors import (
     MmnetError,
     ModelError,
 )
-from mobile_runtime.inspect import format_bundle_summary
+from mobile_runtime.inspect import format_bundle_summary, format_runtime_config
 from mobile_runtime.interpreter import (
     LatencyStats,
     TFLiteClassifier,
@@ -29,12 +38,32 @@ from mobile_runtime.interpreter import (
     load_interpreter,
     measure_latency,
 )
+from mobile_runtime.network import (
+    DEFAULT_PROFILES,
+    NetworkProfile,
+    RadioPowerModel,
+    load_network_profiles,
+    reply_bytes,
+    transfer_energy_mj,
+    transfer_latency_ms,
+    upload_bytes,
+)
 from mobile_runtime.preprocessing import (
     RESIZE_METHODS,
     PreprocessingSpec,
     preprocess,
     resize_frames,
     validate_frames,
+)
+from mobile_runtime.runtime_config import (
+    MASTER_ONLY,
+    MODES,
+    RUNTIME_CONFIG_FILE,
+    RUNTIME_CONFIG_SCHEMA_VERSION,
+    RuntimeConfig,
+    check_runtime_config,
+    load_runtime_config,
+    write_runtime_config,
 )
 from mobile_runtime.schemas import load_schema, validate_document
 
@@ -49,6 +78,19 @@ __all__ = [
     "publish_bundle",
     "sha256_file",
     "write_manifest",
+    # detector
+    "AGREEMENT_RULE",
+    "NEVER",
+    "DetectorOutput",
+    "apply_temperature",
+    "detect",
+    # device profile
+    "DEVICE_PROFILE_SCHEMA_VERSION",
+    "DeviceProfile",
+    "host_device_profile",
+    "load_device_profile",
+    "match_profile_to_bundle",
+    "write_device_profile",
     # errors
     "MmnetError",
     "ConfigError",
@@ -58,18 +100,37 @@ __all__ = [
     "DependencyError",
     # inspect
     "format_bundle_summary",
+    "format_runtime_config",
     # interpreter
     "LatencyStats",
     "TFLiteClassifier",
     "interpreter_backend",
     "load_interpreter",
     "measure_latency",
+    # network
+    "DEFAULT_PROFILES",
+    "NetworkProfile",
+    "RadioPowerModel",
+    "load_network_profiles",
+    "reply_bytes",
+    "transfer_energy_mj",
+    "transfer_latency_ms",
+    "upload_bytes",
     # preprocessing
     "RESIZE_METHODS",
     "PreprocessingSpec",
     "preprocess",
     "resize_frames",
     "validate_frames",
+    # runtime config
+    "MASTER_ONLY",
+    "MODES",
+    "RUNTIME_CONFIG_FILE",
+    "RUNTIME_CONFIG_SCHEMA_VERSION",
+    "RuntimeConfig",
+    "check_runtime_config",
+    "load_runtime_config",
+    "write_runtime_config",
     # schemas
     "load_schema",
     "validate_document",

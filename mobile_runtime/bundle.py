@@ -1,7 +1,8 @@
 """Reading, verifying, writing and publishing bundles (see the manifest contract, schema 1.0).
 
-A bundle is a directory holding ``manifest.json``, ``labels.txt``, ``models/<id>.tflite`` and the
-recorded ``data/{val,test}.npz`` splits. ``load_bundle`` checks the manifest against its JSON
+A bundle is a directory holding ``manifest.json``, ``labels.txt``, ``models/<id>.tflite``, the
+recorded ``data/{val,test}.npz`` splits and, when the build configured it, ``runtime_config.json``
+with ``report/`` and ``model_card.md``. ``load_bundle`` checks the manifest against its JSON
 Schema and the rules the schema cannot express (unique ids, files inside the bundle with matching
 sizes and sha256, labels.txt equal to ``labels`` ...).
 """
@@ -23,6 +24,7 @@ import numpy as np
 
 from mobile_runtime.errors import BundleError, ConfigError
 from mobile_runtime.preprocessing import PreprocessingSpec
+from mobile_runtime.runtime_config import RuntimeConfig, load_runtime_config
 from mobile_runtime.schemas import validate_document
 
 __all__ = [
@@ -168,6 +170,7 @@ class Bundle:
     preprocessing: PreprocessingSpec
     models: tuple[ModelRecord, ...]
     checksummed_files: tuple[str, ...] = ()
+    runtime_config: RuntimeConfig | None = None  # validated against the schema and the bundle
 
     @property
     def name(self) -> str:
@@ -381,11 +384,20 @@ def load_bundle(path: str | Path, *, verify_checksums: bool = True) -> Bundle:
     entries += [(f"data.{split}.file", manifest["data"][split]) for split in SPLITS]
     if manifest["runtime_config"] is not None:
         entries.append(("runtime_config.file", manifest["runtime_config"]))
+    for name, entry in manifest.get("report", {}).items():
+        entries.append((f"report.{name}.file", entry))
     for where, entry in entries:
         _check_file(root, entry, f"{source}: {where}", verify=verify_checksums)
         if verify_checksums:
             checked.append(entry["file"])
 
+    runtime_config = None
+    if manifest["runtime_config"] is not None:
+        runtime_config = load_runtime_config(
+            _resolve_inside(root, manifest["runtime_config"]["file"], "runtime_config.file"),
+            num_classes=len(labels),
+            shipped_models=[m["id"] for m in manifest["models"] if m["file"]],
+        )
     bundle = Bundle(
         path=root,
         manifest=manifest,
@@ -393,6 +405,7 @@ def load_bundle(path: str | Path, *, verify_checksums: bool = True) -> Bundle:
         preprocessing=PreprocessingSpec.from_json(manifest["preprocessing"]),
         models=tuple(ModelRecord.from_json(m) for m in manifest["models"]),
         checksummed_files=tuple(checked),
+        runtime_config=runtime_config,
     )
     logger.debug(
         "loaded bundle %s (%d models, %d files checksummed)", root, len(bundle.models), len(checked)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from mobile_runtime.bundle import Bundle, ModelRecord
 
-__all__ = ["format_bundle_summary"]
+__all__ = ["format_bundle_summary", "format_runtime_config"]
 
 _MODEL_HEADERS = (
     "id", "role", "precision", "KB", "params", "MMACs", "val %", "test %", "host ms", "blessed"
@@ -90,10 +90,41 @@ def format_bundle_summary(bundle: Bundle) -> str:
     else:
         lines.append("  none")
     runtime = m["runtime_config"]
-    lines.append(
-        "Runtime config: not present"
-        if runtime is None
-        else f"Runtime config: {runtime['file']} ({runtime['bytes']} bytes)"
-    )
+    if runtime is None or bundle.runtime_config is None:
+        lines.append("Runtime config: not present")
+    else:
+        lines.append(f"Runtime config: {runtime['file']} ({runtime['bytes']} bytes)")
+        lines += format_runtime_config(bundle.runtime_config.document)
+    if "report" in m:
+        lines.append(f"Report: {m['report']['index']['file']}, model card: {m['report']['model_card']['file']}")
     lines.append(f"verified: schema OK, {len(bundle.checksummed_files)} files checksummed")
     return "\n".join(lines)
+
+
+def format_runtime_config(doc: dict) -> list[str]:
+    """The chosen system per network profile and mode, where the master runs, and why."""
+    master = doc["master"]
+    agreement = doc["reference"] == "master"
+    measure = "agreement with the master" if agreement else "accuracy"
+    lines = [
+        f"  master {master['model']}: val {_percent(master['val_accuracy'])}%, test {_percent(master['test_accuracy'])}%"
+        + ("  (unlabeled calibration: accuracies are agreement with the master)" if agreement else ""),
+        f"  targets: normal {_percent(doc['targets']['normal'])}%, power-saving {_percent(doc['targets']['power_saving'])}% "
+        f"of the master's {measure}; minions run {doc['minion_execution']}ly; "
+        f"device: {doc['device_profile']['name']} ({doc['device_profile']['kind']})",
+    ]
+    rows = []
+    for profile, modes in doc["selection"].items():
+        placement = doc["placement"][profile]
+        for mode, chosen in modes.items():
+            expected = chosen["expected"]
+            rows.append([
+                profile, mode, chosen["system"], chosen["placement"], f"{expected['latency_ms']:.3f}",
+                f"{expected['energy_mj']:.3f}", _percent(expected["recovery_rate"]), _percent(expected["accuracy"]),
+                _percent(expected["test_recovery_rate"]), _percent(expected["test_accuracy"]), chosen["why"],
+            ])
+        lines.append(f"  {profile}: master on device {placement['device_ms']:.3f} ms vs cloud {placement['cloud_ms']:.2f} ms"
+                     f" -> {placement['choice']}")
+    headers = ("profile", "mode", "system", "master", "ms", "mJ", "P_r %", "val %", "test P_r %", "test %", "why")
+    lines += _table(headers, rows, ("<", "<", "<", "<", ">", ">", ">", ">", ">", ">", "<"))
+    return lines

@@ -4,7 +4,11 @@ Graph (each box a labelled transform)::
 
     Prepare data ─► (side input to everything below)
     Train models ─┬─► Export TFLite ─► Evaluate TFLite ─┐
-    Import models ┴──────────────────► (tflite imports) ┴─► Collect ─► Measure host latency ─► Write bundle
+    Import models ┴──────────────────► (tflite imports) ┴─► Collect ─► Measure host latency ─┬─► Write bundle
+                                                                       Fit latency model ◄───┘ (side input)
+
+Write bundle also configures the runtime (:mod:`pipeline.configure`: calibration, thresholds,
+pairing) and writes ``runtime_config.json``, ``report/`` and ``model_card.md`` into the bundle.
 
 Training, export and evaluation fan out over the variant grid. Every stage task that raises becomes a
 dead-letter record (``failures`` in the manifest) and a Beam counter; the other variants go on. With
@@ -342,18 +346,47 @@ def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict
 
     records = evaluated.records | "Collect records" >> beam.combiners.ToList()
     failures = tuple(dead_letters) | "Dead letters" >> beam.Flatten() | "Collect failures" >> beam.combiners.ToList()
+    measured = records | "Measure host latency" >> beam.Map(
+        lambda evaluated, ctx: measure_host_latency(evaluated, ctx.config.export), ctx=context
+    )
+    latency_model = measured | "Fit latency model" >> beam.Map(fit_latency_model, ctx=context)
     (
-        records
-        | "Measure host latency" >> beam.Map(
-            lambda evaluated, ctx: measure_host_latency(evaluated, ctx.config.export), ctx=context
-        )
+        measured
         | "Write bundle" >> beam.Map(
-            lambda evaluated, fails, prep, ctx: str(assemble_bundle(
+            lambda evaluated, fails, prep, latency, ctx: str(assemble_bundle(
                 config=ctx.config, work_dir=Path(ctx.work_dir), prepared=PreparedData.from_json(prep),
-                evaluated=evaluated, failures=fails, build_info=build_info)),
-            fails=AsSingleton(failures), prep=data, ctx=context,
+                evaluated=evaluated, failures=fails + latency["failures"], build_info=build_info,
+                latency_model=latency["model"])),
+            fails=AsSingleton(failures), prep=data, latency=AsSingleton(latency_model), ctx=context,
         )
     )
+
+
+def fit_latency_model(measured: list[dict], ctx: BuildContext) -> dict:
+    """The per-layer latency regression, evaluated on the build's whole models (never fitted on them).
+
+    Runs serially after host latency so its single-layer timings see the same quiet machine. A
+    failure is a dead letter: the bundle is still written, without the regression's report.
+    """
+    if not ctx.config.runtime.latency_model:
+        return {"model": None, "failures": []}
+    from pipeline.latency_model import LatencyModelConfig, build_latency_model
+
+    held_out = [
+        (item["record"]["id"], item["artifact_path"], item["record"]["host_latency_ms"]["median"])
+        for item in measured
+        if item["record"]["blessed"] and item["record"]["host_latency_ms"]["xnnpack"]
+    ]
+    try:
+        with stage_task(ctx.events_dir, "latency_model", "per-layer regression") as info:
+            result = build_latency_model(LatencyModelConfig(), Path(ctx.work_dir) / "latency_model", held_out)
+            info["summary"] = (f"{result['layer_samples']} layer timings; whole-model error "
+                               f"{result['evaluation']['median_ape_pct']:.0f}% median on {len(held_out)} models")
+    except Exception as e:  # dead letter, like any other stage task
+        log.error("latency model failed: %s: %s", type(e).__name__, e)
+        return {"model": None, "failures": [{"variant": "latency_model", "stage": "latency_model",
+                                             "error": f"{type(e).__name__}: {e}"}]}
+    return {"model": result, "failures": []}
 
 
 def beam_args(config: BuildConfig, extra_args: Iterable[str] = ()) -> list[str]:
@@ -423,7 +456,8 @@ def run_build(
     imports = _import_tasks(config)
     tflite_imports = sum(1 for t in imports if t.path.endswith(".tflite"))
     exports = (len(masters) + len(minions) + len(imports) - tflite_imports) * len(config.export.precisions)
-    totals = {"train": len(masters) + len(minions), "import": len(imports), "export": exports, "evaluate": exports + tflite_imports}
+    totals = {"train": len(masters) + len(minions), "import": len(imports), "export": exports, "evaluate": exports + tflite_imports,
+              "latency_model": int(config.runtime.latency_model), "configure": 1}
     pipeline = beam.Pipeline(options=PipelineOptions(args))
     build_graph(pipeline, context, build_info)
     try:
@@ -450,6 +484,7 @@ def run_build(
 def _check_inputs_exist(config: BuildConfig) -> None:
     """Fails before any worker starts when a dataset or model path is missing."""
     config.dataset.check_paths()
+    config.runtime.check_paths()
     for task in _import_tasks(config):
         if not Path(task.path).exists():
             field = "master.import" if task.role == "master" else f"minions.imported ({task.name})"

@@ -8,7 +8,9 @@ with the numbers that rejected them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import shutil
 import time
@@ -16,14 +18,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.bundle import MANIFEST_SCHEMA_VERSION, publish_bundle, sha256_file, write_manifest
+from mobile_runtime.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
 from mobile_runtime.errors import MmnetError
+from mobile_runtime.interpreter import TFLiteClassifier
+from mobile_runtime.preprocessing import preprocess
 from mmnet import __version__
-from pipeline.config import BuildConfig
+from pipeline.config import BuildConfig, RuntimeSettings
+from pipeline.configure import build_configuration, write_configuration
 from pipeline.datasets import Splits
 from pipeline.prepare import PreparedData, load_prepared_splits
+from pipeline.progress import stage_task
 
-__all__ = ["BuildError", "assemble_bundle", "agreement"]
+__all__ = ["BuildError", "assemble_bundle", "attach_configuration", "agreement", "bundle_probabilities", "reconfigure_bundle"]
+
+logger = logging.getLogger(__name__)
 
 _PRECISION_ORDER = {"float32": 0, "float16": 1, "int8": 2}
 
@@ -64,8 +72,14 @@ def assemble_bundle(
     evaluated: list[dict],
     failures: list[dict],
     build_info: dict,
+    latency_model: dict | None = None,
 ) -> Path:
-    """Writes and publishes the bundle at ``build_info['out_dir']``; returns its path."""
+    """Writes and publishes the bundle at ``build_info['out_dir']``; returns its path.
+
+    The runtime config, report and model card are made here, inside the staging directory, so
+    they are validated with the rest. If configuring fails, the bundle is still written, without a
+    runtime config, and the failure is a dead letter of stage ``configure``.
+    """
     out_dir = Path(build_info["out_dir"])
     records = [dict(item["record"]) for item in evaluated]
     paths = {item["record"]["id"]: Path(item["artifact_path"]) for item in evaluated}
@@ -96,6 +110,7 @@ def assemble_bundle(
         info = {k: v for k, v in build_info.items() if k not in ("out_dir", "started_unix")}
         info["config_sha256"] = _config_digest(info["config"])
         info["duration_s"] = round(time.time() - build_info["started_unix"], 1)
+        info["latency_model"] = latency_model
         info["counts"] = {
             "artifacts": len(records),
             "blessed": sum(r["blessed"] for r in records),
@@ -124,11 +139,93 @@ def assemble_bundle(
             "runtime_config": None,
             "build": info,
         }
+        probabilities = {}
+        for record in records:
+            if record["blessed"]:
+                with np.load(work_dir / "evaluations" / f"{record['id']}.npz") as arrays:
+                    probabilities[record["id"]] = {name: arrays[f"{name}_probabilities"] for name in ("val", "test")}
+        try:
+            with stage_task(work_dir / "events", "configure", "runtime config + report") as progress:
+                configuration = build_configuration(
+                    config.runtime, manifest, probabilities,
+                    {name: (getattr(splits, name).frames, getattr(splits, name).labels) for name in ("val", "test")},
+                    latency_model=latency_model,
+                )
+                attach_configuration(manifest, staging, configuration)
+                chosen = configuration.runtime_config["selection"][config.runtime.default_profile]["normal"]
+                progress["summary"] = (f"{config.runtime.default_profile} normal: {chosen['system']}, "
+                                       f"P_r {100 * chosen['expected']['recovery_rate']:.1f}%")
+        except Exception as e:  # dead letter: the models are still worth shipping
+            logger.error("configuring the runtime failed: %s: %s", type(e).__name__, e)
+            manifest["failures"].append({"variant": "runtime_config", "stage": "configure", "error": f"{type(e).__name__}: {e}"})
+            info["counts"]["failures"] += 1
         write_manifest(manifest, staging / "manifest.json")
         return publish_bundle(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _file_ref(root: Path, relative: str) -> dict:
+    path = root / relative
+    return {"file": relative, "sha256": sha256_file(path), "bytes": path.stat().st_size}
+
+
+def attach_configuration(manifest: dict, bundle_dir: Path, configuration) -> None:
+    """Writes runtime config, report and model card into ``bundle_dir`` and references them."""
+    files = write_configuration(configuration, bundle_dir)
+    manifest["runtime_config"] = _file_ref(bundle_dir, files["runtime_config"])
+    manifest["report"] = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
+
+
+def bundle_probabilities(bundle: Bundle) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Every shipped model's TFLite probabilities on the bundle's recorded val and test splits."""
+    splits = {name: bundle.load_split(name) for name in ("val", "test")}
+    probabilities = {}
+    for record in bundle.models:
+        if not record.shipped:
+            continue
+        xnnpack = record.metrics.get("xnnpack", True)
+        classifier = TFLiteClassifier(bundle.model_path(record.id), num_threads=1, use_xnnpack=xnnpack)
+        probabilities[record.id] = {name: classifier.predict(preprocess(frames, bundle.preprocessing, record.resolution))
+                                    for name, (frames, _) in splits.items()}
+    return probabilities, splits
+
+
+def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Path:
+    """Re-runs calibration, thresholds and pairing on an existing bundle (e.g. with a phone's device
+    profile) and republishes it atomically with the new runtime config and report."""
+    bundle_dir = Path(bundle_dir)
+    bundle = load_bundle(bundle_dir)
+    probabilities, splits = bundle_probabilities(bundle)
+    manifest = json.loads(json.dumps(bundle.manifest))
+    latency_model = manifest["build"].get("latency_model")
+    configuration = build_configuration(settings, manifest, probabilities, splits, latency_model=latency_model)
+    staging = bundle_dir.parent / f".{bundle_dir.name}.staging-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(bundle_dir, staging)
+    try:
+        for stale in ("report", "runtime_config.json", "model_card.md"):
+            target = staging / stale
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        attach_configuration(manifest, staging, configuration)
+        manifest["failures"] = [f for f in manifest["failures"] if f["stage"] != "configure"]
+        manifest["build"]["counts"]["failures"] = len(manifest["failures"])
+        manifest["build"]["reconfigured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        manifest["build"]["runtime_settings"] = _to_json(settings)
+        write_manifest(manifest, staging / "manifest.json")
+        return publish_bundle(staging, bundle_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _to_json(settings: RuntimeSettings) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(settings)))
 
 
 def _config_digest(config_json: dict) -> str:

@@ -33,6 +33,9 @@ __all__ = [
     "ExportConfig",
     "BeamConfig",
     "PreprocessingOverride",
+    "TargetsConfig",
+    "ServerLoadConfig",
+    "RuntimeSettings",
     "BuildConfig",
     "load_config",
     "config_from_mapping",
@@ -279,6 +282,105 @@ class PreprocessingOverride:
 
 
 @dataclass(frozen=True)
+class TargetsConfig:
+    """Accuracy targets of the threshold-tuned modes, as fractions of the master's accuracy."""
+
+    normal: float = 1.0
+    power_saving: float = 0.99
+
+    def __post_init__(self) -> None:
+        _require_number("runtime.targets.normal", self.normal, low=0.0, high=1.0, low_open=True)
+        _require_number("runtime.targets.power_saving", self.power_saving, low=0.0, high=1.0, low_open=True)
+        if self.power_saving > self.normal:
+            raise ConfigError(f"runtime.targets.power_saving: expected at most targets.normal ({self.normal}), got {self.power_saving}")
+
+
+@dataclass(frozen=True)
+class ServerLoadConfig:
+    """Server-load detection: a smoothed RTT this many times above its estimate keeps the master local."""
+
+    rtt_ratio: float = 3.0
+    probe_interval_s: float = 5.0
+    rtt_smoothing: float = 0.2  # weight of a new RTT sample in the exponential moving average
+
+    def __post_init__(self) -> None:
+        _require_number("runtime.server_load.rtt_ratio", self.rtt_ratio, low=1.0, high=1000.0, low_open=True)
+        _require_number("runtime.server_load.probe_interval_s", self.probe_interval_s, low=0.0, high=86_400.0, low_open=True)
+        _require_number("runtime.server_load.rtt_smoothing", self.rtt_smoothing, low=0.0, high=1.0, low_open=True)
+
+
+_NETWORK_PROFILE_NAMES = ("3g", "lte", "wifi")
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How the Configure runtime stage calibrates, tunes thresholds and pairs minions."""
+
+    reference: str = "labels"  # "master": unlabeled calibration against the master's own answers
+    targets: TargetsConfig = field(default_factory=TargetsConfig)
+    minion_execution: str = "serial"  # the paper runs the two minions one after the other
+    network_profiles: tuple[str, ...] = _NETWORK_PROFILE_NAMES
+    network_profiles_file: str | None = None  # JSON with extra or overriding profiles
+    default_profile: str = "lte"
+    upload_encoding: str = "png"  # how a frame travels to the cloud master: "png" or "raw"
+    cloud_server_ms: float = 0.0  # the master's time on the server (the paper neglects it)
+    device_profile: str | None = None  # a device profile JSON (e.g. from the Android harness); default: host timings
+    temporal_distance_ms: float = 100.0  # speculation history: frames closer than this are "the same view"
+    server_load: ServerLoadConfig = field(default_factory=ServerLoadConfig)
+    # M&MNet runs a pair: the agreement rule filters errors before thresholds do. Single minions are
+    # always evaluated and reported; selecting them is opt-in because per-class thresholds fitted on
+    # a small val split generalise worse without agreement (measured on digits; see BUILD.md).
+    single_minion_systems: bool = False
+    threshold_step: float = 0.01  # how far the per-class thresholds are lowered together per step
+    threshold_bootstrap: int = 20  # bootstrap rounds of the per-class heuristic (0: the plain heuristic)
+    calibration_bins: int = 10
+    latency_model: bool = True  # fit and report the per-layer latency regression
+
+    def __post_init__(self) -> None:
+        if self.reference not in ("labels", "master"):
+            raise ConfigError(f"runtime.reference: expected 'labels' or 'master', got {self.reference!r}")
+        if self.minion_execution not in ("serial", "parallel"):
+            raise ConfigError(f"runtime.minion_execution: expected 'serial' or 'parallel', got {self.minion_execution!r}")
+        if not isinstance(self.network_profiles, tuple) or not self.network_profiles:
+            raise ConfigError(f"runtime.network_profiles: expected a non-empty list, got {self.network_profiles!r}")
+        for i, name in enumerate(self.network_profiles):
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"runtime.network_profiles[{i}]: expected a profile name, got {name!r}")
+            if self.network_profiles_file is None and name not in _NETWORK_PROFILE_NAMES:
+                raise ConfigError(f"runtime.network_profiles[{i}]: unknown profile {name!r}; expected one of "
+                                  f"{', '.join(_NETWORK_PROFILE_NAMES)} or a network_profiles_file that defines it")
+        if self.default_profile not in self.network_profiles:
+            raise ConfigError(f"runtime.default_profile: expected one of {list(self.network_profiles)}, got {self.default_profile!r}")
+        if self.upload_encoding not in ("png", "raw"):
+            raise ConfigError(f"runtime.upload_encoding: expected 'png' or 'raw', got {self.upload_encoding!r}")
+        _require_number("runtime.cloud_server_ms", self.cloud_server_ms, low=0.0, high=1e6)
+        for name in ("device_profile", "network_profiles_file"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.endswith(".json")):
+                raise ConfigError(f"runtime.{name}: expected a .json file, got {value!r}")
+        _require_number("runtime.temporal_distance_ms", self.temporal_distance_ms, low=0.0, high=1e7)
+        _require_number("runtime.threshold_step", self.threshold_step, low=0.0, high=0.5, low_open=True)
+        _require_int("runtime.calibration_bins", self.calibration_bins, low=2, high=100)
+        _require_int("runtime.threshold_bootstrap", self.threshold_bootstrap, low=0, high=1000)
+        if not isinstance(self.single_minion_systems, bool):
+            raise ConfigError(f"runtime.single_minion_systems: expected true/false, got {self.single_minion_systems!r}")
+        if not isinstance(self.latency_model, bool):
+            raise ConfigError(f"runtime.latency_model: expected true/false, got {self.latency_model!r}")
+
+    def resolved(self, base_dir: Path) -> "RuntimeSettings":
+        return dataclasses.replace(self, **{
+            name: str((base_dir / getattr(self, name)).resolve())
+            for name in ("device_profile", "network_profiles_file") if getattr(self, name) is not None
+        })
+
+    def check_paths(self) -> None:
+        for name in ("device_profile", "network_profiles_file"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(f"runtime.{name}: no such file: {value}")
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     name: str
     dataset: DatasetConfig
@@ -288,6 +390,7 @@ class BuildConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     preprocessing: PreprocessingOverride = field(default_factory=PreprocessingOverride)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
@@ -360,6 +463,7 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
             config,
             dataset=config.dataset.resolved(base_dir),
             master=config.master.resolved(base_dir),
+            runtime=config.runtime.resolved(base_dir),
             minions=dataclasses.replace(
                 config.minions,
                 imported=tuple(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mobile_runtime.bundle import Bundle, load_bundle
 from mobile_runtime.inspect import format_bundle_summary
 
-__all__ = ["build_highlights", "format_build_summary"]
+__all__ = ["build_highlights", "format_build_summary", "runtime_highlights"]
 
 
 def _pct(value: float | None) -> str:
@@ -44,9 +44,28 @@ def build_highlights(bundle: Bundle) -> list[str]:
     if ratios:
         lines.append(f"int8 vs float32  {min(ratios):.2f}x to {max(ratios):.2f}x smaller; "
                      f"test accuracy change {-max(accuracy_gaps):+.2f} to {-min(accuracy_gaps):+.2f} points")
+    if bundle.runtime_config is not None:
+        lines += runtime_highlights(bundle.runtime_config.document)
     rejected = [m for m in models if not m.blessed]
     lines.append(f"artifacts        {len(models)} ({len(models) - len(rejected)} blessed, {len(rejected)} rejected), "
                  f"{len(bundle.manifest['failures'])} failed tasks")
+    return lines
+
+
+def runtime_highlights(config: dict) -> list[str]:
+    """Normal and power-saving mode on the default profile: the chosen system on test vs the master."""
+    profile = config["default_profile"]
+    master_test = config["master"]["test_accuracy"]
+    measure = "agreement with the master" if config["reference"] == "master" else "test accuracy"
+    lines = []
+    for mode in ("normal", "power_saving"):
+        chosen = config["selection"][profile][mode]
+        expected = chosen["expected"]
+        lines.append(
+            f"{mode:<16} ({profile}) {chosen['system']}, master on the {chosen['placement']}: {measure} "
+            f"{_pct(expected['test_accuracy'])} vs master {_pct(master_test)}, P_r {_pct(expected['test_recovery_rate'])} on test; "
+            f"expected {expected['latency_ms']:.3f} ms vs master alone {config['placement'][profile][chosen['placement'] + '_ms']:.3f} ms"
+        )
     return lines
 
 

@@ -50,7 +50,7 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_unknown_schema_name():
-    expected = r"schema name is '../manifest'; expected one of \['manifest'\]"
+    expected = r"schema name is '../manifest'; expected one of \['device_profile', 'manifest', 'runtime_config'\]"
     with pytest.raises(ConfigError, match=expected):
         load_schema("../manifest")
 

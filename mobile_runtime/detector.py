@@ -1,0 +1,97 @@
+"""The misspeculation detector (dissertation §5.2.3), as pure functions shared by pipeline and runtime.
+
+Every minion's probabilities are first calibrated with its temperature (softmax(log p / T)); a
+minion answer is then *accepted* only when all minions of the system give the same top-1 class and
+each one's calibrated confidence reaches the threshold of that class. Anything else is recovered by
+the master. Because calibrated confidences mean the same thing for every minion, one threshold per
+class serves both minions of a pair.
+
+A threshold of ``NEVER`` (above any probability) recovers every input of its class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from mobile_runtime.errors import ConfigError, DataError
+
+__all__ = [
+    "AGREEMENT_RULE",
+    "NEVER",
+    "DetectorOutput",
+    "apply_temperature",
+    "detect",
+    "check_thresholds",
+]
+
+AGREEMENT_RULE = "top1_equal"  # the pair's minions must name the same class (§5.2.3)
+NEVER = 1.01  # a threshold no probability reaches
+
+_EPS = 1e-12
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature-scaled probabilities softmax(log p / T), computed in float64.
+
+    Models here output probabilities (the softmax is inside the TFLite graph), so their log is
+    the logits up to a per-input constant, which softmax ignores.
+    """
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
+        raise ConfigError(f"temperature is {temperature!r}; expected a number > 0")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2:
+        raise DataError(f"probabilities have shape {p.shape}; expected (N, classes)")
+    logits = np.log(np.clip(p, _EPS, 1.0)) / float(temperature)
+    logits -= logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def check_thresholds(thresholds: Sequence[float], num_classes: int, where: str = "thresholds") -> np.ndarray:
+    """The thresholds as a float array of one value in [0, NEVER] per class, or ConfigError."""
+    values = np.asarray(thresholds, dtype=np.float64)
+    if values.shape != (num_classes,):
+        raise ConfigError(f"{where} has {values.size} values; expected one per class ({num_classes})")
+    if not np.all(np.isfinite(values)) or values.min() < 0 or values.max() > NEVER:
+        raise ConfigError(f"{where} must lie in [0, {NEVER}]; got {values.tolist()}")
+    return values
+
+
+@dataclass(frozen=True)
+class DetectorOutput:
+    """Per input: the minions' answer, whether it is accepted, and why not when it is not."""
+
+    answer: np.ndarray  # (N,) the first minion's top-1 class
+    confidence: np.ndarray  # (N,) the lowest calibrated top-1 confidence among the minions
+    agree: np.ndarray  # (N,) bool: every minion names the same class
+    accept: np.ndarray  # (N,) bool: agree and confidence >= threshold[answer]
+
+    @property
+    def recover(self) -> np.ndarray:
+        return ~self.accept
+
+    def reasons(self) -> list[str]:
+        """Why each input was (not) recovered: ``accepted``, ``disagree`` or ``low_confidence``."""
+        return [
+            "accepted" if a else ("disagree" if not g else "low_confidence")
+            for a, g in zip(self.accept.tolist(), self.agree.tolist())
+        ]
+
+
+def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float]) -> DetectorOutput:
+    """Applies the detector to calibrated probabilities of one or two minions, (N, classes) each."""
+    if not 1 <= len(calibrated) <= 2:
+        raise ConfigError(f"a system has {len(calibrated)} minions; expected 1 or 2")
+    arrays = [np.asarray(p, dtype=np.float64) for p in calibrated]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != 2:
+        raise DataError(f"minion probabilities have shapes {[a.shape for a in arrays]}; expected equal (N, classes)")
+    limits = check_thresholds(thresholds, arrays[0].shape[1])
+    answers = [a.argmax(axis=1) for a in arrays]
+    confidence = np.min([a.max(axis=1) for a in arrays], axis=0)
+    agree = np.all([ans == answers[0] for ans in answers], axis=0)
+    accept = agree & (confidence >= limits[answers[0]])
+    return DetectorOutput(answer=answers[0], confidence=confidence, agree=agree, accept=accept)

@@ -1,0 +1,156 @@
+"""``runtime_config.json``: how a bundle's models run together (schema 1.0).
+
+Written by the pipeline (:mod:`pipeline.configure`), read here by the runtime. ``load_runtime_config``
+checks the JSON Schema and the rules it cannot express: every system named by the selection is
+defined, every minion has a temperature, threshold vectors have one value per class, and (when a
+bundle's models are given) every model id exists and is shipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from mobile_runtime.errors import BundleError, ConfigError
+from mobile_runtime.schemas import validate_document
+
+__all__ = [
+    "RUNTIME_CONFIG_SCHEMA_VERSION",
+    "RUNTIME_CONFIG_FILE",
+    "MODES",
+    "MASTER_ONLY",
+    "RuntimeConfig",
+    "check_runtime_config",
+    "load_runtime_config",
+    "write_runtime_config",
+]
+
+RUNTIME_CONFIG_SCHEMA_VERSION = "1.0"
+RUNTIME_CONFIG_FILE = "runtime_config.json"
+MODES = ("normal", "power_saving", "private", "mission_critical")
+MASTER_ONLY = "master-only"
+
+
+def check_runtime_config(
+    doc: dict[str, Any], source: str, *, num_classes: int | None = None, shipped_models: Iterable[str] | None = None
+) -> None:
+    """Schema plus cross-references; BundleError naming ``source`` and the JSON path."""
+    validate_document(doc, "runtime_config", source=source)
+    systems = doc["systems"]
+    temperatures = doc["detector"]["temperatures"]
+    for name, system in systems.items():
+        for model in system["minions"]:
+            if model not in temperatures:
+                raise BundleError(f"{source}: $.systems[{name!r}]: minion {model!r} has no temperature in $.detector.temperatures")
+            if model not in doc["latency"]:
+                raise BundleError(f"{source}: $.systems[{name!r}]: minion {model!r} has no entry in $.latency")
+        for mode, tuned in system["modes"].items():
+            if num_classes is not None and len(tuned["thresholds"]) != num_classes:
+                raise BundleError(
+                    f"{source}: $.systems[{name!r}].modes.{mode}.thresholds has {len(tuned['thresholds'])} values; "
+                    f"expected one per class ({num_classes})"
+                )
+    for mode, spec in doc["modes"].items():
+        if spec["minions"] != (spec["thresholds"] is not None):
+            raise BundleError(f"{source}: $.modes.{mode}: a mode runs minions exactly when it names thresholds")
+    if doc["default_profile"] not in doc["network_profiles"]:
+        raise BundleError(f"{source}: $.default_profile {doc['default_profile']!r} is not one of $.network_profiles {sorted(doc['network_profiles'])}")
+    for table in ("placement", "selection"):
+        if set(doc[table]) != set(doc["network_profiles"]):
+            raise BundleError(f"{source}: $.{table} covers profiles {sorted(doc[table])}; expected {sorted(doc['network_profiles'])}")
+    if doc["master"]["model"] not in doc["latency"]:
+        raise BundleError(f"{source}: $.master.model {doc['master']['model']!r} has no entry in $.latency")
+    for profile, modes in doc["selection"].items():
+        for mode, chosen in modes.items():
+            where = f"{source}: $.selection.{profile}.{mode}"
+            if not doc["modes"][mode]["minions"] and chosen["system"] != MASTER_ONLY:
+                raise BundleError(f"{where}: mode {mode} runs no minions, so its system must be {MASTER_ONLY!r}")
+            for name in (chosen["system"], *chosen["runner_ups"]):
+                if name != MASTER_ONLY and name not in systems:
+                    raise BundleError(f"{where}: system {name!r} is not defined in $.systems")
+                if name != MASTER_ONLY and doc["modes"][mode]["thresholds"] not in systems[name]["modes"]:
+                    raise BundleError(f"{where}: system {name!r} has no thresholds for mode {doc['modes'][mode]['thresholds']!r}")
+            if not doc["modes"][mode]["cloud"] and chosen["placement"] != "device":
+                raise BundleError(f"{where}: mode {mode} never leaves the device, so the master must be placed on the device")
+    if shipped_models is not None:
+        shipped = set(shipped_models)
+        used = {doc["master"]["model"], *temperatures, *doc["latency"]}
+        missing = sorted(used - shipped)
+        if missing:
+            raise BundleError(f"{source}: models {missing} are not shipped in the bundle")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """A validated runtime config document with typed accessors."""
+
+    document: dict[str, Any]
+
+    @property
+    def master_model(self) -> str:
+        return self.document["master"]["model"]
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return tuple(self.document["network_profiles"])
+
+    def temperature(self, model_id: str) -> float:
+        try:
+            return float(self.document["detector"]["temperatures"][model_id])
+        except KeyError as e:
+            raise ConfigError(f"no temperature for model {model_id!r}; calibrated minions: {sorted(self.document['detector']['temperatures'])}") from e
+
+    def selection(self, profile: str, mode: str) -> dict[str, Any]:
+        if mode not in MODES:
+            raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
+        if profile not in self.document["selection"]:
+            raise ConfigError(f"network profile is {profile!r}; expected one of {sorted(self.document['selection'])}")
+        return self.document["selection"][profile][mode]
+
+    def thresholds(self, system: str, mode: str) -> np.ndarray:
+        """Per-class thresholds of ``system`` in user ``mode`` (normal, power_saving or private)."""
+        tuning = self.document["modes"][mode]["thresholds"] if mode in MODES else None
+        if tuning is None:
+            raise ConfigError(f"mode {mode!r} runs no minions, so it has no thresholds; modes with minions: "
+                              f"{[m for m in MODES if self.document['modes'][m]['minions']]}")
+        try:
+            return np.asarray(self.document["systems"][system]["modes"][tuning]["thresholds"], dtype=np.float64)
+        except KeyError as e:
+            raise ConfigError(f"system {system!r} has no {tuning} thresholds; systems: {sorted(self.document['systems'])}") from e
+
+
+def load_runtime_config(
+    path: str | Path, *, num_classes: int | None = None, shipped_models: Iterable[str] | None = None
+) -> RuntimeConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise BundleError(f"runtime config {path} does not exist")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{path}: not valid JSON: {e}") from e
+    check_runtime_config(doc, str(path), num_classes=num_classes, shipped_models=shipped_models)
+    return RuntimeConfig(doc)
+
+
+def write_runtime_config(
+    doc: dict[str, Any], path: str | Path, *, num_classes: int | None = None, shipped_models: Iterable[str] | None = None
+) -> Path:
+    """Validates ``doc`` and writes it atomically; nothing is written when it is invalid."""
+    path = Path(path)
+    check_runtime_config(doc, str(path), num_classes=num_classes, shipped_models=shipped_models)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

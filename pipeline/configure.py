@@ -1,0 +1,523 @@
+"""Configure runtime stage: calibration, thresholds, costs and pairing -> ``runtime_config.json``.
+
+Inputs are the deployed artifacts' own outputs (TFLite probabilities on val and test, from the
+Evaluate stage or recomputed from a bundle), the recorded labels, and per-model device costs (a
+device profile: the build host's measurements unless one from a phone is given). Steps:
+
+1. the master: the most accurate blessed master artifact on val (the fastest of equals);
+2. the reference answers: the labels, or in unlabeled mode (``runtime.reference: master``) the
+   master's own answers, so every "accuracy" below is agreement with the master;
+3. a temperature per blessed minion (:mod:`pipeline.calibration`);
+4. every single minion and every pair of minions of different variants is a candidate; its
+   per-class and single thresholds are tuned on val for each target and confirmed on test
+   (:mod:`pipeline.thresholds`);
+5. per network profile: the master's placement (L_m vs L_t), then per user mode the system with
+   the lowest expected latency that reaches the target (:mod:`pipeline.pairing`).
+
+The result is the runtime config (validated against its schema) and the report data
+(:mod:`pipeline.report`), both plain JSON-able dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mobile_runtime.detector import AGREEMENT_RULE, apply_temperature, detect
+from mobile_runtime.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
+from mobile_runtime.errors import ConfigError
+from mobile_runtime.network import (
+    DEFAULT_PROFILES,
+    NetworkProfile,
+    load_network_profiles,
+    reply_bytes,
+    transfer_energy_mj,
+    transfer_latency_ms,
+    upload_bytes,
+)
+from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
+from pipeline.calibration import calibrate_minion
+from pipeline.config import RuntimeSettings
+from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system, expected_cost
+from pipeline.thresholds import (
+    OperatingPoint,
+    bagged_per_class_thresholds,
+    SystemOutcomes,
+    operating_point,
+    outcome_counts,
+    required_correct,
+    single_threshold,
+    threshold_sweep,
+)
+
+__all__ = [
+    "ConfigureInputs",
+    "Configuration",
+    "build_configuration",
+    "configure_runtime",
+    "measure_preprocessing_ms",
+    "resolve_device_profile",
+    "resolve_network_profiles",
+    "write_configuration",
+]
+
+log = logging.getLogger(__name__)
+
+TUNINGS = ("normal", "power_saving")
+MODE_SPECS = {
+    "normal": {"minions": True, "cloud": True, "thresholds": "normal",
+               "description": "minions speculate; the master recovers to the normal target"},
+    "power_saving": {"minions": True, "cloud": True, "thresholds": "power_saving",
+                     "description": "relaxed thresholds: a little accuracy traded for fewer recoveries"},
+    "private": {"minions": True, "cloud": False, "thresholds": "normal",
+                "description": "nothing leaves the device: minions and the master on the device"},
+    "mission_critical": {"minions": False, "cloud": True, "thresholds": None,
+                         "description": "the master alone for every frame, wherever it is fastest"},
+}
+
+
+@dataclass(frozen=True)
+class ConfigureInputs:
+    bundle_name: str
+    labels: tuple[str, ...]
+    records: tuple[dict, ...]  # manifest model records (blessed ones are used)
+    probabilities: dict[str, dict[str, np.ndarray]]  # model id -> {"val": (N, C), "test": (N, C)}
+    val_labels: np.ndarray
+    test_labels: np.ndarray
+    frames: np.ndarray  # test frames (uint8 N,H,W,C): upload size and preprocessing timing
+    preprocessing: PreprocessingSpec
+    device_profile: DeviceProfile
+    host_preprocessing_ms: dict[int, float]  # used where the device profile has no preprocessing timing
+    network_profiles: dict[str, NetworkProfile]
+    latency_model: dict | None = None  # from pipeline.latency_model.build_latency_model
+    dataset: dict | None = None  # the manifest's dataset section, for the report
+    created_utc: str = ""
+
+
+@dataclass(frozen=True)
+class Configuration:
+    runtime_config: dict
+    report_data: dict
+    systems: tuple[dict, ...]  # every candidate system's outcome sets and thresholds (report/systems.json)
+
+
+def measure_preprocessing_ms(frames: np.ndarray, spec: PreprocessingSpec, resolutions, runs: int = 200) -> dict[int, float]:
+    """Median time to preprocess one frame (resize + normalise) for each model resolution."""
+    frame = frames[:1]
+    timings = {}
+    for resolution in sorted(set(resolutions)):
+        for _ in range(10):
+            preprocess(frame, spec, resolution)
+        samples = np.empty(runs)
+        for i in range(runs):
+            start = time.perf_counter()
+            preprocess(frame, spec, resolution)
+            samples[i] = time.perf_counter() - start
+        timings[int(resolution)] = float(np.median(samples) * 1000.0)
+    return timings
+
+
+def _device_cost(record: dict, profile: DeviceProfile, host_preprocessing_ms: dict[int, float]) -> dict:
+    inference = profile.latency_ms(record["id"])
+    prep = profile.preprocessing_ms(record["resolution"])
+    if prep is None:
+        prep = host_preprocessing_ms[record["resolution"]]
+    energy, source = profile.energy_mj(record["id"])
+    # Preprocessing runs on the same CPU: its energy at the profile's compute power.
+    energy += profile.compute_power.value_w * prep
+    return {"inference_ms": inference, "preprocess_ms": prep, "total_ms": inference + prep,
+            "energy_mj": energy, "energy_source": source}
+
+
+def _choose_master(records: list[dict], costs: dict[str, dict]) -> dict:
+    masters = [r for r in records if r["role"] == "master" and r["blessed"]]
+    if not masters:
+        raise ConfigError("the bundle has no blessed master artifact, so no runtime config can be made")
+    return min(masters, key=lambda r: (-r["metrics"]["val_accuracy"], costs[r["id"]]["total_ms"], r["id"]))
+
+
+def _system_name(minions: tuple[str, ...]) -> str:
+    return f"pair:{minions[0]}+{minions[1]}" if len(minions) == 2 else f"single:{minions[0]}"
+
+
+@dataclass(frozen=True)
+class _Tuned:
+    val: OperatingPoint
+    test: OperatingPoint
+    single_val: OperatingPoint | None
+    single_test: OperatingPoint | None
+
+    def to_json(self) -> dict:
+        def point(p: OperatingPoint) -> dict:
+            return {"accuracy": p.accuracy, "recovery_rate": p.recovery_rate}
+
+        single = None
+        if self.single_val is not None:
+            single = {"threshold": round(self.single_val.thresholds[0], 6), "val": point(self.single_val),
+                      "test": point(self.single_test)}
+        return {"thresholds": [round(t, 6) for t in self.val.thresholds], "val": point(self.val),
+                "test": point(self.test), "single_threshold": single}
+
+
+@dataclass(frozen=True)
+class _System:
+    name: str
+    minions: tuple[str, ...]
+    outcomes: dict[str, SystemOutcomes]  # split -> outcomes
+    tuned: dict[str, _Tuned | None]  # tuning -> thresholds, None when the target is out of reach
+    num_classes: int
+    selectable: bool  # singles are evaluated always, selected only with runtime.single_minion_systems
+
+    def table_row(self) -> dict:
+        """Everything measured about the system: outcome sets and tuned operating points."""
+        return {"system": self.name, "minions": list(self.minions),
+                "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes.items()},
+                "modes": {t: None if v is None else v.to_json() for t, v in self.tuned.items()}}
+
+    def candidate(self, tuning: str) -> Candidate:
+        tuned = self.tuned[tuning]
+        if tuned is None:
+            # Out of reach: recorded with what the minions give when trusted whenever they agree.
+            val, test = (operating_point(self.outcomes[s], np.zeros(self.num_classes)) for s in ("val", "test"))
+            return Candidate(self.name, self.minions, False, val.recovery_rate, val.accuracy, test.recovery_rate, test.accuracy)
+        return Candidate(self.name, self.minions, True, tuned.val.recovery_rate, tuned.val.accuracy,
+                         tuned.test.recovery_rate, tuned.test.accuracy)
+
+
+def _evaluate_systems(minions: list[dict], calibrated: dict, correct: dict, master_correct: dict, num_classes: int,
+                      targets: dict[str, float], needed: dict[str, int], step: float, bootstrap: int,
+                      singles: bool) -> list[_System]:
+    ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
+    groups = [(m["id"],) for m in ordered]
+    groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2) if a["variant"] != b["variant"]]
+    systems = []
+    for group in groups:
+        outcomes = {}
+        for split in ("val", "test"):
+            out = detect([calibrated[m][split] for m in group], np.zeros(num_classes))
+            outcomes[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
+        tuned = {}
+        for tuning in TUNINGS:
+            point = bagged_per_class_thresholds(outcomes["val"], num_classes, targets[tuning], step, bootstrap)
+            if point is None:
+                tuned[tuning] = None
+                continue
+            single = single_threshold(outcomes["val"], num_classes, needed[tuning])
+            tuned[tuning] = _Tuned(
+                val=point,
+                test=operating_point(outcomes["test"], np.asarray(point.thresholds)),
+                single_val=single,
+                single_test=None if single is None else operating_point(outcomes["test"], np.asarray(single.thresholds)),
+            )
+        systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, len(group) == 2 or singles))
+    return systems
+
+
+def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Configuration:
+    records = [r for r in inputs.records if r["blessed"]]
+    unmeasured = sorted(r["id"] for r in records if not inputs.device_profile.has_model(r["id"]))
+    if unmeasured:
+        log.warning("the device profile has no timings for %s; they are left out of pairing", ", ".join(unmeasured))
+        records = [r for r in records if r["id"] not in unmeasured]
+    num_classes = len(inputs.labels)
+    costs = {r["id"]: _device_cost(r, inputs.device_profile, inputs.host_preprocessing_ms) for r in records}
+    master = _choose_master(records, costs)
+    master_id = master["id"]
+    probs = inputs.probabilities
+    master_answer = {s: probs[master_id][s].argmax(axis=1) for s in ("val", "test")}
+    labels = {"val": np.asarray(inputs.val_labels), "test": np.asarray(inputs.test_labels)}
+    reference = master_answer if settings.reference == "master" else labels
+    master_correct = {s: master_answer[s] == reference[s] for s in ("val", "test")}
+    master_accuracy = (float(master_correct["val"].mean()), float(master_correct["test"].mean()))
+    targets = {"normal": settings.targets.normal, "power_saving": settings.targets.power_saving}
+    needed = {t: required_correct(int(master_correct["val"].sum()), targets[t]) for t in TUNINGS}
+
+    minions = [r for r in records if r["role"] == "minion"]
+    if not minions:
+        raise ConfigError("the bundle has no blessed minion artifact, so no runtime config can be made")
+    calibrations = {}
+    calibrated = {}
+    for record in minions:
+        mid = record["id"]
+        calibration = calibrate_minion(mid, probs[mid]["val"], reference["val"], probs[mid]["test"], reference["test"],
+                                       settings.calibration_bins)
+        calibrations[mid] = calibration
+        calibrated[mid] = {s: apply_temperature(probs[mid][s], calibration.temperature) for s in ("val", "test")}
+    systems = _evaluate_systems(minions, calibrated, reference, master_correct, num_classes, targets, needed,
+                                settings.threshold_step, settings.threshold_bootstrap, settings.single_minion_systems)
+    by_name = {s.name: s for s in systems}
+
+    # Cloud: one frame up (as encoded), one reply down, the RTT, and the server's compute time.
+    upload = int(np.median([upload_bytes(frame, settings.upload_encoding) for frame in inputs.frames[:64]]))
+    reply = reply_bytes(num_classes)
+    device_master = Cost(costs[master_id]["total_ms"], costs[master_id]["energy_mj"])
+    minion_costs = {m["id"]: Cost(costs[m["id"]]["total_ms"], costs[m["id"]]["energy_mj"]) for m in minions}
+    placement_table, selection, rows = {}, {}, []
+    for name in settings.network_profiles:
+        profile = inputs.network_profiles[name]
+        cloud = Cost(transfer_latency_ms(profile, upload, reply, settings.cloud_server_ms),
+                     transfer_energy_mj(profile, upload, reply, wait_ms=profile.rtt_ms + settings.cloud_server_ms))
+        place, why = choose_placement(device_master, cloud, cloud_allowed=True)
+        placement_table[name] = {"device_ms": device_master.latency_ms, "cloud_ms": cloud.latency_ms,
+                                 "device_mj": device_master.energy_mj, "cloud_mj": cloud.energy_mj,
+                                 "choice": place, "why": why}
+        selection[name] = {}
+        for mode in MODES:
+            spec = MODE_SPECS[mode]
+            where, _ = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
+            master_cost = device_master if where == "device" else cloud
+            tuning = spec["thresholds"]
+            candidates = [] if tuning is None else [s.candidate(tuning) for s in systems if s.selectable]
+            choice = choose_system(candidates, minion_costs, master_cost, placement=where,
+                                   execution=settings.minion_execution, master_accuracy=master_accuracy,
+                                   target=targets.get(tuning or "normal", 1.0))
+            _, placement_why = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
+            why = f"{mode} mode runs the master alone for every frame" if tuning is None else choice.why
+            selection[name][mode] = dataclasses.replace(choice, why=f"{why}; master on the {where}: {placement_why}")
+            if tuning is not None:  # evaluated but not selectable: reported all the same
+                rows += [{**_report_row(s.candidate(tuning), minion_costs, master_cost, where, settings.minion_execution),
+                          "profile": name, "mode": mode} for s in systems if not s.selectable]
+            rows += [{**row, "profile": name, "mode": mode} for row in choice.evaluated]
+
+    used = sorted({n for modes in selection.values() for c in modes.values() for n in (c.system, *c.runner_ups)} - {MASTER_ONLY})
+    used_minions = sorted({m for n in used for m in by_name[n].minions})
+    config = {
+        "schema_version": RUNTIME_CONFIG_SCHEMA_VERSION,
+        "bundle": inputs.bundle_name,
+        "created_utc": inputs.created_utc or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reference": settings.reference,
+        "targets": targets,
+        "master": {"model": master_id, "resolution": master["resolution"], "val_accuracy": master_accuracy[0],
+                   "test_accuracy": master_accuracy[1]},
+        "detector": {"agreement_rule": AGREEMENT_RULE, "threshold_rule": "calibrated_confidence_per_class",
+                     "temperatures": {m: calibrations[m].temperature for m in (used_minions or [minions[0]["id"]])}},
+        "minion_execution": settings.minion_execution,
+        "systems": {n: {"minions": list(by_name[n].minions),
+                        "modes": {t: by_name[n].tuned[t].to_json() for t in TUNINGS if by_name[n].tuned[t] is not None}}
+                    for n in used},
+        "modes": MODE_SPECS,
+        "default_profile": settings.default_profile,
+        "network_profiles": {n: inputs.network_profiles[n].to_json() for n in settings.network_profiles},
+        "upload": {"encoding": settings.upload_encoding, "bytes": upload, "reply_bytes": reply,
+                   "server_ms": settings.cloud_server_ms},
+        "placement": placement_table,
+        "selection": {p: {m: c.to_json() for m, c in modes.items()} for p, modes in selection.items()},
+        "latency": {m: costs[m] for m in sorted({master_id, *used_minions})},
+        "device_profile": _device_summary(inputs.device_profile),
+        "speculation_history": {"temporal_distance_ms": settings.temporal_distance_ms},
+        "server_load": {"rtt_ratio": settings.server_load.rtt_ratio, "probe_interval_s": settings.server_load.probe_interval_s,
+                        "rtt_smoothing": settings.server_load.rtt_smoothing},
+    }
+    check_runtime_config(config, "runtime_config.json", num_classes=num_classes, shipped_models=[r["id"] for r in records])
+    report = _report_data(inputs, settings, config, records, costs, calibrations, systems, selection, rows)
+    return Configuration(runtime_config=config, report_data=report, systems=tuple(s.table_row() for s in systems))
+
+
+def resolve_device_profile(settings: RuntimeSettings, manifest: dict, host_preprocessing_ms: dict[int, float]) -> DeviceProfile:
+    """The configured device profile, or one made of the build host's own measurements."""
+    if settings.device_profile is None:
+        return host_device_profile(manifest, preprocessing_ms=host_preprocessing_ms)
+    profile = load_device_profile(settings.device_profile)
+    for warning in match_profile_to_bundle(profile, manifest):
+        log.warning("device profile %s: %s", settings.device_profile, warning)
+    return profile
+
+
+def resolve_network_profiles(settings: RuntimeSettings) -> dict[str, NetworkProfile]:
+    profiles = dict(DEFAULT_PROFILES)
+    if settings.network_profiles_file is not None:
+        profiles.update(load_network_profiles(settings.network_profiles_file))
+    missing = [name for name in settings.network_profiles if name not in profiles]
+    if missing:
+        raise ConfigError(f"runtime.network_profiles: {missing} are not defined; known profiles: {sorted(profiles)}")
+    return {name: profiles[name] for name in settings.network_profiles}
+
+
+def build_configuration(
+    settings: RuntimeSettings,
+    manifest: dict,
+    probabilities: dict[str, dict[str, np.ndarray]],
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    latency_model: dict | None = None,
+) -> Configuration:
+    """Everything from a manifest (its models, labels, preprocessing) and the val/test data."""
+    spec = PreprocessingSpec.from_json(manifest["preprocessing"])
+    test_frames = splits["test"][0]
+    blessed = [m for m in manifest["models"] if m["blessed"]]
+    host_prep = measure_preprocessing_ms(test_frames, spec, [m["resolution"] for m in blessed])
+    inputs = ConfigureInputs(
+        bundle_name=manifest["name"],
+        labels=tuple(manifest["labels"]),
+        records=tuple(manifest["models"]),
+        probabilities=probabilities,
+        val_labels=splits["val"][1],
+        test_labels=splits["test"][1],
+        frames=test_frames,
+        preprocessing=spec,
+        device_profile=resolve_device_profile(settings, manifest, host_prep),
+        host_preprocessing_ms=host_prep,
+        network_profiles=resolve_network_profiles(settings),
+        latency_model=latency_model,
+        dataset=manifest["dataset"],
+        created_utc=manifest["created_utc"],
+    )
+    return configure_runtime(inputs, settings)
+
+
+def _report_row(candidate: Candidate, costs: dict[str, Cost], master: Cost, placement: str, execution: str) -> dict:
+    cost = expected_cost([costs[m] for m in candidate.minions], candidate.recovery_rate, master, execution)
+    return {"system": candidate.system, "minions": list(candidate.minions), "placement": placement,
+            "expected_latency_ms": cost.latency_ms, "expected_energy_mj": cost.energy_mj,
+            "accuracy": candidate.accuracy, "recovery_rate": candidate.recovery_rate,
+            "meets_target": candidate.meets_target, "selectable": False, "chosen": False}
+
+
+def _device_summary(profile: DeviceProfile) -> dict:
+    doc = profile.to_json()
+    power = doc["compute_power_w"]
+    return {"name": doc["device"]["name"], "kind": doc["device"]["kind"],
+            "source": f"{doc['source']['tool']}: {doc['source']['notes']}".strip(": "),
+            "compute_power_w": power["value"], "power_measured": power["measured"]}
+
+
+def _per_class_vs_single(tuned: _Tuned) -> dict:
+    out = {}
+    for split, per_class, single in (("val", tuned.val, tuned.single_val), ("test", tuned.test, tuned.single_test)):
+        out[split] = {"per_class": {"recovery_rate": per_class.recovery_rate, "accuracy": per_class.accuracy},
+                      "single": None if single is None else {"recovery_rate": single.recovery_rate, "accuracy": single.accuracy}}
+    return out
+
+
+def _verdict(tuned: _Tuned) -> str:
+    if tuned.single_val is None:
+        return "no single threshold reaches the target on val; per-class thresholds do"
+    pc, single = tuned.val, tuned.single_val
+    if pc.recovery_rate < single.recovery_rate:
+        verdict = (f"per-class thresholds beat a single threshold on val: P_r {100 * pc.recovery_rate:.1f}% vs "
+                   f"{100 * single.recovery_rate:.1f}% at accuracy {100 * pc.accuracy:.2f}% vs {100 * single.accuracy:.2f}%")
+    elif pc.recovery_rate > single.recovery_rate:
+        verdict = (f"a single threshold beats per-class thresholds on val: P_r {100 * single.recovery_rate:.1f}% vs "
+                   f"{100 * pc.recovery_rate:.1f}% at accuracy {100 * single.accuracy:.2f}% vs {100 * pc.accuracy:.2f}%")
+    else:
+        verdict = f"per-class and single thresholds tie on val: P_r {100 * pc.recovery_rate:.1f}%"
+    test_pc, test_single = tuned.test, tuned.single_test
+    return (f"{verdict}; on test: per-class P_r {100 * test_pc.recovery_rate:.1f}% at {100 * test_pc.accuracy:.2f}%, "
+            f"single P_r {100 * test_single.recovery_rate:.1f}% at {100 * test_single.accuracy:.2f}%")
+
+
+def _chosen_report(system: _System, profile: str) -> dict:
+    test = system.outcomes["test"]
+    master_correct_test = test.master_correct
+    tuned = system.tuned["normal"]
+    # Confidence of each test output class (Fig 4.4): lowest calibrated confidence of the minions.
+    confidence = test.detector.confidence
+    wrong = ~test.minion_correct
+    points = []
+    for tuning in TUNINGS:
+        entry = system.tuned[tuning]
+        if entry is None:
+            continue
+        for kind, val_point, test_point in (("per_class", entry.val, entry.test), ("single", entry.single_val, entry.single_test)):
+            if val_point is None:
+                continue
+            for split, point in (("val", val_point), ("test", test_point)):
+                points.append({"mode": tuning, "kind": kind, "split": split, "recovery_rate": point.recovery_rate,
+                               "accuracy": point.accuracy, "threshold": point.thresholds[0] if kind == "single" else None})
+    return {
+        "system": system.name,
+        "minions": list(system.minions),
+        "profile": profile,
+        "curve": {split: threshold_sweep(system.outcomes[split]) for split in ("val", "test")},
+        "operating_points": points,
+        "confidence": {
+            "correct": confidence[test.minion_correct].tolist(),
+            "correctable": confidence[wrong & master_correct_test].tolist(),
+            "uncorrectable": confidence[wrong & ~master_correct_test].tolist(),
+        },
+        "oracle_recovery_rate_test": float(np.mean(wrong & master_correct_test)),
+        "achieved_test": {"recovery_rate": tuned.test.recovery_rate, "accuracy": tuned.test.accuracy},
+        "per_class_vs_single": {**_per_class_vs_single(tuned), "verdict": _verdict(tuned)},
+    }
+
+
+def _report_data(inputs, settings, config, records, costs, calibrations, systems, selection, rows) -> dict:
+    by_name = {s.name: s for s in systems}
+    default = selection[settings.default_profile]["normal"]
+    chosen_name = default.system
+    if chosen_name == MASTER_ONLY:
+        # Show the best system that reached the target anywhere, if any, so the report can say why it lost.
+        hybrids = [c.system for modes in selection.values() for c in modes.values() if c.system != MASTER_ONLY]
+        chosen_name = hybrids[0] if hybrids else None
+    master_id = config["master"]["model"]
+    chosen = None if chosen_name is None else _chosen_report(by_name[chosen_name], settings.default_profile)
+    outcomes = []
+    for name in sorted({chosen_name, *config["systems"]} - {None}):
+        for split in ("val", "test"):
+            o = by_name[name].outcomes[split]
+            outcomes.append({"system": name, "split": split, **outcome_counts(o.minion_correct, o.master_correct)})
+    models = []
+    for record in sorted(inputs.records, key=lambda r: (r["role"] != "master", r["macs"], r["id"])):
+        calibration = calibrations.get(record["id"])
+        models.append({**{k: record[k] for k in ("id", "role", "family", "alpha", "resolution", "precision", "bytes",
+                                                  "params", "macs", "blessed", "reason", "metrics")},
+                       "latency_ms": costs[record["id"]]["total_ms"] if record["id"] in costs else None,
+                       "calibration": None if calibration is None else calibration.summary()})
+    test_check = {"master_test_accuracy": config["master"]["test_accuracy"]}
+    for mode in ("normal", "power_saving"):
+        choice: Choice = selection[settings.default_profile][mode]
+        test_check[mode] = {"system": choice.system, "accuracy": choice.test_accuracy, "recovery_rate": choice.test_recovery_rate}
+    notes = []
+    if settings.reference == "master":
+        notes.append("Unlabeled calibration: the master's own answers were the reference, so every accuracy here is "
+                     "agreement with the master, not accuracy against ground truth.")
+    if not config["device_profile"]["power_measured"]:
+        notes.append(f"Energy uses an assumed compute power of {config['device_profile']['compute_power_w']} W "
+                     "(no power counters on the measuring machine); radio energy follows the network power models.")
+    return {
+        "bundle": {"name": inputs.bundle_name, "created_utc": config["created_utc"], "dataset": inputs.dataset or {},
+                   "labels": list(inputs.labels)},
+        "reference": settings.reference,
+        "targets": config["targets"],
+        "master": {"id": master_id, "val_accuracy": config["master"]["val_accuracy"],
+                   "test_accuracy": config["master"]["test_accuracy"]},
+        "models": models,
+        "calibration": {mid: {"temperature": c.temperature, "reliability_before": c.reliability_before.to_json(),
+                              "reliability_after": c.reliability_after.to_json()} for mid, c in calibrations.items()},
+        "chosen": chosen,
+        "outcomes": outcomes,
+        "candidates": rows,
+        "selection": config["selection"],
+        "placement": config["placement"],
+        "network_profiles": config["network_profiles"],
+        "device_profile": config["device_profile"],
+        "latency_model": None if inputs.latency_model is None else {
+            **inputs.latency_model["evaluation"], "layer_samples": inputs.latency_model["layer_samples"],
+            "seconds": inputs.latency_model["seconds"]},
+        "test_check": test_check,
+        "notes": notes,
+    }
+
+
+def write_configuration(configuration: Configuration, bundle_dir: Path) -> dict[str, str]:
+    """Writes runtime_config.json, report/ (index.html, plots, systems.json) and model_card.md into
+    ``bundle_dir``; returns their paths relative to it."""
+    from mobile_runtime.runtime_config import RUNTIME_CONFIG_FILE, write_runtime_config
+    from pipeline.report import write_model_card, write_report
+
+    bundle_dir = Path(bundle_dir)
+    write_runtime_config(configuration.runtime_config, bundle_dir / RUNTIME_CONFIG_FILE)
+    index = write_report(configuration.report_data, bundle_dir / "report")
+    systems = index.parent / "systems.json"
+    systems.write_text(json.dumps(list(configuration.systems), indent=1) + "\n", encoding="utf-8")
+    card = write_model_card(configuration.report_data, bundle_dir / "model_card.md")
+    return {"runtime_config": RUNTIME_CONFIG_FILE, "index": index.relative_to(bundle_dir).as_posix(),
+            "systems": systems.relative_to(bundle_dir).as_posix(), "model_card": card.relative_to(bundle_dir).as_posix()}

@@ -1,0 +1,180 @@
+"""The Configure runtime stage on synthetic model outputs: config, modes, unlabeled mode, report."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from mobile_runtime.errors import BundleError, ConfigError
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
+from pipeline.config import RuntimeSettings, TargetsConfig
+from pipeline.configure import build_configuration, write_configuration
+from pipeline.report import report_files
+
+CLASSES = 4
+N = 400
+
+
+def _probabilities(rng, labels, accuracy, sharpness):
+    """Model outputs right on ``accuracy`` of inputs, more confident when right."""
+    n = len(labels)
+    right = rng.random(n) < accuracy
+    answers = np.where(right, labels, (labels + rng.integers(1, CLASSES, n)) % CLASSES)
+    confidence = np.where(right, rng.uniform(0.55, 1.0, n), rng.uniform(0.3, 0.8, n)) ** (1 / sharpness)
+    p = np.tile(((1 - confidence) / (CLASSES - 1))[:, None], (1, CLASSES))
+    p[np.arange(n), answers] = confidence
+    return p
+
+
+def _record(model_id, role, resolution, latency_ms, val_accuracy):
+    return {
+        "id": model_id, "variant": model_id.rsplit("-", 1)[0], "role": role, "family": "f", "alpha": 0.5,
+        "resolution": resolution, "precision": "int8", "quantization": "ptq", "source": "trained",
+        "file": f"models/{model_id}.tflite", "sha256": "0" * 64, "bytes": 1000, "params": 10, "macs": 1000,
+        "metrics": {"val_accuracy": val_accuracy, "test_accuracy": val_accuracy},
+        "host_latency_ms": {"median": latency_ms, "p90": latency_ms, "mean": latency_ms, "min": latency_ms,
+                            "runs": 50, "warmup": 10, "threads": 1, "xnnpack": True},
+        "blessed": True, "reason": "ok", "tflite_metadata": False,
+    }
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    rng = np.random.default_rng(0)
+    labels = {s: rng.integers(0, CLASSES, N) for s in ("val", "test")}
+    specs = {"master-int8": (0.97, 3.0), "m1-int8": (0.9, 1.0), "m2-int8": (0.88, 1.0), "m3-int8": (0.8, 1.0)}
+    probabilities = {mid: {s: _probabilities(rng, labels[s], acc, sharp) for s in ("val", "test")}
+                     for mid, (acc, sharp) in specs.items()}
+    val_accuracy = {mid: float(np.mean(p["val"].argmax(1) == labels["val"])) for mid, p in probabilities.items()}
+    manifest = {
+        "name": "synthetic",
+        "created_utc": "2026-01-01T00:00:00Z",
+        "labels": [f"c{i}" for i in range(CLASSES)],
+        "dataset": {"source": "synthetic", "num_classes": CLASSES, "frame_shape": [8, 8, 1],
+                    "splits": {"train": 0, "val": N, "test": N}, "fingerprint": "sha256:" + "0" * 64},
+        "preprocessing": {"frame_shape": [8, 8, 1], "frame_dtype": "uint8", "mean": [0.0], "std": [1.0],
+                          "resize_method": "bilinear"},
+        "models": [
+            _record("master-int8", "master", 16, 10.0, val_accuracy["master-int8"]),
+            _record("m1-int8", "minion", 8, 0.5, val_accuracy["m1-int8"]),
+            _record("m2-int8", "minion", 8, 0.6, val_accuracy["m2-int8"]),
+            _record("m3-int8", "minion", 8, 0.2, val_accuracy["m3-int8"]),
+        ],
+    }
+    frames = rng.integers(0, 255, (N, 8, 8, 1), dtype=np.uint8)
+    splits = {s: (frames, labels[s]) for s in ("val", "test")}
+    return manifest, probabilities, splits
+
+
+def _configure(synthetic, **settings):
+    manifest, probabilities, splits = synthetic
+    return build_configuration(RuntimeSettings(**settings), manifest, probabilities, splits)
+
+
+def test_config_covers_every_profile_and_mode_and_validates(synthetic):
+    result = _configure(synthetic)
+    config = result.runtime_config
+    check_runtime_config(config, "test", num_classes=CLASSES, shipped_models=["master-int8", "m1-int8", "m2-int8", "m3-int8"])
+    assert set(config["selection"]) == {"3g", "lte", "wifi"}
+    for profile, modes in config["selection"].items():
+        assert set(modes) == set(MODES)
+        assert modes["mission_critical"]["system"] == MASTER_ONLY
+        assert modes["private"]["placement"] == "device"
+        # The master on the device takes 10 ms; even Wi-Fi's round trip is slower, so it stays local.
+        assert config["placement"][profile]["choice"] == "device"
+        normal = modes["normal"]
+        assert normal["system"] != MASTER_ONLY
+        assert normal["expected"]["latency_ms"] < config["placement"][profile]["device_ms"]
+        # Normal mode reaches the master's val accuracy; power-saving recovers less.
+        assert normal["expected"]["accuracy"] >= config["master"]["val_accuracy"]
+        saving = modes["power_saving"]["expected"]
+        assert saving["recovery_rate"] <= normal["expected"]["recovery_rate"]
+        assert saving["accuracy"] >= 0.99 * config["master"]["val_accuracy"]
+    for name, system in config["systems"].items():
+        assert all(m in config["detector"]["temperatures"] for m in system["minions"])
+        assert len(system["modes"]["normal"]["thresholds"]) == CLASSES
+
+
+def test_every_latency_includes_preprocessing(synthetic):
+    config = _configure(synthetic).runtime_config
+    for model, cost in config["latency"].items():
+        assert cost["preprocess_ms"] > 0
+        assert cost["total_ms"] == pytest.approx(cost["inference_ms"] + cost["preprocess_ms"])
+        assert cost["energy_mj"] > 0 and cost["energy_source"].startswith("estimated")
+
+
+def test_master_only_when_minions_are_not_worth_it(synthetic):
+    manifest, probabilities, splits = synthetic
+    slow = copy.deepcopy(manifest)
+    for record in slow["models"]:
+        if record["role"] == "minion":
+            record["host_latency_ms"].update(median=6.0, p90=6.0, mean=6.0, min=6.0)  # any pair: 12 ms of minions > the 10 ms master
+    result = build_configuration(RuntimeSettings(), slow, probabilities, splits)
+    normal = result.runtime_config["selection"]["lte"]["normal"]
+    # Singles (6 ms + P_r x 10 ms) are only chosen if they beat the master alone.
+    if normal["system"] != MASTER_ONLY:
+        assert normal["system"].startswith("single:")
+        assert normal["expected"]["latency_ms"] < 10.0 + 1.0
+    else:
+        assert "master alone" in normal["why"]
+
+
+def test_unlabeled_mode_uses_the_masters_answers(synthetic):
+    result = _configure(synthetic, reference="master", targets=TargetsConfig(normal=0.99, power_saving=0.97))
+    config = result.runtime_config
+    assert config["reference"] == "master"
+    assert config["master"]["val_accuracy"] == 1.0  # agreement of the master with itself
+    normal = config["selection"]["lte"]["normal"]
+    if normal["system"] != MASTER_ONLY:
+        assert normal["expected"]["accuracy"] >= 0.99
+    assert any("Unlabeled" in note for note in result.report_data["notes"])
+    assert result.report_data["reference"] == "master"
+
+
+def test_labeled_and_unlabeled_thresholds_differ(synthetic):
+    labeled = _configure(synthetic).runtime_config
+    unlabeled = _configure(synthetic, reference="master").runtime_config
+    assert labeled["detector"]["temperatures"] != unlabeled["detector"]["temperatures"]
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["selection"]["lte"]["normal"].update(system="pair:x+y"), "not defined in $.systems"),
+    (lambda c: next(iter(c["systems"].values()))["modes"]["normal"]["thresholds"].append(0.5), "one per class"),
+    (lambda c: next(iter(c["systems"].values()))["modes"]["normal"]["thresholds"].__setitem__(0, 2.0), "thresholds"),
+    (lambda c: c["detector"]["temperatures"].clear(), "temperatures"),
+    (lambda c: c["selection"]["lte"]["private"].update(placement="cloud"), "never leaves the device"),
+    (lambda c: c["selection"]["lte"]["mission_critical"].update(system=next(iter(c["systems"]))), "runs no minions"),
+    (lambda c: c.update(schema_version="9.9"), "schema_version"),
+    (lambda c: c.update(default_profile="5g"), "default_profile"),
+])
+def test_schema_and_rules_reject_bad_configs(synthetic, mutate, message, tmp_path):
+    config = copy.deepcopy(_configure(synthetic).runtime_config)
+    mutate(config)
+    path = tmp_path / "runtime_config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(BundleError) as error:
+        load_runtime_config(path, num_classes=CLASSES)
+    assert message in str(error.value) and str(path) in str(error.value)
+
+
+def test_unknown_network_profile_is_a_clear_error(synthetic):
+    with pytest.raises(ConfigError, match="unknown profile '5g'"):
+        _configure(synthetic, network_profiles=("lte", "5g"))
+
+
+def test_report_references_only_files_that_exist(synthetic, tmp_path):
+    result = _configure(synthetic)
+    files = write_configuration(result, tmp_path)
+    index = tmp_path / files["index"]
+    referenced = report_files(index)
+    assert any(name.endswith(".png") for name in referenced)
+    for name in referenced:
+        assert (index.parent / name).is_file(), name
+    html = index.read_text(encoding="utf-8")
+    oracle = result.report_data["chosen"]["oracle_recovery_rate_test"]
+    assert f"{100 * oracle:.2f}%" in html
+    assert "per-class" in html.lower()
+    systems = json.loads((tmp_path / files["systems"]).read_text())
+    assert {row["system"] for row in systems} >= set(result.runtime_config["systems"])
+    assert (tmp_path / files["model_card"]).read_text().startswith("#")

@@ -1,0 +1,390 @@
+"""pipeline.report: the offline HTML report, its PNG plots and the Markdown model card.
+
+The fixture below is synthetic but shaped like a real digits build: two int8 minions, one float32
+master, a 10-bin reliability diagram per minion, a threshold sweep and three network profiles. Its
+numbers are made up; the tests check that they reach the page, not that they are good.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.report import report_files, write_model_card, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MINION_A = "mobilenet_v2-a0.35-r16-int8"
+MINION_B = "mnasnet-a0.50-r16-int8"
+MASTER = "mobilenet_v2-a1.00-r32-float32"
+PAIR = f"pair:{MINION_A}+{MINION_B}"
+ORACLE_TEST = 0.0317  # -> "3.17%" on the page
+ACHIEVED_TEST = {"recovery_rate": 0.1234, "accuracy": 0.9652}
+
+
+def _reliability(rng: np.random.Generator, overconfidence: float) -> dict:
+    edges = [round(i / 10, 1) for i in range(11)]
+    counts = [0, 0, 0, 2, 5, 9, 14, 30, 61, 239]  # the low bins are empty, as for a good minion
+    accuracy, confidence = [], []
+    for i, n in enumerate(counts):
+        if n == 0:
+            accuracy.append(None)
+            confidence.append(None)
+            continue
+        mid = (edges[i] + edges[i + 1]) / 2
+        confidence.append(round(mid + float(rng.uniform(-0.03, 0.03)), 4))
+        accuracy.append(round(min(1.0, max(0.0, mid - overconfidence)), 4))
+    return {"bin_edges": edges, "accuracy": accuracy, "confidence": confidence, "count": counts}
+
+
+def _model(model_id: str, role: str, family: str, alpha: float, resolution: int, precision: str,
+           val: float, test: float, calibration: dict | None, latency: float | None) -> dict:
+    return {"id": model_id, "role": role, "family": family, "alpha": alpha, "resolution": resolution,
+            "precision": precision, "bytes": int(40_000 * alpha * resolution), "params": int(9_000 * alpha * 10),
+            "macs": int(2e5 * alpha * resolution ** 2 / 16), "blessed": True, "reason": "passed parity gate",
+            "metrics": {"val_accuracy": val, "test_accuracy": test, "parity_top1": 0.998},
+            "latency_ms": latency, "calibration": calibration}
+
+
+def make_report_data(*, reference: str = "labels", chosen: bool = True, latency_model: bool = True,
+                     power_measured: bool = False) -> dict:
+    """A complete, realistic report-data dict (see pipeline.report.write_report for the layout)."""
+    rng = np.random.default_rng(7)
+    labels = [str(i) for i in range(10)]
+    cal_a = {"temperature": 1.42, "ece_before": 0.0612, "ece_after": 0.0184,
+             "test_ece_before": 0.0655, "test_ece_after": 0.0211}
+    cal_b = {"temperature": 1.17, "ece_before": 0.0433, "ece_after": 0.0157,
+             "test_ece_before": 0.0471, "test_ece_after": 0.0199}
+    models = [
+        _model(MASTER, "master", "mobilenet_v2", 1.0, 32, "float32", 0.9861, 0.9833, None, 4.81),
+        _model(MINION_A, "minion", "mobilenet_v2", 0.35, 16, "int8", 0.9389, 0.9361, cal_a, 0.42),
+        _model(MINION_B, "minion", "mnasnet", 0.5, 16, "int8", 0.9444, 0.9389, cal_b, None),
+    ]
+    profiles = {
+        "wifi": {"uplink_mbps": 20.0, "downlink_mbps": 60.0, "rtt_ms": 18.0, "source": "Ookla median 2023 (assumed)"},
+        "lte": {"uplink_mbps": 8.0, "downlink_mbps": 30.0, "rtt_ms": 55.0, "source": "OpenSignal LTE report",
+                "jitter_ms": 12.0},
+        "3g": {"uplink_mbps": 0.4, "downlink_mbps": 1.5, "rtt_ms": 210.0, "source": "dissertation table 6.2"},
+    }
+    candidates = []
+    selection = {}
+    placement = {}
+    for p_index, profile in enumerate(profiles):
+        cloud = 30.0 + 60.0 * p_index
+        placement[profile] = {"device_ms": 4.81, "cloud_ms": cloud, "choice": "device"}
+        master_row = {"system": "master-only", "minions": [], "profile": profile, "mode": "normal",
+                      "placement": "device", "expected_latency_ms": 4.81, "expected_energy_mj": 9.62,
+                      "accuracy": 0.9861, "recovery_rate": 1.0, "meets_target": True, "chosen": False}
+        candidates.append(master_row)
+        candidates.append({**master_row, "placement": "cloud", "expected_latency_ms": cloud,
+                           "expected_energy_mj": 3.1 + p_index})
+        for mode, accuracy, rate in (("normal", 0.9861, 0.121), ("power_saving", 0.9763, 0.071)):
+            for system, minions, latency in ((PAIR, [MINION_A, MINION_B], 1.43),
+                                             (f"single:{MINION_A}", [MINION_A], 1.02)):
+                lat = latency + rate * 4.81 + 0.01 * p_index
+                candidates.append({"system": system, "minions": minions, "profile": profile, "mode": mode,
+                                   "placement": "device", "expected_latency_ms": round(lat, 3),
+                                   "expected_energy_mj": round(2 * lat, 3),
+                                   "accuracy": accuracy - (0.004 if system != PAIR else 0.0),
+                                   "recovery_rate": rate, "meets_target": system == PAIR,
+                                   "chosen": system == PAIR and chosen})
+        chosen_system = PAIR if chosen else "master-only"
+        selection[profile] = {
+            "normal": {"system": chosen_system, "placement": "device",
+                       "expected": {"latency_ms": 2.01 if chosen else 4.81, "energy_mj": 4.02 if chosen else 9.62,
+                                    "recovery_rate": 0.121 if chosen else 1.0, "accuracy": 0.9861},
+                       "runner_ups": [f"single:{MINION_A}"], "why": "lowest expected latency meeting 100% of the master"},
+            "power_saving": {"system": chosen_system, "placement": "device",
+                             "expected": {"latency_ms": 1.77, "energy_mj": 3.54, "recovery_rate": 0.071,
+                                          "accuracy": 0.9763},
+                             "runner_ups": [], "why": "lowest expected energy meeting 99% of the master"},
+            "private": {"system": chosen_system, "placement": "device",
+                        "expected": {"latency_ms": 2.01, "energy_mj": 4.02, "recovery_rate": 0.121, "accuracy": 0.9861},
+                        "runner_ups": [], "why": "cloud excluded: inputs never leave the phone"},
+            "mission_critical": {"system": "master-only", "placement": "device",
+                                 "expected": {"latency_ms": 4.81, "energy_mj": 9.62, "recovery_rate": 1.0,
+                                              "accuracy": 0.9861},
+                                 "runner_ups": [], "why": "every input goes to the master"},
+        }
+    sweep = np.linspace(0.0, 1.0, 41)
+    curve = {split: {"recovery_rate": [round(float(r), 4) for r in sweep],
+                     "accuracy": [round(float(0.9389 + (0.9861 - 0.9389) * (1 - (1 - r) ** 6) - shift), 4)
+                                  for r in sweep]}
+             for split, shift in (("val", 0.0), ("test", 0.0028))}
+    chosen_block = {
+        "system": PAIR, "minions": [MINION_A, MINION_B], "profile": "lte", "curve": curve,
+        "operating_points": [
+            {"mode": "normal", "kind": "per_class", "split": "val", "recovery_rate": 0.121, "accuracy": 0.9861,
+             "threshold": None},
+            {"mode": "normal", "kind": "single", "split": "val", "recovery_rate": 0.139, "accuracy": 0.9861,
+             "threshold": 0.8713},
+            {"mode": "power_saving", "kind": "per_class", "split": "val", "recovery_rate": 0.071,
+             "accuracy": 0.9763, "threshold": None},
+            {"mode": "normal", "kind": "per_class", "split": "test", **ACHIEVED_TEST, "threshold": None},
+        ],
+        "confidence": {"correct": [round(float(v), 4) for v in rng.beta(30, 1.2, 330)],
+                       "correctable": [round(float(v), 4) for v in rng.beta(4, 2, 20)],
+                       "uncorrectable": [] if reference == "master" else [0.41, 0.77, 0.93]},
+        "oracle_recovery_rate_test": ORACLE_TEST,
+        "achieved_test": dict(ACHIEVED_TEST),
+        "per_class_vs_single": {
+            "val": {"per_class": {"recovery_rate": 0.121, "accuracy": 0.9861},
+                    "single": {"recovery_rate": 0.139, "accuracy": 0.9861}},
+            "test": {"per_class": {"recovery_rate": 0.1234, "accuracy": 0.9652},
+                     "single": {"recovery_rate": 0.1408, "accuracy": 0.9624}},
+            "verdict": "per-class thresholds recover 1.80 points fewer inputs at equal val accuracy",
+        },
+    }
+    return {
+        "bundle": {"name": "digits-demo", "created_utc": "2025-05-04T10:11:12Z",
+                   "dataset": {"source": "builtin:digits", "num_classes": 10, "frame_shape": [8, 8, 1],
+                               "splits": {"train": 1077, "val": 360, "test": 360},
+                               "fingerprint": "sha256:" + "ab12" * 16},
+                   "labels": labels},
+        "reference": reference,
+        "targets": {"normal": 1.0, "power_saving": 0.99},
+        "master": {"id": MASTER, "val_accuracy": 0.9861, "test_accuracy": 0.9833},
+        "models": models,
+        "calibration": {
+            MINION_A: {"temperature": 1.42, "reliability_before": _reliability(rng, 0.06),
+                       "reliability_after": _reliability(rng, 0.01)},
+            MINION_B: {"temperature": 1.17, "reliability_before": _reliability(rng, 0.04),
+                       "reliability_after": _reliability(rng, 0.005)},
+        },
+        "chosen": chosen_block if chosen else None,
+        "outcomes": [
+            {"system": PAIR, "split": "val", "total": 360, "correct": 334, "correctable": 19,
+             "uncorrectable": 7, "odd_correct": 2},
+            {"system": PAIR, "split": "test", "total": 360, "correct": 331, "correctable": 11,
+             "uncorrectable": 18, "odd_correct": 1},
+        ],
+        "candidates": candidates,
+        "selection": selection,
+        "placement": placement,
+        "network_profiles": profiles,
+        "device_profile": {"name": "build-host", "kind": "host", "compute_power_w": 2.0,
+                           "power_measured": power_measured, "source": "assumed 2 W (typical phone SoC)"},
+        "latency_model": {
+            "models": [{"model": MASTER, "measured_ms": 4.81, "predicted_ms": 5.02, "error_pct": 4.4},
+                       {"model": MINION_A, "measured_ms": 0.42, "predicted_ms": 0.39, "error_pct": -7.1},
+                       {"model": MINION_B, "measured_ms": 0.51, "predicted_ms": 0.55, "error_pct": 7.8}],
+            "mape_pct": 6.43, "median_ape_pct": 7.1, "layer_samples": 412, "seconds": 3.2,
+        } if latency_model else None,
+        "test_check": {"normal": {"accuracy": 0.9652, "recovery_rate": 0.1234},
+                       "power_saving": {"accuracy": 0.9611, "recovery_rate": 0.0744},
+                       "master_test_accuracy": 0.9833},
+        "notes": ["digits is tiny: 360 test inputs", "one note with <b>markup</b> & an ampersand"],
+    }
+
+
+def _text(index: Path) -> str:
+    """The page's visible text, whitespace-collapsed and unescaped (tags removed)."""
+    import html as html_module
+
+    raw = index.read_text(encoding="utf-8")
+    raw = re.sub(r"<style>.*?</style>", " ", raw, flags=re.S)
+    raw = re.sub(r"</?(b|code|em|span|a)\b[^>]*>", "", raw)  # inline tags: no word break
+    return " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", raw)).split())
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", data[16:24])
+    crc = struct.unpack(">I", data[29:33])[0]
+    assert zlib.crc32(data[12:29]) == crc, f"{path.name}: IHDR checksum mismatch"
+    assert data.rstrip(b"\x00")[-8:-4] == b"IEND" or b"IEND" in data[-12:], f"{path.name} is truncated"
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory) -> Path:
+    return write_report(make_report_data(), tmp_path_factory.mktemp("labeled") / "report")
+
+
+@pytest.fixture(scope="module")
+def unlabeled(tmp_path_factory) -> Path:
+    return write_report(make_report_data(reference="master"), tmp_path_factory.mktemp("unlabeled") / "report")
+
+
+# ------------------------------------------------------------------------------------ files
+
+
+def test_every_referenced_file_exists_and_all_plots_are_linked(labeled):
+    assert labeled.name == "index.html"
+    files = report_files(labeled)
+    assert files, "the report references no files"
+    for name in files:
+        assert (labeled.parent / name).is_file(), f"index.html references missing {name}"
+    pngs = sorted(f for f in files if f.endswith(".png"))
+    assert pngs == sorted(["accuracy_vs_recovery.png", "confidence_histograms.png", "reliability_diagrams.png",
+                           "pareto_latency_accuracy.png", "latency_model.png"])
+    # nothing unreferenced is left beside the page either
+    assert sorted(p.name for p in labeled.parent.glob("*.png")) == pngs
+
+
+def test_plots_are_valid_pngs_of_real_size(labeled):
+    for name in report_files(labeled):
+        path = labeled.parent / name
+        if not name.endswith(".png"):
+            continue
+        width, height = _png_size(path)
+        assert width >= 300 and height >= 250, f"{name} is {width}x{height}"
+        assert path.stat().st_size > 8_000, f"{name} is only {path.stat().st_size} bytes"
+
+
+def test_report_is_self_contained_offline(labeled):
+    raw = labeled.read_text(encoding="utf-8")
+    assert "<script" not in raw.lower()
+    assert "<link" not in raw.lower()
+    assert "@import" not in raw and "url(" not in raw
+    assert not re.search(r'(src|href)="(https?:)?//', raw), "external resource referenced"
+    assert raw.startswith("<!DOCTYPE html>") and raw.rstrip().endswith("</html>")
+
+
+def test_same_data_gives_the_same_files(tmp_path):
+    data = make_report_data(latency_model=False)
+    first = write_report(data, tmp_path / "a")
+    second = write_report(copy.deepcopy(data), tmp_path / "b")
+    assert first.read_text() == second.read_text()
+    assert report_files(first) == report_files(second)
+    for name in report_files(first):
+        assert (first.parent / name).read_bytes() == (second.parent / name).read_bytes(), name
+
+
+# ------------------------------------------------------------------------------------ content
+
+
+def test_key_numbers_reach_the_page(labeled):
+    text = _text(labeled)
+    assert "3.17%" in text  # oracle recovery rate on test
+    assert "oracle recovery rate (minion wrong, master right) 3.17%; achieved P_r 12.34% at accuracy 96.52%" in text
+    assert "the system's accuracy is 96.52% vs the master's 98.33% (-1.81 points)" in text
+    # per-class vs single on both splits, with numbers, and the integrator's verdict
+    assert ("val: per-class P_r 12.10% at accuracy 98.61%; single threshold P_r 13.90% at accuracy 98.61% "
+            "→ per-class sends 1.80 points fewer inputs to the master.") in text
+    assert "test: per-class P_r 12.34% at accuracy 96.52%; single threshold P_r 14.08% at accuracy 96.24%" in text
+    assert "(the accuracy values differ by 0.28 points, so this is not at equal accuracy)" in text
+    assert "per-class thresholds recover 1.80 points fewer inputs at equal val accuracy" in text
+    # normal-mode choice per profile vs the master alone (device placement: 4.81 ms / 9.62 mJ)
+    for profile in ("wifi", "lte", "3g"):
+        assert f"{profile}: {PAIR}, master on the device; expected 2.01 ms and 4.02 mJ per input vs 4.81 ms " \
+               "and 9.62 mJ for the master alone (device: 2.4x less latency, 2.4x less energy)" in text
+    assert "MAPE 6.4%" in text
+    assert "6.12%" in text and "1.84%" in text  # val ECE before / after of minion A
+    assert "every input goes to the master" in text  # a selection "why"
+    assert "dissertation table 6.2" in text  # a network profile source
+    assert "assumed, not measured" in text
+    assert "331 (91.9%)" in text  # outcome counts with shares
+    assert "no minion system beats the master alone" not in text
+    assert "agreement with the master" not in text
+
+
+def test_strings_from_the_data_are_escaped(tmp_path):
+    data = make_report_data()
+    data["bundle"]["name"] = "<script>alert('x')</script>"
+    data["notes"] = ['a & b <img src="evil.png">']
+    data["selection"]["lte"]["normal"]["why"] = "<b>bold</b>"
+    index = write_report(data, tmp_path / "r")
+    raw = index.read_text()
+    assert "<script>" not in raw and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in raw
+    assert "a &amp; b &lt;img src=&quot;evil.png&quot;&gt;" in raw
+    assert "&lt;b&gt;bold&lt;/b&gt;" in raw
+    assert "evil.png" not in report_files(index)
+
+
+def test_unlabeled_mode_says_agreement_with_the_master(unlabeled, labeled):
+    text = _text(unlabeled)
+    assert "Unlabeled calibration mode" in text
+    assert "agreement with the master" in text
+    assert "the system's agreement with the master is 96.52% vs the master's 98.33%" in text
+    assert "at agreement 96.52%" in text
+    assert "Unlabeled calibration mode" not in _text(labeled)
+    for name in report_files(unlabeled):
+        assert (unlabeled.parent / name).is_file()
+
+
+def test_master_only_everywhere_is_stated_plainly(tmp_path):
+    out = tmp_path / "report"
+    write_report(make_report_data(), out)  # a previous run left the chosen-system plots here
+    index = write_report(make_report_data(chosen=False, latency_model=False), out)
+    text = _text(index)
+    assert "Master-only was chosen for every network profile: no minion system beats the master alone here." in text
+    for profile in ("wifi", "lte", "3g"):
+        assert f"{profile}: master only (device) — no minion system beats the master alone here." in text
+    files = report_files(index)
+    assert "accuracy_vs_recovery.png" not in files and "confidence_histograms.png" not in files
+    assert "latency_model.png" not in files
+    assert not (out / "accuracy_vs_recovery.png").exists(), "a stale plot was left beside the page"
+    assert not (out / "latency_model.png").exists()
+    assert "No latency regression in this bundle" in text
+    for name in files:
+        assert (out / name).is_file()
+    _png_size(out / "pareto_latency_accuracy.png")
+
+
+# ------------------------------------------------------------------------------------ model card
+
+
+def test_model_card_has_its_sections_and_numbers(tmp_path):
+    card = write_model_card(make_report_data(), tmp_path / "card" / "model_card.md")
+    text = card.read_text()
+    headings = re.findall(r"^## (.+)$", text, flags=re.M)
+    assert headings == ["Intended use", "Data", "Metrics", "Calibration", "Limitations"]
+    assert text.startswith("# Model card: digits-demo")
+    assert "test accuracy 98.33%" in text  # master
+    assert "test accuracy 96.52% vs the master's 98.33%" in text  # chosen system
+    assert "oracle 3.17%" in text
+    assert "Small dataset" in text and "360 test" in text
+    assert "measured on the build host" in text
+    assert "Power is assumed, not measured" in text
+    assert "Unlabeled mode" not in text
+    assert "sha256:" in text
+
+
+def test_model_card_unlabeled_and_measured_power(tmp_path):
+    data = make_report_data(reference="master", chosen=False, power_measured=True)
+    data["device_profile"].update(kind="android", name="Pixel 7")
+    data["notes"] = ["pipes | and <tags>"]
+    text = write_model_card(data, tmp_path / "model_card.md").read_text()
+    assert "Unlabeled mode" in text and "agreement with the master" in text
+    assert "no minion system beats the master alone here" in text
+    assert "Power is assumed" not in text and "was measured" in text
+    assert "measured on the build host" not in text and "Pixel 7" in text
+    assert "pipes \\| and \\<tags\\>" in text
+
+
+# ------------------------------------------------------------------------------------ errors, references
+
+
+def test_bad_data_names_the_field(tmp_path):
+    data = make_report_data()
+    del data["chosen"]["oracle_recovery_rate_test"]
+    with pytest.raises(ValueError, match=r"'chosen\.oracle_recovery_rate_test' is missing"):
+        write_report(data, tmp_path / "r")
+    assert not (tmp_path / "r").exists(), "nothing is written for bad data"
+    data = make_report_data()
+    data["models"][1]["bytes"] = "big"
+    with pytest.raises(ValueError, match=r"'models\[1\]\.bytes' = 'big' is not a number"):
+        write_model_card(data, tmp_path / "card.md")
+    data = make_report_data()
+    data["chosen"]["curve"]["test"]["accuracy"].pop()
+    with pytest.raises(ValueError, match=r"chosen\.curve\.test"):
+        write_report(data, tmp_path / "r")
+
+
+def test_report_files_keeps_only_local_files(tmp_path):
+    index = tmp_path / "index.html"
+    index.write_text(
+        '<a href="#top">x</a><a href="https://example.org/a.png">x</a><a href="mailto:a@b.c">x</a>'
+        '<img src="data:image/png;base64,AAAA"><a href="//cdn.example/x.js">x</a>'
+        '<img src="plots/a%20b.png?v=1"><a href="model_card.md#limits">x</a><img src="plots/a%20b.png">',
+        encoding="utf-8")
+    assert report_files(index) == ["plots/a b.png", "model_card.md"]

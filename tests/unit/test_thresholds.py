@@ -1,0 +1,147 @@
+"""Detector rule, outcome sets and threshold search on hand-made cases with known answers."""
+
+import numpy as np
+import pytest
+
+from mobile_runtime.detector import NEVER, apply_temperature, detect
+from mobile_runtime.errors import ConfigError, DataError
+from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
+from pipeline.thresholds import (
+    SystemOutcomes,
+    outcome_counts,
+    per_class_thresholds,
+    required_correct,
+    single_threshold,
+    threshold_sweep,
+)
+
+
+def _one_hot_like(answers, confidences, num_classes=2):
+    """Probabilities whose top-1 is ``answers`` with ``confidences``; the rest spread evenly."""
+    p = np.zeros((len(answers), num_classes))
+    for i, (a, c) in enumerate(zip(answers, confidences)):
+        p[i, :] = (1 - c) / (num_classes - 1)
+        p[i, a] = c
+    return p
+
+
+# Eight inputs. Class 0 (minion answer 0): confidences 0.875, 0.75, 0.625, 0.5 — the 0.625 one is
+# wrong, the master is right on all four. Class 1: 0.9375 right but the master wrong (an odd
+# correct), 0.6875 wrong and the master right, 0.375 right and the master right. One input where
+# the two minions disagree (the master is right). Binary-exact numbers keep the arithmetic exact.
+CONF = np.array([0.875, 0.75, 0.625, 0.5, 0.9375, 0.6875, 0.375, 0.9])
+ANSWER = np.array([0, 0, 0, 0, 1, 1, 1, 0])
+AGREE = np.array([True] * 7 + [False])
+MINION_RIGHT = np.array([True, True, False, True, True, False, True, False])
+MASTER_RIGHT = np.array([True, True, True, True, False, True, True, True])
+
+
+def _case() -> SystemOutcomes:
+    from mobile_runtime.detector import DetectorOutput
+
+    out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, accept=AGREE.copy())
+    return SystemOutcomes(out, MINION_RIGHT, MASTER_RIGHT)
+
+
+def test_outcome_sets_count_correct_correctable_uncorrectable_and_odd():
+    counts = outcome_counts(MINION_RIGHT, MASTER_RIGHT)
+    assert counts == {"total": 8, "correct": 5, "correctable": 3, "uncorrectable": 0, "odd_correct": 1}
+    counts = outcome_counts([False, False, True], [False, True, False])
+    assert counts == {"total": 3, "correct": 1, "correctable": 1, "uncorrectable": 1, "odd_correct": 1}
+
+
+def test_required_correct_rounds_up_and_rejects_bad_targets():
+    assert required_correct(7, 1.0) == 7
+    assert required_correct(359, 0.99) == 356  # 355.41 -> 356
+    with pytest.raises(ConfigError, match="target"):
+        required_correct(7, 1.5)
+
+
+def test_per_class_heuristic_finds_the_hand_computed_thresholds():
+    # Step 1: class 0 is best at 0.75 (4 correct), class 1 at 0.9375 (3 correct): 8 of 8 with the
+    # disagreement recovered. Step 2 lowers both by 0.125 once (7 correct, the master's count);
+    # a second step would accept the wrong 0.6875 and reject nothing useful (6 correct).
+    point = per_class_thresholds(_case(), num_classes=2, needed=7, step=0.125)
+    assert point is not None
+    assert point.thresholds == (0.625, 0.8125)
+    assert point.correct == 7
+    assert point.recovery_rate == 0.5  # 0.5, 0.6875, 0.375 and the disagreement go to the master
+
+
+def test_per_class_heuristic_keeps_best_thresholds_when_target_needs_them():
+    point = per_class_thresholds(_case(), num_classes=2, needed=8, step=0.125)
+    assert point.thresholds == (0.75, 0.9375)
+    assert point.correct == 8
+
+
+def test_unreachable_target_gives_none():
+    outcomes = _case()
+    assert per_class_thresholds(outcomes, 2, needed=9) is None
+    assert single_threshold(outcomes, 2, needed=9) is None
+
+
+def test_single_threshold_is_the_lowest_reaching_the_target():
+    point = single_threshold(_case(), num_classes=2, needed=7)
+    assert point.thresholds == (0.6875, 0.6875)
+    assert point.correct == 7
+    assert point.recovery_rate == 0.5
+
+
+def test_sweep_spans_accept_all_to_recover_all():
+    sweep = threshold_sweep(_case())
+    assert sweep["recovery_rate"][0] == pytest.approx(1 / 8)  # only the disagreement
+    assert sweep["recovery_rate"][-1] == 1.0
+    assert sweep["accuracy"][-1] == pytest.approx(MASTER_RIGHT.mean())
+    assert sweep["threshold"][-1] == NEVER
+
+
+def test_detector_recovers_disagreements_and_low_confidence():
+    a = _one_hot_like([0, 1, 0, 1], [0.9, 0.9, 0.55, 0.95])
+    b = _one_hot_like([0, 0, 0, 1], [0.8, 0.9, 0.9, 0.6])
+    out = detect([a, b], thresholds=[0.7, 0.7])
+    assert out.agree.tolist() == [True, False, True, True]
+    assert out.accept.tolist() == [True, False, False, False]  # 0.55 < 0.7; 0.6 < 0.7
+    assert out.reasons() == ["accepted", "disagree", "low_confidence", "low_confidence"]
+    assert out.confidence.tolist() == pytest.approx([0.8, 0.9, 0.55, 0.6])
+    single = detect([a], thresholds=[0.7, 0.7])
+    assert single.accept.tolist() == [True, True, False, True]
+
+
+def test_detector_rejects_bad_input():
+    p = _one_hot_like([0], [0.9])
+    with pytest.raises(ConfigError, match="one per class"):
+        detect([p], thresholds=[0.5])
+    with pytest.raises(ConfigError, match="expected 1 or 2"):
+        detect([p, p, p], thresholds=[0.5, 0.5])
+    with pytest.raises(DataError, match="shapes"):
+        detect([p, _one_hot_like([0, 1], [0.9, 0.9])], thresholds=[0.5, 0.5])
+    with pytest.raises(ConfigError, match="temperature"):
+        apply_temperature(p, 0.0)
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(0)
+    n, classes = 2000, 5
+    labels = rng.integers(0, classes, n)
+    # Logits with a true margin, then sharpened 3x: an overconfident model whose best T is ~3.
+    logits = rng.normal(0, 1, (n, classes))
+    logits[np.arange(n), labels] += 1.5
+    true_p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    sampled = np.array([rng.choice(classes, p=row) for row in true_p])
+    sharp = np.exp(3 * logits) / np.exp(3 * logits).sum(1, keepdims=True)
+    temperature = fit_temperature(sharp, sampled)
+    assert 2.5 < temperature < 3.5
+    before = expected_calibration_error(sharp, sampled)
+    after = expected_calibration_error(apply_temperature(sharp, temperature), sampled)
+    assert after < before / 2
+    result = calibrate_minion("m", sharp[:1000], sampled[:1000], sharp[1000:], sampled[1000:])
+    assert result.ece_after < result.ece_before and result.test_ece_after < result.test_ece_before
+
+
+def test_reliability_bins_partition_the_inputs():
+    p = _one_hot_like([0, 0, 1, 1], [0.95, 0.65, 0.95, 0.55])
+    diagram = reliability(p, np.array([0, 1, 1, 1]), bins=10)
+    assert sum(diagram.count) == 4
+    assert diagram.count[9] == 2 and diagram.accuracy[9] == 1.0
+    assert diagram.count[6] == 1 and diagram.accuracy[6] == 0.0
+    assert diagram.ece == pytest.approx((2 * 0.05 + 0.65 + 0.45) / 4)
