@@ -13,7 +13,7 @@ from mobile_runtime.bundle import (
     sha256_file,
     write_manifest,
 )
-from mobile_runtime.detector import AGREEMENT_RULE, NEVER, DetectorOutput, apply_temperature, detect
+from mobile_runtime.detector import AGREEMENT_RULES, NEVER, DetectorOutput, apply_temperature, detect
 from mobile_runtime.device_profile import (
     DEVICE_PROFILE_SCHEMA_VERSION,
     DeviceProfile,
@@ -79,7 +79,7 @@ __all__ = [
     "sha256_file",
     "write_manifest",
     # detector
-    "AGREEMENT_RULE",
+    "AGREEMENT_RULES",
     "NEVER",
     "DetectorOutput",
     "apply_temperature",

@@ -359,10 +359,12 @@ def _read_labels(root: Path, manifest: dict[str, Any], source: str) -> tuple[str
     return tuple(found)
 
 
-def load_bundle(path: str | Path, *, verify_checksums: bool = True) -> Bundle:
+def load_bundle(path: str | Path, *, verify_checksums: bool = True, runtime_config: bool = True) -> Bundle:
     """Load and verify the bundle directory ``path``.
 
     With ``verify_checksums=False`` file existence and sizes are still checked, sha256 is not.
+    With ``runtime_config=False`` the runtime config's content is not read (its checksum still is):
+    for tools that are about to replace it.
     """
     root = Path(path)
     manifest_path = root / MANIFEST_FILE
@@ -391,9 +393,9 @@ def load_bundle(path: str | Path, *, verify_checksums: bool = True) -> Bundle:
         if verify_checksums:
             checked.append(entry["file"])
 
-    runtime_config = None
-    if manifest["runtime_config"] is not None:
-        runtime_config = load_runtime_config(
+    config = None
+    if runtime_config and manifest["runtime_config"] is not None:
+        config = load_runtime_config(
             _resolve_inside(root, manifest["runtime_config"]["file"], "runtime_config.file"),
             num_classes=len(labels),
             shipped_models=[m["id"] for m in manifest["models"] if m["file"]],
@@ -405,7 +407,7 @@ def load_bundle(path: str | Path, *, verify_checksums: bool = True) -> Bundle:
         preprocessing=PreprocessingSpec.from_json(manifest["preprocessing"]),
         models=tuple(ModelRecord.from_json(m) for m in manifest["models"]),
         checksummed_files=tuple(checked),
-        runtime_config=runtime_config,
+        runtime_config=config,
     )
     logger.debug(
         "loaded bundle %s (%d models, %d files checksummed)", root, len(bundle.models), len(checked)

@@ -1,9 +1,12 @@
 """The misspeculation detector (dissertation §5.2.3), as pure functions shared by pipeline and runtime.
 
-Every minion's probabilities are first calibrated with its temperature (softmax(log p / T)); a
-minion answer is then *accepted* only when all minions of the system give the same top-1 class and
-each one's calibrated confidence reaches the threshold of that class. Anything else is recovered by
-the master. Because calibrated confidences mean the same thing for every minion, one threshold per
+Every minion's probabilities are first calibrated with its temperature (softmax(log p / T)). Under
+the agreement rule ``required`` (normal mode) a minion answer is *accepted* only when all minions of
+the system give the same top-1 class and each one's calibrated confidence reaches the threshold of
+that class. Under ``most_confident`` (power-saving mode, which "relaxes the misspeculation
+detector", §5.2.2) a disagreement is no longer recovered outright: the most confident minion's
+answer is accepted if its confidence reaches its class threshold. Anything else is recovered by the
+master. Because calibrated confidences mean the same thing for every minion, one threshold per
 class serves both minions of a pair.
 
 A threshold of ``NEVER`` (above any probability) recovers every input of its class.
@@ -19,7 +22,7 @@ import numpy as np
 from mobile_runtime.errors import ConfigError, DataError
 
 __all__ = [
-    "AGREEMENT_RULE",
+    "AGREEMENT_RULES",
     "NEVER",
     "DetectorOutput",
     "apply_temperature",
@@ -27,7 +30,7 @@ __all__ = [
     "check_thresholds",
 ]
 
-AGREEMENT_RULE = "top1_equal"  # the pair's minions must name the same class (§5.2.3)
+AGREEMENT_RULES = ("required", "most_confident")
 NEVER = 1.01  # a threshold no probability reaches
 
 _EPS = 1e-12
@@ -64,10 +67,11 @@ def check_thresholds(thresholds: Sequence[float], num_classes: int, where: str =
 class DetectorOutput:
     """Per input: the minions' answer, whether it is accepted, and why not when it is not."""
 
-    answer: np.ndarray  # (N,) the first minion's top-1 class
-    confidence: np.ndarray  # (N,) the lowest calibrated top-1 confidence among the minions
+    answer: np.ndarray  # (N,) the common top-1 class, or on disagreement the first (required) or most confident minion's
+    confidence: np.ndarray  # (N,) agreeing: the lowest calibrated top-1 confidence; else the answering minion's
     agree: np.ndarray  # (N,) bool: every minion names the same class
-    accept: np.ndarray  # (N,) bool: agree and confidence >= threshold[answer]
+    eligible: np.ndarray  # (N,) bool: the thresholds decide (agree, or any input under most_confident)
+    accept: np.ndarray  # (N,) bool: eligible and confidence >= threshold[answer]
 
     @property
     def recover(self) -> np.ndarray:
@@ -76,13 +80,15 @@ class DetectorOutput:
     def reasons(self) -> list[str]:
         """Why each input was (not) recovered: ``accepted``, ``disagree`` or ``low_confidence``."""
         return [
-            "accepted" if a else ("disagree" if not g else "low_confidence")
-            for a, g in zip(self.accept.tolist(), self.agree.tolist())
+            "accepted" if a else ("disagree" if not e else "low_confidence")
+            for a, e in zip(self.accept.tolist(), self.eligible.tolist())
         ]
 
 
-def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float]) -> DetectorOutput:
+def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float], agreement: str = "required") -> DetectorOutput:
     """Applies the detector to calibrated probabilities of one or two minions, (N, classes) each."""
+    if agreement not in AGREEMENT_RULES:
+        raise ConfigError(f"agreement rule is {agreement!r}; expected one of {list(AGREEMENT_RULES)}")
     if not 1 <= len(calibrated) <= 2:
         raise ConfigError(f"a system has {len(calibrated)} minions; expected 1 or 2")
     arrays = [np.asarray(p, dtype=np.float64) for p in calibrated]
@@ -90,8 +96,16 @@ def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float]) -> Det
     if len(shapes) != 1 or arrays[0].ndim != 2:
         raise DataError(f"minion probabilities have shapes {[a.shape for a in arrays]}; expected equal (N, classes)")
     limits = check_thresholds(thresholds, arrays[0].shape[1])
-    answers = [a.argmax(axis=1) for a in arrays]
-    confidence = np.min([a.max(axis=1) for a in arrays], axis=0)
-    agree = np.all([ans == answers[0] for ans in answers], axis=0)
-    accept = agree & (confidence >= limits[answers[0]])
-    return DetectorOutput(answer=answers[0], confidence=confidence, agree=agree, accept=accept)
+    answers = np.array([a.argmax(axis=1) for a in arrays])
+    confidences = np.array([a.max(axis=1) for a in arrays])
+    agree = np.all(answers == answers[0], axis=0)
+    if agreement == "required":
+        answer, confidence, eligible = answers[0], confidences.min(axis=0), agree
+    else:
+        rows = np.arange(answers.shape[1])
+        most = confidences.argmax(axis=0)
+        answer = np.where(agree, answers[0], answers[most, rows])
+        confidence = np.where(agree, confidences.min(axis=0), confidences[most, rows])
+        eligible = np.ones_like(agree)
+    accept = eligible & (confidence >= limits[answer])
+    return DetectorOutput(answer=answer, confidence=confidence, agree=agree, eligible=eligible, accept=accept)

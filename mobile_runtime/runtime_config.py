@@ -113,16 +113,20 @@ class RuntimeConfig:
             raise ConfigError(f"network profile is {profile!r}; expected one of {sorted(self.document['selection'])}")
         return self.document["selection"][profile][mode]
 
-    def thresholds(self, system: str, mode: str) -> np.ndarray:
-        """Per-class thresholds of ``system`` in user ``mode`` (normal, power_saving or private)."""
+    def tuned(self, system: str, mode: str) -> dict[str, Any]:
+        """The tuned detector of ``system`` in user ``mode``: agreement rule, per-class thresholds, numbers."""
         tuning = self.document["modes"][mode]["thresholds"] if mode in MODES else None
         if tuning is None:
-            raise ConfigError(f"mode {mode!r} runs no minions, so it has no thresholds; modes with minions: "
+            raise ConfigError(f"mode {mode!r} runs no minions, so it has no detector; modes with minions: "
                               f"{[m for m in MODES if self.document['modes'][m]['minions']]}")
         try:
-            return np.asarray(self.document["systems"][system]["modes"][tuning]["thresholds"], dtype=np.float64)
+            return self.document["systems"][system]["modes"][tuning]
         except KeyError as e:
             raise ConfigError(f"system {system!r} has no {tuning} thresholds; systems: {sorted(self.document['systems'])}") from e
+
+    def thresholds(self, system: str, mode: str) -> np.ndarray:
+        """Per-class thresholds of ``system`` in user ``mode`` (normal, power_saving or private)."""
+        return np.asarray(self.tuned(system, mode)["thresholds"], dtype=np.float64)
 
 
 def load_runtime_config(

@@ -196,7 +196,7 @@ def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Pat
     """Re-runs calibration, thresholds and pairing on an existing bundle (e.g. with a phone's device
     profile) and republishes it atomically with the new runtime config and report."""
     bundle_dir = Path(bundle_dir)
-    bundle = load_bundle(bundle_dir)
+    bundle = load_bundle(bundle_dir, runtime_config=False)  # the old one may predate the current schema
     probabilities, splits = bundle_probabilities(bundle)
     manifest = json.loads(json.dumps(bundle.manifest))
     latency_model = manifest["build"].get("latency_model")

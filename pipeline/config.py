@@ -333,6 +333,14 @@ class RuntimeSettings:
     single_minion_systems: bool = False
     threshold_step: float = 0.01  # how far the per-class thresholds are lowered together per step
     threshold_bootstrap: int = 20  # bootstrap rounds of the per-class heuristic (0: the plain heuristic)
+    # The paper lets the master's own val errors that a minion gets right (odd corrects) pay for
+    # accepted minion errors. On a small val split those few frames are noise, so by default an
+    # accepted answer counts as correct only where the master is right too.
+    odd_correct_credit: bool = False
+    # Power-saving "relaxes the misspeculation detector" (§5.2.2): with "most_confident" the more
+    # confident minion may answer a disagreement if it clears its threshold; "either" keeps, per
+    # system, whichever of that and "required" (recover every disagreement) recovers less.
+    power_saving_agreement: str = "either"
     calibration_bins: int = 10
     latency_model: bool = True  # fit and report the per-layer latency regression
 
@@ -362,6 +370,11 @@ class RuntimeSettings:
         _require_number("runtime.threshold_step", self.threshold_step, low=0.0, high=0.5, low_open=True)
         _require_int("runtime.calibration_bins", self.calibration_bins, low=2, high=100)
         _require_int("runtime.threshold_bootstrap", self.threshold_bootstrap, low=0, high=1000)
+        if self.power_saving_agreement not in ("required", "most_confident", "either"):
+            raise ConfigError("runtime.power_saving_agreement: expected 'required', 'most_confident' or 'either', "
+                              f"got {self.power_saving_agreement!r}")
+        if not isinstance(self.odd_correct_credit, bool):
+            raise ConfigError(f"runtime.odd_correct_credit: expected true/false, got {self.odd_correct_credit!r}")
         if not isinstance(self.single_minion_systems, bool):
             raise ConfigError(f"runtime.single_minion_systems: expected true/false, got {self.single_minion_systems!r}")
         if not isinstance(self.latency_model, bool):

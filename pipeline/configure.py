@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.detector import AGREEMENT_RULE, apply_temperature, detect
+from mobile_runtime.detector import apply_temperature, detect
 from mobile_runtime.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
 from mobile_runtime.errors import ConfigError
 from mobile_runtime.network import (
@@ -46,7 +46,7 @@ from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
 from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
 from pipeline.calibration import calibrate_minion
 from pipeline.config import RuntimeSettings
-from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system, expected_cost
+from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
 from pipeline.thresholds import (
     OperatingPoint,
     bagged_per_class_thresholds,
@@ -72,6 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TUNINGS = ("normal", "power_saving")
+POWER_SAVING_RULES = {"required": ("required",), "most_confident": ("most_confident",),
+                      "either": ("required", "most_confident")}
 MODE_SPECS = {
     "normal": {"minions": True, "cloud": True, "thresholds": "normal",
                "description": "minions speculate; the master recovers to the normal target"},
@@ -150,6 +152,7 @@ def _system_name(minions: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class _Tuned:
+    agreement: str
     val: OperatingPoint
     test: OperatingPoint
     single_val: OperatingPoint | None
@@ -163,61 +166,76 @@ class _Tuned:
         if self.single_val is not None:
             single = {"threshold": round(self.single_val.thresholds[0], 6), "val": point(self.single_val),
                       "test": point(self.single_test)}
-        return {"thresholds": [round(t, 6) for t in self.val.thresholds], "val": point(self.val),
-                "test": point(self.test), "single_threshold": single}
+        return {"agreement": self.agreement, "thresholds": [round(t, 6) for t in self.val.thresholds],
+                "val": point(self.val), "test": point(self.test), "single_threshold": single}
 
 
 @dataclass(frozen=True)
 class _System:
     name: str
     minions: tuple[str, ...]
-    outcomes: dict[str, SystemOutcomes]  # split -> outcomes
+    outcomes: dict[str, dict[str, SystemOutcomes]]  # tuning -> split -> outcomes (agreement rules differ)
     tuned: dict[str, _Tuned | None]  # tuning -> thresholds, None when the target is out of reach
     num_classes: int
     selectable: bool  # singles are evaluated always, selected only with runtime.single_minion_systems
 
     def table_row(self) -> dict:
         """Everything measured about the system: outcome sets and tuned operating points."""
-        return {"system": self.name, "minions": list(self.minions),
-                "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes.items()},
+        return {"system": self.name, "minions": list(self.minions), "selectable": self.selectable,
+                "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes["normal"].items()},
                 "modes": {t: None if v is None else v.to_json() for t, v in self.tuned.items()}}
 
     def candidate(self, tuning: str) -> Candidate:
         tuned = self.tuned[tuning]
         if tuned is None:
-            # Out of reach: recorded with what the minions give when trusted whenever they agree.
-            val, test = (operating_point(self.outcomes[s], np.zeros(self.num_classes)) for s in ("val", "test"))
+            # Out of reach: recorded with what the minions give when trusted whenever they may be.
+            val, test = (operating_point(self.outcomes[tuning][s], np.zeros(self.num_classes)) for s in ("val", "test"))
             return Candidate(self.name, self.minions, False, val.recovery_rate, val.accuracy, test.recovery_rate, test.accuracy)
         return Candidate(self.name, self.minions, True, tuned.val.recovery_rate, tuned.val.accuracy,
                          tuned.test.recovery_rate, tuned.test.accuracy)
 
 
+def _tune(outcomes: dict[str, SystemOutcomes], agreement: str, target: float, needed: int, num_classes: int,
+          settings: RuntimeSettings) -> _Tuned | None:
+    val, test = outcomes["val"], outcomes["test"]
+    fitting = val if settings.odd_correct_credit else val.without_odd_credit()
+    point = bagged_per_class_thresholds(fitting, num_classes, target, settings.threshold_step, settings.threshold_bootstrap)
+    if point is None:
+        return None
+    single = single_threshold(fitting, num_classes, needed)
+    thresholds = np.asarray(point.thresholds)
+    return _Tuned(
+        agreement=agreement,
+        val=operating_point(val, thresholds),  # what the thresholds give, odd corrects included
+        test=operating_point(test, thresholds),
+        single_val=None if single is None else operating_point(val, np.asarray(single.thresholds)),
+        single_test=None if single is None else operating_point(test, np.asarray(single.thresholds)),
+    )
+
+
 def _evaluate_systems(minions: list[dict], calibrated: dict, correct: dict, master_correct: dict, num_classes: int,
-                      targets: dict[str, float], needed: dict[str, int], step: float, bootstrap: int,
-                      singles: bool) -> list[_System]:
+                      targets: dict[str, float], needed: dict[str, int], settings: RuntimeSettings) -> list[_System]:
     ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
     groups = [(m["id"],) for m in ordered]
     groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2) if a["variant"] != b["variant"]]
+    # Power-saving may relax the agreement rule; each system keeps the rule that recovers less.
+    rules = {"normal": ("required",), "power_saving": POWER_SAVING_RULES[settings.power_saving_agreement]}
     systems = []
     for group in groups:
-        outcomes = {}
-        for split in ("val", "test"):
-            out = detect([calibrated[m][split] for m in group], np.zeros(num_classes))
-            outcomes[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
-        tuned = {}
+        outcomes, tuned = {}, {}
         for tuning in TUNINGS:
-            point = bagged_per_class_thresholds(outcomes["val"], num_classes, targets[tuning], step, bootstrap)
-            if point is None:
-                tuned[tuning] = None
-                continue
-            single = single_threshold(outcomes["val"], num_classes, needed[tuning])
-            tuned[tuning] = _Tuned(
-                val=point,
-                test=operating_point(outcomes["test"], np.asarray(point.thresholds)),
-                single_val=single,
-                single_test=None if single is None else operating_point(outcomes["test"], np.asarray(single.thresholds)),
-            )
-        systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, len(group) == 2 or singles))
+            best = None
+            for rule in rules[tuning]:
+                by_split = {}
+                for split in ("val", "test"):
+                    out = detect([calibrated[m][split] for m in group], np.zeros(num_classes), rule)
+                    by_split[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
+                fitted = _tune(by_split, rule, targets[tuning], needed[tuning], num_classes, settings)
+                if best is None or (fitted is not None and (best[1] is None or fitted.val.recovery_rate < best[1].val.recovery_rate)):
+                    best = (by_split, fitted)
+            outcomes[tuning], tuned[tuning] = best
+        selectable = len(group) == 2 or settings.single_minion_systems
+        systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, selectable))
     return systems
 
 
@@ -251,8 +269,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
                                        settings.calibration_bins)
         calibrations[mid] = calibration
         calibrated[mid] = {s: apply_temperature(probs[mid][s], calibration.temperature) for s in ("val", "test")}
-    systems = _evaluate_systems(minions, calibrated, reference, master_correct, num_classes, targets, needed,
-                                settings.threshold_step, settings.threshold_bootstrap, settings.single_minion_systems)
+    systems = _evaluate_systems(minions, calibrated, reference, master_correct, num_classes, targets, needed, settings)
     by_name = {s.name: s for s in systems}
 
     # Cloud: one frame up (as encoded), one reply down, the RTT, and the server's compute time.
@@ -282,9 +299,6 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
             _, placement_why = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
             why = f"{mode} mode runs the master alone for every frame" if tuning is None else choice.why
             selection[name][mode] = dataclasses.replace(choice, why=f"{why}; master on the {where}: {placement_why}")
-            if tuning is not None:  # evaluated but not selectable: reported all the same
-                rows += [{**_report_row(s.candidate(tuning), minion_costs, master_cost, where, settings.minion_execution),
-                          "profile": name, "mode": mode} for s in systems if not s.selectable]
             rows += [{**row, "profile": name, "mode": mode} for row in choice.evaluated]
 
     used = sorted({n for modes in selection.values() for c in modes.values() for n in (c.system, *c.runner_ups)} - {MASTER_ONLY})
@@ -297,7 +311,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
         "targets": targets,
         "master": {"model": master_id, "resolution": master["resolution"], "val_accuracy": master_accuracy[0],
                    "test_accuracy": master_accuracy[1]},
-        "detector": {"agreement_rule": AGREEMENT_RULE, "threshold_rule": "calibrated_confidence_per_class",
+        "detector": {"threshold_rule": "calibrated_confidence_per_class",
                      "temperatures": {m: calibrations[m].temperature for m in (used_minions or [minions[0]["id"]])}},
         "minion_execution": settings.minion_execution,
         "systems": {n: {"minions": list(by_name[n].minions),
@@ -373,14 +387,6 @@ def build_configuration(
     return configure_runtime(inputs, settings)
 
 
-def _report_row(candidate: Candidate, costs: dict[str, Cost], master: Cost, placement: str, execution: str) -> dict:
-    cost = expected_cost([costs[m] for m in candidate.minions], candidate.recovery_rate, master, execution)
-    return {"system": candidate.system, "minions": list(candidate.minions), "placement": placement,
-            "expected_latency_ms": cost.latency_ms, "expected_energy_mj": cost.energy_mj,
-            "accuracy": candidate.accuracy, "recovery_rate": candidate.recovery_rate,
-            "meets_target": candidate.meets_target, "selectable": False, "chosen": False}
-
-
 def _device_summary(profile: DeviceProfile) -> dict:
     doc = profile.to_json()
     power = doc["compute_power_w"]
@@ -415,7 +421,7 @@ def _verdict(tuned: _Tuned) -> str:
 
 
 def _chosen_report(system: _System, profile: str) -> dict:
-    test = system.outcomes["test"]
+    test = system.outcomes["normal"]["test"]
     master_correct_test = test.master_correct
     tuned = system.tuned["normal"]
     # Confidence of each test output class (Fig 4.4): lowest calibrated confidence of the minions.
@@ -436,7 +442,7 @@ def _chosen_report(system: _System, profile: str) -> dict:
         "system": system.name,
         "minions": list(system.minions),
         "profile": profile,
-        "curve": {split: threshold_sweep(system.outcomes[split]) for split in ("val", "test")},
+        "curve": {split: threshold_sweep(system.outcomes["normal"][split]) for split in ("val", "test")},
         "operating_points": points,
         "confidence": {
             "correct": confidence[test.minion_correct].tolist(),
@@ -462,7 +468,7 @@ def _report_data(inputs, settings, config, records, costs, calibrations, systems
     outcomes = []
     for name in sorted({chosen_name, *config["systems"]} - {None}):
         for split in ("val", "test"):
-            o = by_name[name].outcomes[split]
+            o = by_name[name].outcomes["normal"][split]
             outcomes.append({"system": name, "split": split, **outcome_counts(o.minion_correct, o.master_correct)})
     models = []
     for record in sorted(inputs.records, key=lambda r: (r["role"] != "master", r["macs"], r["id"])):

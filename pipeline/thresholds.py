@@ -16,8 +16,8 @@ as long as the system still reaches the target number of correct outputs. The *s
 is the lowest one that reaches the target. :func:`bagged_per_class_thresholds` repeats the
 per-class heuristic on bootstrap resamples and keeps each class's highest threshold: on digits'
 360 val frames the plain heuristic kept the master's test accuracy (within one frame) for 41% of
-the 211 candidate pairs, the bagged one (20 rounds) for 67%, the single threshold for 65% at
-a higher recovery rate (mean val P_r 9%, 14%, 18%). In unlabeled mode the reference answers are the
+the 211 candidate pairs, the bagged one (20 rounds) for 68%, the single threshold for 65% at
+a higher recovery rate (mean val P_r 9%, 14%, 18%); see ``benchmarks/thresholds.py``. In unlabeled mode the reference answers are the
 master's own, so "correct" means "agrees with the master".
 """
 
@@ -61,9 +61,15 @@ class SystemOutcomes:
     def total(self) -> int:
         return int(self.detector.answer.shape[0])
 
+    def without_odd_credit(self) -> "SystemOutcomes":
+        """The same outcomes, but an accepted minion answer counts as correct only where the master is
+        right too: the master's own errors can then not pay for accepted minion errors."""
+        return SystemOutcomes(self.detector, self.minion_correct & self.master_correct, self.master_correct)
+
     def subset(self, index: np.ndarray) -> "SystemOutcomes":
         d = self.detector
-        return SystemOutcomes(DetectorOutput(d.answer[index], d.confidence[index], d.agree[index], d.accept[index]),
+        return SystemOutcomes(DetectorOutput(d.answer[index], d.confidence[index], d.agree[index], d.eligible[index],
+                                             d.accept[index]),
                               self.minion_correct[index], self.master_correct[index])
 
     def correct_count(self, accept: np.ndarray) -> int:
@@ -108,7 +114,7 @@ def operating_point(outcomes: SystemOutcomes, thresholds: np.ndarray) -> Operati
     """Applies per-class ``thresholds`` to the detector's answers and confidences."""
     limits = np.asarray(thresholds, dtype=np.float64)
     out = outcomes.detector
-    accept = out.agree & (out.confidence >= limits[out.answer])
+    accept = out.eligible & (out.confidence >= limits[out.answer])
     correct = outcomes.correct_count(accept)
     return OperatingPoint(
         thresholds=tuple(float(t) for t in limits),
@@ -144,7 +150,7 @@ def per_class_thresholds(outcomes: SystemOutcomes, num_classes: int, needed: int
     out = outcomes.detector
     thresholds = np.full(num_classes, NEVER)
     for k in range(num_classes):
-        members = out.agree & (out.answer == k)
+        members = out.eligible & (out.answer == k)
         thresholds[k], _ = _best_class_threshold(out.confidence[members], outcomes.minion_correct[members],
                                                  outcomes.master_correct[members])
     best = operating_point(outcomes, thresholds)
@@ -187,18 +193,18 @@ def bagged_per_class_thresholds(
 def _single_candidates(outcomes: SystemOutcomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every distinct single threshold and the correct outputs and recoveries it gives."""
     out = outcomes.detector
-    conf = out.confidence[out.agree]
+    conf = out.confidence[out.eligible]
     order = np.argsort(conf, kind="stable")
     conf = conf[order]
-    minion = outcomes.minion_correct[out.agree][order].astype(np.int64)
-    master = outcomes.master_correct[out.agree][order].astype(np.int64)
-    fixed = int(np.sum(outcomes.master_correct[~out.agree]))  # disagreements always go to the master
+    minion = outcomes.minion_correct[out.eligible][order].astype(np.int64)
+    master = outcomes.master_correct[out.eligible][order].astype(np.int64)
+    fixed = int(np.sum(outcomes.master_correct[~out.eligible]))  # ineligible inputs always go to the master
     candidates = np.unique(np.concatenate([[0.0], conf, [NEVER]]))
     rejected = np.searchsorted(conf, candidates, side="left")
     master_prefix = np.concatenate([[0], np.cumsum(master)])
     minion_prefix = np.concatenate([[0], np.cumsum(minion)])
     correct = fixed + master_prefix[rejected] + (minion_prefix[-1] - minion_prefix[rejected])
-    recovered = int(np.sum(~out.agree)) + rejected
+    recovered = int(np.sum(~out.eligible)) + rejected
     return candidates, correct, recovered
 
 

@@ -1,5 +1,6 @@
 """The whole build pipeline on real data, through real Beam runners, to a verified bundle."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -11,11 +12,14 @@ import pytest
 from PIL import Image
 
 from mobile_runtime.bundle import load_bundle
+from mobile_runtime.device_profile import host_device_profile, write_device_profile
+from mobile_runtime.inspect import format_bundle_summary
 from mobile_runtime.errors import BundleError
 from mobile_runtime.interpreter import TFLiteClassifier
 from mobile_runtime.preprocessing import preprocess
 from pipeline.build import run_build
 from pipeline.config import config_from_mapping
+from pipeline.report import report_files
 from tests.unit.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
@@ -160,3 +164,58 @@ def test_distillation_and_qat_path(tmp_path):
     assert trained["distilled"] is True
     teacher = np.load(tmp_path / ".bundle.work" / "teacher.npz")
     assert teacher["train"].shape == (1077, 10) and np.allclose(teacher["train"].sum(1), 1.0, atol=1e-4)
+
+
+def test_runtime_config_report_and_latency_model(digits_bundle):
+    result, _ = digits_bundle
+    bundle = load_bundle(result.bundle_dir)
+    config = bundle.runtime_config
+    assert config is not None, result.failures
+    doc = config.document
+    assert set(doc["selection"]) == {"3g", "lte", "wifi"}
+    for profile, modes in doc["selection"].items():
+        assert modes["mission_critical"]["system"] == "master-only"
+        for chosen in modes.values():
+            # Never a hybrid slower than the master alone where it runs.
+            master_alone = doc["placement"][profile][f"{chosen['placement']}_ms"]
+            assert chosen["expected"]["latency_ms"] <= master_alone + 1e-9
+    index = bundle.path / bundle.manifest["report"]["index"]["file"]
+    for name in report_files(index):
+        assert (index.parent / name).is_file(), name
+    latency_model = bundle.manifest["build"]["latency_model"]
+    evaluation = latency_model["evaluation"]
+    assert evaluation["count"] >= 3
+    assert all(row["predicted_ms"] > 0 for row in evaluation["models"])
+    assert "Runtime config: runtime_config.json" in format_bundle_summary(bundle)
+
+
+def _profile_with_master_latency(bundle, master_ms: float, path: Path) -> Path:
+    """A device profile like the host's, but with the master (every precision) taking ``master_ms``."""
+    profile = host_device_profile(bundle.manifest)
+    timings = {
+        model_id: dataclasses.replace(t, median_ms=master_ms, p90_ms=master_ms, mean_ms=master_ms, min_ms=master_ms)
+        if bundle.model(model_id).role == "master" else t
+        for model_id, t in profile.models.items()
+    }
+    phone = dataclasses.replace(profile, models=timings,
+                                device=dataclasses.replace(profile.device, name="test-phone", kind="android"))
+    write_device_profile(phone, path)
+    return path
+
+
+def test_a_device_profile_changes_master_placement(digits_bundle, tmp_path):
+    result, _ = digits_bundle
+    copy = tmp_path / "bundle"
+    shutil.copytree(result.bundle_dir, copy)
+    bundle = load_bundle(copy)
+    slow = _profile_with_master_latency(bundle, 500.0, tmp_path / "slow-master.json")
+    fast = _profile_with_master_latency(bundle, 1.0, tmp_path / "fast-master.json")
+    for path, expected in ((slow, "cloud"), (fast, "device")):
+        done = subprocess.run([sys.executable, "-m", "mmnet", "configure", str(copy), "--device-profile", str(path)],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        doc = load_bundle(copy).runtime_config.document
+        # Wi-Fi's round trip (~30 ms) beats a 500 ms master on the phone but not a 1 ms one.
+        assert doc["placement"]["wifi"]["choice"] == expected
+        assert doc["selection"]["wifi"]["private"]["placement"] == "device"
+        assert doc["device_profile"]["name"] == "test-phone"

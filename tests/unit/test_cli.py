@@ -25,6 +25,13 @@ def _write(tmp_path, text):
         ("minions: {families: [mobilenet_v9], alphas: [0.5], resolutions: [8]}", "minions.families[0]: family must be one of"),
         ("minions: {families: [mobilenet_v1], alphas: [0.0], resolutions: [8]}", "minions.alphas[0]"),
         ("minions: {families: [mobilenet_v1], alphas: [0.5], resolutions: [12.5]}", "minions.resolutions[0]"),
+        ("runtime: {reference: oracle}", "runtime.reference: expected 'labels' or 'master', got 'oracle'"),
+        ("runtime: {targets: {normal: 1.2}}", "runtime.targets.normal"),
+        ("runtime: {targets: {normal: 0.98, power_saving: 0.99}}", "runtime.targets.power_saving: expected at most"),
+        ("runtime: {network_profiles: [lte, 5g]}", "runtime.network_profiles[1]: unknown profile '5g'"),
+        ("runtime: {default_profile: wifi, network_profiles: [lte]}", "runtime.default_profile"),
+        ("runtime: {minion_execution: sometimes}", "runtime.minion_execution"),
+        ("runtime: {device_profile: no/such/phone.json}", "runtime.device_profile: no such file"),
     ],
 )
 def test_bad_config_gives_one_line_and_exit_2(tmp_path, body, fragment):
@@ -49,3 +56,10 @@ def test_inspect_of_a_missing_bundle_is_one_line(tmp_path):
     result = _mmnet("inspect", str(tmp_path / "nothing"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "manifest" in result.stderr
+
+
+
+def test_configure_names_a_missing_device_profile(tmp_path):
+    result = _mmnet("configure", str(tmp_path), "--device-profile", str(tmp_path / "phone.json"))
+    assert result.returncode == 2
+    assert "--device-profile: no such file" in result.stderr and "Traceback" not in result.stderr

@@ -39,7 +39,7 @@ MASTER_RIGHT = np.array([True, True, True, True, False, True, True, True])
 def _case() -> SystemOutcomes:
     from mobile_runtime.detector import DetectorOutput
 
-    out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, accept=AGREE.copy())
+    out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, eligible=AGREE, accept=AGREE.copy())
     return SystemOutcomes(out, MINION_RIGHT, MASTER_RIGHT)
 
 
@@ -105,6 +105,22 @@ def test_detector_recovers_disagreements_and_low_confidence():
     assert out.confidence.tolist() == pytest.approx([0.8, 0.9, 0.55, 0.6])
     single = detect([a], thresholds=[0.7, 0.7])
     assert single.accept.tolist() == [True, True, False, True]
+
+
+def test_relaxed_agreement_lets_the_more_confident_minion_answer():
+    a = _one_hot_like([0, 1, 1, 0], [0.9, 0.95, 0.6, 0.55])
+    b = _one_hot_like([0, 0, 0, 1], [0.8, 0.75, 0.9, 0.65])
+    strict = detect([a, b], thresholds=[0.7, 0.7], agreement="required")
+    relaxed = detect([a, b], thresholds=[0.7, 0.7], agreement="most_confident")
+    assert strict.accept.tolist() == [True, False, False, False]
+    # Input 1: minion a (0.95 for class 1) wins; input 2: minion b (0.9 for class 0) wins;
+    # input 3: the winner b says class 1 at 0.65 < 0.7, so it is still recovered.
+    assert relaxed.answer.tolist() == [0, 1, 0, 1]
+    assert relaxed.confidence.tolist() == pytest.approx([0.8, 0.95, 0.9, 0.65])
+    assert relaxed.accept.tolist() == [True, True, True, False]
+    assert relaxed.reasons() == ["accepted", "accepted", "accepted", "low_confidence"]
+    with pytest.raises(ConfigError, match="agreement rule"):
+        detect([a, b], thresholds=[0.7, 0.7], agreement="any")
 
 
 def test_detector_rejects_bad_input():

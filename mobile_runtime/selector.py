@@ -1,0 +1,649 @@
+"""The runtime selector: which path a frame takes and where the master runs (dissertation §5.2).
+
+One call per frame, :func:`decide`, maps an explicit, immutable :class:`SelectorState` (what the
+runtime believes about the link, the server and the previous frame), the user mode and the time
+to a :class:`Decision` that records *why*: the mode, the estimates compared and every rule hit,
+fallback or override. Nothing here reads a clock, the network or a file: the runtime injects
+``now_s`` and its measurements (:func:`observe_rtt`, :func:`observe_bandwidth`,
+:func:`after_frame`), each of which returns a new state.
+
+The rules, in the order :func:`decide` applies them:
+
+1. **User mode** (§5.2.2 "User Preferences", read from the config's ``modes`` table): a mode
+   without minions (mission_critical) runs the master alone; a mode without the cloud (private)
+   keeps the master on the device; a mode with minions names the tuned thresholds its detector
+   uses ("normal" or "power_saving").
+2. **Master placement** (§5.2.1): the master goes to the cloud when the live transfer estimate
+   L_t (:func:`master_cloud_ms`: upload / uplink + smoothed RTT + reply / downlink + server time,
+   from the *current* link numbers) is below L_m, the device latency of the master from the
+   config's ``latency`` table. ``placement_override`` forces either place (never the cloud in a
+   mode without the cloud).
+3. **Server-load back-off** (§5.2.1, last paragraph): while the server is overloaded (see
+   :func:`observe_rtt`), the master stays on the device, and once every ``probe_interval_s`` a
+   master call goes to the cloud as a probe.
+4. **Minions or the master alone** (§5.2.2 "Input Data and Environmental Conditions"): the mode's
+   configured system and its runner-ups are re-costed as
+   ``L_m1 + L_m2 + P_r × L_master(placement)`` (``max(L_m1, L_m2)`` for parallel minions) with the
+   current placement and L_t; the cheapest is run, and when even it is no faster than the master
+   alone, the master runs alone. This is how a runner-up replaces the configured system when the
+   network changes.
+5. **Speculation history** (§5.2.2 "Speculation History"), for a frame within
+   ``temporal_distance_ms`` of the previous one, when the previous frame was recovered by the
+   master: the master agreed with the minions → this frame runs the minions unchecked (no
+   detection, no recovery); the master disagreed → this frame goes straight to the master.
+
+SIEVE's selector (§4.2, the dissertation's earlier system) follows the same rules for a single
+speculative CNN; this module implements the M&MNet form.
+
+Speed: :func:`decide` runs once per frame. Everything it needs from the config document is
+derived once into a frozen :class:`SelectorTables`; every function here takes either a
+``RuntimeConfig`` or its ``SelectorTables``. A ``RuntimeConfig`` is turned into tables once and
+memoized by object identity (one entry), so the runtime may pass either; the config document is
+treated as immutable once loaded (a document edited in place after a call is not re-read: build
+``SelectorTables.from_config`` again).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Mapping, Union
+
+from mobile_runtime.errors import ConfigError
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
+
+__all__ = [
+    "PATHS",
+    "PLACEMENTS",
+    "LinkEstimate",
+    "HistoryEntry",
+    "SelectorState",
+    "Decision",
+    "SelectorTables",
+    "initial_state",
+    "master_cloud_ms",
+    "rtt_from_request_ms",
+    "decide",
+    "observe_rtt",
+    "observe_bandwidth",
+    "after_frame",
+]
+
+PATHS = ("minions", "minions_unchecked", "master_device", "master_cloud")
+PLACEMENTS = ("device", "cloud")
+
+# A profile may declare rtt_ms 0 (a local server); the overload limit rtt_ratio × expected RTT
+# would then flag every measurable RTT. The expected RTT is floored at 1 ms, below any RTT a
+# wireless link gives, so only such local profiles are affected.
+_MIN_EXPECTED_RTT_MS = 1.0
+
+
+def _check_number(where: str, value: Any, *, positive: bool = False) -> float:
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if positive else value >= 0)
+    )
+    if not ok:
+        raise ConfigError(f"{where} is {value!r}; expected a finite number {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
+def _check_time(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where} is {value!r}; expected a finite time in seconds")
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------
+# State
+
+
+@dataclass(frozen=True)
+class LinkEstimate:
+    """What the runtime currently believes about the network of one config profile."""
+
+    profile: str  # a profile name of the config's network_profiles
+    rtt_ms: float  # smoothed measured RTT; starts at the profile's rtt_ms
+    uplink_mbps: float  # starts at the profile's value; the runtime may update it (observe_bandwidth)
+    downlink_mbps: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, str) or not self.profile:
+            raise ConfigError(f"LinkEstimate.profile is {self.profile!r}; expected a profile name of the config")
+        _check_number("LinkEstimate.rtt_ms", self.rtt_ms)
+        _check_number("LinkEstimate.uplink_mbps", self.uplink_mbps, positive=True)
+        _check_number("LinkEstimate.downlink_mbps", self.downlink_mbps, positive=True)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """What happened to the previous frame (for the speculation-history rules, §5.2.2)."""
+
+    timestamp_s: float  # the frame's time on the clock ``decide`` gets as ``now_s``
+    minion_answer: int | None  # None when the minions did not run
+    master_answer: int | None  # None when the master did not run
+    recovered: bool  # the detector sent the frame to the master
+
+    def __post_init__(self) -> None:
+        _check_time("HistoryEntry.timestamp_s", self.timestamp_s)
+        for name in ("minion_answer", "master_answer"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"HistoryEntry.{name} is {value!r}; expected a class index (int) or None")
+        if not isinstance(self.recovered, bool):
+            raise ConfigError(f"HistoryEntry.recovered is {self.recovered!r}; expected a bool")
+        if self.recovered and (self.minion_answer is None or self.master_answer is None):
+            raise ConfigError(
+                f"HistoryEntry: recovered is True but minion_answer is {self.minion_answer!r} and master_answer is "
+                f"{self.master_answer!r}; a recovered frame has both answers"
+            )
+
+
+@dataclass(frozen=True)
+class SelectorState:
+    """Everything :func:`decide` needs besides the config, the mode and the time.
+
+    ``next_probe_s`` is the earliest time of the next probe to the cloud: every
+    :func:`observe_rtt` sets it to ``now_s + probe_interval_s``. A probe is only sent when the
+    master is kept off the cloud by *measurements* (an overloaded server, or a live link estimate
+    worse than the profile's); it is what lets those measurements recover. Counters are not kept
+    here: the runtime counts.
+    """
+
+    link: LinkEstimate
+    server_overloaded: bool = False
+    next_probe_s: float | None = None
+    last: HistoryEntry | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.link, LinkEstimate):
+            raise ConfigError(f"SelectorState.link is a {type(self.link).__name__}; expected a LinkEstimate")
+        if not isinstance(self.server_overloaded, bool):
+            raise ConfigError(f"SelectorState.server_overloaded is {self.server_overloaded!r}; expected a bool")
+        if self.next_probe_s is not None:
+            _check_time("SelectorState.next_probe_s", self.next_probe_s)
+        if self.last is not None and not isinstance(self.last, HistoryEntry):
+            raise ConfigError(f"SelectorState.last is a {type(self.last).__name__}; expected a HistoryEntry or None")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one frame, and why.
+
+    ``path`` is one of :data:`PATHS`: ``minions`` (the system's minions and the detector; the
+    master at ``placement`` recovers what the detector rejects), ``minions_unchecked`` (history
+    rule 1: the minions' answer is accepted without detection or recovery), ``master_device`` /
+    ``master_cloud`` (the master alone). ``system`` is the minion system to run, or
+    ``MASTER_ONLY``. ``thresholds_mode`` names the tuned thresholds of the detector ("normal" /
+    "power_saving"), None when no detector runs. ``probe`` marks a decision whose master call (if
+    the frame makes one) is a server-load probe: feed its RTT to :func:`observe_rtt`.
+    ``estimates`` holds the numbers compared (ms): ``L_m``, ``L_t``, ``L_t_nominal`` (the
+    profile's own numbers), ``master_ms`` (the master at the costing placement), ``expected_ms``
+    per candidate system, the link numbers, and ``dt_ms`` to the previous frame (None without one).
+    """
+
+    path: str
+    system: str
+    placement: str
+    thresholds_mode: str | None
+    probe: bool
+    reasons: tuple[str, ...]
+    estimates: dict
+
+    @property
+    def runs_minions(self) -> bool:
+        return self.path == "minions" or self.path == "minions_unchecked"
+
+    @property
+    def runs_detector(self) -> bool:
+        return self.path == "minions"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object for per-frame traces."""
+        return {
+            "path": self.path,
+            "system": self.system,
+            "placement": self.placement,
+            "thresholds_mode": self.thresholds_mode,
+            "probe": self.probe,
+            "reasons": list(self.reasons),
+            "estimates": {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.estimates.items()},
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Derived tables
+
+
+@dataclass(frozen=True)
+class _Profile:
+    rtt_ms: float
+    uplink_mbps: float
+    downlink_mbps: float
+    cloud_ms: float  # L_t at the profile's own numbers
+
+
+@dataclass(frozen=True)
+class _Mode:
+    minions: bool
+    cloud: bool
+    thresholds: str | None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    system: str
+    minion_ms: float  # L_m1 + L_m2 (serial) or max(L_m1, L_m2) (parallel), preprocessing included
+    recovery_rate: float  # val P_r at the mode's tuned thresholds
+
+
+@dataclass(frozen=True)
+class _Selection:
+    configured: str  # the config's choice (may be MASTER_ONLY)
+    candidates: tuple[_Candidate, ...]  # configured system first (unless MASTER_ONLY), then runner-ups
+
+
+@dataclass(frozen=True, eq=False)
+class SelectorTables:
+    """The numbers :func:`decide` needs, derived once from a validated runtime config.
+
+    Build it once per loaded config (``SelectorTables.from_config(config)``) and pass it wherever
+    a config is accepted; passing the ``RuntimeConfig`` itself works too (memoized by identity).
+    """
+
+    master: str
+    default_profile: str
+    master_ms: float  # L_m: config latency[master].total_ms (inference + preprocessing)
+    upload_kbit: float  # upload.bytes × 8 / 1000: divided by Mbps gives ms
+    reply_kbit: float
+    server_ms: float
+    execution: str  # "serial" | "parallel"
+    profiles: Mapping[str, _Profile]
+    modes: Mapping[str, _Mode]
+    selections: Mapping[tuple[str, str], _Selection]
+    temporal_distance_ms: float
+    rtt_ratio: float
+    probe_interval_s: float
+    rtt_smoothing: float
+
+    @classmethod
+    def from_config(cls, config: RuntimeConfig) -> SelectorTables:
+        if not isinstance(config, RuntimeConfig):
+            raise ConfigError(f"config is a {type(config).__name__}; expected a RuntimeConfig (load_runtime_config)")
+        doc = config.document
+        try:
+            return cls._from_document(doc)
+        except (KeyError, TypeError) as e:
+            raise ConfigError(
+                f"runtime config of bundle {doc.get('bundle')!r} lacks {e} needed by the selector; "
+                "expected a document that passes check_runtime_config"
+            ) from e
+
+    @classmethod
+    def _from_document(cls, doc: dict[str, Any]) -> SelectorTables:
+        latency = doc["latency"]
+        master = doc["master"]["model"]
+        upload = doc["upload"]
+        upload_kbit = upload["bytes"] * 8 / 1e3
+        reply_kbit = upload["reply_bytes"] * 8 / 1e3
+        server_ms = float(upload["server_ms"])
+        execution = doc["minion_execution"]
+        if execution not in ("serial", "parallel"):
+            raise ConfigError(f"$.minion_execution is {execution!r}; expected 'serial' or 'parallel'")
+        profiles = {}
+        for name, p in doc["network_profiles"].items():
+            cloud_ms = upload_kbit / p["uplink_mbps"] + p["rtt_ms"] + reply_kbit / p["downlink_mbps"] + server_ms
+            profiles[name] = _Profile(float(p["rtt_ms"]), float(p["uplink_mbps"]), float(p["downlink_mbps"]), cloud_ms)
+        modes = {m: _Mode(bool(s["minions"]), bool(s["cloud"]), s["thresholds"]) for m, s in doc["modes"].items()}
+        missing = [m for m in MODES if m not in modes]
+        if missing:
+            raise ConfigError(f"$.modes lacks {missing}; expected every mode of {list(MODES)}")
+        combine = sum if execution == "serial" else max
+        selections = {}
+        for profile, by_mode in doc["selection"].items():
+            for mode, chosen in by_mode.items():
+                tuning = modes[mode].thresholds
+                names = []
+                for name in (chosen["system"], *chosen["runner_ups"]):
+                    if name != MASTER_ONLY and name not in names:
+                        names.append(name)
+                candidates = []
+                if modes[mode].minions:
+                    for name in names:
+                        system = doc["systems"][name]
+                        minion_ms = float(combine(latency[m]["total_ms"] for m in system["minions"]))
+                        rate = float(system["modes"][tuning]["val"]["recovery_rate"])
+                        candidates.append(_Candidate(name, minion_ms, rate))
+                selections[(profile, mode)] = _Selection(chosen["system"], tuple(candidates))
+        history = doc["speculation_history"]
+        load = doc["server_load"]
+        return cls(
+            master=master,
+            default_profile=doc["default_profile"],
+            master_ms=float(latency[master]["total_ms"]),
+            upload_kbit=upload_kbit,
+            reply_kbit=reply_kbit,
+            server_ms=server_ms,
+            execution=execution,
+            profiles=MappingProxyType(profiles),
+            modes=MappingProxyType(modes),
+            selections=MappingProxyType(selections),
+            temporal_distance_ms=float(history["temporal_distance_ms"]),
+            rtt_ratio=float(load["rtt_ratio"]),
+            probe_interval_s=float(load["probe_interval_s"]),
+            rtt_smoothing=float(load["rtt_smoothing"]),
+        )
+
+    def profile(self, name: str) -> _Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise ConfigError(f"network profile is {name!r}; expected one of {sorted(self.profiles)}") from None
+
+    def overload_limit_ms(self, profile: str) -> float:
+        """The smoothed RTT above which the server counts as overloaded: rtt_ratio × expected RTT."""
+        return self.rtt_ratio * max(self.profile(profile).rtt_ms, _MIN_EXPECTED_RTT_MS)
+
+
+ConfigLike = Union[RuntimeConfig, SelectorTables]
+_memo: tuple[RuntimeConfig, SelectorTables] | None = None
+
+
+def _tables(config: ConfigLike) -> SelectorTables:
+    global _memo
+    if type(config) is SelectorTables:
+        return config
+    memo = _memo
+    if memo is not None and memo[0] is config:
+        return memo[1]
+    tables = SelectorTables.from_config(config)
+    _memo = (config, tables)
+    return tables
+
+
+# --------------------------------------------------------------------------------------------
+# Estimates
+
+
+def _cloud_ms(t: SelectorTables, link: LinkEstimate) -> float:
+    return t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
+
+
+def master_cloud_ms(config: ConfigLike, link: LinkEstimate) -> float:
+    """L_t (§5.2.1): the master in the cloud, from the link's *live* numbers.
+
+    ``upload.bytes / uplink + rtt + upload.reply_bytes / downlink + upload.server_ms``, the formula
+    of :func:`mobile_runtime.network.transfer_latency_ms` (1 Mbps = 10**6 bit/s).
+    """
+    t = _tables(config)
+    if not isinstance(link, LinkEstimate):
+        raise ConfigError(f"link is a {type(link).__name__}; expected a LinkEstimate")
+    return _cloud_ms(t, link)
+
+
+def rtt_from_request_ms(config: ConfigLike, link: LinkEstimate, request_ms: float) -> float:
+    """The RTT part of a timed cloud request, for :func:`observe_rtt`.
+
+    ``request_ms`` (wall time from sending the frame to having the reply) minus the transfer times
+    at the link's current bandwidth estimates and the config's nominal ``server_ms``, at least 0.
+    Server queueing beyond ``server_ms`` therefore counts as RTT, which is what the server-load
+    detection looks for.
+    """
+    t = _tables(config)
+    request_ms = _check_number("request_ms", request_ms)
+    transfer = t.upload_kbit / link.uplink_mbps + t.reply_kbit / link.downlink_mbps + t.server_ms
+    return max(0.0, request_ms - transfer)
+
+
+# --------------------------------------------------------------------------------------------
+# State transitions
+
+
+def initial_state(config: ConfigLike, profile: str | None = None) -> SelectorState:
+    """The state before any measurement: the link at the profile's own numbers, no history.
+
+    ``profile`` defaults to the config's ``default_profile``.
+    """
+    t = _tables(config)
+    if profile is None:
+        profile = t.default_profile
+    p = t.profile(profile)
+    return SelectorState(link=LinkEstimate(profile, p.rtt_ms, p.uplink_mbps, p.downlink_mbps))
+
+
+def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_s: float) -> SelectorState:
+    """Feeds one measured RTT of a cloud request (§5.2.1, server-load detection).
+
+    - The smoothed RTT becomes ``(1 - a) × rtt + a × rtt_ms``, ``a = server_load.rtt_smoothing``.
+    - Not overloaded: the server becomes overloaded when the *smoothed* RTT exceeds
+      ``rtt_ratio × the profile's rtt_ms`` (so one spike, e.g. a radio waking up, does not trip
+      it; with a = 0.2 and ratio 3, two consecutive 10× samples do).
+    - Overloaded (only probes and forced requests reach the cloud then): a sample at or under the
+      limit clears the overload and resets the smoothed RTT to that sample (the older samples
+      describe the overloaded server); a sample above it keeps the overload.
+    - ``next_probe_s`` becomes ``now_s + probe_interval_s``.
+
+    Pass the RTT part of the request (:func:`rtt_from_request_ms`); for a failed or timed-out
+    request pass the time waited, so a dead server reads as an overloaded one.
+    """
+    t = _tables(config)
+    rtt_ms = _check_number("rtt_ms", rtt_ms)
+    now_s = _check_time("now_s", now_s)
+    link = state.link
+    limit = t.overload_limit_ms(link.profile)
+    a = t.rtt_smoothing
+    smoothed = (1.0 - a) * link.rtt_ms + a * rtt_ms
+    if state.server_overloaded:
+        overloaded = rtt_ms > limit
+        new_rtt = smoothed if overloaded else rtt_ms
+    else:
+        overloaded = smoothed > limit
+        new_rtt = smoothed
+    return replace(
+        state,
+        link=replace(link, rtt_ms=new_rtt),
+        server_overloaded=overloaded,
+        next_probe_s=now_s + t.probe_interval_s,
+    )
+
+
+def observe_bandwidth(
+    config: ConfigLike, state: SelectorState, *, uplink_mbps: float | None = None, downlink_mbps: float | None = None
+) -> SelectorState:
+    """Sets the link's bandwidth estimates (Mbps) as given; None keeps a direction unchanged.
+
+    No smoothing here: pass the estimate the runtime believes (a measurement or its own average).
+    """
+    t = _tables(config)
+    t.profile(state.link.profile)
+    changes = {}
+    if uplink_mbps is not None:
+        changes["uplink_mbps"] = _check_number("uplink_mbps", uplink_mbps, positive=True)
+    if downlink_mbps is not None:
+        changes["downlink_mbps"] = _check_number("downlink_mbps", downlink_mbps, positive=True)
+    if not changes:
+        return state
+    return replace(state, link=replace(state.link, **changes))
+
+
+def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
+    """Records what happened to the frame just processed, for the next frame's history rules."""
+    if not isinstance(entry, HistoryEntry):
+        raise ConfigError(f"entry is a {type(entry).__name__}; expected a HistoryEntry")
+    return replace(state, last=entry)
+
+
+# --------------------------------------------------------------------------------------------
+# The decision
+
+
+def decide(
+    config: ConfigLike,
+    state: SelectorState,
+    *,
+    mode: str,
+    now_s: float,
+    placement_override: str | None = None,
+) -> Decision:
+    """The path of the frame arriving at ``now_s`` in user ``mode`` (rules 1-5 of the module doc).
+
+    Pure: ``state`` is not changed (it is frozen) and no clock is read. ``placement_override``
+    ("device" | "cloud") forces the master's place, as the CLI's ``--placement`` does; forcing
+    the cloud in a mode that never leaves the device is a ConfigError.
+    """
+    t = config if type(config) is SelectorTables else _tables(config)
+    spec = t.modes.get(mode)
+    if spec is None:
+        raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
+    if type(state) is not SelectorState:
+        raise ConfigError(f"state is a {type(state).__name__}; expected a SelectorState (initial_state)")
+    if placement_override is not None and placement_override not in PLACEMENTS:
+        raise ConfigError(f"placement_override is {placement_override!r}; expected 'device', 'cloud' or None")
+    if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
+        raise ConfigError(f"now_s is {now_s!r}; expected a finite time in seconds")
+    link = state.link
+    profile = t.profiles.get(link.profile)
+    if profile is None:
+        raise ConfigError(f"state.link.profile is {link.profile!r}; expected one of {sorted(t.profiles)}")
+
+    l_m = t.master_ms
+    l_t = t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
+    reasons = [f"mode {mode}"]
+    probe_due = False
+    why_probe = ""
+
+    # Rules 1-3: where the master runs.
+    if not spec.cloud:
+        if placement_override == "cloud":
+            raise ConfigError(
+                f"placement_override is 'cloud' in mode {mode!r}, which never leaves the device; "
+                "expected 'device' or None"
+            )
+        placement = "device"
+        reasons.append(f"mode {mode} never leaves the device: master on device")
+    elif placement_override is not None:
+        placement = placement_override
+        reasons.append(f"placement forced to {placement_override} by override (L_t {l_t:.2f} ms vs L_m {l_m:.2f} ms)")
+        if state.server_overloaded:
+            reasons.append("server overloaded, but the override decides the placement")
+    elif state.server_overloaded:
+        placement = "device"
+        reasons.append(
+            f"server overloaded (smoothed RTT {link.rtt_ms:.1f} ms > {t.rtt_ratio:g} × {profile.rtt_ms:g} ms): "
+            "master on device"
+        )
+        probe_due = state.next_probe_s is None or now_s >= state.next_probe_s
+        if probe_due:
+            why_probe = f"probe: server overloaded; one master call to the cloud every {t.probe_interval_s:g} s"
+    elif l_t < l_m:
+        placement = "cloud"
+        reasons.append(f"L_t {l_t:.2f} ms < L_m {l_m:.2f} ms: master in the cloud")
+    else:
+        placement = "device"
+        reasons.append(f"L_t {l_t:.2f} ms >= L_m {l_m:.2f} ms: master on device")
+        # The live estimates, not the profile, keep the master off the cloud: without a cloud
+        # request now and then they would never be re-measured.
+        if profile.cloud_ms < l_m and state.next_probe_s is not None and now_s >= state.next_probe_s:
+            probe_due = True
+            why_probe = (
+                f"probe: the live link estimates (L_t {l_t:.2f} ms) keep the master off the cloud, the profile's "
+                f"({profile.cloud_ms:.2f} ms) would not; re-measuring every {t.probe_interval_s:g} s"
+            )
+    master_ms = l_t if placement == "cloud" else l_m
+
+    estimates = {
+        "L_m": l_m,
+        "L_t": l_t,
+        "L_t_nominal": profile.cloud_ms,
+        "master_ms": master_ms,
+        "expected_ms": {},
+        "rtt_ms": link.rtt_ms,
+        "uplink_mbps": link.uplink_mbps,
+        "downlink_mbps": link.downlink_mbps,
+        "dt_ms": None,
+    }
+
+    # Rules 1 and 4: minions or the master alone.
+    system = MASTER_ONLY
+    path = "master"
+    if not spec.minions:
+        reasons.append(f"mode {mode} runs the master alone")
+    else:
+        selection = t.selections[(link.profile, mode)]
+        expected = estimates["expected_ms"]
+        best = None
+        best_ms = math.inf
+        for c in selection.candidates:
+            ms = c.minion_ms + c.recovery_rate * master_ms
+            expected[c.system] = ms
+            if ms < best_ms:
+                best, best_ms = c, ms
+        if best is None:
+            reasons.append(f"no minion system is configured for profile {link.profile} in mode {mode}: master alone")
+        elif best_ms >= master_ms:
+            reasons.append(
+                f"minions not worth it: best system {best.system} expects {best_ms:.2f} ms >= master alone "
+                f"{master_ms:.2f} ms on {placement}"
+            )
+        else:
+            system = best.system
+            path = "minions"
+            if best.system == selection.configured:
+                reasons.append(
+                    f"system {system}: expected {best_ms:.2f} ms < master alone {master_ms:.2f} ms on {placement}"
+                )
+            else:
+                was = expected.get(selection.configured, master_ms)
+                reasons.append(
+                    f"runner-up {system} (expected {best_ms:.2f} ms) replaces the configured {selection.configured} "
+                    f"({was:.2f} ms) with the master on {placement}"
+                )
+
+        # Rule 5: speculation history.
+        last = state.last
+        if last is not None:
+            dt_ms = (now_s - last.timestamp_s) * 1e3
+            estimates["dt_ms"] = dt_ms
+            if dt_ms < 0:
+                raise ConfigError(
+                    f"now_s {now_s!r} is earlier than the previous frame's timestamp_s {last.timestamp_s!r}; "
+                    "expected a monotonic clock"
+                )
+            if last.recovered and path == "minions":
+                if dt_ms > t.temporal_distance_ms:
+                    reasons.append(
+                        f"no history effect: previous frame {dt_ms:.0f} ms ago, beyond the temporal distance "
+                        f"{t.temporal_distance_ms:g} ms"
+                    )
+                elif last.master_answer == last.minion_answer:
+                    path = "minions_unchecked"
+                    reasons.append(
+                        f"history rule 1: previous frame ({dt_ms:.0f} ms ago) was recovered and the master agreed "
+                        f"with the minions (class {last.master_answer}): minions without detection or recovery"
+                    )
+                else:
+                    path = "master"
+                    system = MASTER_ONLY
+                    reasons.append(
+                        f"history rule 2: previous frame ({dt_ms:.0f} ms ago) was corrected by the master "
+                        f"(minions {last.minion_answer}, master {last.master_answer}): straight to the master"
+                    )
+
+    probe = probe_due and path != "minions_unchecked"
+    if probe:
+        placement = "cloud"
+        reasons.append(why_probe)
+    if path == "master":
+        path = "master_cloud" if placement == "cloud" else "master_device"
+    return Decision(
+        path=path,
+        system=system,
+        placement=placement,
+        thresholds_mode=spec.thresholds if path == "minions" else None,
+        probe=probe,
+        reasons=tuple(reasons),
+        estimates=estimates,
+    )

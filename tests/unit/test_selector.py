@@ -1,0 +1,605 @@
+"""The runtime selector (dissertation §5.2): modes, master placement, runner-ups, server load, history.
+
+Every number below comes from the hand-built config of ``_config_doc`` (validated with
+``check_runtime_config``), whose costs are chosen so each rule flips at a known point:
+
+- master 50 ms on the device; minions a 5 ms, b 8 ms, c 3 ms (preprocessing included);
+- pair:a+b recovers 20% (normal) / 10% (power saving) of val inputs, single:c 50% / 40%;
+- a request carries 5000 bytes up, 500 bytes down, 2 ms on the server, so
+  L_t = 40/uplink + rtt + 4/downlink + 2 (ms, Mbps): wifi (20/50 Mbps, 20 ms) 24.08 ms -> cloud,
+  slow (1/2 Mbps, 100 ms) 144 ms -> device, fiber (100/100 Mbps, 1 ms) 3.44 ms -> cloud.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mobile_runtime import selector as sel
+from mobile_runtime.errors import BundleError, ConfigError
+from mobile_runtime.network import NetworkProfile, transfer_latency_ms
+from mobile_runtime.schemas import load_schema
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config, load_runtime_config
+from mobile_runtime.selector import (
+    PATHS,
+    HistoryEntry,
+    SelectorState,
+    SelectorTables,
+    after_frame,
+    decide,
+    initial_state,
+    master_cloud_ms,
+    observe_bandwidth,
+    observe_rtt,
+    rtt_from_request_ms,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DIGITS_CONFIG = REPO / "bundles" / "digits" / "runtime_config.json"
+
+MASTER = "master-r32"
+PAIR = "pair:a+b"
+SINGLE = "single:c"
+POWER = {"alpha_up_mw_per_mbps": 100.0, "alpha_down_mw_per_mbps": 50.0, "beta_mw": 500.0}
+PROFILES = {"wifi": (20.0, 50.0, 20.0), "slow": (1.0, 2.0, 100.0), "fiber": (100.0, 100.0, 1.0)}
+WIFI_L_T = 40 / 20 + 20 + 4 / 50 + 2  # 24.08 ms
+
+
+def _tuned(recovery_rate: float) -> dict:
+    point = {"accuracy": 0.99, "recovery_rate": recovery_rate}
+    return {"thresholds": [0.5, 0.6, 0.7], "val": point, "test": point, "single_threshold": None}
+
+
+def _latency(total_ms: float) -> dict:
+    return {"inference_ms": total_ms - 1.0, "preprocess_ms": 1.0, "total_ms": total_ms, "energy_mj": 2 * total_ms,
+            "energy_source": "test: 2 W x total_ms"}
+
+
+def _choice(system: str, placement: str, latency_ms: float, runner_ups: list[str]) -> dict:
+    expected = {"latency_ms": latency_ms, "energy_mj": 1.0, "recovery_rate": 0.2, "accuracy": 0.99,
+                "test_accuracy": 0.99, "test_recovery_rate": 0.2}
+    return {"system": system, "placement": placement, "expected": expected, "runner_ups": runner_ups,
+            "why": "hand-built for tests/unit/test_selector.py"}
+
+
+def _config_doc() -> dict:
+    cloud_ms = {name: 40 / up + rtt + 4 / down + 2 for name, (up, down, rtt) in PROFILES.items()}
+    return {
+        "schema_version": "1.0",
+        "bundle": "selector-test",
+        "created_utc": "2026-01-01T00:00:00Z",
+        "reference": "labels",
+        "targets": {"normal": 1.0, "power_saving": 0.99},
+        "master": {"model": MASTER, "resolution": 32, "val_accuracy": 0.99, "test_accuracy": 0.99},
+        "detector": {"threshold_rule": "calibrated_confidence_per_class",
+                     "temperatures": {"a": 1.0, "b": 1.2, "c": 0.9}},
+        "minion_execution": "serial",
+        "systems": {
+            PAIR: {"minions": ["a", "b"], "modes": {"normal": _tuned(0.2), "power_saving": _tuned(0.1)}},
+            SINGLE: {"minions": ["c"], "modes": {"normal": _tuned(0.5), "power_saving": _tuned(0.4)}},
+        },
+        "modes": {
+            "normal": {"minions": True, "cloud": True, "thresholds": "normal", "description": "normal"},
+            "power_saving": {"minions": True, "cloud": True, "thresholds": "power_saving", "description": "relaxed"},
+            "private": {"minions": True, "cloud": False, "thresholds": "normal", "description": "device only"},
+            "mission_critical": {"minions": False, "cloud": True, "thresholds": None, "description": "master"},
+        },
+        "default_profile": "wifi",
+        "network_profiles": {
+            name: {"name": name, "uplink_mbps": up, "downlink_mbps": down, "rtt_ms": rtt, "source": "test", "power": POWER}
+            for name, (up, down, rtt) in PROFILES.items()
+        },
+        "upload": {"encoding": "raw", "bytes": 5000, "reply_bytes": 500, "server_ms": 2.0},
+        "placement": {
+            name: {"device_ms": 50.0, "cloud_ms": cloud_ms[name], "device_mj": 100.0, "cloud_mj": 10.0,
+                   "choice": "cloud" if cloud_ms[name] < 50 else "device", "why": "test"}
+            for name in PROFILES
+        },
+        # What pipeline.pairing.choose_system gives for these costs (worked out in the module doc).
+        "selection": {
+            "wifi": {
+                "normal": _choice(SINGLE, "cloud", 3 + 0.5 * WIFI_L_T, [PAIR]),
+                "power_saving": _choice(SINGLE, "cloud", 3 + 0.4 * WIFI_L_T, [PAIR]),
+                "private": _choice(PAIR, "device", 23.0, [SINGLE]),
+                "mission_critical": _choice(MASTER_ONLY, "cloud", WIFI_L_T, []),
+            },
+            "slow": {
+                "normal": _choice(PAIR, "device", 23.0, [SINGLE]),
+                "power_saving": _choice(PAIR, "device", 18.0, [SINGLE]),
+                "private": _choice(PAIR, "device", 23.0, [SINGLE]),
+                "mission_critical": _choice(MASTER_ONLY, "device", 50.0, []),
+            },
+            "fiber": {
+                "normal": _choice(MASTER_ONLY, "cloud", 3.44, [SINGLE]),
+                "power_saving": _choice(MASTER_ONLY, "cloud", 3.44, [SINGLE]),
+                "private": _choice(PAIR, "device", 23.0, [SINGLE]),
+                "mission_critical": _choice(MASTER_ONLY, "cloud", 3.44, []),
+            },
+        },
+        "latency": {MASTER: _latency(50.0), "a": _latency(5.0), "b": _latency(8.0), "c": _latency(3.0)},
+        "device_profile": {"name": "test", "kind": "host", "source": "test", "compute_power_w": 2.0,
+                           "power_measured": False},
+        "speculation_history": {"temporal_distance_ms": 125.0},
+        "server_load": {"rtt_ratio": 3.0, "probe_interval_s": 5.0, "rtt_smoothing": 0.2},
+    }
+
+
+def _conform(obj: dict, node: dict, schema: dict) -> None:
+    """Fits the detector fields the selector never reads to the current schema, in place.
+
+    The detector's agreement rule lives in ``detector`` or in each tuned mode depending on the
+    schema version; a required field fixed by ``const`` or ``enum`` gets that (first) value, a
+    field the schema does not allow is dropped. Everything the selector reads is left alone.
+    """
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    properties = node.get("properties", {})
+    for key in [k for k in obj if k not in properties]:
+        del obj[key]
+    for key in node.get("required", []):
+        if key in obj:
+            continue
+        spec = properties[key]
+        if "const" in spec:
+            obj[key] = spec["const"]
+        elif "enum" in spec:
+            obj[key] = spec["enum"][0]
+        elif spec.get("type") == "object":
+            obj[key] = {}
+            _conform(obj[key], spec, schema)
+
+
+def _make(doc: dict) -> RuntimeConfig:
+    schema = load_schema("runtime_config")
+    _conform(doc["detector"], schema["properties"]["detector"], schema)
+    for system in doc["systems"].values():
+        for tuned in system["modes"].values():
+            _conform(tuned, {"$ref": "#/$defs/tuned"}, schema)
+    check_runtime_config(doc, "test_selector config", num_classes=3)
+    return RuntimeConfig(doc)
+
+
+@pytest.fixture(scope="module")
+def config() -> RuntimeConfig:
+    return _make(_config_doc())
+
+
+@pytest.fixture
+def wifi(config) -> SelectorState:
+    return initial_state(config, "wifi")
+
+
+# --- estimates -------------------------------------------------------------------------------
+
+
+def test_master_cloud_ms_is_the_network_modules_transfer_latency(config, wifi):
+    profile = NetworkProfile.from_json(config.document["network_profiles"]["wifi"])
+    assert master_cloud_ms(config, wifi.link) == pytest.approx(transfer_latency_ms(profile, 5000, 500, 2.0))
+    assert master_cloud_ms(config, wifi.link) == pytest.approx(WIFI_L_T)
+    slower = observe_bandwidth(config, wifi, uplink_mbps=0.1)
+    assert master_cloud_ms(config, slower.link) == pytest.approx(400 + 20 + 0.08 + 2)
+
+
+def test_rtt_from_request_subtracts_transfer_and_server_time(config, wifi):
+    assert rtt_from_request_ms(config, wifi.link, WIFI_L_T) == pytest.approx(20.0)
+    assert rtt_from_request_ms(config, wifi.link, 1.0) == 0.0
+
+
+def test_initial_state_defaults_to_the_default_profile(config):
+    state = initial_state(config)
+    assert state.link == sel.LinkEstimate("wifi", 20.0, 20.0, 50.0)
+    assert state.last is None and not state.server_overloaded and state.next_probe_s is None
+    with pytest.raises(ConfigError, match=r"network profile is '5g'; expected one of \['fiber', 'slow', 'wifi'\]"):
+        initial_state(config, "5g")
+
+
+# --- rule 1: modes ---------------------------------------------------------------------------
+
+
+def test_normal_mode_runs_the_configured_system_with_normal_thresholds(config, wifi):
+    d = decide(config, wifi, mode="normal", now_s=0.0)
+    assert (d.path, d.system, d.placement, d.thresholds_mode, d.probe) == ("minions", SINGLE, "cloud", "normal", False)
+    assert d.reasons[0] == "mode normal"
+    assert d.reasons[1] == f"L_t {WIFI_L_T:.2f} ms < L_m 50.00 ms: master in the cloud"
+    assert d.estimates["expected_ms"] == pytest.approx({SINGLE: 3 + 0.5 * WIFI_L_T, PAIR: 13 + 0.2 * WIFI_L_T})
+    assert d.estimates["L_m"] == 50.0 and d.estimates["L_t"] == pytest.approx(WIFI_L_T)
+
+
+def test_power_saving_mode_uses_power_saving_thresholds_and_recovery_rates(config, wifi):
+    d = decide(config, wifi, mode="power_saving", now_s=0.0)
+    assert (d.path, d.system, d.thresholds_mode) == ("minions", SINGLE, "power_saving")
+    assert d.estimates["expected_ms"][SINGLE] == pytest.approx(3 + 0.4 * WIFI_L_T)
+    assert d.estimates["expected_ms"][PAIR] == pytest.approx(13 + 0.1 * WIFI_L_T)
+
+
+def test_private_mode_never_uses_the_cloud(config, wifi):
+    d = decide(config, wifi, mode="private", now_s=0.0)
+    assert (d.path, d.system, d.placement, d.thresholds_mode) == ("minions", PAIR, "device", "normal")
+    assert "mode private never leaves the device: master on device" in d.reasons
+    assert d.estimates["expected_ms"] == pytest.approx({PAIR: 13 + 0.2 * 50, SINGLE: 3 + 0.5 * 50})
+
+
+def test_mission_critical_runs_the_master_alone_where_it_is_fastest(config, wifi):
+    d = decide(config, wifi, mode="mission_critical", now_s=0.0)
+    assert (d.path, d.system, d.placement, d.thresholds_mode) == ("master_cloud", MASTER_ONLY, "cloud", None)
+    assert "mode mission_critical runs the master alone" in d.reasons
+    d = decide(config, initial_state(config, "slow"), mode="mission_critical", now_s=0.0)
+    assert (d.path, d.placement) == ("master_device", "device")
+    assert "L_t 144.00 ms >= L_m 50.00 ms: master on device" in d.reasons
+
+
+def test_every_path_is_one_of_paths(config):
+    for profile in PROFILES:
+        for mode in MODES:
+            assert decide(config, initial_state(config, profile), mode=mode, now_s=0.0).path in PATHS
+
+
+def test_unknown_mode_profile_and_override_are_named(config, wifi):
+    with pytest.raises(ConfigError, match=r"mode is 'turbo'; expected one of \['normal', 'power_saving', 'private', 'mission_critical'\]"):
+        decide(config, wifi, mode="turbo", now_s=0.0)
+    with pytest.raises(ConfigError, match=r"placement_override is 'edge'; expected 'device', 'cloud' or None"):
+        decide(config, wifi, mode="normal", now_s=0.0, placement_override="edge")
+    stray = dataclasses.replace(wifi, link=dataclasses.replace(wifi.link, profile="5g"))
+    with pytest.raises(ConfigError, match=r"state.link.profile is '5g'; expected one of"):
+        decide(config, stray, mode="normal", now_s=0.0)
+    with pytest.raises(ConfigError, match="now_s is nan; expected a finite time"):
+        decide(config, wifi, mode="normal", now_s=math.nan)
+
+
+# --- rule 2: placement -----------------------------------------------------------------------
+
+
+def test_placement_flips_to_the_device_when_the_uplink_drops(config, wifi):
+    assert decide(config, wifi, mode="mission_critical", now_s=0.0).path == "master_cloud"
+    slow = observe_bandwidth(config, wifi, uplink_mbps=0.1)
+    d = decide(config, slow, mode="mission_critical", now_s=0.0)
+    assert (d.path, d.placement, d.probe) == ("master_device", "device", False)
+    assert "L_t 422.08 ms >= L_m 50.00 ms: master on device" in d.reasons
+    back = observe_bandwidth(config, slow, uplink_mbps=20.0)
+    assert decide(config, back, mode="mission_critical", now_s=0.0).path == "master_cloud"
+
+
+def test_placement_flips_to_the_device_when_the_rtt_rises(config, wifi):
+    state = wifi
+    for i in range(30):  # 60 ms is the overload limit (3 × 20 ms): the smoothed RTT approaches it from below
+        state = observe_rtt(config, state, rtt_ms=60.0, now_s=0.1 * i)
+    assert not state.server_overloaded
+    assert 55.0 < state.link.rtt_ms <= 60.0
+    d = decide(config, state, mode="mission_critical", now_s=3.0)
+    assert (d.path, d.probe) == ("master_device", False)
+
+
+def test_placement_override_forces_the_place_and_says_so(config, wifi):
+    d = decide(config, wifi, mode="normal", now_s=0.0, placement_override="device")
+    assert (d.path, d.placement) == ("minions", "device")
+    assert d.system == PAIR  # the pair is cheaper with a 50 ms master
+    assert f"placement forced to device by override (L_t {WIFI_L_T:.2f} ms vs L_m 50.00 ms)" in d.reasons
+    slow = initial_state(config, "slow")
+    d = decide(config, slow, mode="mission_critical", now_s=0.0, placement_override="cloud")
+    assert (d.path, d.placement) == ("master_cloud", "cloud")
+    assert d.estimates["master_ms"] == pytest.approx(144.0)
+
+
+def test_private_mode_with_a_cloud_override_is_an_error(config, wifi):
+    with pytest.raises(ConfigError, match=r"placement_override is 'cloud' in mode 'private', which never leaves the device"):
+        decide(config, wifi, mode="private", now_s=0.0, placement_override="cloud")
+    assert decide(config, wifi, mode="private", now_s=0.0, placement_override="device").placement == "device"
+
+
+# --- rule 4: minions not worth it, runner-ups --------------------------------------------------
+
+
+def test_minions_not_worth_it_runs_the_master_alone(config, wifi):
+    fast = dataclasses.replace(wifi, link=dataclasses.replace(wifi.link, rtt_ms=1.0))  # L_t 5.08 ms
+    d = decide(config, fast, mode="normal", now_s=0.0)
+    assert (d.path, d.system, d.thresholds_mode) == ("master_cloud", MASTER_ONLY, None)
+    assert d.reasons[-1] == "minions not worth it: best system single:c expects 5.54 ms >= master alone 5.08 ms on cloud"
+
+
+def test_configured_master_only_runs_the_master(config):
+    d = decide(config, initial_state(config, "fiber"), mode="normal", now_s=0.0)
+    assert (d.path, d.system) == ("master_cloud", MASTER_ONLY)
+    assert d.estimates["expected_ms"] == pytest.approx({SINGLE: 3 + 0.5 * 3.44})
+
+
+def test_runner_up_replaces_the_configured_system_when_the_placement_changes(config, wifi):
+    slow = observe_bandwidth(config, wifi, uplink_mbps=0.1)  # master moves to the device (50 ms)
+    d = decide(config, slow, mode="normal", now_s=0.0)
+    assert (d.path, d.system, d.placement) == ("minions", PAIR, "device")
+    assert d.reasons[-1] == "runner-up pair:a+b (expected 23.00 ms) replaces the configured single:c (28.00 ms) with the master on device"
+
+
+def test_runner_up_replaces_a_configured_master_only(config):
+    fiber = initial_state(config, "fiber")
+    congested = dataclasses.replace(fiber, link=dataclasses.replace(fiber.link, rtt_ms=20.0))  # L_t 22.44 ms
+    d = decide(config, congested, mode="normal", now_s=0.0)
+    assert (d.path, d.system, d.placement) == ("minions", SINGLE, "cloud")
+    assert "replaces the configured master-only" in d.reasons[-1]
+
+
+def test_parallel_minions_cost_the_slower_minion():
+    doc = _config_doc()
+    doc["minion_execution"] = "parallel"
+    config = _make(doc)
+    d = decide(config, initial_state(config, "slow"), mode="private", now_s=0.0)
+    assert d.estimates["expected_ms"][PAIR] == pytest.approx(8 + 0.2 * 50)
+    assert d.system == PAIR
+
+
+@pytest.mark.parametrize("execution", ["serial", "parallel"])
+def test_system_choice_agrees_with_the_pipelines_pairing_under_live_links(execution):
+    """decide() re-costs what pipeline.pairing.choose_system costs at build time (same formula)."""
+    pairing = pytest.importorskip("pipeline.pairing", reason="pipeline.pairing is the build-time reference")
+    doc = _config_doc()
+    doc["minion_execution"] = execution
+    config = _make(doc)
+    wifi = initial_state(config, "wifi")
+    links = {
+        "nominal": wifi.link,
+        "uplink 0.1 Mbps": dataclasses.replace(wifi.link, uplink_mbps=0.1),
+        "rtt 1 ms": dataclasses.replace(wifi.link, rtt_ms=1.0),
+        "rtt 45 ms": dataclasses.replace(wifi.link, rtt_ms=45.0),
+    }
+    costs = {m: pairing.Cost(doc["latency"][m]["total_ms"], 0.0) for m in ("a", "b", "c")}
+    for label, link in links.items():
+        for mode in ("normal", "power_saving", "private"):
+            d = decide(config, SelectorState(link=link), mode=mode, now_s=0.0)
+            tuning = doc["modes"][mode]["thresholds"]
+            candidates = [
+                pairing.Candidate(name, tuple(spec["minions"]), True, spec["modes"][tuning]["val"]["recovery_rate"],
+                                  0.99, 0.0, 0.99)
+                for name, spec in doc["systems"].items()
+            ]
+            master = pairing.Cost(d.estimates["master_ms"], 0.0)
+            choice = pairing.choose_system(candidates, costs, master, placement=d.placement, execution=execution,
+                                           master_accuracy=(0.99, 0.99), target=1.0)
+            assert d.system == choice.system, (label, mode, d.reasons, choice.why)
+
+
+# --- rule 3: server load ------------------------------------------------------------------------
+
+
+def _overloaded(config, state, now_s: float) -> SelectorState:
+    once = observe_rtt(config, state, rtt_ms=200.0, now_s=now_s - 0.1)  # 10x the profile's 20 ms
+    assert not once.server_overloaded  # one spike: smoothed 56 ms <= 60 ms
+    twice = observe_rtt(config, once, rtt_ms=200.0, now_s=now_s)  # smoothed 84.8 ms > 60 ms
+    assert twice.server_overloaded and twice.next_probe_s == pytest.approx(now_s + 5.0)
+    return twice
+
+
+def test_server_overload_backs_off_to_the_device_and_probes(config, wifi):
+    state = _overloaded(config, wifi, now_s=10.0)
+    # Overloaded: master on the device, no probe before probe_interval_s.
+    for now in (10.0, 12.0, 14.99):
+        d = decide(config, state, mode="mission_critical", now_s=now)
+        assert (d.path, d.placement, d.probe) == ("master_device", "device", False)
+        assert any(r.startswith("server overloaded (smoothed RTT") for r in d.reasons)
+    # Due: this frame's master call is a probe to the cloud, until its RTT is observed.
+    for now in (15.0, 15.5):
+        d = decide(config, state, mode="mission_critical", now_s=now)
+        assert (d.path, d.placement, d.probe) == ("master_cloud", "cloud", True)
+        assert d.reasons[-1] == "probe: server overloaded; one master call to the cloud every 5 s"
+    # A probe still slow: still overloaded, next probe 5 s later.
+    still = observe_rtt(config, state, rtt_ms=150.0, now_s=15.5)
+    assert still.server_overloaded and still.next_probe_s == pytest.approx(20.5)
+    assert decide(config, still, mode="mission_critical", now_s=16.0).path == "master_device"
+    # A probe back under the ratio: recovered, the smoothed RTT restarts from it, back to the cloud.
+    recovered = observe_rtt(config, still, rtt_ms=21.0, now_s=20.5)
+    assert not recovered.server_overloaded and recovered.link.rtt_ms == 21.0
+    d = decide(config, recovered, mode="mission_critical", now_s=20.6)
+    assert (d.path, d.placement, d.probe) == ("master_cloud", "cloud", False)
+
+
+def test_overload_probe_with_minions_sends_only_the_recovery_to_the_cloud(config, wifi):
+    state = _overloaded(config, wifi, now_s=10.0)
+    d = decide(config, state, mode="normal", now_s=10.5)
+    # Costed with the master on the device (50 ms): the pair is cheaper than the single.
+    assert (d.path, d.system, d.placement, d.probe) == ("minions", PAIR, "device", False)
+    d = decide(config, state, mode="normal", now_s=15.0)
+    assert (d.path, d.system, d.placement, d.probe) == ("minions", PAIR, "cloud", True)
+    assert d.estimates["master_ms"] == 50.0
+
+
+def test_private_mode_never_probes(config, wifi):
+    state = _overloaded(config, wifi, now_s=10.0)
+    d = decide(config, state, mode="private", now_s=100.0)
+    assert (d.placement, d.probe) == ("device", False)
+
+
+def test_override_beats_the_overload_and_says_so(config, wifi):
+    state = _overloaded(config, wifi, now_s=10.0)
+    d = decide(config, state, mode="mission_critical", now_s=11.0, placement_override="cloud")
+    assert (d.path, d.probe) == ("master_cloud", False)
+    assert "server overloaded, but the override decides the placement" in d.reasons
+
+
+def test_stale_link_estimates_are_re_measured_by_probes(config, wifi):
+    state = wifi
+    for i in range(30):  # RTT at 3x: not overloaded, but the master leaves the cloud
+        state = observe_rtt(config, state, rtt_ms=60.0, now_s=float(i))
+    assert not state.server_overloaded and state.next_probe_s == 34.0
+    assert decide(config, state, mode="mission_critical", now_s=33.0).probe is False
+    d = decide(config, state, mode="mission_critical", now_s=34.0)
+    assert (d.path, d.probe) == ("master_cloud", True)
+    assert d.reasons[-1].startswith("probe: the live link estimates (L_t ")
+    # A profile whose own numbers keep the master on the device is never probed.
+    slow = observe_rtt(config, initial_state(config, "slow"), rtt_ms=100.0, now_s=0.0)
+    assert decide(config, slow, mode="mission_critical", now_s=100.0).probe is False
+
+
+def test_a_bandwidth_estimate_without_any_cloud_measurement_is_not_probed(config, wifi):
+    slow = observe_bandwidth(config, wifi, uplink_mbps=0.1)
+    assert slow.next_probe_s is None
+    assert decide(config, slow, mode="mission_critical", now_s=1e6).probe is False
+
+
+def test_observations_check_their_numbers(config, wifi):
+    with pytest.raises(ConfigError, match=r"rtt_ms is -1.0; expected a finite number >= 0"):
+        observe_rtt(config, wifi, rtt_ms=-1.0, now_s=0.0)
+    with pytest.raises(ConfigError, match=r"uplink_mbps is 0; expected a finite number > 0"):
+        observe_bandwidth(config, wifi, uplink_mbps=0)
+    assert observe_bandwidth(config, wifi) is wifi
+    assert observe_bandwidth(config, wifi, downlink_mbps=5.0).link.downlink_mbps == 5.0
+
+
+# --- rule 5: speculation history ----------------------------------------------------------------
+
+
+def test_history_rule_1_runs_the_minions_unchecked(config, wifi):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=2, recovered=True))
+    d = decide(config, state, mode="normal", now_s=1.0625)
+    assert (d.path, d.system, d.thresholds_mode, d.probe) == ("minions_unchecked", SINGLE, None, False)
+    assert d.reasons[-1].startswith("history rule 1: previous frame (62 ms ago) was recovered and the master agreed")
+    assert d.estimates["dt_ms"] == pytest.approx(62.5)
+    assert decide(config, state, mode="normal", now_s=1.125).path == "minions_unchecked"  # exactly 125 ms: within
+
+
+def test_history_rule_2_goes_straight_to_the_master(config, wifi):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=0, recovered=True))
+    d = decide(config, state, mode="normal", now_s=1.0625)
+    assert (d.path, d.system, d.placement, d.thresholds_mode) == ("master_cloud", MASTER_ONLY, "cloud", None)
+    assert d.reasons[-1] == "history rule 2: previous frame (62 ms ago) was corrected by the master (minions 2, master 0): straight to the master"
+    assert decide(config, state, mode="private", now_s=1.0625).path == "master_device"
+
+
+@pytest.mark.parametrize("master_answer", [2, 0])
+def test_history_has_no_effect_beyond_the_temporal_distance(config, wifi, master_answer):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=master_answer, recovered=True))
+    d = decide(config, state, mode="normal", now_s=1.25)
+    assert (d.path, d.thresholds_mode) == ("minions", "normal")
+    assert d.reasons[-1] == "no history effect: previous frame 250 ms ago, beyond the temporal distance 125 ms"
+
+
+def test_history_ignores_frames_that_were_not_recovered(config, wifi):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=None, recovered=False))
+    d = decide(config, state, mode="normal", now_s=1.01)
+    assert d.path == "minions"
+    assert not any("history" in r for r in d.reasons)
+
+
+def test_history_does_not_apply_to_the_master_alone(config, wifi):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=2, recovered=True))
+    assert decide(config, state, mode="mission_critical", now_s=1.01).path == "master_cloud"
+    fast = dataclasses.replace(state, link=dataclasses.replace(state.link, rtt_ms=1.0))  # minions not worth it
+    d = decide(config, fast, mode="normal", now_s=1.01)
+    assert d.path == "master_cloud" and not any("history" in r for r in d.reasons)
+
+
+def test_history_rule_1_sends_no_probe(config, wifi):
+    state = after_frame(_overloaded(config, wifi, now_s=10.0),
+                        HistoryEntry(timestamp_s=14.99, minion_answer=1, master_answer=1, recovered=True))
+    d = decide(config, state, mode="normal", now_s=15.0)
+    assert (d.path, d.probe, d.placement) == ("minions_unchecked", False, "device")
+
+
+def test_a_clock_going_back_is_an_error(config, wifi):
+    state = after_frame(wifi, HistoryEntry(timestamp_s=2.0, minion_answer=1, master_answer=1, recovered=True))
+    with pytest.raises(ConfigError, match=r"now_s 1.0 is earlier than the previous frame's timestamp_s 2.0"):
+        decide(config, state, mode="normal", now_s=1.0)
+
+
+def test_history_entry_checks_its_fields():
+    with pytest.raises(ConfigError, match=r"HistoryEntry: recovered is True but minion_answer is 1 and master_answer is None"):
+        HistoryEntry(timestamp_s=0.0, minion_answer=1, master_answer=None, recovered=True)
+    with pytest.raises(ConfigError, match=r"HistoryEntry.minion_answer is 1.5; expected a class index"):
+        HistoryEntry(timestamp_s=0.0, minion_answer=1.5, master_answer=None, recovered=False)
+
+
+# --- purity and speed -----------------------------------------------------------------------------
+
+
+def test_decide_is_pure_and_its_inputs_and_outputs_are_frozen(config, wifi):
+    state = after_frame(_overloaded(config, wifi, now_s=10.0),
+                        HistoryEntry(timestamp_s=14.0, minion_answer=1, master_answer=2, recovered=True))
+    before = copy.deepcopy(state)
+    document = json.dumps(config.document, sort_keys=True)
+    first = decide(config, state, mode="normal", now_s=15.0)
+    assert decide(config, state, mode="normal", now_s=15.0) == first
+    assert state == before and json.dumps(config.document, sort_keys=True) == document
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.server_overloaded = False  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.path = "minions"  # type: ignore[misc]
+    json.dumps(first.to_json())
+
+
+def test_tables_and_config_give_the_same_decisions(config):
+    tables = SelectorTables.from_config(config)
+    for profile in PROFILES:
+        state = initial_state(tables, profile)
+        for mode in MODES:
+            assert decide(tables, state, mode=mode, now_s=0.0) == decide(config, state, mode=mode, now_s=0.0)
+
+
+def test_decide_derives_the_tables_once_per_config(config, wifi, monkeypatch):
+    calls = []
+    real = SelectorTables._from_document.__func__
+
+    def counting(cls, doc):
+        calls.append(1)
+        return real(cls, doc)
+
+    monkeypatch.setattr(SelectorTables, "_from_document", classmethod(counting))
+    other = _make(_config_doc())  # a new config object: derived once, then memoized
+    for i in range(100):
+        decide(other, wifi, mode="normal", now_s=float(i))
+    assert len(calls) == 1
+
+
+def test_selector_tables_want_a_runtime_config():
+    with pytest.raises(ConfigError, match=r"config is a dict; expected a RuntimeConfig"):
+        SelectorTables.from_config(_config_doc())  # type: ignore[arg-type]
+
+
+def test_selector_imports_without_tensorflow():
+    script = (
+        "import importlib.abc, sys\n"
+        "class B(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'tensorflow', 'keras', 'tf_keras', 'pipeline'}:\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, B())\n"
+        "import mobile_runtime.selector as s\n"
+        "assert all(hasattr(s, n) for n in s.__all__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+# --- the pipeline's own choices ---------------------------------------------------------------
+
+
+@pytest.fixture
+def digits_config(tmp_path) -> RuntimeConfig:
+    if not DIGITS_CONFIG.is_file():
+        pytest.skip(f"{DIGITS_CONFIG} is not built (make it with `mmnet build configs/digits.yaml`)")
+    copy_path = tmp_path / "runtime_config.json"
+    shutil.copyfile(DIGITS_CONFIG, copy_path)
+    try:
+        return load_runtime_config(copy_path)
+    except BundleError as e:  # a bundle built before the current schema: rebuild it to run this test
+        pytest.skip(f"{DIGITS_CONFIG} does not load with the current schema (rebuild the bundle): {e}")
+
+
+def test_nominal_decisions_reproduce_the_pipelines_selection(digits_config):
+    """At a profile's own numbers, the runtime must choose what pipeline.pairing chose."""
+    doc = digits_config.document
+    for profile in doc["network_profiles"]:
+        state = initial_state(digits_config, profile)
+        assert master_cloud_ms(digits_config, state.link) == pytest.approx(doc["placement"][profile]["cloud_ms"])
+        for mode in MODES:
+            chosen = doc["selection"][profile][mode]
+            d = decide(digits_config, state, mode=mode, now_s=0.0)
+            assert (d.system, d.placement) == (chosen["system"], chosen["placement"]), (profile, mode, d.reasons)
+            ms = d.estimates["master_ms"] if d.system == MASTER_ONLY else d.estimates["expected_ms"][d.system]
+            assert ms == pytest.approx(chosen["expected"]["latency_ms"], abs=1e-3), (profile, mode)
