@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -69,6 +70,40 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mobile_runtime.replay import format_summary, load_frames, replay, write_summary
+    from mobile_runtime.runtime import Runtime
+
+    with Runtime(args.bundle, mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
+                 master_token=args.token or os.environ.get("MMNET_TOKEN"), placement=args.placement,
+                 device_master=not args.no_device_master, num_threads=args.threads, audit_rate=args.audit_rate,
+                 remote_timeout_s=args.timeout) as runtime:
+        frames, labels = load_frames(args.input, args.split, runtime)
+        if args.limit:
+            frames, labels = frames[: args.limit], None if labels is None else labels[: args.limit]
+        trace = open(args.trace, "w", encoding="utf-8") if args.trace else None
+        try:
+            summary = replay(runtime, frames, labels, frame_interval_ms=args.frame_interval_ms, trace=trace,
+                             progress=not args.quiet)
+        finally:
+            if trace is not None:
+                trace.close()
+    print(format_summary(summary))
+    if args.summary_json:
+        write_summary(summary, Path(args.summary_json))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from mobile_runtime.serving import serve
+    except ImportError as e:
+        raise DependencyError(f"`mmnet serve` needs the serve extra: pip install 'mmnet[serve]' ({e})") from e
+    serve(args.bundle, host=args.host, port=args.port, token=args.token, threads=args.threads,
+          max_body_bytes=args.max_body_bytes)
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from mobile_runtime.bundle import load_bundle
     from mobile_runtime.inspect import format_bundle_summary
@@ -101,6 +136,38 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--config", help="build config whose `runtime` section to use (default: the defaults)")
     configure.add_argument("--device-profile", help="device profile JSON to pair and place for (default: the build host's timings)")
     configure.set_defaults(handler=_cmd_configure)
+
+    run = sub.add_parser("run", help="run a bundle over frames: minions, detector, master on device or cloud")
+    run.add_argument("bundle", help="bundle directory")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="a dataset spec, e.g. builtin:digits, folder:DIR, npz:FILE (needs the pipeline extra)")
+    source.add_argument("--split", choices=("val", "test"), help="replay the bundle's own recorded split")
+    run.add_argument("--mode", default="normal", choices=("normal", "power-saving", "private", "mission-critical",
+                                                          "power_saving", "mission_critical"))
+    run.add_argument("--network", help="network profile of the runtime config (default: its default profile)")
+    run.add_argument("--master-url", help="base URL of a TF Serving REST master, e.g. http://127.0.0.1:8501")
+    run.add_argument("--token", help="bearer token for the master (default: $MMNET_TOKEN)")
+    run.add_argument("--placement", default="auto", choices=("auto", "device", "cloud"), help="force where the master runs")
+    run.add_argument("--no-device-master", action="store_true", help="this device holds no master: cloud or unverified")
+    run.add_argument("--audit-rate", type=float, default=0.0, help="share of confident minion answers also checked by the master")
+    run.add_argument("--frame-interval-ms", type=float, default=1000.0,
+                     help="time between frames (default 1000: independent stills; 33: a 30 fps camera)")
+    run.add_argument("--threads", type=int, default=1, help="interpreter threads per model")
+    run.add_argument("--timeout", type=float, default=2.0, help="seconds before a cloud request times out")
+    run.add_argument("--limit", type=int, help="only the first N frames")
+    run.add_argument("--trace", help="write a per-frame trace (JSON Lines) to this file")
+    run.add_argument("--summary-json", help="write the summary as JSON to this file")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_cmd_run)
+
+    serve = sub.add_parser("serve", help="serve the bundle's master behind the TF Serving REST API (uvicorn)")
+    serve.add_argument("bundle", help="bundle directory")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; put TLS in front otherwise)")
+    serve.add_argument("--port", type=int, default=8501, help="port (TF Serving's REST default: 8501)")
+    serve.add_argument("--token", help="require this bearer token (default: $MMNET_SERVE_TOKEN; none: no auth)")
+    serve.add_argument("--threads", type=int, help="interpreters serving in parallel (default: min(4, cores))")
+    serve.add_argument("--max-body-bytes", type=int, default=8 << 20, help="largest request body accepted")
+    serve.set_defaults(handler=_cmd_serve)
 
     inspect = sub.add_parser("inspect", help="verify a bundle (schema, checksums) and summarise it")
     inspect.add_argument("bundle", help="bundle directory")

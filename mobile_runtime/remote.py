@@ -177,6 +177,8 @@ class RemoteMaster:
             content = response.content  # read fully here, so a cut-off body fails in this try
         except requests.exceptions.Timeout as e:
             raise _Failure("timeout", f"no reply within {self.timeout_s:g} s: {e}") from e
+        except requests.exceptions.ContentDecodingError as e:
+            raise _Failure("malformed", f"the reply cannot be decoded: {e}") from e
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
             raise _Failure("unreachable", f"connection failed: {e}") from e
         except requests.exceptions.RequestException as e:

@@ -53,10 +53,16 @@ import logging
 import math
 import os
 import queue
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import urllib.error
+import urllib.request
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -73,7 +79,7 @@ try:
     from PIL import Image
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
@@ -95,6 +101,7 @@ __all__ = [
     "serve",
     "running_app",
     "running_server",
+    "running_server_process",
 ]
 
 logger = logging.getLogger(__name__)
@@ -135,7 +142,7 @@ class ServerConfig:
     """
 
     model_id: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_instances: int = DEFAULT_MAX_INSTANCES
     threads: int | None = None  # None: min(4, cpu count)
@@ -194,16 +201,13 @@ class MasterPool:
         self.size = size
         self._acquire_timeout_s = acquire_timeout_s
         self._free: queue.Queue[TFLiteClassifier] = queue.Queue(maxsize=size)
-        first = None
-        for _ in range(size):
-            classifier = TFLiteClassifier(path, num_threads=1)
+        classifiers = [TFLiteClassifier(path, num_threads=1) for _ in range(size)]
+        for classifier in classifiers:
             # One warm-up run each: a loaded pool is a pool that has produced a prediction.
             classifier.predict(np.zeros((1, *classifier.input_shape), dtype=np.float32))
-            first = first or classifier
             self._free.put_nowait(classifier)
-        assert first is not None
-        self.input_shape = first.input_shape
-        self.num_classes = first.num_classes
+        self.input_shape = classifiers[0].input_shape
+        self.num_classes = classifiers[0].num_classes
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """``TFLiteClassifier.predict`` on a free classifier; a 503 error when none frees up."""
@@ -267,7 +271,7 @@ class _Master:
 
     def _decode_image(self, where: str, data: Any) -> np.ndarray:
         if not isinstance(data, str):
-            raise _bad_request(f"{where}.b64 is a {_json_type(data)}; expected a base64 string")
+            raise _bad_request(f"{where}.b64 is {_json_type(data)}; expected a base64 string")
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError) as e:
@@ -335,7 +339,7 @@ class _Master:
         if isinstance(instance, list):
             return self._decode_raw(where, instance)
         raise _bad_request(
-            f"{where} is a {_json_type(instance)}; expected nested lists ({self._expected()}) or "
+            f"{where} is {_json_type(instance)}; expected nested lists ({self._expected()}) or "
             '{"b64": "<base64 PNG/JPEG>"}'
         )
 
@@ -349,7 +353,7 @@ class _Master:
             raise _bad_request(str(e)) from e
         if not isinstance(doc, dict):
             raise _bad_request(
-                f'the request body is a JSON {_json_type(doc)}; expected an object '
+                f'the request body is {_json_type(doc)}; expected an object '
                 '{"instances": [...]} or {"inputs": [...]}'
             )
         unknown = sorted(set(doc) - set(_REQUEST_KEYS))
@@ -373,7 +377,7 @@ class _Master:
                 (name, items), = items.items()
                 key = f"inputs.{name}"
         if not isinstance(items, list):
-            raise _bad_request(f"{key} is a {_json_type(items)}; expected a list of frames")
+            raise _bad_request(f"{key} is {_json_type(items)}; expected a list of frames")
         if not items:
             raise _bad_request(f"{key} is empty; expected 1..{self.config.max_instances} frames")
         if len(items) > self.config.max_instances:
@@ -398,12 +402,13 @@ class _Master:
 
 
 def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "boolean"), (str, "string"), (dict, "object"), (list, "array")):
+    """``value``'s JSON type with its article: "an object", "a number", ..."""
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (dict, "an object"), (list, "an array")):
         if isinstance(value, kind):
             return name
     if value is None:
         return "null"
-    return "number" if isinstance(value, (int, float)) else type(value).__name__
+    return "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -483,6 +488,8 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
                             413, f"the request body has more than {limit} bytes; the limit is {limit}"
                         )
                     chunks.append(chunk)
+        except ClientDisconnect as e:
+            raise _HTTPError(400, "the client disconnected before sending the whole body") from e
         except TimeoutError as e:
             raise _HTTPError(
                 408, f"the request body did not arrive within {config.body_timeout_s:g} s"
@@ -568,16 +575,14 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
             }
         )
 
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, _HTTPError)
+    async def on_http_error(request: Request, exc: _HTTPError) -> JSONResponse:  # type: ignore[override]
         if exc.status >= 500:
             logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
         else:
             logger.info("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
         return _error(exc.status, exc.message, exc.headers)
 
-    async def on_starlette_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
+    async def on_starlette_error(request: Request, exc: HTTPException) -> JSONResponse:  # type: ignore[override]
         return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
@@ -655,6 +660,10 @@ def serve(
 ) -> None:
     """Serve ``bundle_dir``'s master on ``host:port`` until SIGINT/SIGTERM (blocks).
 
+    Both signals start uvicorn's graceful shutdown (no new connections, in-flight requests finish
+    within ``graceful_timeout_s``). After SIGINT this returns; after SIGTERM uvicorn re-raises the
+    signal once shut down, so the process ends by SIGTERM as a supervisor expects.
+
     ``token`` defaults to the environment variable ``MMNET_SERVE_TOKEN`` (auth is off when neither
     is set). Bind to a non-loopback ``host`` only behind TLS (e.g. a reverse proxy).
     """
@@ -662,6 +671,8 @@ def serve(
         raise ConfigError(f"port is {port!r}; expected an int 0..65535")
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
+    if token is None and host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("serving on %s without a bearer token: anyone who can reach it may use it", host)
     app = create_app(
         bundle_dir,
         model_id=model_id,
@@ -683,9 +694,15 @@ def serve(
             quiet=False,
         )
     )
-    server.run()
-    if not server.started:
-        raise MmnetError(f"the master server could not start on {host}:{port} (see the log above)")
+    try:
+        server.run()
+    except SystemExit as e:  # uvicorn exits when it cannot bind or its lifespan fails
+        raise MmnetError(
+            f"the master server could not start on {host}:{port} (uvicorn exit code {e.code}; "
+            "see its log above)"
+        ) from e
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its graceful shutdown
+        logger.info("master server on %s:%d stopped (SIGINT)", host, port)
 
 
 @contextlib.contextmanager
@@ -752,3 +769,86 @@ def running_server(bundle_dir: str | Path | Bundle, *, host: str = "127.0.0.1", 
     app = create_app(bundle_dir, **options)
     with running_app(app, host=host, **runner) as url:
         yield url
+
+
+_SERVE_SCRIPT = """
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+from mobile_runtime.serving import serve
+serve(sys.argv[1], **json.loads(sys.argv[2]))
+"""
+
+
+def _free_loopback_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server_process(
+    bundle_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    startup_timeout_s: float = 60.0,
+    stop_timeout_s: float = 15.0,
+    **options: Any,
+) -> Iterator[str]:
+    """:func:`serve` in a child Python process on a free port; yields the base URL.
+
+    Unlike :func:`running_server` the server does not share the caller's GIL (benchmarks). On exit
+    the child gets SIGTERM (uvicorn's graceful shutdown), then SIGKILL after ``stop_timeout_s``.
+    ``options`` are :func:`serve` keywords (JSON-serialisable); the token travels in the
+    environment, never on the command line.
+    """
+    port = _free_loopback_port(host)
+    env = dict(os.environ)
+    env.pop(TOKEN_ENV, None)
+    if token is not None:
+        env[TOKEN_ENV] = token
+    kwargs = json.dumps({"host": host, "port": port, **options})
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _SERVE_SCRIPT, str(bundle_dir), kwargs],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read()[-2000:].decode("utf-8", "replace")
+
+        url = f"http://{host}:{port}"
+        try:
+            deadline = time.monotonic() + startup_timeout_s
+            while True:
+                if child.poll() is not None:
+                    raise MmnetError(
+                        f"the server process exited with code {child.returncode} during startup:\n"
+                        f"{log_tail()}"
+                    )
+                try:
+                    with urllib.request.urlopen(f"{url}/healthz", timeout=1.0) as reply:
+                        if reply.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise MmnetError(
+                        f"the server process did not become healthy within {startup_timeout_s:g} s:\n"
+                        f"{log_tail()}"
+                    )
+                time.sleep(0.05)
+            yield url
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning("server process %d ignored SIGTERM; killing it", child.pid)
+                    child.kill()
+                    child.wait(timeout=5)

@@ -143,7 +143,8 @@ def _validate(data: Any) -> None:
         where = f"models[{i}]"
         for key in ("id", "role", "family", "precision", "reason"):
             _need(model, key, "str", where)
-        for key in ("alpha", "resolution", "bytes", "params", "macs"):
+        _need(model, "alpha", "number", where, nullable=True)  # imported models have no width multiplier
+        for key in ("resolution", "bytes", "params", "macs"):
             _need(model, key, "number", where)
         _need(model, "blessed", "bool", where)
         metrics = _need(model, "metrics", "dict", where)

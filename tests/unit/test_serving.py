@@ -13,7 +13,10 @@ import dataclasses
 import io
 import json
 import re
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,7 +36,15 @@ from mobile_runtime.errors import BundleError, ConfigError, DataError
 from mobile_runtime.interpreter import TFLiteClassifier
 from mobile_runtime.preprocessing import preprocess
 from mobile_runtime.remote import RemoteMaster, RemoteMasterError, png_bytes
-from mobile_runtime.serving import ServerConfig, create_app, running_app, running_server, select_master
+from mobile_runtime.serving import (
+    TOKEN_ENV,
+    ServerConfig,
+    create_app,
+    running_app,
+    running_server,
+    running_server_process,
+    select_master,
+)
 from tests.unit import tflite_fixtures as tfx
 
 TOKEN = "s3cret-token"
@@ -208,12 +219,12 @@ _RGB = np.zeros((8, 8, 3), dtype=np.uint8)
     [
         (b"{not json", "the request body is not valid JSON: Expecting property name"),
         (b"\xff\xfe", "the request body is not valid JSON"),
-        ([1, 2], "the request body is a JSON array; expected an object"),
+        ([1, 2], "the request body is an array; expected an object"),
         ({"frames": []}, "unknown request keys ['frames']; expected only ['instances', 'inputs', 'signature_name']"),
         ({}, 'exactly one of "instances" (row format) and "inputs" (columnar format)'),
         ({"instances": [], "inputs": []}, 'exactly one of "instances"'),
         ({"instances": _FRAME.tolist(), "signature_name": "classify"}, "signature_name is 'classify'"),
-        ({"instances": {"b64": "AAAA"}}, "instances is a object; expected a list of frames"),
+        ({"instances": {"b64": "AAAA"}}, "instances is an object; expected a list of frames"),
         ({"instances": []}, "instances is empty; expected 1..8 frames"),
         ({"instances": [_FRAME.tolist()] * (MAX_INSTANCES + 1)}, "instances holds 9 frames; expected at most 8 per request"),
         ({"instances": [_FRAME[:4].tolist()]}, "instances[0] has shape (4, 8, 1); expected a uint8 frame of shape (8, 8, 1) or (8, 8)"),
@@ -552,3 +563,64 @@ def test_in_flight_requests_finish_when_the_server_stops():
     assert [r.status_code for r in replies] == [200]
     with pytest.raises(requests.ConnectionError):
         requests.get(base + "/", timeout=2)
+
+
+def test_kept_alive_connections_are_fast(http, url):
+    """A regression guard: without TCP_NODELAY on the accepted sockets every reply on a kept-alive
+    connection waited ~40 ms for a delayed ACK. Loopback replies take ~1 ms."""
+    times = []
+    for _ in range(10):
+        start = time.perf_counter()
+        assert http.get(url + "/healthz", timeout=10).status_code == 200
+        times.append(time.perf_counter() - start)
+    assert float(np.median(times)) < 0.025, times
+
+
+# --- serve() in its own process ------------------------------------------------------------------
+
+
+def test_serve_in_a_child_process_with_a_token_from_the_environment(bundle_dir, frames, expected):
+    with running_server_process(bundle_dir, token=TOKEN, threads=1) as base:
+        assert requests.get(base + "/v1/models/tiny", timeout=10).status_code == 401
+        with RemoteMaster(base, "tiny", token=TOKEN) as client:
+            np.testing.assert_array_equal(client.predict(frames[1]).probabilities, expected[1])
+    with pytest.raises(requests.ConnectionError):  # stopped by SIGTERM
+        requests.get(base + "/healthz", timeout=2)
+
+
+def test_serve_reports_a_busy_port(bundle_dir):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        script = "import sys; from mobile_runtime.serving import serve; serve(sys.argv[1], port=int(sys.argv[2]))"
+        env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(bundle_dir), str(port)],
+            capture_output=True, text=True, timeout=120, env=env,
+        )
+    assert done.returncode != 0
+    assert f"MmnetError: the master server could not start on 127.0.0.1:{port}" in done.stderr
+
+
+def test_client_needs_neither_tensorflow_nor_the_server_stack():
+    script = r"""
+import importlib.abc, sys
+BLOCKED = {"tensorflow", "tf_keras", "keras", "pipeline", "starlette", "uvicorn"}
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked in this test", name=name.split(".")[0])
+sys.meta_path.insert(0, Blocker())
+from mobile_runtime.remote import RemoteMaster
+from mobile_runtime.errors import DependencyError
+try:
+    import mobile_runtime.serving
+except DependencyError as e:
+    print(e)
+else:
+    sys.exit("mobile_runtime.serving imported without starlette")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "the master server needs the 'serve' extra (uvicorn is missing)" in done.stdout

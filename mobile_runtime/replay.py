@@ -1,0 +1,142 @@
+"""Streams frames through a :class:`~mobile_runtime.runtime.Runtime` and summarises the run (``mmnet run``).
+
+Frames are replayed at a fixed interval (``frame_interval_ms``): 1000 ms by default, so frames of a
+dataset count as independent stills; ~33 ms emulates a 30 fps camera, where the speculation
+history rules apply to consecutive frames.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+from mobile_runtime.errors import DataError
+from mobile_runtime.interpreter import TFLiteClassifier
+from mobile_runtime.preprocessing import preprocess
+from mobile_runtime.runtime import FrameResult, Runtime
+
+__all__ = ["SUMMARY_KEYS", "format_summary", "load_frames", "master_answers", "replay", "summarise", "write_summary"]
+
+SUMMARY_KEYS = ("frames", "frames_lost", "accuracy", "master_accuracy", "recovery_rate", "latency_ms",
+                "energy_mj_per_frame", "fallbacks", "path_counts")
+
+
+def master_answers(runtime: Runtime, frames: np.ndarray) -> np.ndarray:
+    """The master's answers on every frame, off the timed path (for "accuracy beside the master's")."""
+    bundle = runtime.bundle
+    master = bundle.model(runtime.config.master_model)
+    classifier = TFLiteClassifier(bundle.model_path(master.id), use_xnnpack=master.metrics.get("xnnpack", True))
+    return classifier.predict(preprocess(frames, bundle.preprocessing, master.resolution)).argmax(axis=1)
+
+
+def replay(
+    runtime: Runtime,
+    frames: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    frame_interval_ms: float = 1000.0,
+    trace: TextIO | None = None,
+    progress: bool = True,
+) -> dict:
+    """Classifies every frame in order and returns the summary; writes one JSON line per frame to ``trace``."""
+    if frame_interval_ms < 0:
+        raise DataError(f"frame interval is {frame_interval_ms} ms; expected >= 0")
+    results: list[FrameResult] = []
+    lost = 0
+    for i, frame in enumerate(tqdm(frames, desc="frames", unit="frame", disable=not progress, leave=False)):
+        try:
+            result = runtime.classify(frame, timestamp_s=i * frame_interval_ms / 1000.0, index=i)
+        except DataError as e:
+            raise DataError(f"frame {i}: {e}") from e
+        except Exception as e:  # the runtime never drops a frame on purpose; if it did, say so
+            lost += 1
+            if trace is not None:
+                trace.write(json.dumps({"index": i, "lost": True, "error": f"{type(e).__name__}: {e}"}) + "\n")
+            continue
+        results.append(result)
+        if trace is not None:
+            row = result.to_json()
+            if labels is not None:
+                row["true_label"] = int(labels[i])
+            trace.write(json.dumps(row) + "\n")
+    runtime.wait_for_audits()
+    return summarise(runtime, results, labels, lost, master_answers(runtime, frames) if labels is not None else None)
+
+
+def summarise(runtime: Runtime, results: list[FrameResult], labels: np.ndarray | None, lost: int,
+              master: np.ndarray | None) -> dict:
+    stats = runtime.stats()
+    latency = np.array([r.timings_ms["total"] for r in results]) if results else np.zeros(1)
+    overhead = np.array([r.timings_ms["overhead"] for r in results]) if results else np.zeros(1)
+    answered = np.array([r.label for r in results])
+    indices = np.array([r.index for r in results], dtype=int)
+    summary = {
+        "frames": len(results) + lost,
+        "frames_lost": lost,
+        "mode": runtime.mode,
+        "network": runtime.profile,
+        "accuracy": None if labels is None or not results else float(np.mean(answered == labels[indices])),
+        "master_accuracy": None if master is None else float(np.mean(master == labels)),
+        "recovery_rate": stats["recovered"] / max(len(results), 1),
+        "latency_ms": {"mean": float(latency.mean()), "p50": float(np.percentile(latency, 50)),
+                       "p95": float(np.percentile(latency, 95))},
+        "overhead_us": {"p50": float(1000 * np.percentile(overhead, 50)), "mean": float(1000 * overhead.mean())},
+        "energy_mj_per_frame": float(np.mean([r.energy_mj for r in results])) if results else 0.0,
+        "fallbacks": stats["fallbacks"],
+        "fallbacks_total": stats["fallbacks_total"],
+        "unverified": stats["unverified"],
+        "path_counts": stats["path_counts"],
+        "audits": stats["audits"],
+    }
+    return summary
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def format_summary(summary: dict) -> str:
+    latency = summary["latency_ms"]
+    audits = summary["audits"]
+    lines = [
+        f"{summary['frames']} frames ({summary['frames_lost']} lost), mode {summary['mode']}, network {summary['network']}",
+        f"  accuracy {_pct(summary['accuracy'])} (master alone on the same frames: {_pct(summary['master_accuracy'])})",
+        f"  recovery rate {_pct(summary['recovery_rate'])}; paths: "
+        + ", ".join(f"{path} {count}" for path, count in sorted(summary["path_counts"].items())),
+        f"  latency mean {latency['mean']:.3f} ms, p50 {latency['p50']:.3f} ms, p95 {latency['p95']:.3f} ms; "
+        f"runtime overhead p50 {summary['overhead_us']['p50']:.1f} µs",
+        f"  energy (estimated) {summary['energy_mj_per_frame']:.4f} mJ per frame",
+        f"  fallbacks {summary['fallbacks_total']}" + (": " + ", ".join(f"{k} {v}" for k, v in sorted(summary["fallbacks"].items()))
+                                                         if summary["fallbacks"] else "")
+        + (f"; {summary['unverified']} answers unverified" if summary["unverified"] else ""),
+        f"  audits: {audits['sent']} sent, {audits['done']} done, {audits['disagree']} disagreed with the master"
+        + (f" (live miss rate {_pct(audits['live_miss_rate'])})" if audits["live_miss_rate"] is not None else ""),
+    ]
+    return "\n".join(lines)
+
+
+def write_summary(summary: dict, path: Path) -> None:
+    Path(path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def load_frames(spec: str | None, split: str | None, runtime: Runtime) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frames and labels from the bundle's recorded split, or from any dataset spec the pipeline reads."""
+    if (spec is None) == (split is None):
+        raise DataError("give exactly one of --input SPEC or --split val|test")
+    if split is not None:
+        return runtime.bundle.load_split(split)
+    try:
+        from pipeline.datasets import DatasetConfig, load_dataset
+    except ImportError as e:
+        raise DataError(f"--input {spec!r} needs the pipeline extra to read datasets ({e}); use --split test with the runtime alone") from e
+    shape = runtime.bundle.preprocessing.frame_shape
+    # Conform the frames to the bundle's own frame shape, as the build did.
+    size = shape[0] if shape[0] == shape[1] else None
+    dataset = load_dataset(DatasetConfig(source=spec, image_size=size, channels=shape[2]))
+    if dataset.frames.shape[1:] != shape:
+        raise DataError(f"--input {spec}: frames are {dataset.frames.shape[1:]}; the bundle expects {shape}")
+    return dataset.frames, dataset.labels

@@ -1,0 +1,390 @@
+"""The reference runtime: runs a bundle frame by frame as the dissertation's runtime does (§4.3, §5.2).
+
+Per frame: the selector (:mod:`mobile_runtime.selector`, pure) decides the path from the mode, the
+live link estimate, server load and the previous frame; the minions run on LiteRT interpreters and
+the detector (:mod:`mobile_runtime.detector`) accepts their answer or sends the frame to the
+master, on the device or behind a TF Serving REST API (:mod:`mobile_runtime.remote`). Every frame
+gets an answer: when the cloud master fails (unreachable, timeout, 5xx, malformed reply) the device
+master answers instead, or — if this device holds no master — the minions' answer, marked
+``verified=False``. Every fallback is counted and recorded in the frame's result.
+
+Audit sampling (beyond the paper): with probability ``audit_rate`` an accepted minion answer is also
+sent to the master on a background thread, off the critical path, to measure the live miss rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mobile_runtime.bundle import Bundle, load_bundle
+from mobile_runtime.detector import apply_temperature, detect
+from mobile_runtime.errors import BundleError, ConfigError, DataError
+from mobile_runtime.interpreter import TFLiteClassifier
+from mobile_runtime.network import NetworkProfile, transfer_energy_mj
+from mobile_runtime.preprocessing import preprocess
+from mobile_runtime.remote import RemoteMaster, RemoteMasterError
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES
+from mobile_runtime.selector import (
+    Decision,
+    HistoryEntry,
+    SelectorTables,
+    after_frame,
+    decide,
+    initial_state,
+    observe_rtt,
+    rtt_from_request_ms,
+)
+
+__all__ = ["FrameResult", "Runtime", "PLACEMENT_CHOICES"]
+
+log = logging.getLogger(__name__)
+
+PLACEMENT_CHOICES = ("auto", "device", "cloud")
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One classified frame: the answer, how it was reached, what it cost, and why."""
+
+    index: int
+    timestamp_s: float
+    label: int
+    label_name: str
+    confidence: float
+    path: str  # the selector's path, as executed (a cloud failure turns master_cloud into master_device)
+    system: str
+    recovered: bool  # the detector sent the frame to the master
+    verified: bool  # False: a minion answer the master should have checked but could not
+    minion_answer: int | None
+    master_answer: int | None
+    master_placement: str | None  # where the master actually ran, None if it did not
+    timings_ms: dict[str, float]
+    energy_mj: float
+    fallbacks: tuple[str, ...]
+    audited: bool
+    decision: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "timestamp_s": self.timestamp_s, "label": self.label, "label_name": self.label_name,
+            "confidence": self.confidence, "path": self.path, "system": self.system, "recovered": self.recovered,
+            "verified": self.verified, "minion_answer": self.minion_answer, "master_answer": self.master_answer,
+            "master_placement": self.master_placement, "timings_ms": self.timings_ms, "energy_mj": self.energy_mj,
+            "fallbacks": list(self.fallbacks), "audited": self.audited, "decision": self.decision,
+        }
+
+
+@dataclass
+class _Counters:
+    frames: int = 0
+    paths: Counter = field(default_factory=Counter)
+    fallbacks: Counter = field(default_factory=Counter)
+    recovered: int = 0
+    unverified: int = 0
+    audits_sent: int = 0
+    audits_done: int = 0
+    audits_disagree: int = 0
+    audits_failed: int = 0
+
+
+class Runtime:
+    """Runs a bundle's models together. Not thread-safe: one runtime per camera stream."""
+
+    def __init__(
+        self,
+        bundle: Bundle | str | Path,
+        *,
+        mode: str = "normal",
+        network: str | None = None,
+        master_url: str | None = None,
+        master_token: str | None = None,
+        placement: str = "auto",
+        device_master: bool = True,
+        num_threads: int = 1,
+        audit_rate: float = 0.0,
+        seed: int = 0,
+        remote_timeout_s: float = 2.0,
+        remote_retries: int = 1,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        if self.bundle.runtime_config is None:
+            raise BundleError(f"bundle {self.bundle.path} has no runtime_config.json; run `mmnet configure {self.bundle.path}`")
+        self.config = self.bundle.runtime_config
+        if mode not in MODES:
+            raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
+        if placement not in PLACEMENT_CHOICES:
+            raise ConfigError(f"placement is {placement!r}; expected one of {list(PLACEMENT_CHOICES)}")
+        if placement == "cloud" and master_url is None:
+            raise ConfigError("placement 'cloud' needs a master URL (--master-url)")
+        if placement == "cloud" and not self.config.document["modes"][mode]["cloud"]:
+            raise ConfigError(f"mode {mode} never leaves the device; placement 'cloud' is not allowed")
+        if not device_master and (master_url is None or not self.config.document["modes"][mode]["cloud"]):
+            raise ConfigError(f"without a device master the runtime needs a master URL and a mode that may use "
+                              f"the cloud; got master URL {master_url!r}, mode {mode}")
+        if not 0.0 <= audit_rate <= 1.0:
+            raise ConfigError(f"audit_rate is {audit_rate!r}; expected a fraction in [0, 1]")
+        self.mode = mode
+        self.profile = network or self.config.document["default_profile"]
+        if self.profile not in self.config.profiles:
+            raise ConfigError(f"network profile is {self.profile!r}; expected one of {list(self.config.profiles)}")
+        self.tables = SelectorTables.from_config(self.config)
+        self.state = initial_state(self.tables, self.profile)
+        # Without a cloud master (or without a device master) placement is not the selector's choice.
+        self._override = {"auto": None, "device": "device", "cloud": "cloud"}[placement]
+        if master_url is None:
+            self._override = "device"
+        elif not device_master:
+            self._override = "cloud"
+        self.device_master = device_master
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self.audit_rate = audit_rate
+        self._threads = num_threads
+        self._classifiers: dict[str, TFLiteClassifier] = {}
+        self._remote = None if master_url is None else RemoteMaster(
+            master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
+        self._audit_pool: ThreadPoolExecutor | None = None
+        self._audits: list[Future] = []
+        self._audit_lock = threading.Lock()
+        self._audit_classifier: TFLiteClassifier | None = None
+        self.counters = _Counters()
+        self._network = NetworkProfile.from_json({"name": self.profile, **self.config.document["network_profiles"][self.profile]})
+        self._upload = self.config.document["upload"]
+        self._energy = {m: v["energy_mj"] for m, v in self.config.document["latency"].items()}
+        for model in self._models_needed():
+            self._classifier(model)  # load every interpreter up front: no first-frame surprises
+
+    # -- models -------------------------------------------------------------------------------
+
+    def _models_needed(self) -> list[str]:
+        models = {m for s in self.config.document["systems"].values() for m in s["minions"]}
+        if self.device_master:
+            models.add(self.config.master_model)
+        return sorted(models)
+
+    def _classifier(self, model_id: str) -> TFLiteClassifier:
+        if model_id not in self._classifiers:
+            record = self.bundle.model(model_id)
+            self._classifiers[model_id] = TFLiteClassifier(
+                self.bundle.model_path(model_id), num_threads=self._threads, use_xnnpack=record.metrics.get("xnnpack", True))
+        return self._classifiers[model_id]
+
+    # -- one frame --------------------------------------------------------------------------------
+
+    def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
+        """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units)."""
+        started = self._clock()
+        timestamp = started if timestamp_s is None else float(timestamp_s)
+        frame = self._check_frame(frame)
+        index = self.counters.frames if index is None else index
+        decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override)
+        timings = {"preprocess": 0.0, "minions": 0.0, "master": 0.0, "remote": 0.0}
+        fallbacks: list[str] = []
+        energy = 0.0
+        minion_answer = master_answer = None
+        confidence = 0.0
+        recovered = False
+        verified = True
+        master_placement = None
+        detector_info: dict[str, Any] = {}
+        inputs: dict[int, np.ndarray] = {}
+
+        if decision.runs_minions:
+            minions = self.config.document["systems"][decision.system]["minions"]
+            probabilities = []
+            for model in minions:
+                x = self._input(frame, self.bundle.model(model).resolution, inputs, timings)
+                tick = self._clock()
+                raw = self._classifier(model).predict(x)
+                timings["minions"] += 1000.0 * (self._clock() - tick)
+                probabilities.append(apply_temperature(raw, self.config.temperature(model)))
+                energy += self._energy.get(model, 0.0)
+            tuned = self.config.tuned(decision.system, self.mode)
+            thresholds = tuned["thresholds"] if decision.runs_detector else np.zeros(self.bundle.num_classes)
+            out = detect(probabilities, thresholds, tuned["agreement"])
+            minion_answer = int(out.answer[0])
+            confidence = float(out.confidence[0])
+            recovered = decision.runs_detector and not bool(out.accept[0])
+            detector_info = {
+                "agreement": tuned["agreement"], "agree": bool(out.agree[0]), "confidence": confidence,
+                "threshold": float(thresholds[minion_answer]), "verdict": out.reasons()[0] if decision.runs_detector else "unchecked",
+            }
+
+        needs_master = not decision.runs_minions or recovered
+        if needs_master:
+            master_answer, master_confidence, master_placement, cost = self._run_master(
+                frame, decision, timestamp, inputs, timings, fallbacks)
+            energy += cost
+            if master_answer is None:  # no master could answer: keep the minions' answer, unverified
+                if minion_answer is None:
+                    minion_answer, confidence, extra = self._emergency_minions(frame, inputs, timings)
+                    energy += extra
+                verified = False
+            else:
+                confidence = master_confidence
+
+        label = master_answer if master_answer is not None else minion_answer
+        path = decision.path
+        if path == "master_cloud" and master_placement == "device":
+            path = "master_device"
+        audited = False
+        if decision.runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate:
+            audited = self._audit(frame, minion_answer)
+
+        self.state = after_frame(self.state, HistoryEntry(
+            timestamp_s=timestamp, minion_answer=minion_answer, master_answer=master_answer, recovered=recovered))
+        total = 1000.0 * (self._clock() - started)
+        timings["total"] = total
+        timings["overhead"] = max(0.0, total - timings["preprocess"] - timings["minions"] - timings["master"] - timings["remote"])
+        self._count(path, recovered, verified, fallbacks)
+        return FrameResult(
+            index=index, timestamp_s=timestamp, label=int(label), label_name=self.bundle.labels[int(label)],
+            confidence=confidence, path=path, system=decision.system, recovered=recovered, verified=verified,
+            minion_answer=minion_answer, master_answer=master_answer, master_placement=master_placement,
+            timings_ms={k: round(v, 4) for k, v in timings.items()}, energy_mj=energy, fallbacks=tuple(fallbacks),
+            audited=audited, decision={**decision.to_json(), "detector": detector_info},
+        )
+
+    def _check_frame(self, frame: Any) -> np.ndarray:
+        array = np.asarray(frame)
+        shape = self.bundle.preprocessing.frame_shape
+        if array.shape != shape:
+            raise DataError(f"frame has shape {array.shape}; expected {shape} (H, W, C) as the bundle's manifest says")
+        if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+            raise DataError(f"frame has dtype {array.dtype}; expected uint8, or float in pixel units 0..255")
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise DataError("frame contains NaN or infinite values")
+        return array
+
+    def _input(self, frame: np.ndarray, resolution: int, cache: dict[int, np.ndarray], timings: dict) -> np.ndarray:
+        if resolution not in cache:
+            tick = self._clock()
+            cache[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
+            timings["preprocess"] += 1000.0 * (self._clock() - tick)
+        return cache[resolution]
+
+    def _run_master(self, frame, decision: Decision, timestamp: float, inputs, timings, fallbacks):
+        """The master's answer, confidence, where it ran and its energy; (None, ...) if none could answer."""
+        master = self.config.master_model
+        if decision.placement == "cloud" and self._remote is not None:
+            tick = self._clock()
+            try:
+                upload = frame if frame.dtype == np.uint8 else np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+                result = self._remote.predict(upload)
+            except RemoteMasterError as e:
+                waited = 1000.0 * (self._clock() - tick)
+                timings["remote"] += waited
+                # A dead or failing server reads as an overloaded one: the selector backs off.
+                self.state = observe_rtt(self.tables, self.state, rtt_ms=waited, now_s=timestamp)
+                fallbacks.append(f"cloud_{e.kind}")
+                log.warning("cloud master failed (%s): %s", e.kind, e)
+                if not self.device_master:
+                    return None, 0.0, None, 0.0
+            else:
+                timings["remote"] += 1000.0 * (self._clock() - tick)
+                rtt = rtt_from_request_ms(self.tables, self.state.link, result.rtt_ms)
+                self.state = observe_rtt(self.tables, self.state, rtt_ms=rtt, now_s=timestamp)
+                radio = transfer_energy_mj(self._network, self._upload["bytes"], self._upload["reply_bytes"],
+                                           wait_ms=rtt + self._upload["server_ms"])
+                answer = int(np.argmax(result.probabilities))
+                return answer, float(result.probabilities[answer]), "cloud", radio
+        if not self.device_master:
+            fallbacks.append("no_device_master")
+            return None, 0.0, None, 0.0
+        x = self._input(frame, self.bundle.model(master).resolution, inputs, timings)
+        tick = self._clock()
+        probabilities = self._classifier(master).predict(x)[0]
+        timings["master"] += 1000.0 * (self._clock() - tick)
+        answer = int(np.argmax(probabilities))
+        return answer, float(probabilities[answer]), "device", self._energy.get(master, 0.0)
+
+    def _emergency_minions(self, frame, inputs, timings) -> tuple[int, float, float]:
+        """The default system's minions, when the master was meant to answer alone and could not."""
+        system = self.config.selection(self.profile, "normal")["system"]
+        if system == MASTER_ONLY:
+            system = next(iter(self.config.document["systems"]), None)
+            if system is None:
+                raise BundleError("no master answered and the runtime config defines no minion system to fall back on")
+        model = self.config.document["systems"][system]["minions"][0]
+        x = self._input(frame, self.bundle.model(model).resolution, inputs, timings)
+        tick = self._clock()
+        probabilities = apply_temperature(self._classifier(model).predict(x), self.config.temperature(model))[0]
+        timings["minions"] += 1000.0 * (self._clock() - tick)
+        answer = int(np.argmax(probabilities))
+        return answer, float(probabilities[answer]), self._energy.get(model, 0.0)
+
+    # -- audits -----------------------------------------------------------------------------------
+
+    def _audit(self, frame: np.ndarray, minion_answer: int) -> bool:
+        if self._audit_pool is None:
+            self._audit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnet-audit")
+        self.counters.audits_sent += 1
+        self._audits.append(self._audit_pool.submit(self._audit_task, frame.copy(), minion_answer))
+        return True
+
+    def _audit_task(self, frame: np.ndarray, minion_answer: int) -> None:
+        try:
+            if self._remote is not None:
+                answer = int(np.argmax(self._remote.predict(frame).probabilities))
+            else:
+                if self._audit_classifier is None:  # its own interpreter: they are not thread-safe
+                    self._audit_classifier = TFLiteClassifier(self.bundle.model_path(self.config.master_model))
+                x = preprocess(frame[None], self.bundle.preprocessing, self.bundle.model(self.config.master_model).resolution)
+                answer = int(np.argmax(self._audit_classifier.predict(x)[0]))
+        except Exception as e:  # an audit never affects a frame; its failure is counted
+            log.warning("audit failed: %s: %s", type(e).__name__, e)
+            with self._audit_lock:
+                self.counters.audits_failed += 1
+            return
+        with self._audit_lock:
+            self.counters.audits_done += 1
+            self.counters.audits_disagree += int(answer != minion_answer)
+
+    def wait_for_audits(self, timeout_s: float = 30.0) -> None:
+        for future in self._audits:
+            future.result(timeout=timeout_s)
+        self._audits.clear()
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def _count(self, path: str, recovered: bool, verified: bool, fallbacks: list[str]) -> None:
+        c = self.counters
+        c.frames += 1
+        c.paths[path] += 1
+        c.recovered += int(recovered)
+        c.unverified += int(not verified)
+        for fallback in fallbacks:
+            c.fallbacks[fallback] += 1
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "frames": c.frames, "path_counts": dict(c.paths), "recovered": c.recovered, "unverified": c.unverified,
+            "fallbacks": dict(c.fallbacks), "fallbacks_total": sum(c.fallbacks.values()),
+            "audits": {"sent": c.audits_sent, "done": c.audits_done, "disagree": c.audits_disagree,
+                       "failed": c.audits_failed,
+                       "live_miss_rate": (c.audits_disagree / c.audits_done) if c.audits_done else None},
+        }
+
+    def close(self) -> None:
+        if self._audit_pool is not None:
+            self._audit_pool.shutdown(wait=True)
+        if self._remote is not None:
+            self._remote.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,275 @@
+"""The runtime on a real tiny bundle: every mode, device vs cloud answers, every cloud fault, audits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mobile_runtime.bundle import load_bundle, sha256_file, write_manifest
+from mobile_runtime.errors import BundleError, ConfigError, DataError
+from mobile_runtime.interpreter import TFLiteClassifier
+from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
+from mobile_runtime.replay import SUMMARY_KEYS, replay
+from mobile_runtime.runtime import Runtime
+from mobile_runtime.runtime_config import MODES
+from mobile_runtime.serving import running_app, running_server
+from pipeline.bundle import attach_configuration
+from pipeline.config import RuntimeSettings
+from pipeline.configure import build_configuration
+from tests.unit import tflite_fixtures as tfx
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory) -> Path:
+    """The fixture bundle with a runtime config from the real configure stage.
+
+    The manifest says the master takes 5 ms and the minion 0.1 ms on the device, so the single
+    minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
+    """
+    root = tmp_path_factory.mktemp("runtime") / "tiny"
+    root.mkdir()
+    manifest = tfx.fixture_manifest(root)
+    for record in manifest["models"]:
+        latency = 5.0 if record["role"] == "master" else 0.1
+        record["host_latency_ms"].update(median=latency, p90=latency, mean=latency, min=latency)
+    bundle_probabilities = {}
+    splits = {}
+    for split in ("val", "test"):
+        with np.load(root / "data" / f"{split}.npz") as data:
+            splits[split] = (data["frames"], data["labels"])
+    spec = PreprocessingSpec.from_json(manifest["preprocessing"])
+    for record in manifest["models"]:
+        classifier = TFLiteClassifier(root / record["file"])
+        bundle_probabilities[record["id"]] = {s: classifier.predict(preprocess(f, spec, record["resolution"]))
+                                              for s, (f, _) in splits.items()}
+    settings = RuntimeSettings(single_minion_systems=True, latency_model=False)
+    configuration = build_configuration(settings, manifest, bundle_probabilities, splits)
+    attach_configuration(manifest, root, configuration)
+    write_manifest(manifest, root / "manifest.json")
+    return root
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir):
+    return load_bundle(bundle_dir)
+
+
+def _frames(n: int = 12, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *tfx.FRAME_SHAPE), dtype=np.uint8)
+
+
+def _device_master_answers(bundle, frames) -> list[int]:
+    with Runtime(bundle, mode="mission_critical") as runtime:
+        return [runtime.classify(f, timestamp_s=float(i)).label for i, f in enumerate(frames)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_answers_every_frame(bundle, mode):
+    frames = _frames()
+    with Runtime(bundle, mode=mode) as runtime:
+        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
+    assert len(results) == len(frames)
+    assert all(0 <= r.label < tfx.NUM_CLASSES and r.verified for r in results)
+    paths = {r.path for r in results}
+    if mode == "mission_critical":
+        assert paths == {"master_device"} and not any(r.minion_answer is not None for r in results)
+    else:
+        assert paths <= {"minions", "minions_unchecked", "master_device"}
+    assert all(r.master_placement in (None, "device") for r in results)  # no master URL: never the cloud
+    for r in results:
+        assert r.timings_ms["total"] >= r.timings_ms["overhead"] >= 0
+        assert r.decision["reasons"], "every decision says why"
+
+
+def test_recovered_frames_take_the_masters_answer(bundle):
+    frames = _frames(30, seed=4)
+    master = _device_master_answers(bundle, frames)
+    with Runtime(bundle, mode="normal") as runtime:
+        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
+    for r, m in zip(results, master):
+        if r.recovered:
+            assert r.label == m == r.master_answer and r.master_placement == "device"
+        elif r.path == "minions":
+            assert r.label == r.minion_answer and r.decision["detector"]["verdict"] == "accepted"
+
+
+def test_device_and_served_master_give_identical_answers(bundle, bundle_dir):
+    frames = _frames(10, seed=1)
+    device = _device_master_answers(bundle, frames)
+    with running_server(bundle_dir) as url, Runtime(bundle, mode="mission_critical", master_url=url, placement="cloud") as runtime:
+        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
+    assert [r.label for r in results] == device
+    assert {r.master_placement for r in results} == {"cloud"} and not any(r.fallbacks for r in results)
+    assert all(r.energy_mj > 0 for r in results)  # radio energy of the transfers
+
+
+def _faulty_app(kind: str, *, fail_after: int = 0) -> Starlette:
+    """A TF-Serving look-alike that fails in one way after ``fail_after`` good replies."""
+    served = {"n": 0}
+
+    async def predict(request: Request):
+        body = await request.json()
+        served["n"] += 1
+        if served["n"] <= fail_after:
+            return JSONResponse({"predictions": [[1.0, 0.0, 0.0] for _ in body["instances"]]})
+        if kind == "http_5xx":
+            return JSONResponse({"error": "boom"}, status_code=500)
+        if kind == "malformed":
+            return Response(b"{not json", media_type="application/json")
+        if kind == "timeout":
+            import anyio
+
+            await anyio.sleep(1.0)
+            return JSONResponse({"predictions": [[1.0, 0.0, 0.0]]})
+        raise AssertionError(kind)
+
+    return Starlette(routes=[Route("/v1/models/{name}:predict", predict, methods=["POST"])])
+
+
+@pytest.mark.parametrize("kind", ["http_5xx", "malformed", "timeout"])
+def test_cloud_faults_fall_back_to_the_device_master(bundle, kind):
+    frames = _frames(6, seed=2)
+    device = _device_master_answers(bundle, frames)
+    with running_app(_faulty_app(kind, fail_after=2)) as url, Runtime(
+            bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.3,
+            remote_retries=0) as runtime:
+        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
+        stats = runtime.stats()
+    assert len(results) == len(frames)  # zero frames lost
+    assert [r.master_placement for r in results[:2]] == ["cloud", "cloud"]
+    assert all(r.master_placement == "device" and r.fallbacks == (f"cloud_{kind}",) for r in results[2:])
+    assert [r.label for r in results[2:]] == device[2:]
+    assert stats["fallbacks"] == {f"cloud_{kind}": 4}
+
+
+def test_connection_refused_and_server_killed_mid_stream(bundle, bundle_dir):
+    frames = _frames(8, seed=3)
+    device = _device_master_answers(bundle, frames)
+    with running_server(bundle_dir) as url:
+        runtime = Runtime(bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.5,
+                          remote_retries=1)
+        first = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames[:4])]
+    # The server is gone now: the same runtime keeps answering from the device.
+    rest = [runtime.classify(f, timestamp_s=float(i + 4)) for i, f in enumerate(frames[4:])]
+    runtime.close()
+    assert all(r.master_placement == "cloud" for r in first)
+    assert all(r.master_placement == "device" and r.fallbacks == ("cloud_unreachable",) for r in rest)
+    assert [r.label for r in first + rest] == device
+    assert runtime.stats()["fallbacks"] == {"cloud_unreachable": 4}
+
+
+def test_without_a_device_master_a_cloud_failure_leaves_an_unverified_minion_answer(bundle):
+    frames = _frames(4, seed=5)
+    with running_app(_faulty_app("http_5xx")) as url, Runtime(
+            bundle, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
+        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
+    needed_master = [r for r in results if r.recovered or r.path.startswith("master")]
+    for r in needed_master:
+        assert not r.verified and r.label == r.minion_answer and "cloud_http_5xx" in r.fallbacks
+    assert all(r.verified for r in results if r not in needed_master)
+
+
+@pytest.fixture(scope="module")
+def always_recover(bundle_dir, tmp_path_factory):
+    """The same bundle, but every threshold above any confidence: the detector recovers every frame."""
+    import shutil
+
+    from mobile_runtime.detector import NEVER
+    from mobile_runtime.runtime_config import write_runtime_config
+
+    root = tmp_path_factory.mktemp("recover") / "tiny"
+    shutil.copytree(bundle_dir, root)
+    config = json.loads((root / "runtime_config.json").read_text())
+    for system in config["systems"].values():
+        for tuned in system["modes"].values():
+            tuned["thresholds"] = [NEVER] * tfx.NUM_CLASSES
+    write_runtime_config(config, root / "runtime_config.json")
+    manifest = json.loads((root / "manifest.json").read_text())
+    path = root / "runtime_config.json"
+    manifest["runtime_config"].update(sha256=sha256_file(path), bytes=path.stat().st_size)
+    write_manifest(manifest, root / "manifest.json")
+    return load_bundle(root)
+
+
+def _history_pair(bundle, frame, gap_s: float):
+    with Runtime(bundle, mode="normal") as runtime:
+        first = runtime.classify(frame, timestamp_s=0.0)
+        second = runtime.classify(frame, timestamp_s=gap_s)
+    return first, second
+
+
+def test_history_rule_1_skips_detection_after_a_confirmed_frame(always_recover):
+    frame = _frames(1, seed=6)[0]
+    first, second = _history_pair(always_recover, frame, 0.01)  # 10 ms later: the same view
+    assert first.recovered and first.master_answer == first.minion_answer
+    assert second.path == "minions_unchecked" and not second.recovered
+    assert any("history rule 1" in reason for reason in second.decision["reasons"])
+    _, later = _history_pair(always_recover, frame, 60.0)  # a minute later: a new view, detected again
+    assert later.path == "minions" and later.recovered
+
+
+def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recover):
+    # A frame on which the int8 minion and the float32 master disagree (random weights: they do).
+    frames = _frames(2000, seed=8)
+    minion = TFLiteClassifier(always_recover.model_path(tfx.INT8_ID))
+    master = TFLiteClassifier(always_recover.model_path(tfx.FLOAT_ID))
+    x = preprocess(frames, always_recover.preprocessing, tfx.RESOLUTION)
+    differ = np.flatnonzero(minion.predict(x).argmax(1) != master.predict(x).argmax(1))
+    assert differ.size, "no frame where the fixture minion and master disagree"
+    first, second = _history_pair(always_recover, frames[differ[0]], 0.01)
+    assert first.recovered and first.master_answer != first.minion_answer
+    assert second.path == "master_device" and second.minion_answer is None
+    assert any("history rule 2" in reason for reason in second.decision["reasons"])
+
+
+def test_audits_check_confident_answers_off_the_critical_path(bundle):
+    frames = _frames(30, seed=7)
+    with Runtime(bundle, mode="normal", audit_rate=1.0) as runtime:
+        results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(frames)]
+        runtime.wait_for_audits()
+        audits = runtime.stats()["audits"]
+    accepted = sum(1 for r in results if r.path == "minions" and not r.recovered)
+    assert audits["sent"] == audits["done"] == accepted == sum(r.audited for r in results)
+    assert audits["failed"] == 0
+
+
+def test_bad_frames_are_clear_per_frame_errors(bundle):
+    with Runtime(bundle) as runtime:
+        with pytest.raises(DataError, match=r"shape \(8, 8, 3\); expected \(8, 8, 1\)"):
+            runtime.classify(np.zeros((8, 8, 3), np.uint8))
+        with pytest.raises(DataError, match="NaN"):
+            runtime.classify(np.full((8, 8, 1), np.nan, np.float32))
+        with pytest.raises(DataError, match="dtype"):
+            runtime.classify(np.zeros((8, 8, 1), np.int64))
+        assert runtime.classify(np.zeros((8, 8, 1), np.float32)).verified  # float pixels are fine
+
+
+def test_bad_options_and_bundles_without_config(bundle, tmp_path):
+    with pytest.raises(ConfigError, match="needs a master URL"):
+        Runtime(bundle, placement="cloud")
+    with pytest.raises(ConfigError, match="never leaves the device"):
+        Runtime(bundle, mode="private", master_url="http://127.0.0.1:9", placement="cloud")
+    with pytest.raises(ConfigError, match="mode is 'turbo'"):
+        Runtime(bundle, mode="turbo")
+    plain = tfx.write_fixture_bundle(tmp_path / "plain")
+    with pytest.raises(BundleError, match="no runtime_config.json"):
+        Runtime(plain)
+
+
+def test_replay_summary_has_every_documented_key(bundle, tmp_path):
+    frames, labels = bundle.load_split("test")
+    trace = tmp_path / "trace.jsonl"
+    with Runtime(bundle) as runtime, trace.open("w") as out:
+        summary = replay(runtime, frames, labels, trace=out, progress=False)
+    assert set(SUMMARY_KEYS) <= set(summary)
+    assert summary["frames"] == len(frames) and summary["frames_lost"] == 0
+    rows = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [row["index"] for row in rows] == list(range(len(frames)))
+    assert summary["accuracy"] == pytest.approx(np.mean([row["label"] == row["true_label"] for row in rows]))
