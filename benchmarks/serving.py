@@ -1,7 +1,8 @@
 """Throughput and latency of the master server under K concurrent clients.
 
-Starts the server (:func:`mobile_runtime.serving.running_server`) on a free loopback port, or uses
-``--url`` for one already running, then lets ``--clients`` threads, each with its own keep-alive
+Starts the server in a child process (:func:`mobile_runtime.serving.running_server_process`; with
+``--in-process`` in a thread of this one, sharing its GIL) on a free loopback port, or uses ``--url``
+for one already running, then lets ``--clients`` threads, each with its own keep-alive
 :class:`mobile_runtime.remote.RemoteMaster`, send one frame per request (the bundle's recorded test
 frames, round robin) for ``--seconds``. A latency is the client's wall time of ``predict`` (frame
 encoding, HTTP round trip, reply validation). Prints requests/s and p50/p95/p99; with ``--out``
@@ -80,7 +81,7 @@ def _load(url: str, name: str, frames: np.ndarray, *, clients: int, seconds: flo
     return {
         "requests": int(lat.size),
         "failures": dict(failures),
-        "seconds": elapsed,
+        "elapsed_s": elapsed,
         "throughput_rps": lat.size / elapsed,
         "latency_ms": {
             "p50": float(np.percentile(lat, 50)),
@@ -93,7 +94,8 @@ def _load(url: str, name: str, frames: np.ndarray, *, clients: int, seconds: flo
 
 
 def measure(bundle_dir: Path, *, clients: int = 4, seconds: float = 5.0, encoding: str = "png",
-            threads: int | None = None, url: str | None = None, token: str | None = None) -> dict:
+            threads: int | None = None, url: str | None = None, token: str | None = None,
+            in_process: bool = False) -> dict:
     bundle = load_bundle(bundle_dir)
     frames, _ = bundle.load_split("test")
     setup = {
@@ -109,12 +111,16 @@ def measure(bundle_dir: Path, *, clients: int = 4, seconds: float = 5.0, encodin
     if url is not None:
         return {**setup, "url": url, **_load(url, bundle.name, frames, clients=clients, seconds=seconds,
                                              encoding=encoding, token=token)}
-    from mobile_runtime.serving import running_server, select_master
+    from mobile_runtime.serving import running_server, running_server_process, select_master
 
     setup["master"] = select_master(bundle).id
-    with running_server(bundle, threads=threads, token=token) as base:
+    if in_process:
+        server = running_server(bundle, threads=threads, token=token)
+    else:
+        server = running_server_process(bundle_dir, threads=threads, token=token)
+    with server as base:
         result = _load(base, bundle.name, frames, clients=clients, seconds=seconds, encoding=encoding, token=token)
-    return {**setup, "url": "loopback", **result}
+    return {**setup, "url": "loopback " + ("thread" if in_process else "process"), **result}
 
 
 def format_table(result: dict) -> str:
@@ -122,6 +128,7 @@ def format_table(result: dict) -> str:
     rows = [
         ("bundle", f"{result['bundle_name']} (master {result.get('master', '?')}, frames {tuple(result['frame_shape'])})"),
         ("clients x seconds", f"{result['clients']} x {result['seconds']:g} s, encoding {result['encoding']}"),
+        ("server", result["url"]),
         ("server interpreters", str(result["server_threads"] or "default (min(4, cpus))")),
         ("requests ok / failed", f"{result['requests']} / {sum(result['failures'].values())} {result['failures'] or ''}"),
         ("throughput", f"{result['throughput_rps']:.1f} requests/s"),
@@ -142,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="server interpreters (default min(4, cpus))")
     parser.add_argument("--url", default=None, help="benchmark a running server instead of starting one")
     parser.add_argument("--token", default=None)
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the server in a thread of this process (shares the GIL with the clients)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.clients < 1 or not 0 < args.seconds <= 600:
         parser.error("--clients must be >= 1 and --seconds in (0, 600]")
     result = measure(args.bundle, clients=args.clients, seconds=args.seconds, encoding=args.encoding,
-                     threads=args.threads, url=args.url, token=args.token)
+                     threads=args.threads, url=args.url, token=args.token, in_process=args.in_process)
     table = format_table(result)
     sys.stdout.write(table)
     if args.out is not None:

@@ -27,6 +27,8 @@ __all__ = [
     "DetectorOutput",
     "apply_temperature",
     "detect",
+    "detect_frame",
+    "FrameVerdict",
     "check_thresholds",
 ]
 
@@ -109,3 +111,53 @@ def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float], agreem
         eligible = np.ones_like(agree)
     accept = eligible & (confidence >= limits[answer])
     return DetectorOutput(answer=answer, confidence=confidence, agree=agree, eligible=eligible, accept=accept)
+
+
+@dataclass(frozen=True)
+class FrameVerdict:
+    """:func:`detect` for one frame, as plain Python values."""
+
+    answer: int
+    confidence: float
+    agree: bool
+    eligible: bool
+    accept: bool
+
+    @property
+    def reason(self) -> str:
+        return "accepted" if self.accept else ("disagree" if not self.eligible else "low_confidence")
+
+
+def _calibrated_top1(probabilities: np.ndarray, temperature: float) -> tuple[int, float]:
+    """Top-1 class and its temperature-scaled probability, in plain Python for a short vector.
+
+    softmax(log p / T) at the top class is p_top^(1/T) / Σ_j p_j^(1/T): no logs, one pass, with
+    p clipped at 1e-12 exactly as :func:`apply_temperature` does.
+    """
+    values = probabilities.tolist()
+    peak = max(values)
+    exponent = 1.0 / temperature
+    clipped = [v if v > _EPS else _EPS for v in values]
+    return values.index(peak), max(peak, _EPS) ** exponent / sum([v**exponent for v in clipped])
+
+
+def detect_frame(
+    probabilities: Sequence[np.ndarray], temperatures: Sequence[float], thresholds: np.ndarray, agreement: str = "required"
+) -> FrameVerdict:
+    """The detector on one frame's raw minion probabilities, (classes,) each: the runtime's hot path.
+
+    Same rule as ``detect(apply_temperature(...))`` (a test holds them equal), at a fraction of the
+    cost for a single frame. ``thresholds`` must already be checked (:func:`check_thresholds`).
+    """
+    tops = [_calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)]
+    answers = [a for a, _ in tops]
+    agree = all(a == answers[0] for a in answers)
+    if agree:
+        answer, confidence, eligible = answers[0], min(c for _, c in tops), True
+    elif agreement == "required":
+        answer, confidence, eligible = answers[0], min(c for _, c in tops), False
+    else:
+        answer, confidence = max(tops, key=lambda ac: ac[1])
+        eligible = True
+    accept = eligible and confidence >= thresholds[answer]
+    return FrameVerdict(answer, confidence, agree, eligible, bool(accept))

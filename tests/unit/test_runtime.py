@@ -85,7 +85,7 @@ def test_every_mode_answers_every_frame(bundle, mode):
     assert all(r.master_placement in (None, "device") for r in results)  # no master URL: never the cloud
     for r in results:
         assert r.timings_ms["total"] >= r.timings_ms["overhead"] >= 0
-        assert r.decision["reasons"], "every decision says why"
+        assert r.decision.reasons, "every decision says why"
 
 
 def test_recovered_frames_take_the_masters_answer(bundle):
@@ -97,7 +97,7 @@ def test_recovered_frames_take_the_masters_answer(bundle):
         if r.recovered:
             assert r.label == m == r.master_answer and r.master_placement == "device"
         elif r.path == "minions":
-            assert r.label == r.minion_answer and r.decision["detector"]["verdict"] == "accepted"
+            assert r.label == r.minion_answer and r.detector["verdict"] == "accepted"
 
 
 def test_device_and_served_master_give_identical_answers(bundle, bundle_dir):
@@ -210,7 +210,7 @@ def test_history_rule_1_skips_detection_after_a_confirmed_frame(always_recover):
     first, second = _history_pair(always_recover, frame, 0.01)  # 10 ms later: the same view
     assert first.recovered and first.master_answer == first.minion_answer
     assert second.path == "minions_unchecked" and not second.recovered
-    assert any("history rule 1" in reason for reason in second.decision["reasons"])
+    assert any("history rule 1" in reason for reason in second.decision.reasons)
     _, later = _history_pair(always_recover, frame, 60.0)  # a minute later: a new view, detected again
     assert later.path == "minions" and later.recovered
 
@@ -226,7 +226,7 @@ def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recove
     first, second = _history_pair(always_recover, frames[differ[0]], 0.01)
     assert first.recovered and first.master_answer != first.minion_answer
     assert second.path == "master_device" and second.minion_answer is None
-    assert any("history rule 2" in reason for reason in second.decision["reasons"])
+    assert any("history rule 2" in reason for reason in second.decision.reasons)
 
 
 def test_audits_check_confident_answers_off_the_critical_path(bundle):

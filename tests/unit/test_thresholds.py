@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mobile_runtime.detector import NEVER, apply_temperature, detect
+from mobile_runtime.detector import NEVER, apply_temperature, detect, detect_frame
 from mobile_runtime.errors import ConfigError, DataError
 from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from pipeline.thresholds import (
@@ -161,3 +161,19 @@ def test_reliability_bins_partition_the_inputs():
     assert diagram.count[9] == 2 and diagram.accuracy[9] == 1.0
     assert diagram.count[6] == 1 and diagram.accuracy[6] == 0.0
     assert diagram.ece == pytest.approx((2 * 0.05 + 0.65 + 0.45) / 4)
+
+
+@pytest.mark.parametrize("agreement", ["required", "most_confident"])
+def test_single_frame_fast_path_equals_the_vectorised_detector(agreement):
+    rng = np.random.default_rng(1)
+    a = rng.dirichlet(np.full(5, 0.3), 400)
+    b = rng.dirichlet(np.full(5, 0.3), 400)
+    temperatures = (0.7, 1.6)
+    thresholds = rng.uniform(0.2, 0.9, 5)
+    batch = detect([apply_temperature(a, temperatures[0]), apply_temperature(b, temperatures[1])], thresholds, agreement)
+    for i in range(len(a)):
+        one = detect_frame([a[i], b[i]], temperatures, thresholds, agreement)
+        assert (one.answer, one.agree, one.eligible, one.accept) == (
+            batch.answer[i], batch.agree[i], batch.eligible[i], batch.accept[i])
+        assert one.confidence == pytest.approx(batch.confidence[i], rel=1e-12)
+    assert 0 < batch.accept.sum() < len(a)  # both outcomes occur, so the comparison means something

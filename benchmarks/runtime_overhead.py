@@ -1,0 +1,128 @@
+"""The runtime's own cost per frame, and the master server under concurrent load, in one run.
+
+Overhead is everything ``Runtime.classify`` spends outside interpreter calls and preprocessing:
+the selector, the detector and the bookkeeping. It is measured per frame over the bundle's test
+split (device master, normal mode) and printed in µs and as a ratio to one invoke of the system's
+cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 1 ms minion). Then the
+master server runs on loopback and ``--clients`` threads load it for ``--seconds``. Writes
+``runtime_overhead.json`` and ``.md`` into ``--out``.
+
+    .venv/bin/python -m benchmarks.runtime_overhead bundles/digits --out results/runtime
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+from mobile_runtime.bundle import load_bundle
+from mobile_runtime.interpreter import TFLiteClassifier, measure_latency
+from mobile_runtime.preprocessing import preprocess
+from mobile_runtime.runtime import Runtime
+from mobile_runtime.selector import decide
+
+TARGET_US = 20.0
+
+
+def _parts_us(runtime: Runtime, system: str, number: int = 20000) -> dict[str, float]:
+    """Microbenchmarks of the two pure pieces the overhead is made of."""
+    from mobile_runtime.detector import detect_frame
+
+    minions, temperatures, tuned, thresholds = runtime._system(system)
+    rng = np.random.default_rng(0)
+    raw = [rng.dirichlet(np.ones(runtime.bundle.num_classes)).astype(np.float32) for _ in minions]
+
+    def best(statement) -> float:
+        return 1e6 * min(timeit.repeat(statement, number=number, repeat=3)) / number
+
+    return {
+        "selector_decide": best(lambda: decide(runtime.tables, runtime.state, mode=runtime.mode, now_s=1e6)),
+        "detector": best(lambda: detect_frame(raw, temperatures, thresholds, tuned["agreement"])),
+    }
+
+
+def measure_overhead(bundle_dir: Path, *, repeats: int = 5) -> dict:
+    bundle = load_bundle(bundle_dir)
+    frames, _ = bundle.load_split("test")
+    with Runtime(bundle, mode="normal") as runtime:
+        for i, frame in enumerate(frames[:50]):  # warm-up
+            runtime.classify(frame, timestamp_s=float(i))
+        overhead, total, paths = [], [], {}
+        for r in range(repeats):
+            for i, frame in enumerate(frames):
+                result = runtime.classify(frame, timestamp_s=1000.0 * (r + 1) + i)
+                overhead.append(result.timings_ms["overhead"] * 1000.0)
+                total.append(result.timings_ms["total"] * 1000.0)
+                paths[result.path] = paths.get(result.path, 0) + 1
+        system = runtime.config.selection(runtime.profile, "normal")["system"]
+        parts = _parts_us(runtime, system) if system != "master-only" else {}
+        minions = runtime.config.document["systems"][system]["minions"] if system != "master-only" else [runtime.config.master_model]
+    cheapest = min(minions, key=lambda m: bundle.model(m).macs)
+    record = bundle.model(cheapest)
+    classifier = TFLiteClassifier(bundle.model_path(cheapest), num_threads=1, use_xnnpack=record.metrics.get("xnnpack", True))
+    invoke = measure_latency(classifier, preprocess(frames[:1], bundle.preprocessing, record.resolution), warmup=20, runs=500)
+    overhead_us = np.asarray(overhead)
+    p50 = float(np.percentile(overhead_us, 50))
+    return {
+        "bundle": str(bundle_dir), "system": system, "frames": len(overhead), "paths": paths,
+        "overhead_us": {"p50": p50, "mean": float(overhead_us.mean()), "p95": float(np.percentile(overhead_us, 95))},
+        "frame_total_us": {"p50": float(np.percentile(total, 50))},
+        "parts_us": parts,
+        "minion_invoke": {"model": cheapest, "median_us": invoke.median_ms * 1000.0},
+        "overhead_to_invoke_ratio": p50 / (invoke.median_ms * 1000.0),
+        "target_us": TARGET_US,
+        "meets_target": p50 <= TARGET_US,
+    }
+
+
+def to_markdown(result: dict) -> str:
+    o, s = result["overhead"], result.get("server")
+    lines = [
+        f"# Runtime overhead and master server: {o['bundle']}",
+        "",
+        f"Runtime ({o['frames']} frames, system {o['system']}, paths {o['paths']}):",
+        f"- overhead per frame: p50 {o['overhead_us']['p50']:.1f} µs, mean {o['overhead_us']['mean']:.1f} µs, "
+        f"p95 {o['overhead_us']['p95']:.1f} µs (target ≤ {o['target_us']:.0f} µs: "
+        f"{'met' if o['meets_target'] else 'NOT met'})",
+        f"- one invoke of {o['minion_invoke']['model']}: {o['minion_invoke']['median_us']:.1f} µs; "
+        f"overhead / invoke = {o['overhead_to_invoke_ratio']:.2f}",
+        "- parts: " + ", ".join(f"{k} {v:.1f} µs" for k, v in o["parts_us"].items()),
+        f"- whole frame p50: {o['frame_total_us']['p50']:.1f} µs",
+    ]
+    if s is not None:
+        lat = s["latency_ms"]
+        lines += ["", f"Master server on loopback ({s['clients']} clients × {s['seconds']:g} s, {s['encoding']}):",
+                  f"- throughput {s['throughput_rps']:.1f} requests/s; latency p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms; "
+                  f"{s['requests']} ok, {sum(s['failures'].values())} failed"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("results/runtime"))
+    parser.add_argument("--repeats", type=int, default=5, help="passes over the test split")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--no-server", action="store_true", help="skip the server load test")
+    args = parser.parse_args(argv)
+    result = {"overhead": measure_overhead(args.bundle, repeats=args.repeats)}
+    if not args.no_server:
+        from benchmarks.serving import measure
+
+        result["server"] = measure(args.bundle, clients=args.clients, seconds=args.seconds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "runtime_overhead.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    markdown = to_markdown(result)
+    (args.out / "runtime_overhead.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
