@@ -1,4 +1,5 @@
-"""mmnet mobile runtime: load a bundle and run its TFLite models without TensorFlow."""
+"""mmnet mobile runtime: load a bundle and run it — minions, detector, master on device or cloud —
+without TensorFlow (``pip install 'mmnet[runtime]'``; the master server needs ``mmnet[serve]``)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ from mobile_runtime.preprocessing import (
     resize_frames,
     validate_frames,
 )
+from mobile_runtime.remote import RemoteMaster, RemoteMasterError, RemoteResult
+from mobile_runtime.replay import format_summary, replay
+from mobile_runtime.runtime import FrameResult, Runtime
 from mobile_runtime.runtime_config import (
     MASTER_ONLY,
     MODES,
@@ -66,6 +70,18 @@ from mobile_runtime.runtime_config import (
     write_runtime_config,
 )
 from mobile_runtime.schemas import load_schema, validate_document
+from mobile_runtime.selector import (
+    Decision,
+    HistoryEntry,
+    LinkEstimate,
+    SelectorState,
+    SelectorTables,
+    after_frame,
+    decide,
+    initial_state,
+    observe_bandwidth,
+    observe_rtt,
+)
 
 __all__ = [
     # bundle
@@ -122,6 +138,14 @@ __all__ = [
     "preprocess",
     "resize_frames",
     "validate_frames",
+    # runtime (the serving module needs the serve extra: import mobile_runtime.serving)
+    "FrameResult",
+    "Runtime",
+    "RemoteMaster",
+    "RemoteMasterError",
+    "RemoteResult",
+    "format_summary",
+    "replay",
     # runtime config
     "MASTER_ONLY",
     "MODES",
@@ -131,6 +155,17 @@ __all__ = [
     "check_runtime_config",
     "load_runtime_config",
     "write_runtime_config",
+    # selector
+    "Decision",
+    "HistoryEntry",
+    "LinkEstimate",
+    "SelectorState",
+    "SelectorTables",
+    "after_frame",
+    "decide",
+    "initial_state",
+    "observe_bandwidth",
+    "observe_rtt",
     # schemas
     "load_schema",
     "validate_document",

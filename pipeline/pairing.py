@@ -72,8 +72,8 @@ class Choice:
             "system": self.system,
             "placement": self.placement,
             "expected": {
-                "latency_ms": round(self.latency_ms, 4),
-                "energy_mj": round(self.energy_mj, 4),
+                "latency_ms": self.latency_ms,
+                "energy_mj": self.energy_mj,
                 "recovery_rate": self.recovery_rate,
                 "accuracy": self.accuracy,
                 "test_accuracy": self.test_accuracy,

@@ -44,7 +44,8 @@ else:
     sys.exit("tensorflow imported despite the blocker")
 
 import mobile_runtime
-for module in ("errors", "preprocessing", "interpreter", "schemas", "bundle", "inspect"):
+for module in ("errors", "preprocessing", "interpreter", "schemas", "bundle", "inspect", "detector", "network",
+               "device_profile", "runtime_config", "selector", "remote", "runtime", "replay"):
     importlib.import_module(f"mobile_runtime.{module}")
 from mobile_runtime import (
     TFLiteClassifier, format_bundle_summary, interpreter_backend, load_bundle, measure_latency,
