@@ -7,8 +7,8 @@ with the master (the quantity that drives the recovery rate). Writes ``distillat
 
     .venv/bin/python -m benchmarks.distillation --config configs/digits.yaml --out results/distillation
 
-``--baseline BUNDLE`` reuses an existing non-distilled bundle of the same config (e.g. the one
-``make demo`` wrote) instead of building it again.
+``--baseline BUNDLE`` / ``--distilled BUNDLE`` reuse existing bundles of the same config (without /
+with distillation) instead of building them again.
 """
 
 from __future__ import annotations
@@ -47,7 +47,18 @@ def compare(baseline: Path, distilled: Path) -> dict:
             "accuracy_off": off[variant]["test_accuracy"], "accuracy_on": on[variant]["test_accuracy"],
             "agreement_off": off[variant]["agreement"], "agreement_on": on[variant]["agreement"],
         })
-    return {"master_accuracy_off": _master_accuracy(baseline), "master_accuracy_on": _master_accuracy(distilled), "minions": rows}
+    return {"master_accuracy_off": _master_accuracy(baseline), "master_accuracy_on": _master_accuracy(distilled), "minions": rows,
+            "system_off": _configured_system(baseline), "system_on": _configured_system(distilled)}
+
+
+def _configured_system(bundle_dir: Path) -> dict | None:
+    """The runtime config's normal-mode system on its default profile, on test (None without a config)."""
+    config = load_bundle(bundle_dir).runtime_config
+    if config is None:
+        return None
+    chosen = config.selection(config.document["default_profile"], "normal")
+    return {"system": chosen["system"], "test_accuracy": chosen["expected"]["test_accuracy"],
+            "test_recovery_rate": chosen["expected"]["test_recovery_rate"], "val_recovery_rate": chosen["expected"]["recovery_rate"]}
 
 
 def to_markdown(result: dict) -> str:
@@ -71,6 +82,12 @@ def to_markdown(result: dict) -> str:
         )
     lines.append("")
     lines.append(f"Master test accuracy: {100 * result['master_accuracy_off']:.2f}% (off) / {100 * result['master_accuracy_on']:.2f}% (on).")
+    for key, label in (("system_off", "off"), ("system_on", "on")):
+        system = result.get(key)
+        if system:
+            lines.append(f"Configured normal-mode system ({label}): {system['system']}: test accuracy "
+                         f"{100 * system['test_accuracy']:.2f}%, recovery rate {100 * system['test_recovery_rate']:.2f}% on test "
+                         f"({100 * system['val_recovery_rate']:.2f}% on val).")
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="configs/digits.yaml")
     parser.add_argument("--out", default="results/distillation")
     parser.add_argument("--baseline", help="existing bundle built from the same config without distillation")
+    parser.add_argument("--distilled", help="existing bundle built from the same config with distillation")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     out = Path(args.out)
@@ -88,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         off = dataclasses.replace(config, training=dataclasses.replace(
             config.training, distillation=dataclasses.replace(config.training.distillation, enabled=False)))
         baseline = run_build(off, out / "bundle-off").bundle_dir
-    on = dataclasses.replace(config, training=dataclasses.replace(
-        config.training, distillation=dataclasses.replace(config.training.distillation, enabled=True)))
-    distilled = run_build(on, out / "bundle-on").bundle_dir
+    distilled = Path(args.distilled) if args.distilled else None
+    if distilled is None:
+        on = dataclasses.replace(config, training=dataclasses.replace(
+            config.training, distillation=dataclasses.replace(config.training.distillation, enabled=True)))
+        distilled = run_build(on, out / "bundle-on").bundle_dir
     result = compare(baseline, distilled)
     (out / "distillation.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     table = to_markdown(result)
