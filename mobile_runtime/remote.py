@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import requests
-from PIL import Image
 from requests.adapters import HTTPAdapter
 
-from mobile_runtime.errors import ConfigError, DataError, MmnetError
+from mobile_runtime.errors import ConfigError, DataError, DependencyError, MmnetError
 
 __all__ = [
     "ENCODINGS",
@@ -288,6 +287,10 @@ def png_bytes(frame: np.ndarray) -> bytes:
             f"frame is {frame.dtype} {frame.shape}; PNG encoding takes uint8 (H, W, 1) or (H, W, 3) "
             "(use encoding='raw' for other channel counts)"
         )
+    try:  # Pillow only when PNG is asked for: "raw" uploads and the rest of the runtime work without it
+        from PIL import Image
+    except ImportError as e:
+        raise DependencyError(f"PNG encoding needs Pillow (pip install 'mmnet[runtime]') or encoding='raw': {e}") from e
     pixels = frame[:, :, 0] if frame.shape[2] == 1 else frame
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=1)

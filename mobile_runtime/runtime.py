@@ -165,7 +165,7 @@ class Runtime:
         self._threads = num_threads
         self._classifiers: dict[str, TFLiteClassifier] = {}
         self._systems: dict[tuple[str, str], tuple] = {}
-        self._accept_all = np.zeros(self.bundle.num_classes)  # history rule 1: no detection
+        self._accept_all = [0.0] * self.bundle.num_classes  # history rule 1: no detection
         self._remote = None if master_url is None else RemoteMaster(
             master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
         self._audit_pool: ThreadPoolExecutor | None = None
@@ -188,14 +188,15 @@ class Runtime:
             models.add(self.config.master_model)
         return sorted(models)
 
-    def _system(self, name: str) -> tuple[list[str], list[float], dict, np.ndarray]:
+    def _system(self, name: str) -> tuple[list[str], list[float], dict, list[float]]:
         """A system's minions, temperatures, tuned detector and checked thresholds (cached per system)."""
         key = (name, self.mode)
         if key not in self._systems:
             tuned = self.config.tuned(name, self.mode)
             minions = self.config.document["systems"][name]["minions"]
-            self._systems[key] = (minions, [self.config.temperature(m) for m in minions], tuned,
-                                  check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds"))
+            thresholds = check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds")
+            # Plain floats: indexing a numpy array costs more per frame than the comparison itself.
+            self._systems[key] = (minions, [self.config.temperature(m) for m in minions], tuned, thresholds.tolist())
         return self._systems[key]
 
     def _classifier(self, model_id: str) -> TFLiteClassifier:
@@ -214,6 +215,8 @@ class Runtime:
         frame = self._check_frame(frame)
         index = self.counters.frames if index is None else index
         decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override)
+        runs_detector = decision.path == "minions"
+        runs_minions = runs_detector or decision.path == "minions_unchecked"
         timings = {"preprocess": 0.0, "minions": 0.0, "master": 0.0, "remote": 0.0}
         fallbacks: list[str] = []
         energy = 0.0
@@ -225,24 +228,24 @@ class Runtime:
         detector_info: tuple | None = None
         inputs: dict[int, np.ndarray] = {}
 
-        if decision.runs_minions:
+        if runs_minions:
             minions, temperatures, tuned, thresholds = self._system(decision.system)
             raw = []
+            invoke_ms = 0.0
             for model in minions:
                 x = self._input(frame, self._resolution[model], inputs, timings)
                 tick = self._clock()
-                raw.append(self._classifier(model).predict(x)[0])
-                timings["minions"] += 1000.0 * (self._clock() - tick)
+                raw.append(self._classifiers[model].predict(x)[0])
+                invoke_ms += self._clock() - tick
                 energy += self._energy.get(model, 0.0)
-            verdict = detect_frame(raw, temperatures, thresholds if decision.runs_detector else self._accept_all,
-                                   tuned["agreement"])
+            timings["minions"] = 1000.0 * invoke_ms
+            verdict = detect_frame(raw, temperatures, thresholds if runs_detector else self._accept_all, tuned["agreement"])
             minion_answer = verdict.answer
             confidence = verdict.confidence
-            recovered = decision.runs_detector and not verdict.accept
-            detector_info = (tuned["agreement"], verdict, float(thresholds[minion_answer]))
+            recovered = runs_detector and not verdict.accept
+            detector_info = (tuned["agreement"], verdict, thresholds[minion_answer])
 
-        needs_master = not decision.runs_minions or recovered
-        if needs_master:
+        if not runs_minions or recovered:
             master_answer, master_confidence, master_placement, cost = self._run_master(
                 frame, decision, timestamp, inputs, timings, fallbacks)
             energy += cost
@@ -259,7 +262,7 @@ class Runtime:
         if path == "master_cloud" and master_placement == "device":
             path = "master_device"
         audited = False
-        if decision.runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate:
+        if runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate:
             audited = self._audit(frame, minion_answer)
 
         self.state = after_frame(self.state, HistoryEntry(
@@ -384,10 +387,12 @@ class Runtime:
         c = self.counters
         c.frames += 1
         c.paths[path] += 1
-        c.recovered += int(recovered)
-        c.unverified += int(not verified)
-        for fallback in fallbacks:
-            c.fallbacks[fallback] += 1
+        if recovered:
+            c.recovered += 1
+        if not verified:
+            c.unverified += 1
+        if fallbacks:
+            c.fallbacks.update(fallbacks)
 
     def stats(self) -> dict[str, Any]:
         c = self.counters

@@ -473,7 +473,8 @@ def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
     """Records what happened to the frame just processed, for the next frame's history rules."""
     if not isinstance(entry, HistoryEntry):
         raise ConfigError(f"entry is a {type(entry).__name__}; expected a HistoryEntry")
-    return replace(state, last=entry)
+    # The constructor, not dataclasses.replace: this runs once per frame and replace() inspects fields.
+    return SelectorState(state.link, state.server_overloaded, state.next_probe_s, entry)
 
 
 # --------------------------------------------------------------------------------------------

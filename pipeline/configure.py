@@ -289,20 +289,19 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
         selection[name] = {}
         for mode in MODES:
             spec = MODE_SPECS[mode]
-            where, _ = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
+            where, placement_why = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
             master_cost = device_master if where == "device" else cloud
             tuning = spec["thresholds"]
             candidates = [] if tuning is None else [s.candidate(tuning) for s in systems if s.selectable]
             choice = choose_system(candidates, minion_costs, master_cost, placement=where,
                                    execution=settings.minion_execution, master_accuracy=master_accuracy,
                                    target=targets.get(tuning or "normal", 1.0))
-            _, placement_why = choose_placement(device_master, cloud, cloud_allowed=spec["cloud"])
             why = f"{mode} mode runs the master alone for every frame" if tuning is None else choice.why
             selection[name][mode] = dataclasses.replace(choice, why=f"{why}; master on the {where}: {placement_why}")
             rows += [{**row, "profile": name, "mode": mode} for row in choice.evaluated]
 
     used = sorted({n for modes in selection.values() for c in modes.values() for n in (c.system, *c.runner_ups)} - {MASTER_ONLY})
-    used_minions = sorted({m for n in used for m in by_name[n].minions})
+    minion_ids = sorted(m["id"] for m in minions)
     config = {
         "schema_version": RUNTIME_CONFIG_SCHEMA_VERSION,
         "bundle": inputs.bundle_name,
@@ -312,7 +311,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
         "master": {"model": master_id, "resolution": master["resolution"], "val_accuracy": master_accuracy[0],
                    "test_accuracy": master_accuracy[1]},
         "detector": {"threshold_rule": "calibrated_confidence_per_class",
-                     "temperatures": {m: calibrations[m].temperature for m in (used_minions or [minions[0]["id"]])}},
+                     "temperatures": {m: calibrations[m].temperature for m in minion_ids}},
         "minion_execution": settings.minion_execution,
         "systems": {n: {"minions": list(by_name[n].minions),
                         "modes": {t: by_name[n].tuned[t].to_json() for t in TUNINGS if by_name[n].tuned[t] is not None}}
@@ -324,7 +323,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
                    "server_ms": settings.cloud_server_ms},
         "placement": placement_table,
         "selection": {p: {m: c.to_json() for m, c in modes.items()} for p, modes in selection.items()},
-        "latency": {m: costs[m] for m in sorted({master_id, *used_minions})},
+        "latency": {m: costs[m] for m in [master_id, *minion_ids]},
         "device_profile": _device_summary(inputs.device_profile),
         "speculation_history": {"temporal_distance_ms": settings.temporal_distance_ms},
         "server_load": {"rtt_ratio": settings.server_load.rtt_ratio, "probe_interval_s": settings.server_load.probe_interval_s,

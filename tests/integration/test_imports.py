@@ -1,6 +1,5 @@
 """Teams bring their own models: a Keras master is re-exported, a .tflite minion is used as-is."""
 
-import numpy as np
 import pytest
 
 from mobile_runtime.errors import ModelError

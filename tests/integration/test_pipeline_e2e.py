@@ -271,3 +271,22 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 60.0) -
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"mmnet serve did not become healthy at {url} within {timeout_s} s")
+
+
+def test_runtime_selector_reproduces_the_pipelines_selection(digits_bundle):
+    """At a profile's own numbers, the runtime's selector chooses what pipeline.pairing chose."""
+    from mobile_runtime.runtime_config import MASTER_ONLY, MODES
+    from mobile_runtime.selector import decide, initial_state, master_cloud_ms
+
+    result, _ = digits_bundle
+    config = load_bundle(result.bundle_dir).runtime_config
+    doc = config.document
+    for profile in doc["network_profiles"]:
+        state = initial_state(config, profile)
+        assert master_cloud_ms(config, state.link) == pytest.approx(doc["placement"][profile]["cloud_ms"])
+        for mode in MODES:
+            chosen = doc["selection"][profile][mode]
+            decision = decide(config, state, mode=mode, now_s=0.0)
+            assert (decision.system, decision.placement) == (chosen["system"], chosen["placement"]), decision.reasons
+            ms = decision.estimates["master_ms"] if decision.system == MASTER_ONLY else decision.estimates["expected_ms"][decision.system]
+            assert ms == pytest.approx(chosen["expected"]["latency_ms"], abs=1e-6)

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from mobile_runtime import selector as sel
-from mobile_runtime.errors import BundleError, ConfigError
+from mobile_runtime.errors import ConfigError
 from mobile_runtime.network import NetworkProfile, transfer_latency_ms
 from mobile_runtime.schemas import load_schema
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config, load_runtime_config
+from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config
 from mobile_runtime.selector import (
     PATHS,
     HistoryEntry,
@@ -44,7 +43,6 @@ from mobile_runtime.selector import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DIGITS_CONFIG = REPO / "bundles" / "digits" / "runtime_config.json"
 
 MASTER = "master-r32"
 PAIR = "pair:a+b"
@@ -575,31 +573,3 @@ def test_selector_imports_without_tensorflow():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
 
-
-# --- the pipeline's own choices ---------------------------------------------------------------
-
-
-@pytest.fixture
-def digits_config(tmp_path) -> RuntimeConfig:
-    if not DIGITS_CONFIG.is_file():
-        pytest.skip(f"{DIGITS_CONFIG} is not built (make it with `mmnet build configs/digits.yaml`)")
-    copy_path = tmp_path / "runtime_config.json"
-    shutil.copyfile(DIGITS_CONFIG, copy_path)
-    try:
-        return load_runtime_config(copy_path)
-    except BundleError as e:  # a bundle built before the current schema: rebuild it to run this test
-        pytest.skip(f"{DIGITS_CONFIG} does not load with the current schema (rebuild the bundle): {e}")
-
-
-def test_nominal_decisions_reproduce_the_pipelines_selection(digits_config):
-    """At a profile's own numbers, the runtime must choose what pipeline.pairing chose."""
-    doc = digits_config.document
-    for profile in doc["network_profiles"]:
-        state = initial_state(digits_config, profile)
-        assert master_cloud_ms(digits_config, state.link) == pytest.approx(doc["placement"][profile]["cloud_ms"])
-        for mode in MODES:
-            chosen = doc["selection"][profile][mode]
-            d = decide(digits_config, state, mode=mode, now_s=0.0)
-            assert (d.system, d.placement) == (chosen["system"], chosen["placement"]), (profile, mode, d.reasons)
-            ms = d.estimates["master_ms"] if d.system == MASTER_ONLY else d.estimates["expected_ms"][d.system]
-            assert ms == pytest.approx(chosen["expected"]["latency_ms"], abs=1e-3), (profile, mode)
