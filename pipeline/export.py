@@ -11,8 +11,12 @@ Artifact on disk (``<work>/tflite/``): ``<artifact id>.tflite`` and ``<artifact 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,7 +113,32 @@ def convert_keras_model(
         converter._experimental_disable_per_channel = int8_granularity == "per_tensor"
     elif precision != "float32":
         raise ModelError(f"unknown precision {precision!r}; expected float32, float16 or int8")
-    return converter.convert()
+    with _native_stderr_logged("TFLite converter"):
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _native_stderr_logged(what: str):
+    """Sends what native code writes to stderr meanwhile to the debug log (a warning if it fails).
+
+    The converter's C++ prints a calibration line per int8 model straight to fd 2; a build converts
+    hundreds (the latency model's single layers too), which buried the build's own output.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace").strip()
+            if text:
+                log.log(logging.WARNING if failed else logging.DEBUG, "%s wrote to stderr: %s", what, text)
 
 
 def _qat_model(trained: TrainedModel, splits: Splits, preprocessing: PreprocessingSpec, training: TrainingConfig, epochs: int):
