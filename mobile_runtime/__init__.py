@@ -14,7 +14,7 @@ from mobile_runtime.bundle import (
     sha256_file,
     write_manifest,
 )
-from mobile_runtime.detector import AGREEMENT_RULES, NEVER, DetectorOutput, apply_temperature, detect
+from mobile_runtime.detector import NEVER, DetectorOutput, FrameVerdict, apply_temperature, detect, detect_frame
 from mobile_runtime.device_profile import (
     DEVICE_PROFILE_SCHEMA_VERSION,
     DeviceProfile,
@@ -95,11 +95,12 @@ __all__ = [
     "sha256_file",
     "write_manifest",
     # detector
-    "AGREEMENT_RULES",
     "NEVER",
     "DetectorOutput",
+    "FrameVerdict",
     "apply_temperature",
     "detect",
+    "detect_frame",
     # device profile
     "DEVICE_PROFILE_SCHEMA_VERSION",
     "DeviceProfile",

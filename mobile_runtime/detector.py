@@ -1,13 +1,12 @@
 """The misspeculation detector (dissertation §5.2.3), as pure functions shared by pipeline and runtime.
 
-Every minion's probabilities are first calibrated with its temperature (softmax(log p / T)). Under
-the agreement rule ``required`` (normal mode) a minion answer is *accepted* only when all minions of
-the system give the same top-1 class and each one's calibrated confidence reaches the threshold of
-that class. Under ``most_confident`` (power-saving mode, which "relaxes the misspeculation
-detector", §5.2.2) a disagreement is no longer recovered outright: the most confident minion's
-answer is accepted if its confidence reaches its class threshold. Anything else is recovered by the
-master. Because calibrated confidences mean the same thing for every minion, one threshold per
-class serves both minions of a pair.
+Every minion's probabilities are first calibrated with its temperature (softmax(log p / T)). When
+the minions agree, their answer is *accepted* if each one's calibrated confidence reaches the
+threshold of the answered class. When they disagree (§5.2.3) the frame is recovered by the master —
+unless a ``disagreement_threshold`` is set (power-saving mode "relaxes the misspeculation
+detector", §5.2.2): then the more confident minion's answer is accepted if its confidence reaches
+it. Anything else is recovered by the master. Because calibrated confidences mean the same thing
+for every minion, one threshold per class serves both minions of a pair.
 
 A threshold of ``NEVER`` (above any probability) recovers every input of its class.
 """
@@ -22,7 +21,6 @@ import numpy as np
 from mobile_runtime.errors import ConfigError, DataError
 
 __all__ = [
-    "AGREEMENT_RULES",
     "NEVER",
     "DetectorOutput",
     "apply_temperature",
@@ -32,7 +30,6 @@ __all__ = [
     "check_thresholds",
 ]
 
-AGREEMENT_RULES = ("required", "most_confident")
 NEVER = 1.01  # a threshold no probability reaches
 
 _EPS = 1e-12
@@ -69,11 +66,10 @@ def check_thresholds(thresholds: Sequence[float], num_classes: int, where: str =
 class DetectorOutput:
     """Per input: the minions' answer, whether it is accepted, and why not when it is not."""
 
-    answer: np.ndarray  # (N,) the common top-1 class, or on disagreement the first (required) or most confident minion's
-    confidence: np.ndarray  # (N,) agreeing: the lowest calibrated top-1 confidence; else the answering minion's
-    agree: np.ndarray  # (N,) bool: every minion names the same class
-    eligible: np.ndarray  # (N,) bool: the thresholds decide (agree, or any input under most_confident)
-    accept: np.ndarray  # (N,) bool: eligible and confidence >= threshold[answer]
+    answer: np.ndarray  # (N,) the common top-1 class, or on disagreement the most confident minion's
+    confidence: np.ndarray  # (N,) agreeing: the lowest calibrated top-1 confidence; else the most confident minion's
+    agree: np.ndarray  # (N,) bool: every minion names the same class (the per-class thresholds decide)
+    accept: np.ndarray  # (N,) bool: see the module doc
 
     @property
     def recover(self) -> np.ndarray:
@@ -82,15 +78,15 @@ class DetectorOutput:
     def reasons(self) -> list[str]:
         """Why each input was (not) recovered: ``accepted``, ``disagree`` or ``low_confidence``."""
         return [
-            "accepted" if a else ("disagree" if not e else "low_confidence")
-            for a, e in zip(self.accept.tolist(), self.eligible.tolist())
+            "accepted" if a else ("low_confidence" if g else "disagree")
+            for a, g in zip(self.accept.tolist(), self.agree.tolist())
         ]
 
 
-def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float], agreement: str = "required") -> DetectorOutput:
+def detect(
+    calibrated: Sequence[np.ndarray], thresholds: Sequence[float], disagreement_threshold: float | None = None
+) -> DetectorOutput:
     """Applies the detector to calibrated probabilities of one or two minions, (N, classes) each."""
-    if agreement not in AGREEMENT_RULES:
-        raise ConfigError(f"agreement rule is {agreement!r}; expected one of {list(AGREEMENT_RULES)}")
     if not 1 <= len(calibrated) <= 2:
         raise ConfigError(f"a system has {len(calibrated)} minions; expected 1 or 2")
     arrays = [np.asarray(p, dtype=np.float64) for p in calibrated]
@@ -98,19 +94,22 @@ def detect(calibrated: Sequence[np.ndarray], thresholds: Sequence[float], agreem
     if len(shapes) != 1 or arrays[0].ndim != 2:
         raise DataError(f"minion probabilities have shapes {[a.shape for a in arrays]}; expected equal (N, classes)")
     limits = check_thresholds(thresholds, arrays[0].shape[1])
+    _check_disagreement_threshold(disagreement_threshold)
     answers = np.array([a.argmax(axis=1) for a in arrays])
     confidences = np.array([a.max(axis=1) for a in arrays])
     agree = np.all(answers == answers[0], axis=0)
-    if agreement == "required":
-        answer, confidence, eligible = answers[0], confidences.min(axis=0), agree
-    else:
-        rows = np.arange(answers.shape[1])
-        most = confidences.argmax(axis=0)
-        answer = np.where(agree, answers[0], answers[most, rows])
-        confidence = np.where(agree, confidences.min(axis=0), confidences[most, rows])
-        eligible = np.ones_like(agree)
-    accept = eligible & (confidence >= limits[answer])
-    return DetectorOutput(answer=answer, confidence=confidence, agree=agree, eligible=eligible, accept=accept)
+    rows = np.arange(answers.shape[1])
+    most = confidences.argmax(axis=0)
+    answer = np.where(agree, answers[0], answers[most, rows])
+    confidence = np.where(agree, confidences.min(axis=0), confidences[most, rows])
+    accept = np.where(agree, confidence >= limits[answer],
+                      False if disagreement_threshold is None else confidence >= disagreement_threshold)
+    return DetectorOutput(answer=answer, confidence=confidence, agree=agree, accept=accept)
+
+
+def _check_disagreement_threshold(value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= NEVER):
+        raise ConfigError(f"disagreement threshold is {value!r}; expected None or a number in [0, {NEVER}]")
 
 
 class FrameVerdict(NamedTuple):
@@ -119,12 +118,11 @@ class FrameVerdict(NamedTuple):
     answer: int
     confidence: float
     agree: bool
-    eligible: bool
     accept: bool
 
     @property
     def reason(self) -> str:
-        return "accepted" if self.accept else ("disagree" if not self.eligible else "low_confidence")
+        return "accepted" if self.accept else ("low_confidence" if self.agree else "disagree")
 
 
 def _calibrated_top1(probabilities: np.ndarray, temperature: float) -> tuple[int, float]:
@@ -141,7 +139,10 @@ def _calibrated_top1(probabilities: np.ndarray, temperature: float) -> tuple[int
 
 
 def detect_frame(
-    probabilities: Sequence[np.ndarray], temperatures: Sequence[float], thresholds: Sequence[float], agreement: str = "required"
+    probabilities: Sequence[np.ndarray],
+    temperatures: Sequence[float],
+    thresholds: Sequence[float],
+    disagreement_threshold: float | None = None,
 ) -> FrameVerdict:
     """The detector on one frame's raw minion probabilities, (classes,) each: the runtime's hot path.
 
@@ -151,13 +152,9 @@ def detect_frame(
     """
     tops = [_calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)]
     answers = [a for a, _ in tops]
-    agree = all(a == answers[0] for a in answers)
-    if agree:
-        answer, confidence, eligible = answers[0], min(c for _, c in tops), True
-    elif agreement == "required":
-        answer, confidence, eligible = answers[0], min(c for _, c in tops), False
-    else:
-        answer, confidence = max(tops, key=lambda ac: ac[1])
-        eligible = True
-    accept = eligible and confidence >= thresholds[answer]
-    return FrameVerdict(answer, confidence, agree, eligible, bool(accept))
+    if all(a == answers[0] for a in answers):
+        answer, confidence = answers[0], min(c for _, c in tops)
+        return FrameVerdict(answer, confidence, True, confidence >= thresholds[answer])
+    answer, confidence = max(tops, key=lambda ac: ac[1])
+    accept = disagreement_threshold is not None and confidence >= disagreement_threshold
+    return FrameVerdict(answer, confidence, False, accept)

@@ -73,17 +73,17 @@ class FrameResult:
     fallbacks: tuple[str, ...]
     audited: bool
     decision: Decision
-    detector_state: tuple | None  # (agreement rule, FrameVerdict, threshold) when the minions ran
+    detector_state: tuple | None  # (FrameVerdict, class threshold, disagreement threshold) when the minions ran
 
     @property
     def detector(self) -> dict[str, Any]:
         """Agreement rule, confidence, threshold and verdict of the detector ({} if the minions did not run)."""
         if self.detector_state is None:
             return {}
-        agreement, verdict, threshold = self.detector_state
+        verdict, threshold, disagreement_threshold = self.detector_state
         checked = self.decision.runs_detector
-        return {"agreement": agreement, "agree": verdict.agree, "confidence": verdict.confidence,
-                "threshold": threshold, "verdict": verdict.reason if checked else "unchecked"}
+        return {"agree": verdict.agree, "confidence": verdict.confidence, "threshold": threshold,
+                "disagreement_threshold": disagreement_threshold, "verdict": verdict.reason if checked else "unchecked"}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -246,11 +246,13 @@ class Runtime:
                 energy += self._energy[model]
             timings["preprocess"] = 1000.0 * prep_s
             timings["minions"] = 1000.0 * invoke_s
-            verdict = detect_frame(raw, temperatures, thresholds if runs_detector else self._accept_all, tuned["agreement"])
+            relaxed = tuned["disagreement_threshold"]
+            verdict = (detect_frame(raw, temperatures, thresholds, relaxed) if runs_detector
+                       else detect_frame(raw, temperatures, self._accept_all, 0.0))  # history rule 1: accept as is
             minion_answer = verdict.answer
             confidence = verdict.confidence
             recovered = runs_detector and not verdict.accept
-            detector_info = (tuned["agreement"], verdict, thresholds[minion_answer])
+            detector_info = (verdict, thresholds[minion_answer], relaxed)
 
         if not runs_minions or recovered:
             master_answer, master_confidence, master_placement, cost = self._run_master(

@@ -114,7 +114,7 @@ class RuntimeConfig:
         return self.document["selection"][profile][mode]
 
     def tuned(self, system: str, mode: str) -> dict[str, Any]:
-        """The tuned detector of ``system`` in user ``mode``: agreement rule, per-class thresholds, numbers."""
+        """The tuned detector of ``system`` in user ``mode``: per-class and disagreement thresholds, numbers."""
         tuning = self.document["modes"][mode]["thresholds"] if mode in MODES else None
         if tuning is None:
             raise ConfigError(f"mode {mode!r} runs no minions, so it has no detector; modes with minions: "

@@ -49,6 +49,7 @@ from pipeline.config import RuntimeSettings
 from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
 from pipeline.thresholds import (
     OperatingPoint,
+    bagged_disagreement_threshold,
     bagged_per_class_thresholds,
     SystemOutcomes,
     operating_point,
@@ -72,8 +73,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TUNINGS = ("normal", "power_saving")
-POWER_SAVING_RULES = {"required": ("required",), "most_confident": ("most_confident",),
-                      "either": ("required", "most_confident")}
 MODE_SPECS = {
     "normal": {"minions": True, "cloud": True, "thresholds": "normal",
                "description": "minions speculate; the master recovers to the normal target"},
@@ -152,9 +151,9 @@ def _system_name(minions: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class _Tuned:
-    agreement: str
     val: OperatingPoint
     test: OperatingPoint
+    disagreement_threshold: float | None  # None: every disagreement goes to the master
     single_val: OperatingPoint | None
     single_test: OperatingPoint | None
 
@@ -166,7 +165,8 @@ class _Tuned:
         if self.single_val is not None:
             single = {"threshold": round(self.single_val.thresholds[0], 6), "val": point(self.single_val),
                       "test": point(self.single_test)}
-        return {"agreement": self.agreement, "thresholds": [round(t, 6) for t in self.val.thresholds],
+        return {"thresholds": [round(t, 6) for t in self.val.thresholds],
+                "disagreement_threshold": None if self.disagreement_threshold is None else round(self.disagreement_threshold, 6),
                 "val": point(self.val), "test": point(self.test), "single_threshold": single}
 
 
@@ -174,7 +174,7 @@ class _Tuned:
 class _System:
     name: str
     minions: tuple[str, ...]
-    outcomes: dict[str, dict[str, SystemOutcomes]]  # tuning -> split -> outcomes (agreement rules differ)
+    outcomes: dict[str, SystemOutcomes]  # split -> outcomes
     tuned: dict[str, _Tuned | None]  # tuning -> thresholds, None when the target is out of reach
     num_classes: int
     selectable: bool  # singles are evaluated always, selected only with runtime.single_minion_systems
@@ -182,32 +182,35 @@ class _System:
     def table_row(self) -> dict:
         """Everything measured about the system: outcome sets and tuned operating points."""
         return {"system": self.name, "minions": list(self.minions), "selectable": self.selectable,
-                "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes["normal"].items()},
+                "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes.items()},
                 "modes": {t: None if v is None else v.to_json() for t, v in self.tuned.items()}}
 
     def candidate(self, tuning: str) -> Candidate:
         tuned = self.tuned[tuning]
         if tuned is None:
-            # Out of reach: recorded with what the minions give when trusted whenever they may be.
-            val, test = (operating_point(self.outcomes[tuning][s], np.zeros(self.num_classes)) for s in ("val", "test"))
+            # Out of reach: recorded with what the minions give when trusted whenever they agree.
+            val, test = (operating_point(self.outcomes[s], np.zeros(self.num_classes)) for s in ("val", "test"))
             return Candidate(self.name, self.minions, False, val.recovery_rate, val.accuracy, test.recovery_rate, test.accuracy)
         return Candidate(self.name, self.minions, True, tuned.val.recovery_rate, tuned.val.accuracy,
                          tuned.test.recovery_rate, tuned.test.accuracy)
 
 
-def _tune(outcomes: dict[str, SystemOutcomes], agreement: str, target: float, needed: int, num_classes: int,
+def _tune(outcomes: dict[str, SystemOutcomes], tuning: str, target: float, needed: int, num_classes: int,
           settings: RuntimeSettings) -> _Tuned | None:
     val, test = outcomes["val"], outcomes["test"]
     fitting = val if settings.odd_correct_credit else val.without_odd_credit()
     point = bagged_per_class_thresholds(fitting, num_classes, target, settings.threshold_step, settings.threshold_bootstrap)
     if point is None:
         return None
-    single = single_threshold(fitting, num_classes, needed)
     thresholds = np.asarray(point.thresholds)
+    relaxed = None
+    if tuning == "power_saving" and settings.power_saving_disagreement:
+        relaxed = bagged_disagreement_threshold(fitting, thresholds, target, settings.threshold_bootstrap)
+    single = single_threshold(fitting, num_classes, needed)
     return _Tuned(
-        agreement=agreement,
-        val=operating_point(val, thresholds),  # what the thresholds give, odd corrects included
-        test=operating_point(test, thresholds),
+        val=operating_point(val, thresholds, relaxed),  # what the thresholds give, odd corrects included
+        test=operating_point(test, thresholds, relaxed),
+        disagreement_threshold=relaxed,
         single_val=None if single is None else operating_point(val, np.asarray(single.thresholds)),
         single_test=None if single is None else operating_point(test, np.asarray(single.thresholds)),
     )
@@ -218,22 +221,13 @@ def _evaluate_systems(minions: list[dict], calibrated: dict, correct: dict, mast
     ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
     groups = [(m["id"],) for m in ordered]
     groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2) if a["variant"] != b["variant"]]
-    # Power-saving may relax the agreement rule; each system keeps the rule that recovers less.
-    rules = {"normal": ("required",), "power_saving": POWER_SAVING_RULES[settings.power_saving_agreement]}
     systems = []
     for group in groups:
-        outcomes, tuned = {}, {}
-        for tuning in TUNINGS:
-            best = None
-            for rule in rules[tuning]:
-                by_split = {}
-                for split in ("val", "test"):
-                    out = detect([calibrated[m][split] for m in group], np.zeros(num_classes), rule)
-                    by_split[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
-                fitted = _tune(by_split, rule, targets[tuning], needed[tuning], num_classes, settings)
-                if best is None or (fitted is not None and (best[1] is None or fitted.val.recovery_rate < best[1].val.recovery_rate)):
-                    best = (by_split, fitted)
-            outcomes[tuning], tuned[tuning] = best
+        outcomes = {}
+        for split in ("val", "test"):
+            out = detect([calibrated[m][split] for m in group], np.zeros(num_classes))
+            outcomes[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
+        tuned = {t: _tune(outcomes, t, targets[t], needed[t], num_classes, settings) for t in TUNINGS}
         selectable = len(group) == 2 or settings.single_minion_systems
         systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, selectable))
     return systems
@@ -420,7 +414,7 @@ def _verdict(tuned: _Tuned) -> str:
 
 
 def _chosen_report(system: _System, profile: str) -> dict:
-    test = system.outcomes["normal"]["test"]
+    test = system.outcomes["test"]
     master_correct_test = test.master_correct
     tuned = system.tuned["normal"]
     # Confidence of each test output class (Fig 4.4): lowest calibrated confidence of the minions.
@@ -441,7 +435,7 @@ def _chosen_report(system: _System, profile: str) -> dict:
         "system": system.name,
         "minions": list(system.minions),
         "profile": profile,
-        "curve": {split: threshold_sweep(system.outcomes["normal"][split]) for split in ("val", "test")},
+        "curve": {split: threshold_sweep(system.outcomes[split]) for split in ("val", "test")},
         "operating_points": points,
         "confidence": {
             "correct": confidence[test.minion_correct].tolist(),
@@ -467,7 +461,7 @@ def _report_data(inputs, settings, config, records, costs, calibrations, systems
     outcomes = []
     for name in sorted({chosen_name, *config["systems"]} - {None}):
         for split in ("val", "test"):
-            o = by_name[name].outcomes["normal"][split]
+            o = by_name[name].outcomes[split]
             outcomes.append({"system": name, "split": split, **outcome_counts(o.minion_correct, o.master_correct)})
     models = []
     for record in sorted(inputs.records, key=lambda r: (r["role"] != "master", r["macs"], r["id"])):

@@ -39,6 +39,8 @@ __all__ = [
     "operating_point",
     "per_class_thresholds",
     "bagged_per_class_thresholds",
+    "disagreement_threshold",
+    "bagged_disagreement_threshold",
     "single_threshold",
     "threshold_sweep",
 ]
@@ -68,8 +70,7 @@ class SystemOutcomes:
 
     def subset(self, index: np.ndarray) -> "SystemOutcomes":
         d = self.detector
-        return SystemOutcomes(DetectorOutput(d.answer[index], d.confidence[index], d.agree[index], d.eligible[index],
-                                             d.accept[index]),
+        return SystemOutcomes(DetectorOutput(d.answer[index], d.confidence[index], d.agree[index], d.accept[index]),
                               self.minion_correct[index], self.master_correct[index])
 
     def correct_count(self, accept: np.ndarray) -> int:
@@ -110,11 +111,13 @@ class OperatingPoint:
                 "accuracy": self.accuracy, "correct": self.correct, "total": self.total}
 
 
-def operating_point(outcomes: SystemOutcomes, thresholds: np.ndarray) -> OperatingPoint:
-    """Applies per-class ``thresholds`` to the detector's answers and confidences."""
+def operating_point(outcomes: SystemOutcomes, thresholds: np.ndarray, disagreement_threshold: float | None = None) -> OperatingPoint:
+    """Applies per-class ``thresholds`` (and, if given, the disagreement threshold) to the detector's view."""
     limits = np.asarray(thresholds, dtype=np.float64)
     out = outcomes.detector
-    accept = out.eligible & (out.confidence >= limits[out.answer])
+    accept = out.agree & (out.confidence >= limits[out.answer])
+    if disagreement_threshold is not None:
+        accept |= ~out.agree & (out.confidence >= disagreement_threshold)
     correct = outcomes.correct_count(accept)
     return OperatingPoint(
         thresholds=tuple(float(t) for t in limits),
@@ -150,7 +153,7 @@ def per_class_thresholds(outcomes: SystemOutcomes, num_classes: int, needed: int
     out = outcomes.detector
     thresholds = np.full(num_classes, NEVER)
     for k in range(num_classes):
-        members = out.eligible & (out.answer == k)
+        members = out.agree & (out.answer == k)
         thresholds[k], _ = _best_class_threshold(out.confidence[members], outcomes.minion_correct[members],
                                                  outcomes.master_correct[members])
     best = operating_point(outcomes, thresholds)
@@ -190,21 +193,58 @@ def bagged_per_class_thresholds(
     return bagged if bagged.correct >= needed else plain
 
 
+def disagreement_threshold(outcomes: SystemOutcomes, thresholds: np.ndarray, needed: int) -> float | None:
+    """The lowest threshold on the more confident minion at which disagreements may be accepted
+    while the system keeps ``needed`` correct outputs (per-class ``thresholds`` fixed); None if none."""
+    out = outcomes.detector
+    base = operating_point(outcomes, thresholds)  # every disagreement recovered
+    disagree = ~out.agree
+    if not disagree.any():
+        return None
+    conf = out.confidence[disagree]
+    order = np.argsort(conf, kind="stable")
+    conf = conf[order]
+    minion = outcomes.minion_correct[disagree][order].astype(np.int64)
+    master = outcomes.master_correct[disagree][order].astype(np.int64)
+    candidates = np.unique(conf)
+    kept = np.searchsorted(conf, candidates, side="left")  # the first `kept` stay with the master
+    # Accepting the rest swaps their master answers for the minion's.
+    gain = (np.cumsum(minion[::-1])[::-1] - np.cumsum(master[::-1])[::-1])[kept]
+    feasible = np.flatnonzero(base.correct + gain >= needed)
+    return None if feasible.size == 0 else float(candidates[feasible[0]])
+
+
+def bagged_disagreement_threshold(
+    outcomes: SystemOutcomes, thresholds: np.ndarray, target: float, rounds: int = 20, seed: int = 0
+) -> float | None:
+    """:func:`disagreement_threshold` bagged like the per-class thresholds: the highest of the fits
+    on the whole split and ``rounds`` bootstrap resamples (a resample where none works counts as
+    "never"); None when disagreements should stay recovered."""
+    def fit(sample: SystemOutcomes) -> float:
+        value = disagreement_threshold(sample, thresholds, required_correct(int(sample.master_correct.sum()), target))
+        return NEVER if value is None else value
+
+    rng = np.random.default_rng(seed)
+    fits = [fit(outcomes)] + [fit(outcomes.subset(rng.integers(0, outcomes.total, outcomes.total))) for _ in range(rounds)]
+    highest = max(fits)
+    return None if highest >= NEVER else highest
+
+
 def _single_candidates(outcomes: SystemOutcomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every distinct single threshold and the correct outputs and recoveries it gives."""
     out = outcomes.detector
-    conf = out.confidence[out.eligible]
+    conf = out.confidence[out.agree]
     order = np.argsort(conf, kind="stable")
     conf = conf[order]
-    minion = outcomes.minion_correct[out.eligible][order].astype(np.int64)
-    master = outcomes.master_correct[out.eligible][order].astype(np.int64)
-    fixed = int(np.sum(outcomes.master_correct[~out.eligible]))  # ineligible inputs always go to the master
+    minion = outcomes.minion_correct[out.agree][order].astype(np.int64)
+    master = outcomes.master_correct[out.agree][order].astype(np.int64)
+    fixed = int(np.sum(outcomes.master_correct[~out.agree]))  # disagreements always go to the master
     candidates = np.unique(np.concatenate([[0.0], conf, [NEVER]]))
     rejected = np.searchsorted(conf, candidates, side="left")
     master_prefix = np.concatenate([[0], np.cumsum(master)])
     minion_prefix = np.concatenate([[0], np.cumsum(minion)])
     correct = fixed + master_prefix[rejected] + (minion_prefix[-1] - minion_prefix[rejected])
-    recovered = int(np.sum(~out.eligible)) + rejected
+    recovered = int(np.sum(~out.agree)) + rejected
     return candidates, correct, recovered
 
 

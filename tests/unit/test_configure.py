@@ -178,3 +178,17 @@ def test_report_references_only_files_that_exist(synthetic, tmp_path):
     systems = json.loads((tmp_path / files["systems"]).read_text())
     assert {row["system"] for row in systems} >= set(result.runtime_config["systems"])
     assert (tmp_path / files["model_card"]).read_text().startswith("#")
+
+
+def test_power_saving_may_accept_confident_disagreements(synthetic):
+    strict = _configure(synthetic).runtime_config
+    relaxed = _configure(synthetic, power_saving_disagreement=True).runtime_config
+    fitted = [tuned["power_saving"]["disagreement_threshold"] for tuned in
+              (system["modes"] for system in relaxed["systems"].values())]
+    assert any(value is not None for value in fitted)
+    assert all(system["modes"]["power_saving"]["disagreement_threshold"] is None for system in strict["systems"].values())
+    for profile in relaxed["selection"]:
+        saving, normal = (relaxed["selection"][profile][m]["expected"] for m in ("power_saving", "normal"))
+        assert saving["recovery_rate"] <= normal["recovery_rate"]
+        assert saving["accuracy"] >= 0.99 * relaxed["master"]["val_accuracy"]
+        assert saving["recovery_rate"] <= strict["selection"][profile]["power_saving"]["expected"]["recovery_rate"]

@@ -26,7 +26,6 @@ import pytest
 from mobile_runtime import selector as sel
 from mobile_runtime.errors import ConfigError
 from mobile_runtime.network import NetworkProfile, transfer_latency_ms
-from mobile_runtime.schemas import load_schema
 from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config
 from mobile_runtime.selector import (
     PATHS,
@@ -54,7 +53,8 @@ WIFI_L_T = 40 / 20 + 20 + 4 / 50 + 2  # 24.08 ms
 
 def _tuned(recovery_rate: float) -> dict:
     point = {"accuracy": 0.99, "recovery_rate": recovery_rate}
-    return {"thresholds": [0.5, 0.6, 0.7], "val": point, "test": point, "single_threshold": None}
+    return {"thresholds": [0.5, 0.6, 0.7], "disagreement_threshold": None, "val": point, "test": point,
+            "single_threshold": None}
 
 
 def _latency(total_ms: float) -> dict:
@@ -131,37 +131,7 @@ def _config_doc() -> dict:
     }
 
 
-def _conform(obj: dict, node: dict, schema: dict) -> None:
-    """Fits the detector fields the selector never reads to the current schema, in place.
-
-    The detector's agreement rule lives in ``detector`` or in each tuned mode depending on the
-    schema version; a required field fixed by ``const`` or ``enum`` gets that (first) value, a
-    field the schema does not allow is dropped. Everything the selector reads is left alone.
-    """
-    if "$ref" in node:
-        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
-    properties = node.get("properties", {})
-    for key in [k for k in obj if k not in properties]:
-        del obj[key]
-    for key in node.get("required", []):
-        if key in obj:
-            continue
-        spec = properties[key]
-        if "const" in spec:
-            obj[key] = spec["const"]
-        elif "enum" in spec:
-            obj[key] = spec["enum"][0]
-        elif spec.get("type") == "object":
-            obj[key] = {}
-            _conform(obj[key], spec, schema)
-
-
 def _make(doc: dict) -> RuntimeConfig:
-    schema = load_schema("runtime_config")
-    _conform(doc["detector"], schema["properties"]["detector"], schema)
-    for system in doc["systems"].values():
-        for tuned in system["modes"].values():
-            _conform(tuned, {"$ref": "#/$defs/tuned"}, schema)
     check_runtime_config(doc, "test_selector config", num_classes=3)
     return RuntimeConfig(doc)
 

@@ -8,6 +8,9 @@ from mobile_runtime.errors import ConfigError, DataError
 from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from pipeline.thresholds import (
     SystemOutcomes,
+    bagged_disagreement_threshold,
+    disagreement_threshold,
+    operating_point,
     outcome_counts,
     per_class_thresholds,
     required_correct,
@@ -39,7 +42,7 @@ MASTER_RIGHT = np.array([True, True, True, True, False, True, True, True])
 def _case() -> SystemOutcomes:
     from mobile_runtime.detector import DetectorOutput
 
-    out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, eligible=AGREE, accept=AGREE.copy())
+    out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, accept=AGREE.copy())
     return SystemOutcomes(out, MINION_RIGHT, MASTER_RIGHT)
 
 
@@ -107,20 +110,33 @@ def test_detector_recovers_disagreements_and_low_confidence():
     assert single.accept.tolist() == [True, True, False, True]
 
 
-def test_relaxed_agreement_lets_the_more_confident_minion_answer():
+def test_a_disagreement_threshold_lets_the_more_confident_minion_answer():
     a = _one_hot_like([0, 1, 1, 0], [0.9, 0.95, 0.6, 0.55])
     b = _one_hot_like([0, 0, 0, 1], [0.8, 0.75, 0.9, 0.65])
-    strict = detect([a, b], thresholds=[0.7, 0.7], agreement="required")
-    relaxed = detect([a, b], thresholds=[0.7, 0.7], agreement="most_confident")
+    strict = detect([a, b], thresholds=[0.7, 0.7])
+    relaxed = detect([a, b], thresholds=[0.7, 0.7], disagreement_threshold=0.8)
     assert strict.accept.tolist() == [True, False, False, False]
     # Input 1: minion a (0.95 for class 1) wins; input 2: minion b (0.9 for class 0) wins;
-    # input 3: the winner b says class 1 at 0.65 < 0.7, so it is still recovered.
+    # input 3: the winner b says class 1 at 0.65 < 0.8, so it is still recovered.
     assert relaxed.answer.tolist() == [0, 1, 0, 1]
     assert relaxed.confidence.tolist() == pytest.approx([0.8, 0.95, 0.9, 0.65])
     assert relaxed.accept.tolist() == [True, True, True, False]
-    assert relaxed.reasons() == ["accepted", "accepted", "accepted", "low_confidence"]
-    with pytest.raises(ConfigError, match="agreement rule"):
-        detect([a, b], thresholds=[0.7, 0.7], agreement="any")
+    assert relaxed.reasons() == ["accepted", "accepted", "accepted", "disagree"]
+    with pytest.raises(ConfigError, match="disagreement threshold"):
+        detect([a, b], thresholds=[0.7, 0.7], disagreement_threshold=2.0)
+
+
+def test_disagreement_threshold_search_spends_only_the_spare_budget():
+    # Per-class thresholds give 7 of 8 on the hand-made case (the disagreement recovered, master
+    # right). Accepting that disagreement (the minion answer is wrong) costs one correct output.
+    outcomes = _case()
+    thresholds = np.array([0.625, 0.8125])
+    assert operating_point(outcomes, thresholds).correct == 7
+    assert disagreement_threshold(outcomes, thresholds, needed=7) is None  # no budget to spend
+    assert disagreement_threshold(outcomes, thresholds, needed=6) == 0.9  # the only disagreement, at 0.9
+    point = operating_point(outcomes, thresholds, 0.9)
+    assert point.correct == 6 and point.recovery_rate == 3 / 8
+    assert bagged_disagreement_threshold(outcomes, thresholds, target=6 / 7, rounds=5) in (0.9, None)
 
 
 def test_detector_rejects_bad_input():
@@ -163,17 +179,17 @@ def test_reliability_bins_partition_the_inputs():
     assert diagram.ece == pytest.approx((2 * 0.05 + 0.65 + 0.45) / 4)
 
 
-@pytest.mark.parametrize("agreement", ["required", "most_confident"])
-def test_single_frame_fast_path_equals_the_vectorised_detector(agreement):
+@pytest.mark.parametrize("relaxed", [None, 0.6])
+def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed):
     rng = np.random.default_rng(1)
     a = rng.dirichlet(np.full(5, 0.3), 400)
     b = rng.dirichlet(np.full(5, 0.3), 400)
     temperatures = (0.7, 1.6)
     thresholds = rng.uniform(0.2, 0.9, 5)
-    batch = detect([apply_temperature(a, temperatures[0]), apply_temperature(b, temperatures[1])], thresholds, agreement)
+    batch = detect([apply_temperature(a, temperatures[0]), apply_temperature(b, temperatures[1])], thresholds, relaxed)
     for i in range(len(a)):
-        one = detect_frame([a[i], b[i]], temperatures, thresholds, agreement)
-        assert (one.answer, one.agree, one.eligible, one.accept) == (
-            batch.answer[i], batch.agree[i], batch.eligible[i], batch.accept[i])
+        one = detect_frame([a[i], b[i]], temperatures, thresholds.tolist(), relaxed)
+        assert (one.answer, one.agree, one.accept) == (batch.answer[i], batch.agree[i], batch.accept[i])
         assert one.confidence == pytest.approx(batch.confidence[i], rel=1e-12)
     assert 0 < batch.accept.sum() < len(a)  # both outcomes occur, so the comparison means something
+    assert (~batch.agree).sum() > 0 and (relaxed is None) == (not (batch.accept & ~batch.agree).any())
