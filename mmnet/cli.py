@@ -71,6 +71,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from mobile_runtime.errors import ConfigError
     from mobile_runtime.replay import format_summary, load_frames, replay, write_summary
     from mobile_runtime.runtime import Runtime
 
@@ -81,7 +82,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         frames, labels = load_frames(args.input, args.split, runtime)
         if args.limit:
             frames, labels = frames[: args.limit], None if labels is None else labels[: args.limit]
-        trace = open(args.trace, "w", encoding="utf-8") if args.trace else None
+        try:
+            trace = open(args.trace, "w", encoding="utf-8") if args.trace else None
+        except OSError as e:
+            raise ConfigError(f"--trace: cannot write {args.trace}: {e.strerror}") from e
         try:
             summary = replay(runtime, frames, labels, frame_interval_ms=args.frame_interval_ms, trace=trace,
                              progress=not args.quiet)
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
     build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
-    build.add_argument("--device-profile", help="device profile JSON (e.g. from `mmnet harness`); overrides runtime.device_profile")
+    build.add_argument("--device-profile", help="device profile JSON (e.g. measured on a phone); overrides runtime.device_profile")
     build.add_argument("beam_args", nargs=argparse.REMAINDER,
                        help="after `--`: Beam pipeline flags passed through, e.g. -- --runner=DirectRunner")
     build.set_defaults(handler=_cmd_build)

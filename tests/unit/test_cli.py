@@ -63,3 +63,11 @@ def test_configure_names_a_missing_device_profile(tmp_path):
     result = _mmnet("configure", str(tmp_path), "--device-profile", str(tmp_path / "phone.json"))
     assert result.returncode == 2
     assert "--device-profile: no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_and_serve_of_a_missing_bundle_are_one_line(tmp_path):
+    for command in (("run", str(tmp_path / "nothing"), "--split", "test"), ("serve", str(tmp_path / "nothing"))):
+        result = _mmnet(*command)
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.startswith(f"mmnet {command[0]}")]
+        assert len(lines) == 1 and "manifest" in lines[0] and "Traceback" not in result.stderr
