@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
+from benchmarks.results import write_results
 from mobile_runtime.bundle import load_bundle
 from pipeline.build import run_build
 from pipeline.config import load_config
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             config.training, distillation=dataclasses.replace(config.training.distillation, enabled=True)))
         distilled = run_build(on, out / "bundle-on").bundle_dir
     result = compare(baseline, distilled)
-    (out / "distillation.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    table = to_markdown(result)
-    (out / "distillation.md").write_text(table, encoding="utf-8")
-    print(table)
+    write_results(out, "distillation", result, to_markdown(result))
     return 0
 
 

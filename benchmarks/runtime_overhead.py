@@ -13,13 +13,13 @@ master server runs on loopback and ``--clients`` threads load it for ``--seconds
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import timeit
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import write_results
 from mobile_runtime.bundle import load_bundle
 from mobile_runtime.interpreter import TFLiteClassifier, measure_latency
 from mobile_runtime.preprocessing import preprocess
@@ -116,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.serving import measure
 
         result["server"] = measure(args.bundle, clients=args.clients, seconds=args.seconds)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "runtime_overhead.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    markdown = to_markdown(result)
-    (args.out / "runtime_overhead.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    write_results(args.out, "runtime_overhead", result, to_markdown(result))
     return 0
 
 

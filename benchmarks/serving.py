@@ -14,7 +14,6 @@ also writes ``serving.json`` and ``serving.md`` there.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import write_results
 from mobile_runtime.bundle import load_bundle
 from mobile_runtime.remote import ENCODINGS, RemoteMaster, RemoteMasterError
 
@@ -158,11 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.bundle, clients=args.clients, seconds=args.seconds, encoding=args.encoding,
                      threads=args.threads, url=args.url, token=args.token, in_process=args.in_process)
     table = format_table(result)
-    sys.stdout.write(table)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "serving.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-        (args.out / "serving.md").write_text("# Master server benchmark\n\n" + table, encoding="utf-8")
+    if args.out is None:
+        sys.stdout.write(table)
+    else:
+        write_results(args.out, "serving", result, "# Master server benchmark\n\n" + table)
     return 0
 
 

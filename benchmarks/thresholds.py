@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.results import write_results
 from mobile_runtime.bundle import load_bundle
 from mobile_runtime.detector import apply_temperature, detect
 from pipeline.bundle import bundle_probabilities
@@ -121,11 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance-points", type=float, default=0.3)
     args = parser.parse_args(argv)
     result = measure(args.bundle, rounds=args.rounds, tolerance_points=args.tolerance_points)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "thresholds.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    markdown = to_markdown(result)
-    (args.out / "thresholds.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    write_results(args.out, "thresholds", result, to_markdown(result))
     return 0
 
 

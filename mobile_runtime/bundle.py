@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -25,7 +24,7 @@ import numpy as np
 from mobile_runtime.errors import BundleError, ConfigError
 from mobile_runtime.preprocessing import PreprocessingSpec
 from mobile_runtime.runtime_config import RuntimeConfig, load_runtime_config
-from mobile_runtime.schemas import validate_document
+from mobile_runtime.schemas import validate_document, write_json_atomic
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
@@ -423,17 +422,7 @@ def write_manifest(manifest: dict[str, Any], path: str | Path) -> None:
     path = Path(path)
     validate_document(manifest, "manifest", source=str(path))
     _check_consistency(manifest, str(path))
-    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(manifest, path)
 
 
 def _is_replaceable(final: Path) -> bool:

@@ -9,19 +9,16 @@ manifest. The runtime reads a profile to estimate on-device latency (L_m) and en
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import platform
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.schemas import validate_document
+from mobile_runtime.errors import BundleError, ConfigError, check_number
+from mobile_runtime.schemas import read_json, validate_document, write_json_atomic
 
 __all__ = [
     "DEVICE_PROFILE_SCHEMA_VERSION",
@@ -56,16 +53,6 @@ _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _UTC = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_number(where: str, value: Any, *, positive: bool = False) -> None:
-    if not _is_number(value) or not (value > 0 if positive else value >= 0):
-        expected = "a finite number > 0" if positive else "a finite number >= 0"
-        raise ConfigError(f"{where} is {value!r}; expected {expected}")
 
 
 def _check_int(where: str, value: Any, *, nullable: bool = False) -> None:
@@ -156,7 +143,7 @@ class ComputePower:
     source: str
 
     def __post_init__(self) -> None:
-        _check_number("compute_power_w.value", self.value_w, positive=True)
+        check_number("compute_power_w.value", self.value_w, positive=True)
         if not isinstance(self.measured, bool):
             raise ConfigError(f"compute_power_w.measured is {self.measured!r}; expected a bool")
         _check_text("compute_power_w.source", self.source)
@@ -186,10 +173,10 @@ class ModelTiming:
 
     def __post_init__(self) -> None:
         for name in ("median_ms", "p90_ms", "mean_ms"):
-            _check_number(f"latency_ms.{name[:-3]}", getattr(self, name))
+            check_number(f"latency_ms.{name[:-3]}", getattr(self, name))
         _check_int("latency_ms.runs", self.runs)
         if self.min_ms is not None:
-            _check_number("latency_ms.min", self.min_ms)
+            check_number("latency_ms.min", self.min_ms)
             if self.min_ms > self.median_ms or self.min_ms > self.mean_ms:
                 raise ConfigError(
                     f"latency_ms.min is {self.min_ms!r}, above median {self.median_ms!r} or "
@@ -206,7 +193,7 @@ class ModelTiming:
                 "expected both null or both set"
             )
         if self.energy_mj is not None:
-            _check_number("energy_mj", self.energy_mj)
+            check_number("energy_mj", self.energy_mj)
             if self.energy_source not in ENERGY_SOURCES:
                 raise ConfigError(
                     f"energy_source is {self.energy_source!r}; expected one of "
@@ -304,7 +291,7 @@ class DeviceProfile:
             )
         for resolution, ms in self.preprocessing.items():
             _check_int("preprocessing_ms resolution", resolution)
-            _check_number(f"preprocessing_ms[{resolution}]", ms)
+            check_number(f"preprocessing_ms[{resolution}]", ms)
         # Private copies: the caller's dicts must not change a frozen profile behind its back.
         object.__setattr__(self, "models", dict(self.models))
         object.__setattr__(self, "preprocessing", dict(self.preprocessing))
@@ -387,17 +374,7 @@ class DeviceProfile:
 
 def load_device_profile(path: str | Path) -> DeviceProfile:
     """Read and validate the device profile JSON at ``path``; BundleError naming file and path."""
-    path = Path(path)
-    source = str(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise BundleError(f"device profile {path} does not exist") from e
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{source}: not valid JSON: {e}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise BundleError(f"{source}: cannot be read: {e}") from e
-    return DeviceProfile.from_json(doc, source=source)
+    return DeviceProfile.from_json(read_json(path, "device profile"), source=str(path))
 
 
 def write_device_profile(profile: DeviceProfile, path: str | Path) -> None:
@@ -412,17 +389,7 @@ def write_device_profile(profile: DeviceProfile, path: str | Path) -> None:
         raise ConfigError(f"cannot write device profile {path}: {path.parent} is not a directory")
     doc = profile.to_json()
     validate_document(doc, "device_profile", source=str(path))
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(doc, path)
 
 
 def _manifest_models(manifest: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError
+from mobile_runtime.errors import ConfigError, DataError, DependencyError, check_number
+from mobile_runtime.schemas import read_json
 
 __all__ = [
     "ENCODINGS",
@@ -59,19 +59,6 @@ _PROFILE_KEYS = ("uplink_mbps", "downlink_mbps", "rtt_ms", "source", "power")
 _POWER_KEYS = ("alpha_up_mw_per_mbps", "alpha_down_mw_per_mbps", "beta_mw")
 
 
-def _check_number(where: str, value: Any, *, positive: bool = False) -> None:
-    """A finite real number >= 0 (> 0 when ``positive``); bools are not numbers here."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
-        expected = "a finite number > 0" if positive else "a finite number >= 0"
-        raise ConfigError(f"{where} is {value!r}; expected {expected}")
-
-
 def _check_count(where: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ConfigError(f"{where} is {value!r}; expected an int >= 0")
@@ -97,16 +84,16 @@ class RadioPowerModel:
 
     def __post_init__(self) -> None:
         for name in _POWER_KEYS:
-            _check_number(f"RadioPowerModel.{name}", getattr(self, name))
+            check_number(f"RadioPowerModel.{name}", getattr(self, name))
 
     def uplink_power_mw(self, mbps: float) -> float:
         """Radio power (mW) while sending at ``mbps``."""
-        _check_number("uplink throughput (Mbps)", mbps)
+        check_number("uplink throughput (Mbps)", mbps)
         return self.alpha_up_mw_per_mbps * mbps + self.beta_mw
 
     def downlink_power_mw(self, mbps: float) -> float:
         """Radio power (mW) while receiving at ``mbps``."""
-        _check_number("downlink throughput (Mbps)", mbps)
+        check_number("downlink throughput (Mbps)", mbps)
         return self.alpha_down_mw_per_mbps * mbps + self.beta_mw
 
     def to_json(self) -> dict[str, float]:
@@ -134,9 +121,9 @@ class NetworkProfile:
                 "'-', starting with a letter or digit"
             )
         where = f"NetworkProfile {self.name!r}"
-        _check_number(f"{where}: uplink_mbps", self.uplink_mbps, positive=True)
-        _check_number(f"{where}: downlink_mbps", self.downlink_mbps, positive=True)
-        _check_number(f"{where}: rtt_ms", self.rtt_ms)
+        check_number(f"{where}: uplink_mbps", self.uplink_mbps, positive=True)
+        check_number(f"{where}: downlink_mbps", self.downlink_mbps, positive=True)
+        check_number(f"{where}: rtt_ms", self.rtt_ms)
         if not isinstance(self.power, RadioPowerModel):
             raise ConfigError(
                 f"{where}: power is a {type(self.power).__name__}; expected a RadioPowerModel"
@@ -259,7 +246,7 @@ def transfer_latency_ms(
     _check_profile(profile)
     _check_count("upload_bytes", upload_bytes)
     _check_count("download_bytes", download_bytes)
-    _check_number("server_ms", server_ms)
+    check_number("server_ms", server_ms)
     return (
         _transfer_ms(upload_bytes, profile.uplink_mbps)
         + profile.rtt_ms
@@ -288,7 +275,7 @@ def transfer_energy_mj(
     _check_profile(profile)
     _check_count("upload_bytes", upload_bytes)
     _check_count("download_bytes", download_bytes)
-    _check_number("wait_ms", wait_ms)
+    check_number("wait_ms", wait_ms)
     power = profile.power
     up_mw = power.uplink_power_mw(profile.uplink_mbps)
     down_mw = power.downlink_power_mw(profile.downlink_mbps)
@@ -357,14 +344,7 @@ def load_network_profiles(path: str | Path) -> dict[str, NetworkProfile]:
     numbers); ``name`` inside an entry is optional and must equal its key.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"network profiles file {path} does not exist") from e
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON: {e}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot be read: {e}") from e
+    doc = read_json(path, "network profiles file", ConfigError)
     if not isinstance(doc, dict) or set(doc) != {"network_profiles"}:
         found = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
         raise ConfigError(

@@ -8,9 +8,6 @@ bundle's models are given) every model id exists and is shipped.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,7 +15,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.schemas import validate_document
+from mobile_runtime.schemas import read_json, validate_document, write_json_atomic
 
 __all__ = [
     "RUNTIME_CONFIG_SCHEMA_VERSION",
@@ -133,12 +130,7 @@ def load_runtime_config(
     path: str | Path, *, num_classes: int | None = None, shipped_models: Iterable[str] | None = None
 ) -> RuntimeConfig:
     path = Path(path)
-    if not path.is_file():
-        raise BundleError(f"runtime config {path} does not exist")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{path}: not valid JSON: {e}") from e
+    doc = read_json(path, "runtime config")
     check_runtime_config(doc, str(path), num_classes=num_classes, shipped_models=shipped_models)
     return RuntimeConfig(doc)
 
@@ -149,12 +141,4 @@ def write_runtime_config(
     """Validates ``doc`` and writes it atomically; nothing is written when it is invalid."""
     path = Path(path)
     check_runtime_config(doc, str(path), num_classes=num_classes, shipped_models=shipped_models)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(doc, path)

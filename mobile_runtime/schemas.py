@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from mobile_runtime.errors import BundleError, ConfigError
+from mobile_runtime.errors import BundleError, ConfigError, MmnetError
 
-__all__ = ["load_schema", "validate_document"]
+__all__ = ["load_schema", "read_json", "validate_document", "write_json_atomic"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUFFIX = ".schema.json"
@@ -42,3 +45,35 @@ def validate_document(doc: Any, schema_name: str, *, source: str) -> None:
     error = best_match(validator.iter_errors(doc))
     if error is not None:
         raise BundleError(f"{source}: {error.json_path}: {error.message}")
+
+
+def read_json(path: str | Path, what: str, error: type[MmnetError] = BundleError) -> Any:
+    """The JSON document at ``path``; ``error`` naming ``what`` and the file when it cannot be had."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot be read: {e}") from e
+
+
+def write_json_atomic(doc: Any, path: str | Path) -> Path:
+    """Writes ``doc`` as pretty JSON: to a temporary file beside ``path``, synced, then renamed, so
+    a reader never sees half a document."""
+    path = Path(path)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+

@@ -50,7 +50,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Mapping, Union
 
-from mobile_runtime.errors import ConfigError
+from mobile_runtime.errors import ConfigError, check_number
 from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
 
 __all__ = [
@@ -79,18 +79,6 @@ PLACEMENTS = ("device", "cloud")
 _MIN_EXPECTED_RTT_MS = 1.0
 
 
-def _check_number(where: str, value: Any, *, positive: bool = False) -> float:
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
-        raise ConfigError(f"{where} is {value!r}; expected a finite number {'> 0' if positive else '>= 0'}")
-    return float(value)
-
-
 def _check_time(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{where} is {value!r}; expected a finite time in seconds")
@@ -113,9 +101,9 @@ class LinkEstimate:
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str) or not self.profile:
             raise ConfigError(f"LinkEstimate.profile is {self.profile!r}; expected a profile name of the config")
-        _check_number("LinkEstimate.rtt_ms", self.rtt_ms)
-        _check_number("LinkEstimate.uplink_mbps", self.uplink_mbps, positive=True)
-        _check_number("LinkEstimate.downlink_mbps", self.downlink_mbps, positive=True)
+        check_number("LinkEstimate.rtt_ms", self.rtt_ms)
+        check_number("LinkEstimate.uplink_mbps", self.uplink_mbps, positive=True)
+        check_number("LinkEstimate.downlink_mbps", self.downlink_mbps, positive=True)
 
 
 @dataclass(frozen=True)
@@ -393,7 +381,7 @@ def rtt_from_request_ms(config: ConfigLike, link: LinkEstimate, request_ms: floa
     detection looks for.
     """
     t = _tables(config)
-    request_ms = _check_number("request_ms", request_ms)
+    request_ms = check_number("request_ms", request_ms)
     transfer = t.upload_kbit / link.uplink_mbps + t.reply_kbit / link.downlink_mbps + t.server_ms
     return max(0.0, request_ms - transfer)
 
@@ -430,7 +418,7 @@ def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_
     request pass the time waited, so a dead server reads as an overloaded one.
     """
     t = _tables(config)
-    rtt_ms = _check_number("rtt_ms", rtt_ms)
+    rtt_ms = check_number("rtt_ms", rtt_ms)
     now_s = _check_time("now_s", now_s)
     link = state.link
     limit = t.overload_limit_ms(link.profile)
@@ -461,9 +449,9 @@ def observe_bandwidth(
     t.profile(state.link.profile)
     changes = {}
     if uplink_mbps is not None:
-        changes["uplink_mbps"] = _check_number("uplink_mbps", uplink_mbps, positive=True)
+        changes["uplink_mbps"] = check_number("uplink_mbps", uplink_mbps, positive=True)
     if downlink_mbps is not None:
-        changes["downlink_mbps"] = _check_number("downlink_mbps", downlink_mbps, positive=True)
+        changes["downlink_mbps"] = check_number("downlink_mbps", downlink_mbps, positive=True)
     if not changes:
         return state
     return replace(state, link=replace(state.link, **changes))
