@@ -42,7 +42,7 @@ def _parts_us(runtime: Runtime, system: str, number: int = 20000) -> dict[str, f
 
     return {
         "selector_decide": best(lambda: decide(runtime.tables, runtime.state, mode=runtime.mode, now_s=1e6)),
-        "detector": best(lambda: detect_frame(raw, temperatures, thresholds, tuned["agreement"])),
+        "detector": best(lambda: detect_frame(raw, temperatures, thresholds, tuned["disagreement_threshold"])),
     }
 
 

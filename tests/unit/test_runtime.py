@@ -273,3 +273,14 @@ def test_replay_summary_has_every_documented_key(bundle, tmp_path):
     rows = [json.loads(line) for line in trace.read_text().splitlines()]
     assert [row["index"] for row in rows] == list(range(len(frames)))
     assert summary["accuracy"] == pytest.approx(np.mean([row["label"] == row["true_label"] for row in rows]))
+
+
+def test_overhead_benchmark_measures_every_part(bundle_dir):
+    from benchmarks.runtime_overhead import measure_overhead, to_markdown
+
+    result = measure_overhead(bundle_dir, repeats=1)
+    assert result["frames"] == 5 and result["overhead_us"]["p50"] > 0 and result["minion_invoke"]["median_us"] > 0
+    assert result["overhead_to_invoke_ratio"] == pytest.approx(result["overhead_us"]["p50"] / result["minion_invoke"]["median_us"])
+    if result["system"] != "master-only":
+        assert set(result["parts_us"]) == {"selector_decide", "detector"} and min(result["parts_us"].values()) > 0
+    assert "overhead per frame" in to_markdown({"overhead": result})
