@@ -52,16 +52,23 @@ def _write_split(staging: Path, name: str, frames: np.ndarray, labels: np.ndarra
     return {"file": f"data/{name}.npz", "sha256": sha256_file(path), "bytes": path.stat().st_size, "count": int(len(labels))}
 
 
-def _add_agreement(records: list[dict], evaluations_dir: Path) -> None:
+def _load_probabilities(records: list[dict], evaluations_dir: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Every artifact's TFLite probabilities on val and test, from the Evaluate stage (read once)."""
+    probabilities = {}
+    for record in records:
+        with np.load(evaluations_dir / f"{record['id']}.npz") as arrays:
+            probabilities[record["id"]] = {name: arrays[f"{name}_probabilities"] for name in ("val", "test")}
+    return probabilities
+
+
+def _add_agreement(records: list[dict], probabilities: dict[str, dict[str, np.ndarray]]) -> None:
     """Minion–master agreement on test, against the master's float32 artifact (else its first)."""
     masters = sorted((r for r in records if r["role"] == "master"), key=lambda r: _PRECISION_ORDER[r["precision"]])
     if not masters:
         return
-    with np.load(evaluations_dir / f"{masters[0]['id']}.npz") as data:
-        reference = data["test_probabilities"]
+    reference = probabilities[masters[0]["id"]]["test"]
     for record in records:
-        with np.load(evaluations_dir / f"{record['id']}.npz") as data:
-            record["metrics"]["agreement_with_master_test"] = agreement(data["test_probabilities"], reference)
+        record["metrics"]["agreement_with_master_test"] = agreement(probabilities[record["id"]]["test"], reference)
 
 
 def assemble_bundle(
@@ -89,7 +96,8 @@ def assemble_bundle(
     if not any(r["role"] == "minion" for r in records):
         reasons = "; ".join(f"{f['stage']} {f['variant']}: {f['error']}" for f in failures)
         raise BuildError(f"no minion artifact was produced, so no bundle was written ({reasons})")
-    _add_agreement(records, work_dir / "evaluations")
+    probabilities = _load_probabilities(records, work_dir / "evaluations")
+    _add_agreement(records, probabilities)
     records.sort(key=lambda r: (r["role"] != "master", r["macs"], r["variant"], _PRECISION_ORDER[r["precision"]]))
 
     staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
@@ -139,15 +147,10 @@ def assemble_bundle(
             "runtime_config": None,
             "build": info,
         }
-        probabilities = {}
-        for record in records:
-            if record["blessed"]:
-                with np.load(work_dir / "evaluations" / f"{record['id']}.npz") as arrays:
-                    probabilities[record["id"]] = {name: arrays[f"{name}_probabilities"] for name in ("val", "test")}
         try:
             with stage_task(work_dir / "events", "configure", "runtime config + report") as progress:
                 configuration = build_configuration(
-                    config.runtime, manifest, probabilities,
+                    config.runtime, manifest, {r["id"]: probabilities[r["id"]] for r in records if r["blessed"]},
                     {name: (getattr(splits, name).frames, getattr(splits, name).labels) for name in ("val", "test")},
                     latency_model=latency_model,
                 )

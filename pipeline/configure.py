@@ -324,7 +324,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
                         "rtt_smoothing": settings.server_load.rtt_smoothing},
     }
     check_runtime_config(config, "runtime_config.json", num_classes=num_classes, shipped_models=[r["id"] for r in records])
-    report = _report_data(inputs, settings, config, records, costs, calibrations, systems, selection, rows)
+    report = _report_data(inputs, settings, config, costs, calibrations, systems, selection, rows)
     return Configuration(runtime_config=config, report_data=report, systems=tuple(s.table_row() for s in systems))
 
 
@@ -448,7 +448,7 @@ def _chosen_report(system: _System, profile: str) -> dict:
     }
 
 
-def _report_data(inputs, settings, config, records, costs, calibrations, systems, selection, rows) -> dict:
+def _report_data(inputs, settings, config, costs, calibrations, systems, selection, rows) -> dict:
     by_name = {s.name: s for s in systems}
     default = selection[settings.default_profile]["normal"]
     chosen_name = default.system
