@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMNET := $(VENV)/bin/mmnet
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast inspect clean constraints
+.PHONY: setup java-deps demo test test-fast inspect clean constraints
 
 # The venv is rebuilt only when the dependency pins change.
 $(INSTALLED): pyproject.toml constraints.txt
@@ -22,7 +22,21 @@ $(INSTALLED): pyproject.toml constraints.txt
 	fi
 	touch $@
 
-setup: $(INSTALLED)
+# The Android harness's Java core builds and runs its JUnit tests offline with Debian's JDK, JUnit 4,
+# Hamcrest and Gson (Maven Central is out of reach here); adb is for `mmnet harness` on real phones.
+JAVA_NEEDS := /usr/share/java/junit4.jar /usr/share/java/hamcrest-core.jar /usr/share/java/gson.jar
+JAVA_PACKAGES := default-jdk-headless junit4 libhamcrest-java libgoogle-gson-java adb
+
+java-deps:
+	@if ! command -v javac >/dev/null || ! command -v adb >/dev/null || ! ls $(JAVA_NEEDS) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(JAVA_PACKAGES) (Debian)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(JAVA_PACKAGES)) >/dev/null \
+	      || { echo "error: could not install $(JAVA_PACKAGES)"; exit 1; }; \
+	  else echo "note: install $(JAVA_PACKAGES) (Debian/Ubuntu) to build and test the Android harness core"; fi; \
+	fi
+
+setup: $(INSTALLED) java-deps
 
 demo: setup
 	$(MMNET) build --config configs/digits.yaml --out bundles/digits
