@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, NamedTuple, Union
 
 from mobile_runtime.errors import ConfigError, check_number
 from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
@@ -116,12 +116,12 @@ class HistoryEntry:
     recovered: bool  # the detector sent the frame to the master
 
     def __post_init__(self) -> None:
-        _check_time("HistoryEntry.timestamp_s", self.timestamp_s)
-        for name in ("minion_answer", "master_answer"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if type(self.timestamp_s) is not float or not math.isfinite(self.timestamp_s):  # float: the per-frame case
+            _check_time("HistoryEntry.timestamp_s", self.timestamp_s)
+        for name, value in (("minion_answer", self.minion_answer), ("master_answer", self.master_answer)):
+            if value is not None and type(value) is not int:
                 raise ConfigError(f"HistoryEntry.{name} is {value!r}; expected a class index (int) or None")
-        if not isinstance(self.recovered, bool):
+        if type(self.recovered) is not bool:
             raise ConfigError(f"HistoryEntry.recovered is {self.recovered!r}; expected a bool")
         if self.recovered and (self.minion_answer is None or self.master_answer is None):
             raise ConfigError(
@@ -157,8 +157,7 @@ class SelectorState:
             raise ConfigError(f"SelectorState.last is a {type(self.last).__name__}; expected a HistoryEntry or None")
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's cost to build per frame
     """What to do with one frame, and why.
 
     ``path`` is one of :data:`PATHS`: ``minions`` (the system's minions and the detector; the
@@ -178,8 +177,13 @@ class Decision:
     placement: str
     thresholds_mode: str | None
     probe: bool
-    reasons: tuple[str, ...]
+    why: tuple  # the reasons as (str.format template, *values) tuples, formatted only when read
     estimates: dict
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, in words: the mode, every rule hit, the estimates compared."""
+        return tuple(template.format(*values) for template, *values in self.why)
 
     @property
     def runs_minions(self) -> bool:
@@ -500,9 +504,10 @@ def decide(
 
     l_m = t.master_ms
     l_t = t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
-    reasons = [f"mode {mode}"]
+    # Reasons are formatted lazily (Decision.reasons): per frame, formatting floats costs more than deciding.
+    reasons: list = [("mode {}", mode)]
     probe_due = False
-    why_probe = ""
+    why_probe: tuple = ()
 
     # Rules 1-3: where the master runs.
     if not spec.cloud:
@@ -512,35 +517,31 @@ def decide(
                 "expected 'device' or None"
             )
         placement = "device"
-        reasons.append(f"mode {mode} never leaves the device: master on device")
+        reasons.append(("mode {} never leaves the device: master on device", mode))
     elif placement_override is not None:
         placement = placement_override
-        reasons.append(f"placement forced to {placement_override} by override (L_t {l_t:.2f} ms vs L_m {l_m:.2f} ms)")
+        reasons.append(("placement forced to {} by override (L_t {:.2f} ms vs L_m {:.2f} ms)", placement_override, l_t, l_m))
         if state.server_overloaded:
-            reasons.append("server overloaded, but the override decides the placement")
+            reasons.append(("server overloaded, but the override decides the placement",))
     elif state.server_overloaded:
         placement = "device"
-        reasons.append(
-            f"server overloaded (smoothed RTT {link.rtt_ms:.1f} ms > {t.rtt_ratio:g} × {profile.rtt_ms:g} ms): "
-            "master on device"
-        )
+        reasons.append(("server overloaded (smoothed RTT {:.1f} ms > {:g} × {:g} ms): master on device",
+                        link.rtt_ms, t.rtt_ratio, profile.rtt_ms))
         probe_due = state.next_probe_s is None or now_s >= state.next_probe_s
         if probe_due:
-            why_probe = f"probe: server overloaded; one master call to the cloud every {t.probe_interval_s:g} s"
+            why_probe = ("probe: server overloaded; one master call to the cloud every {:g} s", t.probe_interval_s)
     elif l_t < l_m:
         placement = "cloud"
-        reasons.append(f"L_t {l_t:.2f} ms < L_m {l_m:.2f} ms: master in the cloud")
+        reasons.append(("L_t {:.2f} ms < L_m {:.2f} ms: master in the cloud", l_t, l_m))
     else:
         placement = "device"
-        reasons.append(f"L_t {l_t:.2f} ms >= L_m {l_m:.2f} ms: master on device")
+        reasons.append(("L_t {:.2f} ms >= L_m {:.2f} ms: master on device", l_t, l_m))
         # The live estimates, not the profile, keep the master off the cloud: without a cloud
         # request now and then they would never be re-measured.
         if profile.cloud_ms < l_m and state.next_probe_s is not None and now_s >= state.next_probe_s:
             probe_due = True
-            why_probe = (
-                f"probe: the live link estimates (L_t {l_t:.2f} ms) keep the master off the cloud, the profile's "
-                f"({profile.cloud_ms:.2f} ms) would not; re-measuring every {t.probe_interval_s:g} s"
-            )
+            why_probe = ("probe: the live link estimates (L_t {:.2f} ms) keep the master off the cloud, the profile's "
+                         "({:.2f} ms) would not; re-measuring every {:g} s", l_t, profile.cloud_ms, t.probe_interval_s)
     master_ms = l_t if placement == "cloud" else l_m
 
     estimates = {
@@ -559,7 +560,7 @@ def decide(
     system = MASTER_ONLY
     path = "master"
     if not spec.minions:
-        reasons.append(f"mode {mode} runs the master alone")
+        reasons.append(("mode {} runs the master alone", mode))
     else:
         selection = t.selections[(link.profile, mode)]
         expected = estimates["expected_ms"]
@@ -571,25 +572,20 @@ def decide(
             if ms < best_ms:
                 best, best_ms = c, ms
         if best is None:
-            reasons.append(f"no minion system is configured for profile {link.profile} in mode {mode}: master alone")
+            reasons.append(("no minion system is configured for profile {} in mode {}: master alone", link.profile, mode))
         elif best_ms >= master_ms:
-            reasons.append(
-                f"minions not worth it: best system {best.system} expects {best_ms:.2f} ms >= master alone "
-                f"{master_ms:.2f} ms on {placement}"
-            )
+            reasons.append(("minions not worth it: best system {} expects {:.2f} ms >= master alone {:.2f} ms on {}",
+                            best.system, best_ms, master_ms, placement))
         else:
             system = best.system
             path = "minions"
             if best.system == selection.configured:
-                reasons.append(
-                    f"system {system}: expected {best_ms:.2f} ms < master alone {master_ms:.2f} ms on {placement}"
-                )
+                reasons.append(("system {}: expected {:.2f} ms < master alone {:.2f} ms on {}",
+                                system, best_ms, master_ms, placement))
             else:
                 was = expected.get(selection.configured, master_ms)
-                reasons.append(
-                    f"runner-up {system} (expected {best_ms:.2f} ms) replaces the configured {selection.configured} "
-                    f"({was:.2f} ms) with the master on {placement}"
-                )
+                reasons.append(("runner-up {} (expected {:.2f} ms) replaces the configured {} ({:.2f} ms) with the "
+                                "master on {}", system, best_ms, selection.configured, was, placement))
 
         # Rule 5: speculation history.
         last = state.last
@@ -603,23 +599,19 @@ def decide(
                 )
             if last.recovered and path == "minions":
                 if dt_ms > t.temporal_distance_ms:
-                    reasons.append(
-                        f"no history effect: previous frame {dt_ms:.0f} ms ago, beyond the temporal distance "
-                        f"{t.temporal_distance_ms:g} ms"
-                    )
+                    reasons.append(("no history effect: previous frame {:.0f} ms ago, beyond the temporal distance {:g} ms",
+                                    dt_ms, t.temporal_distance_ms))
                 elif last.master_answer == last.minion_answer:
                     path = "minions_unchecked"
-                    reasons.append(
-                        f"history rule 1: previous frame ({dt_ms:.0f} ms ago) was recovered and the master agreed "
-                        f"with the minions (class {last.master_answer}): minions without detection or recovery"
-                    )
+                    reasons.append(("history rule 1: previous frame ({:.0f} ms ago) was recovered and the master agreed "
+                                    "with the minions (class {}): minions without detection or recovery",
+                                    dt_ms, last.master_answer))
                 else:
                     path = "master"
                     system = MASTER_ONLY
-                    reasons.append(
-                        f"history rule 2: previous frame ({dt_ms:.0f} ms ago) was corrected by the master "
-                        f"(minions {last.minion_answer}, master {last.master_answer}): straight to the master"
-                    )
+                    reasons.append(("history rule 2: previous frame ({:.0f} ms ago) was corrected by the master "
+                                    "(minions {}, master {}): straight to the master",
+                                    dt_ms, last.minion_answer, last.master_answer))
 
     probe = probe_due and path != "minions_unchecked"
     if probe:
@@ -633,6 +625,6 @@ def decide(
         placement=placement,
         thresholds_mode=spec.thresholds if path == "minions" else None,
         probe=probe,
-        reasons=tuple(reasons),
+        why=tuple(reasons),
         estimates=estimates,
     )
