@@ -26,6 +26,7 @@ from pipeline.calibration import calibrate_minion
 from pipeline.thresholds import (
     SystemOutcomes,
     bagged_per_class_thresholds,
+    confidence_floor,
     operating_point,
     per_class_thresholds,
     required_correct,
@@ -33,7 +34,7 @@ from pipeline.thresholds import (
 )
 
 
-def _rules(num_classes: int, target: float, rounds: int):
+def _rules(num_classes: int, target: float, rounds: int, floor_share: float):
     def plain(outcomes):
         return per_class_thresholds(outcomes, num_classes, required_correct(int(outcomes.master_correct.sum()), target))
 
@@ -46,11 +47,20 @@ def _rules(num_classes: int, target: float, rounds: int):
     def bagged_no_credit(outcomes):
         return bagged(outcomes.without_odd_credit())
 
+    def floored(outcomes):  # what `mmnet build` does in normal mode: no odd credit, thresholds at least the floor
+        fitted = bagged_no_credit(outcomes)
+        if fitted is None:
+            return None
+        floor = confidence_floor(outcomes.without_odd_credit(), floor_share)
+        return operating_point(outcomes, np.maximum(np.asarray(fitted.thresholds), floor))
+
     return {"per_class": plain, f"per_class_bagged_{rounds}": bagged,
-            f"per_class_bagged_{rounds}_no_odd_credit": bagged_no_credit, "single": single}
+            f"per_class_bagged_{rounds}_no_odd_credit": bagged_no_credit,
+            f"per_class_bagged_{rounds}_no_odd_credit_floor_{100 * floor_share:g}pct": floored, "single": single}
 
 
-def measure(bundle_dir: Path, *, target: float = 1.0, rounds: int = 20, tolerance_points: float = 0.3) -> dict:
+def measure(bundle_dir: Path, *, target: float = 1.0, rounds: int = 20, tolerance_points: float = 0.3,
+            floor_share: float = 0.05) -> dict:
     bundle = load_bundle(bundle_dir)
     if bundle.runtime_config is None:
         raise SystemExit(f"{bundle_dir} has no runtime config; run `mmnet configure {bundle_dir}` first")
@@ -63,7 +73,7 @@ def measure(bundle_dir: Path, *, target: float = 1.0, rounds: int = 20, toleranc
     for m in minions:
         t = calibrate_minion(m.id, probabilities[m.id]["val"], labels["val"], probabilities[m.id]["test"], labels["test"]).temperature
         calibrated[m.id] = {s: apply_temperature(probabilities[m.id][s], t) for s in labels}
-    rules = _rules(bundle.num_classes, target, rounds)
+    rules = _rules(bundle.num_classes, target, rounds, floor_share)
     results = {name: [] for name in rules}
     floor = master_correct["test"].mean() - tolerance_points / 100.0
     pairs = [(a.id, b.id) for a, b in itertools.combinations(minions, 2) if a.variant != b.variant]
@@ -119,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/thresholds"))
     parser.add_argument("--rounds", type=int, default=20, help="bootstrap rounds of the bagged rule")
     parser.add_argument("--tolerance-points", type=float, default=0.3)
+    parser.add_argument("--floor-share", type=float, default=0.05, help="threshold floor of the floored rule (runtime.threshold_floor)")
     args = parser.parse_args(argv)
-    result = measure(args.bundle, rounds=args.rounds, tolerance_points=args.tolerance_points)
+    result = measure(args.bundle, rounds=args.rounds, tolerance_points=args.tolerance_points, floor_share=args.floor_share)
     write_results(args.out, "thresholds", result, to_markdown(result))
     return 0
 

@@ -50,6 +50,7 @@ from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_s
 from pipeline.thresholds import (
     OperatingPoint,
     bagged_disagreement_threshold,
+    confidence_floor,
     bagged_per_class_thresholds,
     SystemOutcomes,
     operating_point,
@@ -202,11 +203,14 @@ def _tune(outcomes: dict[str, SystemOutcomes], tuning: str, target: float, neede
     point = bagged_per_class_thresholds(fitting, num_classes, target, settings.threshold_step, settings.threshold_bootstrap)
     if point is None:
         return None
-    thresholds = np.asarray(point.thresholds)
+    floor = confidence_floor(fitting, getattr(settings.threshold_floor, tuning))
+    thresholds = np.maximum(np.asarray(point.thresholds), floor)
     relaxed = None
     if tuning == "power_saving" and settings.power_saving_disagreement:
         relaxed = bagged_disagreement_threshold(fitting, thresholds, target, settings.threshold_bootstrap)
     single = single_threshold(fitting, num_classes, needed)
+    if single is not None:  # the same floor, so that the two variants compare at equal caution
+        single = operating_point(fitting, np.maximum(np.asarray(single.thresholds), floor))
     return _Tuned(
         val=operating_point(val, thresholds, relaxed),  # what the thresholds give, odd corrects included
         test=operating_point(test, thresholds, relaxed),
@@ -448,6 +452,10 @@ def _chosen_report(system: _System, profile: str) -> dict:
     }
 
 
+def _pct_text(fraction: float) -> str:
+    return f"{100 * fraction:g}%"
+
+
 def _report_data(inputs, settings, config, costs, calibrations, systems, selection, rows) -> dict:
     by_name = {s.name: s for s in systems}
     default = selection[settings.default_profile]["normal"]
@@ -478,6 +486,12 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
     if settings.reference == "master":
         notes.append("Unlabeled calibration: the master's own answers were the reference, so every accuracy here is "
                      "agreement with the master, not accuracy against ground truth.")
+    floor = settings.threshold_floor
+    if floor.normal or floor.power_saving:
+        notes.append(f"Threshold floor (beyond the paper): each per-class threshold is at least the calibrated confidence "
+                     f"below which lie {_pct_text(floor.normal)} (normal) and {_pct_text(floor.power_saving)} "
+                     "(power-saving) of the val frames the agreeing minions answered right, a margin against "
+                     "confident minion errors the val split is too small to show (runtime.threshold_floor).")
     if not config["device_profile"]["power_measured"]:
         notes.append(f"Energy uses an assumed compute power of {config['device_profile']['compute_power_w']} W "
                      "(no power counters on the measuring machine); radio energy follows the network power models.")

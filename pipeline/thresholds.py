@@ -42,6 +42,7 @@ __all__ = [
     "disagreement_threshold",
     "bagged_disagreement_threshold",
     "single_threshold",
+    "confidence_floor",
     "threshold_sweep",
 ]
 
@@ -228,6 +229,19 @@ def bagged_disagreement_threshold(
     fits = [fit(outcomes)] + [fit(outcomes.subset(rng.integers(0, outcomes.total, outcomes.total))) for _ in range(rounds)]
     highest = max(fits)
     return None if highest >= NEVER else highest
+
+
+def confidence_floor(outcomes: SystemOutcomes, share: float) -> float:
+    """The calibrated confidence below which lie ``share`` of the frames the minions answered right
+    while agreeing: thresholds raised to it recover that share of good answers, and with them the
+    low-confidence errors a small split may not show (0.0 for a share of 0 or no such frame)."""
+    if not 0.0 <= share < 1.0:
+        raise ConfigError(f"threshold floor share is {share!r}; expected a fraction in [0, 1)")
+    out = outcomes.detector
+    confident = out.confidence[out.agree & outcomes.minion_correct]
+    if share == 0.0 or confident.size == 0:
+        return 0.0
+    return float(np.quantile(confident, share, method="lower"))
 
 
 def _single_candidates(outcomes: SystemOutcomes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -47,6 +47,8 @@ def test_bad_values_name_field_and_value():
         config_from_mapping(_with(training={"epochs": 0}))
     with pytest.raises(ConfigError, match=r"export.precisions\[1\]: unknown precision 'int4'"):
         config_from_mapping(_with(export={"precisions": ["float32", "int4"]}))
+    with pytest.raises(ConfigError, match=r"runtime.threshold_floor.normal: expected a number in \[0.0, 0.5\], got 0.9"):
+        config_from_mapping(_with(runtime={"threshold_floor": {"normal": 0.9}}))
     with pytest.raises(ConfigError, match="master: .*alpha"):
         config_from_mapping(_with(master={"family": "resnet", "alpha": -1, "resolution": 16}))
 

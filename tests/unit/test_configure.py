@@ -192,3 +192,18 @@ def test_power_saving_may_accept_confident_disagreements(synthetic):
         assert saving["recovery_rate"] <= normal["recovery_rate"]
         assert saving["accuracy"] >= 0.99 * relaxed["master"]["val_accuracy"]
         assert saving["recovery_rate"] <= strict["selection"][profile]["power_saving"]["expected"]["recovery_rate"]
+
+
+def test_threshold_floor_raises_thresholds_and_recovers_more(synthetic):
+    from pipeline.config import ThresholdFloorConfig
+
+    plain = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.0, power_saving=0.0)).runtime_config
+    floored = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.3, power_saving=0.0)).runtime_config
+    for name, system in floored["systems"].items():
+        before, after = plain["systems"][name]["modes"], system["modes"]
+        if after["normal"] is None:
+            continue
+        assert min(after["normal"]["thresholds"]) > 0.0, name  # the floor, even where the fit chose 0
+        assert all(a >= b for a, b in zip(after["normal"]["thresholds"], before["normal"]["thresholds"]))
+        assert after["normal"]["val"]["recovery_rate"] > before["normal"]["val"]["recovery_rate"]
+        assert after["power_saving"] == before["power_saving"]  # a floor of 0 changes nothing

@@ -9,6 +9,7 @@ from pipeline.calibration import calibrate_minion, expected_calibration_error, f
 from pipeline.thresholds import (
     SystemOutcomes,
     bagged_disagreement_threshold,
+    confidence_floor,
     disagreement_threshold,
     operating_point,
     outcome_counts,
@@ -51,6 +52,22 @@ def test_outcome_sets_count_correct_correctable_uncorrectable_and_odd():
     assert counts == {"total": 8, "correct": 5, "correctable": 3, "uncorrectable": 0, "odd_correct": 1}
     counts = outcome_counts([False, False, True], [False, True, False])
     assert counts == {"total": 3, "correct": 1, "correctable": 1, "uncorrectable": 1, "odd_correct": 1}
+
+
+def test_confidence_floor_is_a_low_quantile_of_the_right_agreed_answers():
+    # Agreeing and right: 0.375, 0.5, 0.75, 0.875, 0.9375 (the wrong 0.625 and the disagreeing 0.9 are not counted).
+    case = _case()
+    assert confidence_floor(case, 0.0) == 0.0
+    assert confidence_floor(case, 0.2) == 0.375  # quantile position 0.8 rounds down to an observed confidence
+    assert confidence_floor(case, 0.25) == 0.5
+    assert confidence_floor(case, 0.5) == 0.75
+    # Raised to the floor, thresholds of 0 also recover the two wrong agreed answers (0.625, 0.6875).
+    assert operating_point(case, np.zeros(2)).correct == 6
+    assert operating_point(case, np.full(2, confidence_floor(case, 0.5))).correct == 8
+    nobody_right = SystemOutcomes(case.detector, np.zeros(8, bool), MASTER_RIGHT)
+    assert confidence_floor(nobody_right, 0.5) == 0.0
+    with pytest.raises(ConfigError, match="floor share"):
+        confidence_floor(case, 1.0)
 
 
 def test_required_correct_rounds_up_and_rejects_bad_targets():
