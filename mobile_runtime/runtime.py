@@ -274,8 +274,10 @@ class Runtime:
         if runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate:
             audited = self._audit(frame, minion_answer)
 
+        # A recovery no master answered leaves no verdict for the history rules to follow.
         self.state = after_frame(self.state, HistoryEntry(
-            timestamp_s=timestamp, minion_answer=minion_answer, master_answer=master_answer, recovered=recovered))
+            timestamp_s=timestamp, minion_answer=minion_answer, master_answer=master_answer,
+            recovered=recovered and master_answer is not None))
         total = 1000.0 * (self._clock() - started)
         timings["total"] = total
         timings["overhead"] = max(0.0, total - timings["preprocess"] - timings["minions"] - timings["master"] - timings["remote"])

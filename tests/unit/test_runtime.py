@@ -229,6 +229,19 @@ def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recove
     assert any("history rule 2" in reason for reason in second.decision.reasons)
 
 
+def test_an_unanswered_recovery_is_unverified_and_leaves_no_history(always_recover):
+    frame = _frames(1, seed=6)[0]
+    with running_app(_faulty_app("http_5xx")) as url, Runtime(
+            always_recover, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
+        first = runtime.classify(frame, timestamp_s=0.0)
+        second = runtime.classify(frame, timestamp_s=0.01)  # the same view: history rules would apply
+    assert first.recovered and not first.verified and first.master_answer is None
+    assert first.label == first.minion_answer and first.fallbacks == ("cloud_http_5xx",)
+    # No master verdict on the first frame, so the second is detected (and recovered) again.
+    assert second.path == "minions" and second.recovered and not second.verified
+    assert runtime.stats()["unverified"] == 2
+
+
 def test_audits_check_confident_answers_off_the_critical_path(bundle):
     frames = _frames(30, seed=7)
     with Runtime(bundle, mode="normal", audit_rate=1.0) as runtime:

@@ -1,0 +1,205 @@
+package org.mmnet.core;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A loaded, verified bundle directory: {@code manifest.json}, {@code labels.txt}, the shipped
+ * {@code models/*.tflite} and {@code runtime_config.json}. Like Python's {@code load_bundle}, every
+ * shipped model file must exist inside the bundle with the manifest's size and sha256. The recorded
+ * data splits and the report are not needed on a phone and are not checked.
+ */
+public final class Bundle {
+    public static final String MANIFEST_FILE = "manifest.json";
+
+    private final File dir;
+    private final Manifest manifest;
+    private final RuntimeConfig runtimeConfig;
+
+    private Bundle(File dir, Manifest manifest, RuntimeConfig runtimeConfig) {
+        this.dir = dir;
+        this.manifest = manifest;
+        this.runtimeConfig = runtimeConfig;
+    }
+
+    /** Loads {@code dir} and verifies every sha256; see {@link #load(File, boolean)}. */
+    public static Bundle load(File dir) {
+        return load(dir, true);
+    }
+
+    /**
+     * Loads and checks the bundle at {@code dir}. With {@code verifyChecksums} false, files must
+     * still exist with the manifest's sizes, but their sha256 is not computed.
+     */
+    public static Bundle load(File dir, boolean verifyChecksums) {
+        File manifestFile = new File(dir, MANIFEST_FILE);
+        if (!manifestFile.isFile()) {
+            throw new BundleException("bundle " + dir + " has no manifest: " + manifestFile + " does not exist");
+        }
+        Manifest manifest = Manifest.parse(readText(manifestFile), manifestFile.getPath());
+        checkLabels(dir, manifest, manifestFile.getPath());
+        List<Manifest.FileRef> files = new ArrayList<>();
+        List<ModelRecord> models = manifest.models();
+        for (int i = 0; i < models.size(); i++) {
+            ModelRecord m = models.get(i);
+            if (m.shipped()) {
+                files.add(new Manifest.FileRef("models[" + i + "].file", m.file(), m.sha256(), m.bytes()));
+            }
+        }
+        if (manifest.runtimeConfig() != null) {
+            files.add(manifest.runtimeConfig());
+        }
+        for (Manifest.FileRef ref : files) {
+            checkFile(dir, ref, manifestFile.getPath(), verifyChecksums);
+        }
+        RuntimeConfig config = null;
+        if (manifest.runtimeConfig() != null) {
+            File configFile = inside(dir, manifest.runtimeConfig().file(), "runtime_config.file");
+            config = RuntimeConfig.parse(readText(configFile), configFile.getPath(), manifest.numClasses(), manifest.shippedModels());
+        }
+        return new Bundle(dir, manifest, config);
+    }
+
+    /**
+     * A bundle made from already parsed documents; no file is read or checked. For replays of
+     * recorded model outputs (the parity tests) and tools that never open a model file.
+     */
+    public static Bundle fromDocuments(File dir, Manifest manifest, RuntimeConfig runtimeConfig) {
+        return new Bundle(dir, manifest, runtimeConfig);
+    }
+
+    static String readText(File file) {
+        try {
+            return new String(Files.readAllBytes(file.toPath()), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new BundleException(file + ": cannot be read: " + e.getMessage(), e);
+        }
+    }
+
+    /** {@code dir/relative}, refusing absolute paths and paths (or symlinks) that leave the bundle. */
+    static File inside(File dir, String relative, String where) {
+        List<String> parts = Arrays.asList(relative.split("/"));
+        if (relative.isEmpty() || relative.startsWith("/") || relative.contains("\\") || parts.contains("..")) {
+            throw new BundleException(where + " is '" + relative + "'; expected a relative path inside the bundle (" + dir + ")");
+        }
+        File file = new File(dir, relative);
+        try {
+            String root = dir.getCanonicalPath() + File.separator;
+            if (!file.getCanonicalPath().startsWith(root)) {
+                throw new BundleException(where + " is '" + relative + "', which resolves outside the bundle (" + dir + ")");
+            }
+        } catch (IOException e) {
+            throw new BundleException(where + " is '" + relative + "', which cannot be resolved: " + e.getMessage(), e);
+        }
+        return file;
+    }
+
+    private static void checkFile(File dir, Manifest.FileRef ref, String source, boolean verify) {
+        String where = source + ": " + ref.where();
+        File file = inside(dir, ref.file(), where);
+        if (!file.isFile()) {
+            throw new BundleException(where + ": file " + file + " is missing from the bundle");
+        }
+        long size = file.length();
+        if (size != ref.bytes()) {
+            throw new BundleException(where + ": file " + file + " has " + size + " bytes; manifest expects " + ref.bytes());
+        }
+        if (verify) {
+            String actual;
+            try {
+                actual = Sha256.ofFile(file);
+            } catch (IOException e) {
+                throw new BundleException(where + ": file " + file + " cannot be read: " + e.getMessage(), e);
+            }
+            if (!actual.equals(ref.sha256())) {
+                throw new BundleException(where + ": file " + file + " has sha256 " + actual + "; manifest expects "
+                        + ref.sha256() + " (file modified or corrupt)");
+            }
+        }
+    }
+
+    private static void checkLabels(File dir, Manifest manifest, String source) {
+        File file = inside(dir, manifest.labelsFile(), "labels_file");
+        if (!file.isFile()) {
+            throw new BundleException("labels_file: file " + file + " is missing from the bundle");
+        }
+        // Python's str.splitlines on a labels file: no trailing empty line.
+        List<String> found = new ArrayList<>(Arrays.asList(readText(file).split("\r\n|\r|\n", -1)));
+        if (!found.isEmpty() && found.get(found.size() - 1).isEmpty()) {
+            found.remove(found.size() - 1);
+        }
+        List<String> expected = manifest.labels();
+        if (!found.equals(expected)) {
+            int i = 0;
+            while (i < found.size() && i < expected.size() && found.get(i).equals(expected.get(i))) {
+                i++;
+            }
+            String got = i < found.size() ? "'" + found.get(i) + "'" : "<end of file>";
+            String want = i < expected.size() ? "'" + expected.get(i) + "'" : "<end of labels>";
+            throw new BundleException(file + " does not match " + source + " $.labels: line " + (i + 1) + " is " + got
+                    + ", expected " + want + " (" + found.size() + " lines, " + expected.size() + " labels)");
+        }
+    }
+
+    public File dir() {
+        return dir;
+    }
+
+    public String name() {
+        return manifest.name();
+    }
+
+    public Manifest manifest() {
+        return manifest;
+    }
+
+    /** The parsed runtime config, null when the bundle has none. */
+    public RuntimeConfig runtimeConfig() {
+        return runtimeConfig;
+    }
+
+    public List<String> labels() {
+        return manifest.labels();
+    }
+
+    public int numClasses() {
+        return manifest.numClasses();
+    }
+
+    public PreprocessingSpec preprocessing() {
+        return manifest.preprocessing();
+    }
+
+    public ModelRecord model(String id) {
+        return manifest.model(id);
+    }
+
+    /** The .tflite file of a shipped model; BundleException when the model was not shipped. */
+    public File modelFile(String id) {
+        ModelRecord m = manifest.model(id);
+        if (!m.shipped()) {
+            throw new BundleException("model '" + id + "' in bundle " + dir + " is not shipped (file is null): " + m.reason());
+        }
+        return inside(dir, m.file(), "models['" + id + "'].file");
+    }
+
+    /** Blessed models, all of them ({@code role} null) or those of role "master" / "minion". */
+    public List<ModelRecord> blessedModels(String role) {
+        if (role != null && !role.equals("master") && !role.equals("minion")) {
+            throw new ConfigException("role is '" + role + "'; expected 'master', 'minion' or null");
+        }
+        List<ModelRecord> out = new ArrayList<>();
+        for (ModelRecord m : manifest.models()) {
+            if (m.blessed() && (role == null || m.role().equals(role))) {
+                out.add(m);
+            }
+        }
+        return Collections.unmodifiableList(out);
+    }
+}

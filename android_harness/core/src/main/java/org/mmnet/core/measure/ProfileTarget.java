@@ -1,0 +1,29 @@
+package org.mmnet.core.measure;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/** One model to profile: its file, its checksum, the delegate it runs on, and how a frame becomes its input. */
+public final class ProfileTarget {
+
+    /** Turns one camera frame into the model's input (resize, normalise, quantise) and writes it. */
+    public interface InputWriter {
+        void write(ByteBuffer input);
+    }
+
+    public final String modelId;
+    /** The manifest's sha256 of the file (checked when the bundle was loaded). */
+    public final String sha256;
+    public final Path file;
+    /** The request's delegate, unless the manifest says the model cannot run on it. */
+    public final Delegate delegate;
+    public final InputWriter input;
+
+    public ProfileTarget(String modelId, String sha256, Path file, Delegate delegate, InputWriter input) {
+        this.modelId = modelId;
+        this.sha256 = sha256;
+        this.file = file;
+        this.delegate = delegate;
+        this.input = input;
+    }
+}

@@ -1,0 +1,100 @@
+package org.mmnet.core;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+
+/** The digits bundle's documents (the parity resources) and small bundle directories built from them. */
+public final class Fixtures {
+    private Fixtures() {
+    }
+
+    public static String resource(String path) {
+        try (InputStream in = Fixtures.class.getResourceAsStream("/" + path)) {
+            if (in == null) {
+                throw new AssertionError("test resource /" + path + " is missing");
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buffer = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buffer)) > 0) {
+                out.write(buffer, 0, n);
+            }
+            return new String(out.toByteArray(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    public static JsonObject manifestJson() {
+        return JsonNode.parse(resource("parity/manifest.json"), "manifest.json").element().getAsJsonObject();
+    }
+
+    public static JsonObject configJson() {
+        return JsonNode.parse(resource("parity/runtime_config.json"), "runtime_config.json").element().getAsJsonObject();
+    }
+
+    public static Manifest manifest() {
+        return Manifest.parse(resource("parity/manifest.json"), "manifest.json");
+    }
+
+    public static RuntimeConfig config(JsonObject doc) {
+        Manifest m = manifest();
+        return RuntimeConfig.fromJson(JsonNode.of(doc, "runtime_config.json"), m.numClasses(), m.shippedModels());
+    }
+
+    /** The digits bundle, parsed documents only (no model files). */
+    public static Bundle bundle(JsonObject configDoc) {
+        return Bundle.fromDocuments(null, manifest(), config(configDoc));
+    }
+
+    static void write(File file, byte[] data) throws IOException {
+        file.getParentFile().mkdirs();
+        Files.write(file.toPath(), data);
+    }
+
+    /**
+     * A complete bundle directory with the digits manifest and config, every shipped model replaced
+     * by a few bytes whose size and sha256 the manifest records.
+     */
+    public static File bundleDir(File dir) throws IOException {
+        JsonObject manifest = manifestJson();
+        for (JsonElement e : manifest.getAsJsonArray("models")) {
+            JsonObject m = e.getAsJsonObject();
+            if (m.get("file").isJsonNull()) {
+                continue;
+            }
+            byte[] data = ("fake model " + m.get("id").getAsString()).getBytes(StandardCharsets.UTF_8);
+            write(new File(dir, m.get("file").getAsString()), data);
+            m.addProperty("sha256", Sha256.ofBytes(data));
+            m.addProperty("bytes", data.length);
+        }
+        byte[] config = resource("parity/runtime_config.json").getBytes(StandardCharsets.UTF_8);
+        write(new File(dir, "runtime_config.json"), config);
+        JsonObject ref = manifest.getAsJsonObject("runtime_config");
+        ref.addProperty("file", "runtime_config.json");
+        ref.addProperty("sha256", Sha256.ofBytes(config));
+        ref.addProperty("bytes", config.length);
+        StringBuilder labels = new StringBuilder();
+        for (JsonElement l : manifest.getAsJsonArray("labels")) {
+            labels.append(l.getAsString()).append('\n');
+        }
+        write(new File(dir, "labels.txt"), labels.toString().getBytes(StandardCharsets.UTF_8));
+        writeManifest(dir, manifest);
+        return dir;
+    }
+
+    public static void writeManifest(File dir, JsonObject manifest) throws IOException {
+        write(new File(dir, "manifest.json"), manifest.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static JsonObject readManifest(File dir) throws IOException {
+        return JsonNode.parse(new String(Files.readAllBytes(new File(dir, "manifest.json").toPath()), StandardCharsets.UTF_8),
+                "manifest.json").element().getAsJsonObject();
+    }
+}

@@ -1,0 +1,114 @@
+package org.mmnet.core;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.util.Arrays;
+import java.util.Collections;
+import org.junit.Test;
+
+public class RuntimeConfigTest {
+    private static final String PAIR = "pair:mobilenet_v2-a0.25-r16-int8+mobilenet_v2-a0.25-r12-int8";
+
+    private static BundleException rejected(JsonObject doc) {
+        return assertThrows(BundleException.class, () -> Fixtures.config(doc));
+    }
+
+    @Test
+    public void readsTheDigitsConfig() {
+        RuntimeConfig c = Fixtures.config(Fixtures.configJson());
+        assertEquals("lte", c.defaultProfile());
+        assertEquals(Arrays.asList("3g", "lte", "wifi"), new java.util.ArrayList<>(c.profiles().keySet()));
+        assertEquals(PAIR, c.selection("lte", Mode.NORMAL).system);
+        assertEquals(Placement.DEVICE, c.selection("wifi", Mode.MISSION_CRITICAL).placement);
+        assertTrue(c.mode(Mode.PRIVATE).minions);
+        assertFalse(c.mode(Mode.PRIVATE).cloud);
+        assertNull(c.mode(Mode.MISSION_CRITICAL).thresholds);
+        RuntimeConfig.Tuned tuned = c.tuned(PAIR, Mode.POWER_SAVING);
+        assertEquals(10, tuned.thresholds().length);
+        assertNull(tuned.disagreementThreshold);
+        assertEquals(634, c.upload().bytes);
+        assertEquals(3.0, c.rttRatio(), 0.0);
+        assertEquals(0.860688, c.temperature("mobilenet_v2-a0.25-r16-int8"), 0.0);
+        ConfigException e = assertThrows(ConfigException.class, () -> c.tuned(PAIR, Mode.MISSION_CRITICAL));
+        assertTrue(e.getMessage(), e.getMessage().contains("runs no minions"));
+    }
+
+    @Test
+    public void thresholdVectorsHaveOnePerClass() {
+        JsonObject doc = Fixtures.configJson();
+        JsonArray t = doc.getAsJsonObject("systems").getAsJsonObject(PAIR).getAsJsonObject("modes")
+                .getAsJsonObject("normal").getAsJsonArray("thresholds");
+        t.remove(0);
+        BundleException e = rejected(doc);
+        assertEquals("runtime_config.json: $.systems['" + PAIR + "'].modes.normal.thresholds: has 9 values; expected one per class (10)",
+                e.getMessage());
+    }
+
+    @Test
+    public void thresholdsLieInZeroToNever() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("systems").getAsJsonObject(PAIR).getAsJsonObject("modes").getAsJsonObject("normal")
+                .getAsJsonArray("thresholds").set(3, new com.google.gson.JsonPrimitive(1.5));
+        BundleException e = rejected(doc);
+        assertTrue(e.getMessage(), e.getMessage().endsWith(".thresholds[3]: is 1.5; expected a number in [0, 1.01]"));
+    }
+
+    @Test
+    public void selectionNamesOnlyDefinedSystems() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("selection").getAsJsonObject("wifi").getAsJsonObject("normal").getAsJsonArray("runner_ups")
+                .add("pair:nowhere+nothing");
+        BundleException e = rejected(doc);
+        assertEquals("runtime_config.json: $.selection.wifi.normal: names system 'pair:nowhere+nothing', which is not defined in $.systems",
+                e.getMessage());
+    }
+
+    @Test
+    public void aPrivateModeMasterStaysOnTheDevice() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("selection").getAsJsonObject("3g").getAsJsonObject("private").addProperty("placement", "cloud");
+        BundleException e = rejected(doc);
+        assertTrue(e.getMessage(), e.getMessage().contains("$.selection['3g'].private.placement: is 'cloud'; mode private never leaves the device"));
+    }
+
+    @Test
+    public void aModeRunsMinionsExactlyWhenItNamesThresholds() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("modes").getAsJsonObject("mission_critical").addProperty("thresholds", "normal");
+        assertTrue(rejected(doc).getMessage().contains("expected a mode to run minions exactly when it names thresholds"));
+    }
+
+    @Test
+    public void serverLoadSettingsAreRangeChecked() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("server_load").addProperty("rtt_smoothing", 1.5);
+        assertEquals("runtime_config.json: $.server_load.rtt_smoothing: is 1.5; expected a number in (0, 1]", rejected(doc).getMessage());
+        JsonObject ratio = Fixtures.configJson();
+        ratio.getAsJsonObject("server_load").addProperty("rtt_ratio", 1);
+        assertEquals("runtime_config.json: $.server_load.rtt_ratio: is 1; expected a number > 1", rejected(ratio).getMessage());
+    }
+
+    @Test
+    public void everyNamedModelMustBeShipped() {
+        Manifest m = Fixtures.manifest();
+        JsonNode doc = JsonNode.of(Fixtures.configJson(), "runtime_config.json");
+        BundleException e = assertThrows(BundleException.class,
+                () -> RuntimeConfig.fromJson(doc, m.numClasses(), Collections.singletonList("resnet-a1.00-r32-int8")));
+        assertTrue(e.getMessage(), e.getMessage().startsWith("runtime_config.json: models [mnasnet-a0.25-r12-float16"));
+        assertTrue(e.getMessage(), e.getMessage().endsWith("are not shipped in the bundle"));
+    }
+
+    @Test
+    public void theDefaultProfileMustExist() {
+        JsonObject doc = Fixtures.configJson();
+        doc.addProperty("default_profile", "5g");
+        assertEquals("runtime_config.json: $.default_profile: is '5g', not one of $.network_profiles [3g, lte, wifi]",
+                rejected(doc).getMessage());
+    }
+}

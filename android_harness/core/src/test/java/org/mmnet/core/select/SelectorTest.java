@@ -1,0 +1,142 @@
+package org.mmnet.core.select;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
+
+import com.google.gson.JsonObject;
+import java.util.Arrays;
+import org.junit.Test;
+import org.mmnet.core.ConfigException;
+import org.mmnet.core.Fixtures;
+import org.mmnet.core.Mode;
+import org.mmnet.core.Placement;
+
+/** The selector's rules on the digits config (its numbers: LTE profile RTT 70 ms, L_m 0.26 ms, ratio 3, a = 0.2). */
+public class SelectorTest {
+    private static final String PAIR = "pair:mobilenet_v2-a0.25-r16-int8+mobilenet_v2-a0.25-r12-int8";
+
+    private static SelectorTables tables(double masterMs) {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("latency").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("total_ms", masterMs);
+        return SelectorTables.from(Fixtures.config(doc));
+    }
+
+    private static final SelectorTables AS_BUILT = SelectorTables.from(Fixtures.config(Fixtures.configJson()));
+
+    @Test
+    public void twoTenfoldSamplesOverloadTheServerOneDoesNot() {
+        SelectorState s = Selector.initialState(AS_BUILT, "wifi");  // expected RTT 30 ms: limit 90 ms
+        s = Selector.observeRtt(AS_BUILT, s, 300.0, 1.0);
+        assertEquals(0.8 * 30.0 + 0.2 * 300.0, s.link().rttMs(), 0.0);
+        assertFalse(s.serverOverloaded());
+        assertEquals(6.0, s.nextProbeS(), 0.0);
+        s = Selector.observeRtt(AS_BUILT, s, 300.0, 2.0);
+        assertTrue(s.serverOverloaded());
+        // Overloaded: a sample above the limit keeps it, one at or under it clears it and resets the RTT.
+        SelectorState still = Selector.observeRtt(AS_BUILT, s, 91.0, 3.0);
+        assertTrue(still.serverOverloaded());
+        SelectorState cleared = Selector.observeRtt(AS_BUILT, s, 90.0, 3.0);
+        assertFalse(cleared.serverOverloaded());
+        assertEquals(90.0, cleared.link().rttMs(), 0.0);
+    }
+
+    @Test
+    public void aLocalProfileFloorsTheExpectedRttAtOneMillisecond() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("network_profiles").getAsJsonObject("wifi").addProperty("rtt_ms", 0.0);
+        SelectorTables t = SelectorTables.from(Fixtures.config(doc));
+        assertEquals(3.0, t.overloadLimitMs("wifi"), 0.0);
+    }
+
+    @Test
+    public void overloadedKeepsTheMasterOnTheDeviceAndProbesEveryInterval() {
+        SelectorTables t = tables(80.0);  // the cloud (30.3 ms on wifi) beats an 80 ms device master
+        SelectorState s = Selector.initialState(t, "wifi");
+        Decision d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 0.0, null);
+        assertEquals(FramePath.MASTER_CLOUD, d.path());
+        assertEquals(Arrays.asList(ReasonCode.MODE, ReasonCode.CLOUD_FASTER, ReasonCode.MASTER_ALONE_MODE), d.reasonCodes());
+        s = Selector.observeRtt(t, s, 400.0, 0.0);
+        s = Selector.observeRtt(t, s, 400.0, 1.0);  // overloaded, next probe at 6 s
+        d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 5.9, null);
+        assertEquals(FramePath.MASTER_DEVICE, d.path());
+        assertFalse(d.probe());
+        d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 6.0, null);
+        assertEquals(FramePath.MASTER_CLOUD, d.path());
+        assertTrue(d.probe());
+        assertEquals(ReasonCode.PROBE_SERVER_OVERLOADED, d.reasonCodes().get(d.reasonCodes().size() - 1));
+        // An override decides despite the overload, and says so.
+        d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 5.0, Placement.CLOUD);
+        assertTrue(d.reasonCodes().contains(ReasonCode.OVERRIDE_DESPITE_OVERLOAD));
+        assertFalse(d.probe());
+    }
+
+    @Test
+    public void theRunnerUpWinsWhenTheMasterIsExpensive() {
+        Decision cheap = Selector.decide(AS_BUILT, Selector.initialState(AS_BUILT, "lte"), Mode.NORMAL, 0.0, null);
+        assertEquals(PAIR, cheap.system());
+        assertEquals(ReasonCode.CONFIGURED_SYSTEM, cheap.reasonCodes().get(2));
+        assertEquals("system " + PAIR + ": expected 0.13 ms < master alone 0.26 ms on device", cheap.reasons().get(2).text());
+        SelectorTables slow = tables(80.0);
+        Decision d = Selector.decide(slow, Selector.initialState(slow, "lte"), Mode.NORMAL, 0.0, Placement.DEVICE);
+        assertEquals(ReasonCode.RUNNER_UP, d.reasonCodes().get(2));
+        assertEquals("pair:mobilenet_v2-a0.25-r16-float16+mobilenet_v2-a0.25-r12-int8", d.system());
+        assertEquals(4, d.estimates().expectedMs.size());
+    }
+
+    @Test
+    public void minionsAreSkippedWhenTheMasterAloneIsFaster() {
+        SelectorTables fast = tables(0.08);
+        Decision d = Selector.decide(fast, Selector.initialState(fast, null), Mode.POWER_SAVING, 0.0, null);
+        assertEquals(FramePath.MASTER_DEVICE, d.path());
+        assertEquals("master-only", d.system());
+        assertTrue(d.reasonCodes().contains(ReasonCode.MINIONS_NOT_WORTH_IT));
+        assertNull(d.thresholdsMode());
+    }
+
+    @Test
+    public void historyRulesApplyWithinTheTemporalDistance() {
+        SelectorState s = Selector.initialState(AS_BUILT, "lte");
+        SelectorState agreed = Selector.afterFrame(s, new HistoryEntry(1.0, 3, 3, true));
+        SelectorState corrected = Selector.afterFrame(s, new HistoryEntry(1.0, 3, 5, true));
+        assertEquals(FramePath.MINIONS_UNCHECKED, Selector.decide(AS_BUILT, agreed, Mode.NORMAL, 1.05, null).path());
+        Decision rule2 = Selector.decide(AS_BUILT, corrected, Mode.NORMAL, 1.05, null);
+        assertEquals(FramePath.MASTER_DEVICE, rule2.path());
+        assertTrue(rule2.reasonCodes().contains(ReasonCode.HISTORY_CORRECTED));
+        Decision expired = Selector.decide(AS_BUILT, corrected, Mode.NORMAL, 1.2, null);
+        assertEquals(FramePath.MINIONS, expired.path());
+        assertTrue(expired.reasonCodes().contains(ReasonCode.HISTORY_EXPIRED));
+        ConfigException e = assertThrows(ConfigException.class, () -> Selector.decide(AS_BUILT, agreed, Mode.NORMAL, 0.5, null));
+        assertTrue(e.getMessage(), e.getMessage().contains("expected a monotonic clock"));
+    }
+
+    @Test
+    public void aDeviceOnlyModeRefusesTheCloud() {
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> Selector.decide(AS_BUILT, Selector.initialState(AS_BUILT, null), Mode.PRIVATE, 0.0, Placement.CLOUD));
+        assertTrue(e.getMessage(), e.getMessage().contains("never leaves the device"));
+    }
+
+    @Test
+    public void bandwidthObservationsChangeTheLiveTransferEstimate() {
+        SelectorState s = Selector.initialState(AS_BUILT, "lte");
+        double before = Selector.masterCloudMs(AS_BUILT, s.link());
+        SelectorState slower = Selector.observeBandwidth(AS_BUILT, s, 0.5, null);
+        assertEquals(0.5, slower.link().uplinkMbps(), 0.0);
+        assertEquals(s.link().downlinkMbps(), slower.link().downlinkMbps(), 0.0);
+        assertTrue(Selector.masterCloudMs(AS_BUILT, slower.link()) > before);
+        assertTrue(Selector.observeBandwidth(AS_BUILT, s, null, null) == s);
+        assertThrows(ConfigException.class, () -> Selector.observeBandwidth(AS_BUILT, s, 0.0, null));
+        // The RTT part of a request: the transfer at the current bandwidths and the server time come off, at least 0.
+        assertEquals(0.0, Selector.rttFromRequestMs(AS_BUILT, s.link(), 0.1), 0.0);
+    }
+
+    @Test
+    public void aRecoveredFrameHasBothAnswers() {
+        ConfigException e = assertThrows(ConfigException.class, () -> new HistoryEntry(0.0, 3, null, true));
+        assertEquals("HistoryEntry: recovered is True but minion_answer is 3 and master_answer is None; a recovered frame has both answers",
+                e.getMessage());
+    }
+}
