@@ -17,6 +17,8 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
+from android_harness.host.cli import add_harness_parser  # both light at import: their heavy parts load when they run
+from benchmarks.bench import add_bench_parser
 from mobile_runtime.errors import DependencyError, MmnetError
 
 __all__ = ["main", "build_parser"]
@@ -177,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("bundle", help="bundle directory")
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
     inspect.set_defaults(handler=_cmd_inspect)
+    add_harness_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -128,7 +128,11 @@ class Runtime:
         remote_timeout_s: float = 2.0,
         remote_retries: int = 1,
         clock: Callable[[], float] = time.perf_counter,
+        master_client: Any = None,
     ):
+        """``master_client`` replaces the TF Serving client of ``master_url``: any object with
+        ``predict(frame) -> RemoteResult`` (raising ``RemoteMasterError``) and ``close()``, e.g. a
+        benchmark's modelled network. The runtime closes it."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if self.bundle.runtime_config is None:
             raise BundleError(f"bundle {self.bundle.path} has no runtime_config.json; run `mmnet configure {self.bundle.path}`")
@@ -137,11 +141,14 @@ class Runtime:
             raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
         if placement not in PLACEMENT_CHOICES:
             raise ConfigError(f"placement is {placement!r}; expected one of {list(PLACEMENT_CHOICES)}")
-        if placement == "cloud" and master_url is None:
+        if master_url is not None and master_client is not None:
+            raise ConfigError("give a master URL or a master client, not both")
+        has_cloud = master_url is not None or master_client is not None
+        if placement == "cloud" and not has_cloud:
             raise ConfigError("placement 'cloud' needs a master URL (--master-url)")
         if placement == "cloud" and not self.config.document["modes"][mode]["cloud"]:
             raise ConfigError(f"mode {mode} never leaves the device; placement 'cloud' is not allowed")
-        if not device_master and (master_url is None or not self.config.document["modes"][mode]["cloud"]):
+        if not device_master and (not has_cloud or not self.config.document["modes"][mode]["cloud"]):
             raise ConfigError(f"without a device master the runtime needs a master URL and a mode that may use "
                               f"the cloud; got master URL {master_url!r}, mode {mode}")
         if not 0.0 <= audit_rate <= 1.0:
@@ -154,7 +161,7 @@ class Runtime:
         self.state = initial_state(self.tables, self.profile)
         # Without a cloud master (or without a device master) placement is not the selector's choice.
         self._override = {"auto": None, "device": "device", "cloud": "cloud"}[placement]
-        if master_url is None:
+        if not has_cloud:
             self._override = "device"
         elif not device_master:
             self._override = "cloud"
@@ -166,7 +173,7 @@ class Runtime:
         self._classifiers: dict[str, TFLiteClassifier] = {}
         self._systems: dict[tuple[str, str], tuple] = {}
         self._accept_all = [0.0] * self.bundle.num_classes  # history rule 1: no detection
-        self._remote = None if master_url is None else RemoteMaster(
+        self._remote = master_client if master_url is None else RemoteMaster(
             master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
         self._audit_pool: ThreadPoolExecutor | None = None
         self._audits: list[Future] = []

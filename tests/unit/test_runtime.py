@@ -271,9 +271,30 @@ def test_bad_options_and_bundles_without_config(bundle, tmp_path):
         Runtime(bundle, mode="private", master_url="http://127.0.0.1:9", placement="cloud")
     with pytest.raises(ConfigError, match="mode is 'turbo'"):
         Runtime(bundle, mode="turbo")
+    with pytest.raises(ConfigError, match="a master URL or a master client, not both"):
+        Runtime(bundle, master_url="http://127.0.0.1:9", master_client=object())
     plain = tfx.write_fixture_bundle(tmp_path / "plain")
     with pytest.raises(BundleError, match="no runtime_config.json"):
         Runtime(plain)
+
+
+def test_a_master_client_stands_in_for_the_url_and_is_closed(bundle):
+    from mobile_runtime.remote import RemoteResult
+
+    class Scripted:
+        closed = False
+
+        def predict(self, frame):
+            return RemoteResult(probabilities=np.eye(tfx.NUM_CLASSES, dtype=np.float32)[1], rtt_ms=5.0, attempts=1,
+                                total_ms=5.0)
+
+        def close(self):
+            self.closed = True
+
+    client = Scripted()
+    with Runtime(bundle, mode="mission_critical", master_client=client, placement="cloud") as runtime:
+        result = runtime.classify(_frames(1)[0], timestamp_s=0.0)
+    assert result.master_placement == "cloud" and result.label == 1 and client.closed
 
 
 def test_replay_summary_has_every_documented_key(bundle, tmp_path):

@@ -1,0 +1,417 @@
+"""The three systems of ``mmnet bench`` over a bundle's test split, on two network paths.
+
+Systems (the dissertation's baselines, Fig 4.13-4.14 and 5.4-5.7):
+
+- ``mobile-only``: the master on the device for every frame (the runtime in mission-critical mode,
+  placement forced to the device);
+- ``cloud-only``: every frame to the master server (mission-critical, placement forced to the cloud);
+- ``hybrid``: the runtime as configured: the mode's minions and detector, the master wherever the
+  selector places it.
+
+Network paths:
+
+- ``analytical``: no socket. The runtime's cloud client is replaced by :class:`AnalyticalCloud`, an
+  in-process master (the model file the server runs, computing for real on this host) that charges
+  every request the runtime config's modelled transfer time (upload / uplink + RTT + reply /
+  downlink) on a :class:`VirtualClock` the runtime reads through its ``clock`` injection. Latencies,
+  the selector's RTT observations and the radio energy then follow the network model exactly.
+- ``measured``: every cloud request crosses real sockets: the runtime's own ``RemoteMaster`` ->
+  :class:`benchmarks.shaped_link.ShapedLink` (a loopback TCP proxy shaped to the profile) -> the
+  master server. :class:`MeasuredCloud` records each request's bytes (as the link counted them) and
+  wall time.
+
+Per frame (:func:`frame_cost`): the latency splits into minion (minion inference and their
+preprocessing), master (on the device, or the server's compute), transfer (the rest of a cloud
+request) and overhead (the runtime's own decision and bookkeeping), from the runtime's own timings.
+Energy = the device compute energy of every model that ran on the device (the runtime config's
+per-model ``energy_mj``, which comes from its device profile) + the radio energy of every cloud
+request (:func:`radio_energy_mj`).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from mobile_runtime.bundle import Bundle
+from mobile_runtime.interpreter import TFLiteClassifier
+from mobile_runtime.network import NetworkProfile, transfer_energy_mj, transfer_latency_ms
+from mobile_runtime.preprocessing import preprocess
+from mobile_runtime.remote import RemoteMaster, RemoteResult
+from mobile_runtime.runtime import FrameResult, Runtime
+from mobile_runtime.runtime_config import MODES as RUNTIME_MODES
+from mobile_runtime.selector import initial_state
+
+__all__ = [
+    "PATHS",
+    "MODE_NAMES",
+    "LATENCY_PARTS",
+    "ENERGY_PARTS",
+    "Request",
+    "Run",
+    "Slot",
+    "VirtualClock",
+    "AnalyticalCloud",
+    "MeasuredCloud",
+    "plan_runs",
+    "radio_energy_mj",
+    "energy_parts",
+    "frame_cost",
+    "network_profile",
+    "execute_run",
+    "METHOD",
+    "master_compute_ms",
+]
+
+PATHS = ("analytical", "measured")
+MODE_NAMES = {mode: mode.replace("_", "-") for mode in RUNTIME_MODES}  # results use the CLI's spelling
+LATENCY_PARTS = ("minion", "master", "transfer", "overhead")
+ENERGY_PARTS = ("minion", "master", "transfer")
+_PLACEMENT = {"mobile-only": "device", "cloud-only": "cloud", "hybrid": "auto"}
+_REMOTE_TIMEOUT_S = 10.0  # a 3G request takes ~0.1 s; a timeout here is a fault, counted as a fallback
+WARMUP_FRAMES = 3
+PASSES = 5  # passes over the frames per run, as many as fit PASS_BUDGET_S (at least one); see execute_run
+PASS_BUDGET_S = 10.0
+FRAME_INTERVAL_S = 1.0
+METHOD = {"warmup_frames": WARMUP_FRAMES, "passes": PASSES, "pass_budget_s": PASS_BUDGET_S, "frame_interval_s": FRAME_INTERVAL_S,
+          "rule": "each run makes up to `passes` passes over its frames within `pass_budget_s` (at least one) after "
+                  "`warmup_frames` warm-up frames; each frame counts with its median pass (the lower middle one for an "
+                  "even count), so a frame a neighbour preempted in one pass does not count as slow"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One cloud request as the phone's radio saw it.
+
+    ``duration_ms`` is how long the radio was busy with it (request out to reply in); ``server_ms``
+    the part of it the master computed on the server.
+    """
+
+    up_bytes: int
+    down_bytes: int
+    duration_ms: float
+    server_ms: float
+    ok: bool
+
+
+@dataclass(frozen=True)
+class Run:
+    """One pass of the runtime over the frames. ``path`` None: the run crosses no network."""
+
+    system: str
+    mode: str  # the runtime's spelling (power_saving)
+    profile: str
+    path: str | None
+
+    @property
+    def key(self) -> str:
+        if self.system == "mobile-only":
+            return "mobile-only"
+        parts = [self.system, self.profile, *([MODE_NAMES[self.mode]] if self.system == "hybrid" else []), self.path or "no-network"]
+        return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One record of the results (system x profile x mode x path): the run that fills it, or None
+    (not applicable) with the reason; ``note`` says why a run is shared."""
+
+    system: str
+    profile: str
+    mode: str
+    path: str
+    run: Run | None
+    note: str
+
+
+def plan_runs(config_doc: Mapping[str, Any]) -> list[Slot]:
+    """Every record the results hold, mapped to the fewest runs that give them correctly.
+
+    - mobile-only crosses no network and makes no mode choice: one run serves every slot;
+    - cloud-only sends every frame to the master alone whatever the mode: one run per profile and
+      path; not applicable in modes that never leave the device (``modes.<mode>.cloud`` false);
+    - hybrid: one run per profile, mode and path; a mode that never leaves the device makes the
+      analytical and the measured path the same run.
+    """
+    modes = config_doc["modes"]
+    mobile = Run("mobile-only", "mission_critical", config_doc["default_profile"], None)
+    slots = []
+    for profile in config_doc["network_profiles"]:
+        for mode in RUNTIME_MODES:
+            cloud = bool(modes[mode]["cloud"])
+            name = MODE_NAMES[mode]
+            for path in PATHS:
+                slots.append(Slot("mobile-only", profile, mode, path, mobile,
+                                  "the master on the device for every frame: no network, no mode choice; "
+                                  "one run serves every profile, mode and path"))
+                if cloud:
+                    slots.append(Slot("cloud-only", profile, mode, path, Run("cloud-only", "mission_critical", profile, path),
+                                      "every frame to the master alone, whatever the mode: one run per profile and path"))
+                else:
+                    slots.append(Slot("cloud-only", profile, mode, path, None,
+                                      f"not applicable: mode {name} never leaves the device (runtime_config "
+                                      f"modes.{mode}.cloud is false)"))
+                slots.append(Slot("hybrid", profile, mode, path, Run("hybrid", mode, profile, path if cloud else None),
+                                  "" if cloud else f"mode {name} never leaves the device: one run serves both paths"))
+    return slots
+
+
+def network_profile(config_doc: Mapping[str, Any], name: str) -> NetworkProfile:
+    """The runtime config's network profile ``name`` as a :class:`NetworkProfile`."""
+    return NetworkProfile.from_json({**config_doc["network_profiles"][name], "name": name})
+
+
+# --------------------------------------------------------------------------------------------
+# Energy and the per-frame breakdown
+
+
+def radio_energy_mj(profile: NetworkProfile, request: Request) -> float:
+    """Radio energy of one request: Huang et al.'s linear model over the request's own duration.
+
+    The request's bytes take ``bytes / rate`` at the profile's rates and cost the transfer powers
+    ``P_up`` / ``P_down``; the rest of ``duration_ms`` (RTT, server compute, HTTP) costs the base
+    power ``beta`` (:func:`mobile_runtime.network.transfer_energy_mj`). With the modelled duration
+    (transfer + RTT + server time) this is the runtime's own radio estimate; with a measured
+    duration it charges what the link really took.
+    """
+    sending_ms = transfer_latency_ms(profile, request.up_bytes, request.down_bytes) - profile.rtt_ms
+    return transfer_energy_mj(profile, request.up_bytes, request.down_bytes,
+                              wait_ms=max(0.0, request.duration_ms - sending_ms))
+
+
+def energy_parts(minions_run: Sequence[str], master_on_device: str | None, requests: Iterable[Request],
+                 device_energy_mj: Mapping[str, float], profile: NetworkProfile) -> dict[str, float]:
+    """A frame's energy (mJ) by part: device compute of the minions and of the master, radio of its requests."""
+    return {
+        "minion": float(sum(device_energy_mj[m] for m in minions_run)),
+        "master": float(device_energy_mj[master_on_device]) if master_on_device is not None else 0.0,
+        "transfer": float(sum(radio_energy_mj(profile, r) for r in requests)),
+    }
+
+
+def frame_cost(result: FrameResult, requests: Sequence[Request], config_doc: Mapping[str, Any],
+               profile: NetworkProfile) -> tuple[dict[str, float], dict[str, float]]:
+    """(latency ms, energy mJ) of one classified frame, by part.
+
+    Preprocessing counts as the minions' when they ran, else as the device master's; a cloud
+    request's time is the server's compute (``Request.server_ms``) plus transfer (the rest).
+    """
+    timings = result.timings_ms
+    runs_minions = result.decision.runs_minions
+    server_ms = sum(r.server_ms for r in requests)
+    latency = {
+        "minion": timings["minions"] + (timings["preprocess"] if runs_minions else 0.0),
+        "master": timings["master"] + (0.0 if runs_minions else timings["preprocess"]) + server_ms,
+        "transfer": max(0.0, timings["remote"] - server_ms),
+        "overhead": timings["overhead"],
+    }
+    minions = config_doc["systems"][result.system]["minions"] if runs_minions else ()
+    master = config_doc["master"]["model"] if result.master_placement == "device" else None
+    energies = {m: v["energy_mj"] for m, v in config_doc["latency"].items()}
+    return latency, energy_parts(minions, master, requests, energies, profile)
+
+
+# --------------------------------------------------------------------------------------------
+# The two cloud paths
+
+
+class VirtualClock:
+    """``time.perf_counter()`` plus the modelled network time: the runtime's clock on the analytical path."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return time.perf_counter() + self.offset_s
+
+    def advance_ms(self, ms: float) -> None:
+        self.offset_s += ms / 1000.0
+
+
+class AnalyticalCloud:
+    """The cloud master as the runtime config's network model has it, computed in this process.
+
+    Each request runs the master (preprocessing and inference, the server's single-threaded
+    interpreter) for real and then charges the modelled transfer time of ``upload.bytes`` and
+    ``upload.reply_bytes`` on the profile to :attr:`clock`, which the runtime reads. The config's
+    ``upload.server_ms`` is not added: the measured compute stands in for it.
+    """
+
+    def __init__(self, bundle: Bundle, profile: NetworkProfile):
+        doc = bundle.runtime_config.document
+        master = bundle.model(doc["master"]["model"])
+        self.clock = VirtualClock()
+        self._classifier = TFLiteClassifier(bundle.model_path(master.id), num_threads=1)
+        self._spec = bundle.preprocessing
+        self._resolution = master.resolution
+        self.up_bytes = int(doc["upload"]["bytes"])
+        self.down_bytes = int(doc["upload"]["reply_bytes"])
+        self.transfer_ms = transfer_latency_ms(profile, self.up_bytes, self.down_bytes)
+        self._requests: list[Request] = []
+
+    def predict(self, frame: np.ndarray) -> RemoteResult:
+        start = time.perf_counter()
+        probabilities = self._classifier.predict(preprocess(frame[None], self._spec, self._resolution))[0]
+        compute_ms = 1000.0 * (time.perf_counter() - start)
+        self.clock.advance_ms(self.transfer_ms)
+        duration = compute_ms + self.transfer_ms
+        self._requests.append(Request(self.up_bytes, self.down_bytes, duration, compute_ms, True))
+        return RemoteResult(probabilities=probabilities.astype(np.float32), rtt_ms=duration, attempts=1, total_ms=duration)
+
+    def take(self) -> list[Request]:
+        """The requests since the last call."""
+        taken, self._requests = self._requests, []
+        return taken
+
+    def close(self) -> None:
+        self._classifier = None
+
+
+class MeasuredCloud:
+    """The runtime's own ``RemoteMaster`` through a shaped link, each request's bytes and time recorded.
+
+    ``url`` is the link's; a request's bytes are what the link carried each way, its duration the
+    wall time of ``predict`` (frame encoding, retries and backoff included). The server's compute
+    in it cannot be seen from the client: ``server_ms`` (the master's median compute time on this
+    host, measured beforehand) stands for it, at most the whole request.
+    """
+
+    def __init__(self, link: Any, server_ms: float, model_name: str):
+        self.clock = time.perf_counter
+        self._link = link
+        self._server_ms = server_ms
+        self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S)
+        self._requests: list[Request] = []
+
+    def predict(self, frame: np.ndarray) -> RemoteResult:
+        before = self._link.stats()
+        start = time.perf_counter()
+        ok = False
+        try:
+            result = self._remote.predict(frame)
+            ok = True
+        finally:
+            duration = 1000.0 * (time.perf_counter() - start)
+            after = self._link.stats()
+            self._requests.append(Request(after["bytes_up"] - before["bytes_up"], after["bytes_down"] - before["bytes_down"],
+                                          duration, min(self._server_ms, duration) if ok else 0.0, ok))
+        return result
+
+    def take(self) -> list[Request]:
+        taken, self._requests = self._requests, []
+        return taken
+
+    def close(self) -> None:
+        self._remote.close()
+
+
+def master_compute_ms(bundle: Bundle, frames: np.ndarray, *, runs: int = 50) -> float:
+    """Median time (ms) of the master's preprocessing + inference on one frame, single-threaded, on this host."""
+    master = bundle.model(bundle.runtime_config.master_model)
+    classifier = TFLiteClassifier(bundle.model_path(master.id), num_threads=1)
+    times = []
+    for i in range(runs + 5):
+        frame = frames[i % len(frames)][None]
+        start = time.perf_counter()
+        classifier.predict(preprocess(frame, bundle.preprocessing, master.resolution))
+        times.append(1000.0 * (time.perf_counter() - start))
+    return float(np.median(times[5:]))
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95))}
+
+
+def execute_run(run: Run, bundle: Bundle, frames: np.ndarray, labels: np.ndarray, master_labels: np.ndarray, *,
+                cloud: AnalyticalCloud | MeasuredCloud | None, progress: bool = False) -> dict[str, Any]:
+    """Runs ``run`` over ``frames`` and summarises it (``cloud``: the path's master; None for mobile-only).
+
+    A few warm-up frames first load the interpreters' caches and open the kept-alive connection.
+    Then up to :data:`PASSES` passes over the frames, as many as fit :data:`PASS_BUDGET_S` (at
+    least one), each with a fresh selector state. Each frame counts with its median pass (the
+    lower middle one for an even count; its latency, breakdown, energy and answer together): on a
+    shared host a neighbour preempts a frame in one pass, not in most, so the mean over frames
+    measures the system rather than the host's other load. Frames are :data:`FRAME_INTERVAL_S`
+    apart (1 s, as ``mmnet run``: independent stills, no speculation-history effects).
+    """
+    doc = bundle.runtime_config.document
+    profile = network_profile(doc, run.profile)
+    passes = []  # per pass: results, costs and requests, one entry per frame
+    with Runtime(bundle, mode=run.mode, network=run.profile, master_client=cloud,
+                 placement=_PLACEMENT[run.system], clock=time.perf_counter if cloud is None else cloud.clock) as runtime:
+        for i in range(min(WARMUP_FRAMES, len(frames))):
+            runtime.classify(frames[i], timestamp_s=-1000.0 + i)
+        started = time.monotonic()
+        for number in range(PASSES):
+            runtime.state = initial_state(runtime.tables, run.profile)
+            if cloud is not None:
+                cloud.take()
+            results, costs, requests = [], [], []
+            gc.disable()  # as timeit does: a collection of the growing result list would land in one frame's time
+            try:
+                for i, frame in enumerate(tqdm(frames, desc=f"{run.key} pass {number + 1}", unit="frame", leave=False,
+                                               disable=not progress)):
+                    result = runtime.classify(frame, timestamp_s=i * FRAME_INTERVAL_S, index=i)
+                    taken = cloud.take() if cloud is not None else []
+                    results.append(result)
+                    costs.append(frame_cost(result, taken, doc, profile))
+                    requests.append(taken)
+            finally:
+                gc.enable()
+            passes.append((results, costs, requests))
+            elapsed = time.monotonic() - started
+            if elapsed * (number + 2) / (number + 1) > PASS_BUDGET_S:  # the next pass would overrun the budget
+                break
+    totals = np.array([[r.timings_ms["total"] for r in results] for results, _, _ in passes])
+    median_pass = np.argsort(totals, axis=0, kind="stable")[(len(passes) - 1) // 2]
+    chosen = [(passes[p][0][i], passes[p][1][i], passes[p][2][i]) for i, p in enumerate(median_pass)]
+    summary = summarise_run(run, [c[0] for c in chosen], [c[1] for c in chosen], [r for c in chosen for r in c[2]],
+                            labels, master_labels)
+    summary["passes"] = {"count": len(passes), "latency_mean_ms": [float(t.mean()) for t in totals]}
+    return summary
+
+
+def summarise_run(run: Run, results: Sequence[FrameResult], costs: Sequence[tuple[dict, dict]],
+                  requests: Sequence[Request], labels: np.ndarray, master_labels: np.ndarray) -> dict[str, Any]:
+    latency = np.array([r.timings_ms["total"] for r in results])
+    energy = np.array([sum(e.values()) for _, e in costs])
+    fallbacks: Counter = Counter()
+    for r in results:
+        fallbacks.update(r.fallbacks)
+    answered = np.array([r.label for r in results])
+    ok = [r for r in requests if r.ok]
+    return {
+        "run": run.key,
+        "frames": len(results),
+        "accuracy": float(np.mean(answered == labels)),
+        "master_accuracy": float(np.mean(master_labels == labels)),
+        "latency_ms": _stats(latency),
+        "energy_mj_per_frame": float(energy.mean()),
+        "recovery_rate": float(np.mean([r.recovered for r in results])),
+        "path_counts": dict(Counter(r.path for r in results)),
+        "fallbacks": dict(fallbacks),
+        "unverified": int(sum(not r.verified for r in results)),
+        "breakdown": {
+            "latency_ms": {part: float(np.mean([c[0][part] for c in costs])) for part in LATENCY_PARTS},
+            "energy_mj": {part: float(np.mean([c[1][part] for c in costs])) for part in ENERGY_PARTS},
+        },
+        "cloud_requests": {
+            "count": len(requests),
+            "failed": len(requests) - len(ok),
+            "duration_ms_mean": float(np.mean([r.duration_ms for r in ok])) if ok else None,
+            "duration_ms_p50": float(np.median([r.duration_ms for r in ok])) if ok else None,
+            "server_ms_mean": float(np.mean([r.server_ms for r in ok])) if ok else None,
+            "up_bytes_mean": float(np.mean([r.up_bytes for r in ok])) if ok else None,
+            "down_bytes_mean": float(np.mean([r.down_bytes for r in ok])) if ok else None,
+        },
+    }
