@@ -24,6 +24,7 @@ import os
 import platform
 import subprocess
 import time
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +35,7 @@ from mobile_runtime.errors import BundleError, ConfigError, DependencyError, Mmn
 __all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "add_bench_parser", "run_bench", "validate_results",
            "machine_info", "git_info"]
 
-RESULTS_SCHEMA_VERSION = "1.0"
+RESULTS_SCHEMA_VERSION = "1.1"
 _SCHEMA = Path(__file__).resolve().parent / "schemas" / "bench_results.schema.json"
 _LOOPBACK_REQUESTS = 50
 
@@ -140,12 +141,13 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
 
     slots = bs.plan_runs(doc)
     runs = list(dict.fromkeys(slot.run for slot in slots if slot.run is not None))
-    measured_runs = [r for r in runs if r.path == "measured"]
-    local_runs = [r for r in runs if r.path != "measured"]
-    steps = len(runs) + 3 + int(fanout)  # + server start, precisions, overhead, fan-out
-    outcomes: dict = {}
-    links: dict[str, dict] = {}
-    with tqdm(total=steps, desc="mmnet bench", unit="step", disable=not progress) as bar:
+    # Mobile-only, then per profile its analytical runs and its measured ones: the runs a record compares are
+    # close together in every round.
+    order = [None, *doc["network_profiles"]]
+    runs.sort(key=lambda r: (order.index(None if r.system == "mobile-only" else r.profile), r.path == "measured"))
+    measured_profiles = list(dict.fromkeys(r.profile for r in runs if r.path == "measured"))
+    extras = 2 + int(fanout)  # precisions, overhead, fan-out
+    with tqdm(total=1 + bs.PASSES * len(runs) + extras, desc="mmnet bench", unit="step", disable=not progress) as bar:
         def step(what: str) -> None:
             bar.set_postfix_str(what)
 
@@ -160,26 +162,33 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
             with ShapedLink(host, int(port), unshaped) as link:
                 proxied = _request_ms(link.url(), bundle, frames)
             bar.update()
-            # Per profile, its analytical runs and then its measured ones, close together in time.
-            for profile in [None, *doc["network_profiles"]]:
-                for run in local_runs:
-                    if (run.profile if run.system != "mobile-only" else None) != profile:
-                        continue
-                    step(run.key)
-                    cloud = None if run.system == "mobile-only" else bs.AnalyticalCloud(bundle, bs.network_profile(doc, run.profile))
-                    outcomes[run] = bs.execute_run(run, bundle, frames, labels, master_labels, cloud=cloud)
+            # Every run's runtime stays open, and every profile's shaped link up, while their passes go round robin.
+            with ExitStack() as stack:
+                links = {p: stack.enter_context(ShapedLink(host, int(port),
+                                                           LinkShape.from_profile(bs.network_profile(doc, p))))
+                         for p in measured_profiles}
+                measurements = []
+                for run in runs:
+                    if run.path == "measured":
+                        cloud, n = bs.MeasuredCloud(links[run.profile], server_ms, bundle.name), measured_n
+                    elif run.system == "mobile-only":
+                        cloud, n = None, len(frames)
+                    else:
+                        cloud, n = bs.AnalyticalCloud(bundle, bs.network_profile(doc, run.profile)), len(frames)
+                    measurements.append(stack.enter_context(bs.RunPasses(
+                        run, bundle, frames[:n], labels[:n], master_labels[:n], cloud=cloud, progress=progress)))
+
+                def make_pass(measurement) -> float:
+                    step(f"{measurement.run.key} pass {measurement.passes_made + 1}")
+                    seconds = measurement.make_pass()
                     bar.update()
-                mine = [r for r in measured_runs if r.profile == profile]
-                if not mine:
-                    continue
-                with ShapedLink(host, int(port), LinkShape.from_profile(bs.network_profile(doc, profile))) as link:
-                    for run in mine:
-                        step(run.key)
-                        cloud = bs.MeasuredCloud(link, server_ms, bundle.name)
-                        outcomes[run] = bs.execute_run(run, bundle, frames[:measured_n], labels[:measured_n],
-                                                       master_labels[:measured_n], cloud=cloud, progress=progress)
-                        bar.update()
-                links[profile] = link.stats()
+                    return seconds
+
+                round_s = bs.interleave(measurements, make_pass)
+                bar.total = bar.n + extras  # runs that fit fewer passes leave steps of the estimate unused
+                bar.refresh()
+                outcomes = {m.run: m.summary() for m in measurements}
+        link_stats = {p: link.stats() for p, link in links.items()}  # after the runtimes and links closed
         shaper = ShapedLink.shaper
 
         step("precisions")
@@ -209,7 +218,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         "schema_version": RESULTS_SCHEMA_VERSION,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "options": {"fanout": fanout, "measured_frames": measured_frames},
-        "method": bs.METHOD,
+        "method": {**bs.METHOD, "rounds": len(round_s), "round_s": [round(r, 2) for r in round_s]},
         "machine": machine_info(),
         "git": git_info(),
         "bundle": {"name": bundle.name, "path": str(bundle.path), "master": doc["master"]["model"],
@@ -227,7 +236,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         },
         "server": {"how": "mmnet serve (mobile_runtime.serving.serve) in a child process, 1 interpreter, loopback",
                    "master_compute_ms": server_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
-        "links": links,
+        "links": link_stats,
         "records": records,
         "precisions": precisions,
         "overhead": overhead,

@@ -7,19 +7,24 @@ from a saved document.
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import median
 from typing import Any, Iterable
 
 __all__ = [
     "AGREEMENT_LIMIT",
+    "NOISE_LIMIT",
     "PAPER",
     "normalised_rows",
     "agreement_rows",
+    "minion_ms",
+    "minion_ms_elsewhere",
     "verdict_rows",
     "to_markdown",
     "write_plots",
 ]
 
 AGREEMENT_LIMIT = 0.25  # measured vs analytical mean latency: differences beyond 25% are explained
+NOISE_LIMIT = 1.3  # a run's minions this many times slower than the same minions elsewhere: the host was slow, not them
 _ZOOM_SHARE = 0.05  # bars under 5% of the tallest get a zoomed panel of their own
 
 # ../shared/papers/README.md, headline results "with 100% of baseline accuracy", vs cloud-only.
@@ -136,8 +141,31 @@ def agreement_rows(doc: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def minion_ms(record: dict) -> float | None:
+    """A run's minion time (ms) per frame that ran minions (preprocessing included); None if no frame did."""
+    ran = sum(record["minion_systems"].values())
+    return record["breakdown"]["latency_ms"]["minion"] * record["frames"] / ran if ran else None
+
+
+def minion_ms_elsewhere(records: list[dict], record: dict) -> tuple[float | None, int]:
+    """The median of :func:`minion_ms` over the other runs that ran the same minion systems as ``record``'s run,
+    and how many they are ((None, 0) if none)."""
+    systems = record["minion_systems"].keys()
+    if not systems:
+        return None, 0
+    others = {r["run"]: r for r in records  # a run fills several records: once each
+              if r["applicable"] and r["run"] != record["run"] and r["minion_systems"].keys() == systems}
+    values = [minion_ms(r) for r in others.values()]
+    return (float(median(values)) if values else None), len(values)
+
+
 def verdict_rows(doc: dict, profiles: tuple[str, ...] = ("3g", "lte")) -> list[dict[str, Any]]:
-    """Does the hybrid's mean latency beat mobile-only's and cloud-only's (normal mode), per path and profile?"""
+    """Does the hybrid's mean latency beat mobile-only's and cloud-only's (normal mode), per path and profile?
+
+    Each row also holds the hybrid run's minion time per frame that ran them (``minion_ms``) beside the
+    same minions' median in the other runs (``minion_ms_elsewhere``, over ``minion_runs_elsewhere``
+    runs) and its passes' ``spread``: what tells a slow host during that run from a slow system.
+    """
     records = doc["records"]
     rows = []
     for path in ("analytical", "measured"):
@@ -149,11 +177,14 @@ def verdict_rows(doc: dict, profiles: tuple[str, ...] = ("3g", "lte")) -> list[d
                 continue
             h, mo = hybrid["latency_ms"]["mean"], mobile["latency_ms"]["mean"]
             c = cloud["latency_ms"]["mean"] if cloud["applicable"] else None
+            elsewhere, runs = minion_ms_elsewhere(records, hybrid)
             rows.append({"path": path, "profile": profile, "hybrid_ms": h, "mobile_ms": mo, "cloud_ms": c,
                          "beats_mobile": h < mo, "beats_cloud": c is None or h < c,
                          "accuracy": hybrid["accuracy"], "master_accuracy": hybrid["master_accuracy"],
                          "recovery_rate": hybrid["recovery_rate"], "breakdown": hybrid["breakdown"]["latency_ms"],
-                         "mobile_breakdown": mobile["breakdown"]["latency_ms"]})
+                         "mobile_breakdown": mobile["breakdown"]["latency_ms"], "minion_ms": minion_ms(hybrid),
+                         "minion_ms_elsewhere": elsewhere, "minion_runs_elsewhere": runs,
+                         "spread": hybrid["passes"]["spread"]})
     return rows
 
 
@@ -217,8 +248,11 @@ def _accuracy_section(doc: dict) -> list[str]:
              f"Test split, {doc['network']['frames']['analytical']} frames (measured path: "
              f"{doc['network']['frames']['measured']}). The master's accuracy is on the same frames. One row per run: "
              "mobile-only serves every profile, mode and path; cloud-only every mode that may leave the device; a "
-             "hybrid mode that never leaves the device both paths.", "",
-             "| system | profile | mode | path | accuracy | master | recovery | paths | fallbacks |", "|---|---|---|---|---|---|---|---|---|"]
+             "hybrid mode that never leaves the device both paths. `passes`: the passes the run made (each frame counts "
+             "with its median pass); `spread`: (max − min) / median of the passes' mean latencies, the run's noise (a large "
+             "one beside a usual mean: a slow spell of the host hit one pass, and the medians left it out).", "",
+             "| system | profile | mode | path | accuracy | master | recovery | paths | fallbacks | passes | spread |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     seen = set()
     for r in doc["records"]:
         if not r["applicable"] or r["run"] in seen:
@@ -229,7 +263,7 @@ def _accuracy_section(doc: dict) -> list[str]:
         lines.append(f"| {r['system']} | {'any' if r['system'] == 'mobile-only' else r['profile']} | "
                      f"{r['mode'] if r['system'] == 'hybrid' else 'any'} | {'both' if shared_path else r['path']} | "
                      f"{_pct(r['accuracy'])} | {_pct(r['master_accuracy'])} | {_pct(r['recovery_rate'])} | {paths} | "
-                     f"{sum(r['fallbacks'].values())} |")
+                     f"{sum(r['fallbacks'].values())} | {r['passes']['count']} | {_pct(r['passes']['spread'])} |")
     return lines + [""]
 
 
@@ -373,8 +407,14 @@ def _verdict_section(doc: dict) -> list[str]:
         if not row["beats_mobile"]:
             line += (f" Why not: the hybrid spends {_ms(b['minion'])} ms in its minions, {_ms(b['master'])} ms in recoveries, "
                      f"{_ms(b['transfer'])} ms in transfers and {_ms(b['overhead'])} ms of runtime overhead per frame, while "
-                     f"the master alone takes {_ms(mb['master'])} ms (+{_ms(mb['overhead'])} ms overhead): the two minions cost "
+                     f"the master alone takes {_ms(mb['master'])} ms (+{_ms(mb['overhead'])} ms overhead): its minions cost "
                      f"{b['minion'] / max(mb['master'], 1e-9):.0%} of the master.")
+            mine, elsewhere = row["minion_ms"], row["minion_ms_elsewhere"]
+            if mine is not None and elsewhere is not None and mine >= NOISE_LIMIT * elsewhere:
+                line += (f" But in this run they took {_ms(mine)} ms per frame that ran them, {mine / elsewhere:.1f}× the "
+                         f"{_ms(elsewhere)} ms the same minions took (median) in the {row['minion_runs_elsewhere']} other runs "
+                         f"that ran them (pass spread {_pct(row['spread'])}): the host was slow while this run was measured, "
+                         "so this NO is measurement noise rather than the system. Run the bench again.")
         if not row["beats_cloud"]:
             line += " Why not: the cloud round trip is cheaper than the hybrid's on-device work on this host."
         lines.append(line)
@@ -441,6 +481,11 @@ def _fanout_section(doc: dict) -> list[str]:
     return lines
 
 
+def _round_s(seconds: list[float]) -> str:
+    low, high = min(seconds), max(seconds)
+    return f"{low:.1f} s" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f} s"
+
+
 def to_markdown(doc: dict) -> str:
     machine, git = doc["machine"], doc["git"]
     head = [f"# mmnet bench: {doc['bundle']['name']} ({doc['bundle']['path']})", "",
@@ -451,7 +496,8 @@ def to_markdown(doc: dict) -> str:
             f"compute timed for real. Measured path: {doc['shaper']} on loopback to a real master server; "
             f"{doc['network']['frames']['measured_note']} Method: {doc['method']['rule']} "
             f"({doc['method']['passes']} passes, {doc['method']['pass_budget_s']:g} s, {doc['method']['warmup_frames']} warm-up "
-            f"frames); frames are {doc['method']['frame_interval_s']:g} s apart.", ""]
+            f"frames; {doc['method']['rounds']} rounds of {_round_s(doc['method']['round_s'])}); frames are "
+            f"{doc['method']['frame_interval_s']:g} s apart.", ""]
     sections = (_verdict_section, _normalised_section, _accuracy_section, _breakdown_section, _agreement_section,
                 _paper_section, _precision_section, _overhead_section, _fanout_section)
     lines = head

@@ -26,6 +26,11 @@ request) and overhead (the runtime's own decision and bookkeeping), from the run
 Energy = the device compute energy of every model that ran on the device (the runtime config's
 per-model ``energy_mj``, which comes from its device profile) + the radio energy of every cloud
 request (:func:`radio_energy_mj`).
+
+Scheduling (:func:`interleave`): every run keeps its runtime open (:class:`RunPasses`) while the
+bench makes its passes round robin, pass 1 of every run, then pass 2, ..., so a slow spell of the
+host lands on one pass of many runs rather than on every pass of one, and each frame's median pass
+leaves it out.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import gc
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -64,7 +69,9 @@ __all__ = [
     "energy_parts",
     "frame_cost",
     "network_profile",
-    "execute_run",
+    "RunPasses",
+    "wants_pass",
+    "interleave",
     "METHOD",
     "master_compute_ms",
 ]
@@ -76,13 +83,16 @@ ENERGY_PARTS = ("minion", "master", "transfer")
 _PLACEMENT = {"mobile-only": "device", "cloud-only": "cloud", "hybrid": "auto"}
 _REMOTE_TIMEOUT_S = 10.0  # a 3G request takes ~0.1 s; a timeout here is a fault, counted as a fallback
 WARMUP_FRAMES = 3
-PASSES = 5  # passes over the frames per run, as many as fit PASS_BUDGET_S (at least one); see execute_run
+PASSES = 7  # passes over the frames per run, as many as fit PASS_BUDGET_S of its own pass time (at least one)
 PASS_BUDGET_S = 10.0
 FRAME_INTERVAL_S = 1.0
 METHOD = {"warmup_frames": WARMUP_FRAMES, "passes": PASSES, "pass_budget_s": PASS_BUDGET_S, "frame_interval_s": FRAME_INTERVAL_S,
-          "rule": "each run makes up to `passes` passes over its frames within `pass_budget_s` (at least one) after "
-                  "`warmup_frames` warm-up frames; each frame counts with its median pass (the lower middle one for an "
-                  "even count), so a frame a neighbour preempted in one pass does not count as slow"}
+          "rule": "all runs are measured together, round robin: pass 1 of every run, then pass 2 of every run that wants "
+                  "another, and so on; a run makes up to `passes` passes over its frames, as many as fit `pass_budget_s` "
+                  "of its own pass time (at least one), each after `warmup_frames` warm-up frames; each frame counts with "
+                  "its median pass (the lower middle one for an even count). A slow spell of the host (a neighbour "
+                  "process, the CPU's clock) then lands on one pass of many runs rather than on every pass of one, and "
+                  "the median pass leaves it out"}
 
 
 @dataclass(frozen=True)
@@ -332,53 +342,118 @@ def _stats(values: np.ndarray) -> dict[str, float]:
     return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95))}
 
 
-def execute_run(run: Run, bundle: Bundle, frames: np.ndarray, labels: np.ndarray, master_labels: np.ndarray, *,
-                cloud: AnalyticalCloud | MeasuredCloud | None, progress: bool = False) -> dict[str, Any]:
-    """Runs ``run`` over ``frames`` and summarises it (``cloud``: the path's master; None for mobile-only).
+class RunPasses:
+    """One run's runtime, kept open while the bench makes its passes (:func:`interleave`), and the passes made.
 
-    A few warm-up frames first load the interpreters' caches and open the kept-alive connection.
-    Then up to :data:`PASSES` passes over the frames, as many as fit :data:`PASS_BUDGET_S` (at
-    least one), each with a fresh selector state. Each frame counts with its median pass (the
-    lower middle one for an even count; its latency, breakdown, energy and answer together): on a
-    shared host a neighbour preempts a frame in one pass, not in most, so the mean over frames
-    measures the system rather than the host's other load. Frames are :data:`FRAME_INTERVAL_S`
-    apart (1 s, as ``mmnet run``: independent stills, no speculation-history effects).
+    ``cloud`` is the path's master (None for a run that crosses no network); the runtime closes it.
+    Frames are :data:`FRAME_INTERVAL_S` apart (1 s, as ``mmnet run``: independent stills, no
+    speculation-history effects).
     """
-    doc = bundle.runtime_config.document
-    profile = network_profile(doc, run.profile)
-    passes = []  # per pass: results, costs and requests, one entry per frame
-    with Runtime(bundle, mode=run.mode, network=run.profile, master_client=cloud,
-                 placement=_PLACEMENT[run.system], clock=time.perf_counter if cloud is None else cloud.clock) as runtime:
-        for i in range(min(WARMUP_FRAMES, len(frames))):
-            runtime.classify(frames[i], timestamp_s=-1000.0 + i)
+
+    def __init__(self, run: Run, bundle: Bundle, frames: np.ndarray, labels: np.ndarray, master_labels: np.ndarray, *,
+                 cloud: AnalyticalCloud | MeasuredCloud | None, progress: bool = False):
+        self.run = run
+        self._doc = bundle.runtime_config.document
+        self._profile = network_profile(self._doc, run.profile)
+        self._frames, self._labels, self._master_labels = frames, labels, master_labels
+        self._cloud = cloud
+        self._progress = progress
+        self._runtime = Runtime(bundle, mode=run.mode, network=run.profile, master_client=cloud,
+                                placement=_PLACEMENT[run.system], clock=time.perf_counter if cloud is None else cloud.clock)
+        self._passes: list[tuple[list[FrameResult], list[tuple[dict, dict]], list[list[Request]]]] = []
+
+    def __enter__(self) -> RunPasses:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._runtime.close()
+
+    @property
+    def passes_made(self) -> int:
+        return len(self._passes)
+
+    def make_pass(self) -> float:
+        """A warm-up, then one pass over the frames from a fresh selector state; returns the pass's seconds.
+
+        The warm-up, one request straight to the cloud master (whether or not the frames use it)
+        and then :data:`WARMUP_FRAMES` frames through the runtime, opens the measured path's
+        kept-alive connection, or opens it again if the server dropped it while idle between passes
+        (after 5 s, ``mobile_runtime.serving``), and reloads the interpreters' caches after the
+        other runs' passes. Every pass is thus timed on a warm runtime and an open connection.
+        """
+        runtime, cloud = self._runtime, self._cloud
+        if cloud is not None:
+            cloud.predict(self._frames[0])  # first: HTTP and PNG coding would evict what the frames below warm
+        runtime.state = initial_state(runtime.tables, self.run.profile)
+        for i in range(min(WARMUP_FRAMES, len(self._frames))):
+            runtime.classify(self._frames[i], timestamp_s=float(i))
+        runtime.state = initial_state(runtime.tables, self.run.profile)
+        if cloud is not None:
+            cloud.take()  # the warm-up's requests count nowhere
+        results, costs, requests = [], [], []
+        started = time.perf_counter()
+        gc.disable()  # as timeit does: a collection of the growing result list would land in one frame's time
+        try:
+            for i, frame in enumerate(tqdm(self._frames, desc=f"{self.run.key} pass {len(self._passes) + 1}", unit="frame",
+                                           leave=False, disable=not self._progress)):
+                result = runtime.classify(frame, timestamp_s=i * FRAME_INTERVAL_S, index=i)
+                taken = cloud.take() if cloud is not None else []
+                results.append(result)
+                costs.append(frame_cost(result, taken, self._doc, self._profile))
+                requests.append(taken)
+        finally:
+            gc.enable()
+        self._passes.append((results, costs, requests))
+        return time.perf_counter() - started
+
+    def summary(self) -> dict[str, Any]:
+        """The run's record: each frame with its median pass (its latency, breakdown, energy and answer together).
+
+        On a shared host a slow spell hits a frame in one pass, not in most, so the mean over frames
+        measures the system rather than the host's other load. ``passes`` keeps each pass's mean
+        latency and their ``spread`` ((max - min) / median; None for one pass), the run's noise.
+        """
+        passes = self._passes
+        totals = np.array([[r.timings_ms["total"] for r in results] for results, _, _ in passes])
+        median_pass = np.argsort(totals, axis=0, kind="stable")[(len(passes) - 1) // 2]
+        chosen = [(passes[p][0][i], passes[p][1][i], passes[p][2][i]) for i, p in enumerate(median_pass)]
+        summary = summarise_run(self.run, [c[0] for c in chosen], [c[1] for c in chosen], [r for c in chosen for r in c[2]],
+                                self._labels, self._master_labels)
+        means = totals.mean(axis=1)
+        summary["passes"] = {"count": len(passes), "latency_mean_ms": [float(m) for m in means],
+                             "spread": float((means.max() - means.min()) / np.median(means)) if len(passes) > 1 else None}
+        return summary
+
+
+def wants_pass(durations_s: Sequence[float], passes: int = PASSES, budget_s: float = PASS_BUDGET_S) -> bool:
+    """Whether a run whose passes took ``durations_s`` makes another: its first always; then up to
+    ``passes`` in all, unless one more (as long as their mean) would take it past ``budget_s``."""
+    made = len(durations_s)
+    return made == 0 or (made < passes and sum(durations_s) * (made + 1) / made <= budget_s)
+
+
+_Job = TypeVar("_Job")
+
+
+def interleave(jobs: Sequence[_Job], make_pass: Callable[[_Job], float], *, passes: int = PASSES,
+               budget_s: float = PASS_BUDGET_S) -> list[float]:
+    """Makes the jobs' passes round robin: in each round, in order, one pass of every job that
+    :func:`wants_pass` (``make_pass(job)`` returns the pass's seconds), until none does.
+
+    Returns each round's wall seconds. A job's passes are thus a round apart, so a slow spell of
+    the host well shorter than a round hits at most one pass of each job.
+    """
+    durations: list[list[float]] = [[] for _ in jobs]
+    rounds = []
+    while due := [i for i, made in enumerate(durations) if wants_pass(made, passes, budget_s)]:
         started = time.monotonic()
-        for number in range(PASSES):
-            runtime.state = initial_state(runtime.tables, run.profile)
-            if cloud is not None:
-                cloud.take()
-            results, costs, requests = [], [], []
-            gc.disable()  # as timeit does: a collection of the growing result list would land in one frame's time
-            try:
-                for i, frame in enumerate(tqdm(frames, desc=f"{run.key} pass {number + 1}", unit="frame", leave=False,
-                                               disable=not progress)):
-                    result = runtime.classify(frame, timestamp_s=i * FRAME_INTERVAL_S, index=i)
-                    taken = cloud.take() if cloud is not None else []
-                    results.append(result)
-                    costs.append(frame_cost(result, taken, doc, profile))
-                    requests.append(taken)
-            finally:
-                gc.enable()
-            passes.append((results, costs, requests))
-            elapsed = time.monotonic() - started
-            if elapsed * (number + 2) / (number + 1) > PASS_BUDGET_S:  # the next pass would overrun the budget
-                break
-    totals = np.array([[r.timings_ms["total"] for r in results] for results, _, _ in passes])
-    median_pass = np.argsort(totals, axis=0, kind="stable")[(len(passes) - 1) // 2]
-    chosen = [(passes[p][0][i], passes[p][1][i], passes[p][2][i]) for i, p in enumerate(median_pass)]
-    summary = summarise_run(run, [c[0] for c in chosen], [c[1] for c in chosen], [r for c in chosen for r in c[2]],
-                            labels, master_labels)
-    summary["passes"] = {"count": len(passes), "latency_mean_ms": [float(t.mean()) for t in totals]}
-    return summary
+        for i in due:
+            durations[i].append(make_pass(jobs[i]))
+        rounds.append(time.monotonic() - started)
+    return rounds
 
 
 def summarise_run(run: Run, results: Sequence[FrameResult], costs: Sequence[tuple[dict, dict]],
@@ -393,6 +468,7 @@ def summarise_run(run: Run, results: Sequence[FrameResult], costs: Sequence[tupl
     return {
         "run": run.key,
         "frames": len(results),
+        "minion_systems": dict(Counter(r.system for r in results if r.decision.runs_minions)),
         "accuracy": float(np.mean(answered == labels)),
         "master_accuracy": float(np.mean(master_labels == labels)),
         "latency_ms": _stats(latency),

@@ -1,4 +1,5 @@
-"""``mmnet bench`` (benchmarks/bench*.py): energy arithmetic, run plan, normalisation, a real run, schema, CLI."""
+"""``mmnet bench`` (benchmarks/bench*.py): energy arithmetic, run plan, pass scheduling, normalisation, a real run,
+the verdict on a noisy run, schema, CLI."""
 
 from __future__ import annotations
 
@@ -12,15 +13,10 @@ import numpy as np
 import pytest
 
 from benchmarks.bench import ResultsError, run_bench, validate_results
-from benchmarks.bench_report import agreement_rows, normalised_rows
-from benchmarks.bench_systems import Request, energy_parts, network_profile, plan_runs, radio_energy_mj
-from mobile_runtime.bundle import write_manifest
-from mobile_runtime.interpreter import TFLiteClassifier
+from benchmarks.bench_report import agreement_rows, normalised_rows, to_markdown, verdict_rows
+from benchmarks.bench_systems import (Request, energy_parts, interleave, network_profile, plan_runs, radio_energy_mj,
+                                      wants_pass)
 from mobile_runtime.network import NetworkProfile, RadioPowerModel, transfer_energy_mj, transfer_latency_ms
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-from pipeline.bundle import attach_configuration
-from pipeline.config import RuntimeSettings
-from pipeline.configure import build_configuration
 from tests.unit import tflite_fixtures as tfx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +72,24 @@ def test_plan_fills_every_record_with_the_fewest_runs():
     assert len(private_hybrid) == 1 and next(iter(private_hybrid)).path is None
 
 
+def test_passes_go_round_robin_each_run_within_its_own_budget():
+    """Pass 1 of every run, then pass 2 of those that want another, ...; a run stops at 5 passes or when one more
+    (as long as its mean pass) would take its own pass time past the budget, whatever the others take."""
+    seconds = {"fast": 0.1, "mid": 4.0, "slow": 20.0, "exact": 2.5}
+    order = []
+
+    def make_pass(job):
+        order.append(job)
+        return seconds[job]
+
+    rounds = interleave(list(seconds), make_pass, passes=5, budget_s=10.0)
+    # mid: 4 s, then 8 s, and a third would make 12 s; exact: 4 x 2.5 s = 10 s is within the budget; slow: only its first.
+    assert order == ["fast", "mid", "slow", "exact", "fast", "mid", "exact", "fast", "exact", "fast", "exact", "fast"]
+    assert len(rounds) == 5 and all(r >= 0 for r in rounds)
+    assert wants_pass([]) and not wants_pass([0.1] * 5, passes=5) and not wants_pass([6.0], budget_s=10.0)
+    assert interleave([], make_pass) == []
+
+
 def _record(system, mode, path, latency, energy, applicable=True):
     if not applicable:
         return {"system": system, "profile": "lte", "mode": mode, "path": path, "applicable": False, "reason": "never leaves"}
@@ -110,28 +124,8 @@ def test_normalisation_to_cloud_only():
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    """The tiny fixture bundle with a real runtime config (as tests/unit/test_runtime.py builds it): the master
-    takes 5 ms on the device per the manifest, so the minion pays off and no profile puts the master in the cloud."""
-    root = tmp_path_factory.mktemp("bench") / "tiny"
-    root.mkdir()
-    manifest = tfx.fixture_manifest(root)
-    for record in manifest["models"]:
-        latency = 5.0 if record["role"] == "master" else 0.1
-        record["host_latency_ms"].update(median=latency, p90=latency, mean=latency, min=latency)
-    splits = {}
-    for split in ("val", "test"):
-        with np.load(root / "data" / f"{split}.npz") as data:
-            splits[split] = (data["frames"], data["labels"])
-    spec = PreprocessingSpec.from_json(manifest["preprocessing"])
-    probabilities = {}
-    for record in manifest["models"]:
-        classifier = TFLiteClassifier(root / record["file"])
-        probabilities[record["id"]] = {s: classifier.predict(preprocess(f, spec, record["resolution"])) for s, (f, _) in splits.items()}
-    configuration = build_configuration(RuntimeSettings(single_minion_systems=True, latency_model=False), manifest,
-                                        probabilities, splits)
-    attach_configuration(manifest, root, configuration)
-    write_manifest(manifest, root / "manifest.json")
-    return root
+    """The master takes 5 ms on the device per the manifest, so the minion pays off and no profile puts it in the cloud."""
+    return tfx.write_configured_fixture_bundle(tmp_path_factory.mktemp("bench") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +143,7 @@ def _get(doc, **keys):
 def test_a_real_run_writes_valid_results_tables_and_plots(bench_run, bundle_dir):
     doc, out = bench_run
     validate_results(doc)
-    assert doc["schema_version"] == "1.0" and doc["shaper"] == "asyncio-proxy (mmnet)"
+    assert doc["schema_version"] == "1.1" and doc["shaper"] == "asyncio-proxy (mmnet)"
     assert doc["machine"]["cores"] >= 1 and doc["machine"]["litert"]["version"]
     assert len(doc["records"]) == 3 * 3 * 4 * 2
     assert {p for p in doc["plots"]} == {"bench_3g.png", "bench_lte.png", "bench_wifi.png", "normalised.png"}
@@ -187,13 +181,58 @@ def test_every_measured_cloud_request_crossed_the_shaped_link(bench_run, bundle_
     assert {row["system"] for row in agreement_rows(doc) if row["request_ms"] is not None} == {"cloud-only"}
 
 
+def test_runs_are_measured_round_robin_and_report_their_noise(bench_run):
+    doc, out = bench_run
+    method = doc["method"]
+    runs = {r["run"]: r for r in doc["records"] if r["applicable"]}
+    counts = [r["passes"]["count"] for r in runs.values()]
+    assert method["rounds"] == max(counts) == len(method["round_s"]) and min(counts) >= 1
+    for record in runs.values():
+        passes = record["passes"]
+        assert len(passes["latency_mean_ms"]) == passes["count"]
+        assert (passes["spread"] is None) == (passes["count"] == 1)
+        means = passes["latency_mean_ms"]
+        if passes["spread"] is not None:
+            assert passes["spread"] == pytest.approx((max(means) - min(means)) / float(np.median(means)))
+        ran = record["path_counts"].get("minions", 0) + record["path_counts"].get("minions_unchecked", 0)
+        assert sum(record["minion_systems"].values()) >= ran
+    assert sum(runs["mobile-only"]["minion_systems"].values()) == 0
+    assert f"{method['rounds']} rounds of" in (out / "results.md").read_text()
+
+
+def test_a_no_from_a_run_whose_minions_were_slow_is_called_noise(bench_run):
+    """A hybrid run slower than mobile-only gets a NO with the numbers; if its minions also took far longer than the
+    same minions in the other runs, the verdict says the host was slow during that run."""
+    doc = copy.deepcopy(bench_run[0])
+    [hybrid] = [r for r in doc["records"]
+                if (r["system"], r["profile"], r["mode"], r["path"]) == ("hybrid", "3g", "normal", "analytical")]
+    assert hybrid["minion_systems"], "the fixture's hybrid runs its minion"
+    mobile_ms = _get(doc, system="mobile-only", profile="3g", mode="normal", path="analytical")["latency_ms"]["mean"]
+    hybrid["latency_ms"]["mean"] = 2 * mobile_ms
+    minion_frames = sum(hybrid["minion_systems"].values())
+
+    def verdict(minion_ms_per_frame):
+        hybrid["breakdown"]["latency_ms"]["minion"] = minion_ms_per_frame * minion_frames / hybrid["frames"]
+        [row] = [r for r in verdict_rows(doc) if (r["profile"], r["path"]) == ("3g", "analytical")]
+        [line] = [line for line in to_markdown(doc).splitlines() if line.startswith("- **3g, analytical:")]
+        return row, line
+
+    row, _ = verdict(1.0)
+    elsewhere = row["minion_ms_elsewhere"]
+    assert row["minion_ms"] == pytest.approx(1.0) and row["minion_runs_elsewhere"] >= 3 and elsewhere > 0
+    row, line = verdict(elsewhere)  # as fast as elsewhere: a real NO
+    assert not row["beats_mobile"] and line.startswith("- **3g, analytical: NO.**") and "noise" not in line
+    row, line = verdict(2 * elsewhere)
+    assert "2.0× the" in line and "this NO is measurement noise rather than the system" in line
+
+
 @pytest.mark.parametrize("break_it, fragment", [
     (lambda d: d.pop("records"), "'records' is a required property"),
     (lambda d: d["records"][0].update(system="edge-only"), "edge-only"),
     (lambda d: d["records"][0]["latency_ms"].pop("p95"), "'p95' is a required property"),
     (lambda d: next(r for r in d["records"] if not r["applicable"]).pop("reason"), "'reason' is a required property"),
     (lambda d: d["records"][0].update(accuracy=1.5), "1.5"),
-    (lambda d: d.update(schema_version="0.9"), "1.0"),
+    (lambda d: d.update(schema_version="1.0"), "1.1"),
 ])
 def test_bad_results_documents_are_rejected(bench_run, break_it, fragment):
     doc = copy.deepcopy(bench_run[0])

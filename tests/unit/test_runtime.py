@@ -15,45 +15,17 @@ from starlette.routing import Route
 from mobile_runtime.bundle import load_bundle, sha256_file, write_manifest
 from mobile_runtime.errors import BundleError, ConfigError, DataError
 from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
+from mobile_runtime.preprocessing import preprocess
 from mobile_runtime.replay import SUMMARY_KEYS, replay
 from mobile_runtime.runtime import Runtime
 from mobile_runtime.runtime_config import MODES
 from mobile_runtime.serving import running_app, running_server
-from pipeline.bundle import attach_configuration
-from pipeline.config import RuntimeSettings
-from pipeline.configure import build_configuration
 from tests.unit import tflite_fixtures as tfx
 
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    """The fixture bundle with a runtime config from the real configure stage.
-
-    The manifest says the master takes 5 ms and the minion 0.1 ms on the device, so the single
-    minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
-    """
-    root = tmp_path_factory.mktemp("runtime") / "tiny"
-    root.mkdir()
-    manifest = tfx.fixture_manifest(root)
-    for record in manifest["models"]:
-        latency = 5.0 if record["role"] == "master" else 0.1
-        record["host_latency_ms"].update(median=latency, p90=latency, mean=latency, min=latency)
-    bundle_probabilities = {}
-    splits = {}
-    for split in ("val", "test"):
-        with np.load(root / "data" / f"{split}.npz") as data:
-            splits[split] = (data["frames"], data["labels"])
-    spec = PreprocessingSpec.from_json(manifest["preprocessing"])
-    for record in manifest["models"]:
-        classifier = TFLiteClassifier(root / record["file"])
-        bundle_probabilities[record["id"]] = {s: classifier.predict(preprocess(f, spec, record["resolution"]))
-                                              for s, (f, _) in splits.items()}
-    settings = RuntimeSettings(single_minion_systems=True, latency_model=False)
-    configuration = build_configuration(settings, manifest, bundle_probabilities, splits)
-    attach_configuration(manifest, root, configuration)
-    write_manifest(manifest, root / "manifest.json")
-    return root
+    return tfx.write_configured_fixture_bundle(tmp_path_factory.mktemp("runtime") / "tiny")
 
 
 @pytest.fixture(scope="module")

@@ -207,6 +207,38 @@ def write_fixture_bundle(bundle_dir: Path) -> Path:
     return bundle_dir
 
 
+def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
+    """The fixture bundle with a runtime config from the real configure stage.
+
+    The manifest says the master takes 5 ms and the minion 0.1 ms on the device, so the single
+    minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
+    """
+    from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
+    from pipeline.bundle import attach_configuration
+    from pipeline.config import RuntimeSettings
+    from pipeline.configure import build_configuration
+
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    manifest = fixture_manifest(bundle_dir)
+    for record in manifest["models"]:
+        latency = 5.0 if record["role"] == "master" else 0.1
+        record["host_latency_ms"].update(median=latency, p90=latency, mean=latency, min=latency)
+    splits = {}
+    for split in ("val", "test"):
+        with np.load(bundle_dir / "data" / f"{split}.npz") as data:
+            splits[split] = (data["frames"], data["labels"])
+    spec = PreprocessingSpec.from_json(manifest["preprocessing"])
+    probabilities = {}
+    for record in manifest["models"]:
+        classifier = TFLiteClassifier(bundle_dir / record["file"])
+        probabilities[record["id"]] = {s: classifier.predict(preprocess(f, spec, record["resolution"]))
+                                       for s, (f, _) in splits.items()}
+    settings = RuntimeSettings(single_minion_systems=True, latency_model=False)
+    attach_configuration(manifest, bundle_dir, build_configuration(settings, manifest, probabilities, splits))
+    write_manifest(manifest, bundle_dir / "manifest.json")
+    return bundle_dir
+
+
 def rewrite_manifest(bundle_dir: Path, manifest: dict[str, Any]) -> None:
     """Overwrite manifest.json without validation (to build broken bundles)."""
     (bundle_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
