@@ -150,11 +150,18 @@ def detect_frame(
     cost for a single frame. ``thresholds`` must already be checked (:func:`check_thresholds`); a list
     of floats is fastest.
     """
-    tops = [_calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)]
-    answers = [a for a, _ in tops]
-    if all(a == answers[0] for a in answers):
-        answer, confidence = answers[0], min(c for _, c in tops)
-        return FrameVerdict(answer, confidence, True, confidence >= thresholds[answer])
-    answer, confidence = max(tops, key=lambda ac: ac[1])
+    # Plain loops, no generators or key functions: this runs once per frame.
+    (answer, confidence), *others = [_calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)]
+    lowest = confidence
+    agree = True
+    for other, other_confidence in others:
+        if other != answer:
+            agree = False
+        if other_confidence < lowest:
+            lowest = other_confidence
+        if other_confidence > confidence:  # the first of equally confident minions answers a disagreement
+            answer, confidence = other, other_confidence
+    if agree:
+        return FrameVerdict(answer, lowest, True, lowest >= thresholds[answer])
     accept = disagreement_threshold is not None and confidence >= disagreement_threshold
     return FrameVerdict(answer, confidence, False, accept)
