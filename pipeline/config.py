@@ -298,9 +298,9 @@ class TargetsConfig:
 
 @dataclass(frozen=True)
 class ThresholdFloorConfig:
-    """Per tuned mode, the share of val frames the minions answered right (agreeing) whose calibrated
-    confidence the per-class thresholds must reach at least: a margin against the minions' rare
-    confident errors, which a small val split may not contain at all (then the §6.4.2 fit is 0)."""
+    """Per tuned mode, a share q: every per-class threshold is at least the q-quantile of the calibrated
+    confidences of the val frames the agreeing minions answered right. A margin against the minions'
+    rare confident errors, which a small val split may not hold at all (then the §6.4.2 fit is 0)."""
 
     normal: float = 0.05
     power_saving: float = 0.0
