@@ -2,7 +2,6 @@ package org.mmnet.core;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,20 +13,15 @@ public final class Fixtures {
     private Fixtures() {
     }
 
+    /** A test resource as UTF-8 text, e.g. "parity/manifest.json". */
     public static String resource(String path) {
         try (InputStream in = Fixtures.class.getResourceAsStream("/" + path)) {
             if (in == null) {
                 throw new AssertionError("test resource /" + path + " is missing");
             }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                out.write(buffer, 0, n);
-            }
-            return new String(out.toByteArray(), StandardCharsets.UTF_8);
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new AssertionError(e);
+            throw new AssertionError("cannot read test resource /" + path + ": " + e, e);
         }
     }
 

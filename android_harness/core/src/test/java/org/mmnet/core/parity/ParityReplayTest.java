@@ -7,9 +7,6 @@ import static org.junit.Assert.fail;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -27,6 +24,7 @@ import org.mmnet.core.Bundle;
 import org.mmnet.core.BundleException;
 import org.mmnet.core.ConfigException;
 import org.mmnet.core.DataException;
+import org.mmnet.core.Fixtures;
 import org.mmnet.core.JsonNode;
 import org.mmnet.core.Manifest;
 import org.mmnet.core.Mode;
@@ -61,7 +59,7 @@ import org.mmnet.core.select.SelectorState;
  */
 @RunWith(Parameterized.class)
 public class ParityReplayTest {
-    private static final String ROOT = "/parity/";
+    private static final String ROOT = "parity/";
     private static final double CONFIDENCE_TOLERANCE = 1e-12;
 
     private static Manifest manifest;
@@ -88,20 +86,7 @@ public class ParityReplayTest {
     }
 
     static String resource(String path) {
-        try (InputStream in = ParityReplayTest.class.getResourceAsStream(ROOT + path)) {
-            if (in == null) {
-                throw new AssertionError("test resource " + ROOT + path + " is missing; regenerate the parity traces (README.md)");
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                out.write(buffer, 0, n);
-            }
-            return new String(out.toByteArray(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new AssertionError("cannot read test resource " + ROOT + path + ": " + e, e);
-        }
+        return Fixtures.resource(ROOT + path);
     }
 
     private static synchronized void loadShared() {
