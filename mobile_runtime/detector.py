@@ -125,17 +125,29 @@ class FrameVerdict(NamedTuple):
         return "accepted" if self.accept else ("low_confidence" if self.agree else "disagree")
 
 
+# Above this many classes numpy computes the calibrated top-1 faster than a Python loop (measured:
+# 10 classes 1.2 µs vs 3.0 µs; 100 classes 7.8 µs vs 3.4 µs; 1000 classes 78 µs vs 6.4 µs).
+_PYTHON_LOOP_MAX_CLASSES = 40
+
+
 def _calibrated_top1(probabilities: np.ndarray, temperature: float) -> tuple[int, float]:
-    """Top-1 class and its temperature-scaled probability, in plain Python for a short vector.
+    """Top-1 class and its temperature-scaled probability, for one minion's output vector.
 
     softmax(log p / T) at the top class is p_top^(1/T) / Σ_j p_j^(1/T): no logs, one pass, with
-    p clipped at 1e-12 exactly as :func:`apply_temperature` does.
+    p clipped at 1e-12 exactly as :func:`apply_temperature` does. The sum's order differs between
+    the two ways below, so results may differ in the last bit.
     """
-    values = probabilities.tolist()
-    peak = max(values)
     exponent = 1.0 / temperature
-    total = sum([(v if v > _EPS else _EPS) ** exponent for v in values])
-    return values.index(peak), max(peak, _EPS) ** exponent / total
+    if probabilities.shape[-1] > _PYTHON_LOOP_MAX_CLASSES:
+        top = int(probabilities.argmax())
+        scaled = np.power(np.maximum(probabilities, _EPS, dtype=np.float64), exponent)
+        return top, float(scaled[top]) / float(scaled.sum())
+    values = probabilities.tolist()
+    total = 0.0
+    for v in values:  # a plain loop: faster than sum() over a generator or a list for short vectors
+        total += (v if v > _EPS else _EPS) ** exponent
+    peak = max(values)
+    return values.index(peak), (peak if peak > _EPS else _EPS) ** exponent / total
 
 
 def detect_frame(
@@ -150,11 +162,11 @@ def detect_frame(
     cost for a single frame. ``thresholds`` must already be checked (:func:`check_thresholds`); a list
     of floats is fastest.
     """
-    # Plain loops, no generators or key functions: this runs once per frame.
-    (answer, confidence), *others = [_calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)]
+    answer, confidence = _calibrated_top1(probabilities[0], temperatures[0])
     lowest = confidence
     agree = True
-    for other, other_confidence in others:
+    for i in range(1, len(probabilities)):
+        other, other_confidence = _calibrated_top1(probabilities[i], temperatures[i])
         if other != answer:
             agree = False
         if other_confidence < lowest:

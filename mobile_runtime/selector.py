@@ -46,7 +46,7 @@ treated as immutable once loaded (a document edited in place after a call is not
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Union
 
@@ -106,32 +106,39 @@ class LinkEstimate:
         check_number("LinkEstimate.downlink_mbps", self.downlink_mbps, positive=True)
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """What happened to the previous frame (for the speculation-history rules, §5.2.2)."""
+class HistoryEntry(NamedTuple):
+    """What happened to the previous frame (for the speculation-history rules, §5.2.2).
+
+    A NamedTuple, not a self-checking dataclass: one is made per frame, and building a frozen
+    dataclass costs more than the rules it feeds. :func:`after_frame` checks its fields.
+    """
 
     timestamp_s: float  # the frame's time on the clock ``decide`` gets as ``now_s``
     minion_answer: int | None  # None when the minions did not run
     master_answer: int | None  # None when the master did not run
     recovered: bool  # the detector sent the frame to the master
 
-    def __post_init__(self) -> None:
-        if type(self.timestamp_s) is not float or not math.isfinite(self.timestamp_s):  # float: the per-frame case
-            _check_time("HistoryEntry.timestamp_s", self.timestamp_s)
-        for name, value in (("minion_answer", self.minion_answer), ("master_answer", self.master_answer)):
-            if value is not None and type(value) is not int:
-                raise ConfigError(f"HistoryEntry.{name} is {value!r}; expected a class index (int) or None")
-        if type(self.recovered) is not bool:
-            raise ConfigError(f"HistoryEntry.recovered is {self.recovered!r}; expected a bool")
-        if self.recovered and (self.minion_answer is None or self.master_answer is None):
-            raise ConfigError(
-                f"HistoryEntry: recovered is True but minion_answer is {self.minion_answer!r} and master_answer is "
-                f"{self.master_answer!r}; a recovered frame has both answers"
-            )
+
+def _check_history_entry(entry: Any) -> None:
+    if type(entry) is not HistoryEntry:
+        raise ConfigError(f"entry is a {type(entry).__name__}; expected a HistoryEntry")
+    timestamp_s, minion_answer, master_answer, recovered = entry
+    if type(timestamp_s) is not float or not math.isfinite(timestamp_s):  # float: the per-frame case
+        _check_time("HistoryEntry.timestamp_s", timestamp_s)
+    if minion_answer is not None and type(minion_answer) is not int:
+        raise ConfigError(f"HistoryEntry.minion_answer is {minion_answer!r}; expected a class index (int) or None")
+    if master_answer is not None and type(master_answer) is not int:
+        raise ConfigError(f"HistoryEntry.master_answer is {master_answer!r}; expected a class index (int) or None")
+    if recovered is not True and recovered is not False:
+        raise ConfigError(f"HistoryEntry.recovered is {recovered!r}; expected a bool")
+    if recovered and (minion_answer is None or master_answer is None):
+        raise ConfigError(
+            f"HistoryEntry: recovered is True but minion_answer is {minion_answer!r} and master_answer is "
+            f"{master_answer!r}; a recovered frame has both answers"
+        )
 
 
-@dataclass(frozen=True)
-class SelectorState:
+class SelectorState(NamedTuple):
     """Everything :func:`decide` needs besides the config, the mode and the time.
 
     ``next_probe_s`` is the earliest time of the next probe to the cloud: every
@@ -139,22 +146,16 @@ class SelectorState:
     master is kept off the cloud by *measurements* (an overloaded server, or a live link estimate
     worse than the profile's); it is what lets those measurements recover. Counters are not kept
     here: the runtime counts.
+
+    A NamedTuple (a new one per frame, see :class:`HistoryEntry`): the functions of this module
+    build it from checked values, and :func:`decide` checks the types it reads. Change a field
+    with ``state._replace(...)``.
     """
 
     link: LinkEstimate
     server_overloaded: bool = False
     next_probe_s: float | None = None
     last: HistoryEntry | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.link, LinkEstimate):
-            raise ConfigError(f"SelectorState.link is a {type(self.link).__name__}; expected a LinkEstimate")
-        if not isinstance(self.server_overloaded, bool):
-            raise ConfigError(f"SelectorState.server_overloaded is {self.server_overloaded!r}; expected a bool")
-        if self.next_probe_s is not None:
-            _check_time("SelectorState.next_probe_s", self.next_probe_s)
-        if self.last is not None and not isinstance(self.last, HistoryEntry):
-            raise ConfigError(f"SelectorState.last is a {type(self.last).__name__}; expected a HistoryEntry or None")
 
 
 class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's cost to build per frame
@@ -202,7 +203,7 @@ class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's co
             "thresholds_mode": self.thresholds_mode,
             "probe": self.probe,
             "reasons": list(self.reasons),
-            "estimates": {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.estimates.items()},
+            "estimates": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.estimates.items()},
         }
 
 
@@ -260,6 +261,9 @@ class SelectorTables:
     rtt_ratio: float
     probe_interval_s: float
     rtt_smoothing: float
+    # decide's one-entry memo of rules 1-4: [(link estimate, (mode, override, overloaded), _Costing)],
+    # one tuple so that a reader on another thread never sees parts of two entries
+    _costing: list = field(default_factory=lambda: [(None, None, None)], repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: RuntimeConfig) -> SelectorTables:
@@ -434,8 +438,7 @@ def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_
     else:
         overloaded = smoothed > limit
         new_rtt = smoothed
-    return replace(
-        state,
+    return state._replace(
         link=replace(link, rtt_ms=new_rtt),
         server_overloaded=overloaded,
         next_probe_s=now_s + t.probe_interval_s,
@@ -458,14 +461,12 @@ def observe_bandwidth(
         changes["downlink_mbps"] = check_number("downlink_mbps", downlink_mbps, positive=True)
     if not changes:
         return state
-    return replace(state, link=replace(state.link, **changes))
+    return state._replace(link=replace(state.link, **changes))
 
 
 def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
     """Records what happened to the frame just processed, for the next frame's history rules."""
-    if not isinstance(entry, HistoryEntry):
-        raise ConfigError(f"entry is a {type(entry).__name__}; expected a HistoryEntry")
-    # The constructor, not dataclasses.replace: this runs once per frame and replace() inspects fields.
+    _check_history_entry(entry)
     return SelectorState(state.link, state.server_overloaded, state.next_probe_s, entry)
 
 
@@ -473,40 +474,30 @@ def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
 # The decision
 
 
-def decide(
-    config: ConfigLike,
-    state: SelectorState,
-    *,
-    mode: str,
-    now_s: float,
-    placement_override: str | None = None,
-) -> Decision:
-    """The path of the frame arriving at ``now_s`` in user ``mode`` (rules 1-5 of the module doc).
+class _Costing(NamedTuple):
+    """Rules 1-4 for one mode, override, link estimate and server state: everything of a decision
+    that does not depend on the time or the previous frame. Memoized (see :func:`decide`)."""
 
-    Pure: ``state`` is not changed (it is frozen) and no clock is read. ``placement_override``
-    ("device" | "cloud") forces the master's place, as the CLI's ``--placement`` does; forcing
-    the cloud in a mode that never leaves the device is a ConfigError.
-    """
-    t = config if type(config) is SelectorTables else _tables(config)
-    spec = t.modes.get(mode)
-    if spec is None:
-        raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
-    if type(state) is not SelectorState:
-        raise ConfigError(f"state is a {type(state).__name__}; expected a SelectorState (initial_state)")
-    if placement_override is not None and placement_override not in PLACEMENTS:
-        raise ConfigError(f"placement_override is {placement_override!r}; expected 'device', 'cloud' or None")
-    if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
-        raise ConfigError(f"now_s is {now_s!r}; expected a finite time in seconds")
-    link = state.link
+    placement: str
+    probe_rule: str | None  # "overloaded" | "live_estimates": the rule that may send a probe; None: no probe
+    why_probe: tuple
+    system: str
+    path: str  # "minions" or "master"
+    why: tuple
+    estimates: dict  # without dt_ms; expected_ms read-only (shared by every decision made from it)
+
+
+def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | None, link: LinkEstimate,
+          server_overloaded: bool) -> _Costing:
+    """Rules 1-4 of the module doc: where the master runs, and which system (if any) runs first."""
     profile = t.profiles.get(link.profile)
     if profile is None:
         raise ConfigError(f"state.link.profile is {link.profile!r}; expected one of {sorted(t.profiles)}")
-
     l_m = t.master_ms
     l_t = t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
     # Reasons are formatted lazily (Decision.reasons): per frame, formatting floats costs more than deciding.
     reasons: list = [("mode {}", mode)]
-    probe_due = False
+    probe_rule = None
     why_probe: tuple = ()
 
     # Rules 1-3: where the master runs.
@@ -521,15 +512,14 @@ def decide(
     elif placement_override is not None:
         placement = placement_override
         reasons.append(("placement forced to {} by override (L_t {:.2f} ms vs L_m {:.2f} ms)", placement_override, l_t, l_m))
-        if state.server_overloaded:
+        if server_overloaded:
             reasons.append(("server overloaded, but the override decides the placement",))
-    elif state.server_overloaded:
+    elif server_overloaded:
         placement = "device"
         reasons.append(("server overloaded (smoothed RTT {:.1f} ms > {:g} × {:g} ms): master on device",
                         link.rtt_ms, t.rtt_ratio, profile.rtt_ms))
-        probe_due = state.next_probe_s is None or now_s >= state.next_probe_s
-        if probe_due:
-            why_probe = ("probe: server overloaded; one master call to the cloud every {:g} s", t.probe_interval_s)
+        probe_rule = "overloaded"
+        why_probe = ("probe: server overloaded; one master call to the cloud every {:g} s", t.probe_interval_s)
     elif l_t < l_m:
         placement = "cloud"
         reasons.append(("L_t {:.2f} ms < L_m {:.2f} ms: master in the cloud", l_t, l_m))
@@ -538,32 +528,20 @@ def decide(
         reasons.append(("L_t {:.2f} ms >= L_m {:.2f} ms: master on device", l_t, l_m))
         # The live estimates, not the profile, keep the master off the cloud: without a cloud
         # request now and then they would never be re-measured.
-        if profile.cloud_ms < l_m and state.next_probe_s is not None and now_s >= state.next_probe_s:
-            probe_due = True
+        if profile.cloud_ms < l_m:
+            probe_rule = "live_estimates"
             why_probe = ("probe: the live link estimates (L_t {:.2f} ms) keep the master off the cloud, the profile's "
                          "({:.2f} ms) would not; re-measuring every {:g} s", l_t, profile.cloud_ms, t.probe_interval_s)
     master_ms = l_t if placement == "cloud" else l_m
 
-    estimates = {
-        "L_m": l_m,
-        "L_t": l_t,
-        "L_t_nominal": profile.cloud_ms,
-        "master_ms": master_ms,
-        "expected_ms": {},
-        "rtt_ms": link.rtt_ms,
-        "uplink_mbps": link.uplink_mbps,
-        "downlink_mbps": link.downlink_mbps,
-        "dt_ms": None,
-    }
-
     # Rules 1 and 4: minions or the master alone.
+    expected: dict[str, float] = {}
     system = MASTER_ONLY
     path = "master"
     if not spec.minions:
         reasons.append(("mode {} runs the master alone", mode))
     else:
         selection = t.selections[(link.profile, mode)]
-        expected = estimates["expected_ms"]
         best = None
         best_ms = math.inf
         for c in selection.candidates:
@@ -586,45 +564,98 @@ def decide(
                 was = expected.get(selection.configured, master_ms)
                 reasons.append(("runner-up {} (expected {:.2f} ms) replaces the configured {} ({:.2f} ms) with the "
                                 "master on {}", system, best_ms, selection.configured, was, placement))
+    estimates = {
+        "L_m": l_m,
+        "L_t": l_t,
+        "L_t_nominal": profile.cloud_ms,
+        "master_ms": master_ms,
+        "expected_ms": MappingProxyType(expected),
+        "rtt_ms": link.rtt_ms,
+        "uplink_mbps": link.uplink_mbps,
+        "downlink_mbps": link.downlink_mbps,
+    }
+    return _Costing(placement, probe_rule, why_probe, system, path, tuple(reasons), estimates)
 
-        # Rule 5: speculation history.
-        last = state.last
-        if last is not None:
-            dt_ms = (now_s - last.timestamp_s) * 1e3
-            estimates["dt_ms"] = dt_ms
-            if dt_ms < 0:
-                raise ConfigError(
-                    f"now_s {now_s!r} is earlier than the previous frame's timestamp_s {last.timestamp_s!r}; "
-                    "expected a monotonic clock"
-                )
-            if last.recovered and path == "minions":
-                if dt_ms > t.temporal_distance_ms:
-                    reasons.append(("no history effect: previous frame {:.0f} ms ago, beyond the temporal distance {:g} ms",
-                                    dt_ms, t.temporal_distance_ms))
-                elif last.master_answer == last.minion_answer:
-                    path = "minions_unchecked"
-                    reasons.append(("history rule 1: previous frame ({:.0f} ms ago) was recovered and the master agreed "
-                                    "with the minions (class {}): minions without detection or recovery",
-                                    dt_ms, last.master_answer))
-                else:
-                    path = "master"
-                    system = MASTER_ONLY
-                    reasons.append(("history rule 2: previous frame ({:.0f} ms ago) was corrected by the master "
-                                    "(minions {}, master {}): straight to the master",
-                                    dt_ms, last.minion_answer, last.master_answer))
+
+def decide(
+    config: ConfigLike,
+    state: SelectorState,
+    *,
+    mode: str,
+    now_s: float,
+    placement_override: str | None = None,
+) -> Decision:
+    """The path of the frame arriving at ``now_s`` in user ``mode`` (rules 1-5 of the module doc).
+
+    Pure: ``state`` is not changed and no clock is read. ``placement_override`` ("device" |
+    "cloud") forces the master's place, as the CLI's ``--placement`` does; forcing the cloud in a
+    mode that never leaves the device is a ConfigError.
+
+    Rules 1-4 depend only on the mode, the override, the link estimate and the server state, which
+    change far less often than frames arrive; their result is memoized on the tables (one entry,
+    keyed by the link estimate's identity), so a frame usually pays only for rules 3's probe and 5.
+    """
+    t = config if type(config) is SelectorTables else _tables(config)
+    spec = t.modes.get(mode)
+    if spec is None:
+        raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
+    if type(state) is not SelectorState:
+        raise ConfigError(f"state is a {type(state).__name__}; expected a SelectorState (initial_state)")
+    link, server_overloaded, next_probe_s, last = state
+    if type(link) is not LinkEstimate:
+        raise ConfigError(f"state.link is a {type(link).__name__}; expected a LinkEstimate")
+    if last is not None and type(last) is not HistoryEntry:
+        raise ConfigError(f"state.last is a {type(last).__name__}; expected a HistoryEntry or None")
+    if placement_override is not None and placement_override not in PLACEMENTS:
+        raise ConfigError(f"placement_override is {placement_override!r}; expected 'device', 'cloud' or None")
+    if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
+        raise ConfigError(f"now_s is {now_s!r}; expected a finite time in seconds")
+
+    key = (mode, placement_override, server_overloaded)
+    memo_link, memo_key, costing = t._costing[0]
+    if memo_link is not link or memo_key != key:
+        costing = _cost(t, spec, mode, placement_override, link, server_overloaded)
+        t._costing[0] = (link, key, costing)  # holding the link keeps its identity from being reused
+    placement, probe_rule, why_probe, system, path, why, estimates = costing
+    estimates = {**estimates, "dt_ms": None}
+
+    # Rule 3: a server-load or link probe when one is due.
+    if probe_rule is None:
+        probe_due = False
+    elif probe_rule == "overloaded":
+        probe_due = next_probe_s is None or now_s >= next_probe_s
+    else:
+        probe_due = next_probe_s is not None and now_s >= next_probe_s
+
+    # Rule 5: speculation history.
+    if spec.minions and last is not None:
+        dt_ms = (now_s - last.timestamp_s) * 1e3
+        estimates["dt_ms"] = dt_ms
+        if dt_ms < 0:
+            raise ConfigError(
+                f"now_s {now_s!r} is earlier than the previous frame's timestamp_s {last.timestamp_s!r}; "
+                "expected a monotonic clock"
+            )
+        if last.recovered and path == "minions":
+            if dt_ms > t.temporal_distance_ms:
+                why += (("no history effect: previous frame {:.0f} ms ago, beyond the temporal distance {:g} ms",
+                         dt_ms, t.temporal_distance_ms),)
+            elif last.master_answer == last.minion_answer:
+                path = "minions_unchecked"
+                why += (("history rule 1: previous frame ({:.0f} ms ago) was recovered and the master agreed "
+                         "with the minions (class {}): minions without detection or recovery",
+                         dt_ms, last.master_answer),)
+            else:
+                path = "master"
+                system = MASTER_ONLY
+                why += (("history rule 2: previous frame ({:.0f} ms ago) was corrected by the master "
+                         "(minions {}, master {}): straight to the master",
+                         dt_ms, last.minion_answer, last.master_answer),)
 
     probe = probe_due and path != "minions_unchecked"
     if probe:
         placement = "cloud"
-        reasons.append(why_probe)
+        why += (why_probe,)
     if path == "master":
         path = "master_cloud" if placement == "cloud" else "master_device"
-    return Decision(
-        path=path,
-        system=system,
-        placement=placement,
-        thresholds_mode=spec.thresholds if path == "minions" else None,
-        probe=probe,
-        why=tuple(reasons),
-        estimates=estimates,
-    )
+    return Decision(path, system, placement, spec.thresholds if path == "minions" else None, probe, why, estimates)

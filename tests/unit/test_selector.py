@@ -216,7 +216,7 @@ def test_unknown_mode_profile_and_override_are_named(config, wifi):
         decide(config, wifi, mode="turbo", now_s=0.0)
     with pytest.raises(ConfigError, match=r"placement_override is 'edge'; expected 'device', 'cloud' or None"):
         decide(config, wifi, mode="normal", now_s=0.0, placement_override="edge")
-    stray = dataclasses.replace(wifi, link=dataclasses.replace(wifi.link, profile="5g"))
+    stray = wifi._replace(link=dataclasses.replace(wifi.link, profile="5g"))
     with pytest.raises(ConfigError, match=r"state.link.profile is '5g'; expected one of"):
         decide(config, stray, mode="normal", now_s=0.0)
     with pytest.raises(ConfigError, match="now_s is nan; expected a finite time"):
@@ -267,7 +267,7 @@ def test_private_mode_with_a_cloud_override_is_an_error(config, wifi):
 
 
 def test_minions_not_worth_it_runs_the_master_alone(config, wifi):
-    fast = dataclasses.replace(wifi, link=dataclasses.replace(wifi.link, rtt_ms=1.0))  # L_t 5.08 ms
+    fast = wifi._replace(link=dataclasses.replace(wifi.link, rtt_ms=1.0))  # L_t 5.08 ms
     d = decide(config, fast, mode="normal", now_s=0.0)
     assert (d.path, d.system, d.thresholds_mode) == ("master_cloud", MASTER_ONLY, None)
     assert d.reasons[-1] == "minions not worth it: best system single:c expects 5.54 ms >= master alone 5.08 ms on cloud"
@@ -288,7 +288,7 @@ def test_runner_up_replaces_the_configured_system_when_the_placement_changes(con
 
 def test_runner_up_replaces_a_configured_master_only(config):
     fiber = initial_state(config, "fiber")
-    congested = dataclasses.replace(fiber, link=dataclasses.replace(fiber.link, rtt_ms=20.0))  # L_t 22.44 ms
+    congested = fiber._replace(link=dataclasses.replace(fiber.link, rtt_ms=20.0))  # L_t 22.44 ms
     d = decide(config, congested, mode="normal", now_s=0.0)
     assert (d.path, d.system, d.placement) == ("minions", SINGLE, "cloud")
     assert "replaces the configured master-only" in d.reasons[-1]
@@ -457,7 +457,7 @@ def test_history_ignores_frames_that_were_not_recovered(config, wifi):
 def test_history_does_not_apply_to_the_master_alone(config, wifi):
     state = after_frame(wifi, HistoryEntry(timestamp_s=1.0, minion_answer=2, master_answer=2, recovered=True))
     assert decide(config, state, mode="mission_critical", now_s=1.01).path == "master_cloud"
-    fast = dataclasses.replace(state, link=dataclasses.replace(state.link, rtt_ms=1.0))  # minions not worth it
+    fast = state._replace(link=dataclasses.replace(state.link, rtt_ms=1.0))  # minions not worth it
     d = decide(config, fast, mode="normal", now_s=1.01)
     assert d.path == "master_cloud" and not any("history" in r for r in d.reasons)
 
@@ -475,11 +475,24 @@ def test_a_clock_going_back_is_an_error(config, wifi):
         decide(config, state, mode="normal", now_s=1.0)
 
 
-def test_history_entry_checks_its_fields():
+def test_after_frame_checks_the_history_entry(wifi):
     with pytest.raises(ConfigError, match=r"HistoryEntry: recovered is True but minion_answer is 1 and master_answer is None"):
-        HistoryEntry(timestamp_s=0.0, minion_answer=1, master_answer=None, recovered=True)
+        after_frame(wifi, HistoryEntry(timestamp_s=0.0, minion_answer=1, master_answer=None, recovered=True))
     with pytest.raises(ConfigError, match=r"HistoryEntry.minion_answer is 1.5; expected a class index"):
-        HistoryEntry(timestamp_s=0.0, minion_answer=1.5, master_answer=None, recovered=False)
+        after_frame(wifi, HistoryEntry(timestamp_s=0.0, minion_answer=1.5, master_answer=None, recovered=False))
+    with pytest.raises(ConfigError, match=r"HistoryEntry.timestamp_s is nan; expected a finite time"):
+        after_frame(wifi, HistoryEntry(timestamp_s=float("nan"), minion_answer=1, master_answer=None, recovered=False))
+    with pytest.raises(ConfigError, match=r"HistoryEntry.recovered is 1; expected a bool"):
+        after_frame(wifi, HistoryEntry(timestamp_s=0.0, minion_answer=1, master_answer=1, recovered=1))
+    with pytest.raises(ConfigError, match=r"entry is a tuple; expected a HistoryEntry"):
+        after_frame(wifi, (0.0, 1, 1, True))
+
+
+def test_decide_checks_the_types_it_reads(config, wifi):
+    with pytest.raises(ConfigError, match=r"state.link is a dict; expected a LinkEstimate"):
+        decide(config, wifi._replace(link={"profile": "wifi"}), mode="normal", now_s=0.0)
+    with pytest.raises(ConfigError, match=r"state.last is a tuple; expected a HistoryEntry or None"):
+        decide(config, wifi._replace(last=(0.0, 1, 1, True)), mode="normal", now_s=1.0)
 
 
 # --- purity and speed -----------------------------------------------------------------------------
@@ -493,11 +506,35 @@ def test_decide_is_pure_and_its_inputs_and_outputs_are_frozen(config, wifi):
     first = decide(config, state, mode="normal", now_s=15.0)
     assert decide(config, state, mode="normal", now_s=15.0) == first
     assert state == before and json.dumps(config.document, sort_keys=True) == document
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):  # NamedTuples, both
         state.server_overloaded = False  # type: ignore[misc]
-    with pytest.raises(AttributeError):  # a NamedTuple
+    with pytest.raises(AttributeError):
         first.path = "minions"  # type: ignore[misc]
     json.dumps(first.to_json())
+
+
+def test_the_memo_of_rules_1_to_4_follows_every_input_it_depends_on(config, wifi):
+    """decide memoizes the placement and system per (link, mode, override, overload): each change
+    of one of them must give the decision a fresh state would, also when switching back."""
+    tables = SelectorTables.from_config(config)
+    states = {
+        "wifi": wifi,
+        "slow uplink": observe_bandwidth(config, wifi, uplink_mbps=0.1),
+        "overloaded": _overloaded(config, wifi, now_s=10.0),
+    }
+    calls = [(name, mode, override) for name in states for mode in ("normal", "private", "mission_critical")
+             for override in (None, "device")]
+    fresh = {call: decide(SelectorTables.from_config(config), states[call[0]], mode=call[1], now_s=11.0,
+                          placement_override=call[2]) for call in calls}
+    assert len({(d.path, d.placement, d.system) for d in fresh.values()}) >= 4  # the inputs matter
+    for call in calls + calls[::-1] + calls[::3]:
+        name, mode, override = call
+        assert decide(tables, states[name], mode=mode, now_s=11.0, placement_override=override) == fresh[call], call
+    first = fresh[("wifi", "normal", None)]
+    with pytest.raises(TypeError):  # shared between decisions, so read-only
+        first.estimates["expected_ms"][SINGLE] = 0.0  # type: ignore[index]
+    first.estimates["dt_ms"] = 1.0  # each decision's own dict
+    assert decide(tables, wifi, mode="normal", now_s=11.0).estimates["dt_ms"] is None
 
 
 def test_tables_and_config_give_the_same_decisions(config):

@@ -197,12 +197,14 @@ def test_reliability_bins_partition_the_inputs():
 
 
 @pytest.mark.parametrize("relaxed", [None, 0.6])
-def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed):
+@pytest.mark.parametrize("classes", [5, 100])  # the Python loop and the numpy way of detect_frame
+def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes):
     rng = np.random.default_rng(1)
-    a = rng.dirichlet(np.full(5, 0.3), 400)
-    b = rng.dirichlet(np.full(5, 0.3), 400)
+    a = rng.dirichlet(np.full(classes, 0.3 * 5 / classes), 400)
+    b = rng.dirichlet(np.full(classes, 0.3 * 5 / classes), 400)
+    a[::7, 0] = 0.0  # exact zeros, as int8 outputs give: both ways clip them at 1e-12
     temperatures = (0.7, 1.6)
-    thresholds = rng.uniform(0.2, 0.9, 5)
+    thresholds = rng.uniform(0.2, 0.9, classes)
     batch = detect([apply_temperature(a, temperatures[0]), apply_temperature(b, temperatures[1])], thresholds, relaxed)
     for i in range(len(a)):
         one = detect_frame([a[i], b[i]], temperatures, thresholds.tolist(), relaxed)
