@@ -152,6 +152,14 @@ class TFLiteClassifier:
                 )
         self._input_shape = in_shape[1:]
         self._num_classes = out_shape[1]
+        self._input_index = self._input["index"]
+        self._output_index = self._output["index"]
+        self._input_quant = self.input_quantization
+        self._output_quant = self.output_quantization
+        self._dequantization_table: list[float] | None = None
+        if self._output_quant is not None:
+            codes = np.arange(256, dtype=np.uint8).view(self.output_dtype)  # byte b read as the output's type
+            self._dequantization_table = self.dequantize_output(codes).tolist()
 
     def __repr__(self) -> str:
         return (
@@ -214,8 +222,10 @@ class TFLiteClassifier:
                 f"input batch for {self._path.name} has dtype {batch.dtype}; "
                 "expected normalised float32 values"
             )
-        batch = batch.astype(np.float32, copy=False)
-        quant = self.input_quantization
+        return self._quantize(batch.astype(np.float32, copy=False))
+
+    def _quantize(self, batch: np.ndarray) -> np.ndarray:
+        quant = self._input_quant
         if quant is None:
             return np.ascontiguousarray(batch)
         scale, zero_point = quant
@@ -224,13 +234,13 @@ class TFLiteClassifier:
         return np.clip(q, info.min, info.max).astype(self.input_dtype)
 
     def _set_input(self, x: np.ndarray) -> None:
-        self._interpreter.set_tensor(self._input["index"], x)
+        self._interpreter.set_tensor(self._input_index, x)
 
     def _invoke(self) -> None:
         self._interpreter.invoke()
 
     def _raw_output(self) -> np.ndarray:
-        return self._interpreter.get_tensor(self._output["index"]).copy()
+        return self._interpreter.get_tensor(self._output_index)  # a copy: the next invoke leaves it alone
 
     def invoke_raw(self, x: np.ndarray) -> np.ndarray:
         """Run one already-prepared input ``(1, H, W, C)`` in the input dtype; raw output (1, K)."""
@@ -244,6 +254,31 @@ class TFLiteClassifier:
         self._set_input(np.ascontiguousarray(x))
         self._invoke()
         return self._raw_output()
+
+    # The single-frame path of Runtime.classify, in three stages the runtime times apart
+    # (preprocessing, interpreter, its own overhead). The caller has checked the frame; these
+    # methods give the same values as predict() without its checks and batch handling.
+
+    def quantize_one(self, x: np.ndarray) -> np.ndarray:
+        """A normalised float32 ``(1, H, W, C)`` input, unchecked, in the model's input dtype."""
+        return self._quantize(x)
+
+    def invoke_one(self, prepared: np.ndarray) -> np.ndarray:
+        """The interpreter alone on an input from :meth:`quantize_one`: the raw output ``(1, K)``."""
+        interpreter = self._interpreter
+        interpreter.set_tensor(self._input_index, prepared)
+        interpreter.invoke()
+        return interpreter.get_tensor(self._output_index)
+
+    def scores_one(self, raw: np.ndarray) -> np.ndarray:
+        """The float32 class scores ``(K,)`` of :meth:`invoke_one`'s output."""
+        return self.dequantize_output(raw)[0]
+
+    @property
+    def dequantization_table(self) -> list[float] | None:
+        """For 8-bit outputs, the float32 score of each code byte 0..255 (as Python floats), so
+        the runtime can calibrate raw codes by lookup (detector.calibration_table); else None."""
+        return self._dequantization_table
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
         """Raw outputs to float32 scores: ``(q - zero_point) * scale`` for integer outputs."""

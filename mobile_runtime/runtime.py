@@ -27,7 +27,14 @@ from typing import Any, Callable
 import numpy as np
 
 from mobile_runtime.bundle import Bundle, load_bundle
-from mobile_runtime.detector import apply_temperature, check_thresholds, detect_frame
+from mobile_runtime.detector import (
+    apply_temperature,
+    calibrated_top1,
+    calibrated_top1_codes,
+    calibration_table,
+    check_thresholds,
+    combine_minions,
+)
 from mobile_runtime.errors import BundleError, ConfigError, DataError
 from mobile_runtime.interpreter import TFLiteClassifier
 from mobile_runtime.network import NetworkProfile, transfer_energy_mj
@@ -68,7 +75,7 @@ class FrameResult:
     minion_answer: int | None
     master_answer: int | None
     master_placement: str | None  # where the master actually ran, None if it did not
-    timings_ms: dict[str, float]
+    timings_ms: dict[str, float]  # preprocess (resize, normalise, quantise), minions (interpreters), master, remote, total, overhead (the rest)
     energy_mj: float
     fallbacks: tuple[str, ...]
     audited: bool
@@ -171,7 +178,7 @@ class Runtime:
         self.audit_rate = audit_rate
         self._threads = num_threads
         self._classifiers: dict[str, TFLiteClassifier] = {}
-        self._systems: dict[tuple[str, str], tuple] = {}
+        self._systems: dict[str, tuple] = {}  # per system name; the mode is the runtime's own
         self._accept_all = [0.0] * self.bundle.num_classes  # history rule 1: no detection
         self._remote = master_client if master_url is None else RemoteMaster(
             master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
@@ -196,16 +203,20 @@ class Runtime:
             models.add(self.config.master_model)
         return sorted(models)
 
-    def _system(self, name: str) -> tuple[list[str], list[float], dict, list[float]]:
-        """A system's minions, temperatures, tuned detector and checked thresholds (cached per system)."""
-        key = (name, self.mode)
-        if key not in self._systems:
+    def _system(self, name: str) -> tuple[list[str], list[float], list, dict, list[float]]:
+        """A system's minions, temperatures, calibration tables, tuned detector and checked thresholds
+        (cached per system)."""
+        system = self._systems.get(name)
+        if system is None:
             tuned = self.config.tuned(name, self.mode)
             minions = self.config.document["systems"][name]["minions"]
+            temperatures = [self.config.temperature(m) for m in minions]
+            tables = [calibration_table(self._classifiers[m].dequantization_table, t, self._classifiers[m].num_classes)
+                      for m, t in zip(minions, temperatures)]
             thresholds = check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds")
             # Plain floats: indexing a numpy array costs more per frame than the comparison itself.
-            self._systems[key] = (minions, [self.config.temperature(m) for m in minions], tuned, thresholds.tolist())
-        return self._systems[key]
+            system = self._systems[name] = (minions, temperatures, tables, tuned, thresholds.tolist())
+        return system
 
     def _classifier(self, model_id: str) -> TFLiteClassifier:
         if model_id not in self._classifiers:
@@ -242,27 +253,34 @@ class Runtime:
 
         runs_minions = runs_detector or path == "minions_unchecked"
         if runs_minions:
-            minions, temperatures, tuned, thresholds = self._system(decision.system)
-            raw = []
+            minions, temperatures, tables, tuned, thresholds = self._system(decision.system)
+            top1 = []
             prep_s = invoke_s = 0.0
-            for model in minions:  # preprocessing cached per resolution; a shared clock reading between stages
+            # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
+            # model's input quantization), the interpreter, and the calibration of its scores, which
+            # stays in the overhead with the rest of the runtime's own work.
+            for model, temperature, table in zip(minions, temperatures, tables):
+                classifier = self._classifiers[model]
                 resolution = self._resolution[model]
                 x = inputs.get(resolution)
                 tick = clock()
                 if x is None:
                     x = inputs[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
-                    tock = clock()
-                    prep_s += tock - tick
-                    tick = tock
-                probabilities = self._classifiers[model].predict(x)
-                invoke_s += clock() - tick
-                raw.append(probabilities[0])
+                prepared = classifier.quantize_one(x)
+                tock = clock()
+                prep_s += tock - tick
+                output = classifier.invoke_one(prepared)
+                invoke_s += clock() - tock
+                if table is None:
+                    top1.append(calibrated_top1(classifier.scores_one(output), temperature))
+                else:  # 8-bit scores: calibrated by table lookup, no dequantization
+                    top1.append(calibrated_top1_codes(output.ravel().tolist(), table))
                 energy += self._energy[model]
             timings["preprocess"] = 1000.0 * prep_s
             timings["minions"] = 1000.0 * invoke_s
             relaxed = tuned["disagreement_threshold"]
-            verdict = (detect_frame(raw, temperatures, thresholds, relaxed) if runs_detector
-                       else detect_frame(raw, temperatures, self._accept_all, 0.0))  # history rule 1: accept as is
+            verdict = (combine_minions(top1, thresholds, relaxed) if runs_detector
+                       else combine_minions(top1, self._accept_all, 0.0))  # history rule 1: accept as is
             minion_answer = verdict.answer
             confidence = verdict.confidence
             recovered = runs_detector and not verdict.accept

@@ -207,11 +207,29 @@ class _RecordingClassifier:
     def __init__(self, model: str, classifier: TFLiteClassifier, recording: Recording, cursor: _Cursor) -> None:
         self._model, self._classifier, self._recording, self._cursor = model, classifier, recording, cursor
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        prepared = self._classifier.prepare_input(batch)
-        raw = self._classifier.invoke_raw(prepared)  # batch 1: the same steps as TFLiteClassifier.predict
+    def predict(self, batch: np.ndarray) -> np.ndarray:  # batch 1: the same steps as TFLiteClassifier.predict
+        return np.asarray(self.scores_one(self.invoke_one(self.quantize_one(batch))), dtype=np.float32)[None]
+
+    # The single-frame stages of TFLiteClassifier, as Runtime.classify calls them for minions.
+
+    def quantize_one(self, x: np.ndarray) -> np.ndarray:
+        return self._classifier.prepare_input(x)
+
+    def invoke_one(self, prepared: np.ndarray) -> np.ndarray:
+        raw = self._classifier.invoke_raw(prepared)
         self._recording.put(self._model, self._cursor.frame, _digest(prepared), raw[0])
-        return self._classifier.dequantize_output(raw)
+        return raw
+
+    def scores_one(self, raw: np.ndarray) -> np.ndarray:
+        return self._classifier.scores_one(raw)
+
+    @property
+    def dequantization_table(self) -> list[float] | None:
+        return self._classifier.dequantization_table
+
+    @property
+    def num_classes(self) -> int:
+        return self._classifier.num_classes
 
 
 class _ReplayClassifier:
@@ -221,13 +239,35 @@ class _ReplayClassifier:
         self._model, self._record, self._recording, self._cursor = model, record, recording, cursor
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self.scores_one(self.invoke_one(self.quantize_one(batch)))[None]
+
+    # The single-frame stages of TFLiteClassifier, as Runtime.classify calls them for minions.
+
+    def quantize_one(self, x: np.ndarray) -> np.ndarray:
+        return _prepare(x, self._record["input"])
+
+    def invoke_one(self, prepared: np.ndarray) -> np.ndarray:
         frame = self._cursor.frame
         expected = self._recording.digest(self._model, frame)
-        digest = _digest(_prepare(batch, self._record["input"]))
+        digest = _digest(prepared)
         if digest != expected:
             raise ParityError(f"the prepared input of {self._model} on test frame {frame} has digest {digest}, the recording "
                               f"{expected}: preprocessing changed; regenerate the traces")
-        return _dequantize(self._recording.output(self._model, frame)[None], self._record["output"])
+        return self._recording.output(self._model, frame)[None]
+
+    def scores_one(self, raw: np.ndarray) -> np.ndarray:
+        return _dequantize(raw, self._record["output"])[0]
+
+    @property
+    def dequantization_table(self) -> list[float] | None:
+        output = self._record["output"]
+        if output["dtype"] == "float32":
+            return None
+        return _dequantize(np.arange(256, dtype=np.uint8).view(output["dtype"]), output).tolist()
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._record["output"]["shape"][1])
 
 
 class _FakeClock:

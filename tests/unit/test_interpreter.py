@@ -109,6 +109,21 @@ def test_int8_predict_dequantises_raw_output(model_files, inputs):
         np.testing.assert_allclose(scores[i], (raw[0].astype(np.float32) - zero) * scale)
 
 
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_single_frame_stages_give_exactly_the_scores_of_predict(model_files, inputs, precision):
+    """Runtime.classify runs quantize_one → invoke_one → scores_one (or the dequantization table);
+    the pipeline evaluates with predict."""
+    clf = TFLiteClassifier(model_files[precision])
+    expected = clf.predict(inputs)
+    table = clf.dequantization_table
+    assert (table is None) == (precision == "float32")
+    for i in range(len(inputs)):
+        raw = clf.invoke_one(clf.quantize_one(inputs[i : i + 1]))
+        assert clf.scores_one(raw).tolist() == expected[i].tolist()
+        if table is not None:  # int8 codes index the table by their byte (negative indices wrap)
+            assert [table[code] for code in raw.ravel().tolist()] == expected[i].tolist()
+
+
 def test_predict_empty_batch(model_files):
     clf = TFLiteClassifier(model_files["float32"])
     out = clf.predict(np.zeros((0, *clf.input_shape), np.float32))

@@ -290,5 +290,7 @@ def test_overhead_benchmark_measures_every_part(bundle_dir):
     assert len(result["overhead_us"]["pass_p50"]) == 3
     assert result["overhead_to_invoke_ratio"] == pytest.approx(result["overhead_us"]["p50"] / result["minion_invoke"]["median_us"])
     if result["system"] != "master-only":
-        assert set(result["parts_us"]) == {"selector_decide", "detector"} and min(result["parts_us"].values()) > 0
+        assert set(result["parts_us"]) == {"selector_decide", "detector", "detector_rule_only", "detector_1000_classes"}
+        assert min(result["parts_us"].values()) > 0
+        assert len(result["pass_minions_us"]) == 3
     assert "overhead per frame" in to_markdown({"overhead": result})

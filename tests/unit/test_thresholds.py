@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from mobile_runtime.detector import NEVER, apply_temperature, detect, detect_frame
+from mobile_runtime.detector import (
+    NEVER,
+    PYTHON_LOOP_MAX_CLASSES,
+    apply_temperature,
+    calibrated_top1,
+    calibrated_top1_codes,
+    calibration_table,
+    detect,
+    detect_frame,
+)
+from mobile_runtime.errors import ConfigError
 from mobile_runtime.errors import ConfigError, DataError
 from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from pipeline.thresholds import (
@@ -198,7 +208,8 @@ def test_reliability_bins_partition_the_inputs():
 
 @pytest.mark.parametrize("relaxed", [None, 0.6])
 @pytest.mark.parametrize("classes", [5, 100])  # the Python loop and the numpy way of detect_frame
-def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes):
+@pytest.mark.parametrize("as_list", [False, True])  # arrays, or lists of floats as scores_one gives them
+def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes, as_list):
     rng = np.random.default_rng(1)
     a = rng.dirichlet(np.full(classes, 0.3 * 5 / classes), 400)
     b = rng.dirichlet(np.full(classes, 0.3 * 5 / classes), 400)
@@ -207,8 +218,37 @@ def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes)
     thresholds = rng.uniform(0.2, 0.9, classes)
     batch = detect([apply_temperature(a, temperatures[0]), apply_temperature(b, temperatures[1])], thresholds, relaxed)
     for i in range(len(a)):
-        one = detect_frame([a[i], b[i]], temperatures, thresholds.tolist(), relaxed)
+        scores = [a[i].tolist(), b[i].tolist()] if as_list else [a[i], b[i]]
+        one = detect_frame(scores, temperatures, thresholds.tolist(), relaxed)
         assert (one.answer, one.agree, one.accept) == (batch.answer[i], batch.agree[i], batch.accept[i])
         assert one.confidence == pytest.approx(batch.confidence[i], rel=1e-12)
     assert 0 < batch.accept.sum() < len(a)  # both outcomes occur, so the comparison means something
     assert (~batch.agree).sum() > 0 and (relaxed is None) == (not (batch.accept & ~batch.agree).any())
+
+
+@pytest.mark.parametrize("dtype, zero_point", [("int8", -128), ("uint8", 0), ("int8", 3)])
+def test_table_calibration_of_8_bit_codes_gives_the_same_bits_as_the_float_way(dtype, zero_point):
+    """The runtime calibrates 8-bit minion outputs by table lookup; it must equal calibrated_top1 on
+    the dequantized scores bit for bit (the Java parity traces compare confidences exactly)."""
+    scale = np.float32(1 / 256)
+    codes_by_byte = np.arange(256, dtype=np.uint8).view(dtype)
+    dequantized = ((codes_by_byte.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    for temperature in (0.6, 1.0, 1.7):
+        table = calibration_table(dequantized.tolist(), temperature, 10)
+        for _ in range(300):
+            raw = rng.integers(info.min, info.max + 1, 10).astype(dtype)
+            raw[rng.integers(0, 10)] = raw.max()  # ties for the top: the first one answers in both ways
+            raw[rng.integers(0, 10)] = info.min  # a score at or below zero: clipped at 1e-12 in both ways
+            scores = ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
+            assert calibrated_top1_codes(raw.tolist(), table) == calibrated_top1(scores, temperature)
+
+
+def test_calibration_table_is_for_8_bit_outputs_of_few_classes():
+    scores = np.linspace(0, 1, 256).tolist()
+    assert calibration_table(None, 1.0, 10) is None  # float outputs
+    assert calibration_table(scores, 1.0, PYTHON_LOOP_MAX_CLASSES + 1) is None  # numpy is faster there
+    assert calibration_table(scores, 2.0, PYTHON_LOOP_MAX_CLASSES)[255] == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="a dequantization table has 10 entries; expected 256"):
+        calibration_table(scores[:10], 1.0, 10)
