@@ -13,7 +13,6 @@ from mobile_runtime.detector import (
     detect,
     detect_frame,
 )
-from mobile_runtime.errors import ConfigError
 from mobile_runtime.errors import ConfigError, DataError
 from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from pipeline.thresholds import (
