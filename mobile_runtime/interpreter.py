@@ -222,9 +222,11 @@ class TFLiteClassifier:
                 f"input batch for {self._path.name} has dtype {batch.dtype}; "
                 "expected normalised float32 values"
             )
-        return self._quantize(batch.astype(np.float32, copy=False))
+        return self.quantize_one(batch.astype(np.float32, copy=False))
 
-    def _quantize(self, batch: np.ndarray) -> np.ndarray:
+    def quantize_one(self, batch: np.ndarray) -> np.ndarray:
+        """:meth:`prepare_input` without its checks, for the runtime's single frame ``(1, H, W, C)``
+        (normalised float32, which the caller has checked)."""
         quant = self._input_quant
         if quant is None:
             return np.ascontiguousarray(batch)
@@ -255,13 +257,9 @@ class TFLiteClassifier:
         self._invoke()
         return self._raw_output()
 
-    # The single-frame path of Runtime.classify, in three stages the runtime times apart
-    # (preprocessing, interpreter, its own overhead). The caller has checked the frame; these
-    # methods give the same values as predict() without its checks and batch handling.
-
-    def quantize_one(self, x: np.ndarray) -> np.ndarray:
-        """A normalised float32 ``(1, H, W, C)`` input, unchecked, in the model's input dtype."""
-        return self._quantize(x)
+    # The single-frame path of Runtime.classify in stages the runtime times apart (preprocessing:
+    # quantize_one; the interpreter: invoke_one; its own overhead: scores_one or the table). They
+    # give the same values as predict() without its checks and batch handling.
 
     def invoke_one(self, prepared: np.ndarray) -> np.ndarray:
         """The interpreter alone on an input from :meth:`quantize_one`: the raw output ``(1, K)``."""

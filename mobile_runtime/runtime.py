@@ -178,7 +178,7 @@ class Runtime:
         self.audit_rate = audit_rate
         self._threads = num_threads
         self._classifiers: dict[str, TFLiteClassifier] = {}
-        self._systems: dict[str, tuple] = {}  # per system name; the mode is the runtime's own
+        self._systems: dict[tuple[str, str], tuple] = {}  # per (system, mode): a user may switch modes
         self._accept_all = [0.0] * self.bundle.num_classes  # history rule 1: no detection
         self._remote = master_client if master_url is None else RemoteMaster(
             master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
@@ -205,8 +205,9 @@ class Runtime:
 
     def _system(self, name: str) -> tuple[list[str], list[float], list, dict, list[float]]:
         """A system's minions, temperatures, calibration tables, tuned detector and checked thresholds
-        (cached per system)."""
-        system = self._systems.get(name)
+        (cached per system and mode)."""
+        key = (name, self.mode)
+        system = self._systems.get(key)
         if system is None:
             tuned = self.config.tuned(name, self.mode)
             minions = self.config.document["systems"][name]["minions"]
@@ -215,7 +216,7 @@ class Runtime:
                       for m, t in zip(minions, temperatures)]
             thresholds = check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds")
             # Plain floats: indexing a numpy array costs more per frame than the comparison itself.
-            system = self._systems[name] = (minions, temperatures, tables, tuned, thresholds.tolist())
+            system = self._systems[key] = (minions, temperatures, tables, tuned, thresholds.tolist())
         return system
 
     def _classifier(self, model_id: str) -> TFLiteClassifier:

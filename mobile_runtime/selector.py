@@ -40,7 +40,10 @@ derived once into a frozen :class:`SelectorTables`; every function here takes ei
 ``RuntimeConfig`` or its ``SelectorTables``. A ``RuntimeConfig`` is turned into tables once and
 memoized by object identity (one entry), so the runtime may pass either; the config document is
 treated as immutable once loaded (a document edited in place after a call is not re-read: build
-``SelectorTables.from_config`` again).
+``SelectorTables.from_config`` again). Rules 1-4 change only when the mode, the override, the link
+estimate or the server state does, so :func:`decide` memoizes them (one entry per tables); a frame
+then pays for the probe check and the history rules only. States and history entries are
+NamedTuples, a new one per frame.
 """
 
 from __future__ import annotations
