@@ -60,6 +60,19 @@ def test_every_mode_answers_every_frame(bundle, mode):
         assert r.decision.reasons, "every decision says why"
 
 
+def test_a_mode_switch_mid_stream_uses_the_new_modes_thresholds(bundle):
+    frames = _frames(2)
+    with Runtime(bundle, mode="normal") as runtime:
+        first = runtime.classify(frames[0], timestamp_s=0.0)
+        runtime.mode = "power_saving"  # the user changes the mode between frames
+        second = runtime.classify(frames[1], timestamp_s=10.0)
+    assert first.path == second.path == "minions" and second.decision.thresholds_mode == "power_saving"
+    normal, saving = (runtime.config.tuned(second.system, mode) for mode in ("normal", "power_saving"))
+    assert (normal["thresholds"], normal["disagreement_threshold"]) != (saving["thresholds"], saving["disagreement_threshold"])
+    assert second.detector["threshold"] == saving["thresholds"][second.minion_answer]
+    assert second.detector["disagreement_threshold"] == saving["disagreement_threshold"]
+
+
 def test_recovered_frames_take_the_masters_answer(bundle):
     frames = _frames(30, seed=4)
     master = _device_master_answers(bundle, frames)
