@@ -14,7 +14,18 @@ from mobile_runtime.bundle import (
     sha256_file,
     write_manifest,
 )
-from mobile_runtime.detector import NEVER, DetectorOutput, FrameVerdict, apply_temperature, detect, detect_frame
+from mobile_runtime.detector import (
+    NEVER,
+    DetectorOutput,
+    FrameVerdict,
+    apply_temperature,
+    calibrated_top1,
+    calibrated_top1_codes,
+    calibration_table,
+    combine_minions,
+    detect,
+    detect_frame,
+)
 from mobile_runtime.device_profile import (
     DEVICE_PROFILE_SCHEMA_VERSION,
     DeviceProfile,
@@ -101,6 +112,10 @@ __all__ = [
     "apply_temperature",
     "detect",
     "detect_frame",
+    "calibrated_top1",
+    "calibrated_top1_codes",
+    "calibration_table",
+    "combine_minions",
     # device profile
     "DEVICE_PROFILE_SCHEMA_VERSION",
     "DeviceProfile",
