@@ -73,6 +73,28 @@ def test_a_mode_switch_mid_stream_uses_the_new_modes_thresholds(bundle):
     assert second.detector["disagreement_threshold"] == saving["disagreement_threshold"]
 
 
+def test_table_and_float_calibration_give_the_same_frames(bundle, monkeypatch):
+    """8-bit minion scores are calibrated by table lookup; without the table the runtime takes the
+    float way (dequantize, then calibrated_top1). Both must give the same answers, bit for bit."""
+    import mobile_runtime.runtime as runtime_module
+
+    frames = _frames(40, seed=5)
+
+    def run() -> tuple[list, list]:
+        with Runtime(bundle, mode="normal") as runtime:
+            results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(frames)]
+            tables = [table for system in runtime._systems.values() for table in system[2]]
+        return [(r.path, r.label, r.confidence, r.recovered, r.minion_answer) for r in results], tables
+
+    with_tables, tables = run()
+    assert tables and all(table is not None for table in tables)  # the int8 minion takes the table way
+    assert {row[3] for row in with_tables} == {True, False}  # accepted and recovered frames both occur
+    monkeypatch.setattr(runtime_module, "calibration_table", lambda *args: None)
+    without_tables, tables = run()
+    assert tables and all(table is None for table in tables)
+    assert without_tables == with_tables
+
+
 def test_recovered_frames_take_the_masters_answer(bundle):
     frames = _frames(30, seed=4)
     master = _device_master_answers(bundle, frames)
