@@ -609,6 +609,10 @@ def decide(
         raise ConfigError(f"state.link is a {type(link).__name__}; expected a LinkEstimate")
     if last is not None and type(last) is not HistoryEntry:
         raise ConfigError(f"state.last is a {type(last).__name__}; expected a HistoryEntry or None")
+    if server_overloaded is not True and server_overloaded is not False:
+        raise ConfigError(f"state.server_overloaded is {server_overloaded!r}; expected a bool")
+    if next_probe_s is not None and type(next_probe_s) is not float:
+        _check_time("state.next_probe_s", next_probe_s)
     if placement_override is not None and placement_override not in PLACEMENTS:
         raise ConfigError(f"placement_override is {placement_override!r}; expected 'device', 'cloud' or None")
     if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):

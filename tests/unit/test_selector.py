@@ -493,6 +493,10 @@ def test_decide_checks_the_types_it_reads(config, wifi):
         decide(config, wifi._replace(link={"profile": "wifi"}), mode="normal", now_s=0.0)
     with pytest.raises(ConfigError, match=r"state.last is a tuple; expected a HistoryEntry or None"):
         decide(config, wifi._replace(last=(0.0, 1, 1, True)), mode="normal", now_s=1.0)
+    with pytest.raises(ConfigError, match=r"state.server_overloaded is 'yes'; expected a bool"):
+        decide(config, wifi._replace(server_overloaded="yes"), mode="normal", now_s=1.0)
+    with pytest.raises(ConfigError, match=r"state.next_probe_s is '5'; expected a finite time"):
+        decide(config, wifi._replace(next_probe_s="5"), mode="normal", now_s=1.0)
 
 
 # --- purity and speed -----------------------------------------------------------------------------
