@@ -241,9 +241,6 @@ class TFLiteClassifier:
     def _invoke(self) -> None:
         self._interpreter.invoke()
 
-    def _raw_output(self) -> np.ndarray:
-        return self._interpreter.get_tensor(self._output_index)  # a copy: the next invoke leaves it alone
-
     def invoke_raw(self, x: np.ndarray) -> np.ndarray:
         """Run one already-prepared input ``(1, H, W, C)`` in the input dtype; raw output (1, K)."""
         x = np.asarray(x)
@@ -253,9 +250,7 @@ class TFLiteClassifier:
                 f"raw input for {self._path.name} has shape {x.shape} dtype {x.dtype}; "
                 f"expected shape {expected} dtype {self.input_dtype}"
             )
-        self._set_input(np.ascontiguousarray(x))
-        self._invoke()
-        return self._raw_output()
+        return self.invoke_one(np.ascontiguousarray(x))
 
     # The single-frame path of Runtime.classify in stages the runtime times apart (preprocessing:
     # quantize_one; the interpreter: invoke_one; its own overhead: scores_one or the table). They
@@ -266,7 +261,7 @@ class TFLiteClassifier:
         interpreter = self._interpreter
         interpreter.set_tensor(self._input_index, prepared)
         interpreter.invoke()
-        return interpreter.get_tensor(self._output_index)
+        return interpreter.get_tensor(self._output_index)  # a copy: the next invoke leaves it alone
 
     def scores_one(self, raw: np.ndarray) -> np.ndarray:
         """The float32 class scores ``(K,)`` of :meth:`invoke_one`'s output."""
@@ -293,9 +288,7 @@ class TFLiteClassifier:
         prepared = self.prepare_input(batch)
         raw = np.empty((prepared.shape[0], self._num_classes), dtype=self.output_dtype)
         for i in range(prepared.shape[0]):
-            self._set_input(prepared[i : i + 1])
-            self._invoke()
-            raw[i] = self._raw_output()[0]
+            raw[i] = self.invoke_one(prepared[i : i + 1])[0]
         return self.dequantize_output(raw)
 
 
