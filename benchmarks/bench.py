@@ -1,24 +1,22 @@
-"""``mmnet bench BUNDLE --out DIR``: hybrid vs mobile-only vs cloud-only over 3G / LTE / Wi-Fi (issue 5).
+"""``mmnet bench BUNDLE --out DIR``: hybrid vs mobile-only vs cloud-only over 3G / LTE / Wi-Fi.
 
 For every network profile of the bundle's runtime config and every user mode, the bundle's test
-split runs through the three systems on two network paths (:mod:`benchmarks.bench_systems`): the
+split runs through the three systems on two network paths (:mod:`mmnet.benchmarks.bench_systems`): the
 config's network model (``analytical``), and real sockets through a link shaped to the profile into
-a real master server (``measured``). Then the extras (:mod:`benchmarks.bench_extras`): every
+a real master server (``measured``). Then the extras (:mod:`mmnet.benchmarks.bench_extras`): every
 model at int8 / float16 / float32, the runtime's decision overhead and the build pipeline's fan-out
 with 1 vs 2 Beam workers. Writes into DIR:
 
 - ``results.json``: versioned, validated against ``benchmarks/schemas/bench_results.schema.json``;
   machine and git info, one record per system x profile x mode x path;
 - ``results.md``: the tables, measured-vs-analytical agreement, the paper comparison and the verdict
-  (:mod:`benchmarks.bench_report`);
+  (:mod:`mmnet.benchmarks.bench_report`);
 - ``bench_<profile>.png`` (stacked latency and energy bars) and ``normalised.png``.
 
-This module is imported by the CLI at start-up: it imports nothing heavy at module level.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,9 +28,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mobile_runtime.errors import BundleError, ConfigError, DependencyError, MmnetError
+from mmnet.format.errors import BundleError, ConfigError, DependencyError, MmnetError
 
-__all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "add_bench_parser", "run_bench", "validate_results",
+__all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "run_bench", "validate_results",
            "machine_info", "git_info"]
 
 RESULTS_SCHEMA_VERSION = "1.1"
@@ -57,7 +55,7 @@ def validate_results(doc: Any, source: str = "results") -> None:
 
 def machine_info() -> dict[str, Any]:
     """Cores, CPU model, Python and the LiteRT interpreter's backend and version."""
-    from mobile_runtime.interpreter import interpreter_backend
+    from mmnet.runtime.interpreter import interpreter_backend
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -97,7 +95,7 @@ def _request_ms(url: str, bundle, frames) -> dict[str, float]:
     """Request times (ms) to the master server at ``url``, on a kept-alive connection."""
     import numpy as np
 
-    from mobile_runtime.remote import RemoteMaster
+    from mmnet.runtime.remote import RemoteMaster
 
     with RemoteMaster(url, bundle.name, timeout_s=10.0) as remote:
         for frame in frames[:3]:
@@ -117,7 +115,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
     if measured_frames is not None and (isinstance(measured_frames, bool) or not isinstance(measured_frames, int)
                                         or measured_frames < 1):
         raise ConfigError(f"--measured-frames is {measured_frames!r}; expected an int >= 1")
-    from mobile_runtime.bundle import load_bundle
+    from mmnet.format.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
     if bundle.runtime_config is None:
@@ -125,12 +123,12 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
     try:
         from tqdm import tqdm
 
-        from benchmarks import bench_extras, bench_report, bench_systems as bs
-        from benchmarks.results import write_results
-        from benchmarks.shaped_link import LinkShape, ShapedLink
-        from mobile_runtime.replay import master_answers
-        from mobile_runtime.runtime import Runtime
-        from mobile_runtime.serving import running_server_process
+        from mmnet.benchmarks import bench_extras, bench_report, bench_systems as bs
+        from mmnet.benchmarks.results import write_results
+        from mmnet.benchmarks.shaped_link import LinkShape, ShapedLink
+        from mmnet.runtime.replay import master_answers
+        from mmnet.runtime.runtime import Runtime
+        from mmnet.server.serving import running_server_process
     except ImportError as e:
         raise DependencyError(f"`mmnet bench` needs the serve and pipeline extras: pip install 'mmnet[serve,pipeline]' ({e})") from e
     doc = bundle.runtime_config.document
@@ -234,7 +232,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                                          f"the measured path runs the first {measured_n} of the {len(frames)} test frames "
                                          "(--measured-frames); the analytical path runs all.")},
         },
-        "server": {"how": "mmnet serve (mobile_runtime.serving.serve) in a child process, 1 interpreter, loopback",
+        "server": {"how": "mmnet serve (mmnet.server.serving.serve) in a child process, 1 interpreter, loopback",
                    "master_compute_ms": server_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
         "links": link_stats,
         "records": records,
@@ -253,22 +251,3 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
     print(f"mmnet bench: wrote {out / 'results.json'}, {out / 'results.md'} and {len(result['plots'])} plots "
           f"in {result['wall_time_s']:.0f} s")
     return result
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    run_bench(args.bundle, args.out, fanout=args.fanout, measured_frames=args.measured_frames, progress=not args.quiet)
-    return 0
-
-
-def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    """Registers ``mmnet bench`` on the CLI's subcommands."""
-    bench = sub.add_parser("bench", help="benchmark hybrid vs mobile-only vs cloud-only over 3G/LTE/WiFi, "
-                                         "analytical and over a shaped link (results.json, results.md, plots)")
-    bench.add_argument("bundle", help="bundle directory, e.g. bundles/digits")
-    bench.add_argument("--out", required=True, help="directory for results.json, results.md and the plots")
-    bench.add_argument("--fanout", action=argparse.BooleanOptionalAction, default=True,
-                       help="also time the build pipeline's fan-out with 1 vs 2 Beam workers (~1.5 min; default on)")
-    bench.add_argument("--measured-frames", type=int,
-                       help="run only the first N test frames on the measured path (default: all)")
-    bench.add_argument("--quiet", action="store_true", help="no progress bars")
-    bench.set_defaults(handler=_cmd_bench)

@@ -4,7 +4,7 @@
   in one run (round robin, so drift of a shared host hits every precision alike); size and accuracy
   from the manifest, which records every exported artifact, rejected ones included (those have no
   file, so no latency).
-- :func:`measure_overhead`: :func:`benchmarks.runtime_overhead.measure_overhead`.
+- :func:`measure_overhead`: :func:`mmnet.benchmarks.runtime_overhead.measure_overhead`.
 - :func:`measure_fanout`: the build pipeline on a tiny grid with 1 and with 2 Beam workers
   (DirectRunner: in-memory vs 2 worker processes).
 """
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mobile_runtime.bundle import PRECISIONS, Bundle
-from mobile_runtime.interpreter import TFLiteClassifier, measure_latency
-from mobile_runtime.preprocessing import preprocess
+from mmnet.format.bundle import PRECISIONS, Bundle
+from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
+from mmnet.runtime.preprocessing import preprocess
 
 __all__ = ["FANOUT_CONFIG", "compare_precisions", "measure_overhead", "measure_fanout"]
 
@@ -65,15 +65,15 @@ def compare_precisions(bundle: Bundle, *, rounds: int = 10, runs: int = 30) -> l
 
 def measure_overhead(bundle: Bundle, *, repeats: int = 3) -> dict[str, Any]:
     """The runtime's per-frame decision overhead (benchmarks/runtime_overhead.py), ``repeats`` passes over test."""
-    from benchmarks.runtime_overhead import measure_overhead as overhead
+    from mmnet.benchmarks.runtime_overhead import measure_overhead as overhead
 
     return overhead(bundle.path, repeats=repeats)
 
 
 def measure_fanout(workers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     """``run_build`` of :data:`FANOUT_CONFIG` once per worker count, in a temporary directory."""
-    from pipeline.build import run_build
-    from pipeline.config import config_from_mapping
+    from mmnet.pipeline.build import run_build
+    from mmnet.pipeline.config import config_from_mapping
 
     builds = []
     with tempfile.TemporaryDirectory(prefix="mmnet-bench-fanout-") as tmp:

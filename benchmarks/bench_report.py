@@ -456,7 +456,7 @@ def _fanout_section(doc: dict) -> list[str]:
         return ["## Pipeline fan-out", "", f"Not measured: {doc['fanout_note']}.", ""]
     config = f["config"]
     lines = ["## Pipeline fan-out: 1 vs 2 Beam workers", "",
-             f"`mmnet build` internals (pipeline.build.run_build, DirectRunner) on a tiny grid: master "
+             f"`mmnet build` internals (mmnet.pipeline.build.run_build, DirectRunner) on a tiny grid: master "
              f"{config['master']['family']} α{config['master']['alpha']} r{config['master']['resolution']}, minions "
              f"{'/'.join(config['minions']['families'])} α{config['minions']['alphas']} r{config['minions']['resolutions']}, "
              f"{config['training']['epochs']} epochs, precisions {config['export']['precisions']}.", "",

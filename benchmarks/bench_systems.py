@@ -16,7 +16,7 @@ Network paths:
   downlink) on a :class:`VirtualClock` the runtime reads through its ``clock`` injection. Latencies,
   the selector's RTT observations and the radio energy then follow the network model exactly.
 - ``measured``: every cloud request crosses real sockets: the runtime's own ``RemoteMaster`` ->
-  :class:`benchmarks.shaped_link.ShapedLink` (a loopback TCP proxy shaped to the profile) -> the
+  :class:`mmnet.benchmarks.shaped_link.ShapedLink` (a loopback TCP proxy shaped to the profile) -> the
   master server. :class:`MeasuredCloud` records each request's bytes (as the link counted them) and
   wall time.
 
@@ -44,14 +44,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from mobile_runtime.bundle import Bundle
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.network import NetworkProfile, transfer_energy_mj, transfer_latency_ms
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.remote import RemoteMaster, RemoteResult
-from mobile_runtime.runtime import FrameResult, Runtime
-from mobile_runtime.runtime_config import MODES as RUNTIME_MODES
-from mobile_runtime.selector import initial_state
+from mmnet.format.bundle import Bundle
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.network import NetworkProfile, transfer_energy_mj, transfer_latency_ms
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.remote import RemoteMaster, RemoteResult
+from mmnet.runtime.runtime import FrameResult, Runtime
+from mmnet.format.runtime_config import MODES as RUNTIME_MODES
+from mmnet.runtime.selector import initial_state
 
 __all__ = [
     "PATHS",
@@ -186,7 +186,7 @@ def radio_energy_mj(profile: NetworkProfile, request: Request) -> float:
 
     The request's bytes take ``bytes / rate`` at the profile's rates and cost the transfer powers
     ``P_up`` / ``P_down``; the rest of ``duration_ms`` (RTT, server compute, HTTP) costs the base
-    power ``beta`` (:func:`mobile_runtime.network.transfer_energy_mj`). With the modelled duration
+    power ``beta`` (:func:`mmnet.runtime.network.transfer_energy_mj`). With the modelled duration
     (transfer + RTT + server time) this is the runtime's own radio estimate; with a measured
     duration it charges what the link really took.
     """
@@ -381,7 +381,7 @@ class RunPasses:
         The warm-up, one request straight to the cloud master (whether or not the frames use it)
         and then :data:`WARMUP_FRAMES` frames through the runtime, opens the measured path's
         kept-alive connection, or opens it again if the server dropped it while idle between passes
-        (after 5 s, ``mobile_runtime.serving``), and reloads the interpreters' caches after the
+        (after 5 s, ``mmnet.server.serving``), and reloads the interpreters' caches after the
         other runs' passes. Every pass is thus timed on a warm runtime and an open connection.
         """
         runtime, cloud = self._runtime, self._cloud

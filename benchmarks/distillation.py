@@ -5,7 +5,7 @@ grid), and compares every float32 minion on the test split: its accuracy and its
 with the master (the quantity that drives the recovery rate). Writes ``distillation.json`` and
 ``distillation.md`` into ``--out``.
 
-    .venv/bin/python -m benchmarks.distillation --config configs/digits.yaml --out results/distillation
+    .venv/bin/python -m mmnet.benchmarks.distillation --config configs/digits.yaml --out results/distillation
 
 ``--baseline BUNDLE`` / ``--distilled BUNDLE`` reuse existing bundles of the same config (without /
 with distillation) instead of building them again.
@@ -18,10 +18,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from benchmarks.results import write_results
-from mobile_runtime.bundle import load_bundle
-from pipeline.build import run_build
-from pipeline.config import load_config
+from mmnet.benchmarks.results import write_results
+from mmnet.format.bundle import load_bundle
+from mmnet.pipeline.build import run_build
+from mmnet.pipeline.config import load_config
 
 
 def _minion_metrics(bundle_dir: Path) -> dict[str, dict]:

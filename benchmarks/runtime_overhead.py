@@ -8,7 +8,7 @@ cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 
 master server runs on loopback and ``--clients`` threads load it for ``--seconds``. Writes
 ``runtime_overhead.json`` and ``.md`` into ``--out``.
 
-    .venv/bin/python -m benchmarks.runtime_overhead bundles/digits --out results/runtime
+    .venv/bin/python -m mmnet.benchmarks.runtime_overhead bundles/digits --out results/runtime
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import write_results
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.detector import calibrated_top1, calibrated_top1_codes, combine_minions, detect_frame
-from mobile_runtime.interpreter import TFLiteClassifier, measure_latency
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.runtime import Runtime
-from mobile_runtime.selector import decide
+from mmnet.benchmarks.results import write_results
+from mmnet.format.bundle import load_bundle
+from mmnet.runtime.detector import calibrated_top1, calibrated_top1_codes, combine_minions, detect_frame
+from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.runtime import Runtime
+from mmnet.runtime.selector import decide
 
 TARGET_US = 20.0
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = {"overhead": measure_overhead(args.bundle, repeats=args.repeats)}
     if not args.no_server:
-        from benchmarks.serving import measure
+        from mmnet.benchmarks.serving import measure
 
         result["server"] = measure(args.bundle, clients=args.clients, seconds=args.seconds)
     write_results(args.out, "runtime_overhead", result, to_markdown(result))

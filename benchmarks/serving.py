@@ -1,14 +1,14 @@
 """Throughput and latency of the master server under K concurrent clients.
 
-Starts the server in a child process (:func:`mobile_runtime.serving.running_server_process`; with
+Starts the server in a child process (:func:`mmnet.server.serving.running_server_process`; with
 ``--in-process`` in a thread of this one, sharing its GIL) on a free loopback port, or uses ``--url``
 for one already running, then lets ``--clients`` threads, each with its own keep-alive
-:class:`mobile_runtime.remote.RemoteMaster`, send one frame per request (the bundle's recorded test
+:class:`mmnet.runtime.remote.RemoteMaster`, send one frame per request (the bundle's recorded test
 frames, round robin) for ``--seconds``. A latency is the client's wall time of ``predict`` (frame
 encoding, HTTP round trip, reply validation). Prints requests/s and p50/p95/p99; with ``--out``
 also writes ``serving.json`` and ``serving.md`` there.
 
-    .venv/bin/python -m benchmarks.serving bundles/digits --clients 4 --seconds 5
+    .venv/bin/python -m mmnet.benchmarks.serving bundles/digits --clients 4 --seconds 5
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import write_results
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.remote import ENCODINGS, RemoteMaster, RemoteMasterError
+from mmnet.benchmarks.results import write_results
+from mmnet.format.bundle import load_bundle
+from mmnet.runtime.remote import ENCODINGS, RemoteMaster, RemoteMasterError
 
 _WARMUP_REQUESTS = 3
 
@@ -111,7 +111,7 @@ def measure(bundle_dir: Path, *, clients: int = 4, seconds: float = 5.0, encodin
     if url is not None:
         return {**setup, "url": url, **_load(url, bundle.name, frames, clients=clients, seconds=seconds,
                                              encoding=encoding, token=token)}
-    from mobile_runtime.serving import running_server, running_server_process, select_master
+    from mmnet.server.serving import running_server, running_server_process, select_master
 
     setup["master"] = select_master(bundle).id
     if in_process:

@@ -26,7 +26,7 @@ and a namespace would need root and veth setup for no gain in what is measured.
 The link model, per direction (up = client to upstream, down = upstream to client):
 
 - Serialisation: bytes leave at ``up_mbps`` / ``down_mbps`` (1 Mbps = 10**6 bit/s of TCP payload;
-  headers are not counted, like the analytical model in :mod:`mobile_runtime.network`), queued
+  headers are not counted, like the analytical model in :mod:`mmnet.runtime.network`), queued
   like one link: a piece cannot start before the previous one finished. All connections through
   one ``ShapedLink`` share its up link and its down link, as a phone's radio would. Bytes are
   paced in pieces of whole 1448-byte segments lasting about 2 ms (at least one segment), so the
@@ -53,7 +53,7 @@ Accuracy on a 2-core loopback (tests/unit/test_shaped_link.py): delays within ~1
 loop's timer resolution), rates within a few % from a few KB to MB. The event loop runs in a
 background thread of the caller's process, so a caller that holds the GIL for long (Python-heavy
 work in another thread) makes deliveries late; ``stats()`` reports how late (``lateness_ms_*``).
-Serve the master from another process (:func:`mobile_runtime.serving.running_server_process`)
+Serve the master from another process (:func:`mmnet.server.serving.running_server_process`)
 when timing matters.
 """
 
@@ -71,8 +71,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from mobile_runtime.errors import ConfigError, MmnetError, check_number
-from mobile_runtime.network import NetworkProfile
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError, MmnetError
+from mmnet.runtime.network import NetworkProfile
 
 __all__ = [
     "SHAPER_NAME",
@@ -129,10 +130,10 @@ class LinkShape:
 
     @classmethod
     def from_profile(cls, profile: NetworkProfile, *, loss: float = 0.0) -> LinkShape:
-        """The link of a :class:`mobile_runtime.network.NetworkProfile`: its bandwidths, RTT/2 each way."""
+        """The link of a :class:`mmnet.runtime.network.NetworkProfile`: its bandwidths, RTT/2 each way."""
         if not isinstance(profile, NetworkProfile):
             raise ConfigError(
-                f"profile is a {type(profile).__name__}; expected a mobile_runtime.network.NetworkProfile"
+                f"profile is a {type(profile).__name__}; expected a mmnet.runtime.network.NetworkProfile"
             )
         return cls(
             up_mbps=profile.uplink_mbps,

@@ -6,7 +6,7 @@ bagged over bootstrap resamples, and a single threshold — and applied to test.
 the share of pairs whose test accuracy stays within ``--tolerance-points`` of the master's, and the
 mean val / test recovery rates. Writes ``thresholds.json`` and ``thresholds.md`` into ``--out``.
 
-    .venv/bin/python -m benchmarks.thresholds bundles/digits --out results/thresholds
+    .venv/bin/python -m mmnet.benchmarks.thresholds bundles/digits --out results/thresholds
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.results import write_results
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.detector import apply_temperature, detect
-from pipeline.bundle import bundle_probabilities
-from pipeline.calibration import calibrate_minion
-from pipeline.thresholds import (
+from mmnet.benchmarks.results import write_results
+from mmnet.format.bundle import load_bundle
+from mmnet.runtime.detector import apply_temperature, detect
+from mmnet.pipeline.bundle import bundle_probabilities
+from mmnet.pipeline.calibration import calibrate_minion
+from mmnet.pipeline.thresholds import (
     SystemOutcomes,
     bagged_per_class_thresholds,
     confidence_floor,

@@ -1,4 +1,4 @@
-from mmnet.cli import main
+from mmnet.cli.main import main
 import sys
 
 sys.exit(main())

@@ -3,7 +3,7 @@ without TensorFlow (``pip install 'mmnet[runtime]'``; the master server needs ``
 
 from __future__ import annotations
 
-from mobile_runtime.bundle import (
+from mmnet.format.bundle import (
     MANIFEST_FILE,
     MANIFEST_SCHEMA_VERSION,
     SPLITS,
@@ -14,7 +14,7 @@ from mobile_runtime.bundle import (
     sha256_file,
     write_manifest,
 )
-from mobile_runtime.detector import (
+from mmnet.runtime.detector import (
     NEVER,
     DetectorOutput,
     FrameVerdict,
@@ -26,7 +26,7 @@ from mobile_runtime.detector import (
     detect,
     detect_frame,
 )
-from mobile_runtime.device_profile import (
+from mmnet.format.device_profile import (
     DEVICE_PROFILE_SCHEMA_VERSION,
     DeviceProfile,
     host_device_profile,
@@ -34,7 +34,7 @@ from mobile_runtime.device_profile import (
     match_profile_to_bundle,
     write_device_profile,
 )
-from mobile_runtime.errors import (
+from mmnet.format.errors import (
     BundleError,
     ConfigError,
     DataError,
@@ -42,15 +42,15 @@ from mobile_runtime.errors import (
     MmnetError,
     ModelError,
 )
-from mobile_runtime.inspect import format_bundle_summary, format_runtime_config
-from mobile_runtime.interpreter import (
+from mmnet.format.describe import format_bundle_summary, format_runtime_config
+from mmnet.runtime.interpreter import (
     LatencyStats,
     TFLiteClassifier,
     interpreter_backend,
     load_interpreter,
     measure_latency,
 )
-from mobile_runtime.network import (
+from mmnet.runtime.network import (
     DEFAULT_PROFILES,
     NetworkProfile,
     RadioPowerModel,
@@ -60,17 +60,17 @@ from mobile_runtime.network import (
     transfer_latency_ms,
     upload_bytes,
 )
-from mobile_runtime.preprocessing import (
+from mmnet.runtime.preprocessing import (
     RESIZE_METHODS,
     PreprocessingSpec,
     preprocess,
     resize_frames,
     validate_frames,
 )
-from mobile_runtime.remote import RemoteMaster, RemoteMasterError, RemoteResult
-from mobile_runtime.replay import format_summary, replay
-from mobile_runtime.runtime import FrameResult, Runtime
-from mobile_runtime.runtime_config import (
+from mmnet.runtime.remote import RemoteMaster, RemoteMasterError, RemoteResult
+from mmnet.runtime.replay import format_summary, replay
+from mmnet.runtime.runtime import FrameResult, Runtime
+from mmnet.format.runtime_config import (
     MASTER_ONLY,
     MODES,
     RUNTIME_CONFIG_FILE,
@@ -80,8 +80,8 @@ from mobile_runtime.runtime_config import (
     load_runtime_config,
     write_runtime_config,
 )
-from mobile_runtime.schemas import load_schema, validate_document
-from mobile_runtime.selector import (
+from mmnet.format.documents import load_schema, validate_document
+from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,
     LinkEstimate,
@@ -154,7 +154,7 @@ __all__ = [
     "preprocess",
     "resize_frames",
     "validate_frames",
-    # runtime (the serving module needs the serve extra: import mobile_runtime.serving)
+    # runtime (the serving module needs the serve extra: import mmnet.server.serving)
     "FrameResult",
     "Runtime",
     "RemoteMaster",

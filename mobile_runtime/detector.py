@@ -18,7 +18,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from mobile_runtime.errors import ConfigError, DataError
+from mmnet.format.errors import ConfigError, DataError
 
 __all__ = [
     "NEVER",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError, ModelError
+from mmnet.format.errors import ConfigError, DataError, DependencyError, ModelError
 
 __all__ = [
     "interpreter_backend",

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError, check_number
-from mobile_runtime.schemas import read_json
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError, DataError, DependencyError
+from mmnet.format.documents import read_json
 
 __all__ = [
     "ENCODINGS",

@@ -8,134 +8,19 @@ runtime feeds a TFLite model is what the model saw during training.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mobile_runtime.errors import BundleError, ConfigError, DataError
+from mmnet.format.checks import is_int
+from mmnet.format.errors import ConfigError, DataError
+from mmnet.format.preprocessing import RESIZE_METHODS, PreprocessingSpec
 
 __all__ = [
-    "RESIZE_METHODS",
-    "PreprocessingSpec",
     "resize_frames",
     "validate_frames",
     "preprocess",
 ]
-
-RESIZE_METHODS = ("bilinear", "nearest")
-
-_SPEC_KEYS = ("frame_shape", "frame_dtype", "mean", "std", "resize_method")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-@dataclass(frozen=True)
-class PreprocessingSpec:
-    """How raw frames become model input; mirrors ``manifest["preprocessing"]``.
-
-    ``frame_shape`` is the (H, W, C) of recorded frames; ``mean`` and ``std`` hold one value per
-    channel in pixel units (0..255).
-    """
-
-    frame_shape: tuple[int, int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    resize_method: str = "bilinear"
-
-    def __post_init__(self) -> None:
-        shape = self.frame_shape
-        if (
-            not isinstance(shape, (tuple, list))
-            or len(shape) != 3
-            or not all(_is_int(v) and v >= 1 for v in shape)
-        ):
-            raise ConfigError(
-                f"PreprocessingSpec.frame_shape is {shape!r}; "
-                "expected three positive ints (H, W, C)"
-            )
-        channels = int(shape[2])
-        for name in ("mean", "std"):
-            values = getattr(self, name)
-            if not isinstance(values, (tuple, list)) or not all(_is_real(v) for v in values):
-                raise ConfigError(
-                    f"PreprocessingSpec.{name} is {values!r}; expected a sequence of numbers"
-                )
-            if len(values) != channels:
-                raise ConfigError(
-                    f"PreprocessingSpec.{name} has {len(values)} values {tuple(values)!r}; "
-                    f"expected one per channel ({channels})"
-                )
-            if not all(math.isfinite(v) for v in values):
-                raise ConfigError(
-                    f"PreprocessingSpec.{name} is {tuple(values)!r}; expected finite numbers"
-                )
-        if not all(v > 0 for v in self.std):
-            raise ConfigError(
-                f"PreprocessingSpec.std is {tuple(self.std)!r}; expected every value > 0"
-            )
-        if self.resize_method not in RESIZE_METHODS:
-            raise ConfigError(
-                f"PreprocessingSpec.resize_method is {self.resize_method!r}; "
-                f"expected one of {list(RESIZE_METHODS)}"
-            )
-        # Normalise lists/numpy scalars so equality and hashing behave.
-        object.__setattr__(self, "frame_shape", tuple(int(v) for v in shape))
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-
-    @property
-    def channels(self) -> int:
-        return self.frame_shape[2]
-
-    def to_json(self) -> dict[str, Any]:
-        """The manifest's ``preprocessing`` object."""
-        return {
-            "frame_shape": list(self.frame_shape),
-            "frame_dtype": "uint8",
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "resize_method": self.resize_method,
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any) -> PreprocessingSpec:
-        """Parse a manifest ``preprocessing`` object; BundleError when it is malformed."""
-        if not isinstance(doc, dict):
-            raise BundleError(
-                f"preprocessing is a {type(doc).__name__}; expected an object with keys "
-                f"{list(_SPEC_KEYS)}"
-            )
-        missing = [k for k in _SPEC_KEYS if k not in doc]
-        extra = sorted(set(doc) - set(_SPEC_KEYS))
-        if missing or extra:
-            raise BundleError(
-                f"preprocessing has missing keys {missing} and unknown keys {extra}; "
-                f"expected exactly {list(_SPEC_KEYS)}"
-            )
-        if doc["frame_dtype"] != "uint8":
-            raise BundleError(
-                f"preprocessing.frame_dtype is {doc['frame_dtype']!r}; expected 'uint8'"
-            )
-        try:
-            return cls(
-                frame_shape=tuple(doc["frame_shape"]),
-                mean=tuple(doc["mean"]),
-                std=tuple(doc["std"]),
-                resize_method=doc["resize_method"],
-            )
-        except (ConfigError, TypeError) as e:
-            raise BundleError(f"preprocessing is invalid: {e}") from e
-
 
 def _bilinear_axis(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scale = np.float32(in_size) / np.float32(out_size)
@@ -175,7 +60,7 @@ def resize_frames(frames: np.ndarray, size: int, method: str = "bilinear") -> np
 
     When ``H == W == size`` the frames are returned unchanged (as a float32 copy).
     """
-    if not _is_int(size) or size < 1:
+    if not is_int(size) or size < 1:
         raise ConfigError(f"resize size is {size!r}; expected a positive int")
     if method not in RESIZE_METHODS:
         raise ConfigError(f"resize method is {method!r}; expected one of {list(RESIZE_METHODS)}")

@@ -1,4 +1,4 @@
-"""Client of the master server (:mod:`mobile_runtime.serving`, or any TF Serving REST endpoint).
+"""Client of the master server (:mod:`mmnet.server.serving`, or any TF Serving REST endpoint).
 
 ``RemoteMaster.predict(frame)`` sends one uint8 ``(H, W, C)`` frame as a ``{"b64": PNG}`` instance
 (``encoding="png"``, lossless and ~2-10x smaller than JSON numbers) or as nested lists
@@ -27,7 +27,7 @@ import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError, MmnetError
+from mmnet.format.errors import ConfigError, DataError, DependencyError, MmnetError
 
 __all__ = [
     "ENCODINGS",

@@ -1,4 +1,4 @@
-"""Streams frames through a :class:`~mobile_runtime.runtime.Runtime` and summarises the run (``mmnet run``).
+"""Streams frames through a :class:`~mmnet.runtime.runtime.Runtime` and summarises the run (``mmnet run``).
 
 Frames are replayed at a fixed interval (``frame_interval_ms``): 1000 ms by default, so frames of a
 dataset count as independent stills; ~33 ms emulates a 30 fps camera, where the speculation
@@ -14,10 +14,10 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
-from mobile_runtime.errors import DataError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.runtime import FrameResult, Runtime
+from mmnet.format.errors import DataError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.runtime import FrameResult, Runtime
 
 __all__ = ["SUMMARY_KEYS", "format_summary", "load_frames", "master_answers", "replay", "summarise", "write_summary"]
 
@@ -130,7 +130,7 @@ def load_frames(spec: str | None, split: str | None, runtime: Runtime) -> tuple[
     if split is not None:
         return runtime.bundle.load_split(split)
     try:
-        from pipeline.datasets import DatasetConfig, load_dataset
+        from mmnet.pipeline.datasets import DatasetConfig, load_dataset
     except ImportError as e:
         raise DataError(f"--input {spec!r} needs the pipeline extra to read datasets ({e}); use --split test with the runtime alone") from e
     shape = runtime.bundle.preprocessing.frame_shape

@@ -1,9 +1,9 @@
 """The reference runtime: runs a bundle frame by frame as the dissertation's runtime does (§4.3, §5.2).
 
-Per frame: the selector (:mod:`mobile_runtime.selector`, pure) decides the path from the mode, the
+Per frame: the selector (:mod:`mmnet.runtime.selector`, pure) decides the path from the mode, the
 live link estimate, server load and the previous frame; the minions run on LiteRT interpreters and
-the detector (:mod:`mobile_runtime.detector`) accepts their answer or sends the frame to the
-master, on the device or behind a TF Serving REST API (:mod:`mobile_runtime.remote`). Every frame
+the detector (:mod:`mmnet.runtime.detector`) accepts their answer or sends the frame to the
+master, on the device or behind a TF Serving REST API (:mod:`mmnet.runtime.remote`). Every frame
 gets an answer: when the cloud master fails (unreachable, timeout, 5xx, malformed reply) the device
 master answers instead, or — if this device holds no master — the minions' answer, marked
 ``verified=False``. Every fallback is counted and recorded in the frame's result.
@@ -26,8 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mobile_runtime.bundle import Bundle, load_bundle
-from mobile_runtime.detector import (
+from mmnet.format.bundle import Bundle, load_bundle
+from mmnet.runtime.detector import (
     apply_temperature,
     calibrated_top1,
     calibrated_top1_codes,
@@ -35,13 +35,13 @@ from mobile_runtime.detector import (
     check_thresholds,
     combine_minions,
 )
-from mobile_runtime.errors import BundleError, ConfigError, DataError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.network import NetworkProfile, transfer_energy_mj
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.remote import RemoteMaster, RemoteMasterError
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES
-from mobile_runtime.selector import (
+from mmnet.format.errors import BundleError, ConfigError, DataError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.remote import RemoteMaster, RemoteMasterError
+from mmnet.format.runtime_config import MASTER_ONLY, MODES
+from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,
     SelectorTables,
@@ -230,7 +230,7 @@ class Runtime:
 
     def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
         """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units)."""
-        # Written for speed (benchmarks.runtime_overhead measures it): locals over attributes,
+        # Written for speed (mmnet.benchmarks.runtime_overhead measures it): locals over attributes,
         # positional construction, the common frame checked inline.
         clock = self._clock
         started = clock()

@@ -53,8 +53,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple, Union
 
-from mobile_runtime.errors import ConfigError, check_number
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
 
 __all__ = [
     "PATHS",
@@ -375,7 +376,7 @@ def master_cloud_ms(config: ConfigLike, link: LinkEstimate) -> float:
     """L_t (§5.2.1): the master in the cloud, from the link's *live* numbers.
 
     ``upload.bytes / uplink + rtt + upload.reply_bytes / downlink + upload.server_ms``, the formula
-    of :func:`mobile_runtime.network.transfer_latency_ms` (1 Mbps = 10**6 bit/s).
+    of :func:`mmnet.runtime.network.transfer_latency_ms` (1 Mbps = 10**6 bit/s).
     """
     t = _tables(config)
     if not isinstance(link, LinkEstimate):

@@ -1,6 +1,6 @@
 """The mmnet build pipeline: dataset -> trained master and minions -> validated TFLite bundle.
 
-The names below are loaded on first use, so ``import pipeline`` stays cheap (TensorFlow and Beam
+The names below are loaded on first use, so ``import mmnet.pipeline`` stays cheap (TensorFlow and Beam
 are imported only by the stages that need them).
 """
 
@@ -10,21 +10,21 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "BuildConfig": "pipeline.config",
-    "load_config": "pipeline.config",
-    "config_from_mapping": "pipeline.config",
-    "run_build": "pipeline.build",
-    "BuildResult": "pipeline.build",
-    "BuildError": "pipeline.bundle",
-    "DatasetConfig": "pipeline.datasets",
-    "load_dataset": "pipeline.datasets",
-    "split_dataset": "pipeline.datasets",
-    "fingerprint": "pipeline.datasets",
-    "VariantSpec": "pipeline.zoo.spec",
-    "build_model": "pipeline.zoo.registry",
-    "keras_model_costs": "pipeline.zoo.costs",
-    "tflite_model_costs": "pipeline.zoo.costs",
-    "parity_gate": "pipeline.evaluate",
+    "BuildConfig": "mmnet.pipeline.config",
+    "load_config": "mmnet.pipeline.config",
+    "config_from_mapping": "mmnet.pipeline.config",
+    "run_build": "mmnet.pipeline.build",
+    "BuildResult": "mmnet.pipeline.build",
+    "BuildError": "mmnet.pipeline.bundle",
+    "DatasetConfig": "mmnet.pipeline.datasets",
+    "load_dataset": "mmnet.pipeline.datasets",
+    "split_dataset": "mmnet.pipeline.datasets",
+    "fingerprint": "mmnet.pipeline.datasets",
+    "VariantSpec": "mmnet.pipeline.zoo.spec",
+    "build_model": "mmnet.pipeline.zoo.registry",
+    "keras_model_costs": "mmnet.pipeline.zoo.costs",
+    "tflite_model_costs": "mmnet.pipeline.zoo.costs",
+    "parity_gate": "mmnet.pipeline.evaluate",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,7 +7,7 @@ Graph (each box a labelled transform)::
     Import models ┴──────────────────► (tflite imports) ┴─► Collect ─► Measure host latency ─┬─► Write bundle
                                                                        Fit latency model ◄───┘ (side input)
 
-Write bundle also configures the runtime (:mod:`pipeline.configure`: calibration, thresholds,
+Write bundle also configures the runtime (:mod:`mmnet.pipeline.configure`: calibration, thresholds,
 pairing) and writes ``runtime_config.json``, ``report/`` and ``model_card.md`` into the bundle.
 
 Training, export and evaluation fan out over the variant grid. Every stage task that raises becomes a
@@ -36,17 +36,17 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
-from mobile_runtime.errors import ConfigError, MmnetError
-from pipeline.bundle import BuildError, assemble_bundle
-from pipeline.config import BuildConfig
-from pipeline.evaluate import evaluate_artifact
-from pipeline.export import ExportedArtifact, export_artifact
-from pipeline.imports import ImportTask, import_model
-from pipeline.latency import measure_host_latency
-from pipeline.prepare import PreparedData, load_prepared_splits, prepare_data
-from pipeline.progress import ProgressMonitor, stage_task
-from pipeline.train import TrainedModel, load_keras_model, model_inputs, train_variant
-from pipeline.zoo.spec import VariantSpec
+from mmnet.format.errors import ConfigError, MmnetError
+from mmnet.pipeline.bundle import BuildError, assemble_bundle
+from mmnet.pipeline.config import BuildConfig
+from mmnet.pipeline.evaluate import evaluate_artifact
+from mmnet.pipeline.export import ExportedArtifact, export_artifact
+from mmnet.pipeline.imports import ImportTask, import_model
+from mmnet.pipeline.latency import measure_host_latency
+from mmnet.pipeline.prepare import PreparedData, load_prepared_splits, prepare_data
+from mmnet.pipeline.progress import ProgressMonitor, stage_task
+from mmnet.pipeline.train import TrainedModel, load_keras_model, model_inputs, train_variant
+from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["BuildError", "BuildResult", "TrainTask", "balanced_order", "beam_args", "build_graph", "run_build"]
 
@@ -151,7 +151,7 @@ class _StageDoFn(beam.DoFn):
     def setup(self) -> None:
         workers = self.context.config.beam.workers()
         if workers > 1:
-            from pipeline._tf import limit_threads
+            from mmnet.pipeline._tf import limit_threads
 
             threads = max(1, (os.cpu_count() or 1) // workers)
             if not limit_threads(threads):
@@ -370,7 +370,7 @@ def fit_latency_model(measured: list[dict], ctx: BuildContext) -> dict:
     """
     if not ctx.config.runtime.latency_model:
         return {"model": None, "failures": []}
-    from pipeline.latency_model import LatencyModelConfig, build_latency_model
+    from mmnet.pipeline.latency_model import LatencyModelConfig, build_latency_model
 
     held_out = [
         (item["record"]["id"], item["artifact_path"], item["record"]["host_latency_ms"]["median"])

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
-from mobile_runtime.errors import MmnetError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from mmnet import __version__
-from pipeline.config import BuildConfig, RuntimeSettings
-from pipeline.configure import build_configuration, write_configuration
-from pipeline.datasets import Splits
-from pipeline.prepare import PreparedData, load_prepared_splits
-from pipeline.progress import stage_task
+from mmnet.format.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
+from mmnet.format.errors import MmnetError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.format.version import __version__
+from mmnet.pipeline.config import BuildConfig, RuntimeSettings
+from mmnet.pipeline.configure import build_configuration, write_configuration
+from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.prepare import PreparedData, load_prepared_splits
+from mmnet.pipeline.progress import stage_task
 
 __all__ = ["BuildError", "assemble_bundle", "attach_configuration", "agreement", "bundle_probabilities", "reconfigure_bundle"]
 

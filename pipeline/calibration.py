@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from mobile_runtime.detector import apply_temperature
-from mobile_runtime.errors import DataError
+from mmnet.runtime.detector import apply_temperature
+from mmnet.format.errors import DataError
 
 __all__ = [
     "TEMPERATURE_RANGE",

@@ -19,9 +19,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from mobile_runtime.errors import ConfigError
-from pipeline.datasets import DatasetConfig
-from pipeline.zoo.spec import PRECISIONS, VariantSpec
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline.datasets import DatasetConfig
+from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 __all__ = [
     "AugmentationConfig",

@@ -7,15 +7,15 @@ device profile: the build host's measurements unless one from a phone is given).
 1. the master: the most accurate blessed master artifact on val (the fastest of equals);
 2. the reference answers: the labels, or in unlabeled mode (``runtime.reference: master``) the
    master's own answers, so every "accuracy" below is agreement with the master;
-3. a temperature per blessed minion (:mod:`pipeline.calibration`);
+3. a temperature per blessed minion (:mod:`mmnet.pipeline.calibration`);
 4. every single minion and every pair of minions of different variants is a candidate; its
    per-class and single thresholds are tuned on val for each target and confirmed on test
-   (:mod:`pipeline.thresholds`);
+   (:mod:`mmnet.pipeline.thresholds`);
 5. per network profile: the master's placement (L_m vs L_t), then per user mode the system with
-   the lowest expected latency that reaches the target (:mod:`pipeline.pairing`).
+   the lowest expected latency that reaches the target (:mod:`mmnet.pipeline.pairing`).
 
 The result is the runtime config (validated against its schema) and the report data
-(:mod:`pipeline.report`), both plain JSON-able dicts.
+(:mod:`mmnet.pipeline.report`), both plain JSON-able dicts.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.detector import apply_temperature, detect
-from mobile_runtime.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.network import (
+from mmnet.runtime.detector import apply_temperature, detect
+from mmnet.format.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
+from mmnet.format.errors import ConfigError
+from mmnet.runtime.network import (
     DEFAULT_PROFILES,
     NetworkProfile,
     load_network_profiles,
@@ -42,12 +42,13 @@ from mobile_runtime.network import (
     transfer_latency_ms,
     upload_bytes,
 )
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
-from pipeline.calibration import calibrate_minion
-from pipeline.config import RuntimeSettings
-from pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
-from pipeline.thresholds import (
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
+from mmnet.pipeline.calibration import calibrate_minion
+from mmnet.pipeline.config import RuntimeSettings
+from mmnet.pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
+from mmnet.pipeline.thresholds import (
     OperatingPoint,
     bagged_disagreement_threshold,
     confidence_floor,
@@ -99,7 +100,7 @@ class ConfigureInputs:
     device_profile: DeviceProfile
     host_preprocessing_ms: dict[int, float]  # used where the device profile has no preprocessing timing
     network_profiles: dict[str, NetworkProfile]
-    latency_model: dict | None = None  # from pipeline.latency_model.build_latency_model
+    latency_model: dict | None = None  # from mmnet.pipeline.latency_model.build_latency_model
     dataset: dict | None = None  # the manifest's dataset section, for the report
     created_utc: str = ""
 
@@ -523,8 +524,8 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
 def write_configuration(configuration: Configuration, bundle_dir: Path) -> dict[str, str]:
     """Writes runtime_config.json, report/ (index.html, plots, systems.json) and model_card.md into
     ``bundle_dir``; returns their paths relative to it."""
-    from mobile_runtime.runtime_config import RUNTIME_CONFIG_FILE, write_runtime_config
-    from pipeline.report import write_model_card, write_report
+    from mmnet.format.runtime_config import RUNTIME_CONFIG_FILE, write_runtime_config
+    from mmnet.pipeline.report import write_model_card, write_report
 
     bundle_dir = Path(bundle_dir)
     write_runtime_config(configuration.runtime_config, bundle_dir / RUNTIME_CONFIG_FILE)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError
+from mmnet.format.errors import ConfigError, DataError, DependencyError
 
 __all__ = [
     "DatasetConfig",
@@ -610,7 +610,7 @@ def _example_value(example: Any, key: str, kind: str, where: str) -> Any:
 def _load_tfrecord(config: DatasetConfig, target: str) -> Dataset:
     from google.protobuf.message import DecodeError
 
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     collector = _FrameCollector(config.image_size, config.channels)
     labels: list[int] = []
@@ -650,8 +650,8 @@ def _tfds_not_prepared(name: str, data_dir: str | None) -> str:
 
 
 def _load_tfds(config: DatasetConfig, target: str) -> Dataset:
-    # pipeline._tf first: it sets TF_USE_LEGACY_KERAS before tensorflow_datasets imports TensorFlow.
-    from pipeline._tf import tf  # noqa: F401
+    # mmnet.pipeline._tf first: it sets TF_USE_LEGACY_KERAS before tensorflow_datasets imports TensorFlow.
+    from mmnet.pipeline._tf import tf  # noqa: F401
 
     try:
         import tensorflow_datasets as tfds

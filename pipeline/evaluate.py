@@ -2,7 +2,7 @@
 
 Every TFLite artifact is loaded into the LiteRT interpreter and evaluated on val and test; a parity
 gate compares its val accuracy with its Keras model's. The probabilities are kept as a stage
-artifact for calibration. (Host latency is measured later, serially: see :mod:`pipeline.latency`.)
+artifact for calibration. (Host latency is measured later, serially: see :mod:`mmnet.pipeline.latency`.)
 
 Artifacts on disk (``<work>/evaluations/``): ``<artifact id>.json`` (the manifest's model record)
 and ``<artifact id>.npz`` (``val_probabilities``, ``test_probabilities``).
@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.errors import ModelError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-from pipeline.config import ExportConfig
-from pipeline.datasets import Splits
-from pipeline.export import ExportedArtifact
+from mmnet.format.errors import ModelError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.pipeline.config import ExportConfig
+from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.export import ExportedArtifact
 
 __all__ = ["GateDecision", "parity_gate", "evaluate_artifact", "tensor_record"]
 

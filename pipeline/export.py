@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.bundle import sha256_file
-from mobile_runtime.errors import ModelError
-from mobile_runtime.preprocessing import PreprocessingSpec
-from pipeline.config import ExportConfig, TrainingConfig
-from pipeline.datasets import Splits
-from pipeline.train import TrainedModel, load_keras_model, model_inputs, variant_seed
+from mmnet.format.bundle import sha256_file
+from mmnet.format.errors import ModelError
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.pipeline.config import ExportConfig, TrainingConfig
+from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.train import TrainedModel, load_keras_model, model_inputs, variant_seed
 
 __all__ = [
     "ExportedArtifact",
@@ -88,7 +88,7 @@ def convert_keras_model(
     latter round-trips through a SavedModel and took 30-95 s per model here against 2-6 s, with
     identical ops and outputs. Phones classify one frame at a time, hence the fixed batch of 1.
     """
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     signature = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
     function = tf.function(lambda x: model(x, training=False)).get_concrete_function(signature)
@@ -145,7 +145,7 @@ def _qat_model(trained: TrainedModel, splits: Splits, preprocessing: Preprocessi
     """Fine-tunes a quantization-aware copy of the trained model for ``epochs`` epochs."""
     import tensorflow_model_optimization as tfmot
 
-    from pipeline._tf import keras
+    from mmnet.pipeline._tf import keras
 
     keras.utils.set_random_seed(variant_seed(training.seed, trained.variant + "-qat"))
     model = load_keras_model(trained.keras_path)

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.bundle import sha256_file
-from mobile_runtime.errors import ModelError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-from pipeline.datasets import Splits
-from pipeline.export import ExportedArtifact
-from pipeline.train import TrainedModel, load_keras_model
-from pipeline.zoo.costs import keras_model_costs, tflite_model_costs
+from mmnet.format.bundle import sha256_file
+from mmnet.format.errors import ModelError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.export import ExportedArtifact
+from mmnet.pipeline.train import TrainedModel, load_keras_model
+from mmnet.pipeline.zoo.costs import keras_model_costs, tflite_model_costs
 
 __all__ = ["ImportTask", "import_model"]
 

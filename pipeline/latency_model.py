@@ -8,8 +8,8 @@ layers. The Python LiteRT interpreter has no per-op profiler, so this module doe
 1. :func:`measure_layer_timings` builds small tf_keras models holding ONE layer each (Conv2D,
    DepthwiseConv2D, Dense, Add, Multiply, global average pooling, pooling, activations), drawn
    seeded from a grid covering the zoo's layers, converts each with
-   :func:`pipeline.export.convert_keras_model` at every configured precision and times it in the
-   LiteRT interpreter (1 thread, XNNPACK, as :mod:`pipeline.latency` times whole models).
+   :func:`mmnet.pipeline.export.convert_keras_model` at every configured precision and times it in the
+   LiteRT interpreter (1 thread, XNNPACK, as :mod:`mmnet.pipeline.latency` times whole models).
 2. :meth:`LatencyRegression.fit` fits one linear regression per (TFLite op, precision) on the
    features of :meth:`LayerFeatures.vector` (MACs, input and output elements, weights), by
    non-negative least squares on relative errors.
@@ -53,9 +53,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mobile_runtime.errors import ConfigError, ModelError
-from mobile_runtime.interpreter import interpreter_backend, load_interpreter
-from pipeline.zoo.costs import conv_macs, dense_macs, depthwise_macs
+from mmnet.format.errors import ConfigError, ModelError
+from mmnet.runtime.interpreter import interpreter_backend, load_interpreter
+from mmnet.pipeline.zoo.costs import conv_macs, dense_macs, depthwise_macs
 
 __all__ = [
     "LATENCY_PRECISIONS",
@@ -204,7 +204,7 @@ def _dense(filter_shape: tuple[int, ...], out_h: int, out_w: int) -> tuple[int, 
     return 1, out_h * out_w * dense_macs(m, n)
 
 
-# (kernel, MACs) of the MAC-bearing ops from their filter and output map, as pipeline.zoo.costs
+# (kernel, MACs) of the MAC-bearing ops from their filter and output map, as mmnet.pipeline.zoo.costs
 # counts them; every other op has kernel 1 and 0 MACs.
 _MAC_OPS = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _dense}
 # Ops sliding a window over a map: the only ones with a stride.
@@ -381,7 +381,7 @@ def _sample_softmax(rng: np.random.Generator) -> _LayerSpec:
 
 def _build_layer(spec: _LayerSpec, rng: np.random.Generator) -> Any:
     """A tf_keras model of ``spec``'s one layer; second operands of ADD/MUL are constants."""
-    from pipeline._tf import keras, tf
+    from mmnet.pipeline._tf import keras, tf
 
     init = keras.initializers.HeNormal(seed=int(rng.integers(2**31)))
     shape = spec.input_shape
@@ -454,7 +454,7 @@ _OVERHEAD_SHAPE = (8,)
 
 
 def _build_chain(length: int, rng: np.random.Generator) -> Any:
-    from pipeline._tf import keras, tf
+    from mmnet.pipeline._tf import keras, tf
 
     inputs = keras.Input(_OVERHEAD_SHAPE)
     x = inputs
@@ -467,7 +467,7 @@ def _build_chain(length: int, rng: np.random.Generator) -> Any:
 
 
 def _convert(model: Any, precision: str, rng: np.random.Generator, path: Path) -> Path:
-    from pipeline.export import convert_keras_model
+    from mmnet.pipeline.export import convert_keras_model
 
     # A handful of random frames: only the int8 kernels are timed, not their accuracy.
     representative = rng.standard_normal((4, *model.input_shape[1:])).astype(np.float32)
@@ -479,7 +479,7 @@ def _convert(model: Any, precision: str, rng: np.random.Generator, path: Path) -
 
 
 class _Timer:
-    """Median invoke time of a .tflite model, timed like mobile_runtime.interpreter.measure_latency."""
+    """Median invoke time of a .tflite model, timed like mmnet.runtime.interpreter.measure_latency."""
 
     def __init__(self, path: Path, rng: np.random.Generator) -> None:
         self._interpreter = load_interpreter(path, num_threads=1, use_xnnpack=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.runtime_config import MASTER_ONLY
+from mmnet.format.errors import ConfigError
+from mmnet.format.runtime_config import MASTER_ONLY
 
 __all__ = [
     "Cost",

@@ -1,6 +1,6 @@
 """Data stage: load the dataset, split it, fingerprint it and fix the preprocessing.
 
-Artifact on disk (``<work>/data/``): the split artifact of :func:`pipeline.datasets.save_splits`
+Artifact on disk (``<work>/data/``): the split artifact of :func:`mmnet.pipeline.datasets.save_splits`
 (``train.npz``, ``val.npz``, ``test.npz``, ``splits.json``) plus ``prepared.json`` (the
 :class:`PreparedData` record: fingerprint, sizes, class names and the preprocessing spec).
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.preprocessing import PreprocessingSpec
-from pipeline.config import BuildConfig
-from pipeline.datasets import Splits, fingerprint, load_dataset, load_splits, save_splits, split_dataset
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.pipeline.config import BuildConfig
+from mmnet.pipeline.datasets import Splits, fingerprint, load_dataset, load_splits, save_splits, split_dataset
 
 __all__ = ["PreparedData", "prepare_data", "preprocessing_from_train", "load_prepared_splits"]
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from mobile_runtime.errors import MmnetError
+from mmnet.format.errors import MmnetError
 
 __all__ = ["write_report", "write_model_card", "report_files"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mobile_runtime.bundle import Bundle, load_bundle
-from mobile_runtime.inspect import format_bundle_summary
+from mmnet.format.bundle import Bundle, load_bundle
+from mmnet.format.describe import format_bundle_summary
 
 __all__ = ["build_highlights", "format_build_summary", "runtime_highlights"]
 

@@ -1,7 +1,7 @@
 """Outcome sets and misspeculation thresholds of one candidate system (minions + master).
 
 Per input, the system's *minion answer* (the first minion's top-1; for a pair both agree whenever it
-is accepted) is either accepted or recovered by the master (:mod:`mobile_runtime.detector`). On a
+is accepted) is either accepted or recovered by the master (:mod:`mmnet.runtime.detector`). On a
 labelled split the outcomes are (§4.3.3, §6.2.2):
 
 - correct: the minion answer is right;
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mobile_runtime.detector import NEVER, DetectorOutput
-from mobile_runtime.errors import ConfigError, DataError
+from mmnet.runtime.detector import NEVER, DetectorOutput
+from mmnet.format.errors import ConfigError, DataError
 
 __all__ = [
     "SystemOutcomes",

@@ -1,6 +1,6 @@
 """Training stage: one variant of the zoo trained on the split artifact.
 
-Frames are resized with the runtime's own :func:`mobile_runtime.preprocessing.resize_frames`, so the
+Frames are resized with the runtime's own :func:`mmnet.runtime.preprocessing.resize_frames`, so the
 network sees exactly what the phone will feed it; augmentation runs in the input pipeline (in pixel
 units, before normalisation) and never becomes part of the exported model.
 
@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.preprocessing import PreprocessingSpec, resize_frames
-from pipeline.config import AugmentationConfig, DistillationConfig, TrainingConfig
-from pipeline.datasets import Splits
-from pipeline.zoo.costs import keras_model_costs
-from pipeline.zoo.registry import build_model
-from pipeline.zoo.spec import VariantSpec
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.runtime.preprocessing import resize_frames
+from mmnet.pipeline.config import AugmentationConfig, DistillationConfig, TrainingConfig
+from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.zoo.costs import keras_model_costs
+from mmnet.pipeline.zoo.registry import build_model
+from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = [
     "TrainedModel",
@@ -92,13 +93,13 @@ def soft_labels(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def load_keras_model(path: str | Path):
     """Loads a saved model once per process: export asks for the same model once per precision."""
-    from pipeline._tf import keras
+    from mmnet.pipeline._tf import keras
 
     return keras.models.load_model(str(path), compile=False)
 
 
 def _augmenter(config: AugmentationConfig, seed: int):
-    from pipeline._tf import keras
+    from mmnet.pipeline._tf import keras
 
     layers = []
     if config.translate > 0:
@@ -114,7 +115,7 @@ def _augmenter(config: AugmentationConfig, seed: int):
 
 def _distillation_loss(num_classes: int, config: DistillationConfig):
     """Targets are [one-hot | teacher soft labels]; the model outputs probabilities."""
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     temperature = float(config.temperature)
     weight = float(config.weight)
@@ -131,7 +132,7 @@ def _distillation_loss(num_classes: int, config: DistillationConfig):
 
 
 def _hard_accuracy(num_classes: int):
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     def accuracy(y_true, y_pred):
         hard = y_true[:, :num_classes]
@@ -155,7 +156,7 @@ def train_variant(
     ``teacher`` (optional) holds the master's probabilities for the ``train`` and ``val`` frames;
     when given, the minion is distilled with ``config.distillation``.
     """
-    from pipeline._tf import keras, tf
+    from mmnet.pipeline._tf import keras, tf
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Host driver for the Android harness (``mmnet harness``): adb, runs, results, device profiles.
 
-The names below are loaded on first use, so ``import android_harness.host`` stays cheap (the fake
+The names below are loaded on first use, so ``import mmnet.harness`` stays cheap (the fake
 adb program in ``testing/`` starts once per adb call).
 """
 
@@ -10,32 +10,32 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Adb": "android_harness.host.adb",
-    "AdbTimeouts": "android_harness.host.adb",
-    "find_adb": "android_harness.host.adb",
-    "parse_devices": "android_harness.host.adb",
-    "choose_device": "android_harness.host.adb",
-    "AdbError": "android_harness.host.errors",
-    "DeviceDisconnectedError": "android_harness.host.errors",
-    "DeviceError": "android_harness.host.errors",
-    "HarnessRunError": "android_harness.host.errors",
-    "ResultError": "android_harness.host.errors",
-    "RunSettings": "android_harness.host.protocol",
-    "SystemSettings": "android_harness.host.protocol",
-    "RunRequest": "android_harness.host.protocol",
-    "Connection": "android_harness.host.driver",
-    "WaitSettings": "android_harness.host.driver",
-    "HarnessOutputs": "android_harness.host.driver",
-    "run_harness": "android_harness.host.driver",
-    "resume_harness": "android_harness.host.driver",
-    "convert_result": "android_harness.host.driver",
-    "describe_devices": "android_harness.host.driver",
-    "harness_result": "android_harness.host.results",
-    "device_profile_from_result": "android_harness.host.results",
-    "latency_stats": "android_harness.host.results",
-    "write_testset": "android_harness.host.testset",
-    "read_testset": "android_harness.host.testset",
-    "add_harness_parser": "android_harness.host.cli",
+    "Adb": "mmnet.harness.adb",
+    "AdbTimeouts": "mmnet.harness.adb",
+    "find_adb": "mmnet.harness.adb",
+    "parse_devices": "mmnet.harness.adb",
+    "choose_device": "mmnet.harness.adb",
+    "AdbError": "mmnet.harness.errors",
+    "DeviceDisconnectedError": "mmnet.harness.errors",
+    "DeviceError": "mmnet.harness.errors",
+    "HarnessRunError": "mmnet.harness.errors",
+    "ResultError": "mmnet.harness.errors",
+    "RunSettings": "mmnet.harness.protocol",
+    "SystemSettings": "mmnet.harness.protocol",
+    "RunRequest": "mmnet.harness.protocol",
+    "Connection": "mmnet.harness.driver",
+    "WaitSettings": "mmnet.harness.driver",
+    "HarnessOutputs": "mmnet.harness.driver",
+    "run_harness": "mmnet.harness.driver",
+    "resume_harness": "mmnet.harness.driver",
+    "convert_result": "mmnet.harness.driver",
+    "describe_devices": "mmnet.harness.driver",
+    "harness_result": "mmnet.harness.results",
+    "device_profile_from_result": "mmnet.harness.results",
+    "latency_stats": "mmnet.harness.results",
+    "write_testset": "mmnet.harness.testset",
+    "read_testset": "mmnet.harness.testset",
+    "add_harness_parser": "mmnet.cli.harness",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -43,5 +43,5 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
-        raise AttributeError(f"module 'android_harness.host' has no attribute {name!r}")
+        raise AttributeError(f"module 'mmnet.harness' has no attribute {name!r}")
     return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from mobile_runtime.errors import ConfigError, check_number
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError
 
-from android_harness.host.errors import AdbError, DeviceDisconnectedError, DeviceError
+from mmnet.harness.errors import AdbError, DeviceDisconnectedError, DeviceError
 
 __all__ = [
     "AdbTimeouts",

@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from mobile_runtime.bundle import Bundle, load_bundle
-from mobile_runtime.device_profile import write_device_profile
-from mobile_runtime.errors import ConfigError, check_number
-from mobile_runtime.schemas import read_json, write_json_atomic
+from mmnet.format.bundle import Bundle, load_bundle
+from mmnet.format.device_profile import write_device_profile
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError
+from mmnet.format.documents import read_json, write_json_atomic
 
-from android_harness.host.adb import Adb, AdbTimeouts, DeviceEntry, choose_device, find_adb
-from android_harness.host.errors import AdbError, DeviceDisconnectedError, DeviceError, HarnessRunError, ResultError
-from android_harness.host.protocol import (
+from mmnet.harness.adb import Adb, AdbTimeouts, DeviceEntry, choose_device, find_adb
+from mmnet.harness.errors import AdbError, DeviceDisconnectedError, DeviceError, HarnessRunError, ResultError
+from mmnet.harness.protocol import (
     APP_ACTIVITY,
     APP_PACKAGE,
     CANCEL_ACTION,
@@ -41,14 +42,14 @@ from android_harness.host.protocol import (
     new_run_id,
     parse_status,
 )
-from android_harness.host.results import (
+from mmnet.harness.results import (
     RunContext,
     device_profile_from_result,
     format_harness_table,
     harness_result,
     write_harness_result,
 )
-from android_harness.host.testset import write_testset
+from mmnet.harness.testset import write_testset
 
 __all__ = [
     "HARNESS_RESULT_FILE",

@@ -1,13 +1,13 @@
-"""Errors of the host driver, all :class:`mobile_runtime.errors.MmnetError` (one line from the CLI).
+"""Errors of the host driver, all :class:`mmnet.format.errors.MmnetError` (one line from the CLI).
 
 Bad state (adb, the phone, the app) raises a ``RuntimeError`` subclass; a document that does not
 follow the protocol or a schema raises a ``ValueError`` subclass. Bad options raise
-:class:`mobile_runtime.errors.ConfigError`.
+:class:`mmnet.format.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
-from mobile_runtime.errors import MmnetError
+from mmnet.format.errors import MmnetError
 
 __all__ = ["AdbError", "DeviceDisconnectedError", "DeviceError", "HarnessRunError", "ResultError"]
 

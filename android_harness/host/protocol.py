@@ -17,10 +17,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from mobile_runtime.errors import ConfigError, check_number
-from mobile_runtime.runtime_config import MODES
+from mmnet.format.checks import check_number
+from mmnet.format.errors import ConfigError
+from mmnet.format.runtime_config import MODES
 
-from android_harness.host.errors import ResultError
+from mmnet.harness.errors import ResultError
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -300,7 +301,7 @@ class RunRequest:
 
 def load_host_schema(name: str) -> dict[str, Any]:
     """The host schema ``name`` (``app_result``, ``app_status`` or ``harness_result``)."""
-    folder = resources.files("android_harness.host") / "schemas"
+    folder = resources.files("mmnet.harness") / "schemas"
     resource = folder / f"{name}{_SUFFIX}"
     if not isinstance(name, str) or not _ID.match(name) or not resource.is_file():
         known = sorted(p.name[: -len(_SUFFIX)] for p in folder.iterdir() if p.name.endswith(_SUFFIX))

@@ -4,7 +4,7 @@ The harness result (schema ``harness_result``, version 1.0) follows MLPerf Mobil
 ``meta``, ``build_info``, ``environment_info``, one ``results`` entry per model with its
 ``backend_settings`` and ``performance_run`` — and adds what M&MNet needs: energy per inference and
 where it comes from, preprocessing time, thermal state, and system statistics (hybrid vs
-mobile-only vs cloud-only). The device profile (``mobile_runtime.device_profile``) is what
+mobile-only vs cloud-only). The device profile (``mmnet.format.device_profile``) is what
 ``mmnet configure --device-profile`` pairs and places from. Pure functions over plain dicts.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from mobile_runtime.device_profile import (
+from mmnet.format.device_profile import (
     DEFAULT_HOST_POWER_W,
     ComputePower,
     DeviceInfo,
@@ -27,11 +27,11 @@ from mobile_runtime.device_profile import (
     ModelTiming,
     ProfileSource,
 )
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.schemas import write_json_atomic
+from mmnet.format.errors import ConfigError
+from mmnet.format.documents import write_json_atomic
 
-from android_harness.host.errors import ResultError
-from android_harness.host.protocol import PROTOCOL_VERSION, RunRequest, check_app_result, validate_host_document
+from mmnet.harness.errors import ResultError
+from mmnet.harness.protocol import PROTOCOL_VERSION, RunRequest, check_app_result, validate_host_document
 
 __all__ = [
     "HARNESS_RESULT_SCHEMA_VERSION",
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 HARNESS_RESULT_SCHEMA_VERSION = "1.0"
-TOOL = "mmnet harness (android_harness.host)"
+TOOL = "mmnet harness (mmnet.harness)"
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ def harness_result(
 
 
 def _mmnet_version() -> str:
-    from mmnet import __version__
+    from mmnet.format.version import __version__
 
     return __version__
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mobile_runtime.errors import DataError
+from mmnet.format.errors import DataError
 
 __all__ = ["TESTSET_FILES", "write_testset", "read_testset"]
 

@@ -44,14 +44,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from mobile_runtime.bundle import Bundle, ModelRecord, load_bundle
-from mobile_runtime.errors import MmnetError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-from mobile_runtime.remote import RemoteMasterError, RemoteResult
-from mobile_runtime.runtime import FrameResult, Runtime
-from mobile_runtime.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
-from mobile_runtime.schemas import validate_document
+from mmnet.format.bundle import Bundle, ModelRecord, load_bundle
+from mmnet.format.errors import MmnetError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.remote import RemoteMasterError, RemoteResult
+from mmnet.runtime.runtime import FrameResult, Runtime
+from mmnet.format.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
+from mmnet.format.documents import validate_document
 
 __all__ = ["TRACE_VERSION", "COLUMNS", "REASON_CODES", "ParityError", "Recording", "reason_code", "rows", "load_trace",
            "generate", "replay_resources", "main"]
@@ -61,7 +62,7 @@ TRACE_VERSION = 1
 _PARITY_URL = "http://parity.invalid"
 _HASH_HEX = 16
 
-# Reason sentences of mobile_runtime.selector.decide -> the machine-readable codes the Java core emits.
+# Reason sentences of mmnet.runtime.selector.decide -> the machine-readable codes the Java core emits.
 _REASONS = (
     ("mode_device_only", r"mode \w+ never leaves the device: master on device"),
     ("master_alone_mode", r"mode \w+ runs the master alone"),
@@ -823,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the resources directory to (re)write")
     args = parser.parse_args(argv)
     # The scripted cloud faults are expected: the runtime's warning per fault would only be noise here.
-    logging.getLogger("mobile_runtime.runtime").setLevel(logging.ERROR)
+    logging.getLogger("mmnet.runtime.runtime").setLevel(logging.ERROR)
     try:
         index = generate(args.bundle, args.out)
     except MmnetError as e:

@@ -4,7 +4,7 @@
 ``tflite_model_costs`` count its parameters and MACs (dissertation eq. 5.1-5.4).
 """
 
-from pipeline.zoo.costs import (
+from mmnet.pipeline.zoo.costs import (
     LayerCost,
     ModelCosts,
     conv_macs,
@@ -13,8 +13,8 @@ from pipeline.zoo.costs import (
     keras_model_costs,
     tflite_model_costs,
 )
-from pipeline.zoo.registry import FAMILIES, ROLES, ModelFamily, build_model, family_names
-from pipeline.zoo.spec import PRECISIONS, VariantSpec
+from mmnet.pipeline.zoo.registry import FAMILIES, ROLES, ModelFamily, build_model, family_names
+from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 __all__ = [
     "PRECISIONS",

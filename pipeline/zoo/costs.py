@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mobile_runtime.errors import ConfigError, ModelError
-from mobile_runtime.interpreter import load_interpreter
-from pipeline._tf import keras
+from mmnet.format.errors import ConfigError, ModelError
+from mmnet.runtime.interpreter import load_interpreter
+from mmnet.pipeline._tf import keras
 
 __all__ = [
     "conv_macs",

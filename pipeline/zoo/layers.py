@@ -15,7 +15,7 @@ adaptation), which halves the total downsampling to 16x. The rest of each schedu
 
 from __future__ import annotations
 
-from pipeline._tf import keras
+from mmnet.pipeline._tf import keras
 
 __all__ = [
     "BN_MOMENTUM",

@@ -12,7 +12,7 @@ then conv 1x1 -> 1280, global average pool, dropout 0.2 and a dense softmax. The
 (``max(1, int(0.25 * block input filters))``, ReLU inside, sigmoid gate) and the fixed 1280-channel
 head follow the reference implementation (tensorflow/tpu ``mnasnet_models.py``/``mnasnet_model.py``).
 Widths are ``make_divisible(c * alpha, 8)``. Small-input adaptation: the stem stride follows
-:func:`pipeline.zoo.layers.stem_stride`; the block strides are those of the paper.
+:func:`mmnet.pipeline.zoo.layers.stem_stride`; the block strides are those of the paper.
 
 Layer names: ``stem``, ``block{i}_expand``, ``block{i}_dw``, ``block{i}_se_*``, ``block{i}_project``
 (+ ``_bn``, ``_relu``), ``block{i}_add``, i = 1..16, and ``head``.
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline._tf import keras
-from pipeline.zoo.layers import (
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo.layers import (
     classifier_head,
     conv_bn,
     depthwise_bn,
@@ -34,7 +34,7 @@ from pipeline.zoo.layers import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.zoo.spec import VariantSpec
+    from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["DESCRIPTION", "STAGES", "SE_RATIO", "build"]
 

@@ -3,7 +3,7 @@
 Stem conv 3x3/32, then 13 depthwise-separable blocks (depthwise 3x3 -> BN -> ReLU6 -> pointwise 1x1
 -> BN -> ReLU6), global average pool, dropout 1e-3 (the Keras/TF-slim default) and a dense softmax.
 Every width is ``make_divisible(c * alpha, 8)``, which is how the width multiplier alpha of eq. 5.1
-is realised. Small-input adaptation: the stem stride follows :func:`pipeline.zoo.layers.stem_stride`
+is realised. Small-input adaptation: the stem stride follows :func:`mmnet.pipeline.zoo.layers.stem_stride`
 (1 below 64 pixels, 2 otherwise); the block strides are those of the paper.
 
 Layer names: ``stem``, ``block{i}_dw``, ``block{i}_pw`` (+ ``_bn``, ``_relu6``), i = 1..13.
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline._tf import keras
-from pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, make_divisible, model_input, stem_stride
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, make_divisible, model_input, stem_stride
 
 if TYPE_CHECKING:
-    from pipeline.zoo.spec import VariantSpec
+    from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["DESCRIPTION", "BLOCKS", "build"]
 

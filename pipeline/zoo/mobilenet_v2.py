@@ -6,7 +6,7 @@ a residual add when the stride is 1 and the block's input and output widths matc
 to 1280 channels, global average pool, dropout 0.2 (TF-slim's keep probability 0.8) and a dense
 softmax. Widths are ``make_divisible(c * alpha, 8)``; as in the paper the 1280-channel last conv is
 not scaled down for alpha < 1, only up for alpha > 1. Small-input adaptation: the stem stride follows
-:func:`pipeline.zoo.layers.stem_stride`; the block strides are those of the paper.
+:func:`mmnet.pipeline.zoo.layers.stem_stride`; the block strides are those of the paper.
 
 Layer names: ``stem``, ``block{i}_expand``, ``block{i}_dw``, ``block{i}_project`` (+ ``_bn``,
 ``_relu6``), ``block{i}_add``, i = 1..17, and ``head``.
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline._tf import keras
-from pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, make_divisible, model_input, stem_stride
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, make_divisible, model_input, stem_stride
 
 if TYPE_CHECKING:
-    from pipeline.zoo.spec import VariantSpec
+    from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["DESCRIPTION", "STAGES", "build"]
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from mobile_runtime.errors import ConfigError
-from pipeline._tf import keras
-from pipeline.zoo import mnasnet, mobilenet_v1, mobilenet_v2, resnet
-from pipeline.zoo.spec import VariantSpec
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo import mnasnet, mobilenet_v1, mobilenet_v2, resnet
+from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["ROLES", "ModelFamily", "FAMILIES", "family_names", "build_model"]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mobile_runtime.errors import ConfigError
-from pipeline._tf import keras
-from pipeline.zoo.layers import classifier_head, conv_bn, make_divisible, model_input
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, make_divisible, model_input
 
 if TYPE_CHECKING:
-    from pipeline.zoo.spec import VariantSpec
+    from mmnet.pipeline.zoo.spec import VariantSpec
 
 __all__ = ["DESCRIPTION", "STAGES", "DEFAULT_DEPTH", "build"]
 

@@ -13,7 +13,7 @@ import numbers
 import re
 from dataclasses import dataclass
 
-from mobile_runtime.errors import ConfigError
+from mmnet.format.errors import ConfigError
 
 __all__ = ["PRECISIONS", "VariantSpec"]
 
@@ -35,7 +35,7 @@ class VariantSpec:
 
     def __post_init__(self) -> None:
         # Imported here: the registry imports this module (and TensorFlow through the builders).
-        from pipeline.zoo.registry import FAMILIES
+        from mmnet.pipeline.zoo.registry import FAMILIES
 
         if not isinstance(self.family, str) or self.family not in FAMILIES:
             raise ConfigError(f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")

@@ -2,12 +2,12 @@
 
 import pytest
 
-from mobile_runtime.errors import ModelError
-from mobile_runtime.preprocessing import PreprocessingSpec
-from pipeline.datasets import DatasetConfig, load_dataset, split_dataset
-from pipeline.export import ExportedArtifact
-from pipeline.imports import ImportTask, import_model
-from pipeline.train import TrainedModel
+from mmnet.format.errors import ModelError
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.pipeline.datasets import DatasetConfig, load_dataset, split_dataset
+from mmnet.pipeline.export import ExportedArtifact
+from mmnet.pipeline.imports import ImportTask, import_model
+from mmnet.pipeline.train import TrainedModel
 from tests.unit.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ SPEC = PreprocessingSpec(frame_shape=(8, 8, 1), mean=(127.5,), std=(127.5,))
 
 
 def test_keras_master_is_measured_and_ready_for_export(tmp_path, digits_splits):
-    from pipeline._tf import keras
+    from mmnet.pipeline._tf import keras
 
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(keras.layers.Rescaling(1.0)(inputs))
@@ -40,7 +40,7 @@ def test_keras_master_is_measured_and_ready_for_export(tmp_path, digits_splits):
 
 
 def test_tflite_minion_is_used_as_is(tmp_path, digits_splits):
-    from pipeline._tf import keras, tf
+    from mmnet.pipeline._tf import keras, tf
 
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     function = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec([1, 8, 8, 1], tf.float32))

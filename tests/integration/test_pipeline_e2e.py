@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.device_profile import host_device_profile, write_device_profile
-from mobile_runtime.inspect import format_bundle_summary
-from mobile_runtime.errors import BundleError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from pipeline.build import run_build
-from pipeline.config import config_from_mapping
-from pipeline.report import report_files
+from mmnet.format.bundle import load_bundle
+from mmnet.format.device_profile import host_device_profile, write_device_profile
+from mmnet.format.describe import format_bundle_summary
+from mmnet.format.errors import BundleError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.pipeline.build import run_build
+from mmnet.pipeline.config import config_from_mapping
+from mmnet.pipeline.report import report_files
 from tests.unit.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
@@ -274,9 +274,9 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 60.0) -
 
 
 def test_runtime_selector_reproduces_the_pipelines_selection(digits_bundle):
-    """At a profile's own numbers, the runtime's selector chooses what pipeline.pairing chose."""
-    from mobile_runtime.runtime_config import MASTER_ONLY, MODES
-    from mobile_runtime.selector import decide, initial_state, master_cloud_ms
+    """At a profile's own numbers, the runtime's selector chooses what mmnet.pipeline.pairing chose."""
+    from mmnet.format.runtime_config import MASTER_ONLY, MODES
+    from mmnet.runtime.selector import decide, initial_state, master_cloud_ms
 
     result, _ = digits_bundle
     config = load_bundle(result.bundle_dir).runtime_config

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.bench import ResultsError, run_bench, validate_results
-from benchmarks.bench_report import agreement_rows, normalised_rows, to_markdown, verdict_rows
-from benchmarks.bench_systems import (Request, energy_parts, interleave, network_profile, plan_runs, radio_energy_mj,
+from mmnet.benchmarks.bench import ResultsError, run_bench, validate_results
+from mmnet.benchmarks.bench_report import agreement_rows, normalised_rows, to_markdown, verdict_rows
+from mmnet.benchmarks.bench_systems import (Request, energy_parts, interleave, network_profile, plan_runs, radio_energy_mj,
                                       wants_pass)
-from mobile_runtime.network import NetworkProfile, RadioPowerModel, transfer_energy_mj, transfer_latency_ms
+from mmnet.runtime.network import NetworkProfile, RadioPowerModel, transfer_energy_mj, transfer_latency_ms
 from tests.unit import tflite_fixtures as tfx
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from pipeline.build import TrainTask, balanced_order, _relative_cost
-from pipeline.bundle import agreement
-from pipeline.config import config_from_mapping
-from pipeline.evaluate import parity_gate
-from pipeline.train import soft_labels, variant_seed
-from pipeline.zoo.spec import VariantSpec
+from mmnet.pipeline.build import TrainTask, balanced_order, _relative_cost
+from mmnet.pipeline.bundle import agreement
+from mmnet.pipeline.config import config_from_mapping
+from mmnet.pipeline.evaluate import parity_gate
+from mmnet.pipeline.train import soft_labels, variant_seed
+from mmnet.pipeline.zoo.spec import VariantSpec
 
 
 def test_parity_gate_rejects_a_drop_beyond_the_margin():

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobile_runtime.bundle import (
+from mmnet.format.bundle import (
     MANIFEST_SCHEMA_VERSION,
     load_bundle,
     publish_bundle,
     sha256_file,
     write_manifest,
 )
-from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.inspect import format_bundle_summary
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.schemas import load_schema, validate_document
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.describe import format_bundle_summary
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.format.documents import load_schema, validate_document
 from tests.unit import tflite_fixtures as tfx
 
 

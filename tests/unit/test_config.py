@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from mobile_runtime.errors import ConfigError
-from pipeline.config import BuildConfig, config_from_mapping, load_config
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline.config import BuildConfig, config_from_mapping, load_config
 
 BASE = {"name": "t", "dataset": {"source": "builtin:digits"}}
 

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
-from pipeline.config import RuntimeSettings, TargetsConfig
-from pipeline.configure import build_configuration, write_configuration
-from pipeline.report import report_files
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
+from mmnet.pipeline.config import RuntimeSettings, TargetsConfig
+from mmnet.pipeline.configure import build_configuration, write_configuration
+from mmnet.pipeline.report import report_files
 
 CLASSES = 4
 N = 400
@@ -195,7 +195,7 @@ def test_power_saving_may_accept_confident_disagreements(synthetic):
 
 
 def test_threshold_floor_raises_thresholds_and_recovers_more(synthetic):
-    from pipeline.config import ThresholdFloorConfig
+    from mmnet.pipeline.config import ThresholdFloorConfig
 
     plain = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.0, power_saving=0.0)).runtime_config
     floored = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.3, power_saving=0.0)).runtime_config

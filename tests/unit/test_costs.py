@@ -1,4 +1,4 @@
-"""The MAC/parameter counts of pipeline.zoo.costs (dissertation eq. 5.1-5.4) on real models."""
+"""The MAC/parameter counts of mmnet.pipeline.zoo.costs (dissertation eq. 5.1-5.4) on real models."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import ConfigError, ModelError
-from pipeline._tf import keras, tf
-from pipeline.zoo.costs import (
+from mmnet.format.errors import ConfigError, ModelError
+from mmnet.pipeline._tf import keras, tf
+from mmnet.pipeline.zoo.costs import (
     ModelCosts,
     conv_macs,
     dense_macs,
@@ -17,8 +17,8 @@ from pipeline.zoo.costs import (
     keras_model_costs,
     tflite_model_costs,
 )
-from pipeline.zoo.registry import build_model
-from pipeline.zoo.spec import VariantSpec
+from mmnet.pipeline.zoo.registry import build_model
+from mmnet.pipeline.zoo.spec import VariantSpec
 
 
 @functools.lru_cache(maxsize=None)
@@ -221,7 +221,7 @@ def test_keras_costs_equal_tflite_costs(family, tmp_path):
     assert keras_costs.params > tflite_costs.params  # plus the batch-norm scale/offset/statistics
 
     # The converted model is the same function: same probabilities on a real input.
-    from mobile_runtime.interpreter import load_interpreter
+    from mmnet.runtime.interpreter import load_interpreter
 
     x = np.random.default_rng(1).normal(size=(1, 16, 16, 1)).astype(np.float32)
     interpreter = load_interpreter(path, use_xnnpack=False)

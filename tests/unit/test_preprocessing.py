@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import BundleError, ConfigError, DataError
-from mobile_runtime.preprocessing import (
+from mmnet.format.errors import BundleError, ConfigError, DataError
+from mmnet.runtime.preprocessing import (
     PreprocessingSpec,
     preprocess,
     resize_frames,
@@ -22,7 +22,7 @@ RGB = PreprocessingSpec(
 
 @pytest.fixture(scope="module")
 def tf():
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     return tf
 

@@ -1,4 +1,4 @@
-"""pipeline.report: the offline HTML report, its PNG plots and the Markdown model card.
+"""mmnet.pipeline.report: the offline HTML report, its PNG plots and the Markdown model card.
 
 The fixture below is synthetic but shaped like a real digits build: two int8 minions, one float32
 master, a 10-bin reliability diagram per minion, a threshold sweep and three network profiles. Its
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.report import report_files, write_model_card, write_report
+from mmnet.pipeline.report import report_files, write_model_card, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MINION_A = "mobilenet_v2-a0.35-r16-int8"
@@ -53,7 +53,7 @@ def _model(model_id: str, role: str, family: str, alpha: float, resolution: int,
 
 def make_report_data(*, reference: str = "labels", chosen: bool = True, latency_model: bool = True,
                      power_measured: bool = False) -> dict:
-    """A complete, realistic report-data dict (see pipeline.report.write_report for the layout)."""
+    """A complete, realistic report-data dict (see mmnet.pipeline.report.write_report for the layout)."""
     rng = np.random.default_rng(7)
     labels = [str(i) for i in range(10)]
     cal_a = {"temperature": 1.42, "ece_before": 0.0612, "ece_after": 0.0184,

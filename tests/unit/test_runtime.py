@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mobile_runtime.bundle import load_bundle, sha256_file, write_manifest
-from mobile_runtime.errors import BundleError, ConfigError, DataError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.replay import SUMMARY_KEYS, replay
-from mobile_runtime.runtime import Runtime
-from mobile_runtime.runtime_config import MODES
-from mobile_runtime.serving import running_app, running_server
+from mmnet.format.bundle import load_bundle, sha256_file, write_manifest
+from mmnet.format.errors import BundleError, ConfigError, DataError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.replay import SUMMARY_KEYS, replay
+from mmnet.runtime.runtime import Runtime
+from mmnet.format.runtime_config import MODES
+from mmnet.server.serving import running_app, running_server
 from tests.unit import tflite_fixtures as tfx
 
 
@@ -76,7 +76,7 @@ def test_a_mode_switch_mid_stream_uses_the_new_modes_thresholds(bundle):
 def test_table_and_float_calibration_give_the_same_frames(bundle, monkeypatch):
     """8-bit minion scores are calibrated by table lookup; without the table the runtime takes the
     float way (dequantize, then calibrated_top1). Both must give the same answers, bit for bit."""
-    import mobile_runtime.runtime as runtime_module
+    import mmnet.runtime.runtime as runtime_module
 
     frames = _frames(40, seed=5)
 
@@ -188,8 +188,8 @@ def always_recover(bundle_dir, tmp_path_factory):
     """The same bundle, but every threshold above any confidence: the detector recovers every frame."""
     import shutil
 
-    from mobile_runtime.detector import NEVER
-    from mobile_runtime.runtime_config import write_runtime_config
+    from mmnet.runtime.detector import NEVER
+    from mmnet.format.runtime_config import write_runtime_config
 
     root = tmp_path_factory.mktemp("recover") / "tiny"
     shutil.copytree(bundle_dir, root)
@@ -286,7 +286,7 @@ def test_bad_options_and_bundles_without_config(bundle, tmp_path):
 
 
 def test_a_master_client_stands_in_for_the_url_and_is_closed(bundle):
-    from mobile_runtime.remote import RemoteResult
+    from mmnet.runtime.remote import RemoteResult
 
     class Scripted:
         closed = False
@@ -317,7 +317,7 @@ def test_replay_summary_has_every_documented_key(bundle, tmp_path):
 
 
 def test_overhead_benchmark_measures_every_part(bundle_dir):
-    from benchmarks.runtime_overhead import measure_overhead, to_markdown
+    from mmnet.benchmarks.runtime_overhead import measure_overhead, to_markdown
 
     result = measure_overhead(bundle_dir, repeats=3)
     assert result["frames"] == 15 and result["overhead_us"]["p50"] > 0 and result["minion_invoke"]["median_us"] > 0

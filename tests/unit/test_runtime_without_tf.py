@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
+from mmnet.format.bundle import load_bundle
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
 from tests.unit import tflite_fixtures as tfx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,11 +43,14 @@ except ImportError:
 else:
     sys.exit("tensorflow imported despite the blocker")
 
-import mobile_runtime
-for module in ("errors", "preprocessing", "interpreter", "schemas", "bundle", "inspect", "detector", "network",
-               "device_profile", "runtime_config", "selector", "remote", "runtime", "replay"):
-    importlib.import_module(f"mobile_runtime.{module}")
-from mobile_runtime import (
+import pkgutil
+
+import mmnet.format
+import mmnet.runtime
+for package in (mmnet.format, mmnet.runtime):
+    for module in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        importlib.import_module(module.name)
+from mmnet.runtime import (
     TFLiteClassifier, format_bundle_summary, interpreter_backend, load_bundle, measure_latency,
     preprocess,
 )
@@ -119,7 +122,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Blocker())
-from mobile_runtime import DependencyError, TFLiteClassifier, interpreter_backend, load_bundle
+from mmnet.runtime import DependencyError, TFLiteClassifier, interpreter_backend, load_bundle
 
 bundle = load_bundle(sys.argv[1])  # bundles need no interpreter
 try:

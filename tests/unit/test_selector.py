@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from mobile_runtime import selector as sel
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.network import NetworkProfile, transfer_latency_ms
-from mobile_runtime.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config
-from mobile_runtime.selector import (
+from mmnet.runtime import selector as sel
+from mmnet.format.errors import ConfigError
+from mmnet.runtime.network import NetworkProfile, transfer_latency_ms
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, RuntimeConfig, check_runtime_config
+from mmnet.runtime.selector import (
     PATHS,
     HistoryEntry,
     SelectorState,
@@ -102,7 +102,7 @@ def _config_doc() -> dict:
                    "choice": "cloud" if cloud_ms[name] < 50 else "device", "why": "test"}
             for name in PROFILES
         },
-        # What pipeline.pairing.choose_system gives for these costs (worked out in the module doc).
+        # What mmnet.pipeline.pairing.choose_system gives for these costs (worked out in the module doc).
         "selection": {
             "wifi": {
                 "normal": _choice(SINGLE, "cloud", 3 + 0.5 * WIFI_L_T, [PAIR]),
@@ -305,8 +305,8 @@ def test_parallel_minions_cost_the_slower_minion():
 
 @pytest.mark.parametrize("execution", ["serial", "parallel"])
 def test_system_choice_agrees_with_the_pipelines_pairing_under_live_links(execution):
-    """decide() re-costs what pipeline.pairing.choose_system costs at build time (same formula)."""
-    pairing = pytest.importorskip("pipeline.pairing", reason="pipeline.pairing is the build-time reference")
+    """decide() re-costs what mmnet.pipeline.pairing.choose_system costs at build time (same formula)."""
+    pairing = pytest.importorskip("mmnet.pipeline.pairing", reason="mmnet.pipeline.pairing is the build-time reference")
     doc = _config_doc()
     doc["minion_execution"] = execution
     config = _make(doc)
@@ -577,7 +577,7 @@ def test_selector_imports_without_tensorflow():
         "        if name.split('.')[0] in {'tensorflow', 'keras', 'tf_keras', 'pipeline'}:\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, B())\n"
-        "import mobile_runtime.selector as s\n"
+        "import mmnet.runtime.selector as s\n"
         "assert all(hasattr(s, n) for n in s.__all__)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

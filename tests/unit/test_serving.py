@@ -31,12 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mobile_runtime.bundle import load_bundle
-from mobile_runtime.errors import BundleError, ConfigError, DataError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
-from mobile_runtime.remote import RemoteMaster, RemoteMasterError, png_bytes
-from mobile_runtime.serving import (
+from mmnet.format.bundle import load_bundle
+from mmnet.format.errors import BundleError, ConfigError, DataError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.remote import RemoteMaster, RemoteMasterError, png_bytes
+from mmnet.server.serving import (
     TOKEN_ENV,
     ServerConfig,
     create_app,
@@ -593,7 +593,7 @@ def test_serve_reports_a_busy_port(bundle_dir):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        script = "import sys; from mobile_runtime.serving import serve; serve(sys.argv[1], port=int(sys.argv[2]))"
+        script = "import sys; from mmnet.server.serving import serve; serve(sys.argv[1], port=int(sys.argv[2]))"
         env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
         done = subprocess.run(
             [sys.executable, "-c", script, str(bundle_dir), str(port)],
@@ -612,14 +612,14 @@ class Blocker(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"{name} is blocked in this test", name=name.split(".")[0])
 sys.meta_path.insert(0, Blocker())
-from mobile_runtime.remote import RemoteMaster
-from mobile_runtime.errors import DependencyError
+from mmnet.runtime.remote import RemoteMaster
+from mmnet.format.errors import DependencyError
 try:
-    import mobile_runtime.serving
+    import mmnet.server.serving
 except DependencyError as e:
     print(e)
 else:
-    sys.exit("mobile_runtime.serving imported without starlette")
+    sys.exit("mmnet.server.serving imported without starlette")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -26,10 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from benchmarks.shaped_link import SHAPER_NAME, LinkShape, ShapedLink, ShapedLinkError
-from mobile_runtime.errors import ConfigError
-from mobile_runtime.network import DEFAULT_PROFILES
-from mobile_runtime.serving import running_app
+from mmnet.benchmarks.shaped_link import SHAPER_NAME, LinkShape, ShapedLink, ShapedLinkError
+from mmnet.format.errors import ConfigError
+from mmnet.runtime.network import DEFAULT_PROFILES
+from mmnet.server.serving import running_app
 
 FAST = 1000.0  # Mbps: serialising a short message takes microseconds
 REPEATS = 7
@@ -150,7 +150,7 @@ def test_shape_from_profile_takes_bandwidths_and_half_the_rtt() -> None:
     assert shape.rtt_ms == 70.0
     assert shape.retransmission_timeout_ms == 200.0  # max(200 ms, 2 x 70 ms)
     assert LinkShape(1, 1, 60.0).retransmission_timeout_ms == 240.0  # 2 x RTT beyond 200 ms
-    with pytest.raises(ConfigError, match="profile is a dict; expected a mobile_runtime.network.NetworkProfile"):
+    with pytest.raises(ConfigError, match="profile is a dict; expected a mmnet.runtime.network.NetworkProfile"):
         LinkShape.from_profile({"uplink_mbps": 1.0})
 
 
@@ -431,7 +431,7 @@ def test_an_unreachable_upstream_closes_the_client_connection_and_is_counted(cap
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]  # nothing listens here once the probe is closed
-    with caplog.at_level(logging.WARNING, logger="benchmarks.shaped_link"):
+    with caplog.at_level(logging.WARNING, logger="mmnet.benchmarks.shaped_link"):
         with ShapedLink("127.0.0.1", dead_port, LinkShape(1, 1, 0)) as link:
             with _connect(link.address) as client:
                 client.settimeout(2)
@@ -468,7 +468,7 @@ def test_a_bug_inside_the_loop_fails_the_link_on_exit(upstream: _Upstream, monke
     def broken(self: object, data: bytes, now: float) -> None:
         raise TypeError("scheduling bug")
 
-    monkeypatch.setattr("benchmarks.shaped_link._Direction._schedule", broken)
+    monkeypatch.setattr("mmnet.benchmarks.shaped_link._Direction._schedule", broken)
     with pytest.raises(ShapedLinkError, match="failed while running: scheduling bug"):
         with ShapedLink("127.0.0.1", upstream.port, LinkShape(FAST, FAST, 0)) as link:
             with _connect(link.address) as client:

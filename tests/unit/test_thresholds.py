@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mobile_runtime.detector import (
+from mmnet.runtime.detector import (
     NEVER,
     PYTHON_LOOP_MAX_CLASSES,
     apply_temperature,
@@ -13,9 +13,9 @@ from mobile_runtime.detector import (
     detect,
     detect_frame,
 )
-from mobile_runtime.errors import ConfigError, DataError
-from pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
-from pipeline.thresholds import (
+from mmnet.format.errors import ConfigError, DataError
+from mmnet.pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
+from mmnet.pipeline.thresholds import (
     SystemOutcomes,
     bagged_disagreement_threshold,
     confidence_floor,
@@ -50,7 +50,7 @@ MASTER_RIGHT = np.array([True, True, True, True, False, True, True, True])
 
 
 def _case() -> SystemOutcomes:
-    from mobile_runtime.detector import DetectorOutput
+    from mmnet.runtime.detector import DetectorOutput
 
     out = DetectorOutput(answer=ANSWER, confidence=CONF, agree=AGREE, accept=AGREE.copy())
     return SystemOutcomes(out, MINION_RIGHT, MASTER_RIGHT)

@@ -7,12 +7,12 @@ import functools
 import numpy as np
 import pytest
 
-from mobile_runtime.errors import ConfigError
-from pipeline._tf import keras
-from pipeline.zoo.costs import keras_model_costs
-from pipeline.zoo.layers import make_divisible, stem_stride
-from pipeline.zoo.registry import FAMILIES, build_model, family_names
-from pipeline.zoo.spec import PRECISIONS, VariantSpec
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline._tf import keras
+from mmnet.pipeline.zoo.costs import keras_model_costs
+from mmnet.pipeline.zoo.layers import make_divisible, stem_stride
+from mmnet.pipeline.zoo.registry import FAMILIES, build_model, family_names
+from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 ALPHAS = (0.25, 0.5, 1.0)
 RESOLUTIONS = (16, 24, 32)

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from mobile_runtime.bundle import sha256_file, write_manifest
-from mobile_runtime.interpreter import TFLiteClassifier
+from mmnet.format.bundle import sha256_file, write_manifest
+from mmnet.runtime.interpreter import TFLiteClassifier
 
 RESOLUTION = 12
 CHANNELS = 1
@@ -47,7 +47,7 @@ def normalised_inputs(n: int, seed: int) -> np.ndarray:
 
 
 def _build_keras_model() -> Any:
-    from pipeline._tf import keras
+    from mmnet.pipeline._tf import keras
 
     inputs = keras.Input((RESOLUTION, RESOLUTION, CHANNELS))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
@@ -67,7 +67,7 @@ def _build_keras_model() -> Any:
 @functools.lru_cache(maxsize=1)
 def tiny_models() -> TinyModels:
     """The Keras model and its float32 and int8 TFLite conversions (built once per process)."""
-    from pipeline._tf import tf
+    from mmnet.pipeline._tf import tf
 
     model = _build_keras_model()
     float_bytes = tf.lite.TFLiteConverter.from_keras_model(model).convert()
@@ -213,10 +213,11 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
     The manifest says the master takes 5 ms and the minion 0.1 ms on the device, so the single
     minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
     """
-    from mobile_runtime.preprocessing import PreprocessingSpec, preprocess
-    from pipeline.bundle import attach_configuration
-    from pipeline.config import RuntimeSettings
-    from pipeline.configure import build_configuration
+    from mmnet.format.preprocessing import PreprocessingSpec
+    from mmnet.runtime.preprocessing import preprocess
+    from mmnet.pipeline.bundle import attach_configuration
+    from mmnet.pipeline.config import RuntimeSettings
+    from mmnet.pipeline.configure import build_configuration
 
     bundle_dir.mkdir(parents=True, exist_ok=True)
     manifest = fixture_manifest(bundle_dir)

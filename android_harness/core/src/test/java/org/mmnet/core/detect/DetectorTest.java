@@ -8,7 +8,7 @@ import static org.junit.Assert.assertTrue;
 import org.junit.Test;
 import org.mmnet.core.ConfigException;
 
-/** Expected numbers come from Python mobile_runtime.detector (detect_frame, apply_temperature) on the same inputs. */
+/** Expected numbers come from Python mmnet.runtime.detector (detect_frame, apply_temperature) on the same inputs. */
 public class DetectorTest {
     private static final float[] P1 = {0.7f, 0.2f, 0.1f};
     private static final float[] P2 = {0.6f, 0.3f, 0.1f};

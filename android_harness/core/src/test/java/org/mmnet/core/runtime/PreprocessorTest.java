@@ -13,7 +13,7 @@ import org.mmnet.core.Fixtures;
 import org.mmnet.core.ModelRecord;
 import org.mmnet.core.PreprocessingSpec;
 
-/** Expected arrays come from Python mobile_runtime.preprocessing (resize_frames, preprocess) on the same frame. */
+/** Expected arrays come from Python mmnet.runtime.preprocessing (resize_frames, preprocess) on the same frame. */
 public class PreprocessorTest {
     private static final Frame FRAME = Frame.of(new byte[] {0, 10, 20, 30, 40, 50}, 2, 3, 1);
 

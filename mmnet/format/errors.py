@@ -2,17 +2,12 @@
 
 Bad input or configuration raises a ``ValueError`` subclass whose message names the file, field or
 index, the value found and what was expected; bad state raises a ``RuntimeError`` subclass. The CLI
-turns every ``MmnetError`` into one line and a non-zero exit code. ``check_number`` is the one
-number check the runtime's modules share.
+turns every ``MmnetError`` into one line and a non-zero exit code.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 __all__ = [
-    "check_number",
     "MmnetError",
     "ConfigError",
     "DataError",
@@ -44,20 +39,3 @@ class ModelError(MmnetError, ValueError):
 
 class DependencyError(MmnetError, RuntimeError):
     """An optional dependency needed for the requested operation is not installed."""
-
-
-def check_number(where: str, value: Any, *, positive: bool = False) -> float:
-    """``value`` as a float if it is a finite real number >= 0 (> 0 when ``positive``), else ConfigError.
-
-    Bools are not numbers here, though Python counts them as ints.
-    """
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
-        raise ConfigError(f"{where} is {value!r}; expected a finite number {'> 0' if positive else '>= 0'}")
-    return float(value)
-

@@ -1,6 +1,6 @@
 """A fake ``adb`` program: emulated phones in a folder, and an emulated harness app.
 
-Run as ``python -m android_harness.host.testing.fake_adb ARGS`` (``write_adb_wrapper`` makes an
+Run as ``python tests/support/fake_adb.py ARGS`` (``write_adb_wrapper`` makes an
 executable ``adb`` that does so). ``$FAKE_ADB_STATE`` names the state folder: ``scenario.json``
 (written by the test with :func:`write_scenario`) says which phones exist and how they behave;
 the fake keeps ``state.json`` (connections, installs, runs, every call) and each phone's files under
@@ -94,7 +94,7 @@ def write_adb_wrapper(bin_dir: str | Path, python: str = sys.executable) -> Path
     bin_dir = Path(bin_dir)
     bin_dir.mkdir(parents=True, exist_ok=True)
     path = bin_dir / "adb"
-    path.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} -m android_harness.host.testing.fake_adb "$@"\n',
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(python)} {shlex.quote(str(Path(__file__).resolve()))} "$@"\n',
                     encoding="utf-8")
     path.chmod(0o755)
     return path
@@ -484,7 +484,7 @@ def _write_result(world: _World, serial: str, run_id: str, request: dict[str, An
 
 
 def _system_result(world: _World, serial: str, run_id: str, request: dict[str, Any], seed: int) -> dict[str, Any]:
-    from android_harness.host.testset import read_testset  # numpy: only system runs need it
+    from mmnet.harness.testset import read_testset  # numpy: only system runs need it
 
     system = request["system"]
     _, labels, header = read_testset(world.path(serial, system["testset_dir"]))

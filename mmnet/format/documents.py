@@ -1,4 +1,4 @@
-"""JSON Schemas shipped with the runtime (``mobile_runtime/schemas/<name>.schema.json``)."""
+"""JSON documents of the bundle contract: the shipped JSON Schemas (``mmnet/format/schemas/<name>.schema.json``), validation, atomic reads and writes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from mobile_runtime.errors import BundleError, ConfigError, MmnetError
+from mmnet.format.errors import BundleError, ConfigError, MmnetError
 
 __all__ = ["load_schema", "read_json", "validate_document", "write_json_atomic"]
 
@@ -22,13 +22,13 @@ _SUFFIX = ".schema.json"
 
 
 def _available() -> list[str]:
-    folder = resources.files("mobile_runtime") / "schemas"
+    folder = resources.files("mmnet.format") / "schemas"
     return sorted(p.name[: -len(_SUFFIX)] for p in folder.iterdir() if p.name.endswith(_SUFFIX))
 
 
 def load_schema(name: str) -> dict[str, Any]:
     """Read the schema ``name`` (e.g. ``"manifest"``) from the package data."""
-    resource = resources.files("mobile_runtime") / "schemas" / f"{name}{_SUFFIX}"
+    resource = resources.files("mmnet.format") / "schemas" / f"{name}{_SUFFIX}"
     if not isinstance(name, str) or not _NAME.match(name) or not resource.is_file():
         raise ConfigError(f"schema name is {name!r}; expected one of {_available()}")
     return json.loads(resource.read_text(encoding="utf-8"))

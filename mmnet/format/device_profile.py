@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mobile_runtime.errors import BundleError, ConfigError, check_number
-from mobile_runtime.schemas import read_json, validate_document, write_json_atomic
+from mmnet.format.checks import check_number
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.documents import read_json, validate_document, write_json_atomic
 
 __all__ = [
     "DEVICE_PROFILE_SCHEMA_VERSION",
@@ -458,7 +459,7 @@ def host_device_profile(
             cpu_cores=os.cpu_count(),
         ),
         source=ProfileSource(
-            tool="mobile_runtime.device_profile.host_device_profile",
+            tool="mmnet.format.device_profile.host_device_profile",
             created_utc=created_utc or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             notes=(
                 f"latencies of bundle {manifest.get('name', '?')!r} measured on the build host "

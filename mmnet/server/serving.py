@@ -13,7 +13,7 @@ A Starlette app served by uvicorn. It speaks the subset of the TF Serving REST A
 one raw frame in the bundle's frame shape ``(H, W, C)`` (``(H, W)`` too when C == 1): either nested
 lists of integers 0..255, or ``{"b64": "<base64 PNG or JPEG>"}``. A reply row holds the master's
 class probabilities (float). Frames are preprocessed exactly like on the device
-(:func:`mobile_runtime.preprocessing.preprocess` with the bundle's spec at the master's
+(:func:`mmnet.runtime.preprocessing.preprocess` with the bundle's spec at the master's
 resolution). As in TF Serving, the row format (``instances``) is answered with ``predictions`` and
 the columnar format (``inputs``: a batch, or ``{"<input name>": batch}``) with ``outputs``.
 Errors are ``{"error": "<message>"}`` with 400 (bad input: the message names the instance, what was
@@ -68,10 +68,10 @@ from typing import Any, AsyncIterator, Iterator
 
 import numpy as np
 
-from mobile_runtime.bundle import Bundle, ModelRecord, load_bundle
-from mobile_runtime.errors import BundleError, ConfigError, DataError, DependencyError, MmnetError
-from mobile_runtime.interpreter import TFLiteClassifier
-from mobile_runtime.preprocessing import preprocess
+from mmnet.format.bundle import Bundle, ModelRecord, load_bundle
+from mmnet.format.errors import BundleError, ConfigError, DataError, DependencyError, MmnetError
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
 
 try:
     import anyio
@@ -774,7 +774,7 @@ def running_server(bundle_dir: str | Path | Bundle, *, host: str = "127.0.0.1", 
 _SERVE_SCRIPT = """
 import json, logging, sys
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-from mobile_runtime.serving import serve
+from mmnet.server.serving import serve
 serve(sys.argv[1], **json.loads(sys.argv[2]))
 """
 

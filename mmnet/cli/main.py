@@ -1,6 +1,6 @@
 """The ``mmnet`` command: thin entry points over the library's functions.
 
-Every error mmnet raises on purpose (:class:`mobile_runtime.errors.MmnetError`) becomes one line on
+Every error mmnet raises on purpose (:class:`mmnet.format.errors.MmnetError`) becomes one line on
 stderr and exit code 2; anything else is a bug and says so in one line plus where the traceback
 went (``--debug`` prints it).
 """
@@ -17,9 +17,9 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from android_harness.host.cli import add_harness_parser  # both light at import: their heavy parts load when they run
-from benchmarks.bench import add_bench_parser
-from mobile_runtime.errors import DependencyError, MmnetError
+from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
+from mmnet.cli.bench import add_bench_parser
+from mmnet.format.errors import DependencyError, MmnetError
 
 __all__ = ["main", "build_parser"]
 
@@ -29,9 +29,9 @@ EXIT_INTERNAL = 70
 
 def _cmd_build(args: argparse.Namespace) -> int:
     try:
-        from pipeline.build import run_build
-        from pipeline.config import load_config
-        from pipeline.summary import format_build_summary
+        from mmnet.pipeline.build import run_build
+        from mmnet.pipeline.config import load_config
+        from mmnet.pipeline.summary import format_build_summary
     except ImportError as e:
         raise DependencyError(f"`mmnet build` needs the pipeline extra: pip install 'mmnet[pipeline]' ({e})") from e
 
@@ -45,7 +45,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _with_device_profile(settings, path: str):
-    from mobile_runtime.errors import ConfigError
+    from mmnet.format.errors import ConfigError
 
     if not Path(path).is_file():
         raise ConfigError(f"--device-profile: no such file: {path}")
@@ -54,12 +54,12 @@ def _with_device_profile(settings, path: str):
 
 def _cmd_configure(args: argparse.Namespace) -> int:
     try:
-        from pipeline.bundle import reconfigure_bundle
-        from pipeline.config import RuntimeSettings, load_config
+        from mmnet.pipeline.bundle import reconfigure_bundle
+        from mmnet.pipeline.config import RuntimeSettings, load_config
     except ImportError as e:
         raise DependencyError(f"`mmnet configure` needs the pipeline extra: pip install 'mmnet[pipeline]' ({e})") from e
-    from mobile_runtime.bundle import load_bundle
-    from mobile_runtime.inspect import format_runtime_config
+    from mmnet.format.bundle import load_bundle
+    from mmnet.format.describe import format_runtime_config
 
     settings = load_config(args.config).runtime if args.config else RuntimeSettings()
     if args.device_profile:
@@ -73,9 +73,9 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from mobile_runtime.errors import ConfigError
-    from mobile_runtime.replay import format_summary, load_frames, replay, write_summary
-    from mobile_runtime.runtime import Runtime
+    from mmnet.format.errors import ConfigError
+    from mmnet.runtime.replay import format_summary, load_frames, replay, write_summary
+    from mmnet.runtime.runtime import Runtime
 
     with Runtime(args.bundle, mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
                  master_token=args.token or os.environ.get("MMNET_TOKEN"), placement=args.placement,
@@ -102,7 +102,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from mobile_runtime.serving import serve
+        from mmnet.server.serving import serve
     except ImportError as e:
         raise DependencyError(f"`mmnet serve` needs the serve extra: pip install 'mmnet[serve]' ({e})") from e
     serve(args.bundle, host=args.host, port=args.port, token=args.token, threads=args.threads,
@@ -111,8 +111,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from mobile_runtime.bundle import load_bundle
-    from mobile_runtime.inspect import format_bundle_summary
+    from mmnet.format.bundle import load_bundle
+    from mmnet.format.describe import format_bundle_summary
 
     bundle = load_bundle(args.bundle, verify_checksums=True)
     if args.json:

@@ -1,6 +1,6 @@
 """``runtime_config.json``: how a bundle's models run together (schema 1.0).
 
-Written by the pipeline (:mod:`pipeline.configure`), read here by the runtime. ``load_runtime_config``
+Written by the pipeline (:mod:`mmnet.pipeline.configure`), read here by the runtime. ``load_runtime_config``
 checks the JSON Schema and the rules it cannot express: every system named by the selection is
 defined, every minion has a temperature, threshold vectors have one value per class, and (when a
 bundle's models are given) every model id exists and is shipped.
@@ -14,8 +14,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from mobile_runtime.errors import BundleError, ConfigError
-from mobile_runtime.schemas import read_json, validate_document, write_json_atomic
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.documents import read_json, validate_document, write_json_atomic
 
 __all__ = [
     "RUNTIME_CONFIG_SCHEMA_VERSION",

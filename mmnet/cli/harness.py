@@ -22,21 +22,21 @@ DELEGATES = ("xnnpack", "cpu", "gpu", "nnapi")  # the protocol's, with the defau
 
 
 def _connection(args: argparse.Namespace):
-    from android_harness.host.adb import AdbTimeouts
-    from android_harness.host.driver import Connection
+    from mmnet.harness.adb import AdbTimeouts
+    from mmnet.harness.driver import Connection
 
     return Connection(adb=args.adb, serial=getattr(args, "serial", None),
                       timeouts=AdbTimeouts(command_s=args.adb_timeout_s))
 
 
 def _wait(args: argparse.Namespace):
-    from android_harness.host.driver import WaitSettings
+    from mmnet.harness.driver import WaitSettings
 
     return WaitSettings(poll_s=args.poll_s, timeout_s=args.timeout_s, progress=not args.quiet)
 
 
 def _settings(args: argparse.Namespace):
-    from android_harness.host.protocol import RunSettings
+    from mmnet.harness.protocol import RunSettings
 
     runs = args.runs if args.duration_s is None else None
     return RunSettings(delegate=args.delegate, threads=args.threads, warmup_runs=args.warmup, runs=runs,
@@ -44,7 +44,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from android_harness.host.driver import describe_devices
+    from mmnet.harness.driver import describe_devices
 
     rows = describe_devices(_connection(args))
     if not rows:
@@ -61,7 +61,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, system: Any) -> int:
-    from android_harness.host.driver import run_harness
+    from mmnet.harness.driver import run_harness
 
     outputs = run_harness(args.bundle, _settings(args), connection=_connection(args), system=system, out_dir=args.out,
                           apk=args.apk, wait=_wait(args))
@@ -74,7 +74,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_system(args: argparse.Namespace) -> int:
-    from android_harness.host.protocol import SystemSettings
+    from mmnet.harness.protocol import SystemSettings
 
     modes = tuple(m.strip().replace("-", "_") for m in args.modes.split(",") if m.strip())
     return _run(args, SystemSettings(modes=modes, network=args.network, master_url=args.master_url,
@@ -82,14 +82,14 @@ def _cmd_system(args: argparse.Namespace) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace) -> int:
-    from android_harness.host.driver import resume_harness
+    from mmnet.harness.driver import resume_harness
 
     print(resume_harness(args.run_dir, connection=_connection(args), wait=_wait(args)).table())
     return 0
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from android_harness.host.driver import convert_result
+    from mmnet.harness.driver import convert_result
 
     print(convert_result(args.result_json, args.bundle, args.out).table())
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mobile_runtime.bundle import Bundle, ModelRecord
+from mmnet.format.bundle import Bundle, ModelRecord
 
 __all__ = ["format_bundle_summary", "format_runtime_config"]
 
