@@ -128,7 +128,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         from mmnet.benchmarks.shaped_link import LinkShape, ShapedLink
         from mmnet.runtime.replay import master_answers
         from mmnet.runtime.runtime import Runtime
-        from mmnet.server.serving import running_server_process
+        from mmnet.server.launch import running_server_process
     except ImportError as e:
         raise DependencyError(f"`mmnet bench` needs the serve and pipeline extras: pip install 'mmnet[serve,pipeline]' ({e})") from e
     doc = bundle.runtime_config.document
@@ -232,7 +232,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                                          f"the measured path runs the first {measured_n} of the {len(frames)} test frames "
                                          "(--measured-frames); the analytical path runs all.")},
         },
-        "server": {"how": "mmnet serve (mmnet.server.serving.serve) in a child process, 1 interpreter, loopback",
+        "server": {"how": "mmnet serve (mmnet.server.launch.serve) in a child process, 1 interpreter, loopback",
                    "master_compute_ms": server_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
         "links": link_stats,
         "records": records,

@@ -381,7 +381,7 @@ class RunPasses:
         The warm-up, one request straight to the cloud master (whether or not the frames use it)
         and then :data:`WARMUP_FRAMES` frames through the runtime, opens the measured path's
         kept-alive connection, or opens it again if the server dropped it while idle between passes
-        (after 5 s, ``mmnet.server.serving``), and reloads the interpreters' caches after the
+        (after 5 s, ``mmnet.server.launch``), and reloads the interpreters' caches after the
         other runs' passes. Every pass is thus timed on a warm runtime and an open connection.
         """
         runtime, cloud = self._runtime, self._cloud

@@ -2,7 +2,7 @@
 
 Overhead is everything ``Runtime.classify`` spends outside interpreter calls (set the input,
 invoke, read the output) and preprocessing (resize, normalise, quantise the input): the selector,
-the dequantisation of the scores, the detector and the bookkeeping. It is measured per frame over the bundle's test
+the detector (with its calibration of the minions' outputs) and the bookkeeping. It is measured per frame over the bundle's test
 split (device master, normal mode) and printed in µs and as a ratio to one invoke of the system's
 cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 1 ms minion). Then the
 master server runs on loopback and ``--clients`` threads load it for ``--seconds``. Writes
@@ -22,7 +22,7 @@ import numpy as np
 
 from mmnet.benchmarks.results import write_results
 from mmnet.format.bundle import load_bundle
-from mmnet.runtime.detector import calibrated_top1, calibrated_top1_codes, combine_minions, detect_frame
+from mmnet.runtime.detector import calibrated_top1, calibration_table, combine_minions, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.runtime import Runtime
@@ -31,35 +31,40 @@ from mmnet.runtime.selector import decide
 TARGET_US = 20.0
 
 
-def _parts_us(runtime: Runtime, system: str, number: int = 20000) -> dict[str, float]:
-    """Microbenchmarks of the pure pieces the overhead is made of, on the scores of a real frame."""
-    minions, temperatures, tables, tuned, thresholds = runtime._system(system)
-    frame = runtime.bundle.load_split("test")[0][0]
+def _parts_us(runtime: Runtime, system_name: str, number: int = 20000) -> dict[str, float]:
+    """Microbenchmarks of the pure pieces the overhead is made of, on the outputs of a real frame."""
+    bundle = runtime.bundle
+    system = runtime.minion_system(system_name)
+    frame = bundle.load_split("test")[0][0]
     outputs = []
-    for model in minions:
-        classifier = runtime._classifiers[model]
-        x = preprocess(frame[None], runtime.bundle.preprocessing, runtime._resolution[model])
-        outputs.append(classifier.invoke_one(classifier.quantize_one(x)))
-    classifiers = [runtime._classifiers[m] for m in minions]
-
-    def calibrate() -> list:  # the runtime's per-minion step between the invoke and the rule
-        return [calibrated_top1(c.scores_one(o), t) if table is None else calibrated_top1_codes(o.ravel().tolist(), table)
-                for c, o, t, table in zip(classifiers, outputs, temperatures, tables)]
-
-    top1 = calibrate()
-    # The detector on ImageNet-sized float scores, for bundles with many classes.
+    for model in system.minions:
+        record = bundle.model(model)
+        classifier = TFLiteClassifier(bundle.model_path(model), use_xnnpack=record.metrics.get("xnnpack", True))
+        x = preprocess(frame[None], bundle.preprocessing, record.resolution)
+        outputs.append(classifier.invoke_one(classifier.quantize_one(x))[0])
+    top1 = [calibrated_top1(o, t, table) for o, t, table in zip(outputs, system.temperatures, system.tables)]
+    # The detector at ImageNet size, for bundles with many classes: float scores, and int8 codes of a
+    # softmax output (scale 1/256, zero point -128) calibrated by table.
     rng = np.random.default_rng(0)
-    scores_1000 = [rng.dirichlet(np.ones(1000)).astype(np.float32) for _ in minions]
+    scores_1000 = [rng.dirichlet(np.ones(1000)).astype(np.float32) for _ in system.minions]
+    codes_1000 = [rng.integers(-128, 128, 1000).astype(np.int8) for _ in system.minions]
+    int8_scores = ((np.arange(256, dtype=np.uint8).view(np.int8).astype(np.float32) + 128) / 256).tolist()
+    tables_1000 = [calibration_table(int8_scores, t) for t in system.temperatures]
     thresholds_1000 = [0.5] * 1000
 
-    def best(statement) -> float:
-        return 1e6 * min(timeit.repeat(statement, number=number, repeat=3)) / number
+    def best(statement, runs: int = number) -> float:
+        return 1e6 * min(timeit.repeat(statement, number=runs, repeat=3)) / runs
 
     return {
-        "selector_decide": best(lambda: decide(runtime.tables, runtime.state, mode=runtime.mode, now_s=1e6)),
-        "detector": best(lambda: combine_minions(calibrate(), thresholds, tuned["disagreement_threshold"])),
-        "detector_rule_only": best(lambda: combine_minions(top1, thresholds, tuned["disagreement_threshold"])),
-        "detector_1000_classes": best(lambda: detect_frame(scores_1000, temperatures, thresholds_1000, None)),
+        "selector_decide": best(lambda: decide(runtime.tables, runtime.state, mode=runtime.mode, now_s=1e6,
+                                               cache=runtime.costing_cache)),
+        "detector": best(lambda: detect_frame(outputs, system.temperatures, system.thresholds,
+                                              system.disagreement_threshold, system.tables)),
+        "detector_rule_only": best(lambda: combine_minions(top1, system.thresholds, system.disagreement_threshold)),
+        "detector_1000_classes": best(lambda: detect_frame(scores_1000, system.temperatures, thresholds_1000, None),
+                                      runs=number // 10),
+        "detector_1000_codes": best(lambda: detect_frame(codes_1000, system.temperatures, thresholds_1000, None,
+                                                         tables_1000), runs=number // 10),
     }
 
 

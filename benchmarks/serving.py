@@ -1,6 +1,6 @@
 """Throughput and latency of the master server under K concurrent clients.
 
-Starts the server in a child process (:func:`mmnet.server.serving.running_server_process`; with
+Starts the server in a child process (:func:`mmnet.server.launch.running_server_process`; with
 ``--in-process`` in a thread of this one, sharing its GIL) on a free loopback port, or uses ``--url``
 for one already running, then lets ``--clients`` threads, each with its own keep-alive
 :class:`mmnet.runtime.remote.RemoteMaster`, send one frame per request (the bundle's recorded test
@@ -111,7 +111,8 @@ def measure(bundle_dir: Path, *, clients: int = 4, seconds: float = 5.0, encodin
     if url is not None:
         return {**setup, "url": url, **_load(url, bundle.name, frames, clients=clients, seconds=seconds,
                                              encoding=encoding, token=token)}
-    from mmnet.server.serving import running_server, running_server_process, select_master
+    from mmnet.server.launch import running_server, running_server_process
+    from mmnet.server.master import select_master
 
     setup["master"] = select_master(bundle).id
     if in_process:

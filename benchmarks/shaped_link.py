@@ -53,7 +53,7 @@ Accuracy on a 2-core loopback (tests/unit/test_shaped_link.py): delays within ~1
 loop's timer resolution), rates within a few % from a few KB to MB. The event loop runs in a
 background thread of the caller's process, so a caller that holds the GIL for long (Python-heavy
 work in another thread) makes deliveries late; ``stats()`` reports how late (``lateness_ms_*``).
-Serve the master from another process (:func:`mmnet.server.serving.running_server_process`)
+Serve the master from another process (:func:`mmnet.server.launch.running_server_process`)
 when timing matters.
 """
 

@@ -20,7 +20,6 @@ from mmnet.runtime.detector import (
     FrameVerdict,
     apply_temperature,
     calibrated_top1,
-    calibrated_top1_codes,
     calibration_table,
     combine_minions,
     detect,
@@ -113,7 +112,6 @@ __all__ = [
     "detect",
     "detect_frame",
     "calibrated_top1",
-    "calibrated_top1_codes",
     "calibration_table",
     "combine_minions",
     # device profile
@@ -154,7 +152,7 @@ __all__ = [
     "preprocess",
     "resize_frames",
     "validate_frames",
-    # runtime (the serving module needs the serve extra: import mmnet.server.serving)
+    # runtime (the master server needs the serve extra: import mmnet.server.launch)
     "FrameResult",
     "Runtime",
     "RemoteMaster",

@@ -13,12 +13,14 @@ A threshold of ``NEVER`` (above any probability) recovers every input of its cla
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from mmnet.format.errors import ConfigError, DataError
+from mmnet.format.vocabulary import NEVER
 
 __all__ = [
     "NEVER",
@@ -28,14 +30,12 @@ __all__ = [
     "detect_frame",
     "FrameVerdict",
     "PYTHON_LOOP_MAX_CLASSES",
+    "PYTHON_LOOP_MAX_CODES",
     "calibrated_top1",
     "calibration_table",
-    "calibrated_top1_codes",
     "combine_minions",
     "check_thresholds",
 ]
-
-NEVER = 1.01  # a threshold no probability reaches
 
 _EPS = 1e-12
 
@@ -130,60 +130,66 @@ class FrameVerdict(NamedTuple):
         return "accepted" if self.accept else ("low_confidence" if self.agree else "disagree")
 
 
-# Above this many classes numpy computes the calibrated top-1 faster than a Python loop (measured:
-# 10 classes 1.2 µs vs 3.0 µs; 100 classes 7.8 µs vs 3.4 µs; 1000 classes 78 µs vs 6.4 µs).
+# Above this many classes numpy calibrates one output faster than a Python loop. Measured, loop vs
+# numpy: float scores 10 classes 2.6 vs 5.5 µs, 40: 6.8 vs 7.3, 100: 14 vs 6.0, 1000: 111 vs 28;
+# 8-bit codes, where numpy first converts the 256-entry table, 100: 11 vs 14, 160: 18 vs 20,
+# 250: 23 vs 13, 1000: 73 vs 17.
 PYTHON_LOOP_MAX_CLASSES = 40
+PYTHON_LOOP_MAX_CODES = 160
 
 
-def calibrated_top1(probabilities: Sequence[float] | np.ndarray, temperature: float) -> tuple[int, float]:
-    """Top-1 class and its temperature-scaled probability, for one minion's output vector.
+def calibrated_top1(
+    output: Sequence[float] | np.ndarray, temperature: float, table: Sequence[float] | None = None
+) -> tuple[int, float]:
+    """Top-1 class of one minion's output for one frame and its temperature-scaled probability.
 
-    softmax(log p / T) at the top class is p_top^(1/T) / Σ_j p_j^(1/T): no logs, one pass, with
-    p clipped at 1e-12 exactly as :func:`apply_temperature` does. The sum's order differs between
-    the two ways below, so results may differ in the last bit.
+    softmax(log p / T) at the top class is t(p_top) / Σ_j t(p_j) with t(p) = max(p, 1e-12)^(1/T):
+    no logs, the terms summed left to right as the Java twin sums them, the first maximum on ties.
+    ``output`` is the minion's scores (class order, an array or a list of floats); for an 8-bit
+    output it may instead be the raw codes with ``table`` (:func:`calibration_table`, made with
+    this temperature) holding t of each code's score. Dequantization is increasing in the code,
+    so the top code is the top class, and the table holds the very terms the loop computes from
+    the scores: the same bits either way (numpy's power, on more than PYTHON_LOOP_MAX_CLASSES
+    float scores, may differ from Python's in the last bit).
     """
-    exponent = 1.0 / temperature
-    if len(probabilities) > PYTHON_LOOP_MAX_CLASSES:
-        p = np.asarray(probabilities)
-        top = int(p.argmax())
-        scaled = np.power(np.maximum(p, _EPS, dtype=np.float64), exponent)
-        return top, float(scaled[top]) / float(scaled.sum())
-    values = probabilities.tolist() if type(probabilities) is np.ndarray else probabilities
-    total = 0.0
-    for v in values:  # a plain loop: faster than sum() over a generator or a list for short vectors
-        total += (v if v > _EPS else _EPS) ** exponent
+    if len(output) > (PYTHON_LOOP_MAX_CLASSES if table is None else PYTHON_LOOP_MAX_CODES):
+        values = np.asarray(output)
+        if table is None:
+            terms = np.power(np.maximum(values, _EPS, dtype=np.float64), 1.0 / temperature)
+        else:  # numpy indexing reads a negative int8 code v at v + 256, as Python does
+            terms = np.asarray(table)[values.astype(np.intp)]
+        top = int(values.argmax())
+        # accumulate, not sum: numpy's sum is pairwise, accumulate adds left to right like the loop
+        return top, float(terms[top]) / float(np.add.accumulate(terms)[-1])
+    values = output.tolist() if type(output) is np.ndarray else output
     peak = max(values)
-    return values.index(peak), (peak if peak > _EPS else _EPS) ** exponent / total
+    total = 0.0
+    # Plain loops, not sum(): faster on short vectors, and Python 3.12's sum() compensates, which the Java twin does not.
+    if table is None:
+        exponent = 1.0 / temperature
+        for p in values:
+            total += (p if p > _EPS else _EPS) ** exponent
+        peak_term = (peak if peak > _EPS else _EPS) ** exponent
+    else:  # an int8 code v < 0 indexes the list at v, which Python reads as v + 256: its byte's entry
+        for code in values:
+            total += table[code]
+        peak_term = table[peak]
+    return values.index(peak), peak_term / total
 
 
-def calibration_table(dequantized: Sequence[float] | None, temperature: float, num_classes: int) -> list[float] | None:
-    """For a model with 8-bit outputs: p^(1/T) of each of the 256 output codes, so that
-    :func:`calibrated_top1_codes` needs no float arithmetic but one division.
+def calibration_table(dequantized: Sequence[float] | None, temperature: float) -> list[float] | None:
+    """For a model with 8-bit outputs, the term t(p) = max(p, 1e-12)^(1/T) of each of the 256 output
+    codes, so that :func:`calibrated_top1` of raw codes looks its terms up instead of computing them.
 
     ``dequantized`` is the model's score of each code byte 0..255
-    (``TFLiteClassifier.dequantization_table``). None (use :func:`calibrated_top1`) for float
-    outputs and above ``PYTHON_LOOP_MAX_CLASSES`` classes, where numpy is faster.
+    (``TFLiteClassifier.dequantization_table``); None (a float output) gives None.
     """
-    if dequantized is None or num_classes > PYTHON_LOOP_MAX_CLASSES:
+    if dequantized is None:
         return None
     if len(dequantized) != 256:
         raise ConfigError(f"a dequantization table has {len(dequantized)} entries; expected 256, one per 8-bit code")
     exponent = 1.0 / temperature
     return [(p if p > _EPS else _EPS) ** exponent for p in dequantized]
-
-
-def calibrated_top1_codes(codes: list[int], table: list[float]) -> tuple[int, float]:
-    """:func:`calibrated_top1` of a raw 8-bit output (its codes as Python ints) through a
-    :func:`calibration_table`: the same terms summed in the same order, so the same bits.
-
-    Dequantization is increasing in the code, so the top code is the top class. An int8 code v < 0
-    indexes the table at v, which Python reads as v + 256: the entry of its byte.
-    """
-    total = 0.0
-    for code in codes:
-        total += table[code]
-    peak = max(codes)
-    return codes.index(peak), table[peak] / total
 
 
 def combine_minions(
@@ -208,17 +214,20 @@ def combine_minions(
 
 
 def detect_frame(
-    probabilities: Sequence[Sequence[float] | np.ndarray],
+    outputs: Sequence[Sequence[float] | np.ndarray],
     temperatures: Sequence[float],
     thresholds: Sequence[float],
     disagreement_threshold: float | None = None,
+    tables: Sequence[Sequence[float] | None] | None = None,
 ) -> FrameVerdict:
-    """The detector on one frame's raw minion probabilities, (classes,) each, arrays or lists.
+    """The detector on one frame's minion outputs, (classes,) each, arrays or lists: scores, or the
+    raw codes of an 8-bit output whose entry in ``tables`` is its :func:`calibration_table`.
 
     Same rule as ``detect(apply_temperature(...))`` (a test holds them equal), at a fraction of the
-    cost for a single frame. ``thresholds`` must already be checked (:func:`check_thresholds`); a list
-    of floats is fastest. The runtime goes one step further for 8-bit outputs
-    (:func:`calibration_table`) and calls :func:`combine_minions` itself.
+    cost for a single frame: the runtime calls it once per frame. ``thresholds`` must already be
+    checked (:func:`check_thresholds`); a list of floats is fastest.
     """
-    return combine_minions([calibrated_top1(p, t) for p, t in zip(probabilities, temperatures)],
+    if tables is None:
+        tables = (None,) * len(outputs)
+    return combine_minions([calibrated_top1(o, t, table) for o, t, table in zip(outputs, temperatures, tables)],
                            thresholds, disagreement_threshold)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mmnet.format.errors import ConfigError, DataError, DependencyError, ModelError
+from mmnet.format.checks import check_bool, check_int, check_number
+from mmnet.format.errors import DataError, DependencyError, ModelError
 
 __all__ = [
     "interpreter_backend",
@@ -68,8 +69,7 @@ def load_interpreter(path: str | Path, *, num_threads: int = 1, use_xnnpack: boo
 
     ``use_xnnpack=False`` selects the builtin kernels without the default (XNNPACK) delegate.
     """
-    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
-        raise ConfigError(f"num_threads is {num_threads!r}; expected an int >= 1")
+    check_int("num_threads", num_threads, low=1)
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist; expected a .tflite file")
@@ -253,8 +253,8 @@ class TFLiteClassifier:
         return self.invoke_one(np.ascontiguousarray(x))
 
     # The single-frame path of Runtime.classify in stages the runtime times apart (preprocessing:
-    # quantize_one; the interpreter: invoke_one; its own overhead: scores_one or the table). They
-    # give the same values as predict() without its checks and batch handling.
+    # quantize_one; the interpreter: invoke_one). With scores_one, or the dequantization table,
+    # they give the same values as predict() without its checks and batch handling.
 
     def invoke_one(self, prepared: np.ndarray) -> np.ndarray:
         """The interpreter alone on an input from :meth:`quantize_one`: the raw output ``(1, K)``."""
@@ -270,7 +270,7 @@ class TFLiteClassifier:
     @property
     def dequantization_table(self) -> list[float] | None:
         """For 8-bit outputs, the float32 score of each code byte 0..255 (as Python floats), so
-        the runtime can calibrate raw codes by lookup (detector.calibration_table); else None."""
+        the detector can calibrate raw codes by lookup (detector.calibration_table); else None."""
         return self._dequantization_table
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
@@ -307,13 +307,10 @@ class LatencyStats:
 
     def __post_init__(self) -> None:
         for name in ("median_ms", "p90_ms", "mean_ms", "min_ms"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0:
-                raise ConfigError(f"LatencyStats.{name} is {value!r}; expected a number >= 0")
+            check_number(f"LatencyStats.{name}", getattr(self, name))
         for name, low in (("runs", 1), ("warmup", 0), ("threads", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"LatencyStats.{name} is {value!r}; expected an int >= {low}")
+            check_int(f"LatencyStats.{name}", getattr(self, name), low=low)
+        check_bool("LatencyStats.xnnpack", self.xnnpack)
 
     def to_json(self) -> dict[str, Any]:
         """The manifest's ``host_latency_ms`` object."""
@@ -337,10 +334,8 @@ def measure_latency(
     ``sample`` is a normalised float frame ``(H, W, C)`` or batch ``(N, H, W, C)`` as for
     ``predict``; only the ``invoke()`` call is timed.
     """
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise ConfigError(f"runs is {runs!r}; expected an int >= 1")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ConfigError(f"warmup is {warmup!r}; expected an int >= 0")
+    check_int("runs", runs, low=1)
+    check_int("warmup", warmup, low=0)
     sample = np.asarray(sample)
     if sample.ndim == 3:
         sample = sample[None]

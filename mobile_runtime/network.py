@@ -4,7 +4,9 @@ M&MNet estimates the transfer latency L_t of a cloud request from the data size,
 technology and its bandwidth (after Huang et al., MobiSys 2012); the cloud's compute time is
 neglected or given separately as ``server_ms``. This module holds those estimates:
 
-- ``transfer_latency_ms``: upload / uplink + RTT + download / downlink + server time.
+- ``cloud_latency_ms``: L_t, upload / uplink + RTT + download / downlink + server time, from
+  sizes in kbit and rates in Mbps: the one definition of the formula, used by
+  ``transfer_latency_ms`` (a profile and byte counts) and the runtime selector (live link numbers).
 - ``transfer_energy_mj``: the radio energy of the same request with Huang et al.'s linear power
   model ``P = alpha * throughput + beta`` per direction (see ``transfer_energy_mj`` for what it
   leaves out).
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mmnet.format.checks import check_number
+from mmnet.format.checks import check_int, check_number
 from mmnet.format.errors import ConfigError, DataError, DependencyError
 from mmnet.format.documents import read_json
 
@@ -36,6 +38,7 @@ __all__ = [
     "RadioPowerModel",
     "NetworkProfile",
     "DEFAULT_PROFILES",
+    "cloud_latency_ms",
     "transfer_latency_ms",
     "transfer_energy_mj",
     "upload_bytes",
@@ -58,11 +61,6 @@ _WIDEST_PROBABILITY = 1.2345678901234568e-05
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PROFILE_KEYS = ("uplink_mbps", "downlink_mbps", "rtt_ms", "source", "power")
 _POWER_KEYS = ("alpha_up_mw_per_mbps", "alpha_down_mw_per_mbps", "beta_mw")
-
-
-def _check_count(where: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{where} is {value!r}; expected an int >= 0")
 
 
 def _transfer_ms(num_bytes: int, mbps: float) -> float:
@@ -245,15 +243,21 @@ def transfer_latency_ms(
     radio promotion delay and bandwidth variation are not modelled.
     """
     _check_profile(profile)
-    _check_count("upload_bytes", upload_bytes)
-    _check_count("download_bytes", download_bytes)
+    check_int("upload_bytes", upload_bytes, low=0)
+    check_int("download_bytes", download_bytes, low=0)
     check_number("server_ms", server_ms)
-    return (
-        _transfer_ms(upload_bytes, profile.uplink_mbps)
-        + profile.rtt_ms
-        + _transfer_ms(download_bytes, profile.downlink_mbps)
-        + server_ms
-    )
+    return cloud_latency_ms(upload_bytes * 8 / 1e3, profile.uplink_mbps, profile.rtt_ms,
+                            download_bytes * 8 / 1e3, profile.downlink_mbps, server_ms)
+
+
+def cloud_latency_ms(upload_kbit: float, uplink_mbps: float, rtt_ms: float, reply_kbit: float,
+                     downlink_mbps: float, server_ms: float) -> float:
+    """L_t (dissertation §5.2.1): ``upload_kbit / uplink_mbps + rtt_ms + reply_kbit / downlink_mbps + server_ms``.
+
+    kbit / Mbps is ms. Unchecked, for the selector's per-link-change path; the arithmetic is in this
+    order everywhere (the Java core's ``Selector.cloudLatencyMs`` too), so both sides get the same bits.
+    """
+    return upload_kbit / uplink_mbps + rtt_ms + reply_kbit / downlink_mbps + server_ms
 
 
 def transfer_energy_mj(
@@ -274,8 +278,8 @@ def transfer_energy_mj(
     isolated requests.
     """
     _check_profile(profile)
-    _check_count("upload_bytes", upload_bytes)
-    _check_count("download_bytes", download_bytes)
+    check_int("upload_bytes", upload_bytes, low=0)
+    check_int("download_bytes", download_bytes, low=0)
     check_number("wait_ms", wait_ms)
     power = profile.power
     up_mw = power.uplink_power_mw(profile.uplink_mbps)

@@ -1,4 +1,4 @@
-"""Client of the master server (:mod:`mmnet.server.serving`, or any TF Serving REST endpoint).
+"""Client of the master server (:mod:`mmnet.server`, or any TF Serving REST endpoint).
 
 ``RemoteMaster.predict(frame)`` sends one uint8 ``(H, W, C)`` frame as a ``{"b64": PNG}`` instance
 (``encoding="png"``, lossless and ~2-10x smaller than JSON numbers) or as nested lists
@@ -27,9 +27,11 @@ import numpy as np
 import requests
 from requests.adapters import HTTPAdapter
 
+from mmnet.format.checks import check_choice, check_int, check_number, fail
 from mmnet.format.errors import ConfigError, DataError, DependencyError, MmnetError
 
 __all__ = [
+    "TOKEN_ENV",
     "ENCODINGS",
     "FAILURE_KINDS",
     "RemoteMasterError",
@@ -40,6 +42,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The environment variable holding the master's bearer token, read by both ends (`mmnet run`,
+# `mmnet serve`): a team sets one secret for the device and the server.
+TOKEN_ENV = "MMNET_TOKEN"
 ENCODINGS = ("png", "raw")
 FAILURE_KINDS = ("unreachable", "timeout", "http_5xx", "http_4xx", "malformed")
 _RETRYABLE = frozenset({"unreachable", "timeout", "http_5xx"})
@@ -54,8 +59,7 @@ class RemoteMasterError(MmnetError, RuntimeError):
     """
 
     def __init__(self, message: str, *, kind: str, status: int | None = None, attempts: int = 1) -> None:
-        if kind not in FAILURE_KINDS:
-            raise ConfigError(f"RemoteMasterError.kind is {kind!r}; expected one of {list(FAILURE_KINDS)}")
+        check_choice("RemoteMasterError.kind", kind, FAILURE_KINDS)
         super().__init__(message)
         self.kind = kind
         self.status = status
@@ -85,18 +89,6 @@ class _Failure(Exception):
         self.status = status
 
 
-def _check_number(name: str, value: Any, *, low: float, allow_zero: bool) -> None:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value >= low if allow_zero else value > low)
-    )
-    if not ok:
-        bound = f">= {low}" if allow_zero else f"> {low}"
-        raise ConfigError(f"RemoteMaster {name} is {value!r}; expected a finite number {bound}")
-
-
 class RemoteMaster:
     """A master model behind a TF Serving REST endpoint ``{base_url}/v1/models/{model_name}``."""
 
@@ -113,21 +105,17 @@ class RemoteMaster:
         num_classes: int | None = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"RemoteMaster base_url is {base_url!r}; expected an http(s):// URL")
+            raise fail("RemoteMaster base_url", base_url, "an http(s):// URL")
         if not isinstance(model_name, str) or not model_name or "/" in model_name:
-            raise ConfigError(f"RemoteMaster model_name is {model_name!r}; expected a model name without '/'")
+            raise fail("RemoteMaster model_name", model_name, "a model name without '/'")
         if token is not None and (not isinstance(token, str) or not token.strip()):
+            # Not the house message with the value: the value is a secret.
             raise ConfigError("RemoteMaster token is empty; expected a non-empty string or None")
-        _check_number("timeout_s", timeout_s, low=0.0, allow_zero=False)
-        _check_number("backoff_s", backoff_s, low=0.0, allow_zero=True)
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-            raise ConfigError(f"RemoteMaster retries is {retries!r}; expected an int 0..10")
-        if encoding not in ENCODINGS:
-            raise ConfigError(f"RemoteMaster encoding is {encoding!r}; expected one of {list(ENCODINGS)}")
-        if num_classes is not None and (
-            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
-        ):
-            raise ConfigError(f"RemoteMaster num_classes is {num_classes!r}; expected an int >= 1 or None")
+        check_number("RemoteMaster timeout_s", timeout_s, positive=True)
+        check_number("RemoteMaster backoff_s", backoff_s)
+        check_int("RemoteMaster retries", retries, low=0, high=10)
+        check_choice("RemoteMaster encoding", encoding, ENCODINGS)
+        check_int("RemoteMaster num_classes", num_classes, low=1, nullable=True)
         self.base_url = base_url.rstrip("/")
         self.model_name = model_name
         self.timeout_s = float(timeout_s)

@@ -114,7 +114,8 @@ def format_summary(summary: dict) -> str:
                                                          if summary["fallbacks"] else "")
         + (f"; {summary['unverified']} answers unverified" if summary["unverified"] else ""),
         f"  audits: {audits['sent']} sent, {audits['done']} done, {audits['disagree']} disagreed with the master"
-        + (f" (live miss rate {_pct(audits['live_miss_rate'])})" if audits["live_miss_rate"] is not None else ""),
+        + (f" (live miss rate {_pct(audits['live_miss_rate'])})" if audits["live_miss_rate"] is not None else "")
+        + (f"; {audits['skipped']} skipped" if audits["skipped"] else ""),
     ]
     return "\n".join(lines)
 
@@ -123,20 +124,23 @@ def write_summary(summary: dict, path: Path) -> None:
     Path(path).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
-def load_frames(spec: str | None, split: str | None, runtime: Runtime) -> tuple[np.ndarray, np.ndarray | None]:
-    """Frames and labels from the bundle's recorded split, or from any dataset spec the pipeline reads."""
-    if (spec is None) == (split is None):
-        raise DataError("give exactly one of --input SPEC or --split val|test")
+def load_frames(runtime: Runtime, *, split: str | None = None, frames: np.ndarray | None = None,
+                labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frames to replay and their labels: the bundle's recorded ``split``, or ``frames`` (and
+    optional ``labels``) read elsewhere, checked against the bundle's frame shape.
+
+    Reading other datasets is the caller's job (``mmnet run --input`` reads them with the
+    pipeline's loaders), so the runtime depends on nothing beyond the bundle.
+    """
+    if (split is None) == (frames is None):
+        raise DataError("load_frames takes exactly one of split (the bundle's val or test) or frames")
     if split is not None:
         return runtime.bundle.load_split(split)
-    try:
-        from mmnet.pipeline.datasets import DatasetConfig, load_dataset
-    except ImportError as e:
-        raise DataError(f"--input {spec!r} needs the pipeline extra to read datasets ({e}); use --split test with the runtime alone") from e
     shape = runtime.bundle.preprocessing.frame_shape
-    # Conform the frames to the bundle's own frame shape, as the build did.
-    size = shape[0] if shape[0] == shape[1] else None
-    dataset = load_dataset(DatasetConfig(source=spec, image_size=size, channels=shape[2]))
-    if dataset.frames.shape[1:] != shape:
-        raise DataError(f"--input {spec}: frames are {dataset.frames.shape[1:]}; the bundle expects {shape}")
-    return dataset.frames, dataset.labels
+    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.shape[1:] != shape:
+        found = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+        raise DataError(f"frames are {found}; the bundle expects uint8 (N, {', '.join(map(str, shape))})")
+    if labels is not None and (not isinstance(labels, np.ndarray) or labels.shape != frames.shape[:1]):
+        found = labels.shape if isinstance(labels, np.ndarray) else type(labels).__name__
+        raise DataError(f"labels are {found}; expected one per frame, shape ({len(frames)},)")
+    return frames, labels

@@ -10,6 +10,8 @@ master answers instead, or — if this device holds no master — the minions' a
 
 Audit sampling (beyond the paper): with probability ``audit_rate`` an accepted minion answer is also
 sent to the master on a background thread, off the critical path, to measure the live miss rate.
+At most ``max_audits_in_flight`` audits wait at once; a sampled frame beyond them is counted as a
+skipped audit, so a long stream with a slow master keeps a bounded memory.
 """
 
 from __future__ import annotations
@@ -19,29 +21,25 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from mmnet.format.bundle import Bundle, load_bundle
-from mmnet.runtime.detector import (
-    apply_temperature,
-    calibrated_top1,
-    calibrated_top1_codes,
-    calibration_table,
-    check_thresholds,
-    combine_minions,
-)
+from mmnet.format.checks import check_choice, check_int, check_number
 from mmnet.format.errors import BundleError, ConfigError, DataError
+from mmnet.format.runtime_config import MASTER_ONLY, MODES
+from mmnet.runtime.detector import calibrated_top1, calibration_table, check_thresholds, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMaster, RemoteMasterError
-from mmnet.format.runtime_config import MASTER_ONLY, MODES
 from mmnet.runtime.selector import (
+    CostingCache,
     Decision,
     HistoryEntry,
     SelectorTables,
@@ -52,11 +50,14 @@ from mmnet.runtime.selector import (
     rtt_from_request_ms,
 )
 
-__all__ = ["FrameResult", "Runtime", "PLACEMENT_CHOICES"]
+__all__ = ["FrameResult", "MinionSystem", "Runtime", "PLACEMENT_CHOICES", "MAX_AUDITS_IN_FLIGHT"]
 
 log = logging.getLogger(__name__)
 
 PLACEMENT_CHOICES = ("auto", "device", "cloud")
+# Audits waiting for or at the master at once; each holds a copy of its frame. A sampled frame
+# beyond it is counted as a skipped audit: on a long stream a slow master costs audits, not memory.
+MAX_AUDITS_IN_FLIGHT = 16
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs ~4 µs per frame, a tenth of the budget
@@ -75,10 +76,11 @@ class FrameResult:
     minion_answer: int | None
     master_answer: int | None
     master_placement: str | None  # where the master actually ran, None if it did not
-    timings_ms: dict[str, float]  # preprocess (resize, normalise, quantise), minions (interpreters), master, remote, total, overhead (the rest)
+    # preprocess (resize, normalise, quantise), minions (interpreters), master, remote, total, overhead (the rest)
+    timings_ms: dict[str, float]
     energy_mj: float
     fallbacks: tuple[str, ...]
-    audited: bool
+    audited: bool  # sent to the master for an audit (a sampled frame over the in-flight limit is not)
     decision: Decision
     detector_state: tuple | None  # (FrameVerdict, class threshold, disagreement threshold) when the minions ran
 
@@ -103,14 +105,36 @@ class FrameResult:
         }
 
 
+@dataclass(frozen=True)
+class MinionSystem:
+    """A minion system as the runtime runs it in one mode, resolved once from the runtime config."""
+
+    name: str
+    mode: str
+    minions: tuple[str, ...]
+    temperatures: tuple[float, ...]
+    tables: tuple[list[float] | None, ...]  # per minion: the calibration_table of its 8-bit codes; None: float scores
+    thresholds: list[float]  # checked; plain floats: indexing a numpy array costs more per frame than the comparison
+    disagreement_threshold: float | None
+
+    def __post_init__(self) -> None:
+        if not len(self.minions) == len(self.temperatures) == len(self.tables):
+            raise ConfigError(f"system {self.name}: {len(self.minions)} minions, {len(self.temperatures)} temperatures "
+                              f"and {len(self.tables)} calibration tables; expected one of each per minion")
+
+
 @dataclass
 class _Counters:
+    """What the runtime has done so far. Audits: requested = sent + skipped; sent = done + failed + in flight."""
+
     frames: int = 0
     paths: Counter = field(default_factory=Counter)
     fallbacks: Counter = field(default_factory=Counter)
     recovered: int = 0
     unverified: int = 0
+    audits_requested: int = 0
     audits_sent: int = 0
+    audits_skipped: int = 0
     audits_done: int = 0
     audits_disagree: int = 0
     audits_failed: int = 0
@@ -131,6 +155,7 @@ class Runtime:
         device_master: bool = True,
         num_threads: int = 1,
         audit_rate: float = 0.0,
+        max_audits_in_flight: int = MAX_AUDITS_IN_FLIGHT,
         seed: int = 0,
         remote_timeout_s: float = 2.0,
         remote_retries: int = 1,
@@ -139,15 +164,14 @@ class Runtime:
     ):
         """``master_client`` replaces the TF Serving client of ``master_url``: any object with
         ``predict(frame) -> RemoteResult`` (raising ``RemoteMasterError``) and ``close()``, e.g. a
-        benchmark's modelled network. The runtime closes it."""
+        benchmark's modelled network. With ``audit_rate`` > 0 the audit thread calls it too. The
+        runtime closes it."""
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         if self.bundle.runtime_config is None:
             raise BundleError(f"bundle {self.bundle.path} has no runtime_config.json; run `mmnet configure {self.bundle.path}`")
         self.config = self.bundle.runtime_config
-        if mode not in MODES:
-            raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
-        if placement not in PLACEMENT_CHOICES:
-            raise ConfigError(f"placement is {placement!r}; expected one of {list(PLACEMENT_CHOICES)}")
+        check_choice("mode", mode, MODES)
+        check_choice("placement", placement, PLACEMENT_CHOICES)
         if master_url is not None and master_client is not None:
             raise ConfigError("give a master URL or a master client, not both")
         has_cloud = master_url is not None or master_client is not None
@@ -158,13 +182,13 @@ class Runtime:
         if not device_master and (not has_cloud or not self.config.document["modes"][mode]["cloud"]):
             raise ConfigError(f"without a device master the runtime needs a master URL and a mode that may use "
                               f"the cloud; got master URL {master_url!r}, mode {mode}")
-        if not 0.0 <= audit_rate <= 1.0:
-            raise ConfigError(f"audit_rate is {audit_rate!r}; expected a fraction in [0, 1]")
+        self.audit_rate = check_number("audit_rate", audit_rate, high=1.0)
+        self.max_audits_in_flight = check_int("max_audits_in_flight", max_audits_in_flight, low=1)
         self.mode = mode
-        self.profile = network or self.config.document["default_profile"]
-        if self.profile not in self.config.profiles:
-            raise ConfigError(f"network profile is {self.profile!r}; expected one of {list(self.config.profiles)}")
+        self.profile = check_choice("network profile", network or self.config.document["default_profile"],
+                                    self.config.profiles)
         self.tables = SelectorTables.from_config(self.config)
+        self.costing_cache = CostingCache()  # the selector's memo of rules 1-4 for this runtime's frames
         self.state = initial_state(self.tables, self.profile)
         # Without a cloud master (or without a device master) placement is not the selector's choice.
         self._override = {"auto": None, "device": "device", "cloud": "cloud"}[placement]
@@ -175,25 +199,32 @@ class Runtime:
         self.device_master = device_master
         self._clock = clock
         self._rng = random.Random(seed)
-        self.audit_rate = audit_rate
         self._threads = num_threads
         self._classifiers: dict[str, TFLiteClassifier] = {}
-        self._systems: dict[tuple[str, str], tuple] = {}  # per (system, mode): a user may switch modes
+        self._systems: dict[tuple[str, str], MinionSystem] = {}  # per (system, mode): a user may switch modes
         self._accept_all = [0.0] * self.bundle.num_classes  # history rule 1: no detection
-        self._remote = master_client if master_url is None else RemoteMaster(
-            master_url, self.bundle.name, token=master_token, timeout_s=remote_timeout_s, retries=remote_retries)
+        self._remote = master_client if master_url is None else self._remote_master(
+            master_url, master_token, remote_timeout_s, remote_retries)
+        # A RemoteMaster is not thread-safe: the audit thread makes its own from the same settings.
+        self._audit_remote_settings = (None if master_url is None
+                                       else (master_url, master_token, remote_timeout_s, remote_retries))
+        self._audit_remote: Any = None
         self._audit_pool: ThreadPoolExecutor | None = None
-        self._audits: list[Future] = []
+        self._audits_in_flight: set[Future] = set()
         self._audit_lock = threading.Lock()
+        self._audits_idle = threading.Condition(self._audit_lock)
         self._audit_classifier: TFLiteClassifier | None = None
         self.counters = _Counters()
         self._network = NetworkProfile.from_json({"name": self.profile, **self.config.document["network_profiles"][self.profile]})
-        self._upload = self.config.document["upload"]
+        self._upload_sizes = self.config.document["upload"]
         self._energy = {m: v["energy_mj"] for m, v in self.config.document["latency"].items()}
         self._resolution = {m.id: m.resolution for m in self.bundle.models}
         self._frame_shape = self.bundle.preprocessing.frame_shape
         for model in self._models_needed():
             self._classifier(model)  # load every interpreter up front: no first-frame surprises
+
+    def _remote_master(self, url: str, token: str | None, timeout_s: float, retries: int) -> RemoteMaster:
+        return RemoteMaster(url, self.bundle.name, token=token, timeout_s=timeout_s, retries=retries)
 
     # -- models -------------------------------------------------------------------------------
 
@@ -203,20 +234,24 @@ class Runtime:
             models.add(self.config.master_model)
         return sorted(models)
 
-    def _system(self, name: str) -> tuple[list[str], list[float], list, dict, list[float]]:
-        """A system's minions, temperatures, calibration tables, tuned detector and checked thresholds
-        (cached per system and mode)."""
+    def minion_system(self, name: str) -> MinionSystem:
+        """System ``name`` as it runs in the current mode: minions, their calibration, the tuned detector."""
         key = (name, self.mode)
         system = self._systems.get(key)
         if system is None:
             tuned = self.config.tuned(name, self.mode)
-            minions = self.config.document["systems"][name]["minions"]
-            temperatures = [self.config.temperature(m) for m in minions]
-            tables = [calibration_table(self._classifiers[m].dequantization_table, t, self._classifiers[m].num_classes)
-                      for m, t in zip(minions, temperatures)]
-            thresholds = check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds")
-            # Plain floats: indexing a numpy array costs more per frame than the comparison itself.
-            system = self._systems[key] = (minions, temperatures, tables, tuned, thresholds.tolist())
+            minions = tuple(self.config.document["systems"][name]["minions"])
+            temperatures = tuple(self.config.temperature(m) for m in minions)
+            system = self._systems[key] = MinionSystem(
+                name=name,
+                mode=self.mode,
+                minions=minions,
+                temperatures=temperatures,
+                tables=tuple(calibration_table(self._classifiers[m].dequantization_table, t)
+                             for m, t in zip(minions, temperatures)),
+                thresholds=check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds").tolist(),
+                disagreement_threshold=tuned["disagreement_threshold"],
+            )
         return system
 
     def _classifier(self, model_id: str) -> TFLiteClassifier:
@@ -231,7 +266,7 @@ class Runtime:
     def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
         """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units)."""
         # Written for speed (mmnet.benchmarks.runtime_overhead measures it): locals over attributes,
-        # positional construction, the common frame checked inline.
+        # the common frame checked inline.
         clock = self._clock
         started = clock()
         timestamp = started if timestamp_s is None else float(timestamp_s)
@@ -240,13 +275,14 @@ class Runtime:
         counters = self.counters
         if index is None:
             index = counters.frames
-        decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override)
+        decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override,
+                          cache=self.costing_cache)
         path = decision.path
         runs_detector = path == "minions"
         timings = {"preprocess": 0.0, "minions": 0.0, "master": 0.0, "remote": 0.0}
         fallbacks: list[str] = []
         energy = 0.0
-        minion_answer = master_answer = master_placement = detector_info = None
+        minion_answer = master_answer = master_placement = detector_state = None
         confidence = 0.0
         recovered = False
         verified = True
@@ -254,13 +290,13 @@ class Runtime:
 
         runs_minions = runs_detector or path == "minions_unchecked"
         if runs_minions:
-            minions, temperatures, tables, tuned, thresholds = self._system(decision.system)
-            top1 = []
+            system = self.minion_system(decision.system)
+            outputs = []
             prep_s = invoke_s = 0.0
             # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
-            # model's input quantization), the interpreter, and the calibration of its scores, which
-            # stays in the overhead with the rest of the runtime's own work.
-            for model, temperature, table in zip(minions, temperatures, tables):
+            # model's input quantization) and the interpreter. The detector's calibration of the
+            # outputs stays in the overhead with the rest of the runtime's own work.
+            for model in system.minions:
                 classifier = self._classifiers[model]
                 resolution = self._resolution[model]
                 x = inputs.get(resolution)
@@ -270,22 +306,20 @@ class Runtime:
                 prepared = classifier.quantize_one(x)
                 tock = clock()
                 prep_s += tock - tick
-                output = classifier.invoke_one(prepared)
+                outputs.append(classifier.invoke_one(prepared)[0])  # 8-bit codes go to the detector as they are
                 invoke_s += clock() - tock
-                if table is None:
-                    top1.append(calibrated_top1(classifier.scores_one(output), temperature))
-                else:  # 8-bit scores: calibrated by table lookup, no dequantization
-                    top1.append(calibrated_top1_codes(output.ravel().tolist(), table))
                 energy += self._energy[model]
             timings["preprocess"] = 1000.0 * prep_s
             timings["minions"] = 1000.0 * invoke_s
-            relaxed = tuned["disagreement_threshold"]
-            verdict = (combine_minions(top1, thresholds, relaxed) if runs_detector
-                       else combine_minions(top1, self._accept_all, 0.0))  # history rule 1: accept as is
+            if runs_detector:
+                thresholds, relaxed = system.thresholds, system.disagreement_threshold
+            else:  # history rule 1: the answer is accepted as is
+                thresholds, relaxed = self._accept_all, 0.0
+            verdict = detect_frame(outputs, system.temperatures, thresholds, relaxed, system.tables)
             minion_answer = verdict.answer
             confidence = verdict.confidence
             recovered = runs_detector and not verdict.accept
-            detector_info = (verdict, thresholds[minion_answer], relaxed)
+            detector_state = (verdict, system.thresholds[minion_answer], system.disagreement_threshold)
 
         if not runs_minions or recovered:
             master_answer, master_confidence, master_placement, cost = self._run_master(
@@ -320,9 +354,11 @@ class Runtime:
         if fallbacks:
             counters.fallbacks.update(fallbacks)
         return FrameResult(
-            index, timestamp, label, self.bundle.labels[label], confidence, path, decision.system, recovered, verified,
-            minion_answer, master_answer, master_placement, timings, energy, tuple(fallbacks), audited, decision,
-            detector_info)
+            index=index, timestamp_s=timestamp, label=label, label_name=self.bundle.labels[label],
+            confidence=confidence, path=path, system=decision.system, recovered=recovered, verified=verified,
+            minion_answer=minion_answer, master_answer=master_answer, master_placement=master_placement,
+            timings_ms=timings, energy_mj=energy, fallbacks=tuple(fallbacks), audited=audited, decision=decision,
+            detector_state=detector_state)
 
     def _check_frame(self, frame: Any) -> np.ndarray:
         array = np.asarray(frame)
@@ -344,14 +380,17 @@ class Runtime:
             timings["preprocess"] += 1000.0 * (self._clock() - tick)
         return cache[resolution]
 
+    @staticmethod
+    def _upload(frame: np.ndarray) -> np.ndarray:
+        return frame if frame.dtype == np.uint8 else np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+
     def _run_master(self, frame, decision: Decision, timestamp: float, inputs, timings, fallbacks):
         """The master's answer, confidence, where it ran and its energy; (None, ...) if none could answer."""
         master = self.config.master_model
         if decision.placement == "cloud" and self._remote is not None:
             tick = self._clock()
             try:
-                upload = frame if frame.dtype == np.uint8 else np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-                result = self._remote.predict(upload)
+                result = self._remote.predict(self._upload(frame))
             except RemoteMasterError as e:
                 waited = 1000.0 * (self._clock() - tick)
                 timings["remote"] += waited
@@ -365,8 +404,8 @@ class Runtime:
                 timings["remote"] += 1000.0 * (self._clock() - tick)
                 rtt = rtt_from_request_ms(self.tables, self.state.link, result.rtt_ms)
                 self.state = observe_rtt(self.tables, self.state, rtt_ms=rtt, now_s=timestamp)
-                radio = transfer_energy_mj(self._network, self._upload["bytes"], self._upload["reply_bytes"],
-                                           wait_ms=rtt + self._upload["server_ms"])
+                radio = transfer_energy_mj(self._network, self._upload_sizes["bytes"], self._upload_sizes["reply_bytes"],
+                                           wait_ms=rtt + self._upload_sizes["server_ms"])
                 answer = int(np.argmax(result.probabilities))
                 return answer, float(result.probabilities[answer]), "cloud", radio
         if not self.device_master:
@@ -380,7 +419,7 @@ class Runtime:
         return answer, float(probabilities[answer]), "device", self._energy.get(master, 0.0)
 
     def _emergency_minions(self, frame, inputs, timings) -> tuple[int, float, float]:
-        """The default system's minions, when the master was meant to answer alone and could not."""
+        """The default system's first minion, calibrated, when the master was meant to answer alone and could not."""
         system = self.config.selection(self.profile, "normal")["system"]
         if system == MASTER_ONLY:
             system = next(iter(self.config.document["systems"]), None)
@@ -389,62 +428,95 @@ class Runtime:
         model = self.config.document["systems"][system]["minions"][0]
         x = self._input(frame, self._resolution[model], inputs, timings)
         tick = self._clock()
-        probabilities = apply_temperature(self._classifier(model).predict(x), self.config.temperature(model))[0]
+        scores = self._classifier(model).predict(x)[0]
         timings["minions"] += 1000.0 * (self._clock() - tick)
-        answer = int(np.argmax(probabilities))
-        return answer, float(probabilities[answer]), self._energy.get(model, 0.0)
+        answer, confidence = calibrated_top1(scores, self.config.temperature(model))
+        return answer, confidence, self._energy.get(model, 0.0)
 
     # -- audits -----------------------------------------------------------------------------------
 
     def _audit(self, frame: np.ndarray, minion_answer: int) -> bool:
-        if self._audit_pool is None:
-            self._audit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnet-audit")
-        self.counters.audits_sent += 1
-        self._audits.append(self._audit_pool.submit(self._audit_task, frame.copy(), minion_answer))
+        """Sends an accepted frame to the master on the audit thread; False if it was skipped."""
+        # The cloud master audits unless the mode keeps frames on the device (placement only steers
+        # the frames' own master, on the critical path).
+        cloud = self._remote is not None and self.config.document["modes"][self.mode]["cloud"]
+        counters = self.counters
+        with self._audit_lock:
+            counters.audits_requested += 1
+            if len(self._audits_in_flight) >= self.max_audits_in_flight or not (cloud or self.device_master):
+                counters.audits_skipped += 1
+                return False
+            counters.audits_sent += 1
+            if self._audit_pool is None:
+                self._audit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnet-audit")
+            snapshot = (self._upload(frame) if cloud else frame).copy()  # the caller may reuse its frame buffer
+            future = self._audit_pool.submit(self._audit_answer, snapshot, cloud)
+            self._audits_in_flight.add(future)
+        future.add_done_callback(lambda done: self._audit_finished(done, minion_answer))
         return True
 
-    def _audit_task(self, frame: np.ndarray, minion_answer: int) -> None:
-        try:
-            if self._remote is not None:
-                answer = int(np.argmax(self._remote.predict(frame).probabilities))
+    def _audit_answer(self, frame: np.ndarray, cloud: bool) -> int:
+        """The master's answer to an audited frame (runs on the audit thread)."""
+        if cloud:
+            if self._audit_remote is None:
+                settings = self._audit_remote_settings
+                self._audit_remote = self._remote if settings is None else self._remote_master(*settings)
+            return int(np.argmax(self._audit_remote.predict(frame).probabilities))
+        if self._audit_classifier is None:  # its own interpreter: they are not thread-safe
+            self._audit_classifier = TFLiteClassifier(self.bundle.model_path(self.config.master_model))
+        x = preprocess(frame[None], self.bundle.preprocessing, self._resolution[self.config.master_model])
+        return int(np.argmax(self._audit_classifier.predict(x)[0]))
+
+    def _audit_finished(self, future: Future, minion_answer: int) -> None:
+        """Records an audit's outcome and lets go of its future (an audit never affects a frame)."""
+        error = future.exception() if not future.cancelled() else None
+        if error is not None:
+            log.warning("audit failed: %s: %s", type(error).__name__, error)
+        counters = self.counters
+        with self._audits_idle:
+            self._audits_in_flight.discard(future)
+            if future.cancelled() or error is not None:
+                counters.audits_failed += 1
             else:
-                if self._audit_classifier is None:  # its own interpreter: they are not thread-safe
-                    self._audit_classifier = TFLiteClassifier(self.bundle.model_path(self.config.master_model))
-                x = preprocess(frame[None], self.bundle.preprocessing, self.bundle.model(self.config.master_model).resolution)
-                answer = int(np.argmax(self._audit_classifier.predict(x)[0]))
-        except Exception as e:  # an audit never affects a frame; its failure is counted
-            log.warning("audit failed: %s: %s", type(e).__name__, e)
-            with self._audit_lock:
-                self.counters.audits_failed += 1
-            return
+                counters.audits_done += 1
+                counters.audits_disagree += int(future.result() != minion_answer)
+            self._audits_idle.notify_all()
+
+    @property
+    def audits_in_flight(self) -> int:
+        """Audits sent and not finished yet (at most ``max_audits_in_flight``)."""
         with self._audit_lock:
-            self.counters.audits_done += 1
-            self.counters.audits_disagree += int(answer != minion_answer)
+            return len(self._audits_in_flight)
 
     def wait_for_audits(self, timeout_s: float = 30.0) -> None:
-        for future in self._audits:
-            future.result(timeout=timeout_s)
-        self._audits.clear()
+        """Blocks until every audit sent so far has finished and been counted; TimeoutError after ``timeout_s``."""
+        with self._audits_idle:
+            if not self._audits_idle.wait_for(lambda: not self._audits_in_flight, timeout=timeout_s):
+                raise TimeoutError(f"{len(self._audits_in_flight)} audits still running after {timeout_s:g} s")
 
     # -- bookkeeping ------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         c = self.counters
+        with self._audit_lock:  # the audit thread counts too
+            audits = {"requested": c.audits_requested, "sent": c.audits_sent, "skipped": c.audits_skipped,
+                      "in_flight": len(self._audits_in_flight), "done": c.audits_done,
+                      "disagree": c.audits_disagree, "failed": c.audits_failed,
+                      "live_miss_rate": (c.audits_disagree / c.audits_done) if c.audits_done else None}
         return {
             "frames": c.frames, "path_counts": dict(c.paths), "recovered": c.recovered, "unverified": c.unverified,
-            "fallbacks": dict(c.fallbacks), "fallbacks_total": sum(c.fallbacks.values()),
-            "audits": {"sent": c.audits_sent, "done": c.audits_done, "disagree": c.audits_disagree,
-                       "failed": c.audits_failed,
-                       "live_miss_rate": (c.audits_disagree / c.audits_done) if c.audits_done else None},
+            "fallbacks": dict(c.fallbacks), "fallbacks_total": sum(c.fallbacks.values()), "audits": audits,
         }
 
     def close(self) -> None:
         if self._audit_pool is not None:
             self._audit_pool.shutdown(wait=True)
+            if self._audit_remote is not None and self._audit_remote is not self._remote:
+                self._audit_remote.close()
         if self._remote is not None:
             self._remote.close()
 
-    def __enter__(self) -> "Runtime":
+    def __enter__(self) -> Runtime:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -1,11 +1,13 @@
 """The runtime selector: which path a frame takes and where the master runs (dissertation §5.2).
 
-One call per frame, :func:`decide`, maps an explicit, immutable :class:`SelectorState` (what the
-runtime believes about the link, the server and the previous frame), the user mode and the time
-to a :class:`Decision` that records *why*: the mode, the estimates compared and every rule hit,
-fallback or override. Nothing here reads a clock, the network or a file: the runtime injects
-``now_s`` and its measurements (:func:`observe_rtt`, :func:`observe_bandwidth`,
-:func:`after_frame`), each of which returns a new state.
+One call per frame, :func:`decide`, maps the config's :class:`SelectorTables`, an explicit,
+immutable :class:`SelectorState` (what the runtime believes about the link, the server and the
+previous frame), the user mode and the time to a :class:`Decision` that records *why*: a
+:class:`Reason` per rule hit, fallback or override, each a machine-readable
+:class:`~mmnet.format.vocabulary.ReasonCode` with the values it compared, and the estimates
+compared. Nothing here reads a clock, the network or a file: the runtime injects ``now_s`` and its
+measurements (:func:`observe_rtt`, :func:`observe_bandwidth`, :func:`after_frame`), each of which
+returns a new state.
 
 The rules, in the order :func:`decide` applies them:
 
@@ -14,10 +16,9 @@ The rules, in the order :func:`decide` applies them:
    keeps the master on the device; a mode with minions names the tuned thresholds its detector
    uses ("normal" or "power_saving").
 2. **Master placement** (§5.2.1): the master goes to the cloud when the live transfer estimate
-   L_t (:func:`master_cloud_ms`: upload / uplink + smoothed RTT + reply / downlink + server time,
-   from the *current* link numbers) is below L_m, the device latency of the master from the
-   config's ``latency`` table. ``placement_override`` forces either place (never the cloud in a
-   mode without the cloud).
+   L_t (:func:`master_cloud_ms`, :func:`mmnet.runtime.network.cloud_latency_ms` of the *current*
+   link numbers) is below L_m, the device latency of the master from the config's ``latency``
+   table. ``placement_override`` forces either place (never the cloud in a mode without the cloud).
 3. **Server-load back-off** (§5.2.1, last paragraph): while the server is overloaded (see
    :func:`observe_rtt`), the master stays on the device, and once every ``probe_interval_s`` a
    master call goes to the cloud as a probe.
@@ -33,38 +34,39 @@ The rules, in the order :func:`decide` applies them:
    detection, no recovery); the master disagreed → this frame goes straight to the master.
 
 SIEVE's selector (§4.2, the dissertation's earlier system) follows the same rules for a single
-speculative CNN; this module implements the M&MNet form.
+speculative CNN; this module implements the M&MNet form. The Java core's
+``org.mmnet.core.select.Selector`` mirrors it function by function.
 
 Speed: :func:`decide` runs once per frame. Everything it needs from the config document is
-derived once into a frozen :class:`SelectorTables`; every function here takes either a
-``RuntimeConfig`` or its ``SelectorTables``. A ``RuntimeConfig`` is turned into tables once and
-memoized by object identity (one entry), so the runtime may pass either; the config document is
-treated as immutable once loaded (a document edited in place after a call is not re-read: build
-``SelectorTables.from_config`` again). Rules 1-4 change only when the mode, the override, the link
-estimate or the server state does, so :func:`decide` memoizes them (one entry per tables); a frame
-then pays for the probe check and the history rules only. States and history entries are
-NamedTuples, a new one per frame.
+derived once into a frozen :class:`SelectorTables` (``SelectorTables.from_config``, once per loaded
+config; the document is treated as immutable from then on). Rules 1-4 change only when the mode,
+the override, the link estimate or the server state does; a caller deciding frame after frame
+passes a :class:`CostingCache`, which holds their last result, so a frame then pays for the probe
+check and the history rules only. Reasons keep their values and are rendered to sentences only
+when read (:attr:`Reason.text`). States and history entries are NamedTuples, a new one per frame.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple, Union
+from typing import Any, Mapping, NamedTuple
 
-from mmnet.format.checks import check_number
+from mmnet.format.checks import check_number, fail
 from mmnet.format.errors import ConfigError
-from mmnet.format.runtime_config import MASTER_ONLY, MODES, RuntimeConfig
+from mmnet.format.runtime_config import RuntimeConfig
+from mmnet.format.vocabulary import MASTER_ONLY, MODES, PLACEMENTS, ReasonCode
+from mmnet.runtime.network import cloud_latency_ms
 
 __all__ = [
-    "PATHS",
-    "PLACEMENTS",
     "LinkEstimate",
     "HistoryEntry",
     "SelectorState",
+    "Reason",
     "Decision",
     "SelectorTables",
+    "CostingCache",
     "initial_state",
     "master_cloud_ms",
     "rtt_from_request_ms",
@@ -74,19 +76,10 @@ __all__ = [
     "after_frame",
 ]
 
-PATHS = ("minions", "minions_unchecked", "master_device", "master_cloud")
-PLACEMENTS = ("device", "cloud")
-
 # A profile may declare rtt_ms 0 (a local server); the overload limit rtt_ratio × expected RTT
 # would then flag every measurable RTT. The expected RTT is floored at 1 ms, below any RTT a
 # wireless link gives, so only such local profiles are affected.
 _MIN_EXPECTED_RTT_MS = 1.0
-
-
-def _check_time(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{where} is {value!r}; expected a finite time in seconds")
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,7 +97,7 @@ class LinkEstimate:
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str) or not self.profile:
-            raise ConfigError(f"LinkEstimate.profile is {self.profile!r}; expected a profile name of the config")
+            raise fail("LinkEstimate.profile", self.profile, "a profile name of the config")
         check_number("LinkEstimate.rtt_ms", self.rtt_ms)
         check_number("LinkEstimate.uplink_mbps", self.uplink_mbps, positive=True)
         check_number("LinkEstimate.downlink_mbps", self.downlink_mbps, positive=True)
@@ -128,13 +121,13 @@ def _check_history_entry(entry: Any) -> None:
         raise ConfigError(f"entry is a {type(entry).__name__}; expected a HistoryEntry")
     timestamp_s, minion_answer, master_answer, recovered = entry
     if type(timestamp_s) is not float or not math.isfinite(timestamp_s):  # float: the per-frame case
-        _check_time("HistoryEntry.timestamp_s", timestamp_s)
+        check_number("HistoryEntry.timestamp_s", timestamp_s, low=None)
     if minion_answer is not None and type(minion_answer) is not int:
-        raise ConfigError(f"HistoryEntry.minion_answer is {minion_answer!r}; expected a class index (int) or None")
+        raise fail("HistoryEntry.minion_answer", minion_answer, "a class index (int) or None")
     if master_answer is not None and type(master_answer) is not int:
-        raise ConfigError(f"HistoryEntry.master_answer is {master_answer!r}; expected a class index (int) or None")
+        raise fail("HistoryEntry.master_answer", master_answer, "a class index (int) or None")
     if recovered is not True and recovered is not False:
-        raise ConfigError(f"HistoryEntry.recovered is {recovered!r}; expected a bool")
+        raise fail("HistoryEntry.recovered", recovered, "a bool")
     if recovered and (minion_answer is None or master_answer is None):
         raise ConfigError(
             f"HistoryEntry: recovered is True but minion_answer is {minion_answer!r} and master_answer is "
@@ -143,7 +136,7 @@ def _check_history_entry(entry: Any) -> None:
 
 
 class SelectorState(NamedTuple):
-    """Everything :func:`decide` needs besides the config, the mode and the time.
+    """Everything :func:`decide` needs besides the tables, the mode and the time.
 
     ``next_probe_s`` is the earliest time of the next probe to the cloud: every
     :func:`observe_rtt` sets it to ``now_s + probe_interval_s``. A probe is only sent when the
@@ -162,16 +155,43 @@ class SelectorState(NamedTuple):
     last: HistoryEntry | None = None
 
 
+# --------------------------------------------------------------------------------------------
+# Decisions
+
+
+class Reason(NamedTuple):
+    """One rule a decision hit: its code and the values it compared, keyed by the code's template fields.
+
+    ``values`` is read-only (a reason may be shared by many decisions). :attr:`text` renders the
+    sentence from ``code.template``; nothing is formatted until it is read.
+    """
+
+    code: ReasonCode
+    values: Mapping[str, Any]
+
+    @property
+    def text(self) -> str:
+        return self.code.render(self.values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code.value, "values": dict(self.values), "text": self.text}
+
+
+def _reason(code: ReasonCode, **values: Any) -> Reason:
+    return Reason(code, MappingProxyType(values))
+
+
 class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's cost to build per frame
     """What to do with one frame, and why.
 
-    ``path`` is one of :data:`PATHS`: ``minions`` (the system's minions and the detector; the
-    master at ``placement`` recovers what the detector rejects), ``minions_unchecked`` (history
-    rule 1: the minions' answer is accepted without detection or recovery), ``master_device`` /
-    ``master_cloud`` (the master alone). ``system`` is the minion system to run, or
-    ``MASTER_ONLY``. ``thresholds_mode`` names the tuned thresholds of the detector ("normal" /
-    "power_saving"), None when no detector runs. ``probe`` marks a decision whose master call (if
-    the frame makes one) is a server-load probe: feed its RTT to :func:`observe_rtt`.
+    ``path`` is one of :data:`~mmnet.format.vocabulary.PATHS`: ``minions`` (the system's minions and
+    the detector; the master at ``placement`` recovers what the detector rejects),
+    ``minions_unchecked`` (history rule 1: the minions' answer is accepted without detection or
+    recovery), ``master_device`` / ``master_cloud`` (the master alone). ``system`` is the minion
+    system to run, or ``MASTER_ONLY``. ``thresholds_mode`` names the tuned thresholds of the
+    detector ("normal" / "power_saving"), None when no detector runs. ``probe`` marks a decision
+    whose master call (if the frame makes one) is a server-load probe: feed its RTT to
+    :func:`observe_rtt`. ``reasons`` are the rules hit, in order, the mode's first.
     ``estimates`` holds the numbers compared (ms): ``L_m``, ``L_t``, ``L_t_nominal`` (the
     profile's own numbers), ``master_ms`` (the master at the costing placement), ``expected_ms``
     per candidate system, the link numbers, and ``dt_ms`` to the previous frame (None without one).
@@ -182,13 +202,12 @@ class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's co
     placement: str
     thresholds_mode: str | None
     probe: bool
-    why: tuple  # the reasons as (str.format template, *values) tuples, formatted only when read
+    reasons: tuple[Reason, ...]
     estimates: dict
 
     @property
-    def reasons(self) -> tuple[str, ...]:
-        """Why, in words: the mode, every rule hit, the estimates compared."""
-        return tuple(template.format(*values) for template, *values in self.why)
+    def reason_codes(self) -> tuple[ReasonCode, ...]:
+        return tuple(reason.code for reason in self.reasons)
 
     @property
     def runs_minions(self) -> bool:
@@ -199,14 +218,14 @@ class Decision(NamedTuple):  # immutable, and a tenth of a frozen dataclass's co
         return self.path == "minions"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON object for per-frame traces."""
+        """A JSON object for per-frame traces; each reason as ``{"code", "values", "text"}``."""
         return {
             "path": self.path,
             "system": self.system,
             "placement": self.placement,
             "thresholds_mode": self.thresholds_mode,
             "probe": self.probe,
-            "reasons": list(self.reasons),
+            "reasons": [reason.to_json() for reason in self.reasons],
             "estimates": {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.estimates.items()},
         }
 
@@ -247,8 +266,8 @@ class _Selection:
 class SelectorTables:
     """The numbers :func:`decide` needs, derived once from a validated runtime config.
 
-    Build it once per loaded config (``SelectorTables.from_config(config)``) and pass it wherever
-    a config is accepted; passing the ``RuntimeConfig`` itself works too (memoized by identity).
+    Build it once per loaded config (``SelectorTables.from_config(config)``) and pass it to every
+    function of this module.
     """
 
     master: str
@@ -265,9 +284,6 @@ class SelectorTables:
     rtt_ratio: float
     probe_interval_s: float
     rtt_smoothing: float
-    # decide's one-entry memo of rules 1-4: [(link estimate, (mode, override, overloaded), _Costing)],
-    # one tuple so that a reader on another thread never sees parts of two entries
-    _costing: list = field(default_factory=lambda: [(None, None, None)], repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: RuntimeConfig) -> SelectorTables:
@@ -292,10 +308,10 @@ class SelectorTables:
         server_ms = float(upload["server_ms"])
         execution = doc["minion_execution"]
         if execution not in ("serial", "parallel"):
-            raise ConfigError(f"$.minion_execution is {execution!r}; expected 'serial' or 'parallel'")
+            raise fail("$.minion_execution", execution, "'serial' or 'parallel'")
         profiles = {}
         for name, p in doc["network_profiles"].items():
-            cloud_ms = upload_kbit / p["uplink_mbps"] + p["rtt_ms"] + reply_kbit / p["downlink_mbps"] + server_ms
+            cloud_ms = cloud_latency_ms(upload_kbit, p["uplink_mbps"], p["rtt_ms"], reply_kbit, p["downlink_mbps"], server_ms)
             profiles[name] = _Profile(float(p["rtt_ms"]), float(p["uplink_mbps"]), float(p["downlink_mbps"]), cloud_ms)
         modes = {m: _Mode(bool(s["minions"]), bool(s["cloud"]), s["thresholds"]) for m, s in doc["modes"].items()}
         missing = [m for m in MODES if m not in modes]
@@ -348,19 +364,11 @@ class SelectorTables:
         return self.rtt_ratio * max(self.profile(profile).rtt_ms, _MIN_EXPECTED_RTT_MS)
 
 
-ConfigLike = Union[RuntimeConfig, SelectorTables]
-_memo: tuple[RuntimeConfig, SelectorTables] | None = None
-
-
-def _tables(config: ConfigLike) -> SelectorTables:
-    global _memo
-    if type(config) is SelectorTables:
-        return config
-    memo = _memo
-    if memo is not None and memo[0] is config:
-        return memo[1]
-    tables = SelectorTables.from_config(config)
-    _memo = (config, tables)
+def _check_tables(tables: Any) -> SelectorTables:
+    if type(tables) is not SelectorTables:
+        raise ConfigError(
+            f"tables is a {type(tables).__name__}; expected a SelectorTables (SelectorTables.from_config(config))"
+        )
     return tables
 
 
@@ -368,33 +376,29 @@ def _tables(config: ConfigLike) -> SelectorTables:
 # Estimates
 
 
-def _cloud_ms(t: SelectorTables, link: LinkEstimate) -> float:
-    return t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
-
-
-def master_cloud_ms(config: ConfigLike, link: LinkEstimate) -> float:
+def master_cloud_ms(tables: SelectorTables, link: LinkEstimate) -> float:
     """L_t (§5.2.1): the master in the cloud, from the link's *live* numbers.
 
-    ``upload.bytes / uplink + rtt + upload.reply_bytes / downlink + upload.server_ms``, the formula
-    of :func:`mmnet.runtime.network.transfer_latency_ms` (1 Mbps = 10**6 bit/s).
+    :func:`mmnet.runtime.network.cloud_latency_ms` of the config's ``upload.bytes``,
+    ``upload.reply_bytes`` and ``upload.server_ms`` and the link's uplink, RTT and downlink.
     """
-    t = _tables(config)
+    t = _check_tables(tables)
     if not isinstance(link, LinkEstimate):
         raise ConfigError(f"link is a {type(link).__name__}; expected a LinkEstimate")
-    return _cloud_ms(t, link)
+    return cloud_latency_ms(t.upload_kbit, link.uplink_mbps, link.rtt_ms, t.reply_kbit, link.downlink_mbps, t.server_ms)
 
 
-def rtt_from_request_ms(config: ConfigLike, link: LinkEstimate, request_ms: float) -> float:
+def rtt_from_request_ms(tables: SelectorTables, link: LinkEstimate, request_ms: float) -> float:
     """The RTT part of a timed cloud request, for :func:`observe_rtt`.
 
-    ``request_ms`` (wall time from sending the frame to having the reply) minus the transfer times
-    at the link's current bandwidth estimates and the config's nominal ``server_ms``, at least 0.
-    Server queueing beyond ``server_ms`` therefore counts as RTT, which is what the server-load
-    detection looks for.
+    ``request_ms`` (wall time from sending the frame to having the reply) minus L_t at an RTT of
+    0 (the transfer times at the link's current bandwidth estimates and the config's nominal
+    ``server_ms``), at least 0. Server queueing beyond ``server_ms`` therefore counts as RTT, which
+    is what the server-load detection looks for.
     """
-    t = _tables(config)
+    t = _check_tables(tables)
     request_ms = check_number("request_ms", request_ms)
-    transfer = t.upload_kbit / link.uplink_mbps + t.reply_kbit / link.downlink_mbps + t.server_ms
+    transfer = cloud_latency_ms(t.upload_kbit, link.uplink_mbps, 0.0, t.reply_kbit, link.downlink_mbps, t.server_ms)
     return max(0.0, request_ms - transfer)
 
 
@@ -402,19 +406,19 @@ def rtt_from_request_ms(config: ConfigLike, link: LinkEstimate, request_ms: floa
 # State transitions
 
 
-def initial_state(config: ConfigLike, profile: str | None = None) -> SelectorState:
+def initial_state(tables: SelectorTables, profile: str | None = None) -> SelectorState:
     """The state before any measurement: the link at the profile's own numbers, no history.
 
     ``profile`` defaults to the config's ``default_profile``.
     """
-    t = _tables(config)
+    t = _check_tables(tables)
     if profile is None:
         profile = t.default_profile
     p = t.profile(profile)
     return SelectorState(link=LinkEstimate(profile, p.rtt_ms, p.uplink_mbps, p.downlink_mbps))
 
 
-def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_s: float) -> SelectorState:
+def observe_rtt(tables: SelectorTables, state: SelectorState, *, rtt_ms: float, now_s: float) -> SelectorState:
     """Feeds one measured RTT of a cloud request (§5.2.1, server-load detection).
 
     - The smoothed RTT becomes ``(1 - a) × rtt + a × rtt_ms``, ``a = server_load.rtt_smoothing``.
@@ -429,9 +433,9 @@ def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_
     Pass the RTT part of the request (:func:`rtt_from_request_ms`); for a failed or timed-out
     request pass the time waited, so a dead server reads as an overloaded one.
     """
-    t = _tables(config)
+    t = _check_tables(tables)
     rtt_ms = check_number("rtt_ms", rtt_ms)
-    now_s = _check_time("now_s", now_s)
+    now_s = check_number("now_s", now_s, low=None)
     link = state.link
     limit = t.overload_limit_ms(link.profile)
     a = t.rtt_smoothing
@@ -450,13 +454,13 @@ def observe_rtt(config: ConfigLike, state: SelectorState, *, rtt_ms: float, now_
 
 
 def observe_bandwidth(
-    config: ConfigLike, state: SelectorState, *, uplink_mbps: float | None = None, downlink_mbps: float | None = None
+    tables: SelectorTables, state: SelectorState, *, uplink_mbps: float | None = None, downlink_mbps: float | None = None
 ) -> SelectorState:
     """Sets the link's bandwidth estimates (Mbps) as given; None keeps a direction unchanged.
 
     No smoothing here: pass the estimate the runtime believes (a measurement or its own average).
     """
-    t = _tables(config)
+    t = _check_tables(tables)
     t.profile(state.link.profile)
     changes = {}
     if uplink_mbps is not None:
@@ -480,14 +484,14 @@ def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
 
 class _Costing(NamedTuple):
     """Rules 1-4 for one mode, override, link estimate and server state: everything of a decision
-    that does not depend on the time or the previous frame. Memoized (see :func:`decide`)."""
+    that does not depend on the time or the previous frame."""
 
     placement: str
     probe_rule: str | None  # "overloaded" | "live_estimates": the rule that may send a probe; None: no probe
-    why_probe: tuple
+    probe_reason: Reason | None
     system: str
     path: str  # "minions" or "master"
-    why: tuple
+    reasons: tuple[Reason, ...]
     estimates: dict  # without dt_ms; expected_ms read-only (shared by every decision made from it)
 
 
@@ -498,11 +502,10 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
     if profile is None:
         raise ConfigError(f"state.link.profile is {link.profile!r}; expected one of {sorted(t.profiles)}")
     l_m = t.master_ms
-    l_t = t.upload_kbit / link.uplink_mbps + link.rtt_ms + t.reply_kbit / link.downlink_mbps + t.server_ms
-    # Reasons are formatted lazily (Decision.reasons): per frame, formatting floats costs more than deciding.
-    reasons: list = [("mode {}", mode)]
+    l_t = cloud_latency_ms(t.upload_kbit, link.uplink_mbps, link.rtt_ms, t.reply_kbit, link.downlink_mbps, t.server_ms)
+    reasons = [_reason(ReasonCode.MODE, mode=mode)]
     probe_rule = None
-    why_probe: tuple = ()
+    probe_reason = None
 
     # Rules 1-3: where the master runs.
     if not spec.cloud:
@@ -512,30 +515,30 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
                 "expected 'device' or None"
             )
         placement = "device"
-        reasons.append(("mode {} never leaves the device: master on device", mode))
+        reasons.append(_reason(ReasonCode.MODE_DEVICE_ONLY, mode=mode))
     elif placement_override is not None:
         placement = placement_override
-        reasons.append(("placement forced to {} by override (L_t {:.2f} ms vs L_m {:.2f} ms)", placement_override, l_t, l_m))
+        reasons.append(_reason(ReasonCode.PLACEMENT_OVERRIDE, placement=placement, L_t=l_t, L_m=l_m))
         if server_overloaded:
-            reasons.append(("server overloaded, but the override decides the placement",))
+            reasons.append(_reason(ReasonCode.OVERRIDE_DESPITE_OVERLOAD))
     elif server_overloaded:
         placement = "device"
-        reasons.append(("server overloaded (smoothed RTT {:.1f} ms > {:g} × {:g} ms): master on device",
-                        link.rtt_ms, t.rtt_ratio, profile.rtt_ms))
+        reasons.append(_reason(ReasonCode.SERVER_OVERLOADED, rtt_ms=link.rtt_ms, rtt_ratio=t.rtt_ratio,
+                               profile_rtt_ms=profile.rtt_ms))
         probe_rule = "overloaded"
-        why_probe = ("probe: server overloaded; one master call to the cloud every {:g} s", t.probe_interval_s)
+        probe_reason = _reason(ReasonCode.PROBE_SERVER_OVERLOADED, probe_interval_s=t.probe_interval_s)
     elif l_t < l_m:
         placement = "cloud"
-        reasons.append(("L_t {:.2f} ms < L_m {:.2f} ms: master in the cloud", l_t, l_m))
+        reasons.append(_reason(ReasonCode.CLOUD_FASTER, L_t=l_t, L_m=l_m))
     else:
         placement = "device"
-        reasons.append(("L_t {:.2f} ms >= L_m {:.2f} ms: master on device", l_t, l_m))
+        reasons.append(_reason(ReasonCode.DEVICE_FASTER, L_t=l_t, L_m=l_m))
         # The live estimates, not the profile, keep the master off the cloud: without a cloud
         # request now and then they would never be re-measured.
         if profile.cloud_ms < l_m:
             probe_rule = "live_estimates"
-            why_probe = ("probe: the live link estimates (L_t {:.2f} ms) keep the master off the cloud, the profile's "
-                         "({:.2f} ms) would not; re-measuring every {:g} s", l_t, profile.cloud_ms, t.probe_interval_s)
+            probe_reason = _reason(ReasonCode.PROBE_LIVE_LINK, L_t=l_t, L_t_nominal=profile.cloud_ms,
+                                   probe_interval_s=t.probe_interval_s)
     master_ms = l_t if placement == "cloud" else l_m
 
     # Rules 1 and 4: minions or the master alone.
@@ -543,7 +546,7 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
     system = MASTER_ONLY
     path = "master"
     if not spec.minions:
-        reasons.append(("mode {} runs the master alone", mode))
+        reasons.append(_reason(ReasonCode.MASTER_ALONE_MODE, mode=mode))
     else:
         selection = t.selections[(link.profile, mode)]
         best = None
@@ -554,20 +557,20 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
             if ms < best_ms:
                 best, best_ms = c, ms
         if best is None:
-            reasons.append(("no minion system is configured for profile {} in mode {}: master alone", link.profile, mode))
+            reasons.append(_reason(ReasonCode.NO_MINION_SYSTEM, profile=link.profile, mode=mode))
         elif best_ms >= master_ms:
-            reasons.append(("minions not worth it: best system {} expects {:.2f} ms >= master alone {:.2f} ms on {}",
-                            best.system, best_ms, master_ms, placement))
+            reasons.append(_reason(ReasonCode.MINIONS_NOT_WORTH_IT, system=best.system, expected_ms=best_ms,
+                                   master_ms=master_ms, placement=placement))
         else:
             system = best.system
             path = "minions"
             if best.system == selection.configured:
-                reasons.append(("system {}: expected {:.2f} ms < master alone {:.2f} ms on {}",
-                                system, best_ms, master_ms, placement))
+                reasons.append(_reason(ReasonCode.CONFIGURED_SYSTEM, system=system, expected_ms=best_ms,
+                                       master_ms=master_ms, placement=placement))
             else:
-                was = expected.get(selection.configured, master_ms)
-                reasons.append(("runner-up {} (expected {:.2f} ms) replaces the configured {} ({:.2f} ms) with the "
-                                "master on {}", system, best_ms, selection.configured, was, placement))
+                reasons.append(_reason(ReasonCode.RUNNER_UP, system=system, expected_ms=best_ms,
+                                       configured=selection.configured,
+                                       configured_ms=expected.get(selection.configured, master_ms), placement=placement))
     estimates = {
         "L_m": l_m,
         "L_t": l_t,
@@ -578,31 +581,58 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
         "uplink_mbps": link.uplink_mbps,
         "downlink_mbps": link.downlink_mbps,
     }
-    return _Costing(placement, probe_rule, why_probe, system, path, tuple(reasons), estimates)
+    return _Costing(placement, probe_rule, probe_reason, system, path, tuple(reasons), estimates)
+
+
+class CostingCache:
+    """The memo of rules 1-4 for one caller of :func:`decide` (a runtime): its last costing.
+
+    Rules 1-4 depend only on the tables, the mode, the override, the link estimate and the server
+    state, which change far less often than frames arrive (a new link estimate is a new object, so
+    it is compared by identity). One entry: a change of any of them recomputes it. The entry is
+    one tuple, replaced whole, so a reader on another thread never sees parts of two entries; it
+    holds the link, which keeps that object's identity from being reused. Mutable on purpose,
+    unlike everything else here: a runtime owns one beside its :class:`SelectorTables`.
+    """
+
+    __slots__ = ("_entry",)
+
+    def __init__(self) -> None:
+        # (tables, link, mode, placement_override, server_overloaded, costing)
+        self._entry: tuple = (None, None, None, None, None, None)
+
+    def costing(self, tables: SelectorTables, spec: _Mode, mode: str, placement_override: str | None,
+                link: LinkEstimate, server_overloaded: bool) -> _Costing:
+        """The costing of rules 1-4 for these inputs: the memo's when they are the memo's."""
+        entry = self._entry
+        if (entry[0] is tables and entry[1] is link and entry[2] == mode and entry[3] == placement_override
+                and entry[4] is server_overloaded):
+            return entry[5]
+        costing = _cost(tables, spec, mode, placement_override, link, server_overloaded)
+        self._entry = (tables, link, mode, placement_override, server_overloaded, costing)
+        return costing
 
 
 def decide(
-    config: ConfigLike,
+    tables: SelectorTables,
     state: SelectorState,
     *,
     mode: str,
     now_s: float,
     placement_override: str | None = None,
+    cache: CostingCache | None = None,
 ) -> Decision:
     """The path of the frame arriving at ``now_s`` in user ``mode`` (rules 1-5 of the module doc).
 
     Pure: ``state`` is not changed and no clock is read. ``placement_override`` ("device" |
     "cloud") forces the master's place, as the CLI's ``--placement`` does; forcing the cloud in a
-    mode that never leaves the device is a ConfigError.
-
-    Rules 1-4 depend only on the mode, the override, the link estimate and the server state, which
-    change far less often than frames arrive; their result is memoized on the tables (one entry,
-    keyed by the link estimate's identity), so a frame usually pays only for rules 3's probe and 5.
+    mode that never leaves the device is a ConfigError. ``cache`` (a :class:`CostingCache`) lets
+    consecutive calls share the result of rules 1-4; the decision is the same with or without it.
     """
-    t = config if type(config) is SelectorTables else _tables(config)
+    t = tables if type(tables) is SelectorTables else _check_tables(tables)
     spec = t.modes.get(mode)
     if spec is None:
-        raise ConfigError(f"mode is {mode!r}; expected one of {list(MODES)}")
+        raise fail("mode", mode, f"one of {list(MODES)}")
     if type(state) is not SelectorState:
         raise ConfigError(f"state is a {type(state).__name__}; expected a SelectorState (initial_state)")
     link, server_overloaded, next_probe_s, last = state
@@ -611,20 +641,19 @@ def decide(
     if last is not None and type(last) is not HistoryEntry:
         raise ConfigError(f"state.last is a {type(last).__name__}; expected a HistoryEntry or None")
     if server_overloaded is not True and server_overloaded is not False:
-        raise ConfigError(f"state.server_overloaded is {server_overloaded!r}; expected a bool")
+        raise fail("state.server_overloaded", server_overloaded, "a bool")
     if next_probe_s is not None and type(next_probe_s) is not float:
-        _check_time("state.next_probe_s", next_probe_s)
+        check_number("state.next_probe_s", next_probe_s, low=None)
     if placement_override is not None and placement_override not in PLACEMENTS:
-        raise ConfigError(f"placement_override is {placement_override!r}; expected 'device', 'cloud' or None")
+        raise fail("placement_override", placement_override, "'device', 'cloud' or None")
     if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
-        raise ConfigError(f"now_s is {now_s!r}; expected a finite time in seconds")
+        now_s = check_number("now_s", now_s, low=None)
 
-    key = (mode, placement_override, server_overloaded)
-    memo_link, memo_key, costing = t._costing[0]
-    if memo_link is not link or memo_key != key:
+    if cache is None:
         costing = _cost(t, spec, mode, placement_override, link, server_overloaded)
-        t._costing[0] = (link, key, costing)  # holding the link keeps its identity from being reused
-    placement, probe_rule, why_probe, system, path, why, estimates = costing
+    else:
+        costing = cache.costing(t, spec, mode, placement_override, link, server_overloaded)
+    placement, probe_rule, probe_reason, system, path, reasons, estimates = costing
     estimates = {**estimates, "dt_ms": None}
 
     # Rule 3: a server-load or link probe when one is due.
@@ -646,24 +675,20 @@ def decide(
             )
         if last.recovered and path == "minions":
             if dt_ms > t.temporal_distance_ms:
-                why += (("no history effect: previous frame {:.0f} ms ago, beyond the temporal distance {:g} ms",
-                         dt_ms, t.temporal_distance_ms),)
+                reasons += (_reason(ReasonCode.HISTORY_EXPIRED, dt_ms=dt_ms, temporal_distance_ms=t.temporal_distance_ms),)
             elif last.master_answer == last.minion_answer:
                 path = "minions_unchecked"
-                why += (("history rule 1: previous frame ({:.0f} ms ago) was recovered and the master agreed "
-                         "with the minions (class {}): minions without detection or recovery",
-                         dt_ms, last.master_answer),)
+                reasons += (_reason(ReasonCode.HISTORY_AGREED, dt_ms=dt_ms, master_answer=last.master_answer),)
             else:
                 path = "master"
                 system = MASTER_ONLY
-                why += (("history rule 2: previous frame ({:.0f} ms ago) was corrected by the master "
-                         "(minions {}, master {}): straight to the master",
-                         dt_ms, last.minion_answer, last.master_answer),)
+                reasons += (_reason(ReasonCode.HISTORY_CORRECTED, dt_ms=dt_ms, minion_answer=last.minion_answer,
+                                    master_answer=last.master_answer),)
 
     probe = probe_due and path != "minions_unchecked"
     if probe:
         placement = "cloud"
-        why += (why_probe,)
+        reasons += (probe_reason,)
     if path == "master":
         path = "master_cloud" if placement == "cloud" else "master_device"
-    return Decision(path, system, placement, spec.thresholds if path == "minions" else None, probe, why, estimates)
+    return Decision(path, system, placement, spec.thresholds if path == "minions" else None, probe, reasons, estimates)

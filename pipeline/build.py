@@ -23,12 +23,13 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, TextIO
 
 import apache_beam as beam
 import numpy as np
@@ -37,6 +38,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from mmnet.format.errors import ConfigError, MmnetError
+from mmnet.pipeline.buildlog import BUILD_LOG
 from mmnet.pipeline.bundle import BuildError, assemble_bundle
 from mmnet.pipeline.config import BuildConfig
 from mmnet.pipeline.evaluate import evaluate_artifact
@@ -48,7 +50,8 @@ from mmnet.pipeline.progress import ProgressMonitor, stage_task
 from mmnet.pipeline.train import TrainedModel, load_keras_model, model_inputs, train_variant
 from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["BuildError", "BuildResult", "TrainTask", "balanced_order", "beam_args", "build_graph", "run_build"]
+__all__ = ["BuildError", "BuildResult", "TrainTask", "balanced_order", "beam_args", "build_graph", "check_inputs_exist",
+           "clear_work_dir", "pipeline_failure", "run_build", "work_dir_for"]
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +373,8 @@ def fit_latency_model(measured: list[dict], ctx: BuildContext) -> dict:
     """
     if not ctx.config.runtime.latency_model:
         return {"model": None, "failures": []}
-    from mmnet.pipeline.latency_model import LatencyModelConfig, build_latency_model
+    from mmnet.pipeline.latency_model.config import LatencyModelConfig
+    from mmnet.pipeline.latency_model.stage import build_latency_model
 
     held_out = [
         (item["record"]["id"], item["artifact_path"], item["record"]["host_latency_ms"]["median"])
@@ -395,8 +399,8 @@ def beam_args(config: BuildConfig, extra_args: Iterable[str] = ()) -> list[str]:
     if config.beam.runner in ("DirectRunner", "direct"):
         workers = config.beam.workers()
         mode = "multi_processing" if workers > 1 else "in_memory"
-        # Worker processes log every gRPC channel at INFO; only their errors are news to a user.
-        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}", "--default_sdk_harness_log_level=ERROR"]
+        # Worker processes log every gRPC channel at INFO; their warnings and errors go to the build log.
+        args += [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}", "--default_sdk_harness_log_level=WARNING"]
     return args + list(config.beam.options) + list(extra_args)
 
 
@@ -421,6 +425,24 @@ def _tool_versions() -> dict[str, str]:
     return versions
 
 
+def work_dir_for(out_dir: Path, work_dir: Path | None = None) -> Path:
+    """The build's work dir: ``work_dir`` if given, else ``<out parent>/.<out name>.work``."""
+    out_dir = Path(out_dir).resolve()
+    return Path(work_dir).resolve() if work_dir else out_dir.parent / f".{out_dir.name}.work"
+
+
+def clear_work_dir(work_dir: Path) -> None:
+    """Removes an earlier build's artifacts; the build log, which this build may already be writing, stays."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for entry in work_dir.iterdir():
+        if entry.name == BUILD_LOG:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
 def run_build(
     config: BuildConfig,
     out_dir: Path,
@@ -428,19 +450,19 @@ def run_build(
     work_dir: Path | None = None,
     extra_beam_args: Iterable[str] = (),
     progress: bool = True,
+    console: TextIO | None = None,
 ) -> BuildResult:
     """Runs the whole pipeline and returns the published bundle's manifest.
 
-    ``work_dir`` (default ``<out parent>/.<out name>.work``) holds the stage artifacts; it is
-    emptied first so a build never mixes in artifacts of an earlier config.
+    ``work_dir`` (see :func:`work_dir_for`) holds the stage artifacts; it is emptied first (all but
+    ``build.log``, which ``mmnet build`` writes during the build) so a build never mixes in artifacts
+    of an earlier config. Progress lines go to ``console`` (default stderr).
     """
     started = time.monotonic()
-    _check_inputs_exist(config)
+    check_inputs_exist(config)
     out_dir = Path(out_dir).resolve()
-    work_dir = Path(work_dir).resolve() if work_dir else out_dir.parent / f".{out_dir.name}.work"
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
-    work_dir.mkdir(parents=True)
+    work_dir = work_dir_for(out_dir, work_dir)
+    clear_work_dir(work_dir)
     context = BuildContext(config=config, work_dir=str(work_dir))
     args = beam_args(config, extra_beam_args)
     build_info = {
@@ -462,7 +484,7 @@ def run_build(
     build_graph(pipeline, context, build_info)
     try:
         if progress:
-            with ProgressMonitor(Path(context.events_dir), totals):
+            with ProgressMonitor(Path(context.events_dir), totals, stream=console):
                 result = pipeline.run()
                 result.wait_until_finish()
         else:
@@ -471,7 +493,7 @@ def run_build(
     except MmnetError:
         raise
     except Exception as e:
-        raise BuildError(f"the Beam pipeline failed: {_root_message(e)}") from e
+        raise BuildError(pipeline_failure(_root_message(e))) from e
     manifest_path = out_dir / "manifest.json"
     if not manifest_path.is_file():
         raise BuildError(f"the pipeline finished but wrote no bundle at {out_dir}; see {work_dir}")
@@ -481,7 +503,7 @@ def run_build(
                        duration_s=round(time.monotonic() - started, 1), counters=counters, stage_seconds=stage_seconds)
 
 
-def _check_inputs_exist(config: BuildConfig) -> None:
+def check_inputs_exist(config: BuildConfig) -> None:
     """Fails before any worker starts when a dataset or model path is missing."""
     config.dataset.check_paths()
     config.runtime.check_paths()
@@ -492,8 +514,21 @@ def _check_inputs_exist(config: BuildConfig) -> None:
 
 
 def _root_message(error: BaseException) -> str:
-    """Beam wraps worker exceptions in layers; the innermost message is the useful one."""
+    """Beam wraps worker exceptions in layers; the innermost message's last line is the useful one."""
     while error.__cause__ is not None:
         error = error.__cause__
     text = str(error).strip().splitlines()
     return text[-1] if text else type(error).__name__
+
+
+# A worker's error as Beam reports it: "package.module.DataError: what [while running 'Prepare data']".
+_WORKER_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Za-z_]\w*): (?P<what>.*?)(?: \[while running '(?P<stage>[^']+)'\])?$")
+
+
+def pipeline_failure(message: str) -> str:
+    """One readable line from a Beam worker's last error line: the transform, the error type, what."""
+    match = _WORKER_ERROR.match(message.strip())
+    if match is None:
+        return f"the Beam pipeline failed: {message.strip()}"
+    where = f"'{match['stage']}'" if match["stage"] else "the Beam pipeline"
+    return f"{where} failed: {match['type']}: {match['what']}"

@@ -20,14 +20,14 @@ import numpy as np
 
 from mmnet.format.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
 from mmnet.format.errors import MmnetError
-from mmnet.runtime.interpreter import TFLiteClassifier
-from mmnet.runtime.preprocessing import preprocess
 from mmnet.format.version import __version__
 from mmnet.pipeline.config import BuildConfig, RuntimeSettings
 from mmnet.pipeline.configure import build_configuration, write_configuration
-from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.prepare import PreparedData, load_prepared_splits
 from mmnet.pipeline.progress import stage_task
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
 
 __all__ = ["BuildError", "assemble_bundle", "attach_configuration", "agreement", "bundle_probabilities", "reconfigure_bundle"]
 
@@ -217,7 +217,8 @@ def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Pat
                 target.unlink()
         attach_configuration(manifest, staging, configuration)
         manifest["failures"] = [f for f in manifest["failures"] if f["stage"] != "configure"]
-        manifest["build"]["counts"]["failures"] = len(manifest["failures"])
+        if "counts" in manifest["build"]:  # the schema leaves `build` free-form; bundles built here have counts
+            manifest["build"]["counts"]["failures"] = len(manifest["failures"])
         manifest["build"]["reconfigured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         manifest["build"]["runtime_settings"] = _to_json(settings)
         write_manifest(manifest, staging / "manifest.json")

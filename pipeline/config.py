@@ -2,25 +2,29 @@
 
 A config file (YAML or JSON) maps onto :class:`BuildConfig`. Unknown keys, wrong types and
 out-of-range values raise :class:`ConfigError` with the dotted path of the field, the value found and
-what is expected, e.g. ``minions.alphas[1]: alpha must be > 0, got -0.5``.
+what is expected, in the style of :mod:`mmnet.format.checks`, e.g.
+``training.augmentation.zoom is 0.7; expected a finite number in [0, 0.5]``.
+
+Loading a config imports no TensorFlow, Keras or Beam (``mmnet configure`` runs without them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
+from mmnet.format.checks import check_bool, check_choice, check_int, check_number, check_text, fail, is_int
 from mmnet.format.errors import ConfigError
-from mmnet.pipeline.datasets import DatasetConfig
+from mmnet.pipeline.datasets.config import DatasetConfig
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 __all__ = [
@@ -45,22 +49,6 @@ __all__ = [
 _IMPORTABLE_SUFFIXES = (".keras", ".h5", ".tflite")
 
 
-def _require_number(path: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
-    below = value <= low if low_open else value < low
-    if below or value > high:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{path}: expected a number in {bracket}{low}, {high}], got {value!r}")
-
-
-def _require_int(path: str, value: Any, *, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{path}: expected an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ConfigError(f"{path}: expected an integer in [{low}, {high}], got {value}")
-
-
 @dataclass(frozen=True)
 class AugmentationConfig:
     """Random training-time augmentation (never part of an exported model)."""
@@ -71,11 +59,10 @@ class AugmentationConfig:
     horizontal_flip: bool = False  # off by default: digits are not mirror-symmetric
 
     def __post_init__(self) -> None:
-        _require_number("training.augmentation.translate", self.translate, low=0.0, high=0.5)
-        _require_number("training.augmentation.rotate_degrees", self.rotate_degrees, low=0.0, high=180.0)
-        _require_number("training.augmentation.zoom", self.zoom, low=0.0, high=0.5)
-        if not isinstance(self.horizontal_flip, bool):
-            raise ConfigError(f"training.augmentation.horizontal_flip: expected true/false, got {self.horizontal_flip!r}")
+        check_number("training.augmentation.translate", self.translate, high=0.5)
+        check_number("training.augmentation.rotate_degrees", self.rotate_degrees, high=180.0)
+        check_number("training.augmentation.zoom", self.zoom, high=0.5)
+        check_bool("training.augmentation.horizontal_flip", self.horizontal_flip)
 
 
 @dataclass(frozen=True)
@@ -87,10 +74,9 @@ class DistillationConfig:
     weight: float = 0.7  # share of the soft-label loss; 1 - weight goes to the hard labels
 
     def __post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise ConfigError(f"training.distillation.enabled: expected true/false, got {self.enabled!r}")
-        _require_number("training.distillation.temperature", self.temperature, low=0.0, high=100.0, low_open=True)
-        _require_number("training.distillation.weight", self.weight, low=0.0, high=1.0)
+        check_bool("training.distillation.enabled", self.enabled)
+        check_number("training.distillation.temperature", self.temperature, positive=True, high=100.0)
+        check_number("training.distillation.weight", self.weight, high=1.0)
 
 
 @dataclass(frozen=True)
@@ -106,13 +92,14 @@ class TrainingConfig:
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
 
     def __post_init__(self) -> None:
-        _require_int("training.epochs", self.epochs, low=1, high=10_000)
-        _require_int("training.master_epochs", self.master_epochs, low=1, high=10_000)
-        _require_int("training.batch_size", self.batch_size, low=1, high=65_536)
-        _require_number("training.learning_rate", self.learning_rate, low=0.0, high=10.0, low_open=True)
-        _require_int("training.early_stopping_patience", self.early_stopping_patience, low=1, high=10_000)
-        _require_number("training.label_smoothing", self.label_smoothing, low=0.0, high=0.5)
-        _require_int("training.seed", self.seed, low=0, high=2**31 - 1)
+        check_int("training.epochs", self.epochs, low=1, high=10_000)
+        check_int("training.master_epochs", self.master_epochs, low=1, high=10_000)
+        check_int("training.batch_size", self.batch_size, low=1, high=65_536)
+        check_number("training.learning_rate", self.learning_rate, positive=True, high=10.0)
+        check_int("training.early_stopping_patience", self.early_stopping_patience, low=1, high=10_000)
+        check_number("training.label_smoothing", self.label_smoothing, high=0.5)
+        if not (is_int(self.seed) and 0 <= self.seed < 2**31):
+            raise fail("training.seed", self.seed, "an int in [0, 2**31 - 1]")
 
 
 @dataclass(frozen=True)
@@ -128,14 +115,9 @@ class MasterConfig:
         if self.import_path is None:
             self.variant()  # validates family, alpha and resolution with field names
             return
-        if not isinstance(self.import_path, str) or not self.import_path:
-            raise ConfigError(f"master.import: expected a path, got {self.import_path!r}")
-        path = Path(self.import_path)
-        if path.suffix not in _IMPORTABLE_SUFFIXES and path.suffix != "":
-            raise ConfigError(
-                f"master.import: unsupported model file {self.import_path!r}; expected a .keras, .h5 "
-                "or .tflite file, or a SavedModel directory"
-            )
+        check_text("master.import", self.import_path)
+        if Path(self.import_path).suffix not in (*_IMPORTABLE_SUFFIXES, ""):
+            raise fail("master.import", self.import_path, "a .keras, .h5 or .tflite file, or a SavedModel directory")
 
     def variant(self) -> VariantSpec:
         try:
@@ -143,7 +125,7 @@ class MasterConfig:
         except ConfigError as e:
             raise ConfigError(f"master: {e}") from e
 
-    def resolved(self, base_dir: Path) -> "MasterConfig":
+    def resolved(self, base_dir: Path) -> MasterConfig:
         if self.import_path is None:
             return self
         return dataclasses.replace(self, import_path=str((base_dir / self.import_path).resolve()))
@@ -158,11 +140,9 @@ class ImportedMinion:
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path.endswith(".tflite"):
-            raise ConfigError(f"minions.imported.path: expected a .tflite file, got {self.path!r}")
-        if not isinstance(self.name, str) or not self.name or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ConfigError(
-                f"minions.imported.name: expected a non-empty name of letters, digits, '-', '_' or '.', got {self.name!r}"
-            )
+            raise fail("minions.imported.path", self.path, "a .tflite file")
+        if not isinstance(self.name, str) or not self.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise fail("minions.imported.name", self.name, "a non-empty name of letters, digits, '-', '_' or '.'")
 
 
 @dataclass(frozen=True)
@@ -177,13 +157,15 @@ class MinionGridConfig:
     def __post_init__(self) -> None:
         for name, values in (("families", self.families), ("alphas", self.alphas), ("resolutions", self.resolutions)):
             if not isinstance(values, tuple):
-                raise ConfigError(f"minions.{name}: expected a list, got {values!r}")
+                raise fail(f"minions.{name}", values, "a list")
             if len(set(values)) != len(values):
-                raise ConfigError(f"minions.{name}: duplicate entries in {list(values)}")
+                raise fail(f"minions.{name}", list(values), "a list without duplicate entries")
         if not self.families and not self.imported:
-            raise ConfigError("minions: expected at least one family or imported minion, got none")
-        if self.families and (not self.alphas or not self.resolutions):
-            raise ConfigError("minions: families need at least one alpha and one resolution")
+            raise fail("minions.families", [], "at least one family, or at least one minion in minions.imported")
+        if self.families and not self.alphas:
+            raise fail("minions.alphas", [], "at least one alpha for minions.families")
+        if self.families and not self.resolutions:
+            raise fail("minions.resolutions", [], "at least one resolution for minions.families")
         self.variants()  # validates every entry with its position
 
     def variants(self) -> tuple[VariantSpec, ...]:
@@ -224,20 +206,16 @@ class ExportConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.precisions, tuple) or not self.precisions:
-            raise ConfigError(f"export.precisions: expected a non-empty list, got {self.precisions!r}")
+            raise fail("export.precisions", self.precisions, "a non-empty list")
         for i, precision in enumerate(self.precisions):
-            if precision not in PRECISIONS:
-                raise ConfigError(f"export.precisions[{i}]: unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
-        _require_int("export.representative_samples", self.representative_samples, low=1, high=100_000)
-        _require_int("export.qat_epochs", self.qat_epochs, low=0, high=1_000)
-        if self.int8_granularity not in ("per_tensor", "per_channel"):
-            raise ConfigError(f"export.int8_granularity: expected 'per_tensor' or 'per_channel', got {self.int8_granularity!r}")
-        if self.parity_margin_points is not None:
-            _require_number("export.parity_margin_points", self.parity_margin_points, low=0.0, high=100.0)
-        _require_int("export.latency_runs", self.latency_runs, low=50, high=100_000)
-        _require_int("export.latency_warmup", self.latency_warmup, low=1, high=10_000)
-        if not isinstance(self.tflite_metadata, bool):
-            raise ConfigError(f"export.tflite_metadata: expected true/false, got {self.tflite_metadata!r}")
+            check_choice(f"export.precisions[{i}]", precision, PRECISIONS)
+        check_int("export.representative_samples", self.representative_samples, low=1, high=100_000)
+        check_int("export.qat_epochs", self.qat_epochs, low=0, high=1_000)
+        check_choice("export.int8_granularity", self.int8_granularity, ("per_tensor", "per_channel"))
+        check_number("export.parity_margin_points", self.parity_margin_points, high=100.0, nullable=True)
+        check_int("export.latency_runs", self.latency_runs, low=50, high=100_000)
+        check_int("export.latency_warmup", self.latency_warmup, low=1, high=10_000)
+        check_bool("export.tflite_metadata", self.tflite_metadata)
 
 
 @dataclass(frozen=True)
@@ -249,13 +227,11 @@ class BeamConfig:
     options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not isinstance(self.runner, str) or not self.runner:
-            raise ConfigError(f"beam.runner: expected a runner name, got {self.runner!r}")
-        if self.num_workers is not None:
-            _require_int("beam.num_workers", self.num_workers, low=1, high=256)
+        check_text("beam.runner", self.runner)
+        check_int("beam.num_workers", self.num_workers, low=1, high=256, nullable=True)
         for i, option in enumerate(self.options):
             if not isinstance(option, str) or not option.startswith("--"):
-                raise ConfigError(f"beam.options[{i}]: expected a flag like '--name=value', got {option!r}")
+                raise fail(f"beam.options[{i}]", option, "a flag like '--name=value'")
 
     def workers(self) -> int:
         return self.num_workers or max(1, os.cpu_count() or 1)
@@ -271,15 +247,13 @@ class PreprocessingOverride:
 
     def __post_init__(self) -> None:
         if (self.mean is None) != (self.std is None):
-            raise ConfigError("preprocessing: give both mean and std, or neither")
-        for name, values in (("mean", self.mean), ("std", self.std)):
-            if values is not None:
-                for i, v in enumerate(values):
-                    _require_number(f"preprocessing.{name}[{i}]", v, low=-1e6, high=1e6)
-        if self.std is not None and any(v <= 0 for v in self.std):
-            raise ConfigError(f"preprocessing.std: every value must be > 0, got {list(self.std)}")
-        if self.resize_method not in ("bilinear", "nearest"):
-            raise ConfigError(f"preprocessing.resize_method: expected 'bilinear' or 'nearest', got {self.resize_method!r}")
+            given, missing = ("mean", "std") if self.std is None else ("std", "mean")
+            raise fail(f"preprocessing.{missing}", None, f"a list beside preprocessing.{given} (give both, or neither)")
+        for i, value in enumerate(self.mean or ()):
+            check_number(f"preprocessing.mean[{i}]", value, low=-1e6, high=1e6)
+        for i, value in enumerate(self.std or ()):
+            check_number(f"preprocessing.std[{i}]", value, positive=True, high=1e6)
+        check_choice("preprocessing.resize_method", self.resize_method, ("bilinear", "nearest"))
 
 
 @dataclass(frozen=True)
@@ -290,10 +264,10 @@ class TargetsConfig:
     power_saving: float = 0.99
 
     def __post_init__(self) -> None:
-        _require_number("runtime.targets.normal", self.normal, low=0.0, high=1.0, low_open=True)
-        _require_number("runtime.targets.power_saving", self.power_saving, low=0.0, high=1.0, low_open=True)
+        check_number("runtime.targets.normal", self.normal, positive=True, high=1.0)
+        check_number("runtime.targets.power_saving", self.power_saving, positive=True, high=1.0)
         if self.power_saving > self.normal:
-            raise ConfigError(f"runtime.targets.power_saving: expected at most targets.normal ({self.normal}), got {self.power_saving}")
+            raise fail("runtime.targets.power_saving", self.power_saving, f"at most runtime.targets.normal ({self.normal:g})")
 
 
 @dataclass(frozen=True)
@@ -306,8 +280,8 @@ class ThresholdFloorConfig:
     power_saving: float = 0.0
 
     def __post_init__(self) -> None:
-        _require_number("runtime.threshold_floor.normal", self.normal, low=0.0, high=0.5)
-        _require_number("runtime.threshold_floor.power_saving", self.power_saving, low=0.0, high=0.5)
+        check_number("runtime.threshold_floor.normal", self.normal, high=0.5)
+        check_number("runtime.threshold_floor.power_saving", self.power_saving, high=0.5)
 
 
 @dataclass(frozen=True)
@@ -319,9 +293,9 @@ class ServerLoadConfig:
     rtt_smoothing: float = 0.2  # weight of a new RTT sample in the exponential moving average
 
     def __post_init__(self) -> None:
-        _require_number("runtime.server_load.rtt_ratio", self.rtt_ratio, low=1.0, high=1000.0, low_open=True)
-        _require_number("runtime.server_load.probe_interval_s", self.probe_interval_s, low=0.0, high=86_400.0, low_open=True)
-        _require_number("runtime.server_load.rtt_smoothing", self.rtt_smoothing, low=0.0, high=1.0, low_open=True)
+        check_number("runtime.server_load.rtt_ratio", self.rtt_ratio, low=1.0, low_open=True, high=1000.0)
+        check_number("runtime.server_load.probe_interval_s", self.probe_interval_s, positive=True, high=86_400.0)
+        check_number("runtime.server_load.rtt_smoothing", self.rtt_smoothing, positive=True, high=1.0)
 
 
 _NETWORK_PROFILE_NAMES = ("3g", "lte", "wifi")
@@ -364,41 +338,30 @@ class RuntimeSettings:
     latency_model: bool = True  # fit and report the per-layer latency regression
 
     def __post_init__(self) -> None:
-        if self.reference not in ("labels", "master"):
-            raise ConfigError(f"runtime.reference: expected 'labels' or 'master', got {self.reference!r}")
-        if self.minion_execution not in ("serial", "parallel"):
-            raise ConfigError(f"runtime.minion_execution: expected 'serial' or 'parallel', got {self.minion_execution!r}")
+        check_choice("runtime.reference", self.reference, ("labels", "master"))
+        check_choice("runtime.minion_execution", self.minion_execution, ("serial", "parallel"))
         if not isinstance(self.network_profiles, tuple) or not self.network_profiles:
-            raise ConfigError(f"runtime.network_profiles: expected a non-empty list, got {self.network_profiles!r}")
+            raise fail("runtime.network_profiles", self.network_profiles, "a non-empty list of profile names")
         for i, name in enumerate(self.network_profiles):
-            if not isinstance(name, str) or not name:
-                raise ConfigError(f"runtime.network_profiles[{i}]: expected a profile name, got {name!r}")
+            check_text(f"runtime.network_profiles[{i}]", name)
             if self.network_profiles_file is None and name not in _NETWORK_PROFILE_NAMES:
-                raise ConfigError(f"runtime.network_profiles[{i}]: unknown profile {name!r}; expected one of "
-                                  f"{', '.join(_NETWORK_PROFILE_NAMES)} or a network_profiles_file that defines it")
-        if self.default_profile not in self.network_profiles:
-            raise ConfigError(f"runtime.default_profile: expected one of {list(self.network_profiles)}, got {self.default_profile!r}")
-        if self.upload_encoding not in ("png", "raw"):
-            raise ConfigError(f"runtime.upload_encoding: expected 'png' or 'raw', got {self.upload_encoding!r}")
-        _require_number("runtime.cloud_server_ms", self.cloud_server_ms, low=0.0, high=1e6)
+                raise fail(f"runtime.network_profiles[{i}]", name, f"one of {list(_NETWORK_PROFILE_NAMES)!r}, "
+                           "or a profile defined in runtime.network_profiles_file")
+        check_choice("runtime.default_profile", self.default_profile, self.network_profiles)
+        check_choice("runtime.upload_encoding", self.upload_encoding, ("png", "raw"))
+        check_number("runtime.cloud_server_ms", self.cloud_server_ms, high=1e6)
         for name in ("device_profile", "network_profiles_file"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.endswith(".json")):
-                raise ConfigError(f"runtime.{name}: expected a .json file, got {value!r}")
-        _require_number("runtime.temporal_distance_ms", self.temporal_distance_ms, low=0.0, high=1e7)
-        _require_number("runtime.threshold_step", self.threshold_step, low=0.0, high=0.5, low_open=True)
-        _require_int("runtime.calibration_bins", self.calibration_bins, low=2, high=100)
-        _require_int("runtime.threshold_bootstrap", self.threshold_bootstrap, low=0, high=1000)
-        if not isinstance(self.power_saving_disagreement, bool):
-            raise ConfigError(f"runtime.power_saving_disagreement: expected true/false, got {self.power_saving_disagreement!r}")
-        if not isinstance(self.odd_correct_credit, bool):
-            raise ConfigError(f"runtime.odd_correct_credit: expected true/false, got {self.odd_correct_credit!r}")
-        if not isinstance(self.single_minion_systems, bool):
-            raise ConfigError(f"runtime.single_minion_systems: expected true/false, got {self.single_minion_systems!r}")
-        if not isinstance(self.latency_model, bool):
-            raise ConfigError(f"runtime.latency_model: expected true/false, got {self.latency_model!r}")
+                raise fail(f"runtime.{name}", value, "a .json file or null")
+        check_number("runtime.temporal_distance_ms", self.temporal_distance_ms, high=1e7)
+        check_number("runtime.threshold_step", self.threshold_step, positive=True, high=0.5)
+        check_int("runtime.calibration_bins", self.calibration_bins, low=2, high=100)
+        check_int("runtime.threshold_bootstrap", self.threshold_bootstrap, low=0, high=1000)
+        for name in ("power_saving_disagreement", "odd_correct_credit", "single_minion_systems", "latency_model"):
+            check_bool(f"runtime.{name}", getattr(self, name))
 
-    def resolved(self, base_dir: Path) -> "RuntimeSettings":
+    def resolved(self, base_dir: Path) -> RuntimeSettings:
         return dataclasses.replace(self, **{
             name: str((base_dir / getattr(self, name)).resolve())
             for name in ("device_profile", "network_profiles_file") if getattr(self, name) is not None
@@ -408,7 +371,7 @@ class RuntimeSettings:
         for name in ("device_profile", "network_profiles_file"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
-                raise ConfigError(f"runtime.{name}: no such file: {value}")
+                raise fail(f"runtime.{name}", value, "an existing file (no such file)")
 
 
 @dataclass(frozen=True)
@@ -425,7 +388,7 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            raise ConfigError(f"name: expected a bundle name without '/', got {self.name!r}")
+            raise fail("name", self.name, "a non-empty bundle name without '/'")
 
     def to_json(self) -> dict[str, Any]:
         return _to_jsonable(dataclasses.asdict(self))
@@ -446,7 +409,7 @@ _KEY_ALIASES = {MasterConfig: {"import": "import_path"}}
 def _build(cls: type, data: Any, path: str) -> Any:
     """Builds dataclass ``cls`` from a mapping, rejecting unknown keys with their dotted path."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+        raise fail(path or "config", data, "a mapping")
     aliases = _KEY_ALIASES.get(cls, {})
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
@@ -479,7 +442,7 @@ def _convert(annotation: Any, value: Any, path: str) -> Any:
     if sequence is None:
         return value
     if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{path}: expected a list, got {value!r}")
+        raise fail(path, value, "a list")
     item_type = typing.get_args(sequence)[0]
     if dataclasses.is_dataclass(item_type):
         return tuple(_build(item_type, item, f"{path}[{i}]") for i, item in enumerate(value))
@@ -509,7 +472,7 @@ def load_config(path: str | os.PathLike[str]) -> BuildConfig:
     """Reads a YAML (``.yaml``/``.yml``) or JSON (``.json``) build config."""
     config_path = Path(path)
     if not config_path.is_file():
-        raise ConfigError(f"--config: no such file: {config_path}")
+        raise fail("--config", str(config_path), "an existing file (no such file)")
     text = config_path.read_text(encoding="utf-8")
     try:
         if config_path.suffix == ".json":
@@ -517,7 +480,7 @@ def load_config(path: str | os.PathLike[str]) -> BuildConfig:
         elif config_path.suffix in (".yaml", ".yml"):
             data = yaml.safe_load(text)
         else:
-            raise ConfigError(f"--config: {config_path}: expected a .yaml, .yml or .json file")
+            raise fail("--config", str(config_path), "a .yaml, .yml or .json file")
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{config_path}: not valid {config_path.suffix[1:].upper()}: {e}") from e
     try:

@@ -100,7 +100,7 @@ class ConfigureInputs:
     device_profile: DeviceProfile
     host_preprocessing_ms: dict[int, float]  # used where the device profile has no preprocessing timing
     network_profiles: dict[str, NetworkProfile]
-    latency_model: dict | None = None  # from mmnet.pipeline.latency_model.build_latency_model
+    latency_model: dict | None = None  # from mmnet.pipeline.latency_model.stage.build_latency_model
     dataset: dict | None = None  # the manifest's dataset section, for the report
     created_utc: str = ""
 
@@ -525,7 +525,8 @@ def write_configuration(configuration: Configuration, bundle_dir: Path) -> dict[
     """Writes runtime_config.json, report/ (index.html, plots, systems.json) and model_card.md into
     ``bundle_dir``; returns their paths relative to it."""
     from mmnet.format.runtime_config import RUNTIME_CONFIG_FILE, write_runtime_config
-    from mmnet.pipeline.report import write_model_card, write_report
+    from mmnet.pipeline.report.model_card import write_model_card
+    from mmnet.pipeline.report.page import write_report
 
     bundle_dir = Path(bundle_dir)
     write_runtime_config(configuration.runtime_config, bundle_dir / RUNTIME_CONFIG_FILE)

@@ -21,7 +21,7 @@ from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.pipeline.config import ExportConfig
-from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.export import ExportedArtifact
 
 __all__ = ["GateDecision", "parity_gate", "evaluate_artifact", "tensor_record"]

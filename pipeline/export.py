@@ -26,7 +26,7 @@ from mmnet.format.bundle import sha256_file
 from mmnet.format.errors import ModelError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.pipeline.config import ExportConfig, TrainingConfig
-from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.train import TrainedModel, load_keras_model, model_inputs, variant_seed
 
 __all__ = [

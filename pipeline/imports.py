@@ -20,7 +20,7 @@ from mmnet.format.errors import ModelError
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.export import ExportedArtifact
 from mmnet.pipeline.train import TrainedModel, load_keras_model
 from mmnet.pipeline.zoo.costs import keras_model_costs, tflite_model_costs

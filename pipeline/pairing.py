@@ -24,13 +24,11 @@ __all__ = [
     "Cost",
     "Candidate",
     "Choice",
-    "PLACEMENTS",
     "expected_cost",
     "choose_placement",
     "choose_system",
 ]
 
-PLACEMENTS = ("device", "cloud")
 RUNNER_UPS = 3
 
 

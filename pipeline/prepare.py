@@ -1,6 +1,6 @@
 """Data stage: load the dataset, split it, fingerprint it and fix the preprocessing.
 
-Artifact on disk (``<work>/data/``): the split artifact of :func:`mmnet.pipeline.datasets.save_splits`
+Artifact on disk (``<work>/data/``): the split artifact of :func:`mmnet.pipeline.datasets.store.save_splits`
 (``train.npz``, ``val.npz``, ``test.npz``, ``splits.json``) plus ``prepared.json`` (the
 :class:`PreparedData` record: fingerprint, sizes, class names and the preprocessing spec).
 """
@@ -15,7 +15,10 @@ import numpy as np
 
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.pipeline.config import BuildConfig
-from mmnet.pipeline.datasets import Splits, fingerprint, load_dataset, load_splits, save_splits, split_dataset
+from mmnet.pipeline.datasets.dataset import Splits, fingerprint
+from mmnet.pipeline.datasets.loaders import load_dataset
+from mmnet.pipeline.datasets.split import split_dataset
+from mmnet.pipeline.datasets.store import load_splits, save_splits
 
 __all__ = ["PreparedData", "prepare_data", "preprocessing_from_train", "load_prepared_splits"]
 

@@ -71,6 +71,7 @@ class ProgressMonitor:
         self._thread = threading.Thread(target=self._run, name="mmnet-progress", daemon=True)
         self._seen = 0
         self._done = {stage: 0 for stage in totals}
+        self._stage_width = max(map(len, totals), default=8)  # the stage column lines up
         self._bar: tqdm | None = None
         self._started = time.monotonic()
 
@@ -115,7 +116,7 @@ class ProgressMonitor:
                 detail = f"done in {event['seconds']:.0f}s {event.get('summary', '')}".rstrip()
             else:
                 detail = f"FAILED: {event['error']}"
-            self._write(f"[{elapsed:5.0f}s] {stage:<8} {count:>5}  {event['item']}  {detail}")
+            self._write(f"[{elapsed:5.0f}s] {stage:<{self._stage_width}} {count:>5}  {event['item']}  {detail}")
             if self._bar is not None:
                 self._bar.update(1)
         self._seen = len(events)

@@ -23,7 +23,7 @@ import numpy as np
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.runtime.preprocessing import resize_frames
 from mmnet.pipeline.config import AugmentationConfig, DistillationConfig, TrainingConfig
-from mmnet.pipeline.datasets import Splits
+from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.zoo.costs import keras_model_costs
 from mmnet.pipeline.zoo.registry import build_model
 from mmnet.pipeline.zoo.spec import VariantSpec

@@ -34,7 +34,6 @@ import copy
 import hashlib
 import json
 import logging
-import re
 import shutil
 import sys
 import tempfile
@@ -54,46 +53,17 @@ from mmnet.runtime.runtime import FrameResult, Runtime
 from mmnet.format.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
 from mmnet.format.documents import validate_document
 
-__all__ = ["TRACE_VERSION", "COLUMNS", "REASON_CODES", "ParityError", "Recording", "reason_code", "rows", "load_trace",
-           "generate", "replay_resources", "main"]
+__all__ = ["TRACE_VERSION", "COLUMNS", "ParityError", "Recording", "rows", "load_trace", "generate", "replay_resources",
+           "main"]
 
 TRACE_VERSION = 1
 # Given to the Runtime so it builds a remote client; never contacted: the scripted client replaces it.
 _PARITY_URL = "http://parity.invalid"
 _HASH_HEX = 16
 
-# Reason sentences of mmnet.runtime.selector.decide -> the machine-readable codes the Java core emits.
-_REASONS = (
-    ("mode_device_only", r"mode \w+ never leaves the device: master on device"),
-    ("master_alone_mode", r"mode \w+ runs the master alone"),
-    ("mode", r"mode \w+"),
-    ("placement_override", r"placement forced to \w+ by override \(L_t \S+ ms vs L_m \S+ ms\)"),
-    ("override_despite_overload", r"server overloaded, but the override decides the placement"),
-    ("server_overloaded", r"server overloaded \(smoothed RTT \S+ ms > \S+ × \S+ ms\): master on device"),
-    ("cloud_faster", r"L_t \S+ ms < L_m \S+ ms: master in the cloud"),
-    ("device_faster", r"L_t \S+ ms >= L_m \S+ ms: master on device"),
-    ("no_minion_system", r"no minion system is configured for profile \S+ in mode \w+: master alone"),
-    ("minions_not_worth_it", r"minions not worth it: best system \S+ expects \S+ ms >= master alone \S+ ms on \w+"),
-    ("configured_system", r"system \S+: expected \S+ ms < master alone \S+ ms on \w+"),
-    ("runner_up", r"runner-up \S+ \(expected \S+ ms\) replaces the configured \S+ \(\S+ ms\) with the master on \w+"),
-    ("history_expired", r"no history effect: previous frame \S+ ms ago, beyond the temporal distance \S+ ms"),
-    ("history_agreed", r"history rule 1: .*"),
-    ("history_corrected", r"history rule 2: .*"),
-    ("probe_server_overloaded", r"probe: server overloaded; one master call to the cloud every \S+ s"),
-    ("probe_live_link", r"probe: the live link estimates .*"),
-)
-REASON_CODES = tuple(code for code, _ in _REASONS)
-
 
 class ParityError(MmnetError, RuntimeError):
     """The traces, the recording and the Python runtime do not fit together."""
-
-
-def reason_code(text: str) -> str:
-    for code, pattern in _REASONS:
-        if re.fullmatch(pattern, text):
-            return code
-    raise ParityError(f"selector reason {text!r} matches no known reason code; add it to _REASONS and to the Java ReasonCode")
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,7 +381,7 @@ def _result_columns(result: FrameResult, systems: list[str]) -> dict[str, Any]:
         "minion": result.minion_answer, "master": result.master_answer, "master_placement": result.master_placement,
         "fallbacks": list(result.fallbacks), "energy_mj": result.energy_mj,
         "decision_path": d.path, "decision_placement": d.placement, "probe": d.probe,
-        "thresholds_mode": d.thresholds_mode, "reasons": [reason_code(text) for text in d.reasons],
+        "thresholds_mode": d.thresholds_mode, "reasons": [code.value for code in d.reason_codes],
         "master_ms": est["master_ms"], "rtt_ms": est["rtt_ms"], "dt_ms": est["dt_ms"],
         "expected_ms": list(est["expected_ms"].values()),
         "detector": None if not detector else [detector["agree"], detector["confidence"], detector["threshold"],

@@ -2,7 +2,8 @@
 
 Every error mmnet raises on purpose (:class:`mmnet.format.errors.MmnetError`) becomes one line on
 stderr and exit code 2; anything else is a bug and says so in one line plus where the traceback
-went (``--debug`` prints it).
+went (``--debug`` prints it). ``mmnet build`` keeps its libraries' output and any traceback in the
+build log, whose path its error line names.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TextIO
 
 from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
 from mmnet.cli.bench import add_bench_parser
@@ -28,8 +30,39 @@ EXIT_INTERNAL = 70
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    """Progress and the summary on the console; library and worker output in the build log.
+
+    With ``--debug`` nothing is captured: every log line and traceback reaches the console.
+    """
+    if args.debug:
+        print(_build(args, console=sys.stderr, log_to=None))
+        return 0
+    from mmnet.pipeline.buildlog import ConsoleCapture
+
+    root = logging.getLogger()
+    console_level = root.level
+    with ConsoleCapture() as capture:
+        root.setLevel(min(console_level, logging.INFO))  # the log also keeps the pipeline's INFO notes
+        try:
+            summary = _build(args, console=capture.console, log_to=capture.log_to)
+        except Exception as e:
+            if capture.log_path is None:  # failed before the work dir was known: a bad config or command line
+                raise
+            print("mmnet build failed:", file=sys.stderr)  # stderr is the build log here
+            traceback.print_exc()
+            raise _LoggedFailure(e, capture.log_path) from e
+        finally:
+            root.setLevel(console_level)
+    print(summary)
+    print(f"Build log: {capture.log_path}")
+    return 0
+
+
+def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path], Path] | None) -> str:
+    """Runs `mmnet build`; ``log_to`` is told where the build log goes once the work dir is known."""
     try:
-        from mmnet.pipeline.build import run_build
+        from mmnet.pipeline.build import check_inputs_exist, run_build, work_dir_for
+        from mmnet.pipeline.buildlog import BUILD_LOG
         from mmnet.pipeline.config import load_config
         from mmnet.pipeline.summary import format_build_summary
     except ImportError as e:
@@ -38,10 +71,18 @@ def _cmd_build(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.device_profile:
         config = dataclasses.replace(config, runtime=_with_device_profile(config.runtime, args.device_profile))
+    check_inputs_exist(config)  # a missing path is a config error: one line, no build log yet
     out = Path(args.out) if args.out else Path("bundles") / config.name
-    result = run_build(config, out, work_dir=args.work_dir, extra_beam_args=args.beam_args, progress=not args.quiet)
-    print(format_build_summary(result))
-    return 0
+    work_dir = work_dir_for(out, args.work_dir)
+    if log_to is None:  # --debug: no build log, so none of an earlier build's either
+        (work_dir / BUILD_LOG).unlink(missing_ok=True)
+    else:
+        log_to(work_dir / BUILD_LOG)
+        print(f"mmnet build --config {args.config} --out {out}: started {time.strftime('%Y-%m-%d %H:%M:%S %z')}",
+              file=sys.stderr)  # stderr is the build log here
+    result = run_build(config, out, work_dir=work_dir, extra_beam_args=args.beam_args, progress=not args.quiet,
+                       console=console)
+    return format_build_summary(result)
 
 
 def _with_device_profile(settings, path: str):
@@ -53,11 +94,13 @@ def _with_device_profile(settings, path: str):
 
 
 def _cmd_configure(args: argparse.Namespace) -> int:
+    # No TensorFlow, Keras or Beam on this path: the configure extra is enough.
+    needs = "`mmnet configure` needs the configure extra: pip install 'mmnet[configure]'"
     try:
         from mmnet.pipeline.bundle import reconfigure_bundle
         from mmnet.pipeline.config import RuntimeSettings, load_config
     except ImportError as e:
-        raise DependencyError(f"`mmnet configure` needs the pipeline extra: pip install 'mmnet[pipeline]' ({e})") from e
+        raise DependencyError(f"{needs} ({e})") from e
     from mmnet.format.bundle import load_bundle
     from mmnet.format.describe import format_runtime_config
 
@@ -65,29 +108,59 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     if args.device_profile:
         settings = _with_device_profile(settings, args.device_profile)
     settings.check_paths()
-    path = reconfigure_bundle(args.bundle, settings)
+    try:
+        path = reconfigure_bundle(args.bundle, settings)
+    except ImportError as e:  # the report's plots import matplotlib only when they are drawn
+        raise DependencyError(f"{needs} ({e})") from e
     bundle = load_bundle(path)
     print(f"Reconfigured {path}:")
     print("\n".join(format_runtime_config(bundle.runtime_config.document)))
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _dataset_frames(spec: str, frame_shape: tuple[int, int, int]):
+    """Frames and labels of any dataset source the pipeline reads (``--input``), conformed to the
+    bundle's frame shape as the build conformed them."""
     from mmnet.format.errors import ConfigError
+
+    try:
+        from mmnet.pipeline.datasets.config import DatasetConfig
+        from mmnet.pipeline.datasets.loaders import load_dataset
+    except ImportError as e:
+        raise DependencyError(f"--input {spec!r} reads datasets with the pipeline's loaders: pip install "
+                              f"'mmnet[pipeline]' ({e}); without it, replay the bundle's own --split val|test") from e
+    height, width, channels = frame_shape
+    try:
+        dataset = load_dataset(DatasetConfig(source=spec, image_size=height if height == width else None,
+                                             channels=channels))
+    except ConfigError as e:  # the spec is the --input argument, not a config file's dataset section
+        raise ConfigError(f"--input: {e}") from e
+    return dataset.frames, dataset.labels
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from mmnet.format.checks import check_int, fail
+    from mmnet.runtime.remote import TOKEN_ENV
     from mmnet.runtime.replay import format_summary, load_frames, replay, write_summary
     from mmnet.runtime.runtime import Runtime
 
+    if args.limit is not None:
+        check_int("--limit", args.limit, low=1)
     with Runtime(args.bundle, mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
-                 master_token=args.token or os.environ.get("MMNET_TOKEN"), placement=args.placement,
+                 master_token=args.token or os.environ.get(TOKEN_ENV), placement=args.placement,
                  device_master=not args.no_device_master, num_threads=args.threads, audit_rate=args.audit_rate,
                  remote_timeout_s=args.timeout) as runtime:
-        frames, labels = load_frames(args.input, args.split, runtime)
+        if args.split is not None:
+            frames, labels = load_frames(runtime, split=args.split)
+        else:
+            given, given_labels = _dataset_frames(args.input, runtime.bundle.preprocessing.frame_shape)
+            frames, labels = load_frames(runtime, frames=given, labels=given_labels)
         if args.limit:
             frames, labels = frames[: args.limit], None if labels is None else labels[: args.limit]
         try:
             trace = open(args.trace, "w", encoding="utf-8") if args.trace else None
         except OSError as e:
-            raise ConfigError(f"--trace: cannot write {args.trace}: {e.strerror}") from e
+            raise fail("--trace", args.trace, f"a file this process can write ({e.strerror})") from e
         try:
             summary = replay(runtime, frames, labels, frame_interval_ms=args.frame_interval_ms, trace=trace,
                              progress=not args.quiet)
@@ -102,9 +175,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from mmnet.server.serving import serve
+        from mmnet.server.launch import serve
     except ImportError as e:
         raise DependencyError(f"`mmnet serve` needs the serve extra: pip install 'mmnet[serve]' ({e})") from e
+    # No --token: serve() reads $MMNET_TOKEN, the variable `mmnet run` reads too.
     serve(args.bundle, host=args.host, port=args.port, token=args.token, threads=args.threads,
           max_body_bytes=args.max_body_bytes)
     return 0
@@ -146,13 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a bundle over frames: minions, detector, master on device or cloud")
     run.add_argument("bundle", help="bundle directory")
     source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="a dataset spec, e.g. builtin:digits, folder:DIR, npz:FILE (needs the pipeline extra)")
+    source.add_argument("--input", help="a dataset spec, e.g. builtin:digits, folder:DIR, npz:FILE "
+                        "(builtin:, tfrecord: and tfds: sources need the pipeline extra)")
     source.add_argument("--split", choices=("val", "test"), help="replay the bundle's own recorded split")
     run.add_argument("--mode", default="normal", choices=("normal", "power-saving", "private", "mission-critical",
                                                           "power_saving", "mission_critical"))
     run.add_argument("--network", help="network profile of the runtime config (default: its default profile)")
     run.add_argument("--master-url", help="base URL of a TF Serving REST master, e.g. http://127.0.0.1:8501")
-    run.add_argument("--token", help="bearer token for the master (default: $MMNET_TOKEN)")
+    run.add_argument("--token", help="bearer token for the master (default: $MMNET_TOKEN, as for `mmnet serve`)")
     run.add_argument("--placement", default="auto", choices=("auto", "device", "cloud"), help="force where the master runs")
     run.add_argument("--no-device-master", action="store_true", help="this device holds no master: cloud or unverified")
     run.add_argument("--audit-rate", type=float, default=0.0, help="share of confident minion answers also checked by the master")
@@ -170,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("bundle", help="bundle directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; put TLS in front otherwise)")
     serve.add_argument("--port", type=int, default=8501, help="port (TF Serving's REST default: 8501)")
-    serve.add_argument("--token", help="require this bearer token (default: $MMNET_SERVE_TOKEN; none: no auth)")
+    serve.add_argument("--token", help="require this bearer token (default: $MMNET_TOKEN, as for `mmnet run`; none: no auth)")
     serve.add_argument("--threads", type=int, help="interpreters serving in parallel (default: min(4, cores))")
     serve.add_argument("--max-body-bytes", type=int, default=8 << 20, help="largest request body accepted")
     serve.set_defaults(handler=_cmd_serve)
@@ -191,6 +266,28 @@ def _configure_logging(debug: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
+class _LoggedFailure(Exception):
+    """A command's error whose traceback and surrounding output went to a log file."""
+
+    def __init__(self, error: Exception, log_path: Path):
+        super().__init__(str(error))
+        self.error = error
+        self.log_path = log_path
+
+
+def _error_line(command: str, error: BaseException, log_path: Path | None) -> tuple[str, int]:
+    """The one stderr line for a command's error, and the exit code."""
+    if isinstance(error, KeyboardInterrupt):
+        return f"mmnet {command}: interrupted", 130
+    if isinstance(error, MmnetError):
+        text, code, hint = f"error: {error}", EXIT_USAGE, ""
+    else:  # a bug
+        text, code, hint = f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL, " (rerun with --debug for the traceback)"
+    if log_path is not None:
+        hint = f" (details: {log_path})"
+    return f"mmnet {command}: {text}{hint}", code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -200,20 +297,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except MmnetError as e:
-        if args.debug:
+    except (Exception, KeyboardInterrupt) as e:
+        error, log_path = (e.error, e.log_path) if isinstance(e, _LoggedFailure) else (e, None)
+        if args.debug and not isinstance(error, KeyboardInterrupt):
             traceback.print_exc()
-        print(f"mmnet {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"mmnet {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # a bug: one line, traceback on request
-        if args.debug:
-            traceback.print_exc()
-        print(f"mmnet {args.command}: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return EXIT_INTERNAL
+        line, code = _error_line(args.command, error, log_path)
+        print(line, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import RuntimeConfig, load_runtime_config
 from mmnet.format.documents import validate_document, write_json_atomic
+from mmnet.format.vocabulary import MANIFEST_SCHEMA_VERSION
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",
@@ -44,7 +45,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_SCHEMA_VERSION = "1.0"
 MANIFEST_FILE = "manifest.json"
 SPLITS = ("val", "test")
 ROLES = ("master", "minion")

@@ -20,6 +20,7 @@ from typing import Any
 from mmnet.format.checks import check_number
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.documents import read_json, validate_document, write_json_atomic
+from mmnet.format.vocabulary import DEVICE_PROFILE_SCHEMA_VERSION
 
 __all__ = [
     "DEVICE_PROFILE_SCHEMA_VERSION",
@@ -37,7 +38,6 @@ __all__ = [
     "match_profile_to_bundle",
 ]
 
-DEVICE_PROFILE_SCHEMA_VERSION = "1.0"
 DEVICE_KINDS = ("host", "android", "other")
 ENERGY_SOURCES = ("measured", "estimated")
 

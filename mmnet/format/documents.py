@@ -21,26 +21,26 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUFFIX = ".schema.json"
 
 
-def _available() -> list[str]:
-    folder = resources.files("mmnet.format") / "schemas"
+def _available(package: str) -> list[str]:
+    folder = resources.files(package) / "schemas"
     return sorted(p.name[: -len(_SUFFIX)] for p in folder.iterdir() if p.name.endswith(_SUFFIX))
 
 
-def load_schema(name: str) -> dict[str, Any]:
-    """Read the schema ``name`` (e.g. ``"manifest"``) from the package data."""
-    resource = resources.files("mmnet.format") / "schemas" / f"{name}{_SUFFIX}"
+def load_schema(name: str, *, package: str = "mmnet.format") -> dict[str, Any]:
+    """Read the schema ``name`` (e.g. ``"manifest"``) from ``package``'s ``schemas/`` folder."""
+    resource = resources.files(package) / "schemas" / f"{name}{_SUFFIX}"
     if not isinstance(name, str) or not _NAME.match(name) or not resource.is_file():
-        raise ConfigError(f"schema name is {name!r}; expected one of {_available()}")
+        raise ConfigError(f"schema name is {name!r}; expected one of {_available(package)}")
     return json.loads(resource.read_text(encoding="utf-8"))
 
 
-def validate_document(doc: Any, schema_name: str, *, source: str) -> None:
-    """Validate ``doc`` against a shipped schema; BundleError on the most relevant violation.
+def validate_document(doc: Any, schema_name: str, *, source: str, package: str = "mmnet.format") -> None:
+    """Validate ``doc`` against a shipped schema of ``package``; BundleError on the most relevant violation.
 
     The message reads ``"<source>: <json path>: <message>"``, e.g.
     ``"bundle/manifest.json: $.models[0].precision: 'int4' is not one of [...]"``.
     """
-    schema = load_schema(schema_name)
+    schema = load_schema(schema_name, package=package)
     validator = jsonschema.Draft202012Validator(schema)
     error = best_match(validator.iter_errors(doc))
     if error is not None:

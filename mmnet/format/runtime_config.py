@@ -16,6 +16,7 @@ import numpy as np
 
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.documents import read_json, validate_document, write_json_atomic
+from mmnet.format.vocabulary import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION
 
 __all__ = [
     "RUNTIME_CONFIG_SCHEMA_VERSION",
@@ -28,10 +29,7 @@ __all__ = [
     "write_runtime_config",
 ]
 
-RUNTIME_CONFIG_SCHEMA_VERSION = "1.0"
 RUNTIME_CONFIG_FILE = "runtime_config.json"
-MODES = ("normal", "power_saving", "private", "mission_critical")
-MASTER_ONLY = "master-only"
 
 
 def check_runtime_config(

@@ -36,9 +36,7 @@ from mmnet.pipeline.zoo.layers import (
 if TYPE_CHECKING:
     from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["DESCRIPTION", "STAGES", "SE_RATIO", "build"]
-
-DESCRIPTION = "MnasNet-A1 (Tan et al. 2019): NAS-found MBConv/SE blocks, ReLU"
+__all__ = ["STAGES", "SE_RATIO", "build"]
 
 # (repeats, kernel, expansion, squeeze-excite, output channels at alpha=1, stride of the first
 # repeat, residual allowed); the first row is the SepConv block.

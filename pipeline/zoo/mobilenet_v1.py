@@ -19,9 +19,7 @@ from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, ma
 if TYPE_CHECKING:
     from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["DESCRIPTION", "BLOCKS", "build"]
-
-DESCRIPTION = "MobileNetV1 (Howard et al. 2017): 13 depthwise-separable blocks, ReLU6"
+__all__ = ["BLOCKS", "build"]
 
 # (pointwise output channels at alpha=1, depthwise stride), Howard et al. Table 1.
 BLOCKS = (

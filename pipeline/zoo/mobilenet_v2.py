@@ -22,9 +22,7 @@ from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, depthwise_bn, ma
 if TYPE_CHECKING:
     from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["DESCRIPTION", "STAGES", "build"]
-
-DESCRIPTION = "MobileNetV2 (Sandler et al. 2018): inverted residuals with linear bottlenecks, ReLU6"
+__all__ = ["STAGES", "build"]
 
 # (expansion t, output channels c at alpha=1, repeats n, stride s of the first repeat), Table 2.
 STAGES = (

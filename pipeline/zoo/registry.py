@@ -1,62 +1,34 @@
-"""The families of the zoo and the one entry point that builds a variant.
+"""The one entry point that builds a variant of the zoo: family name -> Keras builder.
 
-Minions are the small ImageNet architectures the dissertation (ch. 5) derives speculative models
-from; the master is the clearly heavier CIFAR ResNet. Families are looked up in :data:`FAMILIES`,
-never chosen by comparing names.
+Importing this module imports TensorFlow (through the builders), so only the stages that build
+models import it; what a family is (name, role, description) lives in
+:mod:`mmnet.pipeline.zoo.families`, which needs no TensorFlow.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline._tf import keras
 from mmnet.pipeline.zoo import mnasnet, mobilenet_v1, mobilenet_v2, resnet
+from mmnet.pipeline.zoo.families import FAMILIES
 from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["ROLES", "ModelFamily", "FAMILIES", "family_names", "build_model"]
+__all__ = ["BUILDERS", "build_model"]
 
-ROLES = ("master", "minion")
-
-
-@dataclass(frozen=True)
-class ModelFamily:
-    """A buildable architecture: ``builder(spec, *, channels, num_classes) -> keras.Model``."""
-
-    name: str
-    role: str  # "master" | "minion"
-    builder: Callable[..., keras.Model]
-    description: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError(f"family name must be a non-empty string, got {self.name!r}")
-        if self.role not in ROLES:
-            raise ConfigError(f"family {self.name}: role must be one of {', '.join(ROLES)}, got {self.role!r}")
-        if not callable(self.builder):
-            raise ConfigError(f"family {self.name}: builder must be callable, got {self.builder!r}")
-
-
-FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
+# ``builder(spec, *, channels, num_classes) -> keras.Model`` per family of FAMILIES.
+BUILDERS: Mapping[str, Callable[..., keras.Model]] = MappingProxyType(
     {
-        family.name: family
-        for family in (
-            ModelFamily("mobilenet_v1", "minion", mobilenet_v1.build, mobilenet_v1.DESCRIPTION),
-            ModelFamily("mobilenet_v2", "minion", mobilenet_v2.build, mobilenet_v2.DESCRIPTION),
-            ModelFamily("mnasnet", "minion", mnasnet.build, mnasnet.DESCRIPTION),
-            ModelFamily("resnet", "master", resnet.build, resnet.DESCRIPTION),
-        )
+        "mobilenet_v1": mobilenet_v1.build,
+        "mobilenet_v2": mobilenet_v2.build,
+        "mnasnet": mnasnet.build,
+        "resnet": resnet.build,
     }
 )
-
-
-def family_names(role: str | None = None) -> tuple[str, ...]:
-    """Names of the registered families (registration order), optionally only those of ``role``."""
-    if role is not None and role not in ROLES:
-        raise ConfigError(f"role must be one of {', '.join(ROLES)} or None, got {role!r}")
-    return tuple(name for name, family in FAMILIES.items() if role is None or family.role == role)
+if set(BUILDERS) != set(FAMILIES):  # a family without a builder (or the reverse) is a bug here
+    raise RuntimeError(f"zoo builders {sorted(BUILDERS)} do not match the families {sorted(FAMILIES)}")
 
 
 def build_model(spec: VariantSpec, *, channels: int, num_classes: int) -> keras.Model:
@@ -73,4 +45,4 @@ def build_model(spec: VariantSpec, *, channels: int, num_classes: int) -> keras.
         raise ConfigError(f"channels must be an integer >= 1, got {channels!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ConfigError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    return FAMILIES[spec.family].builder(spec, channels=channels, num_classes=num_classes)
+    return BUILDERS[spec.family](spec, channels=channels, num_classes=num_classes)

@@ -22,9 +22,7 @@ from mmnet.pipeline.zoo.layers import classifier_head, conv_bn, make_divisible, 
 if TYPE_CHECKING:
     from mmnet.pipeline.zoo.spec import VariantSpec
 
-__all__ = ["DESCRIPTION", "STAGES", "DEFAULT_DEPTH", "build"]
-
-DESCRIPTION = "ResNet-20 for small frames (He et al. 2016, CIFAR variant): 3 stages of basic blocks"
+__all__ = ["STAGES", "DEFAULT_DEPTH", "build"]
 
 # (channels at alpha=1, stride of the first block) per stage.
 STAGES = ((16, 1), (32, 2), (64, 2))

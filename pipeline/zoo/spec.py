@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from mmnet.format.errors import ConfigError
+from mmnet.pipeline.zoo.families import FAMILIES
 
 __all__ = ["PRECISIONS", "VariantSpec"]
 
@@ -34,9 +35,6 @@ class VariantSpec:
     resolution: int
 
     def __post_init__(self) -> None:
-        # Imported here: the registry imports this module (and TensorFlow through the builders).
-        from mmnet.pipeline.zoo.registry import FAMILIES
-
         if not isinstance(self.family, str) or self.family not in FAMILIES:
             raise ConfigError(f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
 

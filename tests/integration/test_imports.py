@@ -4,7 +4,9 @@ import pytest
 
 from mmnet.format.errors import ModelError
 from mmnet.format.preprocessing import PreprocessingSpec
-from mmnet.pipeline.datasets import DatasetConfig, load_dataset, split_dataset
+from mmnet.pipeline.datasets.config import DatasetConfig
+from mmnet.pipeline.datasets.loaders import load_dataset
+from mmnet.pipeline.datasets.split import split_dataset
 from mmnet.pipeline.export import ExportedArtifact
 from mmnet.pipeline.imports import ImportTask, import_model
 from mmnet.pipeline.train import TrainedModel

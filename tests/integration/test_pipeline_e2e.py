@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.pipeline.build import run_build
 from mmnet.pipeline.config import config_from_mapping
-from mmnet.pipeline.report import report_files
+from mmnet.pipeline.report.files import report_files
 from tests.unit.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
@@ -133,9 +134,16 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
         "beam: {num_workers: 1}\n"
     )
     out = tmp_path / "bundle"
-    run = subprocess.run([sys.executable, "-m", "mmnet", "build", "--config", str(config_path), "--out", str(out), "--quiet"],
+    run = subprocess.run([sys.executable, "-m", "mmnet", "build", "--config", str(config_path), "--out", str(out)],
                          capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
+    # The console holds the progress lines and the summary; TensorFlow, absl and Beam write to the build log.
+    progress = re.compile(r"^\[\s*\d+s\] (train|export|evaluate|latency_model|configure) +\d+/\d+  .+  done in ")
+    assert run.stderr and all(progress.match(line) for line in run.stderr.splitlines()), run.stderr[-3000:]
+    for noise in ("cuDNN", "absl", "InitializeLog", "cuda", "Traceback", "WARNING", "apache_beam"):
+        assert noise not in run.stderr and noise not in run.stdout, noise
+    log = tmp_path / ".bundle.work" / "build.log"
+    assert run.stdout.splitlines()[-1] == f"Build log: {log}" and log.is_file()
     bundle = load_bundle(out)
     assert bundle.labels == tuple(f"digit_{d}" for d in range(10))
     assert bundle.manifest["dataset"]["source"].startswith("folder:")
@@ -276,17 +284,18 @@ def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 60.0) -
 def test_runtime_selector_reproduces_the_pipelines_selection(digits_bundle):
     """At a profile's own numbers, the runtime's selector chooses what mmnet.pipeline.pairing chose."""
     from mmnet.format.runtime_config import MASTER_ONLY, MODES
-    from mmnet.runtime.selector import decide, initial_state, master_cloud_ms
+    from mmnet.runtime.selector import SelectorTables, decide, initial_state, master_cloud_ms
 
     result, _ = digits_bundle
     config = load_bundle(result.bundle_dir).runtime_config
     doc = config.document
+    tables = SelectorTables.from_config(config)
     for profile in doc["network_profiles"]:
-        state = initial_state(config, profile)
-        assert master_cloud_ms(config, state.link) == pytest.approx(doc["placement"][profile]["cloud_ms"])
+        state = initial_state(tables, profile)
+        assert master_cloud_ms(tables, state.link) == pytest.approx(doc["placement"][profile]["cloud_ms"])
         for mode in MODES:
             chosen = doc["selection"][profile][mode]
-            decision = decide(config, state, mode=mode, now_s=0.0)
+            decision = decide(tables, state, mode=mode, now_s=0.0)
             assert (decision.system, decision.placement) == (chosen["system"], chosen["placement"]), decision.reasons
             ms = decision.estimates["master_ms"] if decision.system == MASTER_ONLY else decision.estimates["expected_ms"][decision.system]
             assert ms == pytest.approx(chosen["expected"]["latency_ms"], abs=1e-6)

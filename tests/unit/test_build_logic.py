@@ -1,9 +1,14 @@
-"""Pure decision logic of the build: the parity gate, the fan-out order, distillation targets."""
+"""Pure decision logic of the build: the parity gate, the fan-out order, distillation targets; the build's console."""
+
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
-from mmnet.pipeline.build import TrainTask, balanced_order, _relative_cost
+from mmnet.pipeline.build import TrainTask, balanced_order, clear_work_dir, pipeline_failure, work_dir_for, _relative_cost
+from mmnet.pipeline.buildlog import BUILD_LOG
 from mmnet.pipeline.bundle import agreement
 from mmnet.pipeline.config import config_from_mapping
 from mmnet.pipeline.evaluate import parity_gate
@@ -78,3 +83,69 @@ def test_agreement_counts_matching_top1():
     a = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     b = np.array([[0.7, 0.3], [0.9, 0.1], [0.5, 0.5]])
     assert agreement(a, b) == pytest.approx(2 / 3)
+
+
+def test_pipeline_failure_names_the_transform_and_the_error():
+    beam_line = ("mmnet.format.errors.DataError: npz:/d/x.npz: class '2' (label 2) has 1 example(s); "
+                 "a stratified train/val/test split needs at least 3 per class [while running 'Prepare data']")
+    assert pipeline_failure(beam_line) == ("'Prepare data' failed: DataError: npz:/d/x.npz: class '2' (label 2) has 1 "
+                                           "example(s); a stratified train/val/test split needs at least 3 per class")
+    assert pipeline_failure("RuntimeError: boom [while running 'Write bundle']") == "'Write bundle' failed: RuntimeError: boom"
+
+
+def test_pipeline_failure_without_a_transform_keeps_the_message():
+    assert pipeline_failure("Worker subprocess exited with return code 1") == (
+        "the Beam pipeline failed: Worker subprocess exited with return code 1")
+    assert pipeline_failure("  OSError: disk full \n") == "the Beam pipeline failed: OSError: disk full"
+
+
+def test_work_dir_sits_beside_the_bundle_unless_given(tmp_path):
+    assert work_dir_for(tmp_path / "bundles" / "digits") == tmp_path / "bundles" / ".digits.work"
+    assert work_dir_for(tmp_path / "b", tmp_path / "elsewhere") == tmp_path / "elsewhere"
+
+
+def test_clear_work_dir_keeps_only_the_build_log(tmp_path):
+    work = tmp_path / ".b.work"
+    (work / "trained" / "m").mkdir(parents=True)
+    (work / "teacher.npz").write_bytes(b"old")
+    (work / BUILD_LOG).write_text("this build so far\n")
+    (tmp_path / "outside").mkdir()
+    (work / "link").symlink_to(tmp_path / "outside")
+    clear_work_dir(work)
+    assert [p.name for p in work.iterdir()] == [BUILD_LOG]
+    assert (work / BUILD_LOG).read_text() == "this build so far\n"
+    assert (tmp_path / "outside").is_dir()  # a symlink is removed, not followed
+    clear_work_dir(tmp_path / "new")
+    assert (tmp_path / "new").is_dir()
+
+
+_CAPTURE_SCRIPT = textwrap.dedent("""
+    import os, subprocess, sys
+    from pathlib import Path
+    from mmnet.pipeline.buildlog import ConsoleCapture
+
+    print("before", file=sys.stderr, flush=True)
+    with ConsoleCapture() as capture:
+        os.write(2, b"native before the log\\n")
+        print("python stdout before the log")
+        print("progress line", file=capture.console)
+        capture.log_to(Path(sys.argv[1]))
+        subprocess.run([sys.executable, "-c", "import sys; print('child stderr', file=sys.stderr); print('child stdout')"],
+                       check=True)
+        print("python stderr in the log", file=sys.stderr)
+    print("after", file=sys.stderr)
+    print("stdout after")
+""")
+
+
+def test_console_capture_sends_this_and_child_processes_output_to_the_log(tmp_path):
+    """In a subprocess: the capture rewires descriptors 1 and 2, which pytest's own capture also uses."""
+    log = tmp_path / "work" / BUILD_LOG
+    log.parent.mkdir()
+    log.write_text("an earlier build's log\n")
+    done = subprocess.run([sys.executable, "-c", _CAPTURE_SCRIPT, str(log)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["before", "progress line", "after"]
+    assert done.stdout.splitlines() == ["stdout after"]
+    assert log.read_text().splitlines() == ["native before the log", "python stdout before the log", "child stderr",
+                                            "child stdout", "python stderr in the log"]

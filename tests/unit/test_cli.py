@@ -1,9 +1,11 @@
 """The CLI turns bad input into one clear line and a non-zero exit, never a traceback."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,31 +27,32 @@ def _write(tmp_path, text):
         ("minions: {families: [mobilenet_v9], alphas: [0.5], resolutions: [8]}", "minions.families[0]: family must be one of"),
         ("minions: {families: [mobilenet_v1], alphas: [0.0], resolutions: [8]}", "minions.alphas[0]"),
         ("minions: {families: [mobilenet_v1], alphas: [0.5], resolutions: [12.5]}", "minions.resolutions[0]"),
-        ("runtime: {reference: oracle}", "runtime.reference: expected 'labels' or 'master', got 'oracle'"),
+        ("runtime: {reference: oracle}", "runtime.reference is 'oracle'; expected one of ['labels', 'master']"),
         ("runtime: {targets: {normal: 1.2}}", "runtime.targets.normal"),
-        ("runtime: {targets: {normal: 0.98, power_saving: 0.99}}", "runtime.targets.power_saving: expected at most"),
-        ("runtime: {network_profiles: [lte, 5g]}", "runtime.network_profiles[1]: unknown profile '5g'"),
+        ("runtime: {targets: {normal: 0.98, power_saving: 0.99}}",
+         "runtime.targets.power_saving is 0.99; expected at most runtime.targets.normal (0.98)"),
+        ("runtime: {network_profiles: [lte, 5g]}", "runtime.network_profiles[1] is '5g'; expected one of ['3g', 'lte', 'wifi']"),
         ("runtime: {default_profile: wifi, network_profiles: [lte]}", "runtime.default_profile"),
         ("runtime: {minion_execution: sometimes}", "runtime.minion_execution"),
-        ("runtime: {device_profile: no/such/phone.json}", "runtime.device_profile: no such file"),
+        ("runtime: {device_profile: no/such/phone.json}", "runtime.device_profile is '"),
     ],
 )
 def test_bad_config_gives_one_line_and_exit_2(tmp_path, body, fragment):
     config = _write(tmp_path, f"name: bad\ndataset: {{source: 'builtin:digits'}}\n{body}\n")
     result = _mmnet("build", "--config", str(config), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.startswith("mmnet build")]
-    assert len(lines) == 1 and fragment in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
+    # The whole of stderr: the libraries' import chatter (absl, CUDA probes) never reaches the console.
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("mmnet build: error: "), result.stderr
+    assert fragment in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.work").exists()
 
 
 def test_missing_dataset_path_is_named(tmp_path):
     config = _write(tmp_path, "name: bad\ndataset: {source: 'folder:no/such/dir'}\n")
     result = _mmnet("build", "--config", str(config), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "path does not exist" in result.stderr and "no/such/dir" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "path does not exist" in result.stderr and "no/such/dir" in result.stderr
+    assert "details:" not in result.stderr and not (tmp_path / ".out.work").exists()  # caught before the build log starts
 
 
 def test_inspect_of_a_missing_bundle_is_one_line(tmp_path):
@@ -71,3 +74,94 @@ def test_run_and_serve_of_a_missing_bundle_are_one_line(tmp_path):
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.startswith(f"mmnet {command[0]}")]
         assert len(lines) == 1 and "manifest" in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_dataset_that_fails_inside_the_pipeline_is_one_line_naming_the_build_log(tmp_path):
+    """Passes every config check, fails in Beam's 'Prepare data' in a worker process (two workers)."""
+    frames = np.random.default_rng(0).integers(0, 256, (41, 8, 8, 1), dtype=np.uint8)
+    np.savez(tmp_path / "data.npz", x=frames, y=np.array([0] * 20 + [1] * 20 + [2]))  # class 2: a single example
+    config = _write(tmp_path, f"name: bad-data\ndataset: {{source: 'npz:{tmp_path / 'data.npz'}'}}\n"
+                              "minions: {families: [mobilenet_v1], alphas: [0.25], resolutions: [8]}\n"
+                              "beam: {num_workers: 2}\n")
+    result = subprocess.run([str(Path(sys.executable).parent / "mmnet"), "build", "--config", str(config),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 2, result.stderr
+    log = tmp_path / ".out.work" / "build.log"
+    assert result.stderr == (f"mmnet build: error: 'Prepare data' failed: DataError: npz:{tmp_path / 'data.npz'}: class '2' "
+                             f"(label 2) has 1 example(s); a stratified train/val/test split needs at least 3 per class "
+                             f"(details: {log})\n")
+    text = log.read_text()
+    # The worker's traceback (through the frame that raised) and the main process's, both in the log.
+    assert "Traceback (most recent call last)" in text and "in prepare_data" in text and "mmnet build failed:" in text
+    assert "ERROR:apache_beam.runners.common:" in text  # printed by the worker process itself
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def configured_bundle(tmp_path_factory):
+    from tests.unit import tflite_fixtures as tfx
+
+    return tfx.write_configured_fixture_bundle(tmp_path_factory.mktemp("cli") / "bundle")
+
+
+def test_run_input_conforms_a_dataset_to_the_bundles_frames(configured_bundle, tmp_path, capsys):
+    from mmnet.cli.main import main
+
+    # 16x16 colour frames; the bundle records 8x8 grayscale: --input resizes and converts them as the build did.
+    frames = np.random.default_rng(0).integers(0, 256, (7, 16, 16, 3), dtype=np.uint8)
+    np.savez(tmp_path / "colour.npz", x=frames, y=np.array([0, 1, 2, 0, 1, 2, 0]))
+    summary = tmp_path / "summary.json"
+    code = main(["run", str(configured_bundle), "--input", f"npz:{tmp_path / 'colour.npz'}", "--quiet",
+                 "--limit", "6", "--summary-json", str(summary)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out.startswith("6 frames (0 lost)")
+    assert json.loads(summary.read_text())["accuracy"] is not None  # the npz labels came along
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "foo:x"], "mmnet run: error: --input: dataset.source is 'foo:x'; expected one of builtin:digits"),
+        (["--input", "npz:no/such.npz"], "mmnet run: error: --input: dataset.source: path does not exist: no/such.npz"),
+        (["--split", "test", "--limit", "0"], "mmnet run: error: --limit is 0; expected an int >= 1"),
+    ],
+)
+def test_run_input_errors_are_one_line(configured_bundle, capsys, argv, message):
+    from mmnet.cli.main import main
+
+    assert main(["run", str(configured_bundle), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_run_checks_given_frames_against_the_bundle(configured_bundle):
+    from mmnet.format.errors import DataError
+    from mmnet.runtime.replay import load_frames
+    from mmnet.runtime.runtime import Runtime
+
+    with Runtime(configured_bundle) as runtime:
+        frames, labels = load_frames(runtime, split="val")
+        assert frames.shape[1:] == (8, 8, 1) and len(labels) == len(frames)
+        assert load_frames(runtime, frames=frames, labels=None)[1] is None
+        with pytest.raises(DataError, match=r"frames are uint8 \(6, 8, 8, 3\); the bundle expects uint8 \(N, 8, 8, 1\)"):
+            load_frames(runtime, frames=np.repeat(frames, 3, axis=-1))
+        with pytest.raises(DataError, match=r"labels are \(5,\); expected one per frame, shape \(6,\)"):
+            load_frames(runtime, frames=frames, labels=labels[:5])
+        with pytest.raises(DataError, match="exactly one of split"):
+            load_frames(runtime, split="val", frames=frames)
+
+
+def test_error_line_names_the_log_instead_of_asking_for_debug():
+    from mmnet.cli.main import EXIT_INTERNAL, EXIT_USAGE, _error_line
+    from mmnet.pipeline.bundle import BuildError
+
+    log = Path("/w/.b.work/build.log")
+    assert _error_line("build", BuildError("'Write bundle' failed: x"), log) == (
+        "mmnet build: error: 'Write bundle' failed: x (details: /w/.b.work/build.log)", EXIT_USAGE)
+    assert _error_line("build", KeyError("k"), log) == ("mmnet build: internal error: KeyError: 'k' (details: /w/.b.work/build.log)",
+                                                        EXIT_INTERNAL)
+    assert _error_line("run", KeyError("k"), None) == (
+        "mmnet run: internal error: KeyError: 'k' (rerun with --debug for the traceback)", EXIT_INTERNAL)
+    assert _error_line("build", KeyboardInterrupt(), log) == ("mmnet build: interrupted", 130)

@@ -33,7 +33,8 @@ def test_default_config_file_loads_with_expected_grid():
         ({"families": ["mobilenet_v1"], "alphas": [0], "resolutions": [8]}, "minions.alphas[0]"),
         ({"families": ["mobilenet_v1"], "alphas": [0.5], "resolutions": [8, 24.5]}, "minions.resolutions[1]"),
         ({"families": ["mobilenet_v1"], "alphas": [0.5], "resolutions": ["12"]}, "minions.resolutions[0]"),
-        ({"families": ["mobilenet_v1", "mobilenet_v1"], "alphas": [0.5], "resolutions": [8]}, "minions.families: duplicate"),
+        ({"families": ["mobilenet_v1", "mobilenet_v1"], "alphas": [0.5], "resolutions": [8]},
+         "minions.families is ['mobilenet_v1', 'mobilenet_v1']; expected a list without duplicate entries"),
     ],
 )
 def test_bad_minion_grid_names_the_field(minions, fragment):
@@ -42,13 +43,50 @@ def test_bad_minion_grid_names_the_field(minions, fragment):
     assert fragment in str(e.value)
 
 
-def test_bad_values_name_field_and_value():
-    with pytest.raises(ConfigError, match=r"training.epochs: expected an integer in \[1, 10000\], got 0"):
-        config_from_mapping(_with(training={"epochs": 0}))
-    with pytest.raises(ConfigError, match=r"export.precisions\[1\]: unknown precision 'int4'"):
-        config_from_mapping(_with(export={"precisions": ["float32", "int4"]}))
-    with pytest.raises(ConfigError, match=r"runtime.threshold_floor.normal: expected a number in \[0.0, 0.5\], got 0.9"):
-        config_from_mapping(_with(runtime={"threshold_floor": {"normal": 0.9}}))
+@pytest.mark.parametrize(
+    "sections, message",
+    [
+        ({"training": {"epochs": 0}}, "training.epochs is 0; expected an int in [1, 10000]"),
+        ({"training": {"seed": True}}, "training.seed is True; expected an int in [0, 2**31 - 1]"),
+        ({"training": {"learning_rate": 0}}, "training.learning_rate is 0; expected a finite number in (0, 10]"),
+        ({"training": {"augmentation": {"zoom": 0.7}}},
+         "training.augmentation.zoom is 0.7; expected a finite number in [0, 0.5]"),
+        ({"training": {"distillation": {"enabled": 1}}}, "training.distillation.enabled is 1; expected true or false"),
+        ({"export": {"precisions": ["float32", "int4"]}},
+         "export.precisions[1] is 'int4'; expected one of ['float32', 'float16', 'int8']"),
+        ({"export": {"parity_margin_points": -1}},
+         "export.parity_margin_points is -1; expected a finite number in [0, 100] or None"),
+        ({"beam": {"num_workers": 0}}, "beam.num_workers is 0; expected an int in [1, 256] or None"),
+        ({"beam": {"options": ["runner=x"]}}, "beam.options[0] is 'runner=x'; expected a flag like '--name=value'"),
+        ({"preprocessing": {"mean": [0.5]}},
+         "preprocessing.std is None; expected a list beside preprocessing.mean (give both, or neither)"),
+        ({"preprocessing": {"mean": [0.5], "std": [0.0]}},
+         "preprocessing.std[0] is 0.0; expected a finite number in (0, 1e+06]"),
+        ({"runtime": {"threshold_floor": {"normal": 0.9}}},
+         "runtime.threshold_floor.normal is 0.9; expected a finite number in [0, 0.5]"),
+        ({"runtime": {"server_load": {"rtt_ratio": 1}}},
+         "runtime.server_load.rtt_ratio is 1; expected a finite number in (1, 1000]"),
+        ({"runtime": {"reference": "oracle"}}, "runtime.reference is 'oracle'; expected one of ['labels', 'master']"),
+        ({"runtime": {"latency_model": "yes"}}, "runtime.latency_model is 'yes'; expected true or false"),
+        ({"runtime": {"default_profile": "wifi", "network_profiles": ["lte"]}},
+         "runtime.default_profile is 'wifi'; expected one of ['lte']"),
+        ({"name": "a/b"}, "name is 'a/b'; expected a non-empty bundle name without '/'"),
+        ({"minions": {"families": []}}, "minions.families is []; expected at least one family, or at least one minion in "
+                                        "minions.imported"),
+        ({"minions": {"alphas": []}}, "minions.alphas is []; expected at least one alpha for minions.families"),
+        ({"minions": {"imported": [{"path": "m.onnx", "name": "m"}]}},
+         "minions.imported.path is 'm.onnx'; expected a .tflite file"),
+        ({"master": {"import": "m.onnx"}},
+         "master.import is 'm.onnx'; expected a .keras, .h5 or .tflite file, or a SavedModel directory"),
+    ],
+)
+def test_bad_values_name_field_value_and_expectation(sections, message):
+    with pytest.raises(ConfigError) as e:
+        config_from_mapping(_with(**sections))
+    assert str(e.value) == message
+
+
+def test_a_bad_variant_names_its_section():
     with pytest.raises(ConfigError, match="master: .*alpha"):
         config_from_mapping(_with(master={"family": "resnet", "alpha": -1, "resolution": 16}))
 
@@ -69,7 +107,7 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path):
 
 
 def test_bad_files_are_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match="no such file"):
+    with pytest.raises(ConfigError, match=r"--config is '.*missing.yaml'; expected an existing file \(no such file\)"):
         load_config(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: [unclosed\n")

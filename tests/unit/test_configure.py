@@ -10,7 +10,7 @@ from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
 from mmnet.pipeline.config import RuntimeSettings, TargetsConfig
 from mmnet.pipeline.configure import build_configuration, write_configuration
-from mmnet.pipeline.report import report_files
+from mmnet.pipeline.report.files import report_files
 
 CLASSES = 4
 N = 400
@@ -91,14 +91,14 @@ def test_config_covers_every_profile_and_mode_and_validates(synthetic):
         saving = modes["power_saving"]["expected"]
         assert saving["recovery_rate"] <= normal["expected"]["recovery_rate"]
         assert saving["accuracy"] >= 0.99 * config["master"]["val_accuracy"]
-    for name, system in config["systems"].items():
+    for system in config["systems"].values():
         assert all(m in config["detector"]["temperatures"] for m in system["minions"])
         assert len(system["modes"]["normal"]["thresholds"]) == CLASSES
 
 
 def test_every_latency_includes_preprocessing(synthetic):
     config = _configure(synthetic).runtime_config
-    for model, cost in config["latency"].items():
+    for cost in config["latency"].values():
         assert cost["preprocess_ms"] > 0
         assert cost["total_ms"] == pytest.approx(cost["inference_ms"] + cost["preprocess_ms"])
         assert cost["energy_mj"] > 0 and cost["energy_source"].startswith("estimated")
@@ -109,7 +109,8 @@ def test_master_only_when_minions_are_not_worth_it(synthetic):
     slow = copy.deepcopy(manifest)
     for record in slow["models"]:
         if record["role"] == "minion":
-            record["host_latency_ms"].update(median=6.0, p90=6.0, mean=6.0, min=6.0)  # any pair: 12 ms of minions > the 10 ms master
+            # any pair: 12 ms of minions > the 10 ms master
+            record["host_latency_ms"].update(median=6.0, p90=6.0, mean=6.0, min=6.0)
     result = build_configuration(RuntimeSettings(), slow, probabilities, splits)
     normal = result.runtime_config["selection"]["lte"]["normal"]
     # Singles (6 ms + P_r x 10 ms) are only chosen if they beat the master alone.
@@ -159,7 +160,7 @@ def test_schema_and_rules_reject_bad_configs(synthetic, mutate, message, tmp_pat
 
 
 def test_unknown_network_profile_is_a_clear_error(synthetic):
-    with pytest.raises(ConfigError, match="unknown profile '5g'"):
+    with pytest.raises(ConfigError, match=r"runtime.network_profiles\[1\] is '5g'; expected one of \['3g', 'lte', 'wifi'\]"):
         _configure(synthetic, network_profiles=("lte", "5g"))
 
 

@@ -18,16 +18,11 @@ import pytest
 from PIL import Image
 
 from mmnet.format.errors import ConfigError, DataError, DependencyError
-from mmnet.pipeline.datasets import (
-    Dataset,
-    DatasetConfig,
-    Splits,
-    fingerprint,
-    load_dataset,
-    load_splits,
-    save_splits,
-    split_dataset,
-)
+from mmnet.pipeline.datasets.config import DatasetConfig
+from mmnet.pipeline.datasets.dataset import Dataset, Splits, fingerprint
+from mmnet.pipeline.datasets.loaders import load_dataset
+from mmnet.pipeline.datasets.split import split_dataset
+from mmnet.pipeline.datasets.store import load_splits, save_splits
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,33 +51,37 @@ def _toy_dataset(counts: list[int], names: tuple[str, ...] | None = None, shape=
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
-        ({"source": "foo:x"}, "dataset.source: unknown scheme 'foo:x'; expected one of builtin:digits"),
-        ({"source": "digits"}, "dataset.source: unknown scheme 'digits'"),
-        ({"source": "builtin:cifar"}, "dataset.source: unknown builtin dataset 'cifar'"),
-        ({"source": "folder:"}, "dataset.source: 'folder:' names no path"),
-        ({"source": "tfds:mnist:"}, "dataset.source: 'tfds:mnist:' is malformed"),
-        ({"source": 7}, "dataset.source: 7 is not a string"),
-        ({"source": "builtin:digits", "val_fraction": 0.0}, "dataset.val_fraction: 0.0 is not allowed"),
-        ({"source": "builtin:digits", "test_fraction": 1.5}, "dataset.test_fraction: 1.5 is not allowed"),
-        ({"source": "builtin:digits", "test_fraction": True}, "dataset.test_fraction: True is not allowed"),
+        ({"source": "foo:x"}, "dataset.source is 'foo:x'; expected one of builtin:digits, builtin:mnist5k, folder:PATH"),
+        ({"source": "digits"}, "dataset.source is 'digits'; expected one of builtin:digits"),
+        ({"source": "builtin:cifar"}, "dataset.source is 'builtin:cifar'; expected one of builtin:digits, builtin:mnist5k"),
+        ({"source": "folder:"}, "dataset.source is 'folder:'; expected one of"),
+        ({"source": "tfds:mnist:"}, "dataset.source is 'tfds:mnist:'; expected tfds:NAME or tfds:NAME:SPLIT"),
+        ({"source": 7}, "dataset.source is 7; expected one of"),
+        ({"source": "builtin:digits", "val_fraction": 0.0},
+         "dataset.val_fraction is 0.0; expected a finite number in (0, 1)"),
+        ({"source": "builtin:digits", "test_fraction": 1.5}, "dataset.test_fraction is 1.5; expected a finite number in (0, 1)"),
+        ({"source": "builtin:digits", "test_fraction": True}, "dataset.test_fraction is True; expected a finite number"),
         (
             {"source": "builtin:digits", "val_fraction": 0.5, "test_fraction": 0.5},
-            "dataset.val_fraction + dataset.test_fraction: 0.5 + 0.5 = 1 leaves no training data",
+            "dataset.val_fraction + dataset.test_fraction is 1.0; expected a sum below 1 so that training data is left",
         ),
-        ({"source": "builtin:digits", "channels": 2}, "dataset.channels: 2 is not allowed; expected 1, 3 or null"),
-        ({"source": "builtin:digits", "image_size": 3}, "dataset.image_size: 3 is not allowed"),
-        ({"source": "builtin:digits", "image_size": 2048}, "dataset.image_size: 2048 is not allowed"),
-        ({"source": "builtin:digits", "image_size": 16.0}, "dataset.image_size: 16.0 is not allowed"),
-        ({"source": "builtin:digits", "seed": -1}, "dataset.seed: -1 is not allowed"),
-        ({"source": "npz:a.npz", "npz_x_key": ""}, "dataset.npz_x_key: '' is not allowed"),
+        ({"source": "builtin:digits", "channels": 2}, "dataset.channels is 2; expected 1, 3 or None"),
+        ({"source": "builtin:digits", "channels": 1.0}, "dataset.channels is 1.0; expected 1, 3 or None"),
+        ({"source": "builtin:digits", "image_size": 3}, "dataset.image_size is 3; expected an int in [4, 1024] or None"),
+        ({"source": "builtin:digits", "image_size": 2048}, "dataset.image_size is 2048; expected an int in [4, 1024]"),
+        ({"source": "builtin:digits", "image_size": 16.0}, "dataset.image_size is 16.0; expected an int"),
+        ({"source": "builtin:digits", "seed": -1}, "dataset.seed is -1; expected an int in [0, 2**32 - 1]"),
+        ({"source": "npz:a.npz", "npz_x_key": ""}, "dataset.npz_x_key is ''; expected a non-empty string"),
         (
             {"source": "folder:imgs", "class_names": ("a", "b")},
-            "dataset.class_names: ['a', 'b'] is only used by npz:, tfrecord: and tfds: sources",
+            "dataset.class_names is ['a', 'b']; expected None: only npz:, tfrecord: and tfds: sources use it",
         ),
-        ({"source": "npz:a.npz", "class_names": ("a", "b", "a")}, "dataset.class_names: ['a'] appear more than once"),
-        ({"source": "npz:a.npz", "class_names": ("a",)}, "dataset.class_names: ['a'] has 1 name(s)"),
-        ({"source": "npz:a.npz", "class_names": ("a", "")}, "dataset.class_names[1]: '' is not allowed"),
-        ({"source": "npz:a.npz", "tfds_data_dir": "/data"}, "dataset.tfds_data_dir: '/data' is only used by tfds:"),
+        ({"source": "npz:a.npz", "class_names": ("a", "b", "a")},
+         "dataset.class_names is ['a', 'b', 'a']; expected unique names (['a'] appear more than once)"),
+        ({"source": "npz:a.npz", "class_names": ("a",)}, "dataset.class_names is ['a']; expected at least 2 names"),
+        ({"source": "npz:a.npz", "class_names": ("a", "")}, "dataset.class_names[1] is ''; expected a non-empty string"),
+        ({"source": "npz:a.npz", "tfds_data_dir": "/data"},
+         "dataset.tfds_data_dir is '/data'; expected None: only tfds: sources use it"),
     ],
 )
 def test_config_rejects_invalid_fields(kwargs, fragment):
@@ -441,7 +440,8 @@ def test_builtin_folder_and_npz_do_not_import_tensorflow(tmp_path):
         Image.new("L", (2, 2)).save(tmp_path / "imgs" / name / "x.png")
     script = (
         "import sys\n"
-        "from mmnet.pipeline.datasets import DatasetConfig, load_dataset\n"
+        "from mmnet.pipeline.datasets.config import DatasetConfig\n"
+        "from mmnet.pipeline.datasets.loaders import load_dataset\n"
         f"load_dataset(DatasetConfig('npz:{tmp_path / 'd.npz'}'))\n"
         f"load_dataset(DatasetConfig('folder:{tmp_path / 'imgs'}'))\n"
         "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'sklearn') if m in sys.modules))\n"
@@ -667,7 +667,7 @@ def test_split_too_small_for_the_fractions():
 
 
 def test_split_validates_fractions(digits):
-    with pytest.raises(ConfigError, match="dataset.test_fraction: 0 is not allowed"):
+    with pytest.raises(ConfigError, match=r"dataset.test_fraction is 0; expected a finite number in \(0, 1\)"):
         split_dataset(digits, val_fraction=0.2, test_fraction=0, seed=0)
 
 

@@ -29,7 +29,7 @@ def inputs() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def keras_scores(inputs) -> np.ndarray:
-    return tfx.tiny_models().keras_model.predict(inputs, verbose=0)
+    return tfx.reference_scores(inputs)
 
 
 def test_backend_is_ai_edge_litert():
@@ -111,8 +111,9 @@ def test_int8_predict_dequantises_raw_output(model_files, inputs):
 
 @pytest.mark.parametrize("precision", ["float32", "int8"])
 def test_single_frame_stages_give_exactly_the_scores_of_predict(model_files, inputs, precision):
-    """Runtime.classify runs quantize_one → invoke_one → scores_one (or the dequantization table);
-    the pipeline evaluates with predict."""
+    """Runtime.classify runs quantize_one → invoke_one and hands the raw output to the detector
+    (float scores as they are, 8-bit codes through the dequantization table); the pipeline
+    evaluates with predict."""
     clf = TFLiteClassifier(model_files[precision])
     expected = clf.predict(inputs)
     table = clf.dequantization_table
@@ -120,7 +121,9 @@ def test_single_frame_stages_give_exactly_the_scores_of_predict(model_files, inp
     for i in range(len(inputs)):
         raw = clf.invoke_one(clf.quantize_one(inputs[i : i + 1]))
         assert clf.scores_one(raw).tolist() == expected[i].tolist()
-        if table is not None:  # int8 codes index the table by their byte (negative indices wrap)
+        if table is None:  # a float output is its scores
+            assert raw[0].tolist() == expected[i].tolist()
+        else:  # int8 codes index the table by their byte (negative indices wrap)
             assert [table[code] for code in raw.ravel().tolist()] == expected[i].tolist()
 
 

@@ -1,10 +1,12 @@
-"""The per-layer latency regression of mmnet.pipeline.latency_model (Neurosurgeon-style estimate of L_m)."""
+"""The per-layer latency regression of mmnet.pipeline.latency_model (Neurosurgeon-style estimate of L_m):
+its config, op parser, probe models, timer, regression and evaluation."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,47 +14,45 @@ import numpy as np
 import pytest
 
 from mmnet.format.errors import ConfigError, ModelError
-from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
 from mmnet.pipeline._tf import keras
 from mmnet.pipeline.export import convert_keras_model
-from mmnet.pipeline.latency_model import (
-    FEATURE_NAMES,
-    INVOKE_OP,
-    LatencyModelConfig,
-    LatencyRegression,
-    LayerFeatures,
-    LayerTiming,
-    build_latency_model,
-    evaluate_on_models,
-    tflite_layer_features,
-)
+from mmnet.pipeline.latency_model.config import LatencyModelConfig
+from mmnet.pipeline.latency_model.evaluation import evaluate_on_models
+from mmnet.pipeline.latency_model.features import FEATURE_NAMES, INVOKE_OP, LayerFeatures, tflite_layer_features
+from mmnet.pipeline.latency_model.probes import LAYER_KINDS, LayerSpec, layer_specs
+from mmnet.pipeline.latency_model.regression import LatencyRegression
+from mmnet.pipeline.latency_model.stage import build_latency_model
+from mmnet.pipeline.latency_model.timer import Timer
+from mmnet.pipeline.latency_model.timings import LayerTiming
 from mmnet.pipeline.zoo.costs import tflite_model_costs
+from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
 
 # ------------------------------------------------------------------------------------------ config
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    "field, value, expected",
     [
-        ("enabled", "yes"),
-        ("precisions", ()),
-        ("precisions", ["float32"]),  # a list, not a tuple
-        ("precisions", ("float32", "float32")),
-        ("samples_per_type", 0),
-        ("samples_per_type", 2.5),
-        ("runs", 0),
-        ("runs", True),
-        ("warmup", -1),
-        ("seed", -3),
+        ("enabled", "yes", "true or false"),
+        ("precisions", (), "a non-empty tuple of precisions"),
+        ("precisions", ["float32"], "a non-empty tuple of precisions"),  # a list, not a tuple
+        ("precisions", ("float32", "float32"), "no precision twice"),
+        ("samples_per_type", 0, r"an int in \[1, 1000\]"),
+        ("samples_per_type", 2.5, r"an int in \[1, 1000\]"),
+        ("runs", 0, r"an int in \[1, 100000\]"),
+        ("runs", True, r"an int in \[1, 100000\]"),
+        ("warmup", -1, r"an int in \[0, 10000\]"),
+        ("seed", -3, r"an int in \[0, "),
     ],
 )
-def test_config_rejects_bad_values_naming_the_field(field, value):
-    with pytest.raises(ConfigError, match=rf"latency_model\.{field}"):
+def test_config_rejects_bad_values_naming_the_field(field, value, expected):
+    with pytest.raises(ConfigError, match=rf"^latency_model\.{field} is {re.escape(repr(value))}; expected {expected}"):
         LatencyModelConfig(**{field: value})
 
 
 def test_config_rejects_float16_and_says_why():
-    with pytest.raises(ConfigError, match=r"latency_model\.precisions\[1\].*float16 models run float32 kernels"):
+    with pytest.raises(ConfigError, match=r"latency_model\.precisions\[1\] is 'float16'; expected one of "
+                                          r"\['float32', 'int8'\] \(float16 models run float32 kernels"):
         LatencyModelConfig(precisions=("float32", "float16"))
 
 
@@ -136,6 +136,60 @@ def test_layer_features_vector_and_weights():
     assert LayerFeatures("ADD", "int8", 1, 1, 2, 2, 3, 2, 2, 3, 0).weights == 0
 
 
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"precision": "float16"}, r"'ADD': precision is 'float16'; expected one of \['float32', 'int8'\]"),
+        ({"op": ""}, r"'': op is ''; expected a non-empty string"),
+        ({"stride": 0}, r"'ADD': stride is 0; expected an int >= 1"),
+        ({"in_c": -8}, r"'ADD': in_c is -8; expected an int >= 0"),
+        ({"macs": 1.5}, r"'ADD': macs is 1\.5; expected an int >= 0"),
+        ({"constant": 0}, r"'ADD': constant is 0; expected true or false"),
+    ],
+)
+def test_layer_features_check_themselves(fields, message):
+    good = {"op": "ADD", "precision": "float32", "kernel": 1, "stride": 1, "in_h": 1, "in_w": 1, "in_c": 8,
+            "out_h": 1, "out_w": 1, "out_c": 8, "macs": 0}
+    LayerFeatures(**good)
+    with pytest.raises(ModelError, match=r"^layer features of " + message):
+        LayerFeatures(**{**good, **fields})
+
+
+# ------------------------------------------------------------------------------ probe models and timer
+
+
+def test_layer_specs_cover_every_kind_within_the_caps():
+    specs = layer_specs(6, np.random.default_rng(0))
+    kinds = [spec.kind for spec in specs]
+    assert set(kinds) == set(LAYER_KINDS)
+    assert kinds.count("conv") == kinds.count("depthwise") == kinds.count("dense") == 6
+    assert all(kinds.count(kind) == 2 for kind in LAYER_KINDS if kind not in ("conv", "depthwise", "dense"))
+    assert len(set(specs)) == len(specs)
+    assert all(spec.macs <= 12_000_000 and spec.h * spec.w * max(spec.c, spec.out_c) <= 400_000 for spec in specs)
+    assert all(spec.h > 1 for spec in specs if spec.kind == "mean")  # the mean of a 1x1 map converts to no op
+    assert layer_specs(6, np.random.default_rng(0)) == specs
+    assert layer_specs(6, np.random.default_rng(1)) != specs
+
+
+def test_layer_spec_macs_match_the_converted_op():
+    # _small_keras_model's first layer: 3x3 conv, stride 2, 2 -> 4 channels on 8x8 (its CONV_2D in _EXPECTED_OPS).
+    assert LayerSpec("conv", 8, 8, 2, out_c=4, kernel=3, stride=2).macs == _EXPECTED_OPS[0][-1]
+    assert LayerSpec("depthwise", 4, 4, 4, kernel=5).macs == _EXPECTED_OPS[1][-1]
+    assert LayerSpec("dense", 1, 1, 8, out_c=3).macs == _EXPECTED_OPS[5][-1]
+    assert LayerSpec("dense", 1, 1, 8, out_c=3).input_shape == (8,)
+    with pytest.raises(ConfigError, match=r"^layer spec: kind is 'pool'; expected one of \['conv'"):
+        LayerSpec("pool", 2, 2, 8)
+    with pytest.raises(ConfigError, match=r"^layer spec conv: stride is 0; expected an int >= 1$"):
+        LayerSpec("conv", 8, 8, 2, out_c=4, kernel=3, stride=0)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_timer_gives_a_median_in_milliseconds(small_models, precision):
+    timer = Timer(small_models[precision], np.random.default_rng(0))
+    median = timer.median_ms(warmup=1, runs=5)
+    assert math.isfinite(median) and 0 < median < 1_000
+
+
 # -------------------------------------------------------------------------------------- regression
 
 # Ground truth of the synthetic timings: intercept and ms per feature unit, per (op, precision).
@@ -201,7 +255,7 @@ def test_fit_is_robust_to_noise():
 def test_predict_model_sums_layers_and_overhead(small_models, caplog):
     regression = LatencyRegression.fit(_synthetic_timings(seed=5))
     features = tflite_layer_features(small_models["float16"])
-    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model"):
+    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model.regression"):
         predicted = regression.predict_model(small_models["float16"])
     # Constant DEQUANTIZE ops cost nothing; every op runs float32 kernels.
     expected = _OVERHEAD["float32"] + sum(regression.predict_layer(f) for f in features if not f.constant)
@@ -219,21 +273,22 @@ def test_predict_model_sums_layers_and_overhead(small_models, caplog):
 def test_int8_model_without_int8_timings_falls_back_to_float32(small_models, caplog):
     float_only = [t for t in _synthetic_timings(seed=6) if t.features.precision == "float32"]
     regression = LatencyRegression.fit(float_only)
-    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model"):
+    with caplog.at_level(logging.INFO, logger="mmnet.pipeline.latency_model.regression"):
         predicted = regression.predict_model(small_models["int8"])
     assert math.isfinite(predicted) and predicted > _OVERHEAD["float32"]
     assert any("invoke overhead of int8 models taken from float32" in r.getMessage() for r in caplog.records)
 
 
-def test_fit_rejects_unusable_timings():
+def test_fit_needs_timings():
     with pytest.raises(ModelError, match="no fitted layer groups"):
         LatencyRegression.fit([])
-    bad = LayerTiming(LayerFeatures("ADD", "float16", 1, 1, 1, 1, 8, 1, 1, 8, 0), 0.001)
-    with pytest.raises(ModelError, match="precision 'float16'"):
-        LatencyRegression.fit([bad])
-    nan = LayerTiming(LayerFeatures("ADD", "float32", 1, 1, 1, 1, 8, 1, 1, 8, 0), float("nan"))
-    with pytest.raises(ModelError, match="expected a finite number"):
-        LatencyRegression.fit([nan])
+
+
+def test_layer_timing_must_be_finite():
+    features = LayerFeatures("ADD", "float32", 1, 1, 1, 1, 8, 1, 1, 8, 0)
+    assert LayerTiming(features, -1e-4).median_ms == -1e-4  # a layer cheaper than the overhead's noise
+    with pytest.raises(ModelError, match=r"^layer timing of ADD \(float32\) is nan; expected a finite number$"):
+        LayerTiming(features, float("nan"))
 
 
 def test_json_round_trip_predicts_identically(small_models):
@@ -253,19 +308,23 @@ def test_json_round_trip_predicts_identically(small_models):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda d: d.update(format="other/1"), "format is 'other/1'"),
-        (lambda d: d.update(features=["macs"]), "features are"),
-        (lambda d: d["groups"][0].pop("intercept_ms"), r"groups\[0\] is malformed"),
-        (lambda d: d["groups"][0]["coefficients_ms"].update(macs=float("inf")), r"groups\[0\].*finite numbers"),
-        (lambda d: d["groups"][0].update(precision="float16"), r"groups\[0\].*precision 'float16'"),
-        (lambda d: d.update(overhead_ms={"float32": -1.0}), "overhead_ms"),
+        (lambda d: d.update(format="other/1"), r"format is 'other/1'; expected 'mmnet\.latency_regression/1'"),
+        (lambda d: d.update(features=["macs"]), r"features is \['macs'\]; expected \['macs', 'in_elements'"),
+        (lambda d: d["groups"][0].pop("intercept_ms"), r"groups\[0\] is \{.*\}; expected an object with the keys"),
+        (lambda d: d["groups"][0]["coefficients_ms"].update(macs=float("inf")),
+         r"groups\[0\]: coefficients_ms\.macs is inf; expected a finite number"),
+        (lambda d: d["groups"][0]["coefficients_ms"].pop("weights"), r"groups\[0\]: coefficients_ms is \{.*\}; expected an"),
+        (lambda d: d["groups"][0].update(samples=0), r"groups\[0\]: samples is 0; expected an int >= 1"),
+        (lambda d: d["groups"][0].update(precision="float16"), r"groups\[0\]: precision is 'float16'; expected one of"),
+        (lambda d: d.update(overhead_ms={"float32": -1.0}), r"overhead_ms\.float32 is -1\.0; expected a finite number >= 0"),
+        (lambda d: d.update(overhead_ms={"int4": 0.001}), r"overhead_ms key is 'int4'; expected one of"),
         (lambda d: d.update(overhead_ms={"float32": 0.001}), "no invoke overhead for int8"),
     ],
 )
 def test_from_json_rejects_malformed_documents(mutate, message):
     doc = LatencyRegression.fit(_synthetic_timings(seed=9)).to_json()
     mutate(doc)
-    with pytest.raises(ModelError, match=message):
+    with pytest.raises(ModelError, match=r"^latency regression.*" + message):
         LatencyRegression.from_json(doc)
 
 
@@ -301,12 +360,12 @@ def test_evaluate_on_models_computes_errors():
 def test_evaluate_on_models_edge_cases():
     empty = evaluate_on_models(_FixedPredictions({}), [])
     assert empty == {"models": [], "mape_pct": None, "median_ape_pct": None, "max_ape_pct": None, "count": 0}
-    with pytest.raises(ModelError, match=r"m: measured latency is 0\.0; expected a number of ms > 0"):
+    with pytest.raises(ModelError, match=r"^m: measured latency \(ms\) is 0\.0; expected a finite number > 0$"):
         evaluate_on_models(_FixedPredictions({"m.tflite": 1.0}), [("m", "m.tflite", 0.0)])
 
 
 def test_build_refuses_a_disabled_config(tmp_path):
-    with pytest.raises(ConfigError, match=r"latency_model\.enabled"):
+    with pytest.raises(ConfigError, match=r"^latency_model\.enabled is False; expected true to build the latency model$"):
         build_latency_model(LatencyModelConfig(enabled=False), tmp_path, [])
 
 

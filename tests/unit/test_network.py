@@ -18,6 +18,7 @@ from mmnet.runtime.network import (
     REQUEST_OVERHEAD_BYTES,
     NetworkProfile,
     RadioPowerModel,
+    cloud_latency_ms,
     load_network_profiles,
     reply_bytes,
     transfer_energy_mj,
@@ -56,6 +57,20 @@ def test_transfer_latency_hand_computed():
 
 def test_transfer_latency_of_empty_request_is_rtt_plus_server():
     assert transfer_latency_ms(_profile(rtt_ms=42.0), 0, 0, server_ms=3.0) == pytest.approx(45.0)
+
+
+def test_cloud_latency_is_l_t_from_kbit_and_mbps():
+    # 8000 kbit at 8 Mbps = 1000 ms, 4000 kbit at 16 Mbps = 250 ms, plus RTT 50 and server 7.5.
+    assert cloud_latency_ms(8000.0, 8.0, 50.0, 4000.0, 16.0, 7.5) == 1307.5
+    assert cloud_latency_ms(0.0, 8.0, 50.0, 0.0, 16.0, 0.0) == 50.0
+
+
+def test_transfer_latency_is_the_cloud_latency_of_the_profile():
+    """One formula: the profile form gives the bits of cloud_latency_ms at bytes x 8 / 1000 kbit."""
+    profile = _profile(uplink_mbps=5.85, downlink_mbps=12.73, rtt_ms=70.0)
+    for up, down, server in ((634, 515, 0.7), (1_000_003, 17, 0.0), (0, 0, 3.0)):
+        assert transfer_latency_ms(profile, up, down, server) == cloud_latency_ms(
+            up * 8 / 1e3, 5.85, 70.0, down * 8 / 1e3, 12.73, server)
 
 
 def test_transfer_energy_hand_computed():

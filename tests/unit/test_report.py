@@ -1,4 +1,4 @@
-"""mmnet.pipeline.report: the offline HTML report, its PNG plots and the Markdown model card.
+"""mmnet.pipeline.report: the report data and its schema, the offline HTML page, its PNG plots and the model card.
 
 The fixture below is synthetic but shaped like a real digits build: two int8 minions, one float32
 master, a 10-bin reliability diagram per minion, a threshold sweep and three network profiles. Its
@@ -8,15 +8,23 @@ numbers are made up; the tests check that they reach the page, not that they are
 from __future__ import annotations
 
 import copy
+import math
 import re
 import struct
 import zlib
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
-from mmnet.pipeline.report import report_files, write_model_card, write_report
+from mmnet.format.documents import load_schema
+from mmnet.format.errors import BundleError, ConfigError
+from mmnet.pipeline.report.data import validate_report_data
+from mmnet.pipeline.report.files import report_files
+from mmnet.pipeline.report.model_card import render_model_card, write_model_card
+from mmnet.pipeline.report.page import render_page, write_report
+from mmnet.pipeline.report.plots import PLOT_FILES, plots_with_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MINION_A = "mobilenet_v2-a0.35-r16-int8"
@@ -53,7 +61,7 @@ def _model(model_id: str, role: str, family: str, alpha: float, resolution: int,
 
 def make_report_data(*, reference: str = "labels", chosen: bool = True, latency_model: bool = True,
                      power_measured: bool = False) -> dict:
-    """A complete, realistic report-data dict (see mmnet.pipeline.report.write_report for the layout)."""
+    """A complete, realistic report-data dict (layout: pipeline/report/schemas/report_data.schema.json)."""
     rng = np.random.default_rng(7)
     labels = [str(i) for i in range(10)]
     cal_a = {"temperature": 1.42, "ece_before": 0.0612, "ece_after": 0.0184,
@@ -361,23 +369,182 @@ def test_model_card_unlabeled_and_measured_power(tmp_path):
     assert "pipes \\| and \\<tags\\>" in text
 
 
-# ------------------------------------------------------------------------------------ errors, references
+# ------------------------------------------------------------------------------------ report data
 
 
-def test_bad_data_names_the_field(tmp_path):
+_DELETE = object()  # a table entry's value that removes the field instead
+
+
+def _changed(path: tuple, value) -> dict:
+    """The fixture with the field at ``path`` set to ``value`` (or removed: :data:`_DELETE`)."""
     data = make_report_data()
-    del data["chosen"]["oracle_recovery_rate_test"]
-    with pytest.raises(ValueError, match=r"'chosen\.oracle_recovery_rate_test' is missing"):
+    *parents, last = path
+    node = data
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+# (path, value, what the message says). Each entry fails when its schema rule is loosened.
+_BAD_FIELDS = [
+    (("chosen", "oracle_recovery_rate_test"), _DELETE, r"\$\.chosen: 'oracle_recovery_rate_test' is a required property"),
+    (("models", 1, "bytes"), "big", r"\$\.models\[1\]\.bytes: 'big' is not of type 'number'"),
+    (("reference",), "gold", r"\$\.reference: 'gold' is not one of \['labels', 'master'\]"),
+    (("master", "test_accuracy"), 1.5, r"\$\.master\.test_accuracy: 1\.5 is greater than the maximum of 1"),
+    (("bundle", "dataset", "splits", "test"), -1, r"\$\.bundle\.dataset\.splits\.test: -1 is less than the minimum of 0"),
+    (("bundle", "dataset", "num_classes"), 10.5, r"num_classes: 10\.5 is not of type 'integer'"),
+    (("bundle", "labels"), ["0", 1], r"\$\.bundle\.labels\[1\]: 1 is not of type 'string'"),
+    (("targets", "normal"), 0, r"\$\.targets\.normal: 0 is less than or equal to the minimum of 0"),
+    (("models", 0, "alpha"), "wide", r"\$\.models\[0\]\.alpha: 'wide' is not of type 'number', 'null'"),
+    (("models", 0, "role"), "teacher", r"\$\.models\[0\]\.role: 'teacher' is not one of \['master', 'minion'\]"),
+    (("models", 1, "metrics", "val_accuracy"), 93.9, r"metrics\.val_accuracy: 93\.9 is greater than the maximum of 1"),
+    (("models", 1, "calibration", "temperature"), 0.0, r"calibration\.temperature: 0\.0 is less than or equal to the min"),
+    (("calibration", MINION_A, "reliability_after", "accuracy", 3), "x", r"reliability_after\.accuracy\[3\]: 'x' is not of"),
+    (("chosen", "operating_points", 0, "kind"), "both", r"operating_points\[0\]\.kind: 'both' is not one of"),
+    (("chosen", "operating_points", 0, "threshold"), _DELETE, r"'threshold' is a required property"),
+    (("chosen", "confidence", "correct", 0), 1.2, r"\$\.chosen\.confidence\.correct\[0\]: 1\.2 is greater than the max"),
+    (("chosen", "per_class_vs_single", "test", "single"), _DELETE, r"test: 'single' is a required property"),
+    (("chosen", "achieved_test"), None, r"\$\.chosen\.achieved_test: None is not of type 'object'"),
+    (("outcomes", 0, "correct"), 3.5, r"\$\.outcomes\[0\]\.correct: 3\.5 is not of type 'integer'"),
+    (("outcomes", 1, "split"), "train", r"\$\.outcomes\[1\]\.split: 'train' is not one of \['val', 'test'\]"),
+    (("candidates", 0, "placement"), "edge", r"\$\.candidates\[0\]\.placement: 'edge' is not one of \['device', 'cloud'\]"),
+    (("candidates", 2, "meets_target"), "yes", r"meets_target: 'yes' is not of type 'boolean'"),
+    (("selection", "lte", "normal", "expected", "latency_ms"), -1, r"\$\.selection\.lte\.normal\.expected\.latency_ms: -1 "),
+    (("selection", "wifi", "private", "runner_ups"), [3], r"\$\.selection\.wifi\.private\.runner_ups\[0\]: 3 is not of type"),
+    (("placement", "3g", "choice"), _DELETE, r"\$\.placement\['3g'\]: 'choice' is a required property"),
+    (("network_profiles", "lte", "uplink_mbps"), 0, r"uplink_mbps: 0 is less than or equal to the minimum of 0"),
+    (("device_profile", "power_measured"), "no", r"\$\.device_profile\.power_measured: 'no' is not of type 'boolean'"),
+    (("latency_model", "layer_samples"), 4.5, r"\$\.latency_model\.layer_samples: 4\.5 is not of type 'integer'"),
+    (("latency_model", "mape_pct"), None, r"\$\.latency_model\.mape_pct: None is not of type 'number'"),
+    (("test_check", "normal"), {"accuracy": 0.9}, r"\$\.test_check\.normal: 'recovery_rate' is a required property"),
+    (("test_check", "master_test_accuracy"), "high", r"master_test_accuracy: 'high' is not of type 'number'"),
+    (("notes",), ["fine", 3], r"\$\.notes\[1\]: 3 is not of type 'string'"),
+    # outside the schema: numbers are finite, paired lists equally long, everything is JSON
+    (("models", 0, "metrics", "val_accuracy"), math.nan, r"\$\.models\[0\]\.metrics\.val_accuracy is nan; expected a finite"),
+    (("placement", "wifi", "cloud_ms"), math.inf, r"\$\.placement\.wifi\.cloud_ms is inf; expected a finite number"),
+    (("chosen", "curve", "val", "accuracy", 0), -math.inf, r"\$\.chosen\.curve\.val\.accuracy\[0\] is -inf"),
+    (("calibration", MINION_B, "reliability_before", "count"), [1] * 9,
+     rf"length of \$\.calibration\['{re.escape(MINION_B)}'\]\.reliability_before\.count is 9; expected 10 \(one entry"),
+    (("chosen", "curve", "test", "accuracy"), [0.5] * 40, r"length of \$\.chosen\.curve\.test\.accuracy is 40; expected 41"),
+    (("bundle", "name"), {"digits"}, r"\$\.bundle\.name is \{'digits'\}; expected a JSON value"),
+    (("targets",), {1: 0.5}, r"\$\.targets: key is 1; expected a string"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", _BAD_FIELDS, ids=[".".join(map(str, p)) for p, _, _ in _BAD_FIELDS])
+def test_bad_report_data_names_the_field(path, value, message):
+    data = _changed(path, value)
+    with pytest.raises(BundleError, match=r"^report data: .*" + message):
+        validate_report_data(data)
+
+
+def test_nothing_is_written_for_bad_data(tmp_path):
+    data = _changed(("chosen", "oracle_recovery_rate_test"), _DELETE)
+    with pytest.raises(ValueError, match=r"'oracle_recovery_rate_test' is a required property"):
         write_report(data, tmp_path / "r")
-    assert not (tmp_path / "r").exists(), "nothing is written for bad data"
+    with pytest.raises(ValueError, match=r"'oracle_recovery_rate_test' is a required property"):
+        write_model_card(data, tmp_path / "card" / "model_card.md")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "card").exists()
+
+
+def _field_paths(node, path=()):
+    """The path of every field of ``node``; of a list, only the fields of its first item."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key)
+            yield from _field_paths(value, (*path, key))
+    elif isinstance(node, list) and node:
+        yield from _field_paths(node[0], (*path, 0))
+
+
+@pytest.mark.parametrize("reference, chosen", [("labels", True), ("master", False)])
+def test_a_missing_field_fails_validation_or_is_optional(reference, chosen):
+    """Every field the page and the card read is required by the schema: without it the data is
+    refused up front, or the page and the card render without it (never a KeyError mid-render)."""
+    full = make_report_data(reference=reference, chosen=chosen)
+    full["candidates"] = full["candidates"][:4]  # the walk reads a list's first item: short lists keep it quick
+    if chosen:
+        curve = full["chosen"]["curve"]
+        for split in curve:
+            curve[split] = {key: values[:3] for key, values in curve[split].items()}
+        full["chosen"]["confidence"] = {group: values[:2] for group, values in full["chosen"]["confidence"].items()}
+    refused, optional = [], []
+    for path in _field_paths(full):
+        data = copy.deepcopy(full)
+        *parents, last = path
+        node = data
+        for key in parents:
+            node = node[key]
+        del node[last]
+        try:
+            document = validate_report_data(data)
+        except BundleError:
+            refused.append(path)
+            continue
+        render_page(document, {key: PLOT_FILES[key] for key in plots_with_data(document)})
+        render_model_card(document)
+        optional.append(path)
+    assert len(refused) > 100
+    assert {("latency_model",), ("notes",), ("models", 0, "latency_ms"), ("models", 0, "calibration"),
+            ("test_check", "master_test_accuracy"), ("selection", "wifi")} <= set(optional)
+    assert ("chosen", "oracle_recovery_rate_test") in refused or not chosen
+
+
+def test_the_schema_is_draft_2020_12_and_lives_beside_the_report():
+    schema = load_schema("report_data", package="mmnet.pipeline.report")
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    with pytest.raises(ConfigError, match=r"schema name is 'manifest'; expected one of \['report_data'\]"):
+        load_schema("manifest", package="mmnet.pipeline.report")
+
+
+def test_tuples_and_numpy_numbers_read_as_their_json_values():
+    plain = make_report_data()
     data = make_report_data()
-    data["models"][1]["bytes"] = "big"
-    with pytest.raises(ValueError, match=r"'models\[1\]\.bytes' = 'big' is not a number"):
-        write_model_card(data, tmp_path / "card.md")
+    data["bundle"]["dataset"]["frame_shape"] = (np.int64(8), np.int64(8), np.int64(1))
+    data["bundle"]["dataset"]["splits"]["test"] = np.int32(360)
+    data["master"]["test_accuracy"] = np.float32(0.9833)
+    data["chosen"]["minions"] = tuple(data["chosen"]["minions"])
+    document = validate_report_data(data)
+    assert document["bundle"]["dataset"]["frame_shape"] == [8, 8, 1]
+    assert type(document["bundle"]["dataset"]["splits"]["test"]) is int
+    assert type(document["master"]["test_accuracy"]) is float
+    plots = dict(PLOT_FILES)
+    assert render_page(document, plots) == render_page(validate_report_data(plain), plots)
+
+
+def test_optional_fields_absent_or_null(tmp_path):
     data = make_report_data()
-    data["chosen"]["curve"]["test"]["accuracy"].pop()
-    with pytest.raises(ValueError, match=r"chosen\.curve\.test"):
-        write_report(data, tmp_path / "r")
+    del data["latency_model"]
+    del data["notes"]
+    data["models"][0]["alpha"] = None
+    data["test_check"]["power_saving"] = None
+    data["chosen"]["per_class_vs_single"]["test"]["single"] = None  # no single threshold reaches the target
+    index = write_report(data, tmp_path / "report")
+    text = _text(index)
+    assert "test: per-class P_r 12.34% at accuracy 96.52%; no single threshold reaches the target." in text
+    assert "No latency regression in this bundle" in text
+    assert "latency_model.png" not in report_files(index)
+    card = write_model_card(data, tmp_path / "model_card.md").read_text()
+    assert "per-class vs single threshold on test: no single threshold reaches the target;" in card
+
+
+def test_plots_are_drawn_only_for_present_data():
+    data = make_report_data()
+    assert plots_with_data(data) == list(PLOT_FILES)
+    data = make_report_data(chosen=False, latency_model=False)
+    data["calibration"] = {}
+    assert plots_with_data(data) == ["pareto"]
+    data["candidates"] = []
+    data["latency_model"] = {**make_report_data()["latency_model"], "models": []}
+    assert plots_with_data(data) == []
+
+
+# ------------------------------------------------------------------------------------ references
 
 
 def test_report_files_keeps_only_local_files(tmp_path):

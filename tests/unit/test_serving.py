@@ -1,8 +1,10 @@
-"""The master server (TF Serving REST API on uvicorn) and its client, over real loopback sockets.
+"""The master server (TF Serving REST API on uvicorn) and its client.
 
-Expected probabilities always come from a local ``TFLiteClassifier`` run on the same frames with
-the same preprocessing, never from constants: the server must reproduce the device bit for bit
-(float32 survives the JSON round trip exactly).
+Request decoding, the configuration, the master's choice and its interpreter pool are tested as
+functions; everything that needs a loopback socket or a child process is marked ``server``. Expected
+probabilities always come from a local ``TFLiteClassifier`` run on the same frames with the same
+preprocessing, never from constants: the server must reproduce the device bit for bit (float32
+survives the JSON round trip exactly).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import base64
 import dataclasses
 import io
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -31,20 +33,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mmnet.cli.main import main as mmnet_main
 from mmnet.format.bundle import load_bundle
 from mmnet.format.errors import BundleError, ConfigError, DataError
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.runtime.remote import RemoteMaster, RemoteMasterError, png_bytes
-from mmnet.server.serving import (
-    TOKEN_ENV,
-    ServerConfig,
-    create_app,
-    running_app,
-    running_server,
-    running_server_process,
-    select_master,
-)
+from mmnet.runtime.remote import TOKEN_ENV, RemoteMaster, RemoteMasterError, png_bytes
+from mmnet.server.__main__ import build_parser as server_parser
+from mmnet.server.app import ServerConfig, create_app
+from mmnet.server.decoding import parse_predict_body
+from mmnet.server.launch import ServerError, child_command, running_app, running_server, running_server_process
+from mmnet.server.master import InterpretersBusy, MasterPool, select_master
 from tests.unit import tflite_fixtures as tfx
 
 TOKEN = "s3cret-token"
@@ -111,9 +110,16 @@ def image_b64(pixels: np.ndarray, fmt: str = "PNG") -> dict:
     return {"b64": base64.b64encode(buffer.getvalue()).decode("ascii")}
 
 
+def encoded(body) -> bytes:
+    return body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
 def post(http, base: str, body, *, name: str = "tiny", **kw) -> requests.Response:
-    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return http.post(predict_url(base, name), data=data, timeout=10, **kw)
+    return http.post(predict_url(base, name), data=encoded(body), timeout=10, **kw)
+
+
+def parse(body):
+    return parse_predict_body(encoded(body), tfx.FRAME_SHAPE, MAX_INSTANCES)
 
 
 def assert_serves(http, base: str, frames, expected) -> None:
@@ -125,6 +131,7 @@ def assert_serves(http, base: str, frames, expected) -> None:
 # --- predictions ---------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_raw_and_png_instances_match_the_local_interpreter(http, url, frames, expected):
     raw = post(http, url, {"instances": frames[:MAX_INSTANCES].tolist()})
     assert raw.status_code == 200, raw.text
@@ -141,6 +148,7 @@ def test_raw_and_png_instances_match_the_local_interpreter(http, url, frames, ex
     np.testing.assert_array_equal(np.asarray(mixed.json()["predictions"], dtype=np.float32), expected[5:7])
 
 
+@pytest.mark.server
 def test_jpeg_instances_are_decoded_like_pillow(http, url, bundle, frames):
     instance = image_b64(frames[2][:, :, 0], "JPEG")
     decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(instance["b64"]))))[None, :, :, None]
@@ -152,6 +160,7 @@ def test_jpeg_instances_are_decoded_like_pillow(http, url, bundle, frames):
     )
 
 
+@pytest.mark.server
 def test_columnar_inputs_are_answered_with_outputs(http, url, frames, expected):
     for inputs in (frames[:3].tolist(), {"frames": frames[:3].tolist()}):
         reply = post(http, url, {"inputs": inputs, "signature_name": "serving_default"})
@@ -160,6 +169,7 @@ def test_columnar_inputs_are_answered_with_outputs(http, url, frames, expected):
         np.testing.assert_array_equal(np.asarray(reply.json()["outputs"], dtype=np.float32), expected[:3])
 
 
+@pytest.mark.server
 def test_model_id_and_version_urls(http, url, frames, expected):
     for path in (f"/v1/models/{tfx.FLOAT_ID}:predict", "/v1/models/tiny/versions/1:predict"):
         reply = http.post(url + path, json={"instances": frames[:1].tolist()}, timeout=10)
@@ -167,6 +177,7 @@ def test_model_id_and_version_urls(http, url, frames, expected):
         np.testing.assert_array_equal(np.asarray(reply.json()["predictions"], dtype=np.float32), expected[:1])
 
 
+@pytest.mark.server
 def test_status_metadata_and_health(http, url, bundle):
     for path in ("/v1/models/tiny", f"/v1/models/{tfx.FLOAT_ID}", "/v1/models/tiny/versions/1"):
         reply = http.get(url + path, timeout=10)
@@ -187,6 +198,7 @@ def test_status_metadata_and_health(http, url, bundle):
     assert health.json()["model"] == tfx.FLOAT_ID and health.json()["interpreters"] == 2
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("path", "status", "fragment"),
     [
@@ -202,6 +214,7 @@ def test_unknown_paths_are_tf_serving_errors(http, url, path, status, fragment):
     assert fragment in reply.json()["error"]
 
 
+@pytest.mark.server
 def test_predict_on_unknown_model_is_404(http, url, frames):
     reply = post(http, url, {"instances": frames[:1].tolist()}, name="nope")
     assert reply.status_code == 404
@@ -227,7 +240,8 @@ _RGB = np.zeros((8, 8, 3), dtype=np.uint8)
         ({"instances": {"b64": "AAAA"}}, "instances is an object; expected a list of frames"),
         ({"instances": []}, "instances is empty; expected 1..8 frames"),
         ({"instances": [_FRAME.tolist()] * (MAX_INSTANCES + 1)}, "instances holds 9 frames; expected at most 8 per request"),
-        ({"instances": [_FRAME[:4].tolist()]}, "instances[0] has shape (4, 8, 1); expected a uint8 frame of shape (8, 8, 1) or (8, 8)"),
+        ({"instances": [_FRAME[:4].tolist()]},
+         "instances[0] has shape (4, 8, 1); expected a uint8 frame of shape (8, 8, 1) or (8, 8)"),
         ({"instances": [_RGB.tolist()]}, "instances[0] has shape (8, 8, 3); expected a uint8 frame of shape (8, 8, 1)"),
         ({"instances": [_FRAME.tolist(), _FRAME[0].tolist()]}, "instances[1] has shape (8, 1); expected"),
         ({"instances": [(_FRAME + 0.5).tolist()]}, "instances[0] holds non-integer numbers; expected integers 0..255"),
@@ -239,11 +253,61 @@ _RGB = np.zeros((8, 8, 3), dtype=np.uint8)
         ({"instances": [7]}, "instances[0] is a number; expected nested lists"),
         ({"instances": [{"b64": "@@@"}]}, "instances[0].b64 is not valid base64"),
         ({"instances": [{"b64": 5}]}, "instances[0].b64 is a number; expected a base64 string"),
-        ({"instances": [{"b64": base64.b64encode(b"GIF89a....").decode()}]}, "instances[0].b64 cannot be decoded as a PNG or JPEG image"),
+        ({"instances": [{"b64": base64.b64encode(b"GIF89a....").decode()}]},
+         "instances[0].b64 cannot be decoded as a PNG or JPEG image"),
         ({"instances": [image_b64(np.zeros((8, 9), dtype=np.uint8))]}, "instances[0].b64 is a 9x8 (WxH) image; expected 8x8"),
-        ({"instances": [image_b64(_RGB)]}, "instances[0].b64 is a PNG image in mode 'RGB' (3 bands); expected mode 'L' (1 channel, 8 bits)"),
+        ({"instances": [image_b64(_RGB)]},
+         "instances[0].b64 is a PNG image in mode 'RGB' (3 bands); expected mode 'L' (1 channel, 8 bits)"),
         ({"instances": [{"b64": "AAAA", "extra": 1}]}, "instances[0] is an object with keys ['b64', 'extra']"),
         ({"inputs": {"frames": [[[1]]]}}, "inputs.frames[0] has shape (1, 1); expected"),
+    ],
+)
+def test_bad_bodies_are_data_errors_naming_what_is_wrong(body, fragment):
+    with pytest.raises(DataError) as info:
+        parse(body)
+    assert fragment in str(info.value)
+
+
+def _with_constant(constant: str) -> str:
+    rows = json.dumps(_FRAME[:, :, 0].tolist()).replace("63", constant, 1)
+    return '{"instances": [' + rows + "]}"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_rejected(constant):
+    with pytest.raises(DataError) as info:
+        parse(_with_constant(constant))
+    assert str(info.value) == f"the body contains {constant}, which is not valid JSON; expected finite numbers"
+
+
+def test_good_bodies_decode_to_the_frames_sent():
+    frame, other = _FRAME, (255 - _FRAME)
+    raw = parse({"instances": [frame.tolist(), other[:, :, 0].tolist()]})  # (H, W) too: one channel
+    assert raw.reply_key == "predictions" and raw.frames.dtype == np.uint8
+    np.testing.assert_array_equal(raw.frames, np.stack([frame, other]))
+    png = parse({"instances": [b64_png(other), {"frames": frame.tolist()}]})
+    np.testing.assert_array_equal(png.frames, np.stack([other, frame]))
+    for inputs in ([frame.tolist()], {"frames": [frame.tolist()]}):
+        columnar = parse({"inputs": inputs, "signature_name": "serving_default"})
+        assert columnar.reply_key == "outputs"
+        np.testing.assert_array_equal(columnar.frames, frame[None])
+
+
+def test_jpeg_bodies_decode_like_pillow():
+    instance = image_b64(_FRAME[:, :, 0], "JPEG")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(instance["b64"]))))
+    assert not np.array_equal(decoded, _FRAME[:, :, 0])  # lossy: the server must not re-derive the raw frame
+    np.testing.assert_array_equal(parse({"instances": [instance]}).frames, decoded[None, :, :, None])
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "the request body is not valid JSON"),
+        (_with_constant("NaN"), "the body contains NaN"),
+        ({"instances": [_FRAME[:4].tolist()]}, "instances[0] has shape (4, 8, 1)"),
+        ({"instances": [image_b64(_RGB)]}, "instances[0].b64 is a PNG image in mode 'RGB'"),
     ],
 )
 def test_bad_requests_are_400_and_the_server_keeps_serving(http, url, frames, expected, body, fragment):
@@ -253,15 +317,7 @@ def test_bad_requests_are_400_and_the_server_keeps_serving(http, url, frames, ex
     assert_serves(http, url, frames, expected)
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
-def test_nan_and_infinity_are_rejected(http, url, frames, expected, constant):
-    rows = json.dumps(_FRAME[:, :, 0].tolist()).replace("63", constant, 1)
-    reply = post(http, url, '{"instances": [' + rows + "]}")
-    assert reply.status_code == 400
-    assert reply.json()["error"] == f"the body contains {constant}, which is not valid JSON; expected finite numbers"
-    assert_serves(http, url, frames, expected)
-
-
+@pytest.mark.server
 def test_oversized_bodies_are_413(http, url, frames, expected):
     body = json.dumps({"instances": [_FRAME.tolist()] * 200}).encode()
     assert len(body) > MAX_BODY
@@ -282,6 +338,7 @@ def test_oversized_bodies_are_413(http, url, frames, expected):
 # --- auth ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_bearer_token(bundle, frames, expected, http):
     with running_server(bundle, token=TOKEN, threads=1) as base:
         missing = post(http, base, {"instances": frames[:1].tolist()})
@@ -306,6 +363,7 @@ def test_bearer_token(bundle, frames, expected, http):
 # --- concurrency ---------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_concurrent_clients_get_their_own_answers(url, frames, expected):
     """8 threads x 15 requests on a pool of 2 interpreters: every reply belongs to its frame."""
     errors: list[str] = []
@@ -329,6 +387,7 @@ def test_concurrent_clients_get_their_own_answers(url, frames, expected):
     assert sorted(done) == list(range(8))
 
 
+@pytest.mark.server
 def test_each_interpreter_serves_one_request_at_a_time(bundle, frames, expected, monkeypatch):
     """The pool's guarantee, observed: no classifier runs two predicts at once, yet two run in
     parallel (a pool of 2, not one global lock). A short sleep inside predict widens the window."""
@@ -376,10 +435,13 @@ def test_each_interpreter_serves_one_request_at_a_time(bundle, frames, expected,
 # --- which model is served -----------------------------------------------------------------------
 
 
-def test_master_choice(bundle, frames, http):
+def _configured_with_int8_master(bundle):
+    return dataclasses.replace(bundle, runtime_config=SimpleNamespace(master_model=tfx.INT8_ID))
+
+
+def test_master_choice(bundle):
     assert select_master(bundle).id == tfx.FLOAT_ID  # the only blessed master
-    configured = dataclasses.replace(bundle, runtime_config=SimpleNamespace(master_model=tfx.INT8_ID))
-    assert select_master(configured).id == tfx.INT8_ID
+    assert select_master(_configured_with_int8_master(bundle)).id == tfx.INT8_ID
     assert select_master(bundle, tfx.INT8_ID).id == tfx.INT8_ID
     with pytest.raises(BundleError, match="has no model 'nope'"):
         select_master(bundle, "nope")
@@ -387,6 +449,10 @@ def test_master_choice(bundle, frames, http):
     with pytest.raises(BundleError, match=r"no runtime_config and 2 blessed masters"):
         select_master(two)
 
+
+@pytest.mark.server
+def test_a_server_serves_the_configured_master(bundle, frames, http):
+    configured = _configured_with_int8_master(bundle)
     with running_server(configured, threads=1) as base:
         reply = post(http, base, {"instances": frames[:4].tolist()}, name=tfx.INT8_ID)
         assert reply.status_code == 200, reply.text
@@ -398,17 +464,53 @@ def test_master_choice(bundle, frames, http):
 
 
 @pytest.mark.parametrize(
-    ("options", "fragment"),
+    ("options", "message"),
     [
         ({"max_body_bytes": 0}, "ServerConfig.max_body_bytes is 0; expected an int >= 1"),
-        ({"threads": True}, "ServerConfig.threads is True"),
-        ({"token": " "}, "ServerConfig.token is ' '"),
-        ({"inference_timeout_s": float("nan")}, "ServerConfig.inference_timeout_s is nan"),
+        ({"threads": 0}, "ServerConfig.threads is 0; expected an int >= 1 or None"),
+        ({"threads": True}, "ServerConfig.threads is True; expected an int >= 1 or None"),
+        ({"max_instances": 2.0}, "ServerConfig.max_instances is 2.0; expected an int >= 1"),
+        ({"token": " "}, "ServerConfig.token is ' '; expected a non-empty string or None"),
+        ({"model_id": 7}, "ServerConfig.model_id is 7; expected a non-empty string or None"),
+        ({"inference_timeout_s": float("nan")}, "ServerConfig.inference_timeout_s is nan; expected a finite number > 0"),
+        ({"body_timeout_s": 0}, "ServerConfig.body_timeout_s is 0; expected a finite number > 0"),
     ],
 )
-def test_server_config_is_validated(options, fragment):
-    with pytest.raises(ConfigError, match=re.escape(fragment)):
+def test_server_config_is_validated(options, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         ServerConfig(**options)
+    assert "s3cret" not in repr(ServerConfig(token="s3cret"))
+
+
+def test_the_pool_answers_busy_when_no_interpreter_frees_up(bundle, frames, monkeypatch):
+    """Two requests on a pool of one: the second waits ``acquire_timeout_s`` and gives up."""
+    pool = MasterPool(bundle.model_path(tfx.FLOAT_ID), 1, acquire_timeout_s=0.05)
+    batch = preprocess(frames[:1], bundle.preprocessing, bundle.model(tfx.FLOAT_ID).resolution)
+    original, entered, release = TFLiteClassifier.predict, threading.Event(), threading.Event()
+
+    def held(self, inputs):
+        entered.set()
+        release.wait(10)
+        return original(self, inputs)
+
+    monkeypatch.setattr(TFLiteClassifier, "predict", held)
+    first: list[np.ndarray] = []
+    holder = threading.Thread(target=lambda: first.append(pool.predict(batch)))
+    holder.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(InterpretersBusy, match="no interpreter became free within 0.05 s"):
+            pool.predict(batch)
+    finally:
+        release.set()
+        holder.join(10)
+    assert len(first) == 1  # the held request still got its answer
+    np.testing.assert_array_equal(pool.predict(batch), first[0])  # and the interpreter went back
+
+
+def test_the_pool_size_is_checked(bundle):
+    with pytest.raises(ConfigError, match=r"^MasterPool.size is 0; expected an int >= 1$"):
+        MasterPool(bundle.model_path(tfx.FLOAT_ID), 0, acquire_timeout_s=1.0)
 
 
 def test_create_app_takes_a_bundle_directory(bundle_dir):
@@ -423,6 +525,7 @@ def _fake_app(handler) -> Starlette:
     return Starlette(routes=[Route("/v1/models/{name}:predict", handler, methods=["POST"])])
 
 
+@pytest.mark.server
 def test_client_retries_5xx_then_succeeds():
     calls = []
 
@@ -441,6 +544,7 @@ def test_client_retries_5xx_then_succeeds():
     assert calls[1] - calls[0] >= 0.05 and calls[2] - calls[1] >= 0.1
 
 
+@pytest.mark.server
 def test_client_gives_up_after_the_last_5xx_and_never_retries_4xx():
     calls = []
 
@@ -460,6 +564,7 @@ def test_client_gives_up_after_the_last_5xx_and_never_retries_4xx():
     assert calls == ["down"] * 3 + ["bad"]
 
 
+@pytest.mark.server
 def test_client_timeout():
     async def slow(request: Request) -> Response:
         await asyncio.sleep(1.0)
@@ -474,6 +579,7 @@ def test_client_timeout():
     assert 0.4 <= elapsed < 1.5
 
 
+@pytest.mark.server
 @pytest.mark.parametrize(
     ("reply", "fragment"),
     [
@@ -501,6 +607,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.server
 def test_client_connection_refused():
     with RemoteMaster(f"http://127.0.0.1:{_free_port()}", "tiny", retries=1, backoff_s=0.0) as client:
         with pytest.raises(RemoteMasterError, match="connection failed") as info:
@@ -511,6 +618,7 @@ def test_client_connection_refused():
         assert info.value.kind == "unreachable"
 
 
+@pytest.mark.server
 def test_client_against_the_real_server_then_server_stopped(bundle, frames, expected):
     with running_server(bundle, threads=1) as base:
         client = RemoteMaster(base, "tiny", retries=1, backoff_s=0.0)
@@ -544,6 +652,7 @@ def test_client_validates_its_arguments():
 # --- shutdown ------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_in_flight_requests_finish_when_the_server_stops():
     started = threading.Event()
 
@@ -565,6 +674,7 @@ def test_in_flight_requests_finish_when_the_server_stops():
         requests.get(base + "/", timeout=2)
 
 
+@pytest.mark.server
 def test_kept_alive_connections_are_fast(http, url):
     """A regression guard: without TCP_NODELAY on the accepted sockets every reply on a kept-alive
     connection waited ~40 ms for a delayed ACK. Loopback replies take ~1 ms."""
@@ -579,6 +689,7 @@ def test_kept_alive_connections_are_fast(http, url):
 # --- serve() in its own process ------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_serve_in_a_child_process_with_a_token_from_the_environment(bundle_dir, frames, expected):
     with running_server_process(bundle_dir, token=TOKEN, threads=1) as base:
         assert requests.get(base + "/v1/models/tiny", timeout=10).status_code == 401
@@ -588,21 +699,59 @@ def test_serve_in_a_child_process_with_a_token_from_the_environment(bundle_dir, 
         requests.get(base + "/healthz", timeout=2)
 
 
+def test_the_child_command_carries_the_config_but_not_the_token(bundle_dir):
+    config = ServerConfig(token=TOKEN, model_id=tfx.INT8_ID, threads=3, max_body_bytes=1234, max_instances=5,
+                          inference_timeout_s=2.5, body_timeout_s=0.75)
+    command = child_command(bundle_dir, host="127.0.0.1", port=8765, config=config)
+    assert command[:4] == [sys.executable, "-m", "mmnet.server", str(bundle_dir)]
+    assert not any(TOKEN in part for part in command)
+    args = server_parser().parse_args(command[3:])
+    assert (args.bundle, args.host, args.port) == (str(bundle_dir), "127.0.0.1", 8765)
+    parsed = ServerConfig(token=TOKEN, **{f: getattr(args, f) for f in ("model_id", "threads", "max_body_bytes",
+                                                                         "max_instances", "inference_timeout_s",
+                                                                         "body_timeout_s")})
+    assert parsed == config
+
+
+def test_both_commands_document_the_one_token_variable(capsys):
+    assert TOKEN_ENV == "MMNET_TOKEN"  # README.md and the --help texts name it
+    for command in ("run", "serve"):
+        with pytest.raises(SystemExit) as info:
+            mmnet_main([command, "--help"])
+        assert info.value.code == 0
+        assert f"${TOKEN_ENV}" in " ".join(capsys.readouterr().out.split()), command
+
+
+@pytest.mark.server
 def test_serve_reports_a_busy_port(bundle_dir):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        script = "import sys; from mmnet.server.serving import serve; serve(sys.argv[1], port=int(sys.argv[2]))"
         env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
         done = subprocess.run(
-            [sys.executable, "-c", script, str(bundle_dir), str(port)],
+            [sys.executable, "-m", "mmnet.server", str(bundle_dir), "--port", str(port)],
             capture_output=True, text=True, timeout=120, env=env,
         )
-    assert done.returncode != 0
-    assert f"MmnetError: the master server could not start on 127.0.0.1:{port}" in done.stderr
+    assert done.returncode == 2, done.stderr
+    assert f"ServerError: the master server could not start on 127.0.0.1:{port}" in done.stderr
 
 
+@pytest.mark.server
+def test_a_child_that_fails_to_start_reports_its_log(tmp_path):
+    with pytest.raises(ServerError) as info, running_server_process(tmp_path / "missing", threads=1):
+        pytest.fail("the server started without a bundle")
+    message = str(info.value)
+    assert message.startswith("the server process exited with code 2 during startup:\n")
+    assert "BundleError: bundle " in message and "has no manifest" in message  # the child's own words
+
+
+def test_bad_options_fail_before_a_child_starts(bundle_dir):
+    with pytest.raises(ConfigError, match="ServerConfig.threads is 0"), running_server_process(bundle_dir, threads=0):
+        pytest.fail("the server started with 0 interpreters")
+
+
+@pytest.mark.server
 def test_client_needs_neither_tensorflow_nor_the_server_stack():
     script = r"""
 import importlib.abc, sys
@@ -614,13 +763,16 @@ class Blocker(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Blocker())
 from mmnet.runtime.remote import RemoteMaster
 from mmnet.format.errors import DependencyError
-try:
-    import mmnet.server.serving
-except DependencyError as e:
-    print(e)
-else:
-    sys.exit("mmnet.server.serving imported without starlette")
+import mmnet.server.decoding  # pure request decoding: numpy and Pillow only
+for module in ("mmnet.server.app", "mmnet.server.launch"):
+    try:
+        __import__(module)
+    except DependencyError as e:
+        print(module, e)
+    else:
+        sys.exit(f"{module} imported without starlette and uvicorn")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "the master server needs the 'serve' extra (uvicorn is missing)" in done.stdout
+    for module in ("mmnet.server.app", "mmnet.server.launch"):
+        assert f"{module} the master server needs the 'serve' extra (starlette is missing)" in done.stdout

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from mmnet.benchmarks.shaped_link import SHAPER_NAME, LinkShape, ShapedLink, ShapedLinkError
 from mmnet.format.errors import ConfigError
 from mmnet.runtime.network import DEFAULT_PROFILES
-from mmnet.server.serving import running_app
+from mmnet.server.launch import running_app
 
 FAST = 1000.0  # Mbps: serialising a short message takes microseconds
 REPEATS = 7

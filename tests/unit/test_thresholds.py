@@ -3,16 +3,6 @@
 import numpy as np
 import pytest
 
-from mmnet.runtime.detector import (
-    NEVER,
-    PYTHON_LOOP_MAX_CLASSES,
-    apply_temperature,
-    calibrated_top1,
-    calibrated_top1_codes,
-    calibration_table,
-    detect,
-    detect_frame,
-)
 from mmnet.format.errors import ConfigError, DataError
 from mmnet.pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from mmnet.pipeline.thresholds import (
@@ -26,6 +16,16 @@ from mmnet.pipeline.thresholds import (
     required_correct,
     single_threshold,
     threshold_sweep,
+)
+from mmnet.runtime.detector import (
+    NEVER,
+    PYTHON_LOOP_MAX_CLASSES,
+    PYTHON_LOOP_MAX_CODES,
+    apply_temperature,
+    calibrated_top1,
+    calibration_table,
+    detect,
+    detect_frame,
 )
 
 
@@ -206,7 +206,7 @@ def test_reliability_bins_partition_the_inputs():
 
 
 @pytest.mark.parametrize("relaxed", [None, 0.6])
-@pytest.mark.parametrize("classes", [5, 100])  # the Python loop and the numpy way of detect_frame
+@pytest.mark.parametrize("classes", [5, 100])  # the Python loop and the numpy way of calibrated_top1
 @pytest.mark.parametrize("as_list", [False, True])  # arrays, or lists of floats as scores_one gives them
 def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes, as_list):
     rng = np.random.default_rng(1)
@@ -225,29 +225,63 @@ def test_single_frame_fast_path_equals_the_vectorised_detector(relaxed, classes,
     assert (~batch.agree).sum() > 0 and (relaxed is None) == (not (batch.accept & ~batch.agree).any())
 
 
+def _8_bit_output(dtype: str, zero_point: int) -> tuple[list[float], np.float32]:
+    """The dequantized score of each code byte 0..255 of an 8-bit softmax output, and its scale."""
+    scale = np.float32(1 / 256)
+    codes_by_byte = np.arange(256, dtype=np.uint8).view(dtype)
+    return ((codes_by_byte.astype(np.float32) - zero_point) * scale).astype(np.float32).tolist(), scale
+
+
 @pytest.mark.parametrize("dtype, zero_point", [("int8", -128), ("uint8", 0), ("int8", 3)])
 def test_table_calibration_of_8_bit_codes_gives_the_same_bits_as_the_float_way(dtype, zero_point):
     """The runtime calibrates 8-bit minion outputs by table lookup; it must equal calibrated_top1 on
     the dequantized scores bit for bit (the Java parity traces compare confidences exactly)."""
-    scale = np.float32(1 / 256)
-    codes_by_byte = np.arange(256, dtype=np.uint8).view(dtype)
-    dequantized = ((codes_by_byte.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    dequantized, scale = _8_bit_output(dtype, zero_point)
     info = np.iinfo(dtype)
     rng = np.random.default_rng(3)
+    ties = 0
     for temperature in (0.6, 1.0, 1.7):
-        table = calibration_table(dequantized.tolist(), temperature, 10)
+        table = calibration_table(dequantized, temperature)
         for _ in range(300):
             raw = rng.integers(info.min, info.max + 1, 10).astype(dtype)
             raw[rng.integers(0, 10)] = raw.max()  # ties for the top: the first one answers in both ways
             raw[rng.integers(0, 10)] = info.min  # a score at or below zero: clipped at 1e-12 in both ways
             scores = ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
-            assert calibrated_top1_codes(raw.tolist(), table) == calibrated_top1(scores, temperature)
+            ties += int((raw == raw.max()).sum() > 1)
+            assert calibrated_top1(raw.tolist(), temperature, table) == calibrated_top1(scores, temperature)
+            assert calibrated_top1(raw, temperature, table) == calibrated_top1(scores, temperature)  # codes as an array
+    assert ties > 0
 
 
-def test_calibration_table_is_for_8_bit_outputs_of_few_classes():
+def test_many_classes_take_numpy_with_the_loops_sum():
+    """Above PYTHON_LOOP_MAX_CODES numpy looks the terms up; it adds them left to right as the loop
+    does (numpy's own sum is pairwise), so an 8-bit output gives exactly the loop's bits."""
+    dequantized, _ = _8_bit_output("int8", -128)
+    table = calibration_table(dequantized, 0.8)
+    rng = np.random.default_rng(4)
+    classes = 2 * PYTHON_LOOP_MAX_CODES
+    pairwise_differs = 0
+    for _ in range(50):
+        codes = rng.integers(-128, 128, classes).tolist()
+        terms = [table[code] for code in codes]
+        total = 0.0
+        for term in terms:
+            total += term
+        top = codes.index(max(codes))
+        assert calibrated_top1(codes, 0.8, table) == (top, terms[top] / total)
+        pairwise_differs += int(terms[top] / float(np.sum(terms)) != terms[top] / total)
+    assert pairwise_differs > 0  # the order of the sum shows in the bits, so the test can fail
+    # Float scores above PYTHON_LOOP_MAX_CLASSES: numpy's power, within rounding of the loop's terms.
+    scores = rng.dirichlet(np.ones(2 * PYTHON_LOOP_MAX_CLASSES)).astype(np.float32)
+    top, confidence = calibrated_top1(scores, 0.8)
+    expected = scores.astype(np.float64) ** 1.25
+    assert top == int(scores.argmax()) and confidence == pytest.approx(expected[top] / expected.sum(), rel=1e-12)
+
+
+def test_calibration_table_is_for_8_bit_outputs():
     scores = np.linspace(0, 1, 256).tolist()
-    assert calibration_table(None, 1.0, 10) is None  # float outputs
-    assert calibration_table(scores, 1.0, PYTHON_LOOP_MAX_CLASSES + 1) is None  # numpy is faster there
-    assert calibration_table(scores, 2.0, PYTHON_LOOP_MAX_CLASSES)[255] == pytest.approx(1.0)
+    assert calibration_table(None, 1.0) is None  # float outputs
+    assert calibration_table(scores, 2.0)[255] == pytest.approx(1.0)
+    assert calibration_table(scores, 0.5)[128] == pytest.approx((128 / 255) ** 2)
     with pytest.raises(ConfigError, match="a dequantization table has 10 entries; expected 256"):
-        calibration_table(scores[:10], 1.0, 10)
+        calibration_table(scores[:10], 1.0)

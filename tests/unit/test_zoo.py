@@ -11,7 +11,8 @@ from mmnet.format.errors import ConfigError
 from mmnet.pipeline._tf import keras
 from mmnet.pipeline.zoo.costs import keras_model_costs
 from mmnet.pipeline.zoo.layers import make_divisible, stem_stride
-from mmnet.pipeline.zoo.registry import FAMILIES, build_model, family_names
+from mmnet.pipeline.zoo.families import FAMILIES, family_names
+from mmnet.pipeline.zoo.registry import build_model
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 ALPHAS = (0.25, 0.5, 1.0)

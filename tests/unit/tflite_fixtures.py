@@ -1,16 +1,19 @@
 """Tiny real TFLite models and a tiny real bundle for the runtime tests.
 
-The models are a random-weight conv + softmax classifier (12x12x1 -> 3 classes) converted with
-``tf.lite.TFLiteConverter`` to float32 and to full-integer int8. Building them takes a few seconds,
-so ``tiny_models()`` converts once per process and callers write the bytes where they need them.
+The models are a conv + softmax classifier (12x12x1 -> 3 classes) with fixed random weights,
+converted with ``tf.lite.TFLiteConverter`` to float32 and to full-integer int8. The converted files
+are committed (``tests/fixtures/tiny-r12-{float32,int8}.tflite``, ~2 KB each), so the TF-free runtime
+is tested without TensorFlow; :func:`reference_scores` is the same network in numpy, the float
+reference the interpreter is checked against. Regenerate the files (needs TensorFlow) with
+``.venv/bin/python -m tests.unit.tflite_fixtures``; an integration test checks that the committed files
+still match a fresh conversion's outputs.
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +25,15 @@ from mmnet.runtime.interpreter import TFLiteClassifier
 RESOLUTION = 12
 CHANNELS = 1
 NUM_CLASSES = 3
+FILTERS = 4
 FRAME_SHAPE = (8, 8, 1)  # recorded frames; the models take them resized to RESOLUTION
 MEAN = (127.5,)
 STD = (64.0,)
 LABELS = ("cat", "dog", "eel")
 FLOAT_ID = "tiny-r12-float32"
 INT8_ID = "tiny-r12-int8"
-
-
-@dataclass(frozen=True)
-class TinyModels:
-    keras_model: Any
-    float32_tflite: bytes
-    int8_tflite: bytes
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PRECISIONS = ("float32", "int8")
 
 
 def normalised_inputs(n: int, seed: int) -> np.ndarray:
@@ -46,30 +45,56 @@ def normalised_inputs(n: int, seed: int) -> np.ndarray:
     return (mean + std * noise).astype(np.float32)
 
 
-def _build_keras_model() -> Any:
-    from mmnet.pipeline._tf import keras
+def tiny_weights() -> list[np.ndarray]:
+    """Conv kernel (3, 3, 1, 4), conv bias, dense kernel (4, 3), dense bias: Keras' weight order.
+
+    From numpy so the fixture does not depend on Keras' initialiser seeding. With this seed and the
+    doubled dense kernel, inputs from normalised_inputs() split between classes 0 and 1 with
+    confidences from ~0.5 to ~1.
+    """
+    rng = np.random.default_rng(0)
+    shapes = [(3, 3, CHANNELS, FILTERS), (FILTERS,), (FILTERS, NUM_CLASSES), (NUM_CLASSES,)]
+    weights = [rng.normal(0.0, 1.0, shape).astype(np.float32) for shape in shapes]
+    weights[2] *= 2.0
+    return weights
+
+
+def reference_scores(inputs: np.ndarray) -> np.ndarray:
+    """The tiny network in numpy (same-padded 3x3 conv, ReLU, global average pool, dense, softmax)."""
+    kernel, bias, dense, dense_bias = (w.astype(np.float64) for w in tiny_weights())
+    x = np.pad(inputs.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    conv = np.zeros((len(inputs), RESOLUTION, RESOLUTION, FILTERS))
+    for dy in range(3):
+        for dx in range(3):
+            conv += np.einsum("nhwc,cf->nhwf", x[:, dy : dy + RESOLUTION, dx : dx + RESOLUTION], kernel[dy, dx])
+    features = np.maximum(conv + bias, 0.0).mean(axis=(1, 2))
+    logits = features @ dense + dense_bias
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def tflite_bytes(precision: str) -> bytes:
+    """The committed float32 or int8 tiny model."""
+    return (FIXTURES / f"tiny-r12-{precision}.tflite").read_bytes()
+
+
+def write_tflite(path: Path, precision: str) -> Path:
+    """Write the float32 or int8 tiny model to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tflite_bytes(precision))
+    return path
+
+
+def convert_tiny_models() -> dict[str, bytes]:
+    """A fresh conversion of the tiny network with TensorFlow: {precision: .tflite bytes}."""
+    from mmnet.pipeline._tf import keras, tf
 
     inputs = keras.Input((RESOLUTION, RESOLUTION, CHANNELS))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(FILTERS, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
-    # Weights from numpy so the fixture does not depend on Keras' initialiser seeding. With this
-    # seed and the doubled dense layer, inputs from normalised_inputs() split between classes 0
-    # and 1 with confidences from ~0.5 to ~1 (checked when the fixture was written).
-    rng = np.random.default_rng(0)
-    weights = [rng.normal(0.0, 1.0, w.shape).astype(np.float32) for w in model.get_weights()]
-    weights[2] *= 2.0
-    model.set_weights(weights)
-    return model
-
-
-@functools.lru_cache(maxsize=1)
-def tiny_models() -> TinyModels:
-    """The Keras model and its float32 and int8 TFLite conversions (built once per process)."""
-    from mmnet.pipeline._tf import tf
-
-    model = _build_keras_model()
+    model.set_weights(tiny_weights())
     float_bytes = tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
     calibration = normalised_inputs(64, seed=1)
@@ -88,16 +113,7 @@ def tiny_models() -> TinyModels:
         # "Statistics for quantized inputs were expected": irrelevant, the calibration sets them.
         warnings.simplefilter("ignore", UserWarning)
         int8_bytes = converter.convert()
-    return TinyModels(keras_model=model, float32_tflite=float_bytes, int8_tflite=int8_bytes)
-
-
-def write_tflite(path: Path, precision: str) -> Path:
-    """Write the float32 or int8 tiny model to ``path``."""
-    models = tiny_models()
-    data = {"float32": models.float32_tflite, "int8": models.int8_tflite}[precision]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
+    return {"float32": float_bytes, "int8": int8_bytes}
 
 
 def _tensor(shape: list[int], dtype: str, quant: tuple[float, int] | None) -> dict[str, Any]:
@@ -243,3 +259,11 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
 def rewrite_manifest(bundle_dir: Path, manifest: dict[str, Any]) -> None:
     """Overwrite manifest.json without validation (to build broken bundles)."""
     (bundle_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for precision, data in convert_tiny_models().items():
+        (FIXTURES / f"tiny-r12-{precision}.tflite").write_bytes(data)
+        print(f"wrote {FIXTURES / f'tiny-r12-{precision}.tflite'} ({len(data)} bytes)")
+    sys.exit(0)

@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * energy_mj / energy_source pairing).
  */
 public final class DeviceProfile {
-    public static final String SCHEMA_VERSION = "1.0";
+    public static final String SCHEMA_VERSION = Vocabulary.DEVICE_PROFILE_SCHEMA_VERSION;
     private static final Pattern UTC = Pattern.compile("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$");
     private static final Pattern RESOLUTION = Pattern.compile("^[1-9][0-9]*$");
 

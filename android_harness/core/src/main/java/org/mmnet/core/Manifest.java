@@ -16,7 +16,7 @@ import java.util.TreeSet;
  * output shapes, blessed models shipped).
  */
 public final class Manifest {
-    public static final String SCHEMA_VERSION = "1.0";
+    public static final String SCHEMA_VERSION = Vocabulary.MANIFEST_SCHEMA_VERSION;
 
     /** A file inside the bundle with its size and sha256 ({@code file_ref} of the schema). */
     public static final class FileRef {

@@ -24,7 +24,7 @@ public enum Mode {
                 return m;
             }
         }
-        throw new ConfigException("mode is '" + name + "'; expected one of [normal, power_saving, private, mission_critical]");
+        throw new ConfigException("mode is '" + name + "'; expected one of " + Vocabulary.MODES);
     }
 
     @Override

@@ -18,14 +18,16 @@ import java.util.regex.Pattern;
  * cross-references of Python's {@code check_runtime_config}.
  */
 public final class RuntimeConfig {
-    public static final String SCHEMA_VERSION = "1.0";
+    public static final String SCHEMA_VERSION = Vocabulary.RUNTIME_CONFIG_SCHEMA_VERSION;
     /** The implicit system that runs the master alone. */
-    public static final String MASTER_ONLY = "master-only";
+    public static final String MASTER_ONLY = Vocabulary.MASTER_ONLY;
     /** A threshold no probability reaches (detector.NEVER). */
-    public static final double NEVER = 1.01;
+    public static final double NEVER = Vocabulary.NEVER;
 
+    private static final String[] PLACEMENTS = Vocabulary.PLACEMENTS.toArray(new String[0]);
     private static final Pattern SYSTEM_NAME = Pattern.compile("^(pair|single):.+$");
-    private static final Pattern SELECTED_SYSTEM = Pattern.compile("^(master-only|pair:.+|single:.+)$");
+    private static final Pattern SELECTED_SYSTEM =
+            Pattern.compile("^(" + Pattern.quote(MASTER_ONLY) + "|pair:.+|single:.+)$");
 
     /** Radio power model of a network profile: P = alpha × throughput + beta (mW). */
     public static final class RadioPower {
@@ -272,7 +274,7 @@ public final class RuntimeConfig {
             for (String key : new String[] {"device_ms", "cloud_ms", "device_mj", "cloud_mj"}) {
                 p.get(key).atLeast(0);
             }
-            p.get("choice").oneOf("device", "cloud");
+            p.get("choice").oneOf(PLACEMENTS);
         }
 
         JsonNode selectionNode = doc.get("selection");
@@ -285,7 +287,7 @@ public final class RuntimeConfig {
                 ModeSpec spec = modes.get(mode);
                 JsonNode systemNode = chosen.get("system");
                 String system = systemNode.matching(SELECTED_SYSTEM, "'master-only', 'pair:...' or 'single:...'");
-                Placement placement = Placement.parse(chosen.get("placement").oneOf("device", "cloud"));
+                Placement placement = Placement.parse(chosen.get("placement").oneOf(PLACEMENTS));
                 List<String> runnerUps = new ArrayList<>();
                 for (JsonNode r : chosen.get("runner_ups").items()) {
                     runnerUps.add(r.string());

@@ -18,6 +18,7 @@ import org.mmnet.core.Placement;
 import org.mmnet.core.RuntimeConfig;
 import org.mmnet.core.detect.Detector;
 import org.mmnet.core.detect.FrameVerdict;
+import org.mmnet.core.select.CostingCache;
 import org.mmnet.core.select.Decision;
 import org.mmnet.core.select.FramePath;
 import org.mmnet.core.select.HistoryEntry;
@@ -40,6 +41,8 @@ public final class MmnetRuntime {
     private final Mode mode;
     private final String profile;
     private final SelectorTables tables;
+    /** The selector's memo of rules 1-4 for this runtime's frames. */
+    private final CostingCache costingCache = new CostingCache();
     private final Placement override;
     private final boolean deviceMaster;
     private final ModelRunner runner;
@@ -240,7 +243,7 @@ public final class MmnetRuntime {
         double timestamp = Double.isNaN(timestampS) ? started : timestampS;
         checkFrame(frame);
         int index = frames;
-        Decision decision = Selector.decide(tables, state, mode, timestamp, override);
+        Decision decision = Selector.decide(tables, state, mode, timestamp, override, costingCache);
         boolean runsDetector = decision.path() == FramePath.MINIONS;
         boolean runsMinions = runsDetector || decision.path() == FramePath.MINIONS_UNCHECKED;
         Work work = new Work(frame);

@@ -2,6 +2,7 @@ package org.mmnet.core.runtime;
 
 import org.mmnet.core.ConfigException;
 import org.mmnet.core.Mode;
+import org.mmnet.core.Vocabulary;
 
 /** How a runtime runs a bundle: user mode, network profile, placement, whether the phone holds the master. */
 public final class RuntimeOptions {
@@ -47,7 +48,7 @@ public final class RuntimeOptions {
 
         public Builder mode(Mode value) {
             if (value == null) {
-                throw new ConfigException("mode is null; expected one of [normal, power_saving, private, mission_critical]");
+                throw new ConfigException("mode is null; expected one of " + Vocabulary.MODES);
             }
             mode = value;
             return this;

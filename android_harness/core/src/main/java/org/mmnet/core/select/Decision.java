@@ -54,6 +54,7 @@ public final class Decision {
         return probe;
     }
 
+    /** The rules hit, in order, the mode's first. */
     public List<Reason> reasons() {
         return reasons;
     }
@@ -70,7 +71,7 @@ public final class Decision {
         return estimates;
     }
 
-    /** The keys of Python's Decision.to_json, plus {@code reason_codes}. */
+    /** Python's Decision.to_json: each reason as {"code", "values", "text"}. */
     public JsonObject toJson() {
         JsonObject o = new JsonObject();
         o.addProperty("path", path.json());
@@ -78,14 +79,11 @@ public final class Decision {
         o.addProperty("placement", placement.json());
         o.addProperty("thresholds_mode", thresholdsMode);
         o.addProperty("probe", probe);
-        JsonArray texts = new JsonArray();
-        JsonArray codes = new JsonArray();
+        JsonArray reasonsJson = new JsonArray();
         for (Reason r : reasons) {
-            texts.add(r.text());
-            codes.add(r.code().json());
+            reasonsJson.add(r.toJson());
         }
-        o.add("reasons", texts);
-        o.add("reason_codes", codes);
+        o.add("reasons", reasonsJson);
         JsonObject e = new JsonObject();
         e.addProperty("L_m", estimates.lM);
         e.addProperty("L_t", estimates.lT);

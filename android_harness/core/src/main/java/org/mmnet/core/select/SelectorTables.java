@@ -80,7 +80,7 @@ public final class SelectorTables {
         replyKbit = upload.replyBytes * 8 / 1e3;
         serverMs = upload.serverMs;
         for (RuntimeConfig.NetworkProfile p : config.profiles().values()) {
-            double cloud = uploadKbit / p.uplinkMbps + p.rttMs + replyKbit / p.downlinkMbps + serverMs;
+            double cloud = Selector.cloudLatencyMs(uploadKbit, p.uplinkMbps, p.rttMs, replyKbit, p.downlinkMbps, serverMs);
             profiles.put(p.name, new Profile(p.rttMs, p.uplinkMbps, p.downlinkMbps, cloud));
         }
         for (Mode m : Mode.values()) {

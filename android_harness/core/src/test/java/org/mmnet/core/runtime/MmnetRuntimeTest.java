@@ -138,8 +138,12 @@ public class MmnetRuntimeTest {
         assertEquals(new TreeSet<>(Arrays.asList("index", "timestamp_s", "label", "label_name", "confidence", "path", "system",
                 "recovered", "verified", "minion_answer", "master_answer", "master_placement", "timings_ms", "energy_mj",
                 "fallbacks", "audited", "decision")), new TreeSet<>(json.keySet()));
-        assertEquals(new TreeSet<>(Arrays.asList("path", "system", "placement", "thresholds_mode", "probe", "reasons", "reason_codes",
+        assertEquals(new TreeSet<>(Arrays.asList("path", "system", "placement", "thresholds_mode", "probe", "reasons",
                 "estimates", "detector")), new TreeSet<>(json.getAsJsonObject("decision").keySet()));
+        JsonObject mode = json.getAsJsonObject("decision").getAsJsonArray("reasons").get(0).getAsJsonObject();
+        assertEquals("mode", mode.get("code").getAsString());
+        assertEquals("normal", mode.getAsJsonObject("values").get("mode").getAsString());
+        assertEquals("mode normal", mode.get("text").getAsString());
         assertEquals("accepted", json.getAsJsonObject("decision").getAsJsonObject("detector").get("verdict").getAsString());
         assertEquals(new TreeSet<>(Arrays.asList("preprocess", "minions", "master", "remote", "total", "overhead")),
                 new TreeSet<>(json.getAsJsonObject("timings_ms").keySet()));

@@ -8,6 +8,8 @@ import static org.junit.Assert.assertTrue;
 
 import com.google.gson.JsonObject;
 import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
 import org.junit.Test;
 import org.mmnet.core.ConfigException;
 import org.mmnet.core.Fixtures;
@@ -131,6 +133,37 @@ public class SelectorTest {
         assertThrows(ConfigException.class, () -> Selector.observeBandwidth(AS_BUILT, s, 0.0, null));
         // The RTT part of a request: the transfer at the current bandwidths and the server time come off, at least 0.
         assertEquals(0.0, Selector.rttFromRequestMs(AS_BUILT, s.link(), 0.1), 0.0);
+    }
+
+    @Test
+    public void aCostingCacheGivesTheDecisionsOfNone() {
+        SelectorTables slow = tables(80.0);
+        SelectorState wifi = Selector.initialState(slow, "wifi");
+        SelectorState overloaded = Selector.observeRtt(slow, Selector.observeRtt(slow, wifi, 400.0, 0.0), 400.0, 1.0);
+        SelectorState narrow = Selector.observeBandwidth(slow, wifi, 0.1, null);
+        CostingCache cache = new CostingCache();
+        Set<String> outcomes = new HashSet<>();
+        for (int pass = 0; pass < 2; pass++) {  // the second pass switches back to inputs the cache held before
+            for (SelectorState s : Arrays.asList(wifi, overloaded, narrow)) {
+                for (Mode m : Mode.values()) {
+                    for (Placement o : Arrays.asList(null, Placement.DEVICE)) {
+                        Decision fresh = Selector.decide(slow, s, m, 10.0, o);
+                        assertEquals(fresh.toJson(), Selector.decide(slow, s, m, 10.0, o, cache).toJson());
+                        outcomes.add(fresh.path() + " " + fresh.placement() + " " + fresh.system());
+                    }
+                }
+            }
+        }
+        assertTrue(outcomes.toString(), outcomes.size() >= 4);  // the inputs matter
+    }
+
+    @Test
+    public void reasonsKeepTheValuesTheyCompared() {
+        Decision d = Selector.decide(AS_BUILT, Selector.initialState(AS_BUILT, "lte"), Mode.MISSION_CRITICAL, 0.0, null);
+        Reason placement = d.reasons().get(1);
+        assertEquals(ReasonCode.DEVICE_FASTER, placement.code());
+        assertEquals(d.estimates().lT, (Double) placement.values().get("L_t"), 0.0);
+        assertEquals(d.estimates().lM, (Double) placement.values().get("L_m"), 0.0);
     }
 
     @Test

@@ -1,0 +1,173 @@
+"""Predict request bodies of the TF Serving REST API, decoded into uint8 frames (pure functions).
+
+A body is ``{"instances": [...]}`` (row format, answered with ``predictions``) or ``{"inputs":
+[...]}`` / ``{"inputs": {"<input name>": [...]}}`` (columnar format, answered with ``outputs``),
+optionally with ``"signature_name"``. An instance is one raw frame in the bundle's frame shape
+``(H, W, C)`` (``(H, W)`` too when C == 1): nested lists of integers 0..255, or ``{"b64": "<base64
+PNG or JPEG>"}``. A bad body raises :class:`DataError` naming the instance, what was found and what
+was expected; the app answers it with 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from mmnet.format.errors import DataError
+from mmnet.server import serve_extra_missing
+
+try:
+    from PIL import Image
+except ImportError as _e:  # pragma: no cover - exercised only without the extra
+    raise serve_extra_missing(_e) from _e
+
+__all__ = ["PredictRequest", "parse_predict_body"]
+
+_REQUEST_KEYS = ("instances", "inputs", "signature_name")
+_SIGNATURES = ("", "serving_default", "predict")
+_IMAGE_FORMATS = ("PNG", "JPEG")
+_MODE_BY_CHANNELS = MappingProxyType({1: "L", 3: "RGB"})
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """A decoded predict body: the reply's key (``predictions`` or ``outputs``) and the frames,
+    uint8 ``(N, H, W, C)``."""
+
+    reply_key: str
+    frames: np.ndarray
+
+
+def _json_type(value: Any) -> str:
+    """``value``'s JSON type with its article: "an object", "a number", ..."""
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (dict, "an object"), (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    if value is None:
+        return "null"
+    return "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+
+
+def _reject_constant(name: str) -> Any:
+    raise DataError(f"the body contains {name}, which is not valid JSON; expected finite numbers")
+
+
+def _expected_frame(frame_shape: tuple[int, int, int]) -> str:
+    h, w, c = frame_shape
+    return f"a uint8 frame of shape ({h}, {w}, {c})" + (f" or ({h}, {w})" if c == 1 else "")
+
+
+def _decode_image(where: str, data: Any, frame_shape: tuple[int, int, int]) -> np.ndarray:
+    if not isinstance(data, str):
+        raise DataError(f"{where}.b64 is {_json_type(data)}; expected a base64 string")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise DataError(f"{where}.b64 is not valid base64: {e}") from e
+    h, w, c = frame_shape
+    try:
+        with Image.open(io.BytesIO(raw), formats=list(_IMAGE_FORMATS)) as image:
+            # Check the header before decoding any pixels (no decompression bombs).
+            if image.size != (w, h):
+                raise DataError(
+                    f"{where}.b64 is a {image.width}x{image.height} (WxH) image; expected "
+                    f"{w}x{h}, the bundle's frame shape ({h}, {w}, {c})"
+                )
+            expected_mode = _MODE_BY_CHANNELS.get(c)
+            if image.mode != expected_mode:
+                raise DataError(
+                    f"{where}.b64 is a {image.format} image in mode {image.mode!r} "
+                    f"({len(image.getbands())} bands); expected mode {expected_mode!r} "
+                    f"({c} channel{'s' if c != 1 else ''}, 8 bits)"
+                )
+            pixels = np.asarray(image, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        raise DataError(f"{where}.b64 cannot be decoded as a {' or '.join(_IMAGE_FORMATS)} image: {e}") from e
+    return pixels.reshape(h, w, c)
+
+
+def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> np.ndarray:
+    expected = _expected_frame(frame_shape)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, OverflowError) as e:
+        raise DataError(f"{where} is not a rectangular array of integers ({e}); expected {expected}") from e
+    h, w, c = frame_shape
+    if arr.shape != frame_shape and not (c == 1 and arr.shape == (h, w)):
+        raise DataError(f"{where} has shape {arr.shape}; expected {expected}")
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        kind = {"f": "non-integer numbers", "b": "booleans", "U": "strings"}.get(
+            arr.dtype.kind, f"values of dtype {arr.dtype}"
+        )
+        raise DataError(f"{where} holds {kind}; expected integers 0..255 ({expected})")
+    low, high = int(arr.min()), int(arr.max())
+    if low < 0 or high > 255:
+        raise DataError(f"{where} has values {low}..{high}; expected 0..255 ({expected})")
+    return arr.astype(np.uint8).reshape(frame_shape)
+
+
+def _decode_instance(where: str, instance: Any, frame_shape: tuple[int, int, int]) -> np.ndarray:
+    if isinstance(instance, dict):
+        if set(instance) == {"b64"}:
+            return _decode_image(where, instance["b64"], frame_shape)
+        if len(instance) == 1:  # a named input: {"<input name>": frame}
+            (key, value), = instance.items()
+            return _decode_instance(f"{where}.{key}", value, frame_shape)
+        raise DataError(
+            f"{where} is an object with keys {sorted(instance)}; expected nested lists or "
+            '{"b64": "<base64 PNG/JPEG>"}'
+        )
+    if isinstance(instance, list):
+        return _decode_raw(where, instance, frame_shape)
+    raise DataError(
+        f"{where} is {_json_type(instance)}; expected nested lists ({_expected_frame(frame_shape)}) or "
+        '{"b64": "<base64 PNG/JPEG>"}'
+    )
+
+
+def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_instances: int) -> PredictRequest:
+    """The frames of a predict ``body`` for a bundle whose frames are ``frame_shape``; at most
+    ``max_instances`` of them. :class:`DataError` when the body is bad."""
+    try:
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"the request body is not valid JSON: {e}") from e
+    if not isinstance(doc, dict):
+        raise DataError(
+            f"the request body is {_json_type(doc)}; expected an object "
+            '{"instances": [...]} or {"inputs": [...]}'
+        )
+    unknown = sorted(set(doc) - set(_REQUEST_KEYS))
+    if unknown:
+        raise DataError(f"unknown request keys {unknown}; expected only {list(_REQUEST_KEYS)}")
+    signature = doc.get("signature_name", "")
+    if signature not in _SIGNATURES:
+        raise DataError(f"signature_name is {signature!r}; this model has one signature, 'serving_default'")
+    if ("instances" in doc) == ("inputs" in doc):
+        raise DataError(
+            'the request body needs exactly one of "instances" (row format) and "inputs" (columnar format)'
+        )
+    if "instances" in doc:
+        key, reply_key, items = "instances", "predictions", doc["instances"]
+    else:
+        key, reply_key, items = "inputs", "outputs", doc["inputs"]
+        if isinstance(items, dict) and len(items) == 1 and "b64" not in items:
+            (name, items), = items.items()
+            key = f"inputs.{name}"
+    if not isinstance(items, list):
+        raise DataError(f"{key} is {_json_type(items)}; expected a list of frames")
+    if not items:
+        raise DataError(f"{key} is empty; expected 1..{max_instances} frames")
+    if len(items) > max_instances:
+        raise DataError(f"{key} holds {len(items)} frames; expected at most {max_instances} per request")
+    frames = [_decode_instance(f"{key}[{i}]", item, frame_shape) for i, item in enumerate(items)]
+    return PredictRequest(reply_key, np.stack(frames))

@@ -1,0 +1,279 @@
+"""Running the master server's app on uvicorn: blocking (:func:`serve`, ``mmnet serve``), in a
+thread of this process (:func:`running_app`, :func:`running_server`: tests) or in a child process
+(:func:`running_server_process`: benchmarks, which must not share the caller's GIL).
+
+Graceful shutdown: uvicorn handles SIGINT/SIGTERM, stops accepting, lets in-flight requests finish
+(at most ``graceful_timeout_s``) and then exits. Connections beyond ``max_concurrency`` are
+answered 503 by uvicorn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mmnet.format.bundle import Bundle
+from mmnet.format.checks import check_int
+from mmnet.format.errors import MmnetError
+from mmnet.runtime.remote import TOKEN_ENV
+from mmnet.server import serve_extra_missing
+from mmnet.server.app import ServerConfig, create_app
+
+try:
+    import uvicorn
+except ImportError as _e:  # pragma: no cover - exercised only without the extra
+    raise serve_extra_missing(_e) from _e
+
+__all__ = [
+    "DEFAULT_PORT",
+    "ServerError",
+    "serve",
+    "running_app",
+    "running_server",
+    "running_server_process",
+    "child_command",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8501  # TF Serving's REST port
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_LOG_TAIL_BYTES = 2000
+
+
+class ServerError(MmnetError, RuntimeError):
+    """The master server did not start, or did not become healthy in time."""
+
+
+def _uvicorn_config(
+    app: Any, *, host: str, port: int, graceful_timeout_s: float, max_concurrency: int, quiet: bool
+) -> uvicorn.Config:
+    logging_options: dict[str, Any] = {"log_config": None, "access_log": False} if quiet else {}
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, math.ceil(graceful_timeout_s)),
+        timeout_keep_alive=5,
+        limit_concurrency=max_concurrency,
+        server_header=False,
+        **logging_options,
+    )
+
+
+def serve(
+    bundle_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    max_concurrency: int = 128,
+    graceful_timeout_s: float = 10.0,
+    **options: Any,
+) -> None:
+    """Serve ``bundle_dir``'s master on ``host:port`` until SIGINT/SIGTERM (blocks).
+
+    ``options`` are :class:`ServerConfig` fields. Both signals start uvicorn's graceful shutdown
+    (no new connections, in-flight requests finish within ``graceful_timeout_s``). After SIGINT
+    this returns; after SIGTERM uvicorn re-raises the signal once shut down, so the process ends
+    by SIGTERM as a supervisor expects.
+
+    ``token`` defaults to the environment variable ``$MMNET_TOKEN`` (:data:`TOKEN_ENV`, the one
+    ``mmnet run`` reads too); auth is off when neither is set. Bind to a non-loopback ``host``
+    only behind TLS (e.g. a reverse proxy).
+    """
+    check_int("port", port, low=0, high=65535)
+    if options.get("token") is None:
+        options["token"] = os.environ.get(TOKEN_ENV) or None
+    config = ServerConfig(**options)
+    if config.token is None and host not in _LOOPBACK_HOSTS:
+        logger.warning("serving on %s without a bearer token: anyone who can reach it may use it", host)
+    app = create_app(bundle_dir, config=config)
+    logger.info("listening on http://%s:%d (auth %s)", host, port, "on" if config.token is not None else "off")
+    server = uvicorn.Server(
+        _uvicorn_config(
+            app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, max_concurrency=max_concurrency,
+            quiet=False,
+        )
+    )
+    try:
+        server.run()
+    except SystemExit as e:  # uvicorn exits when it cannot bind or its lifespan fails
+        raise ServerError(
+            f"the master server could not start on {host}:{port} (uvicorn exit code {e.code}; see its log above)"
+        ) from e
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after its graceful shutdown
+        logger.info("master server on %s:%d stopped (SIGINT)", host, port)
+
+
+@contextlib.contextmanager
+def running_app(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    startup_timeout_s: float = 10.0,
+    graceful_timeout_s: float = 2.0,
+    max_concurrency: int = 128,
+) -> Iterator[str]:
+    """Serve any ASGI ``app`` with uvicorn in a background thread on a free port of ``host``.
+
+    Yields the base URL (``http://127.0.0.1:PORT``); on exit stops the server, letting in-flight
+    requests finish for at most ``graceful_timeout_s``.
+    """
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it every kept-alive reply waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(
+            _uvicorn_config(
+                app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, max_concurrency=max_concurrency,
+                quiet=True,
+            )
+        )
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"mmnet-serve-{port}", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + startup_timeout_s
+        while not server.started:
+            if not thread.is_alive():
+                raise ServerError(f"the server on {host}:{port} exited during startup")
+            if time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(timeout=graceful_timeout_s + 5)
+                raise ServerError(f"the server on {host}:{port} did not start within {startup_timeout_s:g} s")
+            time.sleep(0.01)
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=graceful_timeout_s + 5)
+            if thread.is_alive():
+                logger.warning("server on %s:%d did not stop in time; forcing it", host, port)
+                server.force_exit = True
+                thread.join(timeout=5)
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def running_server(bundle_dir: str | Path | Bundle, *, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """``create_app(bundle_dir, **options)`` served on a free loopback port; yields the base URL.
+
+    ``startup_timeout_s``, ``graceful_timeout_s`` and ``max_concurrency`` go to
+    :func:`running_app`, the other options to :class:`ServerConfig`.
+    """
+    runner = {k: options.pop(k) for k in ("startup_timeout_s", "graceful_timeout_s", "max_concurrency") if k in options}
+    app = create_app(bundle_dir, **options)
+    with running_app(app, host=host, **runner) as url:
+        yield url
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def child_command(bundle_dir: str | Path, *, host: str, port: int, config: ServerConfig) -> list[str]:
+    """The command line of ``python -m mmnet.server`` serving ``bundle_dir`` with ``config``,
+    all but its token (which travels in the environment, never on a command line)."""
+    command = [
+        sys.executable, "-m", "mmnet.server", str(bundle_dir),
+        "--host", host,
+        "--port", str(port),
+        "--max-body-bytes", str(config.max_body_bytes),
+        "--max-instances", str(config.max_instances),
+        "--inference-timeout-s", repr(float(config.inference_timeout_s)),
+        "--body-timeout-s", repr(float(config.body_timeout_s)),
+    ]
+    if config.threads is not None:
+        command += ["--threads", str(config.threads)]
+    if config.model_id is not None:
+        command += ["--model-id", config.model_id]
+    return command
+
+
+def _wait_until_healthy(child: subprocess.Popen, url: str, timeout_s: float, log_tail: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if child.poll() is not None:
+            raise ServerError(f"the server process exited with code {child.returncode} during startup:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1.0) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            raise ServerError(f"the server process did not become healthy within {timeout_s:g} s:\n{log_tail()}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_server_process(
+    bundle_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    startup_timeout_s: float = 60.0,
+    stop_timeout_s: float = 15.0,
+    **options: Any,
+) -> Iterator[str]:
+    """:func:`serve` in a child process (``python -m mmnet.server``) on a free port; yields the
+    base URL once its ``/healthz`` answers.
+
+    Unlike :func:`running_server` the server does not share the caller's GIL (benchmarks).
+    ``options`` are :class:`ServerConfig` fields, validated here before the child starts; the
+    token travels in the child's environment (``$MMNET_TOKEN``), never on its command line. A
+    child that exits or stays unhealthy during startup raises :class:`ServerError` with the tail
+    of its log. On exit the child gets SIGTERM (uvicorn's graceful shutdown), then SIGKILL after
+    ``stop_timeout_s``.
+    """
+    config = ServerConfig(**options)
+    port = _free_port(host)
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if config.token is not None:
+        env[TOKEN_ENV] = config.token
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        child = subprocess.Popen(
+            child_command(bundle_dir, host=host, port=port, config=config),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read()[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+
+        url = f"http://{host}:{port}"
+        try:
+            _wait_until_healthy(child, url, startup_timeout_s, log_tail)
+            yield url
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning("server process %d ignored SIGTERM; killing it", child.pid)
+                    child.kill()
+                    child.wait(timeout=5)
