@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMNET := $(VENV)/bin/mmnet
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup java-deps demo test test-fast inspect clean constraints
+.PHONY: setup java-deps demo lint test test-unit test-fast inspect clean constraints
 
 # The venv is rebuilt only when the dependency pins change.
 $(INSTALLED): pyproject.toml constraints.txt
@@ -44,11 +44,25 @@ demo: setup
 inspect: setup
 	$(MMNET) inspect bundles/digits
 
-test: setup
-	$(PY) -m pytest
+# The unit layer runs in a pytest process of its own, before anything imports TensorFlow: its import
+# blocker (tests/unit/conftest.py) refuses TensorFlow, Keras and Beam only where they are not yet loaded.
+UNIT := tests/unit
+OTHER_LAYERS := tests/integration tests/e2e
 
-test-fast: setup
-	$(PY) -m pytest -m "not slow"
+# ruff's rules are in pyproject.toml; mypy checks the TF-free layers in tests/integration/test_types.py.
+lint: setup
+	$(PY) -m ruff check .
+
+test: lint
+	$(PY) -m pytest $(UNIT)
+	$(PY) -m pytest $(OTHER_LAYERS)
+
+test-unit: setup
+	$(PY) -m pytest $(UNIT)
+
+test-fast: lint
+	$(PY) -m pytest -m "not slow" $(UNIT)
+	$(PY) -m pytest -m "not slow" $(OTHER_LAYERS)
 
 # Regenerate the pins from a fresh venv (maintainers only; needs the package registry).
 constraints:

@@ -123,14 +123,16 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
     try:
         from tqdm import tqdm
 
-        from mmnet.benchmarks import bench_extras, bench_report, bench_systems as bs
+        from mmnet.benchmarks import bench_extras, bench_report
+        from mmnet.benchmarks import bench_systems as bs
         from mmnet.benchmarks.results import write_results
         from mmnet.benchmarks.shaped_link import LinkShape, ShapedLink
         from mmnet.runtime.replay import master_answers
         from mmnet.runtime.runtime import Runtime
         from mmnet.server.launch import running_server_process
     except ImportError as e:
-        raise DependencyError(f"`mmnet bench` needs the serve and pipeline extras: pip install 'mmnet[serve,pipeline]' ({e})") from e
+        raise DependencyError(f"`mmnet bench` needs the serve and pipeline extras: "
+                              f"pip install 'mmnet[serve,pipeline]' ({e})") from e
     doc = bundle.runtime_config.document
     frames, labels = bundle.load_split("test")
     with Runtime(bundle, mode="mission_critical") as runtime:
@@ -225,7 +227,8 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                    "test_frames": len(frames), "targets": doc["targets"], "device_profile": doc["device_profile"]},
         "shaper": shaper,
         "network": {
-            "profiles": {p: {k: v for k, v in doc["network_profiles"][p].items() if k != "source"} for p in doc["network_profiles"]},
+            "profiles": {p: {k: v for k, v in doc["network_profiles"][p].items() if k != "source"}
+                         for p in doc["network_profiles"]},
             "upload": doc["upload"],
             "frames": {"analytical": len(frames), "measured": measured_n,
                        "measured_note": (f"all {len(frames)} test frames on both paths." if measured_n == len(frames) else

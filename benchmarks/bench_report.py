@@ -6,9 +6,10 @@ from a saved document.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from statistics import median
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "AGREEMENT_LIMIT",
@@ -30,7 +31,8 @@ _ZOOM_SHARE = 0.05  # bars under 5% of the tallest get a zoomed panel of their o
 # ../shared/papers/README.md, headline results "with 100% of baseline accuracy", vs cloud-only.
 PAPER = {
     "M&MNet": {"latency_speedup": {"lte": 3.9, "wifi": 1.9}, "energy_change": {"lte": -0.535, "wifi": -0.395}},
-    "SIEVE": {"latency_speedup": {"3g": 12.3, "lte": 2.8, "wifi": 2.0}, "energy_change": {"3g": -0.91, "lte": -0.57, "wifi": -0.26}},
+    "SIEVE": {"latency_speedup": {"3g": 12.3, "lte": 2.8, "wifi": 2.0},
+              "energy_change": {"3g": -0.91, "lte": -0.57, "wifi": -0.26}},
 }
 _PLOT_SYSTEMS = (("mobile-only", "analytical"), ("cloud-only", "analytical"), ("cloud-only", "measured"),
                  ("hybrid", "analytical"), ("hybrid", "measured"))
@@ -92,7 +94,8 @@ def agreement_rows(doc: dict) -> list[dict[str, Any]]:
     """Measured vs analytical mean latency, per profile, for cloud-only and the hybrid (normal mode).
 
     Rows whose runs sent frames to the cloud get the difference of their median request times split
-    with the run's own numbers (medians throughout, so the host's load spikes stay out): ``bytes_ms`` is the transfer time of the bytes the link really
+    with the run's own numbers (medians throughout, so the host's load spikes stay out): ``bytes_ms`` is
+    the transfer time of the bytes the link really
     carried minus that of the config's ``upload.bytes`` / ``reply_bytes``; ``stack_ms`` what HTTP,
     PNG/JSON coding and the server framework add on this host (an unshaped loopback request minus
     the bare master compute); ``proxy_ms`` the proxy hop itself (the same request through an
@@ -336,11 +339,13 @@ def _explain_gap(row: dict) -> str:
     if row["cloud_requests"]["analytical"] != row["cloud_requests"]["measured"]:
         text += (f"The runs sent different numbers of frames to the cloud (analytical {row['cloud_requests']['analytical']}, "
                  f"measured {row['cloud_requests']['measured']}): the selector reacted to the measured round trips. ")
-    parts = {"the bytes HTTP really carries": row["bytes_ms"], "HTTP/PNG/JSON and the server framework on this host": row["stack_ms"],
+    parts = {"the bytes HTTP really carries": row["bytes_ms"],
+             "HTTP/PNG/JSON and the server framework on this host": row["stack_ms"],
              "the proxy hop": row["proxy_ms"], "the shaper's deliveries running late": row["shaper_ms"],
              "the rest (processes waiting for a core on a shared 2-core host)": row["rest_ms"]}
     cause, amount = max(parts.items(), key=lambda kv: abs(kv[1]))
-    text += (f"Per request (medians): {_ms(row['request_ms']['analytical'])} ms modelled vs {_ms(row['request_ms']['measured'])} ms measured; "
+    text += (f"Per request (medians): {_ms(row['request_ms']['analytical'])} ms modelled vs "
+             f"{_ms(row['request_ms']['measured'])} ms measured; "
              + ", ".join(f"{k} {v:+.2f} ms" for k, v in parts.items()) + f". The largest term is {cause} ({amount:+.2f} ms). "
              "These costs are fixed per request, so they weigh most where the modelled request is shortest.")
     return text
@@ -359,7 +364,7 @@ def _paper_section(doc: dict) -> list[str]:
             h, p = row["systems"]["hybrid"], row["profile"]
             record = _find(doc["records"], system="hybrid", profile=p, mode="normal", path=path)
 
-            def paper(name, key, fmt):
+            def paper(name, key, fmt, p=p):
                 value = PAPER[name][key].get(p)
                 return "—" if value is None else fmt(value)
 
@@ -380,7 +385,8 @@ def _paper_section(doc: dict) -> list[str]:
               "3.9×; against mobile-only (the fair baseline here) the gain is the minions' saving.",
               f"- **Host as phone.** The device is this host (device profile `{device.get('name')}`, "
               f"{device.get('kind')}; {device.get('source', '')[:160]}); compute energy is the profile's "
-              f"{device.get('compute_power_w')} W × time ({'measured' if device.get('power_measured') else 'assumed, not measured'}). "
+              f"{device.get('compute_power_w')} W × time "
+              f"({'measured' if device.get('power_measured') else 'assumed, not measured'}). "
               "A phone's CPU is several times slower, which would shift the balance toward offloading.",
               f"- **Frames on the wire.** A frame uploads as {upload['bytes']} bytes ({upload['encoding']}), so transfer time is "
               "almost all RTT; the paper's camera images take tens of KB, where bandwidth matters as much as RTT.",
@@ -432,9 +438,11 @@ def _precision_section(doc: dict) -> list[str]:
     lines = ["## int8 vs float16 vs float32", "",
              "Latency: median invoke on this host, every shipped model timed in turn in one run (round robin). "
              "Size and accuracy: the bundle's manifest (every exported artifact, rejected ones included).", "",
-             "| variant | role | precision | KiB | test acc. | val acc. | latency ms | note |", "|---|---|---|---|---|---|---|---|"]
+             "| variant | role | precision | KiB | test acc. | val acc. | latency ms | note |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in doc["precisions"]:
-        lines.append(f"| {r['variant']} | {r['role']} | {r['precision']} | {r['bytes'] / 1024:.1f} | {_pct(r['test_accuracy'])} | "
+        lines.append(f"| {r['variant']} | {r['role']} | {r['precision']} | {r['bytes'] / 1024:.1f} | "
+                     f"{_pct(r['test_accuracy'])} | "
                      f"{_pct(r['val_accuracy'])} | {_ms(r['latency_ms']) if r['latency_ms'] is not None else 'n/a'} | "
                      f"{_short(r['note']) if r['note'] else ('blessed' if r['blessed'] else 'not blessed')} |")
     return lines + [""]
@@ -443,7 +451,8 @@ def _precision_section(doc: dict) -> list[str]:
 def _overhead_section(doc: dict) -> list[str]:
     o = doc["overhead"]
     return ["## Runtime decision overhead", "",
-            f"benchmarks/runtime_overhead.py over {o['frames']} frames (system {o['system']}): p50 {o['overhead_us']['p50']:.1f} µs, "
+            f"benchmarks/runtime_overhead.py over {o['frames']} frames (system {o['system']}): "
+            f"p50 {o['overhead_us']['p50']:.1f} µs, "
             f"mean {o['overhead_us']['mean']:.1f} µs, p95 {o['overhead_us']['p95']:.1f} µs per frame (target ≤ "
             f"{o['target_us']:.0f} µs: {'met' if o['meets_target'] else 'NOT met'}); "
             + ", ".join(f"{k} {v:.1f} µs" for k, v in o["parts_us"].items())

@@ -38,19 +38,20 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
 from mmnet.format.bundle import Bundle
+from mmnet.format.runtime_config import MODES as RUNTIME_MODES
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj, transfer_latency_ms
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMaster, RemoteResult
 from mmnet.runtime.runtime import FrameResult, Runtime
-from mmnet.format.runtime_config import MODES as RUNTIME_MODES
 from mmnet.runtime.selector import initial_state
 
 __all__ = [
@@ -123,7 +124,8 @@ class Run:
     def key(self) -> str:
         if self.system == "mobile-only":
             return "mobile-only"
-        parts = [self.system, self.profile, *([MODE_NAMES[self.mode]] if self.system == "hybrid" else []), self.path or "no-network"]
+        parts = [self.system, self.profile, *([MODE_NAMES[self.mode]] if self.system == "hybrid" else []),
+                 self.path or "no-network"]
         return "/".join(parts)
 
 

@@ -58,7 +58,8 @@ def _configured_system(bundle_dir: Path) -> dict | None:
         return None
     chosen = config.selection(config.document["default_profile"], "normal")
     return {"system": chosen["system"], "test_accuracy": chosen["expected"]["test_accuracy"],
-            "test_recovery_rate": chosen["expected"]["test_recovery_rate"], "val_recovery_rate": chosen["expected"]["recovery_rate"]}
+            "test_recovery_rate": chosen["expected"]["test_recovery_rate"],
+            "val_recovery_rate": chosen["expected"]["recovery_rate"]}
 
 
 def to_markdown(result: dict) -> str:
@@ -81,7 +82,8 @@ def to_markdown(result: dict) -> str:
             f"{100 * mean('agreement_on'):.2f}% | {100 * (mean('agreement_on') - mean('agreement_off')):+.2f} |"
         )
     lines.append("")
-    lines.append(f"Master test accuracy: {100 * result['master_accuracy_off']:.2f}% (off) / {100 * result['master_accuracy_on']:.2f}% (on).")
+    lines.append(f"Master test accuracy: {100 * result['master_accuracy_off']:.2f}% (off) / "
+                 f"{100 * result['master_accuracy_on']:.2f}% (on).")
     for key, label in (("system_off", "off"), ("system_on", "on")):
         system = result.get(key)
         if system:

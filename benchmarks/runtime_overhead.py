@@ -92,7 +92,8 @@ def measure_overhead(bundle_dir: Path, *, repeats: int = 7) -> dict:
             pass_invoke.append(float(np.median(invokes)) if invokes else None)
         system = runtime.config.selection(runtime.profile, "normal")["system"]
         parts = _parts_us(runtime, system) if system != "master-only" else {}
-        minions = runtime.config.document["systems"][system]["minions"] if system != "master-only" else [runtime.config.master_model]
+        minions = (runtime.config.document["systems"][system]["minions"] if system != "master-only"
+                   else [runtime.config.master_model])
     cheapest = min(minions, key=lambda m: bundle.model(m).macs)
     record = bundle.model(cheapest)
     classifier = TFLiteClassifier(bundle.model_path(cheapest), num_threads=1, use_xnnpack=record.metrics.get("xnnpack", True))

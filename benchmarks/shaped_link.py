@@ -71,7 +71,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from mmnet.format.checks import check_number
+from mmnet.format.checks import check_int, check_number
 from mmnet.format.errors import ConfigError, MmnetError
 from mmnet.runtime.network import NetworkProfile
 
@@ -272,11 +272,6 @@ def _set_nodelay(writer: asyncio.StreamWriter) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _check_port(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 65535:
-        raise ConfigError(f"ShapedLink {name} is {value!r}; expected an int {low}..65535")
-
-
 def _check_host(name: str, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"ShapedLink {name} is {value!r}; expected a host name or IP address")
@@ -306,7 +301,7 @@ class ShapedLink:
         stop_timeout_s: float = 5.0,
     ) -> None:
         _check_host("upstream_host", upstream_host)
-        _check_port("upstream_port", upstream_port, 1)
+        check_int("ShapedLink upstream_port", upstream_port, low=1, high=65535)
         if not isinstance(shape, LinkShape):
             raise ConfigError(f"ShapedLink shape is a {type(shape).__name__}; expected a LinkShape")
         try:
@@ -316,7 +311,7 @@ class ShapedLink:
             raise ConfigError(
                 f"ShapedLink listen_host is {listen_host!r}; expected an IP address such as '127.0.0.1'"
             ) from e
-        _check_port("listen_port", listen_port, 0)
+        check_int("ShapedLink listen_port", listen_port, low=0, high=65535)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ConfigError(f"ShapedLink seed is {seed!r}; expected an int")
         check_number("ShapedLink stop_timeout_s", stop_timeout_s, positive=True)

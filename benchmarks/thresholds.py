@@ -20,7 +20,6 @@ import numpy as np
 
 from mmnet.benchmarks.results import write_results
 from mmnet.format.bundle import load_bundle
-from mmnet.runtime.detector import apply_temperature, detect
 from mmnet.pipeline.bundle import bundle_probabilities
 from mmnet.pipeline.calibration import calibrate_minion
 from mmnet.pipeline.thresholds import (
@@ -32,6 +31,7 @@ from mmnet.pipeline.thresholds import (
     required_correct,
     single_threshold,
 )
+from mmnet.runtime.detector import apply_temperature, detect
 
 
 def _rules(num_classes: int, target: float, rounds: int, floor_share: float):
@@ -71,7 +71,8 @@ def measure(bundle_dir: Path, *, target: float = 1.0, rounds: int = 20, toleranc
     minions = sorted(bundle.blessed("minion"), key=lambda m: (-m.val_accuracy, m.id))
     calibrated = {}
     for m in minions:
-        t = calibrate_minion(m.id, probabilities[m.id]["val"], labels["val"], probabilities[m.id]["test"], labels["test"]).temperature
+        t = calibrate_minion(m.id, probabilities[m.id]["val"], labels["val"],
+                             probabilities[m.id]["test"], labels["test"]).temperature
         calibrated[m.id] = {s: apply_temperature(probabilities[m.id][s], t) for s in labels}
     rules = _rules(bundle.num_classes, target, rounds, floor_share)
     results = {name: [] for name in rules}
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/thresholds"))
     parser.add_argument("--rounds", type=int, default=20, help="bootstrap rounds of the bagged rule")
     parser.add_argument("--tolerance-points", type=float, default=0.3)
-    parser.add_argument("--floor-share", type=float, default=0.05, help="threshold floor of the floored rule (runtime.threshold_floor)")
+    parser.add_argument("--floor-share", type=float, default=0.05,
+                        help="threshold floor of the floored rule (runtime.threshold_floor)")
     args = parser.parse_args(argv)
     result = measure(args.bundle, rounds=args.rounds, tolerance_points=args.tolerance_points, floor_share=args.floor_share)
     write_results(args.out, "thresholds", result, to_markdown(result))

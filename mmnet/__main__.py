@@ -1,4 +1,5 @@
-from mmnet.cli.main import main
 import sys
+
+from mmnet.cli.main import main
 
 sys.exit(main())

@@ -14,6 +14,34 @@ from mmnet.format.bundle import (
     sha256_file,
     write_manifest,
 )
+from mmnet.format.describe import format_bundle_summary, format_runtime_config
+from mmnet.format.device_profile import (
+    DEVICE_PROFILE_SCHEMA_VERSION,
+    DeviceProfile,
+    host_device_profile,
+    load_device_profile,
+    match_profile_to_bundle,
+    write_device_profile,
+)
+from mmnet.format.documents import load_schema, validate_document
+from mmnet.format.errors import (
+    BundleError,
+    ConfigError,
+    DataError,
+    DependencyError,
+    MmnetError,
+    ModelError,
+)
+from mmnet.format.runtime_config import (
+    MASTER_ONLY,
+    MODES,
+    RUNTIME_CONFIG_FILE,
+    RUNTIME_CONFIG_SCHEMA_VERSION,
+    RuntimeConfig,
+    check_runtime_config,
+    load_runtime_config,
+    write_runtime_config,
+)
 from mmnet.runtime.detector import (
     NEVER,
     DetectorOutput,
@@ -25,23 +53,6 @@ from mmnet.runtime.detector import (
     detect,
     detect_frame,
 )
-from mmnet.format.device_profile import (
-    DEVICE_PROFILE_SCHEMA_VERSION,
-    DeviceProfile,
-    host_device_profile,
-    load_device_profile,
-    match_profile_to_bundle,
-    write_device_profile,
-)
-from mmnet.format.errors import (
-    BundleError,
-    ConfigError,
-    DataError,
-    DependencyError,
-    MmnetError,
-    ModelError,
-)
-from mmnet.format.describe import format_bundle_summary, format_runtime_config
 from mmnet.runtime.interpreter import (
     LatencyStats,
     TFLiteClassifier,
@@ -69,17 +80,6 @@ from mmnet.runtime.preprocessing import (
 from mmnet.runtime.remote import RemoteMaster, RemoteMasterError, RemoteResult
 from mmnet.runtime.replay import format_summary, replay
 from mmnet.runtime.runtime import FrameResult, Runtime
-from mmnet.format.runtime_config import (
-    MASTER_ONLY,
-    MODES,
-    RUNTIME_CONFIG_FILE,
-    RUNTIME_CONFIG_SCHEMA_VERSION,
-    RuntimeConfig,
-    check_runtime_config,
-    load_runtime_config,
-    write_runtime_config,
-)
-from mmnet.format.documents import load_schema, validate_document
 from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from mmnet.format.checks import check_number
 from mmnet.format.errors import ConfigError, DataError
 from mmnet.format.vocabulary import NEVER
 
@@ -113,8 +114,7 @@ def detect(
 
 
 def _check_disagreement_threshold(value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= NEVER):
-        raise ConfigError(f"disagreement threshold is {value!r}; expected None or a number in [0, {NEVER}]")
+    check_number("disagreement threshold", value, high=NEVER, nullable=True)
 
 
 class FrameVerdict(NamedTuple):
@@ -153,15 +153,15 @@ def calibrated_top1(
     float scores, may differ from Python's in the last bit).
     """
     if len(output) > (PYTHON_LOOP_MAX_CLASSES if table is None else PYTHON_LOOP_MAX_CODES):
-        values = np.asarray(output)
+        array = np.asarray(output)
         if table is None:
-            terms = np.power(np.maximum(values, _EPS, dtype=np.float64), 1.0 / temperature)
+            terms = np.power(np.maximum(array, _EPS, dtype=np.float64), 1.0 / temperature)
         else:  # numpy indexing reads a negative int8 code v at v + 256, as Python does
-            terms = np.asarray(table)[values.astype(np.intp)]
-        top = int(values.argmax())
+            terms = np.asarray(table)[array.astype(np.intp)]
+        top = int(array.argmax())
         # accumulate, not sum: numpy's sum is pairwise, accumulate adds left to right like the loop
         return top, float(terms[top]) / float(np.add.accumulate(terms)[-1])
-    values = output.tolist() if type(output) is np.ndarray else output
+    values: list = output.tolist() if type(output) is np.ndarray else list(output)
     peak = max(values)
     total = 0.0
     # Plain loops, not sum(): faster on short vectors, and Python 3.12's sum() compensates, which the Java twin does not.

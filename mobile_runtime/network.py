@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from mmnet.format.checks import check_int, check_number
-from mmnet.format.errors import ConfigError, DataError, DependencyError
 from mmnet.format.documents import read_json
+from mmnet.format.errors import ConfigError, DataError, DependencyError
 
 __all__ = [
     "ENCODINGS",

@@ -110,8 +110,9 @@ def format_summary(summary: dict) -> str:
         f"  latency mean {latency['mean']:.3f} ms, p50 {latency['p50']:.3f} ms, p95 {latency['p95']:.3f} ms; "
         f"runtime overhead p50 {summary['overhead_us']['p50']:.1f} µs",
         f"  energy (estimated) {summary['energy_mj_per_frame']:.4f} mJ per frame",
-        f"  fallbacks {summary['fallbacks_total']}" + (": " + ", ".join(f"{k} {v}" for k, v in sorted(summary["fallbacks"].items()))
-                                                         if summary["fallbacks"] else "")
+        f"  fallbacks {summary['fallbacks_total']}"
+        + (": " + ", ".join(f"{k} {v}" for k, v in sorted(summary["fallbacks"].items()))
+           if summary["fallbacks"] else "")
         + (f"; {summary['unverified']} answers unverified" if summary["unverified"] else ""),
         f"  audits: {audits['sent']} sent, {audits['done']} done, {audits['disagree']} disagreed with the master"
         + (f" (live miss rate {_pct(audits['live_miss_rate'])})" if audits["live_miss_rate"] is not None else "")
@@ -141,6 +142,6 @@ def load_frames(runtime: Runtime, *, split: str | None = None, frames: np.ndarra
         found = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
         raise DataError(f"frames are {found}; the bundle expects uint8 (N, {', '.join(map(str, shape))})")
     if labels is not None and (not isinstance(labels, np.ndarray) or labels.shape != frames.shape[:1]):
-        found = labels.shape if isinstance(labels, np.ndarray) else type(labels).__name__
-        raise DataError(f"labels are {found}; expected one per frame, shape ({len(frames)},)")
+        what = labels.shape if isinstance(labels, np.ndarray) else type(labels).__name__
+        raise DataError(f"labels are {what}; expected one per frame, shape ({len(frames)},)")
     return frames, labels

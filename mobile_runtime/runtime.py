@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -335,9 +335,10 @@ class Runtime:
             if path == "master_cloud" and master_placement == "device":
                 path = "master_device"
 
-        label = minion_answer if master_answer is None else master_answer
+        # Every path ends with an answer: the minions', the master's or the emergency minions'.
+        label = cast(int, minion_answer if master_answer is None else master_answer)
         audited = (runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate
-                   and self._audit(frame, minion_answer))
+                   and self._audit(frame, label))
 
         # A recovery no master answered leaves no verdict for the history rules to follow.
         self.state = after_frame(self.state, HistoryEntry(

@@ -49,9 +49,10 @@ when read (:attr:`Reason.text`). States and history entries are NamedTuples, a n
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from mmnet.format.checks import check_number, fail
 from mmnet.format.errors import ConfigError
@@ -462,14 +463,12 @@ def observe_bandwidth(
     """
     t = _check_tables(tables)
     t.profile(state.link.profile)
-    changes = {}
+    link = state.link
     if uplink_mbps is not None:
-        changes["uplink_mbps"] = check_number("uplink_mbps", uplink_mbps, positive=True)
+        link = replace(link, uplink_mbps=check_number("uplink_mbps", uplink_mbps, positive=True))
     if downlink_mbps is not None:
-        changes["downlink_mbps"] = check_number("downlink_mbps", downlink_mbps, positive=True)
-    if not changes:
-        return state
-    return state._replace(link=replace(state.link, **changes))
+        link = replace(link, downlink_mbps=check_number("downlink_mbps", downlink_mbps, positive=True))
+    return state if link is state.link else state._replace(link=link)
 
 
 def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
@@ -685,8 +684,9 @@ def decide(
                 reasons += (_reason(ReasonCode.HISTORY_CORRECTED, dt_ms=dt_ms, minion_answer=last.minion_answer,
                                     master_answer=last.master_answer),)
 
-    probe = probe_due and path != "minions_unchecked"
-    if probe:
+    probe = False
+    if probe_due and path != "minions_unchecked" and probe_reason is not None:  # a probe rule comes with its reason
+        probe = True
         placement = "cloud"
         reasons += (probe_reason,)
     if path == "master":

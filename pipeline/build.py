@@ -27,9 +27,10 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 import apache_beam as beam
 import numpy as np
@@ -478,7 +479,8 @@ def run_build(
     imports = _import_tasks(config)
     tflite_imports = sum(1 for t in imports if t.path.endswith(".tflite"))
     exports = (len(masters) + len(minions) + len(imports) - tflite_imports) * len(config.export.precisions)
-    totals = {"train": len(masters) + len(minions), "import": len(imports), "export": exports, "evaluate": exports + tflite_imports,
+    totals = {"train": len(masters) + len(minions), "import": len(imports), "export": exports,
+              "evaluate": exports + tflite_imports,
               "latency_model": int(config.runtime.latency_model), "configure": 1}
     pipeline = beam.Pipeline(options=PipelineOptions(args))
     build_graph(pipeline, context, build_info)
@@ -522,7 +524,8 @@ def _root_message(error: BaseException) -> str:
 
 
 # A worker's error as Beam reports it: "package.module.DataError: what [while running 'Prepare data']".
-_WORKER_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Za-z_]\w*): (?P<what>.*?)(?: \[while running '(?P<stage>[^']+)'\])?$")
+_WORKER_ERROR = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?(?P<type>[A-Za-z_]\w*): (?P<what>.*?)"
+                           r"(?: \[while running '(?P<stage>[^']+)'\])?$")
 
 
 def pipeline_failure(message: str) -> str:

@@ -47,7 +47,7 @@ class ConsoleCapture:
         self._saved_fds: dict[int, int] = {}
         self._target: BinaryIO | None = None
 
-    def __enter__(self) -> "ConsoleCapture":
+    def __enter__(self) -> ConsoleCapture:
         _flush_python_streams()
         self._saved_fds = {fd: os.dup(fd) for fd in _CAPTURED_FDS}
         self.console = os.fdopen(os.dup(self._saved_fds[2]), "w", buffering=1, encoding="utf-8", errors="replace")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from mmnet.runtime.detector import apply_temperature
 from mmnet.format.errors import DataError
+from mmnet.runtime.detector import apply_temperature
 
 __all__ = [
     "TEMPERATURE_RANGE",

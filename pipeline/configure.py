@@ -30,9 +30,26 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.runtime.detector import apply_temperature, detect
 from mmnet.format.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
 from mmnet.format.errors import ConfigError
+from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
+from mmnet.pipeline.calibration import calibrate_minion
+from mmnet.pipeline.config import RuntimeSettings
+from mmnet.pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
+from mmnet.pipeline.thresholds import (
+    OperatingPoint,
+    SystemOutcomes,
+    bagged_disagreement_threshold,
+    bagged_per_class_thresholds,
+    confidence_floor,
+    operating_point,
+    outcome_counts,
+    required_correct,
+    single_threshold,
+    threshold_sweep,
+)
+from mmnet.runtime.detector import apply_temperature, detect
 from mmnet.runtime.network import (
     DEFAULT_PROFILES,
     NetworkProfile,
@@ -42,24 +59,7 @@ from mmnet.runtime.network import (
     transfer_latency_ms,
     upload_bytes,
 )
-from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
-from mmnet.pipeline.calibration import calibrate_minion
-from mmnet.pipeline.config import RuntimeSettings
-from mmnet.pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
-from mmnet.pipeline.thresholds import (
-    OperatingPoint,
-    bagged_disagreement_threshold,
-    confidence_floor,
-    bagged_per_class_thresholds,
-    SystemOutcomes,
-    operating_point,
-    outcome_counts,
-    required_correct,
-    single_threshold,
-    threshold_sweep,
-)
 
 __all__ = [
     "ConfigureInputs",
@@ -430,7 +430,8 @@ def _chosen_report(system: _System, profile: str) -> dict:
         entry = system.tuned[tuning]
         if entry is None:
             continue
-        for kind, val_point, test_point in (("per_class", entry.val, entry.test), ("single", entry.single_val, entry.single_test)):
+        for kind, val_point, test_point in (("per_class", entry.val, entry.test),
+                                            ("single", entry.single_val, entry.single_test)):
             if val_point is None:
                 continue
             for split, point in (("val", val_point), ("test", test_point)):

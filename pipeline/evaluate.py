@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.errors import ModelError
-from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.format.preprocessing import PreprocessingSpec
-from mmnet.runtime.preprocessing import preprocess
 from mmnet.pipeline.config import ExportConfig
 from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.export import ExportedArtifact
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
 
 __all__ = ["GateDecision", "parity_gate", "evaluate_artifact", "tensor_record"]
 
@@ -45,14 +45,17 @@ def parity_gate(tflite_val_accuracy: float, keras_val_accuracy: float | None, ma
     keras_pct = 100.0 * keras_val_accuracy
     drop = keras_pct - tflite_pct
     if margin_points is None:
-        return GateDecision(True, f"no parity gate configured; TFLite val {tflite_pct:.2f}% vs Keras {keras_pct:.2f}% (drop {drop:.2f} points)")
+        return GateDecision(True, f"no parity gate configured; TFLite val {tflite_pct:.2f}% vs Keras {keras_pct:.2f}% "
+                                  f"(drop {drop:.2f} points)")
     # A small epsilon so that a drop of exactly the margin, computed in floating point, passes.
     if drop > margin_points + 1e-9:
         return GateDecision(
             False,
-            f"rejected: TFLite val accuracy {tflite_pct:.2f}% is {drop:.2f} points below Keras {keras_pct:.2f}% (margin {margin_points:.2f})",
+            f"rejected: TFLite val accuracy {tflite_pct:.2f}% is {drop:.2f} points below Keras {keras_pct:.2f}% "
+            f"(margin {margin_points:.2f})",
         )
-    return GateDecision(True, f"TFLite val accuracy {tflite_pct:.2f}% is within {margin_points:.2f} points of Keras {keras_pct:.2f}%")
+    return GateDecision(True, f"TFLite val accuracy {tflite_pct:.2f}% is within {margin_points:.2f} points "
+                              f"of Keras {keras_pct:.2f}%")
 
 
 def tensor_record(shape, dtype, quantization) -> dict:

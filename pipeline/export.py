@@ -62,7 +62,7 @@ class ExportedArtifact:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> "ExportedArtifact":
+    def from_json(cls, data: dict) -> ExportedArtifact:
         return cls(**{**data, "trained": TrainedModel.from_json(data["trained"])})
 
 

@@ -17,13 +17,13 @@ import numpy as np
 
 from mmnet.format.bundle import sha256_file
 from mmnet.format.errors import ModelError
-from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.format.preprocessing import PreprocessingSpec
-from mmnet.runtime.preprocessing import preprocess
 from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.export import ExportedArtifact
 from mmnet.pipeline.train import TrainedModel, load_keras_model
 from mmnet.pipeline.zoo.costs import keras_model_costs, tflite_model_costs
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
 
 __all__ = ["ImportTask", "import_model"]
 

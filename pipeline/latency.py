@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
 from mmnet.pipeline.config import ExportConfig
+from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
 
 __all__ = ["measure_host_latency"]
 

@@ -44,7 +44,7 @@ class PreparedData:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "PreparedData":
+    def from_json(cls, data: dict) -> PreparedData:
         return cls(**{**data, "class_names": tuple(data["class_names"]), "frame_shape": tuple(data["frame_shape"])})
 
 

@@ -13,9 +13,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
@@ -75,7 +76,7 @@ class ProgressMonitor:
         self._bar: tqdm | None = None
         self._started = time.monotonic()
 
-    def __enter__(self) -> "ProgressMonitor":
+    def __enter__(self) -> ProgressMonitor:
         if self._stream.isatty():
             self._bar = tqdm(total=sum(self._totals.values()), desc="build", unit="task", file=self._stream,
                              dynamic_ncols=True, mininterval=0.5)

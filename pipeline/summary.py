@@ -20,7 +20,8 @@ def build_highlights(bundle: Bundle) -> list[str]:
     minions = [m for m in models if m.role == "minion" and m.blessed]
     if masters:
         best_master = max(masters, key=lambda m: m.test_accuracy or 0.0)
-        lines.append(f"master          {best_master.id}: test accuracy {_pct(best_master.test_accuracy)}, {best_master.macs / 1e6:.2f} M MACs")
+        lines.append(f"master          {best_master.id}: test accuracy {_pct(best_master.test_accuracy)}, "
+                     f"{best_master.macs / 1e6:.2f} M MACs")
     int8_minions = [m for m in minions if m.precision == "int8"]
     if int8_minions:
         best = max(int8_minions, key=lambda m: (m.test_accuracy or 0.0, -m.macs))
@@ -28,7 +29,8 @@ def build_highlights(bundle: Bundle) -> list[str]:
     if masters and minions:
         cheapest = min(minions, key=lambda m: m.macs)
         master_macs = max(m.macs for m in masters)
-        lines.append(f"cheapest minion  {cheapest.id}: {cheapest.macs / 1e6:.3f} M MACs = 1/{master_macs / max(cheapest.macs, 1):.1f} of the master")
+        lines.append(f"cheapest minion  {cheapest.id}: {cheapest.macs / 1e6:.3f} M MACs = "
+                     f"1/{master_macs / max(cheapest.macs, 1):.1f} of the master")
     ratios = []
     accuracy_gaps = []
     by_id = {m.id: m for m in models}
@@ -63,8 +65,10 @@ def runtime_highlights(config: dict) -> list[str]:
         expected = chosen["expected"]
         lines.append(
             f"{mode:<16} ({profile}) {chosen['system']}, master on the {chosen['placement']}: {measure} "
-            f"{_pct(expected['test_accuracy'])} vs master {_pct(master_test)}, P_r {_pct(expected['test_recovery_rate'])} on test; "
-            f"expected {expected['latency_ms']:.3f} ms vs master alone {config['placement'][profile][chosen['placement'] + '_ms']:.3f} ms"
+            f"{_pct(expected['test_accuracy'])} vs master {_pct(master_test)}, "
+            f"P_r {_pct(expected['test_recovery_rate'])} on test; "
+            f"expected {expected['latency_ms']:.3f} ms vs master alone "
+            f"{config['placement'][profile][chosen['placement'] + '_ms']:.3f} ms"
         )
     return lines
 

@@ -17,7 +17,8 @@ is the lowest one that reaches the target. :func:`bagged_per_class_thresholds` r
 per-class heuristic on bootstrap resamples and keeps each class's highest threshold: on digits'
 360 val frames the plain heuristic kept the master's test accuracy (within one frame) for 41% of
 the 211 candidate pairs, the bagged one (20 rounds) for 68%, the single threshold for 65% at
-a higher recovery rate (mean val P_r 9%, 14%, 18%); see ``benchmarks/thresholds.py``. In unlabeled mode the reference answers are the
+a higher recovery rate (mean val P_r 9%, 14%, 18%); see ``benchmarks/thresholds.py``. In unlabeled mode
+the reference answers are the
 master's own, so "correct" means "agrees with the master".
 """
 
@@ -28,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmnet.runtime.detector import NEVER, DetectorOutput
 from mmnet.format.errors import ConfigError, DataError
+from mmnet.runtime.detector import NEVER, DetectorOutput
 
 __all__ = [
     "SystemOutcomes",
@@ -58,18 +59,19 @@ class SystemOutcomes:
     def __post_init__(self) -> None:
         n = self.detector.answer.shape[0]
         if self.minion_correct.shape != (n,) or self.master_correct.shape != (n,):
-            raise DataError(f"outcome arrays have shapes {self.minion_correct.shape} and {self.master_correct.shape}; expected ({n},)")
+            raise DataError(f"outcome arrays have shapes {self.minion_correct.shape} and {self.master_correct.shape}; "
+                            f"expected ({n},)")
 
     @property
     def total(self) -> int:
         return int(self.detector.answer.shape[0])
 
-    def without_odd_credit(self) -> "SystemOutcomes":
+    def without_odd_credit(self) -> SystemOutcomes:
         """The same outcomes, but an accepted minion answer counts as correct only where the master is
         right too: the master's own errors can then not pay for accepted minion errors."""
         return SystemOutcomes(self.detector, self.minion_correct & self.master_correct, self.master_correct)
 
-    def subset(self, index: np.ndarray) -> "SystemOutcomes":
+    def subset(self, index: np.ndarray) -> SystemOutcomes:
         d = self.detector
         return SystemOutcomes(DetectorOutput(d.answer[index], d.confidence[index], d.agree[index], d.accept[index]),
                               self.minion_correct[index], self.master_correct[index])
@@ -112,7 +114,8 @@ class OperatingPoint:
                 "accuracy": self.accuracy, "correct": self.correct, "total": self.total}
 
 
-def operating_point(outcomes: SystemOutcomes, thresholds: np.ndarray, disagreement_threshold: float | None = None) -> OperatingPoint:
+def operating_point(outcomes: SystemOutcomes, thresholds: np.ndarray,
+                    disagreement_threshold: float | None = None) -> OperatingPoint:
     """Applies per-class ``thresholds`` (and, if given, the disagreement threshold) to the detector's view."""
     limits = np.asarray(thresholds, dtype=np.float64)
     out = outcomes.detector

@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.preprocessing import PreprocessingSpec
-from mmnet.runtime.preprocessing import resize_frames
 from mmnet.pipeline.config import AugmentationConfig, DistillationConfig, TrainingConfig
 from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.zoo.costs import keras_model_costs
 from mmnet.pipeline.zoo.registry import build_model
 from mmnet.pipeline.zoo.spec import VariantSpec
+from mmnet.runtime.preprocessing import resize_frames
 
 __all__ = [
     "TrainedModel",
@@ -63,7 +63,7 @@ class TrainedModel:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrainedModel":
+    def from_json(cls, data: dict) -> TrainedModel:
         return cls(**data)
 
     def write(self, directory: Path) -> Path:
@@ -175,7 +175,8 @@ def train_variant(
     if distilled:
         targets = {
             name: np.concatenate(
-                [np.eye(num_classes, dtype=np.float32)[y[name]], soft_labels(teacher[name], config.distillation.temperature)], axis=1
+                [np.eye(num_classes, dtype=np.float32)[y[name]], soft_labels(teacher[name], config.distillation.temperature)],
+                axis=1
             )
             for name in ("train", "val")
         }
@@ -243,6 +244,7 @@ def train_variant(
         distilled=distilled,
     )
     trained.write(out_dir)
-    log.info("trained %s: val %.2f%% test %.2f%% in %d epochs", spec.name, 100 * accuracy["val"], 100 * accuracy["test"], trained.epochs_run)
+    log.info("trained %s: val %.2f%% test %.2f%% in %d epochs",
+             spec.name, 100 * accuracy["val"], 100 * accuracy["test"], trained.epochs_run)
     return trained
 

@@ -13,13 +13,12 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from mmnet.format.checks import check_number
 from mmnet.format.errors import ConfigError
-
 from mmnet.harness.errors import AdbError, DeviceDisconnectedError, DeviceError
 
 __all__ = [

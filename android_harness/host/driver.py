@@ -16,16 +16,16 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mmnet.format.bundle import Bundle, load_bundle
-from mmnet.format.device_profile import write_device_profile
 from mmnet.format.checks import check_number
-from mmnet.format.errors import ConfigError
+from mmnet.format.device_profile import write_device_profile
 from mmnet.format.documents import read_json, write_json_atomic
-
+from mmnet.format.errors import ConfigError
 from mmnet.harness.adb import Adb, AdbTimeouts, DeviceEntry, choose_device, find_adb
 from mmnet.harness.errors import AdbError, DeviceDisconnectedError, DeviceError, HarnessRunError, ResultError
 from mmnet.harness.protocol import (

@@ -17,10 +17,9 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import best_match
 
-from mmnet.format.checks import check_number
+from mmnet.format.checks import check_int, check_number
 from mmnet.format.errors import ConfigError
 from mmnet.format.runtime_config import MODES
-
 from mmnet.harness.errors import ResultError
 
 __all__ = [
@@ -70,19 +69,6 @@ def _check_id(where: str, value: Any) -> str:
     return value
 
 
-def _check_int(where: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{where} is {value!r}; expected an int in [{low}, {high}]")
-    return value
-
-
-def _check_real(where: str, value: Any, high: float, *, positive: bool = False) -> float:
-    number = check_number(where, value, positive=positive)
-    if number > high:
-        raise ConfigError(f"{where} is {value!r}; expected at most {high:g}")
-    return number
-
-
 def bundle_dir_on_device(bundle_id: str) -> str:
     return f"{DEVICE_ROOT}/bundles/{_check_id('bundle id', bundle_id)}"
 
@@ -120,7 +106,7 @@ class EnergySettings:
         hz = check_number("energy.sample_hz", self.sample_hz, positive=True)
         if not 10.0 <= hz <= 1000.0:
             raise ConfigError(f"energy.sample_hz is {self.sample_hz!r}; expected 10..1000 Hz")
-        _check_real("energy.idle_baseline_s", self.idle_baseline_s, 3600.0)
+        check_number("energy.idle_baseline_s", self.idle_baseline_s, high=3600.0)
 
     def to_json(self) -> dict[str, Any]:
         return {"sample_hz": self.sample_hz, "idle_baseline_s": self.idle_baseline_s}
@@ -135,9 +121,9 @@ class ThermalSettings:
     max_wait_s: float = 600.0
 
     def __post_init__(self) -> None:
-        _check_int("thermal.max_status", self.max_status, 0, 6)
-        _check_real("thermal.cooldown_s", self.cooldown_s, 3600.0)
-        _check_real("thermal.max_wait_s", self.max_wait_s, 86_400.0)
+        check_int("thermal.max_status", self.max_status, low=0, high=6)
+        check_number("thermal.cooldown_s", self.cooldown_s, high=3600.0)
+        check_number("thermal.max_wait_s", self.max_wait_s, high=86_400.0)
 
     def to_json(self) -> dict[str, Any]:
         return {"max_status": self.max_status, "cooldown_s": self.cooldown_s, "max_wait_s": self.max_wait_s}
@@ -164,16 +150,16 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.delegate not in DELEGATES:
             raise ConfigError(f"delegate is {self.delegate!r}; expected one of {list(DELEGATES)}")
-        _check_int("threads", self.threads, 1, 64)
-        _check_int("warmup_runs", self.warmup_runs, 0, 1_000_000)
+        check_int("threads", self.threads, low=1, high=64)
+        check_int("warmup_runs", self.warmup_runs, low=0, high=1_000_000)
         if (self.runs is None) == (self.duration_s is None):
             raise ConfigError(f"runs is {self.runs!r} and duration_s is {self.duration_s!r}; expected exactly one of them set")
         if self.runs is not None:
-            _check_int("runs", self.runs, 1, 10_000_000)
+            check_int("runs", self.runs, low=1, high=10_000_000)
         if self.duration_s is not None:
-            _check_real("duration_s", self.duration_s, 86_400.0, positive=True)
+            check_number("duration_s", self.duration_s, high=86_400.0, positive=True)
         if self.frame_interval_ms is not None:
-            _check_real("frame_interval_ms", self.frame_interval_ms, 60_000.0, positive=True)
+            check_number("frame_interval_ms", self.frame_interval_ms, high=60_000.0, positive=True)
         if not isinstance(self.models, tuple):
             raise ConfigError(f"models is {self.models!r}; expected a tuple of model ids")
         for i, model in enumerate(self.models):
@@ -208,9 +194,9 @@ class SystemSettings:
             not isinstance(self.master_url, str) or not re.match(r"^https?://[^\s/]+", self.master_url)
         ):
             raise ConfigError(f"master_url is {self.master_url!r}; expected an http:// or https:// URL")
-        _check_real("system frame_interval_ms", self.frame_interval_ms, 60_000.0, positive=True)
+        check_number("system frame_interval_ms", self.frame_interval_ms, high=60_000.0, positive=True)
         if self.limit is not None:
-            _check_int("limit", self.limit, 1, 10_000_000)
+            check_int("limit", self.limit, low=1, high=10_000_000)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid as uuid_module
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +28,8 @@ from mmnet.format.device_profile import (
     ModelTiming,
     ProfileSource,
 )
-from mmnet.format.errors import ConfigError
 from mmnet.format.documents import write_json_atomic
-
+from mmnet.format.errors import ConfigError
 from mmnet.harness.errors import ResultError
 from mmnet.harness.protocol import PROTOCOL_VERSION, RunRequest, check_app_result, validate_host_document
 

@@ -37,21 +37,22 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from mmnet.format.bundle import Bundle, ModelRecord, load_bundle
+from mmnet.format.documents import validate_document
 from mmnet.format.errors import MmnetError
-from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.format.preprocessing import PreprocessingSpec
+from mmnet.format.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
+from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMasterError, RemoteResult
 from mmnet.runtime.runtime import FrameResult, Runtime
-from mmnet.format.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
-from mmnet.format.documents import validate_document
 
 __all__ = ["TRACE_VERSION", "COLUMNS", "ParityError", "Recording", "rows", "load_trace", "generate", "replay_resources",
            "main"]
@@ -755,7 +756,8 @@ def _resource_bundle(resources: Path) -> tuple[Bundle, dict[str, Any], dict[str,
     return bundle, manifest, config
 
 
-def replay_resources(resources: str | Path, names: Iterable[str] | None = None) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+def replay_resources(resources: str | Path,
+                     names: Iterable[str] | None = None) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """The committed traces (all, or ``names``) re-run by the current Python runtime from the recording.
 
     name -> (committed trace, fresh trace); no model file is needed.

@@ -16,11 +16,12 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence, TextIO
+from typing import TextIO
 
-from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
 from mmnet.cli.bench import add_bench_parser
+from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
 from mmnet.format.errors import DependencyError, MmnetError
 
 __all__ = ["main", "build_parser"]
@@ -206,7 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
     build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
-    build.add_argument("--device-profile", help="device profile JSON (e.g. measured on a phone); overrides runtime.device_profile")
+    build.add_argument("--device-profile",
+                       help="device profile JSON (e.g. measured on a phone); overrides runtime.device_profile")
     build.add_argument("beam_args", nargs=argparse.REMAINDER,
                        help="after `--`: Beam pipeline flags passed through, e.g. -- --runner=DirectRunner")
     build.set_defaults(handler=_cmd_build)
@@ -214,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     configure = sub.add_parser("configure", help="re-run calibration, thresholds and pairing on an existing bundle")
     configure.add_argument("bundle", help="bundle directory (rewritten atomically)")
     configure.add_argument("--config", help="build config whose `runtime` section to use (default: the defaults)")
-    configure.add_argument("--device-profile", help="device profile JSON to pair and place for (default: the build host's timings)")
+    configure.add_argument("--device-profile",
+                           help="device profile JSON to pair and place for (default: the build host's timings)")
     configure.set_defaults(handler=_cmd_configure)
 
     run = sub.add_parser("run", help="run a bundle over frames: minions, detector, master on device or cloud")
@@ -282,7 +285,8 @@ def _error_line(command: str, error: BaseException, log_path: Path | None) -> tu
     if isinstance(error, MmnetError):
         text, code, hint = f"error: {error}", EXIT_USAGE, ""
     else:  # a bug
-        text, code, hint = f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL, " (rerun with --debug for the traceback)"
+        text, code, hint = (f"internal error: {type(error).__name__}: {error}", EXIT_INTERNAL,
+                            " (rerun with --debug for the traceback)")
     if log_path is not None:
         hint = f" (details: {log_path})"
     return f"mmnet {command}: {text}{hint}", code

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from mmnet.format.documents import validate_document, write_json_atomic
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import RuntimeConfig, load_runtime_config
-from mmnet.format.documents import validate_document, write_json_atomic
 from mmnet.format.vocabulary import MANIFEST_SCHEMA_VERSION
 
 __all__ = [

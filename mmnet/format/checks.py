@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -36,14 +36,28 @@ def fail(where: str, value: Any, expected: str, error: type[MmnetError] = Config
     return error(f"{where} is {value!r}; expected {expected}")
 
 
+def _bound(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"  # ints in full: 10000000, not 1e+07
+
+
 def _range(kind: str, low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
-        return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"{kind} in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
     if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low:g}"
+        return f"{kind} {'>' if low_open else '>='} {_bound(low)}"
     if high is not None:
-        return f"{kind} {'<' if high_open else '<='} {high:g}"
+        return f"{kind} {'<' if high_open else '<='} {_bound(high)}"
     return kind
+
+
+@overload
+def check_number(where: str, value: Any, *, positive: bool = ..., low: float | None = ..., high: float | None = ...,
+                 low_open: bool = ..., high_open: bool = ..., nullable: Literal[False] = ...,
+                 error: type[MmnetError] = ...) -> float: ...
+@overload
+def check_number(where: str, value: Any, *, positive: bool = ..., low: float | None = ..., high: float | None = ...,
+                 low_open: bool = ..., high_open: bool = ..., nullable: bool,
+                 error: type[MmnetError] = ...) -> float | None: ...
 
 
 def check_number(
@@ -78,6 +92,14 @@ def check_number(
     return float(value)
 
 
+@overload
+def check_int(where: str, value: Any, *, low: int | None = ..., high: int | None = ..., nullable: Literal[False] = ...,
+              error: type[MmnetError] = ...) -> int: ...
+@overload
+def check_int(where: str, value: Any, *, low: int | None = ..., high: int | None = ..., nullable: bool,
+              error: type[MmnetError] = ...) -> int | None: ...
+
+
 def check_int(
     where: str,
     value: Any,
@@ -93,6 +115,12 @@ def check_int(
     if not is_int(value) or (low is not None and value < low) or (high is not None and value > high):
         raise fail(where, value, _range("an int", low, high, False, False) + (" or None" if nullable else ""), error)
     return int(value)
+
+
+@overload
+def check_text(where: str, value: Any, *, nullable: Literal[False] = ..., error: type[MmnetError] = ...) -> str: ...
+@overload
+def check_text(where: str, value: Any, *, nullable: bool, error: type[MmnetError] = ...) -> str | None: ...
 
 
 def check_text(where: str, value: Any, *, nullable: bool = False, error: type[MmnetError] = ConfigError) -> str | None:

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmnet.format.checks import check_number
-from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.checks import check_int, check_number, check_text
 from mmnet.format.documents import read_json, validate_document, write_json_atomic
+from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.vocabulary import DEVICE_PROFILE_SCHEMA_VERSION
 
 __all__ = [
@@ -56,22 +56,6 @@ _UTC = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _check_int(where: str, value: Any, *, nullable: bool = False) -> None:
-    if nullable and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        expected = "an int >= 1 or None" if nullable else "an int >= 1"
-        raise ConfigError(f"{where} is {value!r}; expected {expected}")
-
-
-def _check_text(where: str, value: Any, *, nullable: bool = False) -> None:
-    if nullable and value is None:
-        return
-    if not isinstance(value, str) or not value:
-        expected = "a non-empty string or None" if nullable else "a non-empty string"
-        raise ConfigError(f"{where} is {value!r}; expected {expected}")
-
-
 def _key_path(parent: str, key: str) -> str:
     """JSON path of ``parent[key]`` written the way jsonschema writes it."""
     return f"{parent}.{key}" if _IDENTIFIER.match(key) else f"{parent}[{key!r}]"
@@ -90,12 +74,12 @@ class DeviceInfo:
     cpu_cores: int | None = None
 
     def __post_init__(self) -> None:
-        _check_text("device.name", self.name)
+        check_text("device.name", self.name)
         if self.kind not in DEVICE_KINDS:
             raise ConfigError(f"device.kind is {self.kind!r}; expected one of {list(DEVICE_KINDS)}")
         for name in ("manufacturer", "model", "os", "soc"):
-            _check_text(f"device.{name}", getattr(self, name), nullable=True)
-        _check_int("device.cpu_cores", self.cpu_cores, nullable=True)
+            check_text(f"device.{name}", getattr(self, name), nullable=True)
+        check_int("device.cpu_cores", self.cpu_cores, low=1, nullable=True)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,7 +102,7 @@ class ProfileSource:
     notes: str = ""
 
     def __post_init__(self) -> None:
-        _check_text("source.tool", self.tool)
+        check_text("source.tool", self.tool)
         if not isinstance(self.created_utc, str) or not _UTC.match(self.created_utc):
             raise ConfigError(
                 f"source.created_utc is {self.created_utc!r}; expected UTC time "
@@ -147,7 +131,7 @@ class ComputePower:
         check_number("compute_power_w.value", self.value_w, positive=True)
         if not isinstance(self.measured, bool):
             raise ConfigError(f"compute_power_w.measured is {self.measured!r}; expected a bool")
-        _check_text("compute_power_w.source", self.source)
+        check_text("compute_power_w.source", self.source)
 
     def to_json(self) -> dict[str, Any]:
         return {"value": self.value_w, "measured": self.measured, "source": self.source}
@@ -175,7 +159,7 @@ class ModelTiming:
     def __post_init__(self) -> None:
         for name in ("median_ms", "p90_ms", "mean_ms"):
             check_number(f"latency_ms.{name[:-3]}", getattr(self, name))
-        _check_int("latency_ms.runs", self.runs)
+        check_int("latency_ms.runs", self.runs, low=1)
         if self.min_ms is not None:
             check_number("latency_ms.min", self.min_ms)
             if self.min_ms > self.median_ms or self.min_ms > self.mean_ms:
@@ -206,8 +190,8 @@ class ModelTiming:
             raise ConfigError(
                 f"sha256 is {self.sha256!r}; expected 64 lowercase hex digits or None"
             )
-        _check_text("delegate", self.delegate, nullable=True)
-        _check_int("threads", self.threads, nullable=True)
+        check_text("delegate", self.delegate, nullable=True)
+        check_int("threads", self.threads, low=1, nullable=True)
 
     def to_json(self) -> dict[str, Any]:
         latency: dict[str, Any] = {
@@ -291,7 +275,7 @@ class DeviceProfile:
                 "expected a dict of resolution -> ms"
             )
         for resolution, ms in self.preprocessing.items():
-            _check_int("preprocessing_ms resolution", resolution)
+            check_int("preprocessing_ms resolution", resolution, low=1)
             check_number(f"preprocessing_ms[{resolution}]", ms)
         # Private copies: the caller's dicts must not change a frozen profile behind its back.
         object.__setattr__(self, "models", dict(self.models))

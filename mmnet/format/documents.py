@@ -1,4 +1,5 @@
-"""JSON documents of the bundle contract: the shipped JSON Schemas (``mmnet/format/schemas/<name>.schema.json``), validation, atomic reads and writes."""
+"""JSON documents of the bundle contract: the shipped JSON Schemas (``mmnet/format/schemas/<name>.schema.json``),
+validation, atomic reads and writes."""
 
 from __future__ import annotations
 

@@ -8,14 +8,15 @@ bundle's models are given) every model id exists and is shipped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.documents import read_json, validate_document, write_json_atomic
+from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.vocabulary import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION
 
 __all__ = [
@@ -42,7 +43,8 @@ def check_runtime_config(
     for name, system in systems.items():
         for model in system["minions"]:
             if model not in temperatures:
-                raise BundleError(f"{source}: $.systems[{name!r}]: minion {model!r} has no temperature in $.detector.temperatures")
+                raise BundleError(f"{source}: $.systems[{name!r}]: minion {model!r} "
+                                  f"has no temperature in $.detector.temperatures")
             if model not in doc["latency"]:
                 raise BundleError(f"{source}: $.systems[{name!r}]: minion {model!r} has no entry in $.latency")
         for mode, tuned in system["modes"].items():
@@ -55,10 +57,12 @@ def check_runtime_config(
         if spec["minions"] != (spec["thresholds"] is not None):
             raise BundleError(f"{source}: $.modes.{mode}: a mode runs minions exactly when it names thresholds")
     if doc["default_profile"] not in doc["network_profiles"]:
-        raise BundleError(f"{source}: $.default_profile {doc['default_profile']!r} is not one of $.network_profiles {sorted(doc['network_profiles'])}")
+        raise BundleError(f"{source}: $.default_profile {doc['default_profile']!r} "
+                          f"is not one of $.network_profiles {sorted(doc['network_profiles'])}")
     for table in ("placement", "selection"):
         if set(doc[table]) != set(doc["network_profiles"]):
-            raise BundleError(f"{source}: $.{table} covers profiles {sorted(doc[table])}; expected {sorted(doc['network_profiles'])}")
+            raise BundleError(f"{source}: $.{table} covers profiles {sorted(doc[table])}; "
+                              f"expected {sorted(doc['network_profiles'])}")
     if doc["master"]["model"] not in doc["latency"]:
         raise BundleError(f"{source}: $.master.model {doc['master']['model']!r} has no entry in $.latency")
     for profile, modes in doc["selection"].items():
@@ -99,7 +103,8 @@ class RuntimeConfig:
         try:
             return float(self.document["detector"]["temperatures"][model_id])
         except KeyError as e:
-            raise ConfigError(f"no temperature for model {model_id!r}; calibrated minions: {sorted(self.document['detector']['temperatures'])}") from e
+            raise ConfigError(f"no temperature for model {model_id!r}; "
+                              f"calibrated minions: {sorted(self.document['detector']['temperatures'])}") from e
 
     def selection(self, profile: str, mode: str) -> dict[str, Any]:
         if mode not in MODES:

@@ -16,8 +16,9 @@ the ones the Java renderer (``org.mmnet.core.select.Reason``) implements the sam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
     "MANIFEST_SCHEMA_VERSION",

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mmnet.format.errors import ConfigError, ModelError
-from mmnet.runtime.interpreter import load_interpreter
 from mmnet.pipeline._tf import keras
+from mmnet.runtime.interpreter import load_interpreter
 
 __all__ = [
     "conv_macs",

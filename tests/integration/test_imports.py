@@ -10,7 +10,7 @@ from mmnet.pipeline.datasets.split import split_dataset
 from mmnet.pipeline.export import ExportedArtifact
 from mmnet.pipeline.imports import ImportTask, import_model
 from mmnet.pipeline.train import TrainedModel
-from tests.unit.tflite_fixtures import write_tflite
+from tests.support.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,8 @@ def test_keras_master_is_measured_and_ready_for_export(tmp_path, digits_splits):
     path = tmp_path / "master.keras"
     keras.Model(inputs, outputs).save(path)
 
-    result = import_model(ImportTask(str(path), "team-master", "master"), splits=digits_splits, preprocessing=SPEC, out_dir=tmp_path / "out")
+    result = import_model(ImportTask(str(path), "team-master", "master"), splits=digits_splits, preprocessing=SPEC,
+                          out_dir=tmp_path / "out")
     assert result["kind"] == "keras"
     trained = TrainedModel.from_json(result["record"])
     assert trained.source == "imported" and trained.resolution == 8 and trained.role == "master"
@@ -49,7 +50,8 @@ def test_tflite_minion_is_used_as_is(tmp_path, digits_splits):
     path = tmp_path / "minion.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([function]).convert())
 
-    result = import_model(ImportTask(str(path), "team-minion", "minion"), splits=digits_splits, preprocessing=SPEC, out_dir=tmp_path / "out")
+    result = import_model(ImportTask(str(path), "team-minion", "minion"), splits=digits_splits, preprocessing=SPEC,
+                          out_dir=tmp_path / "out")
     assert result["kind"] == "tflite"
     artifact = ExportedArtifact.from_json(result["record"])
     assert artifact.artifact_id == "team-minion-float32" and artifact.trained.keras_val_accuracy is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmnet.runtime.interpreter import TFLiteClassifier
-from tests.unit import tflite_fixtures as tfx
+from tests.support import tflite_fixtures as tfx
 
 pytest.importorskip("tensorflow", reason="converting the tiny network needs TensorFlow (the pipeline extra)")
 

@@ -15,12 +15,12 @@ from mmnet.format.bundle import (
     sha256_file,
     write_manifest,
 )
-from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.describe import format_bundle_summary
+from mmnet.format.documents import load_schema, validate_document
+from mmnet.format.errors import BundleError, ConfigError
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.format.documents import load_schema, validate_document
-from tests.unit import tflite_fixtures as tfx
+from tests.support import tflite_fixtures as tfx
 
 
 @pytest.fixture(scope="module")

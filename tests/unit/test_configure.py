@@ -113,12 +113,9 @@ def test_master_only_when_minions_are_not_worth_it(synthetic):
             record["host_latency_ms"].update(median=6.0, p90=6.0, mean=6.0, min=6.0)
     result = build_configuration(RuntimeSettings(), slow, probabilities, splits)
     normal = result.runtime_config["selection"]["lte"]["normal"]
-    # Singles (6 ms + P_r x 10 ms) are only chosen if they beat the master alone.
-    if normal["system"] != MASTER_ONLY:
-        assert normal["system"].startswith("single:")
-        assert normal["expected"]["latency_ms"] < 10.0 + 1.0
-    else:
-        assert "master alone" in normal["why"]
+    # A single (6 ms + P_r x 10 ms) would have to beat the master alone; on these outputs none does.
+    assert normal["system"] == MASTER_ONLY, normal["system"]
+    assert normal["why"].startswith("master alone") and normal["expected"]["recovery_rate"] == 1.0
 
 
 def test_unlabeled_mode_uses_the_masters_answers(synthetic):
@@ -127,8 +124,8 @@ def test_unlabeled_mode_uses_the_masters_answers(synthetic):
     assert config["reference"] == "master"
     assert config["master"]["val_accuracy"] == 1.0  # agreement of the master with itself
     normal = config["selection"]["lte"]["normal"]
-    if normal["system"] != MASTER_ONLY:
-        assert normal["expected"]["accuracy"] >= 0.99
+    assert normal["system"] != MASTER_ONLY  # minions that reach the 99% agreement target
+    assert normal["expected"]["accuracy"] >= 0.99
     assert any("Unlabeled" in note for note in result.report_data["notes"])
     assert result.report_data["reference"] == "master"
 
@@ -200,10 +197,11 @@ def test_threshold_floor_raises_thresholds_and_recovers_more(synthetic):
 
     plain = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.0, power_saving=0.0)).runtime_config
     floored = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.3, power_saving=0.0)).runtime_config
-    for name, system in floored["systems"].items():
-        before, after = plain["systems"][name]["modes"], system["modes"]
-        if after["normal"] is None:
-            continue
+    floored_normal = {name: system["modes"] for name, system in floored["systems"].items()
+                      if system["modes"]["normal"] is not None}
+    assert floored_normal, "no system serves the normal mode, so the floor was not tested"
+    for name, after in floored_normal.items():
+        before = plain["systems"][name]["modes"]
         assert min(after["normal"]["thresholds"]) > 0.0, name  # the floor, even where the fit chose 0
         assert all(a >= b for a, b in zip(after["normal"]["thresholds"], before["normal"]["thresholds"]))
         assert after["normal"]["val"]["recovery_rate"] > before["normal"]["val"]["recovery_rate"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from importlib import metadata
-from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest brings tomli on Python 3.10
+    import tomli as tomllib
 
 from tests.unit.test_layers import MODULES, ROOT
 
@@ -32,7 +35,7 @@ def declared() -> set[str]:
 
 def imported_top_levels() -> dict[str, str]:
     found = {}
-    for module, path in MODULES.items():
+    for path in MODULES.values():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []
             if isinstance(node, ast.Import):

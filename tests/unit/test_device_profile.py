@@ -23,8 +23,8 @@ from mmnet.format.device_profile import (
     match_profile_to_bundle,
     write_device_profile,
 )
-from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.documents import load_schema
+from mmnet.format.errors import BundleError, ConfigError
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

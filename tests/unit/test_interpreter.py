@@ -13,7 +13,7 @@ from mmnet.runtime.interpreter import (
     load_interpreter,
     measure_latency,
 )
-from tests.unit import tflite_fixtures as tfx
+from tests.support import tflite_fixtures as tfx
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""The runtime on a real tiny bundle: every mode, device vs cloud answers, every cloud fault, audits."""
+"""The runtime on a real tiny bundle: every mode, the detector's verdicts, the history rules, audits.
+
+A master client here is an in-process stand-in; the runtime against a served master and its faults is
+tested in tests/integration/test_runtime.py.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from mmnet.format.bundle import load_bundle, sha256_file, write_manifest
+from mmnet.format.bundle import load_bundle
 from mmnet.format.errors import BundleError, ConfigError, DataError
 from mmnet.format.runtime_config import MODES
 from mmnet.runtime.detector import detect_frame
@@ -23,8 +23,7 @@ from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteResult
 from mmnet.runtime.replay import SUMMARY_KEYS, replay
 from mmnet.runtime.runtime import Runtime
-from mmnet.server.launch import running_app, running_server
-from tests.unit import tflite_fixtures as tfx
+from tests.support import tflite_fixtures as tfx
 
 
 @pytest.fixture(scope="module")
@@ -113,103 +112,10 @@ def test_recovered_frames_take_the_masters_answer(bundle):
     assert branches["recovered"] > 0 and branches["accepted"] > 0, branches
 
 
-def test_device_and_served_master_give_identical_answers(bundle, bundle_dir):
-    frames = _frames(10, seed=1)
-    device = _device_master_answers(bundle, frames)
-    with running_server(bundle_dir) as url, Runtime(bundle, mode="mission_critical", master_url=url, placement="cloud") as runtime:
-        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
-    assert [r.label for r in results] == device
-    assert {r.master_placement for r in results} == {"cloud"} and not any(r.fallbacks for r in results)
-    assert all(r.energy_mj > 0 for r in results)  # radio energy of the transfers
-
-
-def _faulty_app(kind: str, *, fail_after: int = 0) -> Starlette:
-    """A TF-Serving look-alike that fails in one way after ``fail_after`` good replies."""
-    served = {"n": 0}
-
-    async def predict(request: Request):
-        body = await request.json()
-        served["n"] += 1
-        if served["n"] <= fail_after:
-            return JSONResponse({"predictions": [[1.0, 0.0, 0.0] for _ in body["instances"]]})
-        if kind == "http_5xx":
-            return JSONResponse({"error": "boom"}, status_code=500)
-        if kind == "malformed":
-            return Response(b"{not json", media_type="application/json")
-        if kind == "timeout":
-            import anyio
-
-            await anyio.sleep(1.0)
-            return JSONResponse({"predictions": [[1.0, 0.0, 0.0]]})
-        raise AssertionError(kind)
-
-    return Starlette(routes=[Route("/v1/models/{name}:predict", predict, methods=["POST"])])
-
-
-@pytest.mark.parametrize("kind", ["http_5xx", "malformed", "timeout"])
-def test_cloud_faults_fall_back_to_the_device_master(bundle, kind):
-    frames = _frames(6, seed=2)
-    device = _device_master_answers(bundle, frames)
-    with running_app(_faulty_app(kind, fail_after=2)) as url, Runtime(
-            bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.3,
-            remote_retries=0) as runtime:
-        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
-        stats = runtime.stats()
-    assert len(results) == len(frames)  # zero frames lost
-    assert [r.master_placement for r in results[:2]] == ["cloud", "cloud"]
-    assert all(r.master_placement == "device" and r.fallbacks == (f"cloud_{kind}",) for r in results[2:])
-    assert [r.label for r in results[2:]] == device[2:]
-    assert stats["fallbacks"] == {f"cloud_{kind}": 4}
-
-
-def test_connection_refused_and_server_killed_mid_stream(bundle, bundle_dir):
-    frames = _frames(8, seed=3)
-    device = _device_master_answers(bundle, frames)
-    with running_server(bundle_dir) as url:
-        runtime = Runtime(bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.5,
-                          remote_retries=1)
-        first = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames[:4])]
-    # The server is gone now: the same runtime keeps answering from the device.
-    rest = [runtime.classify(f, timestamp_s=float(i + 4)) for i, f in enumerate(frames[4:])]
-    runtime.close()
-    assert all(r.master_placement == "cloud" for r in first)
-    assert all(r.master_placement == "device" and r.fallbacks == ("cloud_unreachable",) for r in rest)
-    assert [r.label for r in first + rest] == device
-    assert runtime.stats()["fallbacks"] == {"cloud_unreachable": 4}
-
-
-def test_without_a_device_master_a_cloud_failure_leaves_an_unverified_minion_answer(bundle):
-    frames = _frames(4, seed=5)
-    with running_app(_faulty_app("http_5xx")) as url, Runtime(
-            bundle, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
-        results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
-    needed_master = [r for r in results if r.recovered or r.path.startswith("master")]
-    assert needed_master, "no frame went to the master, so no cloud failure was tested"
-    for r in needed_master:
-        assert not r.verified and r.label == r.minion_answer and "cloud_http_5xx" in r.fallbacks
-    assert all(r.verified for r in results if r not in needed_master)
-
-
 @pytest.fixture(scope="module")
 def always_recover(bundle_dir, tmp_path_factory):
     """The same bundle, but every threshold above any confidence: the detector recovers every frame."""
-    import shutil
-
-    from mmnet.format.runtime_config import write_runtime_config
-    from mmnet.runtime.detector import NEVER
-
-    root = tmp_path_factory.mktemp("recover") / "tiny"
-    shutil.copytree(bundle_dir, root)
-    config = json.loads((root / "runtime_config.json").read_text())
-    for system in config["systems"].values():
-        for tuned in system["modes"].values():
-            tuned["thresholds"] = [NEVER] * tfx.NUM_CLASSES
-    write_runtime_config(config, root / "runtime_config.json")
-    manifest = json.loads((root / "manifest.json").read_text())
-    path = root / "runtime_config.json"
-    manifest["runtime_config"].update(sha256=sha256_file(path), bytes=path.stat().st_size)
-    write_manifest(manifest, root / "manifest.json")
-    return load_bundle(root)
+    return load_bundle(tfx.write_always_recovering_bundle(bundle_dir, tmp_path_factory.mktemp("recover") / "tiny"))
 
 
 def _history_pair(bundle, frame, gap_s: float):
@@ -241,19 +147,6 @@ def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recove
     assert first.recovered and first.master_answer != first.minion_answer
     assert second.path == "master_device" and second.minion_answer is None
     assert "history_corrected" in second.decision.reason_codes
-
-
-def test_an_unanswered_recovery_is_unverified_and_leaves_no_history(always_recover):
-    frame = _frames(1, seed=6)[0]
-    with running_app(_faulty_app("http_5xx")) as url, Runtime(
-            always_recover, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
-        first = runtime.classify(frame, timestamp_s=0.0)
-        second = runtime.classify(frame, timestamp_s=0.01)  # the same view: history rules would apply
-    assert first.recovered and not first.verified and first.master_answer is None
-    assert first.label == first.minion_answer and first.fallbacks == ("cloud_http_5xx",)
-    # No master verdict on the first frame, so the second is detected (and recovered) again.
-    assert second.path == "minions" and second.recovered and not second.verified
-    assert runtime.stats()["unverified"] == 2
 
 
 def test_audits_check_confident_answers_off_the_critical_path(bundle):
@@ -389,7 +282,8 @@ def test_overhead_benchmark_measures_every_part(bundle_dir):
     assert result["frames"] == 15 and result["overhead_us"]["p50"] > 0 and result["minion_invoke"]["median_us"] > 0
     assert result["overhead_us"]["p50"] == pytest.approx(float(np.median(result["overhead_us"]["pass_p50"])))
     assert len(result["overhead_us"]["pass_p50"]) == 3
-    assert result["overhead_to_invoke_ratio"] == pytest.approx(result["overhead_us"]["p50"] / result["minion_invoke"]["median_us"])
+    ratio = result["overhead_us"]["p50"] / result["minion_invoke"]["median_us"]
+    assert result["overhead_to_invoke_ratio"] == pytest.approx(ratio)
     assert result["system"] != "master-only"  # the fixture's normal mode runs its minion, so every part is measured
     assert set(result["parts_us"]) == {"selector_decide", "detector", "detector_rule_only", "detector_1000_classes",
                                        "detector_1000_codes"}

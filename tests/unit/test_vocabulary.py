@@ -12,10 +12,11 @@ import json
 import re
 import shutil
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
@@ -164,5 +165,6 @@ def test_the_sample_sentences_are_pythons() -> None:
         assert ReasonCode(sample["code"]).render(sample["values"]) == sample["text"]
     # The formats' edges the Java renderer must meet: halves to even, binary values just off a half.
     texts = {s["text"] for s in samples["reasons"]}
-    assert "history rule 2: previous frame (62 ms ago) was corrected by the master (minions 0, master 2): straight to the master" in texts
+    assert ("history rule 2: previous frame (62 ms ago) was corrected by the master (minions 0, master 2): "
+            "straight to the master") in texts
     assert "placement forced to cloud by override (L_t 24.09 ms vs L_m 0.12 ms)" in texts

@@ -13,15 +13,15 @@ import pytest
 from PIL import Image
 
 from mmnet.format.bundle import load_bundle
-from mmnet.format.device_profile import host_device_profile, write_device_profile
 from mmnet.format.describe import format_bundle_summary
+from mmnet.format.device_profile import host_device_profile, write_device_profile
 from mmnet.format.errors import BundleError
-from mmnet.runtime.interpreter import TFLiteClassifier
-from mmnet.runtime.preprocessing import preprocess
 from mmnet.pipeline.build import run_build
 from mmnet.pipeline.config import config_from_mapping
 from mmnet.pipeline.report.files import report_files
-from tests.unit.tflite_fixtures import write_tflite
+from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.preprocessing import preprocess
+from tests.support.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,8 @@ def test_bundle_verifies_and_records_every_artifact(digits_bundle):
     result, _ = digits_bundle
     bundle = load_bundle(result.bundle_dir)
     ids = {m.id for m in bundle.models}
-    expected = {f"{v}-{p}" for v in ("resnet-a0.25-r8", "mobilenet_v1-a0.25-r8", "mobilenet_v2-a0.25-r8") for p in ("float32", "int8")}
+    variants = ("resnet-a0.25-r8", "mobilenet_v1-a0.25-r8", "mobilenet_v2-a0.25-r8")
+    expected = {f"{v}-{p}" for v in variants for p in ("float32", "int8")}
     assert ids == expected
     for model in bundle.models:
         assert model.reason and isinstance(model.blessed, bool)
@@ -89,15 +90,17 @@ def test_recorded_accuracy_is_the_deployed_artifacts(digits_bundle):
 def test_int8_artifacts_take_int8_input_and_output(digits_bundle):
     result, _ = digits_bundle
     manifest = json.loads((result.bundle_dir / "manifest.json").read_text())
-    for record in manifest["models"]:
-        if record["precision"] == "int8":
-            assert record["input"]["dtype"] == "int8" and record["output"]["dtype"] == "int8"
-            assert record["input"]["scale"] > 0
+    int8 = [record for record in manifest["models"] if record["precision"] == "int8"]
+    assert len(int8) == 3, [record["id"] for record in int8]  # the master and both minions
+    for record in int8:
+        assert record["input"]["dtype"] == "int8" and record["output"]["dtype"] == "int8"
+        assert record["input"]["scale"] > 0
 
 
 def test_inspect_verifies_and_rejects_a_tampered_model(digits_bundle):
     result, root = digits_bundle
-    ok = subprocess.run([sys.executable, "-m", "mmnet", "inspect", str(result.bundle_dir)], capture_output=True, text=True, cwd=REPO)
+    ok = subprocess.run([sys.executable, "-m", "mmnet", "inspect", str(result.bundle_dir)], capture_output=True, text=True,
+                        cwd=REPO)
     assert ok.returncode == 0, ok.stderr
     assert "verified: schema OK" in ok.stdout and "resnet-a0.25-r8-float32" in ok.stdout
 
@@ -297,5 +300,6 @@ def test_runtime_selector_reproduces_the_pipelines_selection(digits_bundle):
             chosen = doc["selection"][profile][mode]
             decision = decide(tables, state, mode=mode, now_s=0.0)
             assert (decision.system, decision.placement) == (chosen["system"], chosen["placement"]), decision.reasons
-            ms = decision.estimates["master_ms"] if decision.system == MASTER_ONLY else decision.estimates["expected_ms"][decision.system]
+            estimates = decision.estimates
+            ms = estimates["master_ms"] if decision.system == MASTER_ONLY else estimates["expected_ms"][decision.system]
             assert ms == pytest.approx(chosen["expected"]["latency_ms"], abs=1e-6)

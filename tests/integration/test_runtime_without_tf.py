@@ -23,7 +23,7 @@ import numpy as np
 from mmnet.format.bundle import load_bundle
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
-from tests.unit import tflite_fixtures as tfx
+from tests.support import tflite_fixtures as tfx
 
 REPO = Path(__file__).resolve().parents[2]
 

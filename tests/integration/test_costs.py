@@ -21,7 +21,7 @@ from mmnet.pipeline.zoo.registry import build_model
 from mmnet.pipeline.zoo.spec import VariantSpec
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(family: str, alpha: float, resolution: int):
     return build_model(VariantSpec(family, alpha, resolution), channels=1, num_classes=10)
 

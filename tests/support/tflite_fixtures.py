@@ -5,13 +5,14 @@ converted with ``tf.lite.TFLiteConverter`` to float32 and to full-integer int8. 
 are committed (``tests/fixtures/tiny-r12-{float32,int8}.tflite``, ~2 KB each), so the TF-free runtime
 is tested without TensorFlow; :func:`reference_scores` is the same network in numpy, the float
 reference the interpreter is checked against. Regenerate the files (needs TensorFlow) with
-``.venv/bin/python -m tests.unit.tflite_fixtures``; an integration test checks that the committed files
+``.venv/bin/python -m tests.support.tflite_fixtures``; an integration test checks that the committed files
 still match a fresh conversion's outputs.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -230,10 +231,10 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
     minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
     """
     from mmnet.format.preprocessing import PreprocessingSpec
-    from mmnet.runtime.preprocessing import preprocess
     from mmnet.pipeline.bundle import attach_configuration
     from mmnet.pipeline.config import RuntimeSettings
     from mmnet.pipeline.configure import build_configuration
+    from mmnet.runtime.preprocessing import preprocess
 
     bundle_dir.mkdir(parents=True, exist_ok=True)
     manifest = fixture_manifest(bundle_dir)
@@ -252,6 +253,25 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
                                        for s, (f, _) in splits.items()}
     settings = RuntimeSettings(single_minion_systems=True, latency_model=False)
     attach_configuration(manifest, bundle_dir, build_configuration(settings, manifest, probabilities, splits))
+    write_manifest(manifest, bundle_dir / "manifest.json")
+    return bundle_dir
+
+
+def write_always_recovering_bundle(configured: Path, bundle_dir: Path) -> Path:
+    """A copy of a configured fixture bundle whose thresholds are above any confidence: the detector
+    recovers every frame it checks."""
+    from mmnet.format.runtime_config import write_runtime_config
+    from mmnet.runtime.detector import NEVER
+
+    shutil.copytree(configured, bundle_dir)
+    config_path = bundle_dir / "runtime_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    for system in config["systems"].values():
+        for tuned in system["modes"].values():
+            tuned["thresholds"] = [NEVER] * NUM_CLASSES
+    write_runtime_config(config, config_path)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["runtime_config"].update(sha256=sha256_file(config_path), bytes=config_path.stat().st_size)
     write_manifest(manifest, bundle_dir / "manifest.json")
     return bundle_dir
 
