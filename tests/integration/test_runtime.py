@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,18 +27,9 @@ def bundle(bundle_dir):
     return load_bundle(bundle_dir)
 
 
-def _frames(n: int = 12, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, *tfx.FRAME_SHAPE), dtype=np.uint8)
-
-
-def _device_master_answers(bundle, frames) -> list[int]:
-    with Runtime(bundle, mode="mission_critical") as runtime:
-        return [runtime.classify(f, timestamp_s=float(i)).label for i, f in enumerate(frames)]
-
-
 def test_device_and_served_master_give_identical_answers(bundle, bundle_dir):
-    frames = _frames(10, seed=1)
-    device = _device_master_answers(bundle, frames)
+    frames = tfx.random_frames(10, seed=1)
+    device = tfx.device_master_answers(bundle, frames)
     with running_server(bundle_dir) as url, Runtime(bundle, mode="mission_critical", master_url=url,
                                                     placement="cloud") as runtime:
         results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
@@ -73,8 +63,8 @@ def _faulty_app(kind: str, *, fail_after: int = 0) -> Starlette:
 
 @pytest.mark.parametrize("kind", ["http_5xx", "malformed", "timeout"])
 def test_cloud_faults_fall_back_to_the_device_master(bundle, kind):
-    frames = _frames(6, seed=2)
-    device = _device_master_answers(bundle, frames)
+    frames = tfx.random_frames(6, seed=2)
+    device = tfx.device_master_answers(bundle, frames)
     with running_app(_faulty_app(kind, fail_after=2)) as url, Runtime(
             bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.3,
             remote_retries=0) as runtime:
@@ -88,8 +78,8 @@ def test_cloud_faults_fall_back_to_the_device_master(bundle, kind):
 
 
 def test_connection_refused_and_server_killed_mid_stream(bundle, bundle_dir):
-    frames = _frames(8, seed=3)
-    device = _device_master_answers(bundle, frames)
+    frames = tfx.random_frames(8, seed=3)
+    device = tfx.device_master_answers(bundle, frames)
     with running_server(bundle_dir) as url:
         runtime = Runtime(bundle, mode="mission_critical", master_url=url, placement="cloud", remote_timeout_s=0.5,
                           remote_retries=1)
@@ -104,7 +94,7 @@ def test_connection_refused_and_server_killed_mid_stream(bundle, bundle_dir):
 
 
 def test_without_a_device_master_a_cloud_failure_leaves_an_unverified_minion_answer(bundle):
-    frames = _frames(4, seed=5)
+    frames = tfx.random_frames(4, seed=5)
     with running_app(_faulty_app("http_5xx")) as url, Runtime(
             bundle, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
         results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
@@ -124,7 +114,7 @@ def always_recover(bundle_dir, tmp_path_factory):
 
 
 def test_an_unanswered_recovery_is_unverified_and_leaves_no_history(always_recover):
-    frame = _frames(1, seed=6)[0]
+    frame = tfx.random_frames(1, seed=6)[0]
     with running_app(_faulty_app("http_5xx")) as url, Runtime(
             always_recover, mode="normal", master_url=url, device_master=False, remote_retries=0) as runtime:
         first = runtime.classify(frame, timestamp_s=0.0)

@@ -46,6 +46,19 @@ def normalised_inputs(n: int, seed: int) -> np.ndarray:
     return (mean + std * noise).astype(np.float32)
 
 
+def random_frames(n: int = 12, seed: int = 0) -> np.ndarray:
+    """``n`` random uint8 frames of the fixture bundle's recorded shape."""
+    return np.random.default_rng(seed).integers(0, 256, (n, *FRAME_SHAPE), dtype=np.uint8)
+
+
+def device_master_answers(bundle: Any, frames: np.ndarray) -> list[int]:
+    """The device master's label for each frame (the runtime in mission-critical mode)."""
+    from mmnet.runtime.runtime import Runtime
+
+    with Runtime(bundle, mode="mission_critical") as runtime:
+        return [runtime.classify(f, timestamp_s=float(i)).label for i, f in enumerate(frames)]
+
+
 def tiny_weights() -> list[np.ndarray]:
     """Conv kernel (3, 3, 1, 4), conv bias, dense kernel (4, 3), dense bias: Keras' weight order.
 

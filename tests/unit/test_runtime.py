@@ -36,18 +36,9 @@ def bundle(bundle_dir):
     return load_bundle(bundle_dir)
 
 
-def _frames(n: int = 12, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, *tfx.FRAME_SHAPE), dtype=np.uint8)
-
-
-def _device_master_answers(bundle, frames) -> list[int]:
-    with Runtime(bundle, mode="mission_critical") as runtime:
-        return [runtime.classify(f, timestamp_s=float(i)).label for i, f in enumerate(frames)]
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_answers_every_frame(bundle, mode):
-    frames = _frames()
+    frames = tfx.random_frames()
     with Runtime(bundle, mode=mode) as runtime:
         results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
     assert len(results) == len(frames)
@@ -64,7 +55,7 @@ def test_every_mode_answers_every_frame(bundle, mode):
 
 
 def test_a_mode_switch_mid_stream_uses_the_new_modes_thresholds(bundle):
-    frames = _frames(2)
+    frames = tfx.random_frames(2)
     with Runtime(bundle, mode="normal") as runtime:
         first = runtime.classify(frames[0], timestamp_s=0.0)
         runtime.mode = "power_saving"  # the user changes the mode between frames
@@ -80,7 +71,7 @@ def test_8_bit_minions_are_calibrated_by_table_with_the_float_ways_bits(bundle):
     """The runtime hands the int8 minion's raw codes and its calibration table to the detector; the
     float way (dequantized scores from predict, calibrated_top1 on them) must give the same verdict,
     confidence bit for bit included."""
-    frames = _frames(40, seed=5)
+    frames = tfx.random_frames(40, seed=5)
     with Runtime(bundle, mode="normal") as runtime:
         results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(frames)]
         systems = {r.system: runtime.minion_system(r.system) for r in results if r.path == "minions"}
@@ -97,8 +88,8 @@ def test_8_bit_minions_are_calibrated_by_table_with_the_float_ways_bits(bundle):
 
 
 def test_recovered_frames_take_the_masters_answer(bundle):
-    frames = _frames(30, seed=4)
-    master = _device_master_answers(bundle, frames)
+    frames = tfx.random_frames(30, seed=4)
+    master = tfx.device_master_answers(bundle, frames)
     with Runtime(bundle, mode="normal") as runtime:
         results = [runtime.classify(f, timestamp_s=float(i)) for i, f in enumerate(frames)]
     branches = Counter()
@@ -126,7 +117,7 @@ def _history_pair(bundle, frame, gap_s: float):
 
 
 def test_history_rule_1_skips_detection_after_a_confirmed_frame(always_recover):
-    frame = _frames(1, seed=6)[0]
+    frame = tfx.random_frames(1, seed=6)[0]
     first, second = _history_pair(always_recover, frame, 0.01)  # 10 ms later: the same view
     assert first.recovered and first.master_answer == first.minion_answer
     assert second.path == "minions_unchecked" and not second.recovered
@@ -137,7 +128,7 @@ def test_history_rule_1_skips_detection_after_a_confirmed_frame(always_recover):
 
 def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recover):
     # A frame on which the int8 minion and the float32 master disagree (random weights: they do).
-    frames = _frames(2000, seed=8)
+    frames = tfx.random_frames(2000, seed=8)
     minion = TFLiteClassifier(always_recover.model_path(tfx.INT8_ID))
     master = TFLiteClassifier(always_recover.model_path(tfx.FLOAT_ID))
     x = preprocess(frames, always_recover.preprocessing, tfx.RESOLUTION)
@@ -150,7 +141,7 @@ def test_history_rule_2_goes_to_the_master_after_a_corrected_frame(always_recove
 
 
 def test_audits_check_confident_answers_off_the_critical_path(bundle):
-    frames = _frames(30, seed=7)
+    frames = tfx.random_frames(30, seed=7)
     # Room for every audit in flight: none is skipped however slow the audit thread runs.
     with Runtime(bundle, mode="normal", audit_rate=1.0, max_audits_in_flight=len(frames)) as runtime:
         results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(frames)]
@@ -179,7 +170,7 @@ class _GatedMaster:
 
 
 def test_audits_in_flight_are_bounded_and_every_sampled_frame_is_counted(bundle):
-    frames = _frames(60, seed=9)
+    frames = tfx.random_frames(60, seed=9)
     master = _GatedMaster()
     with Runtime(bundle, mode="normal", master_client=master, placement="device", audit_rate=1.0,
                  max_audits_in_flight=3) as runtime:
@@ -201,7 +192,7 @@ def test_audits_in_flight_are_bounded_and_every_sampled_frame_is_counted(bundle)
 def test_wait_for_audits_gives_up_after_its_timeout(bundle):
     master = _GatedMaster()
     with Runtime(bundle, mode="normal", master_client=master, placement="device", audit_rate=1.0) as runtime:
-        results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(_frames(20, seed=9))]
+        results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(tfx.random_frames(20, seed=9))]
         assert any(r.audited for r in results)
         with pytest.raises(TimeoutError, match="still running after 0.05 s"):
             runtime.wait_for_audits(timeout_s=0.05)
@@ -214,7 +205,7 @@ def test_a_private_mode_audits_on_the_device(bundle):
     master = _GatedMaster()
     master.gate.set()
     with Runtime(bundle, mode="private", master_client=master, audit_rate=1.0) as runtime:
-        results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(_frames(30, seed=7))]
+        results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(tfx.random_frames(30, seed=7))]
         runtime.wait_for_audits()
         audits = runtime.stats()["audits"]
     assert audits["done"] == sum(r.audited for r in results) > 0
@@ -259,7 +250,7 @@ def test_a_master_client_stands_in_for_the_url_and_is_closed(bundle):
 
     client = Scripted()
     with Runtime(bundle, mode="mission_critical", master_client=client, placement="cloud") as runtime:
-        result = runtime.classify(_frames(1)[0], timestamp_s=0.0)
+        result = runtime.classify(tfx.random_frames(1)[0], timestamp_s=0.0)
     assert result.master_placement == "cloud" and result.label == 1 and client.closed
 
 
