@@ -1,7 +1,7 @@
 """Golden traces: the Python runtime's decisions on a real bundle, for the Java core to replay exactly.
 
 ``python -m android_harness.parity.generate --bundle bundles/digits --out android_harness/core/src/test/resources/parity``
-runs :class:`mobile_runtime.Runtime`, with real LiteRT interpreters, over the bundle's recorded test
+runs :class:`mmnet.runtime.Runtime`, with real LiteRT interpreters, over the bundle's recorded test
 frames under many conditions (every mode, each network profile, forced placements, RTT sequences that
 trip the server-load back-off and clear it, frame intervals inside and beyond the speculation-history
 distance, cloud faults, and config variants that make the cloud, a runner-up or "minions not worth it"
