@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
-from mmnet.format.errors import MmnetError
+from mmnet.format.errors import BundleError, MmnetError
 from mmnet.format.version import __version__
 from mmnet.pipeline.config import BuildConfig, RuntimeSettings
 from mmnet.pipeline.configure import build_configuration, write_configuration
@@ -195,11 +195,23 @@ def bundle_probabilities(bundle: Bundle) -> tuple[dict[str, dict[str, np.ndarray
     return probabilities, splits
 
 
+def _refuse_links(bundle_dir: Path) -> None:
+    """BundleError on a symbolic link anywhere in the bundle: republishing copies files, so a link
+    would carry whatever it points at (outside the bundle too) into the shipped artifact."""
+    for folder, dirs, files in os.walk(bundle_dir):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise BundleError(f"bundle {bundle_dir}: {path.relative_to(bundle_dir)} is a symbolic link (to "
+                                  f"{os.readlink(path)}); expected regular files only")
+
+
 def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Path:
     """Re-runs calibration, thresholds and pairing on an existing bundle (e.g. with a phone's device
     profile) and republishes it atomically with the new runtime config and report."""
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir, runtime_config=False)  # the old one may predate the current schema
+    _refuse_links(bundle_dir)
     probabilities, splits = bundle_probabilities(bundle)
     manifest = json.loads(json.dumps(bundle.manifest))
     latency_model = manifest["build"].get("latency_model")

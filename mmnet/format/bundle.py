@@ -10,7 +10,6 @@ sizes and sha256, labels.txt equal to ``labels`` ...).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mmnet.format.documents import validate_document, write_json_atomic
+from mmnet.format.documents import read_json, validate_document, write_json_atomic
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import RuntimeConfig, load_runtime_config
@@ -370,12 +369,7 @@ def load_bundle(path: str | Path, *, verify_checksums: bool = True, runtime_conf
     if not manifest_path.is_file():
         raise BundleError(f"bundle {root} has no manifest: {manifest_path} does not exist")
     source = str(manifest_path)
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{source}: not valid JSON: {e}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise BundleError(f"{source}: cannot be read: {e}") from e
+    manifest = read_json(manifest_path, "manifest")
     validate_document(manifest, "manifest", source=source)
     _check_consistency(manifest, source)
     labels = _read_labels(root, manifest, source)

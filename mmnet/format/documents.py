@@ -4,6 +4,7 @@ validation, atomic reads and writes."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -16,7 +17,7 @@ from jsonschema.exceptions import best_match
 
 from mmnet.format.errors import BundleError, ConfigError, MmnetError
 
-__all__ = ["load_schema", "read_json", "validate_document", "write_json_atomic"]
+__all__ = ["load_schema", "parse_json", "read_json", "validate_document", "write_json_atomic"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUFFIX = ".schema.json"
@@ -48,17 +49,44 @@ def validate_document(doc: Any, schema_name: str, *, source: str, package: str =
         raise BundleError(f"{source}: {error.json_path}: {error.message}")
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; expected finite numbers only")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is beyond the float range; expected finite numbers only")
+    return value
+
+
+def parse_json(text: str, source: str, error: type[MmnetError] = BundleError) -> Any:
+    """The document in ``text``, strictly: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
+    json accepts and JSON does not), numbers beyond the float range (``1e400``) and nesting too
+    deep to parse are ``error`` naming ``source``.
+
+    A schema's bounds cannot catch NaN (every comparison with it is false), so a NaN temperature or
+    latency would pass validation and silently change every decision.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except ValueError as e:  # json.JSONDecodeError, or a constant _reject_constant refused
+        raise error(f"{source}: not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise error(f"{source}: not valid JSON: nested too deeply to parse") from e
+
+
 def read_json(path: str | Path, what: str, error: type[MmnetError] = BundleError) -> Any:
-    """The JSON document at ``path``; ``error`` naming ``what`` and the file when it cannot be had."""
+    """The JSON document at ``path`` (parsed by :func:`parse_json`); ``error`` naming ``what`` and the
+    file when it cannot be had."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} {path} does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise error(f"{path}: not valid JSON: {e}") from e
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise error(f"{path}: cannot be read: {e}") from e
+    return parse_json(text, str(path), error)
 
 
 def write_json_atomic(doc: Any, path: str | Path) -> Path:

@@ -16,7 +16,7 @@ from mmnet.format.bundle import (
     write_manifest,
 )
 from mmnet.format.describe import format_bundle_summary
-from mmnet.format.documents import load_schema, validate_document
+from mmnet.format.documents import load_schema, read_json, validate_document
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
@@ -371,3 +371,31 @@ def test_inspect_summary(bundle_dir):
     assert "tiny-r8" in text and "convert" in text  # the failure
     assert "Runtime config: not present" in text
     assert lines[-1] == "verified: schema OK, 4 files checksummed"
+
+
+@pytest.mark.parametrize("value, fragment", [("NaN", "NaN is not a JSON number"),
+                                             ("-Infinity", "-Infinity is not a JSON number"),
+                                             ("1e400", "1e400 is beyond the float range")])
+def test_manifest_numbers_must_be_finite(bundle_dir, value, fragment):
+    text = (bundle_dir / "manifest.json").read_text()
+    needle = '"val_accuracy": 0.5'
+    assert needle in text
+    (bundle_dir / "manifest.json").write_text(text.replace(needle, f'"val_accuracy": {value}', 1))
+    with pytest.raises(BundleError, match=f"manifest.json: not valid JSON: {fragment}"):
+        load_bundle(bundle_dir)
+
+
+def test_manifest_nested_too_deeply_is_a_bundle_error(bundle_dir):
+    (bundle_dir / "manifest.json").write_text("[" * 100_000)
+    with pytest.raises(BundleError, match="manifest.json: not valid JSON: nested too deeply"):
+        load_bundle(bundle_dir)
+
+
+def test_read_json_refuses_what_python_json_accepts(tmp_path):
+    path = tmp_path / "runtime_config.json"
+    path.write_text('{"temperatures": {"m": NaN}}')
+    assert json.loads(path.read_text())["temperatures"]["m"] != 0  # Python's json reads it (as nan)
+    with pytest.raises(ConfigError, match=f"{path}: not valid JSON: NaN is not a JSON number"):
+        read_json(path, "runtime config", ConfigError)
+    path.write_text('{"temperatures": {"m": 1.5}}')
+    assert read_json(path, "runtime config") == {"temperatures": {"m": 1.5}}

@@ -8,9 +8,11 @@ import pytest
 
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
+from mmnet.pipeline.bundle import reconfigure_bundle
 from mmnet.pipeline.config import RuntimeSettings, TargetsConfig
 from mmnet.pipeline.configure import build_configuration, write_configuration
 from mmnet.pipeline.report.files import report_files
+from tests.support import tflite_fixtures as tfx
 
 CLASSES = 4
 N = 400
@@ -206,3 +208,19 @@ def test_threshold_floor_raises_thresholds_and_recovers_more(synthetic):
         assert all(a >= b for a, b in zip(after["normal"]["thresholds"], before["normal"]["thresholds"]))
         assert after["normal"]["val"]["recovery_rate"] > before["normal"]["val"]["recovery_rate"]
         assert after["power_saving"] == before["power_saving"]  # a floor of 0 changes nothing
+
+
+def test_reconfigure_refuses_a_bundle_holding_a_symlink(tmp_path):
+    bundle_dir = tfx.write_fixture_bundle(tmp_path / "bundle")
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("not for the bundle")
+    (bundle_dir / "notes.txt").symlink_to(secret)
+    before = sorted(p.name for p in bundle_dir.iterdir())
+    with pytest.raises(BundleError, match=r"notes.txt is a symbolic link \(to .*secret.txt\); expected regular files only"):
+        reconfigure_bundle(bundle_dir, RuntimeSettings())
+    assert sorted(p.name for p in bundle_dir.iterdir()) == before
+    assert not list(tmp_path.glob(".bundle.staging-*"))
+    (bundle_dir / "notes.txt").unlink()
+    reconfigure_bundle(bundle_dir, RuntimeSettings(single_minion_systems=True, latency_model=False))
+    assert (bundle_dir / "runtime_config.json").is_file()  # the same bundle without the link republishes
