@@ -17,7 +17,6 @@ with 1 vs 2 Beam workers. Writes into DIR:
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -28,13 +27,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mmnet.format.documents import validate_document
 from mmnet.format.errors import BundleError, ConfigError, DependencyError, MmnetError
 
 __all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "run_bench", "validate_results",
            "machine_info", "git_info"]
 
 RESULTS_SCHEMA_VERSION = "1.1"
-_SCHEMA = Path(__file__).resolve().parent / "schemas" / "bench_results.schema.json"
 _LOOPBACK_REQUESTS = 50
 
 
@@ -44,13 +43,7 @@ class ResultsError(MmnetError, ValueError):
 
 def validate_results(doc: Any, source: str = "results") -> None:
     """Checks ``doc`` against the bench results schema; ResultsError naming the JSON path otherwise."""
-    import jsonschema
-    from jsonschema.exceptions import best_match
-
-    schema = json.loads(_SCHEMA.read_text(encoding="utf-8"))
-    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
-    if error is not None:
-        raise ResultsError(f"{source}: {error.json_path}: {error.message}")
+    validate_document(doc, "bench_results", source=source, package="mmnet.benchmarks", error=ResultsError)
 
 
 def machine_info() -> dict[str, Any]:

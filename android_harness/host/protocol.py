@@ -11,13 +11,10 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import best_match
-
 from mmnet.format.checks import check_int, check_number
+from mmnet.format.documents import validate_document
 from mmnet.format.errors import ConfigError
 from mmnet.format.runtime_config import MODES
 from mmnet.harness.errors import ResultError
@@ -43,7 +40,6 @@ __all__ = [
     "app_run_dir_on_device",
     "new_run_id",
     "bundle_id_for",
-    "load_host_schema",
     "validate_host_document",
     "parse_status",
     "check_app_result",
@@ -60,7 +56,6 @@ DEVICE_ROOT = "/data/local/tmp/mmnet"
 APP_RUNS_ROOT = f"/sdcard/Android/data/{APP_PACKAGE}/files/runs"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SUFFIX = ".schema.json"
 
 
 def _check_id(where: str, value: Any) -> str:
@@ -285,22 +280,10 @@ class RunRequest:
             raise ConfigError(f"{source}: {e}") from e
 
 
-def load_host_schema(name: str) -> dict[str, Any]:
-    """The host schema ``name`` (``app_result``, ``app_status`` or ``harness_result``)."""
-    folder = resources.files("mmnet.harness") / "schemas"
-    resource = folder / f"{name}{_SUFFIX}"
-    if not isinstance(name, str) or not _ID.match(name) or not resource.is_file():
-        known = sorted(p.name[: -len(_SUFFIX)] for p in folder.iterdir() if p.name.endswith(_SUFFIX))
-        raise ConfigError(f"host schema name is {name!r}; expected one of {known}")
-    return json.loads(resource.read_text(encoding="utf-8"))
-
-
 def validate_host_document(doc: Any, schema_name: str, *, source: str) -> None:
-    """ResultError ``"<source>: <json path>: <message>"`` on the most relevant schema violation."""
-    validator = jsonschema.Draft202012Validator(load_host_schema(schema_name))
-    error = best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise ResultError(f"{source}: {error.json_path}: {error.message}")
+    """ResultError ``"<source>: <json path>: <message>"`` on the most relevant violation of the host
+    schema ``schema_name`` (``app_result``, ``app_status`` or ``harness_result``)."""
+    validate_document(doc, schema_name, source=source, package="mmnet.harness", error=ResultError)
 
 
 @dataclass(frozen=True)

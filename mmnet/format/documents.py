@@ -36,17 +36,18 @@ def load_schema(name: str, *, package: str = "mmnet.format") -> dict[str, Any]:
     return json.loads(resource.read_text(encoding="utf-8"))
 
 
-def validate_document(doc: Any, schema_name: str, *, source: str, package: str = "mmnet.format") -> None:
-    """Validate ``doc`` against a shipped schema of ``package``; BundleError on the most relevant violation.
+def validate_document(doc: Any, schema_name: str, *, source: str, package: str = "mmnet.format",
+                      error: type[MmnetError] = BundleError) -> None:
+    """Validate ``doc`` against a shipped schema of ``package``; ``error`` on the most relevant violation.
 
     The message reads ``"<source>: <json path>: <message>"``, e.g.
     ``"bundle/manifest.json: $.models[0].precision: 'int4' is not one of [...]"``.
     """
     schema = load_schema(schema_name, package=package)
     validator = jsonschema.Draft202012Validator(schema)
-    error = best_match(validator.iter_errors(doc))
-    if error is not None:
-        raise BundleError(f"{source}: {error.json_path}: {error.message}")
+    violation = best_match(validator.iter_errors(doc))
+    if violation is not None:
+        raise error(f"{source}: {violation.json_path}: {violation.message}")
 
 
 def _reject_constant(name: str) -> Any:
