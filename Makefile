@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMNET := $(VENV)/bin/mmnet
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup java-deps demo lint test test-unit test-fast inspect clean constraints
+.PHONY: setup java-deps demo lint test test-unit test-fast fuzz inspect clean constraints
 
 # The venv is rebuilt only when the dependency pins change.
 $(INSTALLED): pyproject.toml constraints.txt
@@ -63,6 +63,12 @@ test-unit: setup
 test-fast: lint
 	$(PY) -m pytest -m "not slow" $(UNIT)
 	$(PY) -m pytest -m "not slow" $(OTHER_LAYERS)
+
+# The fuzz suite with a long budget (make test runs it with a short one).
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	MMNET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz $(UNIT)
+	MMNET_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -m fuzz $(OTHER_LAYERS)
 
 # Regenerate the pins from a fresh venv (maintainers only; needs the package registry).
 constraints:

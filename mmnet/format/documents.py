@@ -17,10 +17,13 @@ from jsonschema.exceptions import best_match
 
 from mmnet.format.errors import BundleError, ConfigError, MmnetError
 
-__all__ = ["load_schema", "parse_json", "read_json", "validate_document", "write_json_atomic"]
+__all__ = ["MAX_DEPTH", "load_schema", "nesting_depth", "parse_json", "read_json", "validate_document", "write_json_atomic"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _SUFFIX = ".schema.json"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Deeper than any document of the contract; shallow enough for recursive walkers (jsonschema).
+MAX_DEPTH = 64
 
 
 def _available(package: str) -> list[str]:
@@ -61,20 +64,48 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def parse_json(text: str, source: str, error: type[MmnetError] = BundleError) -> Any:
+def _int64(text: str) -> int:
+    # Checked on the digits first: int() of a 5,000-digit string is itself refused (and slow).
+    if len(text.lstrip("-")) > 19 or not _INT64_MIN <= (value := int(text)) <= _INT64_MAX:
+        raise ValueError(f"the integer {text[:24]}{'...' if len(text) > 24 else ''} is beyond the 64-bit range")
+    return value
+
+
+def nesting_depth(doc: Any) -> int:
+    """How deeply ``doc``'s lists and objects nest (a scalar: 0), without recursion."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def parse_json(text: str | bytes, source: str, error: type[MmnetError] = BundleError, *,
+               max_depth: int | None = MAX_DEPTH) -> Any:
     """The document in ``text``, strictly: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
-    json accepts and JSON does not), numbers beyond the float range (``1e400``) and nesting too
-    deep to parse are ``error`` naming ``source``.
+    json accepts and JSON does not), numbers beyond the float range (``1e400``), integers beyond
+    64 bits and nesting deeper than ``max_depth`` (None: as deep as the parser can go) are ``error``
+    naming ``source``.
 
     A schema's bounds cannot catch NaN (every comparison with it is false), so a NaN temperature or
-    latency would pass validation and silently change every decision.
+    latency would pass validation and silently change every decision; a 400-digit integer becomes
+    an OverflowError wherever it meets a float; a deep document is a RecursionError in whatever
+    walks it next.
     """
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
-    except ValueError as e:  # json.JSONDecodeError, or a constant _reject_constant refused
+        doc = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int64)
+    except UnicodeDecodeError as e:
+        raise error(f"{source}: not valid JSON: not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except ValueError as e:  # json.JSONDecodeError, or a number a hook refused
         raise error(f"{source}: not valid JSON: {e}") from e
     except RecursionError as e:
         raise error(f"{source}: not valid JSON: nested too deeply to parse") from e
+    if max_depth is not None and nesting_depth(doc) > max_depth:
+        raise error(f"{source}: the document nests deeper than {max_depth} levels; expected at most {max_depth}")
+    return doc
 
 
 def read_json(path: str | Path, what: str, error: type[MmnetError] = BundleError) -> Any:
@@ -92,9 +123,13 @@ def read_json(path: str | Path, what: str, error: type[MmnetError] = BundleError
 
 def write_json_atomic(doc: Any, path: str | Path) -> Path:
     """Writes ``doc`` as pretty JSON: to a temporary file beside ``path``, synced, then renamed, so
-    a reader never sees half a document."""
+    a reader never sees half a document. A NaN or infinity in ``doc`` is a BundleError and nothing
+    is written."""
     path = Path(path)
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as e:  # a NaN or infinity: no reader would accept the document
+        raise BundleError(f"{path}: not written: {e}; expected finite numbers only") from e
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
