@@ -90,7 +90,7 @@ def _request_ms(url: str, bundle, frames) -> dict[str, float]:
 
     from mmnet.runtime.remote import RemoteMaster
 
-    with RemoteMaster(url, bundle.name, timeout_s=10.0) as remote:
+    with RemoteMaster(url, bundle.name, timeout_s=10.0, num_classes=bundle.num_classes) as remote:
         for frame in frames[:3]:
             remote.predict(frame)  # connection and first-request costs
         times = np.array([remote.predict(frames[i % len(frames)]).rtt_ms for i in range(_LOOPBACK_REQUESTS)])
@@ -163,7 +163,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                 measurements = []
                 for run in runs:
                     if run.path == "measured":
-                        cloud, n = bs.MeasuredCloud(links[run.profile], server_ms, bundle.name), measured_n
+                        cloud, n = bs.MeasuredCloud(links[run.profile], server_ms, bundle.name, bundle.num_classes), measured_n
                     elif run.system == "mobile-only":
                         cloud, n = None, len(frames)
                     else:

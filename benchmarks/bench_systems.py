@@ -294,11 +294,11 @@ class MeasuredCloud:
     host, measured beforehand) stands for it, at most the whole request.
     """
 
-    def __init__(self, link: Any, server_ms: float, model_name: str):
+    def __init__(self, link: Any, server_ms: float, model_name: str, num_classes: int):
         self.clock = time.perf_counter
         self._link = link
         self._server_ms = server_ms
-        self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S)
+        self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S, num_classes=num_classes)
         self._requests: list[Request] = []
 
     def predict(self, frame: np.ndarray) -> RemoteResult:

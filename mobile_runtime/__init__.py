@@ -56,6 +56,7 @@ from mmnet.runtime.detector import (
 from mmnet.runtime.interpreter import (
     LatencyStats,
     TFLiteClassifier,
+    check_model_file,
     interpreter_backend,
     load_interpreter,
     measure_latency,
@@ -79,7 +80,7 @@ from mmnet.runtime.preprocessing import (
 )
 from mmnet.runtime.remote import RemoteMaster, RemoteMasterError, RemoteResult
 from mmnet.runtime.replay import format_summary, replay
-from mmnet.runtime.runtime import FrameResult, Runtime
+from mmnet.runtime.runtime import FALLBACK_CODES, FrameLostError, FrameResult, Runtime
 from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,
@@ -134,6 +135,7 @@ __all__ = [
     # interpreter
     "LatencyStats",
     "TFLiteClassifier",
+    "check_model_file",
     "interpreter_backend",
     "load_interpreter",
     "measure_latency",
@@ -153,6 +155,8 @@ __all__ = [
     "resize_frames",
     "validate_frames",
     # runtime (the master server needs the serve extra: import mmnet.server.launch)
+    "FALLBACK_CODES",
+    "FrameLostError",
     "FrameResult",
     "Runtime",
     "RemoteMaster",

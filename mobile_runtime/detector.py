@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _EPS = 1e-12
+_INF = float("inf")
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -160,21 +161,42 @@ def calibrated_top1(
             terms = np.asarray(table)[array.astype(np.intp)]
         top = int(array.argmax())
         # accumulate, not sum: numpy's sum is pairwise, accumulate adds left to right like the loop
-        return top, float(terms[top]) / float(np.add.accumulate(terms)[-1])
+        peak_term, total = float(terms[top]), float(np.add.accumulate(terms)[-1])
+        if 0.0 < total < _INF:
+            return top, peak_term / total
+        return top, _extreme_confidence(array.tolist(), temperature, table)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
     peak = max(values)
     total = 0.0
     # Plain loops, not sum(): faster on short vectors, and Python 3.12's sum() compensates, which the Java twin does not.
     if table is None:
         exponent = 1.0 / temperature
-        for p in values:
-            total += (p if p > _EPS else _EPS) ** exponent
-        peak_term = (peak if peak > _EPS else _EPS) ** exponent
+        try:
+            for p in values:
+                total += (p if p > _EPS else _EPS) ** exponent
+        except OverflowError:  # Python's float power raises where numpy's gives inf
+            total = _INF
+        peak_term = (peak if peak > _EPS else _EPS) ** exponent if total < _INF else _INF
     else:  # an int8 code v < 0 indexes the list at v, which Python reads as v + 256: its byte's entry
         for code in values:
             total += table[code]
         peak_term = table[peak]
-    return values.index(peak), peak_term / total
+    if 0.0 < total < _INF:  # false for NaN too
+        return values.index(peak), peak_term / total
+    return values.index(peak), _extreme_confidence(values, temperature, table)
+
+
+def _extreme_confidence(values: list, temperature: float, table: Sequence[float] | None) -> float:
+    """The top class's calibrated probability when the terms p^(1/T) all underflow to 0 or one
+    overflows (extreme scores at a small temperature): from the ratios (p / p_top)^(1/T), which
+    stay in [0, 1]. Raw 8-bit codes carry no scores, so there it is the limit of a vanishing
+    temperature: the top code's share among the codes tied with it."""
+    peak = max(values)
+    if table is not None:
+        return 1.0 / values.count(peak)
+    exponent = 1.0 / temperature
+    top = peak if peak > _EPS else _EPS
+    return 1.0 / sum(((p if p > _EPS else _EPS) / top) ** exponent for p in values)
 
 
 def calibration_table(dequantized: Sequence[float] | None, temperature: float) -> list[float] | None:
@@ -189,7 +211,15 @@ def calibration_table(dequantized: Sequence[float] | None, temperature: float) -
     if len(dequantized) != 256:
         raise ConfigError(f"a dequantization table has {len(dequantized)} entries; expected 256, one per 8-bit code")
     exponent = 1.0 / temperature
-    return [(p if p > _EPS else _EPS) ** exponent for p in dequantized]
+    return [_term(p, exponent) for p in dequantized]
+
+
+def _term(p: float, exponent: float) -> float:
+    """max(p, 1e-12)^exponent, inf where it overflows (calibrated_top1 then takes the ratios' way)."""
+    try:
+        return (p if p > _EPS else _EPS) ** exponent
+    except OverflowError:
+        return _INF
 
 
 def combine_minions(

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from mmnet.format.checks import check_bool, check_int, check_number
-from mmnet.format.errors import DataError, DependencyError, ModelError
+from mmnet.format.errors import BundleError, DataError, DependencyError, ModelError
 
 __all__ = [
     "interpreter_backend",
     "load_interpreter",
     "TFLiteClassifier",
+    "check_model_file",
     "LatencyStats",
     "measure_latency",
 ]
@@ -290,6 +291,21 @@ class TFLiteClassifier:
         for i in range(prepared.shape[0]):
             raw[i] = self.invoke_one(prepared[i : i + 1])[0]
         return self.dequantize_output(raw)
+
+
+def check_model_file(
+    classifier: TFLiteClassifier, model_id: str, *, resolution: int, channels: int, num_classes: int
+) -> None:
+    """BundleError unless the loaded file takes the input the manifest records for ``model_id``
+    (resolution × resolution × channels, batch 1) and gives one output per class: a model file
+    swapped for another (its hash updated with it) fails at load, not on every frame."""
+    expected = (resolution, resolution, channels)
+    if classifier.input_shape != expected or classifier.num_classes != num_classes:
+        raise BundleError(
+            f"model {model_id!r} ({classifier.path}): the manifest says input (1, {', '.join(map(str, expected))}) "
+            f"and {num_classes} classes; the file takes (1, {', '.join(map(str, classifier.input_shape))}) "
+            f"and gives {classifier.num_classes} outputs"
+        )
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,15 @@
 Frames are replayed at a fixed interval (``frame_interval_ms``): 1000 ms by default, so frames of a
 dataset count as independent stills; ~33 ms emulates a 30 fps camera, where the speculation
 history rules apply to consecutive frames.
+
+A frame no path could answer is lost: the replay goes on, counts it by cause (``frames_lost``,
+``lost_by_cause``) and writes its error to the trace; ``mmnet run`` then exits non-zero.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
@@ -15,13 +19,13 @@ import numpy as np
 from tqdm import tqdm
 
 from mmnet.format.errors import DataError
-from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.runtime.runtime import FrameResult, Runtime
+from mmnet.runtime.runtime import FrameLostError, FrameResult, Runtime
 
 __all__ = ["SUMMARY_KEYS", "format_summary", "load_frames", "master_answers", "replay", "summarise", "write_summary"]
 
-SUMMARY_KEYS = ("frames", "frames_lost", "accuracy", "master_accuracy", "recovery_rate", "latency_ms",
+SUMMARY_KEYS = ("frames", "frames_lost", "lost_by_cause", "accuracy", "master_accuracy", "recovery_rate", "latency_ms",
                 "energy_mj_per_frame", "fallbacks", "path_counts")
 
 
@@ -30,6 +34,8 @@ def master_answers(runtime: Runtime, frames: np.ndarray) -> np.ndarray:
     bundle = runtime.bundle
     master = bundle.model(runtime.config.master_model)
     classifier = TFLiteClassifier(bundle.model_path(master.id), use_xnnpack=master.metrics.get("xnnpack", True))
+    check_model_file(classifier, master.id, resolution=master.resolution, channels=bundle.preprocessing.channels,
+                     num_classes=bundle.num_classes)
     return classifier.predict(preprocess(frames, bundle.preprocessing, master.resolution)).argmax(axis=1)
 
 
@@ -46,16 +52,18 @@ def replay(
     if frame_interval_ms < 0:
         raise DataError(f"frame interval is {frame_interval_ms} ms; expected >= 0")
     results: list[FrameResult] = []
-    lost = 0
+    lost: Counter = Counter()  # by cause
     for i, frame in enumerate(tqdm(frames, desc="frames", unit="frame", disable=not progress, leave=False)):
         try:
             result = runtime.classify(frame, timestamp_s=i * frame_interval_ms / 1000.0, index=i)
         except DataError as e:
             raise DataError(f"frame {i}: {e}") from e
-        except Exception as e:  # the runtime never drops a frame on purpose; if it did, say so
-            lost += 1
+        except Exception as e:  # lost: FrameLostError (no path could answer), or a fault outside the paths
+            cause = e.cause if isinstance(e, FrameLostError) else type(e).__name__
+            lost[cause] += 1
             if trace is not None:
-                trace.write(json.dumps({"index": i, "lost": True, "error": f"{type(e).__name__}: {e}"}) + "\n")
+                trace.write(json.dumps({"index": i, "lost": True, "cause": cause, "error": f"{type(e).__name__}: {e}",
+                                        "fallbacks": list(getattr(e, "fallbacks", ()))}) + "\n")
             continue
         results.append(result)
         if trace is not None:
@@ -67,16 +75,18 @@ def replay(
     return summarise(runtime, results, labels, lost, master_answers(runtime, frames) if labels is not None else None)
 
 
-def summarise(runtime: Runtime, results: list[FrameResult], labels: np.ndarray | None, lost: int,
+def summarise(runtime: Runtime, results: list[FrameResult], labels: np.ndarray | None, lost: Counter,
               master: np.ndarray | None) -> dict:
+    """The run's summary (:data:`SUMMARY_KEYS` and more); ``lost`` counts the lost frames by cause."""
     stats = runtime.stats()
     latency = np.array([r.timings_ms["total"] for r in results]) if results else np.zeros(1)
     overhead = np.array([r.timings_ms["overhead"] for r in results]) if results else np.zeros(1)
     answered = np.array([r.label for r in results])
     indices = np.array([r.index for r in results], dtype=int)
     summary = {
-        "frames": len(results) + lost,
-        "frames_lost": lost,
+        "frames": len(results) + sum(lost.values()),
+        "frames_lost": sum(lost.values()),
+        "lost_by_cause": dict(lost),
         "mode": runtime.mode,
         "network": runtime.profile,
         "accuracy": None if labels is None or not results else float(np.mean(answered == labels[indices])),
@@ -99,11 +109,16 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
+def _causes(lost_by_cause: dict[str, int]) -> str:
+    return (": " + ", ".join(f"{cause} {n}" for cause, n in sorted(lost_by_cause.items()))) if lost_by_cause else ""
+
+
 def format_summary(summary: dict) -> str:
     latency = summary["latency_ms"]
     audits = summary["audits"]
     lines = [
-        f"{summary['frames']} frames ({summary['frames_lost']} lost), mode {summary['mode']}, network {summary['network']}",
+        f"{summary['frames']} frames ({summary['frames_lost']} lost{_causes(summary['lost_by_cause'])}), "
+        f"mode {summary['mode']}, network {summary['network']}",
         f"  accuracy {_pct(summary['accuracy'])} (master alone on the same frames: {_pct(summary['master_accuracy'])})",
         f"  recovery rate {_pct(summary['recovery_rate'])}; paths: "
         + ", ".join(f"{path} {count}" for path, count in sorted(summary["path_counts"].items())),

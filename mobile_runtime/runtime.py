@@ -4,9 +4,13 @@ Per frame: the selector (:mod:`mmnet.runtime.selector`, pure) decides the path f
 live link estimate, server load and the previous frame; the minions run on LiteRT interpreters and
 the detector (:mod:`mmnet.runtime.detector`) accepts their answer or sends the frame to the
 master, on the device or behind a TF Serving REST API (:mod:`mmnet.runtime.remote`). Every frame
-gets an answer: when the cloud master fails (unreachable, timeout, 5xx, malformed reply) the device
-master answers instead, or — if this device holds no master — the minions' answer, marked
-``verified=False``. Every fallback is counted and recorded in the frame's result.
+gets an answer from the best path that can give one. When the cloud master fails (unreachable,
+timeout, 5xx, malformed reply) the device master answers instead; when the minions fail (an
+interpreter raising) the master answers; when no master can answer, the minions' answer does,
+marked ``verified=False`` (or, when the master was meant to answer alone, the emergency minions').
+Every fallback is counted, logged and recorded in the frame's result under a code of
+:data:`FALLBACK_CODES`. Only a frame no path could answer is lost: :class:`FrameLostError`, counted
+by cause (:meth:`Runtime.losses`).
 
 Audit sampling (beyond the paper): with probability ``audit_rate`` an accepted minion answer is also
 sent to the master on a background thread, off the critical path, to measure the live miss rate.
@@ -17,6 +21,7 @@ skipped audit, so a long stream with a slow master keeps a bounded memory.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -30,14 +35,14 @@ from typing import Any, cast
 import numpy as np
 
 from mmnet.format.bundle import Bundle, load_bundle
-from mmnet.format.checks import check_choice, check_int, check_number
-from mmnet.format.errors import BundleError, ConfigError, DataError
-from mmnet.format.runtime_config import MASTER_ONLY, MODES
-from mmnet.runtime.detector import calibrated_top1, calibration_table, check_thresholds, detect_frame
-from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.format.checks import check_choice, check_int, check_number, is_real
+from mmnet.format.errors import BundleError, ConfigError, DataError, MmnetError
+from mmnet.format.runtime_config import MASTER_ONLY, MODES, TEMPERATURE_RANGE, check_runtime_numbers
+from mmnet.runtime.detector import NEVER, calibrated_top1, calibration_table, check_thresholds, detect_frame
+from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
 from mmnet.runtime.preprocessing import preprocess
-from mmnet.runtime.remote import RemoteMaster, RemoteMasterError
+from mmnet.runtime.remote import FAILURE_KINDS, RemoteMaster, RemoteMasterError
 from mmnet.runtime.selector import (
     CostingCache,
     Decision,
@@ -50,7 +55,8 @@ from mmnet.runtime.selector import (
     rtt_from_request_ms,
 )
 
-__all__ = ["FrameResult", "MinionSystem", "Runtime", "PLACEMENT_CHOICES", "MAX_AUDITS_IN_FLIGHT"]
+__all__ = ["FALLBACK_CODES", "FrameLostError", "FrameResult", "MinionSystem", "Runtime", "PLACEMENT_CHOICES",
+           "MAX_AUDITS_IN_FLIGHT"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,23 @@ PLACEMENT_CHOICES = ("auto", "device", "cloud")
 # Audits waiting for or at the master at once; each holds a copy of its frame. A sampled frame
 # beyond it is counted as a skipped audit: on a long stream a slow master costs audits, not memory.
 MAX_AUDITS_IN_FLIGHT = 16
+
+# Why a frame was answered by another path than its decision's (FrameResult.fallbacks): the cloud
+# master failed (one code per RemoteMasterError kind; cloud_error: the client raised anything else),
+# the path needs a device master this runtime does not hold, the minions or the device master raised.
+FALLBACK_CODES = (*(f"cloud_{kind}" for kind in FAILURE_KINDS), "cloud_error", "no_device_master", "minion_error",
+                  "device_master_error")
+_INF = math.inf
+
+
+class FrameLostError(MmnetError, RuntimeError):
+    """No path could answer a frame. ``cause`` names the last failure (its exception type);
+    ``fallbacks`` are the paths that failed before it, as in :attr:`FrameResult.fallbacks`."""
+
+    def __init__(self, message: str, *, cause: str, fallbacks: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.fallbacks = fallbacks
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs ~4 µs per frame, a tenth of the budget
@@ -69,7 +92,8 @@ class FrameResult:
     label: int
     label_name: str
     confidence: float
-    path: str  # the selector's path, as executed (a cloud failure turns master_cloud into master_device)
+    path: str  # the selector's path, as executed (a cloud failure turns master_cloud into master_device; failed
+    # minions turn minions into the master's path)
     system: str
     recovered: bool  # the detector sent the frame to the master
     verified: bool  # False: a minion answer the master should have checked but could not
@@ -127,8 +151,10 @@ class MinionSystem:
 class _Counters:
     """What the runtime has done so far. Audits: requested = sent + skipped; sent = done + failed + in flight."""
 
-    frames: int = 0
+    frames: int = 0  # answered; a lost frame counts in lost only
     paths: Counter = field(default_factory=Counter)
+    frames_lost: int = 0
+    lost: Counter = field(default_factory=Counter)  # by cause
     fallbacks: Counter = field(default_factory=Counter)
     recovered: int = 0
     unverified: int = 0
@@ -138,6 +164,19 @@ class _Counters:
     audits_done: int = 0
     audits_disagree: int = 0
     audits_failed: int = 0
+
+
+def _check_timestamp(value: Any) -> float:
+    """A frame's timestamp as float seconds, or a DataError naming what it was."""
+    if is_real(value):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = _INF
+        if math.isfinite(seconds):
+            return seconds
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    raise DataError(f"timestamp_s is {shown} ({type(value).__name__}); expected a finite number of seconds")
 
 
 class Runtime:
@@ -170,6 +209,8 @@ class Runtime:
         if self.bundle.runtime_config is None:
             raise BundleError(f"bundle {self.bundle.path} has no runtime_config.json; run `mmnet configure {self.bundle.path}`")
         self.config = self.bundle.runtime_config
+        # A number the runtime compares or divides by fails here, not on every frame.
+        check_runtime_numbers(self.config.document, f"runtime config of bundle {self.bundle.path}")
         check_choice("mode", mode, MODES)
         check_choice("placement", placement, PLACEMENT_CHOICES)
         if master_url is not None and master_client is not None:
@@ -215,6 +256,7 @@ class Runtime:
         self._audits_idle = threading.Condition(self._audit_lock)
         self._audit_classifier: TFLiteClassifier | None = None
         self.counters = _Counters()
+        self._logged_fallbacks: set[str] = set()  # fallback codes logged at WARNING once
         self._network = NetworkProfile.from_json({"name": self.profile, **self.config.document["network_profiles"][self.profile]})
         self._upload_sizes = self.config.document["upload"]
         self._energy = {m: v["energy_mj"] for m, v in self.config.document["latency"].items()}
@@ -222,9 +264,14 @@ class Runtime:
         self._frame_shape = self.bundle.preprocessing.frame_shape
         for model in self._models_needed():
             self._classifier(model)  # load every interpreter up front: no first-frame surprises
+        for name, system in self.config.document["systems"].items():  # and check every detector
+            for user_mode in MODES:
+                if self.config.document["modes"][user_mode]["thresholds"] in system["modes"]:
+                    self._minion_system(name, user_mode)
 
     def _remote_master(self, url: str, token: str | None, timeout_s: float, retries: int) -> RemoteMaster:
-        return RemoteMaster(url, self.bundle.name, token=token, timeout_s=timeout_s, retries=retries)
+        return RemoteMaster(url, self.bundle.name, token=token, timeout_s=timeout_s, retries=retries,
+                            num_classes=self.bundle.num_classes)
 
     # -- models -------------------------------------------------------------------------------
 
@@ -236,45 +283,63 @@ class Runtime:
 
     def minion_system(self, name: str) -> MinionSystem:
         """System ``name`` as it runs in the current mode: minions, their calibration, the tuned detector."""
-        key = (name, self.mode)
+        return self._minion_system(name, self.mode)
+
+    def _minion_system(self, name: str, mode: str) -> MinionSystem:
+        key = (name, mode)
         system = self._systems.get(key)
         if system is None:
-            tuned = self.config.tuned(name, self.mode)
+            tuned = self.config.tuned(name, mode)
             minions = tuple(self.config.document["systems"][name]["minions"])
-            temperatures = tuple(self.config.temperature(m) for m in minions)
+            low, high = TEMPERATURE_RANGE
+            temperatures = tuple(check_number(f"temperature of minion {m!r}", self.config.temperature(m), low=low, high=high)
+                                 for m in minions)
             system = self._systems[key] = MinionSystem(
                 name=name,
-                mode=self.mode,
+                mode=mode,
                 minions=minions,
                 temperatures=temperatures,
                 tables=tuple(calibration_table(self._classifiers[m].dequantization_table, t)
                              for m, t in zip(minions, temperatures)),
                 thresholds=check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds").tolist(),
-                disagreement_threshold=tuned["disagreement_threshold"],
+                disagreement_threshold=check_number(f"{name} disagreement threshold", tuned["disagreement_threshold"],
+                                                    high=NEVER, nullable=True),
             )
         return system
 
     def _classifier(self, model_id: str) -> TFLiteClassifier:
         if model_id not in self._classifiers:
             record = self.bundle.model(model_id)
-            self._classifiers[model_id] = TFLiteClassifier(
+            classifier = TFLiteClassifier(
                 self.bundle.model_path(model_id), num_threads=self._threads, use_xnnpack=record.metrics.get("xnnpack", True))
+            check_model_file(classifier, model_id, resolution=record.resolution,
+                             channels=self.bundle.preprocessing.channels, num_classes=self.bundle.num_classes)
+            self._classifiers[model_id] = classifier
         return self._classifiers[model_id]
 
     # -- one frame --------------------------------------------------------------------------------
 
     def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
-        """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units)."""
+        """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units 0..255).
+
+        A frame or timestamp the runtime cannot take is a DataError; a frame no path could answer,
+        a :class:`FrameLostError`. Either way the runtime stays usable for the next frame.
+        """
         # Written for speed (mmnet.benchmarks.runtime_overhead measures it): locals over attributes,
-        # the common frame checked inline.
+        # the common frame and timestamp checked inline.
         clock = self._clock
         started = clock()
-        timestamp = started if timestamp_s is None else float(timestamp_s)
+        if timestamp_s is None:
+            timestamp = started
+        elif type(timestamp_s) is float and -_INF < timestamp_s < _INF:  # false for NaN
+            timestamp = timestamp_s
+        else:
+            timestamp = _check_timestamp(timestamp_s)
         if not (type(frame) is np.ndarray and frame.dtype == np.uint8 and frame.shape == self._frame_shape):
             frame = self._check_frame(frame)  # the uncommon cases, each with its own error
         counters = self.counters
         if index is None:
-            index = counters.frames
+            index = counters.frames + counters.frames_lost
         decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override,
                           cache=self.costing_cache)
         path = decision.path
@@ -289,60 +354,69 @@ class Runtime:
         inputs: dict[int, np.ndarray] = {}
 
         runs_minions = runs_detector or path == "minions_unchecked"
+        minions_failed = False
         if runs_minions:
-            system = self.minion_system(decision.system)
-            outputs = []
-            prep_s = invoke_s = 0.0
-            # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
-            # model's input quantization) and the interpreter. The detector's calibration of the
-            # outputs stays in the overhead with the rest of the runtime's own work.
-            for model in system.minions:
-                classifier = self._classifiers[model]
-                resolution = self._resolution[model]
-                x = inputs.get(resolution)
-                tick = clock()
-                if x is None:
-                    x = inputs[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
-                prepared = classifier.quantize_one(x)
-                tock = clock()
-                prep_s += tock - tick
-                outputs.append(classifier.invoke_one(prepared)[0])  # 8-bit codes go to the detector as they are
-                invoke_s += clock() - tock
-                energy += self._energy[model]
-            timings["preprocess"] = 1000.0 * prep_s
-            timings["minions"] = 1000.0 * invoke_s
-            if runs_detector:
-                thresholds, relaxed = system.thresholds, system.disagreement_threshold
-            else:  # history rule 1: the answer is accepted as is
-                thresholds, relaxed = self._accept_all, 0.0
-            verdict = detect_frame(outputs, system.temperatures, thresholds, relaxed, system.tables)
-            minion_answer = verdict.answer
-            confidence = verdict.confidence
-            recovered = runs_detector and not verdict.accept
-            detector_state = (verdict, system.thresholds[minion_answer], system.disagreement_threshold)
+            try:
+                system = self.minion_system(decision.system)
+                outputs = []
+                prep_s = invoke_s = 0.0
+                # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
+                # model's input quantization) and the interpreter. The detector's calibration of the
+                # outputs stays in the overhead with the rest of the runtime's own work.
+                for model in system.minions:
+                    classifier = self._classifiers[model]
+                    resolution = self._resolution[model]
+                    x = inputs.get(resolution)
+                    tick = clock()
+                    if x is None:
+                        x = inputs[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
+                    prepared = classifier.quantize_one(x)
+                    tock = clock()
+                    prep_s += tock - tick
+                    outputs.append(classifier.invoke_one(prepared)[0])  # 8-bit codes go to the detector as they are
+                    invoke_s += clock() - tock
+                    energy += self._energy[model]
+                timings["preprocess"] = 1000.0 * prep_s
+                timings["minions"] = 1000.0 * invoke_s
+                if runs_detector:
+                    thresholds, relaxed = system.thresholds, system.disagreement_threshold
+                else:  # history rule 1: the answer is accepted as is
+                    thresholds, relaxed = self._accept_all, 0.0
+                verdict = detect_frame(outputs, system.temperatures, thresholds, relaxed, system.tables)
+                minion_answer = verdict.answer
+                confidence = verdict.confidence
+                recovered = runs_detector and not verdict.accept
+                detector_state = (verdict, system.thresholds[minion_answer], system.disagreement_threshold)
+            except Exception as e:  # the master answers what the minions could not
+                self._fall_back("minion_error", e, fallbacks)
+                minions_failed = True
+                minion_answer = detector_state = None
+                confidence = 0.0
+                recovered = False
 
-        if not runs_minions or recovered:
+        if not runs_minions or recovered or minions_failed:
             master_answer, master_confidence, master_placement, cost = self._run_master(
                 frame, decision, timestamp, inputs, timings, fallbacks)
             energy += cost
             if master_answer is None:  # no master could answer: keep the minions' answer, unverified
                 if minion_answer is None:
-                    minion_answer, confidence, extra = self._emergency_minions(frame, inputs, timings)
+                    minion_answer, confidence, extra = self._emergency_minions(frame, inputs, timings, fallbacks, index)
                     energy += extra
                 verified = False
             else:
                 confidence = master_confidence
-            if path == "master_cloud" and master_placement == "device":
-                path = "master_device"
+                if minions_failed or (path == "master_cloud" and master_placement == "device"):
+                    path = "master_cloud" if master_placement == "cloud" else "master_device"
 
         # Every path ends with an answer: the minions', the master's or the emergency minions'.
         label = cast(int, minion_answer if master_answer is None else master_answer)
-        audited = (runs_detector and not recovered and self.audit_rate > 0 and self._rng.random() < self.audit_rate
-                   and self._audit(frame, label))
+        audited = (runs_detector and not recovered and not minions_failed and self.audit_rate > 0
+                   and self._rng.random() < self.audit_rate and self._audit(frame, label))
 
         # A recovery no master answered leaves no verdict for the history rules to follow.
         self.state = after_frame(self.state, HistoryEntry(
             timestamp, minion_answer, master_answer, recovered and master_answer is not None))
+        label_name = self.bundle.labels[label]
         total = 1000.0 * (clock() - started)
         timings["total"] = total
         timings["overhead"] = max(0.0, total - timings["preprocess"] - timings["minions"] - timings["master"] - timings["remote"])
@@ -355,23 +429,46 @@ class Runtime:
         if fallbacks:
             counters.fallbacks.update(fallbacks)
         return FrameResult(
-            index=index, timestamp_s=timestamp, label=label, label_name=self.bundle.labels[label],
+            index=index, timestamp_s=timestamp, label=label, label_name=label_name,
             confidence=confidence, path=path, system=decision.system, recovered=recovered, verified=verified,
             minion_answer=minion_answer, master_answer=master_answer, master_placement=master_placement,
             timings_ms=timings, energy_mj=energy, fallbacks=tuple(fallbacks), audited=audited, decision=decision,
             detector_state=detector_state)
 
+    def _fall_back(self, code: str, error: BaseException, fallbacks: list[str]) -> None:
+        """Records that a path failed: in the frame's fallbacks, and in the log (the first time per code
+        at WARNING; the summary counts every one)."""
+        fallbacks.append(code)
+        first = code not in self._logged_fallbacks
+        self._logged_fallbacks.add(code)
+        log.log(logging.WARNING if first else logging.DEBUG, "%s (%s: %s)%s", code, type(error).__name__, error,
+                "; further ones are counted, not logged" if first else "")
+
     def _check_frame(self, frame: Any) -> np.ndarray:
-        array = np.asarray(frame)
-        shape = self.bundle.preprocessing.frame_shape
-        if array.dtype == np.uint8 and array.shape == shape:  # the common case, checked cheaply
-            return array
+        """``frame`` as an array the runtime can classify, or a DataError saying what was wrong."""
+        shape = self._frame_shape
+        expected = f"expected a uint8 array of shape {shape} (H, W, C) as the bundle's manifest says, or float pixels 0..255"
+        if isinstance(frame, np.ma.MaskedArray):
+            raise DataError(f"frame is a numpy masked array; fill the masked pixels first (frame.filled(value)): "
+                            f"the runtime never classifies hidden data; {expected}")
+        if isinstance(frame, np.ndarray):
+            array = np.asarray(frame)
+        else:
+            try:
+                array = np.asarray(frame)
+            except (ValueError, TypeError, RecursionError, OverflowError, MemoryError) as e:
+                raise DataError(f"frame is a {type(frame).__name__} numpy cannot read as an array ({e}); {expected}") from e
         if array.shape != shape:
             raise DataError(f"frame has shape {array.shape}; expected {shape} (H, W, C) as the bundle's manifest says")
-        if array.dtype != np.uint8 and not np.issubdtype(array.dtype, np.floating):
+        if array.dtype == np.uint8:
+            return array
+        if array.dtype.kind != "f":
             raise DataError(f"frame has dtype {array.dtype}; expected uint8, or float in pixel units 0..255")
-        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
-            raise DataError("frame contains NaN or infinite values")
+        low, high = float(array.min()), float(array.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise DataError("frame contains NaN or infinite values; expected float pixels in 0..255")
+        if low < 0.0 or high > 255.0:
+            raise DataError(f"frame values span [{low:g}, {high:g}]; expected float pixels in 0..255")
         return array
 
     def _input(self, frame: np.ndarray, resolution: int, cache: dict[int, np.ndarray], timings: dict) -> np.ndarray:
@@ -392,13 +489,16 @@ class Runtime:
             tick = self._clock()
             try:
                 result = self._remote.predict(self._upload(frame))
-            except RemoteMasterError as e:
+                probabilities = np.asarray(result.probabilities)
+                if probabilities.shape != (self.bundle.num_classes,):
+                    raise RemoteMasterError(f"the master's reply has shape {probabilities.shape}; expected "
+                                            f"({self.bundle.num_classes},), one probability per class", kind="malformed")
+            except Exception as e:  # any failure of the client is a cloud failure
                 waited = 1000.0 * (self._clock() - tick)
                 timings["remote"] += waited
                 # A dead or failing server reads as an overloaded one: the selector backs off.
                 self.state = observe_rtt(self.tables, self.state, rtt_ms=waited, now_s=timestamp)
-                fallbacks.append(f"cloud_{e.kind}")
-                log.warning("cloud master failed (%s): %s", e.kind, e)
+                self._fall_back(f"cloud_{e.kind}" if isinstance(e, RemoteMasterError) else "cloud_error", e, fallbacks)
                 if not self.device_master:
                     return None, 0.0, None, 0.0
             else:
@@ -407,31 +507,45 @@ class Runtime:
                 self.state = observe_rtt(self.tables, self.state, rtt_ms=rtt, now_s=timestamp)
                 radio = transfer_energy_mj(self._network, self._upload_sizes["bytes"], self._upload_sizes["reply_bytes"],
                                            wait_ms=rtt + self._upload_sizes["server_ms"])
-                answer = int(np.argmax(result.probabilities))
-                return answer, float(result.probabilities[answer]), "cloud", radio
+                answer = int(np.argmax(probabilities))
+                return answer, float(probabilities[answer]), "cloud", radio
         if not self.device_master:
             fallbacks.append("no_device_master")
             return None, 0.0, None, 0.0
-        x = self._input(frame, self._resolution[master], inputs, timings)
-        tick = self._clock()
-        probabilities = self._classifier(master).predict(x)[0]
-        timings["master"] += 1000.0 * (self._clock() - tick)
+        try:
+            x = self._input(frame, self._resolution[master], inputs, timings)
+            tick = self._clock()
+            probabilities = self._classifier(master).predict(x)[0]
+            timings["master"] += 1000.0 * (self._clock() - tick)
+        except Exception as e:  # the minions' answer stands, unverified
+            self._fall_back("device_master_error", e, fallbacks)
+            return None, 0.0, None, 0.0
         answer = int(np.argmax(probabilities))
         return answer, float(probabilities[answer]), "device", self._energy.get(master, 0.0)
 
-    def _emergency_minions(self, frame, inputs, timings) -> tuple[int, float, float]:
-        """The default system's first minion, calibrated, when the master was meant to answer alone and could not."""
-        system = self.config.selection(self.profile, "normal")["system"]
-        if system == MASTER_ONLY:
-            system = next(iter(self.config.document["systems"]), None)
-            if system is None:
-                raise BundleError("no master answered and the runtime config defines no minion system to fall back on")
-        model = self.config.document["systems"][system]["minions"][0]
-        x = self._input(frame, self._resolution[model], inputs, timings)
-        tick = self._clock()
-        scores = self._classifier(model).predict(x)[0]
-        timings["minions"] += 1000.0 * (self._clock() - tick)
-        answer, confidence = calibrated_top1(scores, self.config.temperature(model))
+    def _emergency_minions(self, frame, inputs, timings, fallbacks: list[str], index: int) -> tuple[int, float, float]:
+        """The default system's first minion, calibrated, when the master was meant to answer alone
+        and could not; FrameLostError when it cannot answer either."""
+        try:
+            system = self.config.selection(self.profile, "normal")["system"]
+            if system == MASTER_ONLY:
+                system = next(iter(self.config.document["systems"]), None)
+                if system is None:
+                    raise BundleError("the runtime config defines no minion system to fall back on")
+            model = self.config.document["systems"][system]["minions"][0]
+            x = self._input(frame, self._resolution[model], inputs, timings)
+            tick = self._clock()
+            scores = self._classifier(model).predict(x)[0]
+            timings["minions"] += 1000.0 * (self._clock() - tick)
+            answer, confidence = calibrated_top1(scores, self.config.temperature(model))
+        except Exception as e:
+            cause = type(e).__name__
+            self.counters.frames_lost += 1
+            self.counters.lost[cause] += 1
+            tried = ", ".join(fallbacks) or "none"
+            raise FrameLostError(f"frame {index} lost: no path could answer it (failed before: {tried}; "
+                                 f"then the emergency minions: {cause}: {e})", cause=cause,
+                                 fallbacks=tuple(fallbacks)) from e
         return answer, confidence, self._energy.get(model, 0.0)
 
     # -- audits -----------------------------------------------------------------------------------
@@ -508,6 +622,10 @@ class Runtime:
             "frames": c.frames, "path_counts": dict(c.paths), "recovered": c.recovered, "unverified": c.unverified,
             "fallbacks": dict(c.fallbacks), "fallbacks_total": sum(c.fallbacks.values()), "audits": audits,
         }
+
+    def losses(self) -> dict[str, Any]:
+        """Frames no path could answer: how many, and how many per cause (the last failure's type)."""
+        return {"frames_lost": self.counters.frames_lost, "lost_by_cause": dict(self.counters.lost)}
 
     def close(self) -> None:
         if self._audit_pool is not None:

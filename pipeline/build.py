@@ -39,6 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import AsSingleton, TaggedOutput
 
 from mmnet.format.errors import ConfigError, MmnetError
+from mmnet.format.signing import load_private_key
 from mmnet.pipeline.buildlog import BUILD_LOG
 from mmnet.pipeline.bundle import BuildError, assemble_bundle
 from mmnet.pipeline.config import BuildConfig
@@ -65,6 +66,7 @@ class BuildContext:
 
     config: BuildConfig
     work_dir: str
+    signing_key: str | None = None  # an Ed25519 private key PEM the bundle is signed with
 
     @property
     def events_dir(self) -> str:
@@ -360,7 +362,7 @@ def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict
             lambda evaluated, fails, prep, latency, ctx: str(assemble_bundle(
                 config=ctx.config, work_dir=Path(ctx.work_dir), prepared=PreparedData.from_json(prep),
                 evaluated=evaluated, failures=fails + latency["failures"], build_info=build_info,
-                latency_model=latency["model"])),
+                latency_model=latency["model"], signing_key=ctx.signing_key)),
             fails=AsSingleton(failures), prep=data, latency=AsSingleton(latency_model), ctx=context,
         )
     )
@@ -452,8 +454,10 @@ def run_build(
     extra_beam_args: Iterable[str] = (),
     progress: bool = True,
     console: TextIO | None = None,
+    signing_key: str | Path | None = None,
 ) -> BuildResult:
-    """Runs the whole pipeline and returns the published bundle's manifest.
+    """Runs the whole pipeline and returns the published bundle's manifest, signed with
+    ``signing_key`` (an Ed25519 private key PEM, ``mmnet keygen``) when given.
 
     ``work_dir`` (see :func:`work_dir_for`) holds the stage artifacts; it is emptied first (all but
     ``build.log``, which ``mmnet build`` writes during the build) so a build never mixes in artifacts
@@ -461,10 +465,13 @@ def run_build(
     """
     started = time.monotonic()
     check_inputs_exist(config)
+    if signing_key is not None:
+        load_private_key(signing_key)  # a bad key fails before any work, not after it
+        signing_key = str(Path(signing_key).resolve())
     out_dir = Path(out_dir).resolve()
     work_dir = work_dir_for(out_dir, work_dir)
     clear_work_dir(work_dir)
-    context = BuildContext(config=config, work_dir=str(work_dir))
+    context = BuildContext(config=config, work_dir=str(work_dir), signing_key=signing_key)
     args = beam_args(config, extra_beam_args)
     build_info = {
         "config": config.to_json(),

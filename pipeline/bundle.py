@@ -1,9 +1,10 @@
 """Bundle stage: assemble the manifest and publish the bundle atomically.
 
 Everything is written into a staging directory beside the destination, validated by the runtime's
-own loader (schema and checksums), then swapped into place — a crash never leaves a half bundle that
-looks complete. Only blessed artifacts are shipped; rejected ones keep their record (``file: null``)
-with the numbers that rejected them.
+own loader (schema and checksums), signed when a key is given, then swapped into place — a crash
+never leaves a half bundle that looks complete. Only blessed artifacts are shipped; rejected ones
+keep their record (``file: null``) with the numbers that rejected them. Every file the manifest
+references, the report's plots included, carries its sha256.
 """
 
 from __future__ import annotations
@@ -18,8 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from mmnet.format.bundle import MANIFEST_SCHEMA_VERSION, Bundle, load_bundle, publish_bundle, sha256_file, write_manifest
+from mmnet.format.bundle import (
+    MANIFEST_SCHEMA_VERSION,
+    Bundle,
+    load_bundle,
+    publish_bundle,
+    sha256_file,
+    sign_bundle,
+    write_manifest,
+)
 from mmnet.format.errors import BundleError, MmnetError
+from mmnet.format.signing import SIGNATURE_FILE, load_private_key
 from mmnet.format.version import __version__
 from mmnet.pipeline.config import BuildConfig, RuntimeSettings
 from mmnet.pipeline.configure import build_configuration, write_configuration
@@ -80,13 +90,17 @@ def assemble_bundle(
     failures: list[dict],
     build_info: dict,
     latency_model: dict | None = None,
+    signing_key: str | Path | None = None,
 ) -> Path:
     """Writes and publishes the bundle at ``build_info['out_dir']``; returns its path.
 
     The runtime config, report and model card are made here, inside the staging directory, so
     they are validated with the rest. If configuring fails, the bundle is still written, without a
-    runtime config, and the failure is a dead letter of stage ``configure``.
+    runtime config, and the failure is a dead letter of stage ``configure``. With ``signing_key``
+    (an Ed25519 private key PEM) the manifest is signed before the bundle is published.
     """
+    if signing_key is not None:
+        load_private_key(signing_key)  # a bad key fails now, not after the work
     out_dir = Path(build_info["out_dir"])
     records = [dict(item["record"]) for item in evaluated]
     paths = {item["record"]["id"]: Path(item["artifact_path"]) for item in evaluated}
@@ -163,6 +177,8 @@ def assemble_bundle(
             manifest["failures"].append({"variant": "runtime_config", "stage": "configure", "error": f"{type(e).__name__}: {e}"})
             info["counts"]["failures"] += 1
         write_manifest(manifest, staging / "manifest.json")
+        if signing_key is not None:
+            sign_bundle(staging, signing_key)
         return publish_bundle(staging, out_dir)
     finally:
         if staging.exists():
@@ -175,10 +191,16 @@ def _file_ref(root: Path, relative: str) -> dict:
 
 
 def attach_configuration(manifest: dict, bundle_dir: Path, configuration) -> None:
-    """Writes runtime config, report and model card into ``bundle_dir`` and references them."""
+    """Writes runtime config, report and model card into ``bundle_dir`` and references them, each
+    file of the report's folder (its plots too) with its sha256."""
     files = write_configuration(configuration, bundle_dir)
     manifest["runtime_config"] = _file_ref(bundle_dir, files["runtime_config"])
-    manifest["report"] = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
+    report = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
+    named = {files["index"], files["systems"]}
+    folder = (bundle_dir / files["index"]).parent
+    plots = sorted(p.relative_to(bundle_dir).as_posix() for p in folder.rglob("*") if p.is_file())
+    report["files"] = [_file_ref(bundle_dir, relative) for relative in plots if relative not in named]
+    manifest["report"] = report
 
 
 def bundle_probabilities(bundle: Bundle) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -206,9 +228,15 @@ def _refuse_links(bundle_dir: Path) -> None:
                                   f"{os.readlink(path)}); expected regular files only")
 
 
-def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Path:
+def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings, *, signing_key: str | Path | None = None) -> Path:
     """Re-runs calibration, thresholds and pairing on an existing bundle (e.g. with a phone's device
-    profile) and republishes it atomically with the new runtime config and report."""
+    profile) and republishes it atomically with the new runtime config and report.
+
+    The new manifest invalidates the old signature, which is never carried over: the bundle is
+    signed again with ``signing_key`` (an Ed25519 private key PEM), else published unsigned.
+    """
+    if signing_key is not None:
+        load_private_key(signing_key)  # a bad key fails now, not after calibrating
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir, runtime_config=False)  # the old one may predate the current schema
     _refuse_links(bundle_dir)
@@ -221,7 +249,7 @@ def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Pat
         shutil.rmtree(staging)
     shutil.copytree(bundle_dir, staging)
     try:
-        for stale in ("report", "runtime_config.json", "model_card.md"):
+        for stale in ("report", "runtime_config.json", "model_card.md", SIGNATURE_FILE):
             target = staging / stale
             if target.is_dir():
                 shutil.rmtree(target)
@@ -234,6 +262,8 @@ def reconfigure_bundle(bundle_dir: str | Path, settings: RuntimeSettings) -> Pat
         manifest["build"]["reconfigured_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         manifest["build"]["runtime_settings"] = _to_json(settings)
         write_manifest(manifest, staging / "manifest.json")
+        if signing_key is not None:
+            sign_bundle(staging, signing_key)
         return publish_bundle(staging, bundle_dir)
     finally:
         if staging.exists():

@@ -2,7 +2,8 @@
 
 Every error mmnet raises on purpose (:class:`mmnet.format.errors.MmnetError`) becomes one line on
 stderr and exit code 2; anything else is a bug and says so in one line plus where the traceback
-went (``--debug`` prints it). ``mmnet build`` keeps its libraries' output and any traceback in the
+went (``--debug`` prints it). ``mmnet run`` exits 1 when it lost a frame (no path could answer it),
+after its summary. ``mmnet build`` keeps its libraries' output and any traceback in the
 build log, whose path its error line names.
 """
 
@@ -22,12 +23,14 @@ from typing import TextIO
 
 from mmnet.cli.bench import add_bench_parser
 from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
+from mmnet.cli.signing import add_signing_parsers, add_trusted_key_option, verified_bundle
 from mmnet.format.errors import DependencyError, MmnetError
 
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
+EXIT_FRAMES_LOST = 1  # `mmnet run` answered, but not every frame
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -82,7 +85,7 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
         print(f"mmnet build --config {args.config} --out {out}: started {time.strftime('%Y-%m-%d %H:%M:%S %z')}",
               file=sys.stderr)  # stderr is the build log here
     result = run_build(config, out, work_dir=work_dir, extra_beam_args=args.beam_args, progress=not args.quiet,
-                       console=console)
+                       console=console, signing_key=args.key)
     return format_build_summary(result)
 
 
@@ -110,7 +113,7 @@ def _cmd_configure(args: argparse.Namespace) -> int:
         settings = _with_device_profile(settings, args.device_profile)
     settings.check_paths()
     try:
-        path = reconfigure_bundle(args.bundle, settings)
+        path = reconfigure_bundle(args.bundle, settings, signing_key=args.key)
     except ImportError as e:  # the report's plots import matplotlib only when they are drawn
         raise DependencyError(f"{needs} ({e})") from e
     bundle = load_bundle(path)
@@ -147,8 +150,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.limit is not None:
         check_int("--limit", args.limit, low=1)
-    with Runtime(args.bundle, mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
-                 master_token=args.token or os.environ.get(TOKEN_ENV), placement=args.placement,
+    with Runtime(verified_bundle(args), mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
+                 master_token=_token_from_file(args.token_file) or os.environ.get(TOKEN_ENV), placement=args.placement,
                  device_master=not args.no_device_master, num_threads=args.threads, audit_rate=args.audit_rate,
                  remote_timeout_s=args.timeout) as runtime:
         if args.split is not None:
@@ -171,7 +174,43 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if args.summary_json:
         write_summary(summary, Path(args.summary_json))
+    if summary["frames_lost"]:  # a lost frame is a failed run, never an exit 0
+        causes = ", ".join(f"{cause} {n}" for cause, n in sorted(summary["lost_by_cause"].items()))
+        where = f"the trace {args.trace} holds" if args.trace else "rerun with --trace FILE for"
+        print(f"mmnet run: {summary['frames_lost']} of {summary['frames']} frames lost ({causes}); "
+              f"{where} each lost frame's error", file=sys.stderr)
+        return EXIT_FRAMES_LOST
     return 0
+
+
+def _token_from_file(path: str | None) -> str | None:
+    """The bearer token held in ``path`` (its content, stripped); None without a path. A file, not
+    an argument: a command line is visible to every user of the machine in the process list."""
+    if path is None:
+        return None
+    from mmnet.format.checks import fail
+
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+        readable_by_all = Path(path).stat().st_mode & 0o004
+    except (OSError, UnicodeDecodeError) as e:
+        raise fail("--token-file", path, f"a readable UTF-8 file holding the bearer token ({e})") from e
+    if not token or any(c.isspace() for c in token):
+        raise fail("--token-file", path, "a file holding the bearer token: one word, no spaces; "
+                   + ("it is empty" if not token else "it holds spaces or several lines"))
+    if readable_by_all:
+        logging.getLogger(__name__).warning("token file %s is readable by every user; chmod 600 it", path)
+    return token
+
+
+class _TokenOnCommandLine(argparse.Action):
+    """``--token``: refused (without echoing it), where argparse would take it for ``--token-file``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmnet.runtime.remote import TOKEN_ENV
+
+        parser.error("--token: a token on the command line is visible to every user in the process list; "
+                     f"put it in a file (--token-file FILE) or in ${TOKEN_ENV}")
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -179,17 +218,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from mmnet.server.launch import serve
     except ImportError as e:
         raise DependencyError(f"`mmnet serve` needs the serve extra: pip install 'mmnet[serve]' ({e})") from e
-    # No --token: serve() reads $MMNET_TOKEN, the variable `mmnet run` reads too.
-    serve(args.bundle, host=args.host, port=args.port, token=args.token, threads=args.threads,
-          max_body_bytes=args.max_body_bytes)
+    # Without --token-file serve() reads $MMNET_TOKEN, the variable `mmnet run` reads too.
+    limits = {k: getattr(args, k) for k in _SERVE_LIMITS if getattr(args, k) is not None}  # None: the server's default
+    serve(verified_bundle(args), host=args.host, port=args.port, token=_token_from_file(args.token_file), threads=args.threads,
+          max_body_bytes=args.max_body_bytes, **limits)
     return 0
 
 
+_SERVE_LIMITS = ("header_timeout_s", "keep_alive_s", "body_timeout_s", "max_connections", "max_active_predicts")
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from mmnet.format.bundle import load_bundle
     from mmnet.format.describe import format_bundle_summary
 
-    bundle = load_bundle(args.bundle, verify_checksums=True)
+    bundle = verified_bundle(args)
     if args.json:
         print(json.dumps(bundle.manifest, indent=2))
     else:
@@ -207,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
     build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.add_argument("--key", help="Ed25519 private key (PEM, `mmnet keygen`) to sign the bundle with")
     build.add_argument("--device-profile",
                        help="device profile JSON (e.g. measured on a phone); overrides runtime.device_profile")
     build.add_argument("beam_args", nargs=argparse.REMAINDER,
@@ -218,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument("--config", help="build config whose `runtime` section to use (default: the defaults)")
     configure.add_argument("--device-profile",
                            help="device profile JSON to pair and place for (default: the build host's timings)")
+    configure.add_argument("--key", help="Ed25519 private key (PEM, `mmnet keygen`) to sign the republished bundle "
+                           "with (without it the bundle is published unsigned: the old signature no longer holds)")
     configure.set_defaults(handler=_cmd_configure)
 
     run = sub.add_parser("run", help="run a bundle over frames: minions, detector, master on device or cloud")
@@ -230,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "power_saving", "mission_critical"))
     run.add_argument("--network", help="network profile of the runtime config (default: its default profile)")
     run.add_argument("--master-url", help="base URL of a TF Serving REST master, e.g. http://127.0.0.1:8501")
-    run.add_argument("--token", help="bearer token for the master (default: $MMNET_TOKEN, as for `mmnet serve`)")
+    run.add_argument("--token-file", help="file holding the master's bearer token (default: $MMNET_TOKEN, "
+                     "as for `mmnet serve`)")
+    run.add_argument("--token", action=_TokenOnCommandLine, help=argparse.SUPPRESS)
     run.add_argument("--placement", default="auto", choices=("auto", "device", "cloud"), help="force where the master runs")
     run.add_argument("--no-device-master", action="store_true", help="this device holds no master: cloud or unverified")
     run.add_argument("--audit-rate", type=float, default=0.0, help="share of confident minion answers also checked by the master")
@@ -242,22 +289,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", help="write a per-frame trace (JSON Lines) to this file")
     run.add_argument("--summary-json", help="write the summary as JSON to this file")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_trusted_key_option(run)
     run.set_defaults(handler=_cmd_run)
 
     serve = sub.add_parser("serve", help="serve the bundle's master behind the TF Serving REST API (uvicorn)")
     serve.add_argument("bundle", help="bundle directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; put TLS in front otherwise)")
     serve.add_argument("--port", type=int, default=8501, help="port (TF Serving's REST default: 8501)")
-    serve.add_argument("--token", help="require this bearer token (default: $MMNET_TOKEN, as for `mmnet run`; none: no auth)")
+    serve.add_argument("--token-file", help="file holding the bearer token to require (default: $MMNET_TOKEN, "
+                       "as for `mmnet run`; neither: no auth)")
+    serve.add_argument("--token", action=_TokenOnCommandLine, help=argparse.SUPPRESS)
     serve.add_argument("--threads", type=int, help="interpreters serving in parallel (default: min(4, cores))")
     serve.add_argument("--max-body-bytes", type=int, default=8 << 20, help="largest request body accepted")
+    serve.add_argument("--header-timeout-s", type=float, help="seconds a connection has to send a complete request "
+                       "head, after connecting or after its previous response (default 5)")
+    serve.add_argument("--keep-alive-s", type=float, help="seconds an idle kept-alive connection stays open (default 5)")
+    serve.add_argument("--body-timeout-s", type=float, help="seconds a request body has to arrive (default 10)")
+    serve.add_argument("--max-connections", type=int, help="open connections at most; beyond it the one waiting "
+                       "longest for a request head is closed (default 2048)")
+    serve.add_argument("--max-active-predicts", type=int, help="predicts in progress at most; more get 503 (default 128)")
+    add_trusted_key_option(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     inspect = sub.add_parser("inspect", help="verify a bundle (schema, checksums) and summarise it")
     inspect.add_argument("bundle", help="bundle directory")
     inspect.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    add_trusted_key_option(inspect)
     inspect.set_defaults(handler=_cmd_inspect)
     add_harness_parser(sub)
+    add_signing_parsers(sub)
     add_bench_parser(sub)
     return parser
 

@@ -97,7 +97,8 @@ def format_bundle_summary(bundle: Bundle) -> str:
         lines += format_runtime_config(bundle.runtime_config.document)
     if "report" in m:
         lines.append(f"Report: {m['report']['index']['file']}, model card: {m['report']['model_card']['file']}")
-    lines.append(f"verified: schema OK, {len(bundle.checksummed_files)} files checksummed")
+    signature = "" if bundle.signed_by is None else f", signature by trusted key {bundle.signed_by}"
+    lines.append(f"verified: schema OK, {len(bundle.checksummed_files)} files checksummed{signature}")
     return "\n".join(lines)
 
 

@@ -24,6 +24,10 @@ _SUFFIX = ".schema.json"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 # Deeper than any document of the contract; shallow enough for recursive walkers (jsonschema).
 MAX_DEPTH = 64
+_MAX_MESSAGE = 300
+# Read once, at import: os.umask can only be read by setting it, which would race other threads.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def _available(package: str) -> list[str]:
@@ -50,7 +54,10 @@ def validate_document(doc: Any, schema_name: str, *, source: str, package: str =
     validator = jsonschema.Draft202012Validator(schema)
     violation = best_match(validator.iter_errors(doc))
     if violation is not None:
-        raise error(f"{source}: {violation.json_path}: {violation.message}")
+        message = violation.message
+        if len(message) > _MAX_MESSAGE:  # it quotes the offending value, which may be huge; the end says why
+            message = f"{message[:200]} ...[{len(message) - 280} characters]... {message[-80:]}"
+        raise error(f"{source}: {violation.json_path}: {message}")
 
 
 def _reject_constant(name: str) -> Any:
@@ -132,6 +139,7 @@ def write_json_atomic(doc: Any, path: str | Path) -> Path:
         raise BundleError(f"{path}: not written: {e}; expected finite numbers only") from e
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a bundle is read by other users and services
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()

@@ -1,13 +1,15 @@
 """``runtime_config.json``: how a bundle's models run together (schema 1.0).
 
 Written by the pipeline (:mod:`mmnet.pipeline.configure`), read here by the runtime. ``load_runtime_config``
-checks the JSON Schema and the rules it cannot express: every system named by the selection is
-defined, every minion has a temperature, threshold vectors have one value per class, and (when a
-bundle's models are given) every model id exists and is shipped.
+checks the JSON Schema and the rules it cannot express: every number is finite (a schema's bounds let
+NaN through), every system named by the selection is defined, every minion has a temperature,
+threshold vectors have one value per class, and (when a bundle's models are given) every model id
+exists and is shipped.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,18 +27,48 @@ __all__ = [
     "MODES",
     "MASTER_ONLY",
     "RuntimeConfig",
+    "TEMPERATURE_RANGE",
     "check_runtime_config",
+    "check_runtime_numbers",
     "load_runtime_config",
     "write_runtime_config",
 ]
 
 RUNTIME_CONFIG_FILE = "runtime_config.json"
 
+# The calibration temperatures a runtime accepts (the schema says the same). Outside them
+# softmax(log p / T) is a step or a constant, and the detector's terms p^(1/T) under- or overflow.
+TEMPERATURE_RANGE = (0.01, 100.0)
+
+
+def _non_finite_number(doc: Any) -> str | None:
+    """Where ``doc`` holds a NaN or infinite number and which (None if nowhere)."""
+    stack: list[tuple[str, Any]] = [("$", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{path} is {value!r}"
+        if isinstance(value, dict):
+            stack.extend((f"{path}[{key!r}]" if not str(key).isidentifier() else f"{path}.{key}", item)
+                         for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def check_runtime_numbers(doc: Any, source: str) -> None:
+    """Every number in ``doc`` is finite (a schema's bounds let NaN through: every comparison with it
+    is false); else BundleError naming ``source`` and the JSON path."""
+    bad = _non_finite_number(doc)
+    if bad is not None:
+        raise BundleError(f"{source}: {bad}; expected a finite number")
+
 
 def check_runtime_config(
     doc: dict[str, Any], source: str, *, num_classes: int | None = None, shipped_models: Iterable[str] | None = None
 ) -> None:
     """Schema plus cross-references; BundleError naming ``source`` and the JSON path."""
+    check_runtime_numbers(doc, source)
     validate_document(doc, "runtime_config", source=source)
     systems = doc["systems"]
     temperatures = doc["detector"]["temperatures"]

@@ -5,7 +5,10 @@ One job per module:
 - :mod:`mmnet.server.decoding` — predict request bodies into uint8 frames (pure functions);
 - :mod:`mmnet.server.master` — which model is the master, and its pool of interpreters;
 - :mod:`mmnet.server.app` — the Starlette app: routes, auth, limits, error replies;
+- :mod:`mmnet.server.connections` — connection limits in uvicorn's protocol: request-head deadline,
+  connection cap;
 - :mod:`mmnet.server.launch` — running it on uvicorn: blocking, in a thread, in a child process;
+- ``openapi.json`` — the API as an OpenAPI 3.1 document (served at ``GET /openapi.json``);
 - ``python -m mmnet.server`` — the child process's entry point.
 
 Needs the ``serve`` extra (starlette, uvicorn, anyio) on top of the ``runtime`` extra; importing

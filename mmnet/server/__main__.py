@@ -38,6 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-instances", type=int, default=DEFAULT_MAX_INSTANCES)
     parser.add_argument("--inference-timeout-s", type=float, default=ServerConfig.inference_timeout_s)
     parser.add_argument("--body-timeout-s", type=float, default=ServerConfig.body_timeout_s)
+    parser.add_argument("--header-timeout-s", type=float, default=ServerConfig.header_timeout_s,
+                        help="seconds a connection has to send a complete request head, after connecting or after "
+                        f"its previous response (default {ServerConfig.header_timeout_s:g})")
+    parser.add_argument("--keep-alive-s", type=float, default=ServerConfig.keep_alive_s,
+                        help=f"seconds an idle kept-alive connection stays open (default {ServerConfig.keep_alive_s:g})")
+    parser.add_argument("--max-connections", type=int, default=ServerConfig.max_connections,
+                        help="open connections at most; beyond it the one waiting longest for a request head is "
+                        f"closed (default {ServerConfig.max_connections})")
+    parser.add_argument("--max-active-predicts", type=int, default=ServerConfig.max_active_predicts,
+                        help=f"predicts in progress at most; more get 503 (default {ServerConfig.max_active_predicts})")
     return parser
 
 
@@ -55,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_instances=args.max_instances,
             inference_timeout_s=args.inference_timeout_s,
             body_timeout_s=args.body_timeout_s,
+            header_timeout_s=args.header_timeout_s,
+            keep_alive_s=args.keep_alive_s,
+            max_connections=args.max_connections,
+            max_active_predicts=args.max_active_predicts,
         )
     except MmnetError as e:
         print(f"python -m mmnet.server: {type(e).__name__}: {e}", file=sys.stderr)

@@ -14,9 +14,16 @@ decoded by :mod:`mmnet.server.decoding`; a reply row holds the master's class pr
 resolution). Errors are ``{"error": "<message>"}`` with 400 (bad input: the message names the
 instance, what was found and what was expected), 401 (bearer token missing or wrong;
 ``WWW-Authenticate: Bearer``), 404 (unknown model, version or path), 405, 408 (body not received
-within ``body_timeout_s``), 413 (body larger than ``max_body_bytes``), 503 (no interpreter free in
-time) and 504 (inference took longer than ``inference_timeout_s``). A bad request never stops the
-server.
+within ``body_timeout_s``), 413 (body larger than ``max_body_bytes``), 415 (a Content-Type other
+than ``application/json``, or a Content-Encoding other than ``identity``), 503 (no interpreter free
+in time, or ``max_active_predicts`` predicts already in progress; ``Retry-After``) and 504
+(inference took longer than ``inference_timeout_s``). A message quotes at most a few dozen
+characters of the client's input. A bad request never stops the server. The API is described by
+the OpenAPI document ``openapi.json`` beside this module (also served at ``GET /openapi.json``).
+
+A predict body may come without a Content-Type (TF Serving's own examples send none) or as
+``application/json`` (charset UTF-8, if one is named); ``curl -d`` sends
+``application/x-www-form-urlencoded`` and gets a 415 telling it to send JSON.
 
 Concurrency: the whole CPU-bound part of a predict request (JSON parsing, PNG decoding,
 validation, preprocessing, inference) runs in a worker thread via ``anyio.to_thread.run_sync``
@@ -44,7 +51,7 @@ from mmnet.format.checks import check_int, check_number, check_text, fail
 from mmnet.format.errors import BundleError, ConfigError, DataError
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.server import serve_extra_missing
-from mmnet.server.decoding import parse_predict_body
+from mmnet.server.decoding import cut, parse_predict_body, shown
 from mmnet.server.master import InterpretersBusy, MasterPool, select_master
 
 try:
@@ -52,7 +59,7 @@ try:
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect, Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise serve_extra_missing(_e) from _e
@@ -61,6 +68,7 @@ __all__ = [
     "MODEL_VERSION",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_INSTANCES",
+    "OPENAPI_PATH",
     "ServerConfig",
     "create_app",
 ]
@@ -70,6 +78,10 @@ logger = logging.getLogger(__name__)
 MODEL_VERSION = "1"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_INSTANCES = 64
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+# The longest error message sent: every message is built to be short, this is the backstop.
+_MAX_MESSAGE_CHARS = 1000
+_JSON_TYPE = "application/json"
 
 
 def _default_threads() -> int:
@@ -81,7 +93,15 @@ class ServerConfig:
     """Limits and options of the master server (all validated on construction).
 
     ``model_id`` overrides the master (default: ``runtime_config.master.model``, else the bundle's
-    only blessed master). ``token`` enables bearer-token auth for everything but ``/healthz``.
+    only blessed master). ``token`` enables bearer-token auth for everything but ``/healthz`` and
+    ``/openapi.json``.
+
+    Connection limits (enforced by the launcher, :mod:`mmnet.server.connections`): a request head
+    must arrive within ``header_timeout_s`` of connecting or of the previous response; an idle
+    kept-alive connection closes after ``keep_alive_s``; at most ``max_connections`` connections
+    are open. ``max_active_predicts`` bounds the predicts in progress (reading the body, waiting for
+    an interpreter, computing): beyond it a predict is answered 503 at once, so buffered bodies take
+    at most ``max_active_predicts * max_body_bytes`` of memory.
     """
 
     model_id: str | None = None
@@ -91,6 +111,10 @@ class ServerConfig:
     threads: int | None = None  # None: min(4, cpu count)
     inference_timeout_s: float = 30.0
     body_timeout_s: float = 10.0
+    header_timeout_s: float = 5.0
+    keep_alive_s: float = 5.0
+    max_connections: int = 2048
+    max_active_predicts: int = 128
 
     def __post_init__(self) -> None:
         # A blank token could never match: the Authorization header's token is stripped.
@@ -102,6 +126,10 @@ class ServerConfig:
         check_int("ServerConfig.threads", self.threads, low=1, nullable=True)
         check_number("ServerConfig.inference_timeout_s", self.inference_timeout_s, positive=True)
         check_number("ServerConfig.body_timeout_s", self.body_timeout_s, positive=True)
+        check_number("ServerConfig.header_timeout_s", self.header_timeout_s, positive=True)
+        check_number("ServerConfig.keep_alive_s", self.keep_alive_s, positive=True)
+        check_int("ServerConfig.max_connections", self.max_connections, low=1)
+        check_int("ServerConfig.max_active_predicts", self.max_active_predicts, low=1)
 
     @property
     def pool_size(self) -> int:
@@ -137,6 +165,7 @@ class _ServedMaster:
                 f"{bundle.path} has {bundle.num_classes} labels"
             )
         self.limiter: anyio.CapacityLimiter | None = None  # made per event loop (lifespan)
+        self.active_predicts = 0  # touched by the event loop only
 
     def answer(self, body: bytes) -> dict[str, Any]:
         """The whole CPU-bound part of a predict request (runs in a worker thread)."""
@@ -146,6 +175,8 @@ class _ServedMaster:
             batch = preprocess(request.frames, self.spec, self.record.resolution)
         except DataError as e:
             raise _ErrorReply(400, str(e)) from e
+        except RecursionError as e:  # a nesting the decoder's own checks did not foresee: still the client's
+            raise _ErrorReply(400, "the request body nests too deeply to decode") from e
         try:
             probabilities = self.pool.predict(batch)
         except InterpretersBusy as e:
@@ -156,7 +187,35 @@ class _ServedMaster:
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = f"{message[:_MAX_MESSAGE_CHARS]}... (message cut at {_MAX_MESSAGE_CHARS} characters)"
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _check_body_headers(request: Request) -> None:
+    """415 unless the body is JSON (or untyped) and not content-encoded."""
+    content_type = request.headers.get("content-type")
+    if content_type is not None:
+        media, _, parameters = content_type.partition(";")
+        charset = next(
+            (v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in parameters.split(";"))
+             if k.strip().lower() == "charset"),
+            "utf-8",
+        )
+        if media.strip().lower() != _JSON_TYPE or charset != "utf-8":
+            raise _ErrorReply(
+                415,
+                f"Content-Type is {shown(content_type)}; expected {_JSON_TYPE} (UTF-8) or none "
+                "(with curl: -H 'Content-Type: application/json')",
+                {"Accept": _JSON_TYPE},
+            )
+    encoding = request.headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() != "identity":
+        raise _ErrorReply(
+            415,
+            f"Content-Encoding is {shown(encoding)}; expected identity (no compression) or none",
+            {"Accept-Encoding": "identity"},
+        )
 
 
 def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = None, **options: Any) -> Starlette:
@@ -172,6 +231,7 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     master = _ServedMaster(bundle, config)
+    openapi_text = OPENAPI_PATH.read_text(encoding="utf-8")
     token = config.token.encode("utf-8") if config.token is not None else None
 
     def check_auth(request: Request) -> None:
@@ -196,14 +256,14 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
         name = request.path_params["name"]
         if request.method == "GET" and name.partition(":")[0] in master.names and ":" in name:
             raise _ErrorReply(
-                405, f"GET {request.url.path}: {name.partition(':')[2]!r} needs POST", {"Allow": "POST"}
+                405, f"GET {cut(request.url.path)}: {shown(name.partition(':')[2])} needs POST", {"Allow": "POST"}
             )
         if name not in master.names:
-            raise _ErrorReply(404, f"model {name!r} is not served here; expected one of {sorted(master.names)}")
+            raise _ErrorReply(404, f"model {shown(name)} is not served here; expected one of {sorted(master.names)}")
         version = request.path_params.get("version", MODEL_VERSION)
         if version != MODEL_VERSION:
             raise _ErrorReply(
-                404, f"model {name!r} has no version {version!r}; the only version is {MODEL_VERSION!r}"
+                404, f"model {shown(name)} has no version {shown(version)}; the only version is {MODEL_VERSION!r}"
             )
         return name
 
@@ -212,7 +272,7 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise _ErrorReply(400, f"Content-Length is {declared!r}; expected a byte count")
+                raise _ErrorReply(400, f"Content-Length is {shown(declared)}; expected a byte count")
             if int(declared) > limit:
                 raise _ErrorReply(413, f"the request body has {int(declared)} bytes; the limit is {limit}")
         chunks: list[bytes] = []
@@ -283,16 +343,32 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
     async def predict(request: Request) -> JSONResponse:
         check_auth(request)
         check_model(request)
-        body = await read_body(request)
-        limiter = master.limiter
-        if limiter is None:  # the app runs without its lifespan (e.g. mounted elsewhere)
-            limiter = master.limiter = anyio.CapacityLimiter(master.pool.size)
+        _check_body_headers(request)
+        if master.active_predicts >= config.max_active_predicts:
+            raise _ErrorReply(
+                503,
+                f"the server has its limit of {config.max_active_predicts} predicts in progress; retry later",
+                {"Retry-After": "1"},
+            )
+        master.active_predicts += 1
         try:
-            with anyio.fail_after(config.inference_timeout_s):
-                result = await anyio.to_thread.run_sync(master.answer, body, limiter=limiter, abandon_on_cancel=True)
-        except TimeoutError as e:
-            raise _ErrorReply(504, f"inference did not finish within {config.inference_timeout_s:g} s") from e
+            body = await read_body(request)
+            limiter = master.limiter
+            if limiter is None:  # the app runs without its lifespan (e.g. mounted elsewhere)
+                limiter = master.limiter = anyio.CapacityLimiter(master.pool.size)
+            try:
+                with anyio.fail_after(config.inference_timeout_s):
+                    result = await anyio.to_thread.run_sync(
+                        master.answer, body, limiter=limiter, abandon_on_cancel=True
+                    )
+            except TimeoutError as e:
+                raise _ErrorReply(504, f"inference did not finish within {config.inference_timeout_s:g} s") from e
+        finally:
+            master.active_predicts -= 1
         return JSONResponse(result)
+
+    async def openapi(request: Request) -> Response:
+        return Response(openapi_text, media_type=_JSON_TYPE)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -307,11 +383,11 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
 
     async def on_error_reply(request: Request, exc: _ErrorReply) -> JSONResponse:
         log = logger.warning if exc.status >= 500 else logger.info
-        log("%s %s -> %d: %s", request.method, request.url.path, exc.status, exc.message)
+        log("%s %s -> %d: %s", request.method, cut(request.url.path), exc.status, exc.message)
         return _error(exc.status, exc.message, exc.headers)
 
     async def on_starlette_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers)
+        return _error(exc.status_code, f"{request.method} {cut(request.url.path)}: {exc.detail}", exc.headers)
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         logger.error("%s %s crashed: %r", request.method, request.url.path, exc, exc_info=exc)
@@ -334,6 +410,7 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
     versioned = "/v1/models/{name}/versions/{version}"
     routes = [
         Route("/healthz", health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route(f"{base}/metadata", metadata, methods=["GET"]),
         Route(f"{versioned}/metadata", metadata, methods=["GET"]),
         Route(f"{base}:predict", predict, methods=["POST"]),

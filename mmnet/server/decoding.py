@@ -5,7 +5,8 @@ A body is ``{"instances": [...]}`` (row format, answered with ``predictions``) o
 optionally with ``"signature_name"``. An instance is one raw frame in the bundle's frame shape
 ``(H, W, C)`` (``(H, W)`` too when C == 1): nested lists of integers 0..255, or ``{"b64": "<base64
 PNG or JPEG>"}``. A bad body raises :class:`DataError` naming the instance, what was found and what
-was expected; the app answers it with 400.
+was expected; the app answers it with 400. A message never quotes more than :data:`SHOWN_CHARS`
+characters of the client's input (:func:`shown`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import binascii
 import io
 import json
+import sys
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +30,10 @@ try:
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise serve_extra_missing(_e) from _e
 
-__all__ = ["PredictRequest", "parse_predict_body"]
+__all__ = ["SHOWN_CHARS", "PredictRequest", "cut", "parse_predict_body", "shown"]
+
+SHOWN_CHARS = 80
+_SHOWN_KEYS = 5
 
 _REQUEST_KEYS = ("instances", "inputs", "signature_name")
 _SIGNATURES = ("", "serving_default", "predict")
@@ -53,6 +58,47 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to about ``limit`` characters; a cut string says
+    its length, so a client sending megabytes never gets them echoed back."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` unquoted for an error message (a path, a key in a path), cut like :func:`shown`."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _shown_keys(keys: Any) -> str:
+    names = sorted(keys)
+    listed = ", ".join(shown(k, 40) for k in names[:_SHOWN_KEYS])
+    return f"[{listed}{f', ... ({len(names)} keys)' if len(names) > _SHOWN_KEYS else ''}]"
+
+
+def _parse_json(body: bytes) -> Any:
+    # Python's json, not mmnet.format.documents.parse_json: its per-number hooks and depth walk cost
+    # several times the parse itself on a megabyte of pixels, and the frame checks below catch what
+    # they would (a non-integer, a too-big integer or a deep list is not a frame of 0..255).
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"the request body is not valid JSON: {e}") from e
+    except DataError:  # NaN or Infinity (a ValueError too)
+        raise
+    except RecursionError as e:
+        raise DataError(
+            "the request body nests too deeply to parse; expected an object whose frames nest 2 or 3 levels"
+        ) from e
+    except ValueError as e:  # an integer beyond Python's digit limit for conversions
+        raise DataError(
+            f"the request body holds an integer of more than {sys.get_int_max_str_digits()} digits; "
+            "expected integers 0..255"
+        ) from e
 
 
 def _reject_constant(name: str) -> Any:
@@ -103,7 +149,7 @@ def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> n
         raise DataError(f"{where} is not a rectangular array of integers ({e}); expected {expected}") from e
     h, w, c = frame_shape
     if arr.shape != frame_shape and not (c == 1 and arr.shape == (h, w)):
-        raise DataError(f"{where} has shape {arr.shape}; expected {expected}")
+        raise DataError(f"{where} has shape {shown(arr.shape)}; expected {expected}")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         kind = {"f": "non-integer numbers", "b": "booleans", "U": "strings"}.get(
             arr.dtype.kind, f"values of dtype {arr.dtype}"
@@ -115,16 +161,18 @@ def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> n
     return arr.astype(np.uint8).reshape(frame_shape)
 
 
-def _decode_instance(where: str, instance: Any, frame_shape: tuple[int, int, int]) -> np.ndarray:
+def _decode_instance(
+    where: str, instance: Any, frame_shape: tuple[int, int, int], *, named: bool = False
+) -> np.ndarray:
     if isinstance(instance, dict):
         if set(instance) == {"b64"}:
             return _decode_image(where, instance["b64"], frame_shape)
-        if len(instance) == 1:  # a named input: {"<input name>": frame}
+        if len(instance) == 1 and not named:  # a named input: {"<input name>": frame}
             (key, value), = instance.items()
-            return _decode_instance(f"{where}.{key}", value, frame_shape)
+            return _decode_instance(f"{where}.{cut(key, 40)}", value, frame_shape, named=True)
         raise DataError(
-            f"{where} is an object with keys {sorted(instance)}; expected nested lists or "
-            '{"b64": "<base64 PNG/JPEG>"}'
+            f"{where} is an object with keys {_shown_keys(instance)}; expected nested lists, "
+            '{"b64": "<base64 PNG/JPEG>"} or one named input {"<name>": frame}'
         )
     if isinstance(instance, list):
         return _decode_raw(where, instance, frame_shape)
@@ -137,10 +185,7 @@ def _decode_instance(where: str, instance: Any, frame_shape: tuple[int, int, int
 def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_instances: int) -> PredictRequest:
     """The frames of a predict ``body`` for a bundle whose frames are ``frame_shape``; at most
     ``max_instances`` of them. :class:`DataError` when the body is bad."""
-    try:
-        doc = json.loads(body, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"the request body is not valid JSON: {e}") from e
+    doc = _parse_json(body)
     if not isinstance(doc, dict):
         raise DataError(
             f"the request body is {_json_type(doc)}; expected an object "
@@ -148,10 +193,12 @@ def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_insta
         )
     unknown = sorted(set(doc) - set(_REQUEST_KEYS))
     if unknown:
-        raise DataError(f"unknown request keys {unknown}; expected only {list(_REQUEST_KEYS)}")
+        raise DataError(f"unknown request keys {_shown_keys(unknown)}; expected only {list(_REQUEST_KEYS)}")
     signature = doc.get("signature_name", "")
+    if not isinstance(signature, str):
+        raise DataError(f"signature_name is {_json_type(signature)}; expected a string, 'serving_default'")
     if signature not in _SIGNATURES:
-        raise DataError(f"signature_name is {signature!r}; this model has one signature, 'serving_default'")
+        raise DataError(f"signature_name is {shown(signature)}; this model has one signature, 'serving_default'")
     if ("instances" in doc) == ("inputs" in doc):
         raise DataError(
             'the request body needs exactly one of "instances" (row format) and "inputs" (columnar format)'
@@ -162,7 +209,7 @@ def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_insta
         key, reply_key, items = "inputs", "outputs", doc["inputs"]
         if isinstance(items, dict) and len(items) == 1 and "b64" not in items:
             (name, items), = items.items()
-            key = f"inputs.{name}"
+            key = f"inputs.{cut(name, 40)}"
     if not isinstance(items, list):
         raise DataError(f"{key} is {_json_type(items)}; expected a list of frames")
     if not items:

@@ -3,8 +3,14 @@ thread of this process (:func:`running_app`, :func:`running_server`: tests) or i
 (:func:`running_server_process`: benchmarks, which must not share the caller's GIL).
 
 Graceful shutdown: uvicorn handles SIGINT/SIGTERM, stops accepting, lets in-flight requests finish
-(at most ``graceful_timeout_s``) and then exits. Connections beyond ``max_concurrency`` are
-answered 503 by uvicorn.
+(at most ``graceful_timeout_s``) and then exits.
+
+Connection limits (:mod:`mmnet.server.connections`, from the :class:`ServerConfig`): a request
+head must arrive within ``header_timeout_s`` of connecting or of the previous response; an idle
+kept-alive connection closes after ``keep_alive_s``; at most ``max_connections`` are open, a
+newcomer beyond them evicting the connection that has waited longest for a request head. uvicorn's
+own ``limit_concurrency`` is off: it counts idle connections as load and answers everyone 503 once
+they reach it. Predicts in progress are bounded by the app (``max_active_predicts``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from mmnet.format.errors import MmnetError
 from mmnet.runtime.remote import TOKEN_ENV
 from mmnet.server import serve_extra_missing
 from mmnet.server.app import ServerConfig, create_app
+from mmnet.server.connections import guarded_http_protocol, raise_open_file_limit
 
 try:
     import uvicorn
@@ -60,32 +67,34 @@ class ServerError(MmnetError, RuntimeError):
 
 
 def _uvicorn_config(
-    app: Any, *, host: str, port: int, graceful_timeout_s: float, max_concurrency: int, quiet: bool
+    app: Any, *, host: str, port: int, graceful_timeout_s: float, config: ServerConfig, quiet: bool
 ) -> uvicorn.Config:
     logging_options: dict[str, Any] = {"log_config": None, "access_log": False} if quiet else {}
+    max_connections = raise_open_file_limit(config.max_connections)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=guarded_http_protocol(header_timeout_s=config.header_timeout_s, max_connections=max_connections),
         lifespan="on",
         timeout_graceful_shutdown=max(1, math.ceil(graceful_timeout_s)),
-        timeout_keep_alive=5,
-        limit_concurrency=max_concurrency,
+        timeout_keep_alive=config.keep_alive_s,  # type: ignore[arg-type]  # any number of seconds works
+        limit_concurrency=None,
         server_header=False,
         **logging_options,
     )
 
 
 def serve(
-    bundle_dir: str | Path,
+    bundle_dir: str | Path | Bundle,
     *,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
-    max_concurrency: int = 128,
     graceful_timeout_s: float = 10.0,
     **options: Any,
 ) -> None:
-    """Serve ``bundle_dir``'s master on ``host:port`` until SIGINT/SIGTERM (blocks).
+    """Serve the master of ``bundle_dir`` (a bundle directory, or a Bundle loaded and verified by the
+    caller) on ``host:port`` until SIGINT/SIGTERM (blocks).
 
     ``options`` are :class:`ServerConfig` fields. Both signals start uvicorn's graceful shutdown
     (no new connections, in-flight requests finish within ``graceful_timeout_s``). After SIGINT
@@ -106,8 +115,7 @@ def serve(
     logger.info("listening on http://%s:%d (auth %s)", host, port, "on" if config.token is not None else "off")
     server = uvicorn.Server(
         _uvicorn_config(
-            app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, max_concurrency=max_concurrency,
-            quiet=False,
+            app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, config=config, quiet=False,
         )
     )
     try:
@@ -127,13 +135,17 @@ def running_app(
     host: str = "127.0.0.1",
     startup_timeout_s: float = 10.0,
     graceful_timeout_s: float = 2.0,
-    max_concurrency: int = 128,
+    config: ServerConfig | None = None,
 ) -> Iterator[str]:
     """Serve any ASGI ``app`` with uvicorn in a background thread on a free port of ``host``.
 
-    Yields the base URL (``http://127.0.0.1:PORT``); on exit stops the server, letting in-flight
-    requests finish for at most ``graceful_timeout_s``.
+    The connection limits come from ``config`` (default: the app's own ``state.config`` if it has
+    one, else :class:`ServerConfig`'s defaults). Yields the base URL (``http://127.0.0.1:PORT``);
+    on exit stops the server, letting in-flight requests finish for at most ``graceful_timeout_s``.
     """
+    if config is None:
+        own = getattr(getattr(app, "state", None), "config", None)
+        config = own if isinstance(own, ServerConfig) else ServerConfig()
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
     # and without it every kept-alive reply waits ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -143,8 +155,7 @@ def running_app(
         port = sock.getsockname()[1]
         server = uvicorn.Server(
             _uvicorn_config(
-                app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, max_concurrency=max_concurrency,
-                quiet=True,
+                app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, config=config, quiet=True,
             )
         )
         thread = threading.Thread(
@@ -177,10 +188,10 @@ def running_app(
 def running_server(bundle_dir: str | Path | Bundle, *, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
     """``create_app(bundle_dir, **options)`` served on a free loopback port; yields the base URL.
 
-    ``startup_timeout_s``, ``graceful_timeout_s`` and ``max_concurrency`` go to
-    :func:`running_app`, the other options to :class:`ServerConfig`.
+    ``startup_timeout_s`` and ``graceful_timeout_s`` go to :func:`running_app`, the other options
+    to :class:`ServerConfig` (connection limits included).
     """
-    runner = {k: options.pop(k) for k in ("startup_timeout_s", "graceful_timeout_s", "max_concurrency") if k in options}
+    runner = {k: options.pop(k) for k in ("startup_timeout_s", "graceful_timeout_s") if k in options}
     app = create_app(bundle_dir, **options)
     with running_app(app, host=host, **runner) as url:
         yield url
@@ -203,6 +214,10 @@ def child_command(bundle_dir: str | Path, *, host: str, port: int, config: Serve
         "--max-instances", str(config.max_instances),
         "--inference-timeout-s", repr(float(config.inference_timeout_s)),
         "--body-timeout-s", repr(float(config.body_timeout_s)),
+        "--header-timeout-s", repr(float(config.header_timeout_s)),
+        "--keep-alive-s", repr(float(config.keep_alive_s)),
+        "--max-connections", str(config.max_connections),
+        "--max-active-predicts", str(config.max_active_predicts),
     ]
     if config.threads is not None:
         command += ["--threads", str(config.threads)]

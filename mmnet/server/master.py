@@ -19,7 +19,7 @@ import numpy as np
 from mmnet.format.bundle import Bundle, ModelRecord
 from mmnet.format.checks import check_int, check_number
 from mmnet.format.errors import BundleError, MmnetError
-from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 
 __all__ = ["InterpretersBusy", "MasterPool", "select_master"]
 
@@ -32,7 +32,8 @@ class InterpretersBusy(MmnetError, RuntimeError):
 
 def select_master(bundle: Bundle, model_id: str | None = None) -> ModelRecord:
     """The model the server runs: ``model_id``, else the runtime config's master, else the only
-    blessed master of the bundle."""
+    blessed master of the bundle; BundleError if its file does not take the input and give the
+    outputs the manifest records."""
     if model_id is not None:
         record = bundle.model(model_id)
     elif bundle.runtime_config is not None:
@@ -50,6 +51,8 @@ def select_master(bundle: Bundle, model_id: str | None = None) -> ModelRecord:
         )
     if not record.shipped:
         raise BundleError(f"master {record.id!r} of bundle {bundle.path} is not shipped: {record.reason}")
+    check_model_file(TFLiteClassifier(bundle.model_path(record.id)), record.id, resolution=record.resolution,
+                     channels=bundle.preprocessing.channels, num_classes=bundle.num_classes)
     return record
 
 

@@ -16,6 +16,7 @@ from mmnet.format.bundle import load_bundle
 from mmnet.format.describe import format_bundle_summary
 from mmnet.format.device_profile import host_device_profile, write_device_profile
 from mmnet.format.errors import BundleError
+from mmnet.format.signing import generate_key, load_public_key
 from mmnet.pipeline.build import run_build
 from mmnet.pipeline.config import config_from_mapping
 from mmnet.pipeline.report.files import report_files
@@ -137,7 +138,9 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
         "beam: {num_workers: 1}\n"
     )
     out = tmp_path / "bundle"
-    run = subprocess.run([sys.executable, "-m", "mmnet", "build", "--config", str(config_path), "--out", str(out)],
+    private_key, public_key = generate_key(tmp_path / "team.key")
+    run = subprocess.run([sys.executable, "-m", "mmnet", "build", "--config", str(config_path), "--out", str(out),
+                          "--key", str(private_key)],
                          capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     # The console holds the progress lines and the summary; TensorFlow, absl and Beam write to the build log.
@@ -147,7 +150,7 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
         assert noise not in run.stderr and noise not in run.stdout, noise
     log = tmp_path / ".bundle.work" / "build.log"
     assert run.stdout.splitlines()[-1] == f"Build log: {log}" and log.is_file()
-    bundle = load_bundle(out)
+    bundle = load_bundle(out, trusted_keys=(load_public_key(public_key),))  # built signed
     assert bundle.labels == tuple(f"digit_{d}" for d in range(10))
     assert bundle.manifest["dataset"]["source"].startswith("folder:")
     assert bundle.manifest["dataset"]["splits"] == {"train": 200, "val": 100, "test": 100}

@@ -420,11 +420,11 @@ def test_client_timeout():
 @pytest.mark.parametrize(
     ("reply", "fragment"),
     [
-        (b"<html>oops</html>", "the reply is not JSON"),
+        (b"<html>oops</html>", "not valid JSON: Expecting value"),
         (b'{"outputs": [[0.5, 0.5]]}', "expected an object with 'predictions'"),
         (b'{"predictions": [[0.5, 0.5], [0.5, 0.5]]}', "expected one row"),
         (b'{"predictions": [[0.5, "x"]]}', "expected a non-empty list of numbers"),
-        (b'{"predictions": [[0.5, NaN]]}', "has non-finite values"),
+        (b'{"predictions": [[0.5, NaN]]}', "NaN is not a JSON number"),
         (b'{"predictions": [[0.2, 0.3, 0.5]]}', "the row has 3 values; expected 2 (one per class)"),
     ],
 )

@@ -78,3 +78,27 @@ def test_error_line_names_the_log_instead_of_asking_for_debug():
     assert _error_line("run", KeyError("k"), None) == (
         "mmnet run: internal error: KeyError: 'k' (rerun with --debug for the traceback)", EXIT_INTERNAL)
     assert _error_line("build", KeyboardInterrupt(), log) == ("mmnet build: interrupted", 130)
+
+
+def test_the_token_file_holds_one_word_and_should_be_private(tmp_path, caplog):
+    from mmnet.cli.main import _token_from_file
+    from mmnet.format.errors import ConfigError
+
+    token = tmp_path / "token"
+    token.write_text("  abc123\n")
+    token.chmod(0o600)
+    with caplog.at_level("WARNING", logger="mmnet.cli.main"):
+        assert _token_from_file(str(token)) == "abc123"
+    assert not caplog.records
+    token.chmod(0o644)
+    with caplog.at_level("WARNING", logger="mmnet.cli.main"):
+        assert _token_from_file(str(token)) == "abc123"
+    assert [r.getMessage() for r in caplog.records] == [f"token file {token} is readable by every user; chmod 600 it"]
+    token.write_text("two words\n")
+    with pytest.raises(ConfigError, match=r"expected a file holding the bearer token: one word, no spaces; it holds "
+                                          r"spaces or several lines$"):
+        _token_from_file(str(token))
+    token.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"expected a readable UTF-8 file holding the bearer token \(.*codec"):
+        _token_from_file(str(token))
+    assert _token_from_file(None) is None

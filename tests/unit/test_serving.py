@@ -26,7 +26,8 @@ from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import TOKEN_ENV, RemoteMaster
 from mmnet.server.__main__ import build_parser as server_parser
 from mmnet.server.app import ServerConfig, create_app
-from mmnet.server.decoding import parse_predict_body
+from mmnet.server.connections import ConnectionGuard
+from mmnet.server.decoding import SHOWN_CHARS, cut, parse_predict_body, shown
 from mmnet.server.launch import child_command, running_server_process
 from mmnet.server.master import InterpretersBusy, MasterPool, select_master
 from tests.support import tflite_fixtures as tfx
@@ -110,6 +111,54 @@ def test_bad_bodies_are_data_errors_naming_what_is_wrong(body, fragment):
     assert fragment in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"[" * (8 * 1024 * 1024), "the request body nests too deeply to parse"),
+        (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b"}", "the request body nests too deeply to parse"),
+        (b'{"instances": [[[' + b"9" * 5000 + b"]]]}", "the request body holds an integer of more than 4300 digits"),
+        ({"instances": [[[2**64] * 8] * 8]}, "instances[0] holds values of dtype object; expected integers 0..255"),
+        ({"instances": [{"a": {"b": FRAME.tolist()}}]}, "instances[0].a is an object with keys ['b']"),
+        ({"instances": [{"a": {"b64": "AAAA"}, "c": 1}]}, "instances[0] is an object with keys ['a', 'c']"),
+    ],
+    ids=["8MB-of-brackets", "5000-deep", "5000-digits", "int-beyond-64-bits", "nested-named-inputs", "two-keys"],
+)
+def test_hostile_bodies_are_data_errors(body, fragment):
+    with pytest.raises(DataError) as info:
+        parse(body)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"instances": [FRAME.tolist()], "signature_name": "s" * 4_000_000},
+         f"signature_name is {'s' * SHOWN_CHARS!r}... (4000000 characters); this model has one signature, "
+         "'serving_default'"),
+        ({"instances": [FRAME.tolist()], "signature_name": ["s" * 1000]},
+         "signature_name is an array; expected a string, 'serving_default'"),
+        ({"instances": [FRAME[:3, :, 0].tolist() * 30]}, "instances[0] has shape (90, 8); expected"),
+        ({"instances": [], **{f"k{i}": 0 for i in range(1000)}},
+         "unknown request keys ['k0', 'k1', 'k10', 'k100', 'k101', ... (1000 keys)]; expected only "
+         "['instances', 'inputs', 'signature_name']"),
+        ({"inputs": {"n" * 1000: [7]}},
+         f"inputs.{'n' * 40}... (1000 characters)[0] is a number; expected nested lists"),
+    ],
+)
+def test_messages_quote_a_bounded_part_of_the_input(body, expected):
+    with pytest.raises(DataError) as info:
+        parse(body)
+    assert str(info.value).startswith(expected)
+    assert len(str(info.value)) < 300
+
+
+def test_shown_and_cut_say_how_long_a_cut_value_was():
+    assert shown("abc") == "'abc'" and cut("abc") == "abc"
+    assert shown("x" * 100, 10) == "'xxxxxxxxxx'... (100 characters)"
+    assert cut("/p" * 50, 4) == "/p/p... (100 characters)"
+    assert shown(tuple(range(40)), 12) == "(0, 1, 2, 3,... (150 characters)"
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_rejected(constant):
     with pytest.raises(DataError) as info:
@@ -162,6 +211,10 @@ def test_master_choice(bundle):
         ({"model_id": 7}, "ServerConfig.model_id is 7; expected a non-empty string or None"),
         ({"inference_timeout_s": float("nan")}, "ServerConfig.inference_timeout_s is nan; expected a finite number > 0"),
         ({"body_timeout_s": 0}, "ServerConfig.body_timeout_s is 0; expected a finite number > 0"),
+        ({"header_timeout_s": 0}, "ServerConfig.header_timeout_s is 0; expected a finite number > 0"),
+        ({"keep_alive_s": float("inf")}, "ServerConfig.keep_alive_s is inf; expected a finite number > 0"),
+        ({"max_connections": 0}, "ServerConfig.max_connections is 0; expected an int >= 1"),
+        ({"max_active_predicts": 1.5}, "ServerConfig.max_active_predicts is 1.5; expected an int >= 1"),
     ],
 )
 def test_server_config_is_validated(options, message):
@@ -219,15 +272,15 @@ def test_client_validates_its_arguments():
 
 def test_the_child_command_carries_the_config_but_not_the_token(bundle_dir):
     config = ServerConfig(token=TOKEN, model_id=tfx.INT8_ID, threads=3, max_body_bytes=1234, max_instances=5,
-                          inference_timeout_s=2.5, body_timeout_s=0.75)
+                          inference_timeout_s=2.5, body_timeout_s=0.75, header_timeout_s=1.5, keep_alive_s=2.5,
+                          max_connections=99, max_active_predicts=7)
     command = child_command(bundle_dir, host="127.0.0.1", port=8765, config=config)
     assert command[:4] == [sys.executable, "-m", "mmnet.server", str(bundle_dir)]
     assert not any(TOKEN in part for part in command)
     args = server_parser().parse_args(command[3:])
     assert (args.bundle, args.host, args.port) == (str(bundle_dir), "127.0.0.1", 8765)
-    parsed = ServerConfig(token=TOKEN, **{f: getattr(args, f) for f in ("model_id", "threads", "max_body_bytes",
-                                                                         "max_instances", "inference_timeout_s",
-                                                                         "body_timeout_s")})
+    fields = [f.name for f in dataclasses.fields(ServerConfig) if f.name != "token"]
+    parsed = ServerConfig(token=TOKEN, **{f: getattr(args, f) for f in fields})
     assert parsed == config
 
 
@@ -243,3 +296,43 @@ def test_both_commands_document_the_one_token_variable(capsys):
 def test_bad_options_fail_before_a_child_starts(bundle_dir):
     with pytest.raises(ConfigError, match="ServerConfig.threads is 0"), running_server_process(bundle_dir, threads=0):
         pytest.fail("the server started with 0 interpreters")
+
+
+class FakeConnection:
+    """What ConnectionGuard asks of a connection: to close while it waits for a request head."""
+
+    def __init__(self, guard: ConnectionGuard, name: str) -> None:
+        self.guard, self.name, self.closed_because = guard, name, None
+
+    def close_waiting(self, why: str) -> None:
+        self.closed_because = why
+        self.guard.waiting.pop(self, None)
+
+
+def test_at_the_cap_the_longest_waiting_connection_is_evicted_else_the_newcomer_refused():
+    guard = ConnectionGuard(header_timeout_s=5, max_connections=3)
+    first, second, newcomer = (FakeConnection(guard, n) for n in ("first", "second", "newcomer"))
+    guard.waiting.update({first: None, second: None})
+    assert guard.make_room(newcomer, open_connections=3) and first.closed_because is None  # within the cap
+    assert guard.make_room(newcomer, open_connections=4)
+    assert first.closed_because == "evicted: the connection cap is reached" and second.closed_because is None
+    assert guard.make_room(newcomer, open_connections=4) and second.closed_because is not None
+    assert not guard.make_room(newcomer, open_connections=4)  # every open connection is busy
+    assert (guard.evicted, guard.refused) == (2, 1)
+
+
+def test_serve_passes_the_connection_limits_through(bundle_dir, monkeypatch):
+    import mmnet.server.launch
+
+    calls = []
+    monkeypatch.setattr(mmnet.server.launch, "serve", lambda *a, **kw: calls.append((a, kw)))
+    assert mmnet_main(["serve", str(bundle_dir), "--header-timeout-s", "1.5", "--max-connections", "64",
+                       "--keep-alive-s", "3", "--max-active-predicts", "9", "--body-timeout-s", "4"]) == 0
+    (_, options), = calls
+    limits = ("header_timeout_s", "keep_alive_s", "body_timeout_s", "max_connections", "max_active_predicts")
+    assert {k: options[k] for k in limits} == {
+        "header_timeout_s": 1.5, "keep_alive_s": 3.0, "body_timeout_s": 4.0, "max_connections": 64,
+        "max_active_predicts": 9}
+    calls.clear()
+    assert mmnet_main(["serve", str(bundle_dir)]) == 0
+    assert "header_timeout_s" not in calls[0][1]  # unset: the server's own default

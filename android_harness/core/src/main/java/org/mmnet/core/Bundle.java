@@ -2,6 +2,8 @@ package org.mmnet.core;
 
 import java.io.File;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
@@ -13,7 +15,8 @@ import java.util.List;
  * A loaded, verified bundle directory: {@code manifest.json}, {@code labels.txt}, the shipped
  * {@code models/*.tflite} and {@code runtime_config.json}. Like Python's {@code load_bundle}, every
  * shipped model file must exist inside the bundle with the manifest's size and sha256. The recorded
- * data splits and the report are not needed on a phone and are not checked.
+ * data splits and the report are not needed on a phone and are not checked. With trusted keys the
+ * manifest must carry a signature by one of them ({@link BundleSignature}).
  */
 public final class Bundle {
     public static final String MANIFEST_FILE = "manifest.json";
@@ -21,11 +24,13 @@ public final class Bundle {
     private final File dir;
     private final Manifest manifest;
     private final RuntimeConfig runtimeConfig;
+    private final String signedBy;
 
-    private Bundle(File dir, Manifest manifest, RuntimeConfig runtimeConfig) {
+    private Bundle(File dir, Manifest manifest, RuntimeConfig runtimeConfig, String signedBy) {
         this.dir = dir;
         this.manifest = manifest;
         this.runtimeConfig = runtimeConfig;
+        this.signedBy = signedBy;
     }
 
     /** Loads {@code dir} and verifies every sha256; see {@link #load(File, boolean)}. */
@@ -38,11 +43,28 @@ public final class Bundle {
      * still exist with the manifest's sizes, but their sha256 is not computed.
      */
     public static Bundle load(File dir, boolean verifyChecksums) {
+        return load(dir, verifyChecksums, null);
+    }
+
+    /**
+     * Loads and checks the bundle at {@code dir}; with {@code trustedKeys} (null: no signature check)
+     * its manifest must carry a signature by one of them, which needs {@code verifyChecksums}: the
+     * signature covers the files through the sha256 the manifest records.
+     */
+    public static Bundle load(File dir, boolean verifyChecksums, List<BundleSignature.TrustedKey> trustedKeys) {
+        if (trustedKeys != null && !verifyChecksums) {
+            throw new ConfigException("trusted keys need verifyChecksums: the signature covers the files through their sha256");
+        }
         File manifestFile = new File(dir, MANIFEST_FILE);
         if (!manifestFile.isFile()) {
             throw new BundleException("bundle " + dir + " has no manifest: " + manifestFile + " does not exist");
         }
-        Manifest manifest = Manifest.parse(readText(manifestFile), manifestFile.getPath());
+        byte[] manifestBytes = readBytes(manifestFile);
+        String signedBy = null;
+        if (trustedKeys != null) {  // the bytes verified are the bytes parsed
+            signedBy = BundleSignature.verify(manifestBytes, new File(dir, BundleSignature.SIGNATURE_FILE), trustedKeys).keyId();
+        }
+        Manifest manifest = Manifest.parse(utf8(manifestBytes, manifestFile), manifestFile.getPath());
         checkLabels(dir, manifest, manifestFile.getPath());
         List<Manifest.FileRef> files = new ArrayList<>();
         List<ModelRecord> models = manifest.models();
@@ -63,7 +85,7 @@ public final class Bundle {
             File configFile = inside(dir, manifest.runtimeConfig().file(), "runtime_config.file");
             config = RuntimeConfig.parse(readText(configFile), configFile.getPath(), manifest.numClasses(), manifest.shippedModels());
         }
-        return new Bundle(dir, manifest, config);
+        return new Bundle(dir, manifest, config, signedBy);
     }
 
     /**
@@ -71,15 +93,28 @@ public final class Bundle {
      * recorded model outputs (the parity tests) and tools that never open a model file.
      */
     public static Bundle fromDocuments(File dir, Manifest manifest, RuntimeConfig runtimeConfig) {
-        return new Bundle(dir, manifest, runtimeConfig);
+        return new Bundle(dir, manifest, runtimeConfig, null);
     }
 
-    static String readText(File file) {
+    static byte[] readBytes(File file) {
         try {
-            return new String(Files.readAllBytes(file.toPath()), StandardCharsets.UTF_8);
+            return Files.readAllBytes(file.toPath());
         } catch (IOException e) {
             throw new BundleException(file + ": cannot be read: " + e.getMessage(), e);
         }
+    }
+
+    /** The bytes as UTF-8 text; malformed UTF-8 is a BundleException, as in Python, never replaced. */
+    static String utf8(byte[] data, File file) {
+        try {
+            return StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(data)).toString();
+        } catch (CharacterCodingException e) {
+            throw new BundleException(file + ": not UTF-8 text; expected JSON or text in UTF-8", e);
+        }
+    }
+
+    static String readText(File file) {
+        return utf8(readBytes(file), file);
     }
 
     /** {@code dir/relative}, refusing absolute paths and paths (or symlinks) that leave the bundle. */
@@ -157,6 +192,11 @@ public final class Bundle {
 
     public Manifest manifest() {
         return manifest;
+    }
+
+    /** Key id of the trusted key whose signature verified the manifest; null when none was required. */
+    public String signedBy() {
+        return signedBy;
     }
 
     /** The parsed runtime config, null when the bundle has none. */

@@ -262,7 +262,11 @@ public final class JsonNode {
         if (d != Math.rint(d) || Double.isInfinite(d) || d < min) {
             throw expected("an integer >= " + min);
         }
-        return p.getAsBigDecimal().longValueExact();
+        try {
+            return p.getAsBigDecimal().longValueExact();
+        } catch (ArithmeticException e) {  // beyond 64 bits, as Python's strict reader refuses too
+            throw expected("an integer >= " + min + " within 64 bits");
+        }
     }
 
     public int intAtLeast(int min) {
@@ -275,7 +279,11 @@ public final class JsonNode {
 
     /** An integer of any sign (JSON null rejected). */
     public int anyInt() {
-        return (int) integerAtLeast(Integer.MIN_VALUE);
+        long value = integerAtLeast(Integer.MIN_VALUE);
+        if (value > Integer.MAX_VALUE) {
+            throw expected("an integer in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "]");
+        }
+        return (int) value;
     }
 
     static String fmt(double value) {
