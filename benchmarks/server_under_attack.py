@@ -217,7 +217,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--bundle", type=Path, required=True, help="bundle directory (e.g. bundles/digits)")
     parser.add_argument("--idle", type=int, default=500, help="idle connections held open (default 500)")
     parser.add_argument("--slowloris", type=int, default=50, help="header-trickling connections (default 50)")
