@@ -147,7 +147,8 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         # The server is up for every run, so all of them see the same host (its process idles on device-only runs).
         step("master server")
         unshaped = LinkShape(up_mbps=1e5, down_mbps=1e5, one_way_delay_ms=0.0)  # the proxy hop alone
-        server_ms = bs.master_compute_ms(bundle, frames)
+        host_compute_ms = bs.master_compute_ms(bundle, frames)
+        server_ms = float(doc["upload"]["server_ms"])
         with running_server_process(bundle.path, threads=1) as url:
             host, port = url.removeprefix("http://").rsplit(":", 1)
             # What the HTTP stack and the proxy hop cost by themselves: direct, and through an unshaped link.
@@ -163,7 +164,8 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                 measurements = []
                 for run in runs:
                     if run.path == "measured":
-                        cloud, n = bs.MeasuredCloud(links[run.profile], server_ms, bundle.name, bundle.num_classes), measured_n
+                        cloud, n = (bs.MeasuredCloud(links[run.profile], host_compute_ms, server_ms, bundle.name,
+                                                     bundle.num_classes), measured_n)
                     elif run.system == "mobile-only":
                         cloud, n = None, len(frames)
                     else:
@@ -229,7 +231,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                                          "(--measured-frames); the analytical path runs all.")},
         },
         "server": {"how": "mmnet serve (mmnet.server.launch.serve) in a child process, 1 interpreter, loopback",
-                   "master_compute_ms": server_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
+                   "master_compute_ms": host_compute_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
         "links": link_stats,
         "records": records,
         "precisions": precisions,

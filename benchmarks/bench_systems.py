@@ -11,17 +11,22 @@ Systems (the dissertation's baselines, Fig 4.13-4.14 and 5.4-5.7):
 Network paths:
 
 - ``analytical``: no socket. The runtime's cloud client is replaced by :class:`AnalyticalCloud`, an
-  in-process master (the model file the server runs, computing for real on this host) that charges
-  every request the runtime config's modelled transfer time (upload / uplink + RTT + reply /
-  downlink) on a :class:`VirtualClock` the runtime reads through its ``clock`` injection. Latencies,
-  the selector's RTT observations and the radio energy then follow the network model exactly.
+  in-process master (the model file the server runs, computing for real on this host for its
+  answer) that charges every request the runtime config's modelled time (upload / uplink + RTT +
+  reply / downlink + ``upload.server_ms``) on a :class:`VirtualClock` the runtime reads through its
+  ``clock`` injection. Latencies, the selector's RTT observations and the radio energy then follow
+  the network model exactly.
 - ``measured``: every cloud request crosses real sockets: the runtime's own ``RemoteMaster`` ->
   :class:`mmnet.benchmarks.shaped_link.ShapedLink` (a loopback TCP proxy shaped to the profile) -> the
   master server. :class:`MeasuredCloud` records each request's bytes (as the link counted them) and
-  wall time.
+  wall time, with the server's host-CPU compute replaced by ``upload.server_ms``.
+
+On both paths the server's compute is the configured ``upload.server_ms``, not this host's CPU
+time: the dissertation's cloud is a GPU whose compute is neglected (§5.2.1), and a host-CPU master
+would both inflate cloud-only and read to the selector as a loaded server.
 
 Per frame (:func:`frame_cost`): the latency splits into minion (minion inference and their
-preprocessing), master (on the device, or the server's compute), transfer (the rest of a cloud
+preprocessing), master (on the device, or the modelled server time), transfer (the rest of a cloud
 request) and overhead (the runtime's own decision and bookkeeping), from the runtime's own timings.
 Energy = the device compute energy of every model that ran on the device (the runtime config's
 per-model ``energy_mj``, which comes from its device profile) + the radio energy of every cloud
@@ -39,7 +44,7 @@ import gc
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -249,10 +254,11 @@ class VirtualClock:
 class AnalyticalCloud:
     """The cloud master as the runtime config's network model has it, computed in this process.
 
-    Each request runs the master (preprocessing and inference, the server's single-threaded
-    interpreter) for real and then charges the modelled transfer time of ``upload.bytes`` and
-    ``upload.reply_bytes`` on the profile to :attr:`clock`, which the runtime reads. The config's
-    ``upload.server_ms`` is not added: the measured compute stands in for it.
+    Each request runs the master for real (for its answer), then :attr:`clock`, which the runtime
+    reads, shows the modelled time instead of that host-CPU compute: the transfer of
+    ``upload.bytes`` and ``upload.reply_bytes`` on the profile plus the config's
+    ``upload.server_ms``. The dissertation's cloud is a GPU whose compute is neglected (§5.2.1);
+    charging this host's CPU time would make a heavy master look like a loaded server.
     """
 
     def __init__(self, bundle: Bundle, profile: NetworkProfile):
@@ -265,15 +271,16 @@ class AnalyticalCloud:
         self.up_bytes = int(doc["upload"]["bytes"])
         self.down_bytes = int(doc["upload"]["reply_bytes"])
         self.transfer_ms = transfer_latency_ms(profile, self.up_bytes, self.down_bytes)
+        self.server_ms = float(doc["upload"]["server_ms"])
         self._requests: list[Request] = []
 
     def predict(self, frame: np.ndarray) -> RemoteResult:
         start = time.perf_counter()
         probabilities = self._classifier.predict(preprocess(frame[None], self._spec, self._resolution))[0]
         compute_ms = 1000.0 * (time.perf_counter() - start)
-        self.clock.advance_ms(self.transfer_ms)
-        duration = compute_ms + self.transfer_ms
-        self._requests.append(Request(self.up_bytes, self.down_bytes, duration, compute_ms, True))
+        duration = self.transfer_ms + self.server_ms
+        self.clock.advance_ms(duration - compute_ms)  # the clock ran for the compute: take it back out
+        self._requests.append(Request(self.up_bytes, self.down_bytes, duration, self.server_ms, True))
         return RemoteResult(probabilities=probabilities.astype(np.float32), rtt_ms=duration, attempts=1, total_ms=duration)
 
     def take(self) -> list[Request]:
@@ -289,14 +296,18 @@ class MeasuredCloud:
     """The runtime's own ``RemoteMaster`` through a shaped link, each request's bytes and time recorded.
 
     ``url`` is the link's; a request's bytes are what the link carried each way, its duration the
-    wall time of ``predict`` (frame encoding, retries and backoff included). The server's compute
-    in it cannot be seen from the client: ``server_ms`` (the master's median compute time on this
-    host, measured beforehand) stands for it, at most the whole request.
+    wall time of ``predict`` (frame encoding, retries and backoff included) with the server's
+    host-CPU compute replaced by the modelled server time: ``host_compute_ms`` (the master's median
+    compute on this host, measured beforehand) comes out, at most the whole request, and
+    ``server_ms`` (the config's ``upload.server_ms``, the dissertation's neglected GPU time) goes
+    in. :attr:`clock`, which the runtime reads, and the RTT it is told show the same, so a heavy
+    master does not read as a loaded server.
     """
 
-    def __init__(self, link: Any, server_ms: float, model_name: str, num_classes: int):
-        self.clock = time.perf_counter
+    def __init__(self, link: Any, host_compute_ms: float, server_ms: float, model_name: str, num_classes: int):
+        self.clock = VirtualClock()
         self._link = link
+        self._host_compute_ms = host_compute_ms
         self._server_ms = server_ms
         self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S, num_classes=num_classes)
         self._requests: list[Request] = []
@@ -311,9 +322,14 @@ class MeasuredCloud:
         finally:
             duration = 1000.0 * (time.perf_counter() - start)
             after = self._link.stats()
+            replaced = min(self._host_compute_ms, duration) if ok else 0.0
+            self.clock.advance_ms((self._server_ms if ok else 0.0) - replaced)
             self._requests.append(Request(after["bytes_up"] - before["bytes_up"], after["bytes_down"] - before["bytes_down"],
-                                          duration, min(self._server_ms, duration) if ok else 0.0, ok))
-        return result
+                                          duration - replaced + (self._server_ms if ok else 0.0),
+                                          self._server_ms if ok else 0.0, ok))
+        shift = self._server_ms - replaced
+        total = result.total_ms if result.total_ms is not None else result.rtt_ms
+        return replace(result, rtt_ms=max(0.0, result.rtt_ms + shift), total_ms=max(0.0, total + shift))
 
     def take(self) -> list[Request]:
         taken, self._requests = self._requests, []

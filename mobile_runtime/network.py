@@ -46,7 +46,7 @@ __all__ = [
     "load_network_profiles",
 ]
 
-ENCODINGS = ("raw", "png")
+ENCODINGS = ("raw", "png", "jpeg")
 
 # Assumed, not measured: an HTTP/1.1 request line and headers plus a small envelope naming the
 # frame's shape and dtype take a few hundred bytes; 512 is a round upper figure.
@@ -292,11 +292,13 @@ def transfer_energy_mj(
     return microjoules / 1e3
 
 
-def upload_bytes(frame: np.ndarray, encoding: str) -> int:
+def upload_bytes(frame: np.ndarray, encoding: str, jpeg_quality: int = 90) -> int:
     """Bytes of one request carrying ``frame`` (uint8 ``(H, W)`` or ``(H, W, C)``, C in 1, 3, 4).
 
     ``"raw"``: the frame's ``H*W*C`` bytes; ``"png"``: its PNG encoding by Pillow (default
-    compression level). Both add ``REQUEST_OVERHEAD_BYTES`` for the HTTP request around it.
+    compression level); ``"jpeg"``: its JPEG at ``jpeg_quality`` by the runtime client's own
+    encoder (:func:`mmnet.runtime.remote.jpeg_bytes`, C in 1, 3). Each adds
+    ``REQUEST_OVERHEAD_BYTES`` for the HTTP request around it.
     """
     if encoding not in ENCODINGS:
         raise ConfigError(f"encoding is {encoding!r}; expected one of {list(ENCODINGS)}")
@@ -310,6 +312,10 @@ def upload_bytes(frame: np.ndarray, encoding: str) -> int:
         )
     if encoding == "raw":
         return int(frame.nbytes) + REQUEST_OVERHEAD_BYTES
+    if encoding == "jpeg":
+        from mmnet.runtime.remote import jpeg_bytes  # the client's encoder: the size is what it sends
+
+        return len(jpeg_bytes(frame if frame.ndim == 3 else frame[:, :, None], jpeg_quality)) + REQUEST_OVERHEAD_BYTES
     return _png_bytes(frame) + REQUEST_OVERHEAD_BYTES
 
 

@@ -1,7 +1,8 @@
 """Client of the master server (:mod:`mmnet.server`, or any TF Serving REST endpoint).
 
 ``RemoteMaster.predict(frame)`` sends one uint8 ``(H, W, C)`` frame as a ``{"b64": PNG}`` instance
-(``encoding="png"``, lossless and ~2-10x smaller than JSON numbers) or as nested lists
+(``encoding="png"``, lossless and ~2-10x smaller than JSON numbers), a ``{"b64": JPEG}`` one at
+``jpeg_quality`` (``encoding="jpeg"``, lossy and smaller on photos) or as nested lists
 (``encoding="raw"``) and returns the master's probabilities. One HTTP/1.1 connection is kept alive
 between calls; a failed attempt drops it and the next one reconnects.
 
@@ -63,6 +64,7 @@ __all__ = [
     "RemoteMaster",
     "parse_predictions",
     "png_bytes",
+    "jpeg_bytes",
     "sum_tolerance",
 ]
 
@@ -71,7 +73,7 @@ logger = logging.getLogger(__name__)
 # The environment variable holding the master's bearer token, read by both ends (`mmnet run`,
 # `mmnet serve`): a team sets one secret for the device and the server.
 TOKEN_ENV = "MMNET_TOKEN"
-ENCODINGS = ("png", "raw")
+ENCODINGS = ("png", "jpeg", "raw")
 FAILURE_KINDS = ("unreachable", "timeout", "http_5xx", "http_4xx", "malformed")
 _RETRYABLE = frozenset({"unreachable", "timeout", "http_5xx"})
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")  # a bundle name (manifest schema)
@@ -395,6 +397,7 @@ class RemoteMaster:
         retries: int = 2,
         backoff_s: float = 0.05,
         encoding: str = "png",
+        jpeg_quality: int = 90,
         num_classes: int | None = None,
         max_reply_bytes: int | None = None,
     ) -> None:
@@ -419,6 +422,7 @@ class RemoteMaster:
         check_number("RemoteMaster backoff_s", backoff_s, high=60.0)
         check_int("RemoteMaster retries", retries, low=0, high=10)
         check_choice("RemoteMaster encoding", encoding, ENCODINGS)
+        check_int("RemoteMaster jpeg_quality", jpeg_quality, low=1, high=95)
         check_int("RemoteMaster num_classes", num_classes, low=1, nullable=True)
         check_int("RemoteMaster max_reply_bytes", max_reply_bytes, low=1024, nullable=True)
         self.base_url = base_url.rstrip("/")
@@ -427,6 +431,7 @@ class RemoteMaster:
         self.retries = retries
         self.backoff_s = float(backoff_s)
         self.encoding = encoding
+        self.jpeg_quality = jpeg_quality
         self.num_classes = num_classes
         self.max_reply_bytes = max_reply_bytes
         self._model_url = f"{self.base_url}/v1/models/{model_name}"
@@ -543,7 +548,8 @@ class RemoteMaster:
     def _encode(self, frame: np.ndarray) -> dict[str, Any] | list:
         if self.encoding == "raw":
             return frame.tolist()
-        return {"b64": base64.b64encode(png_bytes(frame)).decode("ascii")}
+        image = jpeg_bytes(frame, self.jpeg_quality) if self.encoding == "jpeg" else png_bytes(frame)
+        return {"b64": base64.b64encode(image).decode("ascii")}
 
     def predict(self, frame: np.ndarray) -> RemoteResult:
         """The master's probabilities for one uint8 ``(H, W, C)`` frame."""
@@ -579,4 +585,23 @@ def png_bytes(frame: np.ndarray) -> bytes:
     pixels = frame[:, :, 0] if frame.shape[2] == 1 else frame
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def jpeg_bytes(frame: np.ndarray, quality: int) -> bytes:
+    """A uint8 ``(H, W, 1)`` or ``(H, W, 3)`` frame as JPEG at ``quality`` (1-95, Pillow's scale)."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (1, 3):
+        raise DataError(
+            f"frame is {frame.dtype} {frame.shape}; JPEG encoding takes uint8 (H, W, 1) or (H, W, 3) "
+            "(use encoding='raw' for other channel counts)"
+        )
+    check_int("jpeg quality", quality, low=1, high=95)
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise DependencyError(f"JPEG encoding needs Pillow (pip install 'mmnet[runtime]') or encoding='raw': {e}") from e
+    pixels = frame[:, :, 0] if frame.shape[2] == 1 else frame
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

@@ -270,7 +270,9 @@ class Runtime:
                     self._minion_system(name, user_mode)
 
     def _remote_master(self, url: str, token: str | None, timeout_s: float, retries: int) -> RemoteMaster:
+        upload = self.config.document["upload"]  # the frame travels as the config costed it
         return RemoteMaster(url, self.bundle.name, token=token, timeout_s=timeout_s, retries=retries,
+                            encoding=upload["encoding"], jpeg_quality=upload.get("jpeg_quality", 90),
                             num_classes=self.bundle.num_classes)
 
     # -- models -------------------------------------------------------------------------------

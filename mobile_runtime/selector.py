@@ -19,15 +19,18 @@ The rules, in the order :func:`decide` applies them:
    L_t (:func:`master_cloud_ms`, :func:`mmnet.runtime.network.cloud_latency_ms` of the *current*
    link numbers) is below L_m, the device latency of the master from the config's ``latency``
    table. ``placement_override`` forces either place (never the cloud in a mode without the cloud).
-3. **Server-load back-off** (§5.2.1, last paragraph): while the server is overloaded (see
-   :func:`observe_rtt`), the master stays on the device, and once every ``probe_interval_s`` a
-   master call goes to the cloud as a probe.
+3. **Server-load back-off** (§5.2.1, last paragraph): the server counts as overloaded when the
+   measured request latency (smoothed) exceeds L_m (see :func:`observe_rtt`); while it is, the
+   master stays on the device, and once every ``probe_interval_s`` a master call goes to the
+   cloud as a probe.
 4. **Minions or the master alone** (§5.2.2 "Input Data and Environmental Conditions"): the mode's
    configured system and its runner-ups are re-costed as
    ``L_m1 + L_m2 + P_r × L_master(placement)`` (``max(L_m1, L_m2)`` for parallel minions) with the
-   current placement and L_t; the cheapest is run, and when even it is no faster than the master
-   alone, the master runs alone. This is how a runner-up replaces the configured system when the
-   network changes.
+   current placement and L_t, each resolution's preprocessing counted once (the runtime prepares
+   a frame once per resolution: a second minion, or the device master, at a resolution already
+   prepared skips it; the config's ``latency`` entries name their ``resolution``); the cheapest is
+   run, and when even it is no faster than the master alone, the master runs alone. This is how a
+   runner-up replaces the configured system when the network changes.
 5. **Speculation history** (§5.2.2 "Speculation History"), for a frame within
    ``temporal_distance_ms`` of the previous one, when the previous frame was recovered by the
    master: the master agreed with the minions → this frame runs the minions unchecked (no
@@ -76,12 +79,6 @@ __all__ = [
     "observe_bandwidth",
     "after_frame",
 ]
-
-# A profile may declare rtt_ms 0 (a local server); the overload limit rtt_ratio × expected RTT
-# would then flag every measurable RTT. The expected RTT is floored at 1 ms, below any RTT a
-# wireless link gives, so only such local profiles are affected.
-_MIN_EXPECTED_RTT_MS = 1.0
-
 
 # --------------------------------------------------------------------------------------------
 # State
@@ -253,8 +250,9 @@ class _Mode:
 @dataclass(frozen=True)
 class _Candidate:
     system: str
-    minion_ms: float  # L_m1 + L_m2 (serial) or max(L_m1, L_m2) (parallel), preprocessing included
+    minion_ms: float  # L_m1 + L_m2 (serial) or max(L_m1, L_m2) (parallel), each resolution's preprocessing once
     recovery_rate: float  # val P_r at the mode's tuned thresholds
+    master_prepared_ms: float  # the device master's preprocessing when a minion prepares its resolution, else 0
 
 
 @dataclass(frozen=True)
@@ -282,7 +280,6 @@ class SelectorTables:
     modes: Mapping[str, _Mode]
     selections: Mapping[tuple[str, str], _Selection]
     temporal_distance_ms: float
-    rtt_ratio: float
     probe_interval_s: float
     rtt_smoothing: float
 
@@ -318,7 +315,8 @@ class SelectorTables:
         missing = [m for m in MODES if m not in modes]
         if missing:
             raise ConfigError(f"$.modes lacks {missing}; expected every mode of {list(MODES)}")
-        combine = sum if execution == "serial" else max
+        master_prep_ms = float(latency[master]["preprocess_ms"])
+        master_resolution = latency[master].get("resolution")
         selections = {}
         for profile, by_mode in doc["selection"].items():
             for mode, chosen in by_mode.items():
@@ -331,9 +329,10 @@ class SelectorTables:
                 if modes[mode].minions:
                     for name in names:
                         system = doc["systems"][name]
-                        minion_ms = float(combine(latency[m]["total_ms"] for m in system["minions"]))
+                        minion_ms, prepared = _minion_ms([latency[m] for m in system["minions"]], execution)
                         rate = float(system["modes"][tuning]["val"]["recovery_rate"])
-                        candidates.append(_Candidate(name, minion_ms, rate))
+                        saved = master_prep_ms if master_resolution is not None and master_resolution in prepared else 0.0
+                        candidates.append(_Candidate(name, minion_ms, rate, saved))
                 selections[(profile, mode)] = _Selection(chosen["system"], tuple(candidates))
         history = doc["speculation_history"]
         load = doc["server_load"]
@@ -349,7 +348,6 @@ class SelectorTables:
             modes=MappingProxyType(modes),
             selections=MappingProxyType(selections),
             temporal_distance_ms=float(history["temporal_distance_ms"]),
-            rtt_ratio=float(load["rtt_ratio"]),
             probe_interval_s=float(load["probe_interval_s"]),
             rtt_smoothing=float(load["rtt_smoothing"]),
         )
@@ -360,9 +358,24 @@ class SelectorTables:
         except KeyError:
             raise ConfigError(f"network profile is {name!r}; expected one of {sorted(self.profiles)}") from None
 
-    def overload_limit_ms(self, profile: str) -> float:
-        """The smoothed RTT above which the server counts as overloaded: rtt_ratio × expected RTT."""
-        return self.rtt_ratio * max(self.profile(profile).rtt_ms, _MIN_EXPECTED_RTT_MS)
+
+def _minion_ms(entries: list[dict[str, Any]], execution: str) -> tuple[float, set[int]]:
+    """The minions' latency with each resolution prepared once, and the resolutions they prepare.
+
+    Serial minions: a minion at a resolution an earlier one prepared skips its preprocessing.
+    Parallel minions each wait for their own resolution's preparation: the slowest total.
+    """
+    prepared: set[int] = set()
+    total = 0.0
+    slowest = 0.0
+    for entry in entries:
+        resolution = entry.get("resolution")
+        shared = resolution is not None and resolution in prepared
+        total += float(entry["total_ms"]) - (float(entry["preprocess_ms"]) if shared else 0.0)
+        slowest = max(slowest, float(entry["total_ms"]))
+        if resolution is not None:
+            prepared.add(resolution)
+    return (total if execution == "serial" else slowest), prepared
 
 
 def _check_tables(tables: Any) -> SelectorTables:
@@ -422,13 +435,19 @@ def initial_state(tables: SelectorTables, profile: str | None = None) -> Selecto
 def observe_rtt(tables: SelectorTables, state: SelectorState, *, rtt_ms: float, now_s: float) -> SelectorState:
     """Feeds one measured RTT of a cloud request (§5.2.1, server-load detection).
 
+    The paper compares the measured latency of each cloud request with L_m, the master's device
+    latency: a request slower than the device means a loaded server. The request latency is L_t at
+    the link's live numbers with the measured RTT (:func:`rtt_from_request_ms` took the transfer
+    times out; putting them back at the same bandwidth gives the request's own latency).
+
     - The smoothed RTT becomes ``(1 - a) × rtt + a × rtt_ms``, ``a = server_load.rtt_smoothing``.
-    - Not overloaded: the server becomes overloaded when the *smoothed* RTT exceeds
-      ``rtt_ratio × the profile's rtt_ms`` (so one spike, e.g. a radio waking up, does not trip
-      it; with a = 0.2 and ratio 3, two consecutive 10× samples do).
-    - Overloaded (only probes and forced requests reach the cloud then): a sample at or under the
-      limit clears the overload and resets the smoothed RTT to that sample (the older samples
-      describe the overloaded server); a sample above it keeps the overload.
+    - Not overloaded: the server becomes overloaded when the request latency at the *smoothed*
+      RTT exceeds L_m (so one spike, e.g. a radio waking up, does not trip it). Only on a profile
+      whose nominal L_t is below L_m: where the profile itself keeps the master on the device, a
+      request (forced by the override) slower than L_m is what the link predicts.
+    - Overloaded (only probes and forced requests reach the cloud then): a sample whose request
+      latency is at or under L_m clears the overload and resets the smoothed RTT to that sample
+      (the older samples describe the overloaded server); a slower sample keeps the overload.
     - ``next_probe_s`` becomes ``now_s + probe_interval_s``.
 
     Pass the RTT part of the request (:func:`rtt_from_request_ms`); for a failed or timed-out
@@ -438,15 +457,14 @@ def observe_rtt(tables: SelectorTables, state: SelectorState, *, rtt_ms: float, 
     rtt_ms = check_number("rtt_ms", rtt_ms)
     now_s = check_number("now_s", now_s, low=None)
     link = state.link
-    limit = t.overload_limit_ms(link.profile)
+    nominal_cloud_ms = t.profile(link.profile).cloud_ms
     a = t.rtt_smoothing
     smoothed = (1.0 - a) * link.rtt_ms + a * rtt_ms
-    if state.server_overloaded:
-        overloaded = rtt_ms > limit
-        new_rtt = smoothed if overloaded else rtt_ms
-    else:
-        overloaded = smoothed > limit
-        new_rtt = smoothed
+    judged_rtt = rtt_ms if state.server_overloaded else smoothed
+    request_ms = cloud_latency_ms(t.upload_kbit, link.uplink_mbps, judged_rtt, t.reply_kbit, link.downlink_mbps, t.server_ms)
+    # On a profile whose own numbers are slower than the device, a slow request says nothing of the server.
+    overloaded = request_ms > t.master_ms and nominal_cloud_ms < t.master_ms
+    new_rtt = rtt_ms if state.server_overloaded and not overloaded else smoothed
     return state._replace(
         link=replace(link, rtt_ms=new_rtt),
         server_overloaded=overloaded,
@@ -522,8 +540,7 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
             reasons.append(_reason(ReasonCode.OVERRIDE_DESPITE_OVERLOAD))
     elif server_overloaded:
         placement = "device"
-        reasons.append(_reason(ReasonCode.SERVER_OVERLOADED, rtt_ms=link.rtt_ms, rtt_ratio=t.rtt_ratio,
-                               profile_rtt_ms=profile.rtt_ms))
+        reasons.append(_reason(ReasonCode.SERVER_OVERLOADED, L_t=l_t, L_m=l_m))
         probe_rule = "overloaded"
         probe_reason = _reason(ReasonCode.PROBE_SERVER_OVERLOADED, probe_interval_s=t.probe_interval_s)
     elif l_t < l_m:
@@ -551,7 +568,8 @@ def _cost(t: SelectorTables, spec: _Mode, mode: str, placement_override: str | N
         best = None
         best_ms = math.inf
         for c in selection.candidates:
-            ms = c.minion_ms + c.recovery_rate * master_ms
+            recovery_ms = master_ms - c.master_prepared_ms if placement == "device" else master_ms
+            ms = c.minion_ms + c.recovery_rate * recovery_ms
             expected[c.system] = ms
             if ms < best_ms:
                 best, best_ms = c, ms

@@ -133,6 +133,7 @@ def assemble_bundle(
         info["config_sha256"] = _config_digest(info["config"])
         info["duration_s"] = round(time.time() - build_info["started_unix"], 1)
         info["latency_model"] = latency_model
+        info["data"] = {"split_method": prepared.split_method, "labels_from": prepared.labels_from}
         info["counts"] = {
             "artifacts": len(records),
             "blessed": sum(r["blessed"] for r in records),

@@ -24,7 +24,7 @@ import yaml
 
 from mmnet.format.checks import check_bool, check_choice, check_int, check_number, check_text, fail, is_int
 from mmnet.format.errors import ConfigError
-from mmnet.pipeline.datasets.config import DatasetConfig
+from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 
 __all__ = [
@@ -128,7 +128,8 @@ class MasterConfig:
     def resolved(self, base_dir: Path) -> MasterConfig:
         if self.import_path is None:
             return self
-        return dataclasses.replace(self, import_path=str((base_dir / self.import_path).resolve()))
+        path = expand_variables("master.import", self.import_path)
+        return dataclasses.replace(self, import_path=str((base_dir / path).resolve()))
 
 
 @dataclass(frozen=True)
@@ -286,7 +287,12 @@ class ThresholdFloorConfig:
 
 @dataclass(frozen=True)
 class ServerLoadConfig:
-    """Server-load detection: a smoothed RTT this many times above its estimate keeps the master local."""
+    """Server-load detection: a smoothed request latency above L_m keeps the master local (§5.2.1).
+
+    ``rtt_ratio`` is accepted and checked for configs that name it, but does not enter the runtime
+    config: the selector compares the measured request latency with L_m, as the dissertation
+    does, not the RTT with its nominal value.
+    """
 
     rtt_ratio: float = 3.0
     probe_interval_s: float = 5.0
@@ -311,7 +317,8 @@ class RuntimeSettings:
     network_profiles: tuple[str, ...] = _NETWORK_PROFILE_NAMES
     network_profiles_file: str | None = None  # JSON with extra or overriding profiles
     default_profile: str = "lte"
-    upload_encoding: str = "png"  # how a frame travels to the cloud master: "png" or "raw"
+    upload_encoding: str = "png"  # how a frame travels to the cloud master: "png", "jpeg" or "raw"
+    upload_jpeg_quality: int = 90  # JPEG quality (1-95) when upload_encoding is "jpeg"
     cloud_server_ms: float = 0.0  # the master's time on the server (the paper neglects it)
     device_profile: str | None = None  # a device profile JSON (e.g. from the Android harness); default: host timings
     temporal_distance_ms: float = 100.0  # speculation history: frames closer than this are "the same view"
@@ -348,7 +355,8 @@ class RuntimeSettings:
                 raise fail(f"runtime.network_profiles[{i}]", name, f"one of {list(_NETWORK_PROFILE_NAMES)!r}, "
                            "or a profile defined in runtime.network_profiles_file")
         check_choice("runtime.default_profile", self.default_profile, self.network_profiles)
-        check_choice("runtime.upload_encoding", self.upload_encoding, ("png", "raw"))
+        check_choice("runtime.upload_encoding", self.upload_encoding, ("png", "jpeg", "raw"))
+        check_int("runtime.upload_jpeg_quality", self.upload_jpeg_quality, low=1, high=95)
         check_number("runtime.cloud_server_ms", self.cloud_server_ms, high=1e6)
         for name in ("device_profile", "network_profiles_file"):
             value = getattr(self, name)
@@ -389,6 +397,20 @@ class BuildConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or "/" in self.name:
             raise fail("name", self.name, "a non-empty bundle name without '/'")
+        if self.trains:
+            check_fractions(self.dataset.val_fraction, self.dataset.test_fraction)
+        elif self.export.qat_epochs:
+            raise fail("export.qat_epochs", self.export.qat_epochs,
+                       "0 when nothing trains (only imported models): there is no train split to fine-tune on")
+        if not self.dataset.labeled and (self.runtime.reference != "master" or self.master.import_path is None):
+            raise fail("dataset.photo_labels", None,
+                       "a class-names file: unlabeled photos need runtime.reference: master and an imported "
+                       "master (master.import), whose answers label them")
+
+    @property
+    def trains(self) -> bool:
+        """Whether any model is trained here; with only imported models there is no train split."""
+        return self.master.import_path is None or bool(self.minions.families)
 
     def to_json(self) -> dict[str, Any]:
         return _to_jsonable(dataclasses.asdict(self))
@@ -461,7 +483,9 @@ def config_from_mapping(data: Mapping[str, Any], *, base_dir: Path | None = None
             minions=dataclasses.replace(
                 config.minions,
                 imported=tuple(
-                    dataclasses.replace(m, path=str((base_dir / m.path).resolve())) for m in config.minions.imported
+                    dataclasses.replace(
+                        m, path=str((base_dir / expand_variables("minions.imported.path", m.path)).resolve()))
+                    for m in config.minions.imported
                 ),
             ),
         )

@@ -95,7 +95,8 @@ class ConfigureInputs:
     probabilities: dict[str, dict[str, np.ndarray]]  # model id -> {"val": (N, C), "test": (N, C)}
     val_labels: np.ndarray
     test_labels: np.ndarray
-    frames: np.ndarray  # test frames (uint8 N,H,W,C): upload size and preprocessing timing
+    frames: np.ndarray  # test frames (uint8 N,H,W,C): preprocessing timing
+    upload_frames: np.ndarray  # the recorded val frames (uint8 N,H,W,C): the upload's size as encoded
     preprocessing: PreprocessingSpec
     device_profile: DeviceProfile
     host_preprocessing_ms: dict[int, float]  # used where the device profile has no preprocessing timing
@@ -137,7 +138,13 @@ def _device_cost(record: dict, profile: DeviceProfile, host_preprocessing_ms: di
     # Preprocessing runs on the same CPU: its energy at the profile's compute power.
     energy += profile.compute_power.value_w * prep
     return {"inference_ms": inference, "preprocess_ms": prep, "total_ms": inference + prep,
-            "energy_mj": energy, "energy_source": source}
+            "resolution": record["resolution"], "energy_mj": energy, "energy_source": source}
+
+
+def _pairing_cost(cost: dict, compute_w: float) -> Cost:
+    """A model's device cost for pairing, with the preprocessing a shared resolution saves (see _device_cost)."""
+    return Cost(cost["total_ms"], cost["energy_mj"], cost["preprocess_ms"], compute_w * cost["preprocess_ms"],
+                cost["resolution"])
 
 
 def _choose_master(records: list[dict], costs: dict[str, dict]) -> dict:
@@ -272,10 +279,12 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
     by_name = {s.name: s for s in systems}
 
     # Cloud: one frame up (as encoded), one reply down, the RTT, and the server's compute time.
-    upload = int(np.median([upload_bytes(frame, settings.upload_encoding) for frame in inputs.frames[:64]]))
+    upload = int(np.median([upload_bytes(frame, settings.upload_encoding, settings.upload_jpeg_quality)
+                            for frame in inputs.upload_frames[:64]]))
     reply = reply_bytes(num_classes)
-    device_master = Cost(costs[master_id]["total_ms"], costs[master_id]["energy_mj"])
-    minion_costs = {m["id"]: Cost(costs[m["id"]]["total_ms"], costs[m["id"]]["energy_mj"]) for m in minions}
+    compute_w = inputs.device_profile.compute_power.value_w
+    device_master = _pairing_cost(costs[master_id], compute_w)
+    minion_costs = {m["id"]: _pairing_cost(costs[m["id"]], compute_w) for m in minions}
     placement_table, selection, rows = {}, {}, []
     for name in settings.network_profiles:
         profile = inputs.network_profiles[name]
@@ -319,13 +328,14 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
         "default_profile": settings.default_profile,
         "network_profiles": {n: inputs.network_profiles[n].to_json() for n in settings.network_profiles},
         "upload": {"encoding": settings.upload_encoding, "bytes": upload, "reply_bytes": reply,
-                   "server_ms": settings.cloud_server_ms},
+                   "server_ms": settings.cloud_server_ms,
+                   **({"jpeg_quality": settings.upload_jpeg_quality} if settings.upload_encoding == "jpeg" else {})},
         "placement": placement_table,
         "selection": {p: {m: c.to_json() for m, c in modes.items()} for p, modes in selection.items()},
         "latency": {m: costs[m] for m in [master_id, *minion_ids]},
         "device_profile": _device_summary(inputs.device_profile),
         "speculation_history": {"temporal_distance_ms": settings.temporal_distance_ms},
-        "server_load": {"rtt_ratio": settings.server_load.rtt_ratio, "probe_interval_s": settings.server_load.probe_interval_s,
+        "server_load": {"probe_interval_s": settings.server_load.probe_interval_s,
                         "rtt_smoothing": settings.server_load.rtt_smoothing},
     }
     check_runtime_config(config, "runtime_config.json", num_classes=num_classes, shipped_models=[r["id"] for r in records])
@@ -374,6 +384,7 @@ def build_configuration(
         val_labels=splits["val"][1],
         test_labels=splits["test"][1],
         frames=test_frames,
+        upload_frames=splits["val"][0],
         preprocessing=spec,
         device_profile=resolve_device_profile(settings, manifest, host_prep),
         host_preprocessing_ms=host_prep,

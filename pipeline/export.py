@@ -69,8 +69,9 @@ class ExportedArtifact:
 def representative_inputs(
     splits: Splits, preprocessing: PreprocessingSpec, resolution: int, count: int, seed: int
 ) -> np.ndarray:
-    """Normalised model inputs drawn (seeded) from the train split for int8 calibration."""
-    frames = splits.train.frames
+    """Normalised model inputs drawn (seeded) from the train split for int8 calibration (from the val
+    split when nothing trains and there is no train split)."""
+    frames = splits.train.frames if len(splits.train) else splits.val.frames
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(frames), size=min(count, len(frames)), replace=False)
     images = model_inputs(frames[np.sort(chosen)], preprocessing, resolution)

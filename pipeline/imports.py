@@ -44,7 +44,8 @@ def _check_signature(path: str, input_shape: tuple, num_outputs: int, splits: Sp
     if channels != expected_channels:
         raise ModelError(f"{path}: input has {channels} channels, the dataset has {expected_channels}")
     if num_outputs != splits.train.num_classes:
-        raise ModelError(f"{path}: output has {num_outputs} classes, the dataset has {splits.train.num_classes}")
+        raise ModelError(f"{path}: output has {num_outputs} classes, the dataset has {splits.train.num_classes}; "
+                         "name the model's outputs with dataset.output_labels (and dataset.label_offset)")
     return height
 
 
@@ -80,7 +81,9 @@ def _import_keras(task: ImportTask, splits: Splits, preprocessing: Preprocessing
 def _import_tflite(task: ImportTask, splits: Splits, out_dir: Path) -> dict:
     classifier = TFLiteClassifier(task.path)
     resolution = _check_signature(task.path, classifier.input_shape, classifier.num_classes, splits)
-    precision = "int8" if np.dtype(classifier.input_dtype) == np.int8 else "float32"
+    # 8-bit quantised models (int8 or uint8 input, e.g. Coral's) are int8 precision; the record's
+    # input tensor keeps the exact dtype and quantisation the runtime feeds.
+    precision = "int8" if np.dtype(classifier.input_dtype) in (np.int8, np.uint8) else "float32"
     artifact_id = f"{task.name}-{precision}"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{artifact_id}.tflite"

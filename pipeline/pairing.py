@@ -7,7 +7,10 @@ give in a mode, or the master alone. Its expected per-frame cost under a master 
               max(L_m1, L_m2) + P_r × L_master(placement)    (parallel minions)
     energy  = E_m1 + E_m2 + P_r × E_master(placement)
 
-where every device latency includes the frame's preprocessing for that model. Only candidates
+where every device latency includes the frame's preprocessing for that model, counted once per
+resolution: the runtime prepares a frame once per resolution, so a second minion, or a device
+master recovering the frame, at a resolution already prepared does not pay for it again (a
+parallel pair still waits for the shared preparation, so only its energy is shared). Only candidates
 whose minions alone are faster than the master are considered, only those that reach the mode's
 accuracy target on val are eligible, and the master alone is always eligible — so the chosen
 system is never a "hybrid" slower than the master by itself.
@@ -34,8 +37,19 @@ RUNNER_UPS = 3
 
 @dataclass(frozen=True)
 class Cost:
+    """A model's per-frame cost; on the device, its preprocessing part and the resolution it prepares."""
+
     latency_ms: float
     energy_mj: float
+    preprocess_ms: float = 0.0  # included in latency_ms
+    preprocess_mj: float = 0.0  # included in energy_mj
+    resolution: int | None = None  # None: nothing is prepared on the device (the master in the cloud)
+
+    def after(self, prepared: set[int]) -> Cost:
+        """The cost when the frame is already prepared at ``prepared`` resolutions."""
+        if self.resolution is None or self.resolution not in prepared:
+            return self
+        return Cost(self.latency_ms - self.preprocess_ms, self.energy_mj - self.preprocess_mj, 0.0, 0.0, self.resolution)
 
 
 @dataclass(frozen=True)
@@ -87,11 +101,19 @@ def expected_cost(minion_costs: list[Cost], recovery_rate: float, master: Cost, 
         raise ConfigError(f"minion execution is {execution!r}; expected 'serial' or 'parallel'")
     if not 0.0 <= recovery_rate <= 1.0:
         raise ConfigError(f"recovery rate is {recovery_rate!r}; expected a fraction in [0, 1]")
-    latencies = [c.latency_ms for c in minion_costs]
+    prepared: set[int] = set()
+    shared = []
+    for c in minion_costs:
+        shared.append(c.after(prepared))
+        if c.resolution is not None:
+            prepared.add(c.resolution)
+    # Parallel minions each wait for their own resolution's preparation, shared or not.
+    latencies = [s.latency_ms for s in shared] if execution == "serial" else [c.latency_ms for c in minion_costs]
     speculation = sum(latencies) if execution == "serial" else max(latencies)
+    recovery = master.after(prepared)
     return Cost(
-        latency_ms=speculation + recovery_rate * master.latency_ms,
-        energy_mj=sum(c.energy_mj for c in minion_costs) + recovery_rate * master.energy_mj,
+        latency_ms=speculation + recovery_rate * recovery.latency_ms,
+        energy_mj=sum(s.energy_mj for s in shared) + recovery_rate * recovery.energy_mj,
     )
 
 

@@ -1,5 +1,9 @@
 """Data stage: load the dataset, split it, fingerprint it and fix the preprocessing.
 
+When nothing trains (only imported models) there is no train split, and the preprocessing must be
+fixed in the config. Unlabeled photos are labeled here by the imported master's answers (the
+reference of ``runtime.reference: master``).
+
 Artifact on disk (``<work>/data/``): the split artifact of :func:`mmnet.pipeline.datasets.store.save_splits`
 (``train.npz``, ``val.npz``, ``test.npz``, ``splits.json``) plus ``prepared.json`` (the
 :class:`PreparedData` record: fingerprint, sizes, class names and the preprocessing spec).
@@ -13,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mmnet.format.checks import fail
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.pipeline.config import BuildConfig
 from mmnet.pipeline.datasets.dataset import Splits, fingerprint
-from mmnet.pipeline.datasets.loaders import load_dataset
+from mmnet.pipeline.datasets.loaders import Labeler, load_dataset
 from mmnet.pipeline.datasets.split import split_dataset
 from mmnet.pipeline.datasets.store import load_splits, save_splits
 
@@ -36,6 +41,8 @@ class PreparedData:
     class_names: tuple[str, ...]
     frame_shape: tuple[int, int, int]
     preprocessing: dict  # PreprocessingSpec.to_json()
+    split_method: str = "stratified"  # "stratified" or "random" (sparse classes)
+    labels_from: str = "dataset"  # "dataset", or "master": the imported master's answers label unlabeled photos
 
     def spec(self) -> PreprocessingSpec:
         return PreprocessingSpec.from_json(self.preprocessing)
@@ -54,6 +61,10 @@ def preprocessing_from_train(splits: Splits, config: BuildConfig) -> Preprocessi
     frame_shape = tuple(int(d) for d in splits.train.frame_shape)
     if override.mean is not None:
         mean, std = tuple(override.mean), tuple(override.std)
+    elif len(splits.train) == 0:
+        raise fail("preprocessing.mean", None, "the mean and std the imported models were trained with "
+                   "(preprocessing: {mean: [...], std: [...]}): nothing trains here, so there is no train split to "
+                   "measure them on")
     else:
         pixels = splits.train.frames.reshape(-1, frame_shape[2]).astype(np.float64)
         mean = tuple(float(round(m, 4)) for m in pixels.mean(axis=0))
@@ -61,13 +72,43 @@ def preprocessing_from_train(splits: Splits, config: BuildConfig) -> Preprocessi
     return PreprocessingSpec(frame_shape=frame_shape, mean=mean, std=std, resize_method=override.resize_method)
 
 
+def _fixed_preprocessing(config: BuildConfig, frame_shape: tuple[int, int, int]) -> PreprocessingSpec:
+    override = config.preprocessing
+    if override.mean is None:
+        raise fail("preprocessing.mean", None, "the mean and std the imported master was trained with: "
+                   "unlabeled photos are labeled by its answers before any statistics exist")
+    return PreprocessingSpec(frame_shape=frame_shape, mean=tuple(override.mean), std=tuple(override.std),
+                             resize_method=override.resize_method)
+
+
+def master_labeler(config: BuildConfig) -> Labeler:
+    """The imported master's scores on frames: what labels unlabeled photos."""
+    def label(frames: np.ndarray) -> np.ndarray:
+        from mmnet.runtime.interpreter import TFLiteClassifier
+        from mmnet.runtime.preprocessing import preprocess
+
+        spec = _fixed_preprocessing(config, tuple(int(d) for d in frames.shape[1:]))
+        path = str(config.master.import_path)
+        if path.endswith(".tflite"):
+            model = TFLiteClassifier(path)
+            return model.predict(preprocess(frames, spec, model.input_shape[0]))
+        from mmnet.pipeline.train import load_keras_model
+
+        keras_model = load_keras_model(path)
+        return keras_model.predict(preprocess(frames, spec, int(keras_model.input_shape[1])), verbose=0)
+    return label
+
+
 def prepare_data(config: BuildConfig, work_dir: Path) -> PreparedData:
-    dataset = load_dataset(config.dataset)
+    labeled = config.dataset.labeled
+    dataset = load_dataset(config.dataset, None if labeled else master_labeler(config))
     splits = split_dataset(
         dataset,
         val_fraction=config.dataset.val_fraction,
         test_fraction=config.dataset.test_fraction,
         seed=config.dataset.seed,
+        method=config.dataset.split,
+        train=config.trains,
     )
     digest = fingerprint(dataset)
     directory = work_dir / "data"
@@ -81,6 +122,8 @@ def prepare_data(config: BuildConfig, work_dir: Path) -> PreparedData:
         class_names=tuple(dataset.class_names),
         frame_shape=tuple(int(d) for d in dataset.frame_shape),
         preprocessing=preprocessing_from_train(splits, config).to_json(),
+        split_method=splits.method,
+        labels_from="dataset" if labeled else "master",
     )
     (directory / "prepared.json").write_text(json.dumps(prepared.to_json(), indent=2), encoding="utf-8")
     return prepared

@@ -49,11 +49,11 @@ _CONSTANTS = (
 # 63.5 -> "64", 0.125 -> "0.12"), binary values just off a half (24.085, 5.545), tiny and integral numbers.
 SAMPLE_VALUES = (
     {"mode": "normal", "placement": "cloud", "profile": "lte", "system": "pair:a+b", "configured": "single:c",
-     "L_t": 24.085, "L_m": 0.125, "L_t_nominal": 30.3, "rtt_ms": 84.75, "rtt_ratio": 3.0, "profile_rtt_ms": 20.0,
+     "L_t": 24.085, "L_m": 0.125, "L_t_nominal": 30.3, "rtt_ms": 84.75,
      "expected_ms": 5.545, "master_ms": 5.08, "configured_ms": 28.0, "dt_ms": 62.5, "temporal_distance_ms": 125.0,
      "master_answer": 2, "minion_answer": 0, "probe_interval_s": 5.0},
     {"mode": "mission_critical", "placement": "device", "profile": "3g", "system": "single:x", "configured": "master-only",
-     "L_t": 1e-05, "L_m": 80.005, "L_t_nominal": 107.125, "rtt_ms": 0.05, "rtt_ratio": 2.5, "profile_rtt_ms": 0.5,
+     "L_t": 1e-05, "L_m": 80.005, "L_t_nominal": 107.125, "rtt_ms": 0.05,
      "expected_ms": 1234.565, "master_ms": 0.0, "configured_ms": 99.995, "dt_ms": 63.5, "temporal_distance_ms": 33.3333,
      "master_answer": 9, "minion_answer": 10, "probe_interval_s": 0.25},
 )

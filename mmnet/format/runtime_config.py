@@ -97,6 +97,10 @@ def check_runtime_config(
                               f"expected {sorted(doc['network_profiles'])}")
     if doc["master"]["model"] not in doc["latency"]:
         raise BundleError(f"{source}: $.master.model {doc['master']['model']!r} has no entry in $.latency")
+    upload = doc["upload"]
+    if (upload["encoding"] == "jpeg") != ("jpeg_quality" in upload):
+        raise BundleError(f"{source}: $.upload: jpeg_quality is given exactly when encoding is 'jpeg' "
+                          f"(encoding {upload['encoding']!r}, jpeg_quality {upload.get('jpeg_quality')!r})")
     for profile, modes in doc["selection"].items():
         for mode, chosen in modes.items():
             where = f"{source}: $.selection.{profile}.{mode}"

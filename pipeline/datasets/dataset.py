@@ -85,15 +85,20 @@ class Dataset:
 
 @dataclass(frozen=True, eq=False)
 class Splits:
-    """Train/val/test subsets of one loaded dataset; ``indices`` index into that dataset."""
+    """Train/val/test subsets of one loaded dataset; ``indices`` index into that dataset.
+
+    The train subset is empty when nothing trains (only imported models)."""
 
     train: Dataset
     val: Dataset
     test: Dataset
     seed: int
     indices: dict[str, np.ndarray]
+    method: str = "stratified"  # how the subsets were drawn: "stratified" or "random"
 
     def __post_init__(self) -> None:
+        if self.method not in ("stratified", "random"):
+            raise DataError(f"Splits.method: {self.method!r}; expected 'stratified' or 'random'")
         if set(self.indices) != set(SPLIT_NAMES):
             raise DataError(f"Splits.indices: keys {sorted(self.indices)}; expected {list(SPLIT_NAMES)}")
         for name in SPLIT_NAMES:

@@ -2,6 +2,11 @@
 
 Every loader turns its images into frames here, one at a time (no source holds all its PIL images),
 so a folder of PNGs, TFRecord bytes and TFDS arrays come out resized and converted the same way.
+
+Resizing to ``image_size`` follows ``resize_policy``: ``center_crop`` takes the largest centred
+square and resizes it (how ImageNet classifiers are evaluated; the aspect ratio is kept), ``squash``
+resizes the whole image (the aspect ratio is not kept). Both use Pillow's antialiased BILINEAR, once
+per frame at ingest; JPEGs are decoded at the smallest DCT scale that still covers the target size.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, zlib.error, Image.Decompress
 class FrameCollector:
     """Turns decoded images into canonical frames one at a time, so no source holds PIL images."""
 
-    def __init__(self, image_size: int | None, channels: int | None) -> None:
+    def __init__(self, image_size: int | None, channels: int | None, resize_policy: str = "squash") -> None:
         self._image_size = image_size
         self._channels = channels
+        self._resize_policy = resize_policy
         self._frames: list[np.ndarray] = []
         self._first_size: tuple[int, int] | None = None
         self._first_where = ""
@@ -50,7 +56,8 @@ class FrameCollector:
         if image.mode != mode:
             image = image.convert(mode)
         if self._image_size is not None:
-            image = image.resize((self._image_size, self._image_size), Image.Resampling.BILINEAR)
+            box = _center_square(image.size) if self._resize_policy == "center_crop" else None
+            image = image.resize((self._image_size, self._image_size), Image.Resampling.BILINEAR, box=box)
         elif self._first_size is None:
             self._first_size, self._first_where = image.size, where
         elif image.size != self._first_size:
@@ -73,21 +80,38 @@ class FrameCollector:
         return np.stack(frames)
 
 
+def _center_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The largest centred square of a (width, height) image as a (left, top, right, bottom) box."""
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return (left, top, left + side, top + side)
+
+
 def conform_array(frames: np.ndarray, config: DatasetConfig, where: Callable[[int], str]) -> np.ndarray:
     """Applies image_size and channels to frames that are already (N, H, W, C) uint8."""
     size = config.image_size
     if config.channels in (None, frames.shape[-1]) and (size is None or frames.shape[1:3] == (size, size)):
         return frames
-    collector = FrameCollector(size, config.channels)
+    collector = FrameCollector(size, config.channels, config.resize_policy)
     for index, frame in enumerate(frames):
         collector.add(Image.fromarray(frame[:, :, 0] if frame.shape[-1] == 1 else frame), where(index))
     return collector.finish()
 
 
-def open_image(data: Path | bytes, where: str) -> Image.Image:
-    """Decodes an image file or encoded bytes fully; raises DataError naming ``where``."""
+def open_image(data: Path | bytes, where: str, *, at_least: int | None = None) -> Image.Image:
+    """Decodes an image file or encoded bytes fully; raises DataError naming ``where``.
+
+    ``at_least``: a JPEG may be decoded at a reduced DCT scale whose shorter side is still at least
+    this many pixels (far faster for photos that are resized down anyway).
+    """
     try:
         image = Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        if at_least is not None and image.format == "JPEG":
+            width, height = image.size
+            # draft() keeps both sides >= the request; asking for the aspect ratio keeps the short side >= at_least.
+            scale = at_least / min(width, height)
+            image.draft(image.mode, (max(1, int(np.ceil(width * scale))), max(1, int(np.ceil(height * scale)))))
         # Decoding is lazy in Pillow; load() now so a corrupt file fails here, with its name.
         image.load()
     except _DECODE_ERRORS as e:

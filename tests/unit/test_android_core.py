@@ -75,8 +75,11 @@ def test_a_changed_decision_in_a_trace_is_caught() -> None:
 
 def test_traces_cover_every_reason_code_path_and_cloud_fault() -> None:
     covered = set(json.loads((RESOURCES / "index.json").read_text(encoding="utf-8"))["covered"])
-    codes = {code.value for code in ReasonCode}
+    # A live-link probe needs a bandwidth observation, which neither runtime makes: an RTT that keeps
+    # the master off the cloud is server load. The selector tests (Python and Java) cover it.
+    codes = {code.value for code in ReasonCode} - {ReasonCode.PROBE_LIVE_LINK.value}
     assert codes <= covered, f"no trace shows {sorted(codes - covered)}"
+    assert ReasonCode.PROBE_LIVE_LINK.value not in covered
     assert set(PATHS) <= covered
     for kind in ("timeout", "http_5xx", "http_4xx", "unreachable", "malformed"):
         assert f"cloud_{kind}" in covered

@@ -228,8 +228,8 @@ def test_upload_rejects_bad_frames(frame):
 
 
 def test_upload_rejects_unknown_encoding():
-    with pytest.raises(ConfigError, match=r"encoding is 'jpeg'; expected one of \['raw', 'png'\]"):
-        upload_bytes(np.zeros((4, 4, 3), np.uint8), "jpeg")
+    with pytest.raises(ConfigError, match=r"encoding is 'webp'; expected one of \['raw', 'png', 'jpeg'\]"):
+        upload_bytes(np.zeros((4, 4, 3), np.uint8), "webp")
 
 
 def test_png_without_pillow_is_a_clear_dependency_error(monkeypatch):

@@ -122,7 +122,7 @@ def _config_doc() -> dict:
         "device_profile": {"name": "test", "kind": "host", "source": "test", "compute_power_w": 2.0,
                            "power_measured": False},
         "speculation_history": {"temporal_distance_ms": 125.0},
-        "server_load": {"rtt_ratio": 3.0, "probe_interval_s": 5.0, "rtt_smoothing": 0.2},
+        "server_load": {"probe_interval_s": 5.0, "rtt_smoothing": 0.2},
     }
 
 
@@ -265,12 +265,16 @@ def test_placement_flips_to_the_device_when_the_uplink_drops(tables, wifi):
 
 def test_placement_flips_to_the_device_when_the_rtt_rises(tables, wifi):
     state = wifi
-    for i in range(30):  # 60 ms is the overload limit (3 × 20 ms): the smoothed RTT approaches it from below
+    flipped_at = None
+    for i in range(30):  # the request latency passes L_m 50 ms once the smoothed RTT passes 45.92 ms
         state = observe_rtt(tables, state, rtt_ms=60.0, now_s=0.1 * i)
-    assert not state.server_overloaded
-    assert 55.0 < state.link.rtt_ms <= 60.0
+        if flipped_at is None and state.server_overloaded:
+            flipped_at = i
+            assert master_cloud_ms(tables, state.link) > 50.0
+    assert flipped_at is not None and flipped_at > 0  # smoothed: the first 60 ms sample does not flip it
     d = decide(tables, state, mode="mission_critical", now_s=3.0)
     assert (d.path, d.probe) == ("master_device", False)
+    assert ReasonCode.SERVER_OVERLOADED in d.reason_codes
 
 
 def test_placement_override_forces_the_place_and_says_so(tables, wifi):
@@ -367,9 +371,9 @@ def test_system_choice_agrees_with_the_pipelines_pairing_under_live_links(execut
 
 
 def _overloaded(tables, state, now_s: float) -> SelectorState:
-    once = observe_rtt(tables, state, rtt_ms=200.0, now_s=now_s - 0.1)  # 10x the profile's 20 ms
-    assert not once.server_overloaded  # one spike: smoothed 56 ms <= 60 ms
-    twice = observe_rtt(tables, once, rtt_ms=200.0, now_s=now_s)  # smoothed 84.8 ms > 60 ms
+    once = observe_rtt(tables, state, rtt_ms=100.0, now_s=now_s - 0.1)  # 5x the profile's 20 ms
+    assert not once.server_overloaded  # one spike: smoothed RTT 36 ms, request 40.08 ms <= L_m 50 ms
+    twice = observe_rtt(tables, once, rtt_ms=100.0, now_s=now_s)  # smoothed 48.8 ms, request 52.88 ms > 50 ms
     assert twice.server_overloaded and twice.next_probe_s == pytest.approx(now_s + 5.0)
     return twice
 
@@ -381,7 +385,7 @@ def test_server_overload_backs_off_to_the_device_and_probes(tables, wifi):
         d = decide(tables, state, mode="mission_critical", now_s=now)
         assert (d.path, d.placement, d.probe) == ("master_device", "device", False)
         assert ReasonCode.SERVER_OVERLOADED in d.reason_codes
-        assert any(r.startswith("server overloaded (smoothed RTT") for r in _texts(d))
+        assert "server overloaded (request latency 52.9 ms > L_m 50.0 ms): master on device" in _texts(d)
     # Due: this frame's master call is a probe to the cloud, until its RTT is observed.
     for now in (15.0, 15.5):
         d = decide(tables, state, mode="mission_critical", now_s=now)
@@ -392,7 +396,7 @@ def test_server_overload_backs_off_to_the_device_and_probes(tables, wifi):
     still = observe_rtt(tables, state, rtt_ms=150.0, now_s=15.5)
     assert still.server_overloaded and still.next_probe_s == pytest.approx(20.5)
     assert decide(tables, still, mode="mission_critical", now_s=16.0).path == "master_device"
-    # A probe back under the ratio: recovered, the smoothed RTT restarts from it, back to the cloud.
+    # A probe back under L_m: recovered, the smoothed RTT restarts from it, back to the cloud.
     recovered = observe_rtt(tables, still, rtt_ms=21.0, now_s=20.5)
     assert not recovered.server_overloaded and recovered.link.rtt_ms == 21.0
     d = decide(tables, recovered, mode="mission_critical", now_s=20.6)
@@ -425,8 +429,9 @@ def test_override_beats_the_overload_and_says_so(tables, wifi):
 
 def test_stale_link_estimates_are_re_measured_by_probes(tables, wifi):
     state = wifi
-    for i in range(30):  # RTT at 3x: not overloaded, but the master leaves the cloud
-        state = observe_rtt(tables, state, rtt_ms=60.0, now_s=float(i))
+    for i in range(30):  # the server answers at the profile's RTT ...
+        state = observe_rtt(tables, state, rtt_ms=20.0, now_s=float(i))
+    state = observe_bandwidth(tables, state, uplink_mbps=0.1)  # ... but the uplink drops: the master leaves the cloud
     assert not state.server_overloaded and state.next_probe_s == 34.0
     assert decide(tables, state, mode="mission_critical", now_s=33.0).probe is False
     d = decide(tables, state, mode="mission_critical", now_s=34.0)

@@ -262,8 +262,8 @@ def test_create_app_takes_a_bundle_directory(bundle_dir):
 def test_client_validates_its_arguments():
     with pytest.raises(ConfigError, match="expected an http"):
         RemoteMaster("localhost:8501", "m")
-    with pytest.raises(ConfigError, match="encoding is 'jpeg'"):
-        RemoteMaster("http://127.0.0.1:1", "m", encoding="jpeg")
+    with pytest.raises(ConfigError, match="encoding is 'webp'"):
+        RemoteMaster("http://127.0.0.1:1", "m", encoding="webp")
     with pytest.raises(ConfigError, match="retries is -1"):
         RemoteMaster("http://127.0.0.1:1", "m", retries=-1)
     with RemoteMaster("http://127.0.0.1:1", "m") as client, pytest.raises(DataError, match="expected a uint8"):

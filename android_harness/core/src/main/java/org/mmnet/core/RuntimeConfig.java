@@ -124,12 +124,15 @@ public final class RuntimeConfig {
         public final double inferenceMs;
         public final double preprocessMs;
         public final double totalMs;
+        /** The input resolution the model prepares; null: not given, no preparation is shared. */
+        public final Integer resolution;
         public final double energyMj;
 
-        Latency(double inferenceMs, double preprocessMs, double totalMs, double energyMj) {
+        Latency(double inferenceMs, double preprocessMs, double totalMs, Integer resolution, double energyMj) {
             this.inferenceMs = inferenceMs;
             this.preprocessMs = preprocessMs;
             this.totalMs = totalMs;
+            this.resolution = resolution;
             this.energyMj = energyMj;
         }
     }
@@ -137,12 +140,15 @@ public final class RuntimeConfig {
     /** The {@code upload} object: what one cloud request carries. */
     public static final class Upload {
         public final String encoding;
+        /** The JPEG quality (1-95) when the encoding is "jpeg", else null. */
+        public final Integer jpegQuality;
         public final long bytes;
         public final long replyBytes;
         public final double serverMs;
 
-        Upload(String encoding, long bytes, long replyBytes, double serverMs) {
+        Upload(String encoding, Integer jpegQuality, long bytes, long replyBytes, double serverMs) {
             this.encoding = encoding;
+            this.jpegQuality = jpegQuality;
             this.bytes = bytes;
             this.replyBytes = replyBytes;
             this.serverMs = serverMs;
@@ -163,7 +169,6 @@ public final class RuntimeConfig {
     private final Map<String, Map<Mode, Selection>> selection = new LinkedHashMap<>();
     private final Map<String, Latency> latency = new LinkedHashMap<>();
     private final double temporalDistanceMs;
-    private final double rttRatio;
     private final double probeIntervalS;
     private final double rttSmoothing;
 
@@ -191,8 +196,9 @@ public final class RuntimeConfig {
 
         for (Map.Entry<String, JsonNode> e : doc.get("latency").entries().entrySet()) {
             JsonNode l = e.getValue();
+            Integer resolution = l.has("resolution") ? l.get("resolution").intAtLeast(1) : null;
             latency.put(e.getKey(), new Latency(l.get("inference_ms").atLeast(0), l.get("preprocess_ms").atLeast(0),
-                    l.get("total_ms").atLeast(0), l.get("energy_mj").atLeast(0)));
+                    l.get("total_ms").atLeast(0), resolution, l.get("energy_mj").atLeast(0)));
         }
 
         JsonNode systemsNode = doc.get("systems");
@@ -264,7 +270,19 @@ public final class RuntimeConfig {
         }
 
         JsonNode up = doc.get("upload");
-        upload = new Upload(up.get("encoding").oneOf("raw", "png"), up.get("bytes").integerAtLeast(1),
+        String encoding = up.get("encoding").oneOf("raw", "png", "jpeg");
+        Integer jpegQuality = null;
+        if (up.has("jpeg_quality")) {
+            jpegQuality = up.get("jpeg_quality").intAtLeast(1);
+            if (jpegQuality > 95) {
+                throw up.get("jpeg_quality").error("is " + jpegQuality + "; expected an integer in [1, 95]");
+            }
+        }
+        if ("jpeg".equals(encoding) != (jpegQuality != null)) {
+            throw up.error("jpeg_quality is given exactly when encoding is 'jpeg' (encoding '" + encoding
+                    + "', jpeg_quality " + jpegQuality + ")");
+        }
+        upload = new Upload(encoding, jpegQuality, up.get("bytes").integerAtLeast(1),
                 up.get("reply_bytes").integerAtLeast(1), up.get("server_ms").atLeast(0));
 
         JsonNode placementNode = doc.get("placement");
@@ -326,7 +344,6 @@ public final class RuntimeConfig {
         device.get("compute_power_w").above(0);
         temporalDistanceMs = doc.get("speculation_history").get("temporal_distance_ms").atLeast(0);
         JsonNode load = doc.get("server_load");
-        rttRatio = load.get("rtt_ratio").above(1);
         probeIntervalS = load.get("probe_interval_s").above(0);
         rttSmoothing = load.get("rtt_smoothing").above(0);
         if (rttSmoothing > 1) {
@@ -478,10 +495,6 @@ public final class RuntimeConfig {
 
     public double temporalDistanceMs() {
         return temporalDistanceMs;
-    }
-
-    public double rttRatio() {
-        return rttRatio;
     }
 
     public double probeIntervalS() {

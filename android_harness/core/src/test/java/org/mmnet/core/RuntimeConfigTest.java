@@ -33,7 +33,7 @@ public class RuntimeConfigTest {
         assertEquals(10, tuned.thresholds().length);
         assertNull(tuned.disagreementThreshold);
         assertEquals(634, c.upload().bytes);
-        assertEquals(3.0, c.rttRatio(), 0.0);
+        assertEquals(5.0, c.probeIntervalS(), 0.0);
         assertEquals(0.860688, c.temperature("mobilenet_v2-a0.25-r16-int8"), 0.0);
         ConfigException e = assertThrows(ConfigException.class, () -> c.tuned(PAIR, Mode.MISSION_CRITICAL));
         assertTrue(e.getMessage(), e.getMessage().contains("runs no minions"));
@@ -89,9 +89,23 @@ public class RuntimeConfigTest {
         JsonObject doc = Fixtures.configJson();
         doc.getAsJsonObject("server_load").addProperty("rtt_smoothing", 1.5);
         assertEquals("runtime_config.json: $.server_load.rtt_smoothing: is 1.5; expected a number in (0, 1]", rejected(doc).getMessage());
-        JsonObject ratio = Fixtures.configJson();
-        ratio.getAsJsonObject("server_load").addProperty("rtt_ratio", 1);
-        assertEquals("runtime_config.json: $.server_load.rtt_ratio: is 1; expected a number > 1", rejected(ratio).getMessage());
+        JsonObject probe = Fixtures.configJson();
+        probe.getAsJsonObject("server_load").addProperty("probe_interval_s", 0);
+        assertEquals("runtime_config.json: $.server_load.probe_interval_s: is 0; expected a number > 0", rejected(probe).getMessage());
+    }
+
+    @Test
+    public void aJpegUploadNamesItsQuality() {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("upload").addProperty("encoding", "jpeg");
+        assertEquals("runtime_config.json: $.upload: jpeg_quality is given exactly when encoding is 'jpeg' "
+                + "(encoding 'jpeg', jpeg_quality null)", rejected(doc).getMessage());
+        doc.getAsJsonObject("upload").addProperty("jpeg_quality", 80);
+        RuntimeConfig c = Fixtures.config(doc);
+        assertEquals("jpeg", c.upload().encoding);
+        assertEquals(Integer.valueOf(80), c.upload().jpegQuality);
+        doc.getAsJsonObject("upload").addProperty("encoding", "png");
+        assertTrue(rejected(doc).getMessage().contains("jpeg_quality is given exactly when encoding is 'jpeg'"));
     }
 
     @Test

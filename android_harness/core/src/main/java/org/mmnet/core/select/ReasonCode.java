@@ -21,9 +21,9 @@ public enum ReasonCode {
     /** The server is overloaded, but the override decides the placement. */
     OVERRIDE_DESPITE_OVERLOAD("override_despite_overload",
             "server overloaded, but the override decides the placement"),
-    /** Server-load back-off: master on device. */
+    /** Server-load back-off: cloud requests take longer than the device master; master on device. */
     SERVER_OVERLOADED("server_overloaded",
-            "server overloaded (smoothed RTT {rtt_ms:.1f} ms > {rtt_ratio:g} × {profile_rtt_ms:g} ms): master on device"),
+            "server overloaded (request latency {L_t:.1f} ms > L_m {L_m:.1f} ms): master on device"),
     /** L_t < L_m: master in the cloud. */
     CLOUD_FASTER("cloud_faster",
             "L_t {L_t:.2f} ms < L_m {L_m:.2f} ms: master in the cloud"),

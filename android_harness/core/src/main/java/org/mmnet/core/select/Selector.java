@@ -78,28 +78,26 @@ public final class Selector {
     }
 
     /**
-     * Feeds one measured RTT of a cloud request (server-load detection): the smoothed RTT becomes
-     * (1 - a) × rtt + a × rttMs; not overloaded, the server becomes overloaded when the smoothed
-     * RTT exceeds rtt_ratio × the profile's RTT; overloaded, a sample at or under that limit clears
-     * the overload and resets the smoothed RTT to the sample. The next probe is due at nowS +
-     * probe_interval_s. For a failed request pass the time waited.
+     * Feeds one measured RTT of a cloud request (server-load detection, §5.2.1): the smoothed RTT
+     * becomes (1 - a) × rtt + a × rttMs. The request latency at an RTT is L_t at the link's live
+     * numbers. Not overloaded, the server becomes overloaded when the request latency at the
+     * smoothed RTT exceeds L_m (only on a profile whose nominal L_t is below L_m); overloaded, a sample whose request latency is at or under L_m
+     * clears the overload and resets the smoothed RTT to the sample. The next probe is due at
+     * nowS + probe_interval_s. For a failed request pass the time waited.
      */
     public static SelectorState observeRtt(SelectorTables t, SelectorState state, double rttMs, double nowS) {
         checkNumber("rtt_ms", rttMs, false);
         checkTime("now_s", nowS);
         LinkEstimate link = state.link();
-        double limit = t.overloadLimitMs(link.profile());
+        double nominalCloudMs = t.profile(link.profile()).cloudMs;
         double a = t.rttSmoothing;
         double smoothed = (1.0 - a) * link.rttMs() + a * rttMs;
-        boolean overloaded;
-        double newRtt;
-        if (state.serverOverloaded()) {
-            overloaded = rttMs > limit;
-            newRtt = overloaded ? smoothed : rttMs;
-        } else {
-            overloaded = smoothed > limit;
-            newRtt = smoothed;
-        }
+        double judgedRtt = state.serverOverloaded() ? rttMs : smoothed;
+        double requestMs = cloudLatencyMs(t.uploadKbit, link.uplinkMbps(), judgedRtt, t.replyKbit, link.downlinkMbps(),
+                t.serverMs);
+        // On a profile whose own numbers are slower than the device, a slow request says nothing of the server.
+        boolean overloaded = requestMs > t.masterMs && nominalCloudMs < t.masterMs;
+        double newRtt = state.serverOverloaded() && !overloaded ? rttMs : smoothed;
         return new SelectorState(link.withRtt(newRtt), overloaded, nowS + t.probeIntervalS, state.last());
     }
 
@@ -191,8 +189,7 @@ public final class Selector {
             }
         } else if (serverOverloaded) {
             placement = Placement.DEVICE;
-            reasons.add(Reason.of(ReasonCode.SERVER_OVERLOADED, "rtt_ms", link.rttMs(), "rtt_ratio", t.rttRatio,
-                    "profile_rtt_ms", profile.rttMs));
+            reasons.add(Reason.of(ReasonCode.SERVER_OVERLOADED, "L_t", lT, "L_m", lM));
             probeRule = ProbeRule.OVERLOADED;
             probeReason = Reason.of(ReasonCode.PROBE_SERVER_OVERLOADED, "probe_interval_s", t.probeIntervalS);
         } else if (lT < lM) {
@@ -222,7 +219,8 @@ public final class Selector {
             SelectorTables.Candidate best = null;
             double bestMs = Double.POSITIVE_INFINITY;
             for (SelectorTables.Candidate c : selection.candidates) {
-                double ms = c.minionMs + c.recoveryRate * masterMs;
+                double recoveryMs = placement == Placement.DEVICE ? masterMs - c.masterPreparedMs : masterMs;
+                double ms = c.minionMs + c.recoveryRate * recoveryMs;
                 expected.put(c.system, ms);
                 if (ms < bestMs) {
                     best = c;

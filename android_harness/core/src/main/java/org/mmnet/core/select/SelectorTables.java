@@ -4,9 +4,11 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import org.mmnet.core.ConfigException;
 import org.mmnet.core.Mode;
@@ -17,10 +19,6 @@ import org.mmnet.core.RuntimeConfig;
  * SelectorTables). The arithmetic is written in Python's order so that results are bit-identical.
  */
 public final class SelectorTables {
-    // A profile may declare rtt_ms 0 (a local server); flooring the expected RTT at 1 ms keeps the
-    // overload limit rtt_ratio × expected RTT from flagging every measurable RTT.
-    static final double MIN_EXPECTED_RTT_MS = 1.0;
-
     static final class Profile {
         final double rttMs;
         final double uplinkMbps;
@@ -37,13 +35,15 @@ public final class SelectorTables {
 
     static final class Candidate {
         final String system;
-        final double minionMs;
+        final double minionMs;  // serial sum or parallel max, each resolution's preprocessing once
         final double recoveryRate;
+        final double masterPreparedMs;  // the device master's preprocessing when a minion prepares its resolution
 
-        Candidate(String system, double minionMs, double recoveryRate) {
+        Candidate(String system, double minionMs, double recoveryRate, double masterPreparedMs) {
             this.system = system;
             this.minionMs = minionMs;
             this.recoveryRate = recoveryRate;
+            this.masterPreparedMs = masterPreparedMs;
         }
     }
 
@@ -67,7 +67,6 @@ public final class SelectorTables {
     final Map<Mode, RuntimeConfig.ModeSpec> modes = new EnumMap<>(Mode.class);
     private final Map<String, Map<Mode, Selection>> selections = new HashMap<>();
     final double temporalDistanceMs;
-    final double rttRatio;
     final double probeIntervalS;
     final double rttSmoothing;
 
@@ -103,18 +102,29 @@ public final class SelectorTables {
                 if (spec.minions) {
                     for (String name : names) {
                         RuntimeConfig.MinionSystem system = config.system(name);
+                        // Serial: a minion at a resolution an earlier one prepared skips its preprocessing.
+                        // Parallel: each waits for its own resolution's preparation, the slowest total.
                         double minionMs = 0.0;
                         boolean first = true;
+                        Set<Integer> prepared = new HashSet<>();
                         for (String m : system.minions) {
-                            double ms = config.latency().get(m).totalMs;
+                            RuntimeConfig.Latency l = config.latency().get(m);
                             if (config.parallelMinions()) {
-                                minionMs = first ? ms : Math.max(minionMs, ms);
+                                minionMs = first ? l.totalMs : Math.max(minionMs, l.totalMs);
                             } else {
-                                minionMs += ms;
+                                boolean shared = l.resolution != null && prepared.contains(l.resolution);
+                                minionMs += l.totalMs - (shared ? l.preprocessMs : 0.0);
+                            }
+                            if (l.resolution != null) {
+                                prepared.add(l.resolution);
                             }
                             first = false;
                         }
-                        candidates.add(new Candidate(name, minionMs, system.modes.get(spec.thresholds).valRecoveryRate));
+                        RuntimeConfig.Latency masterLatency = config.latency().get(master);
+                        double saved = masterLatency.resolution != null && prepared.contains(masterLatency.resolution)
+                                ? masterLatency.preprocessMs : 0.0;
+                        candidates.add(new Candidate(name, minionMs, system.modes.get(spec.thresholds).valRecoveryRate,
+                                saved));
                     }
                 }
                 byMode.put(mode, new Selection(chosen.system, candidates));
@@ -122,7 +132,6 @@ public final class SelectorTables {
             selections.put(profile, byMode);
         }
         temporalDistanceMs = config.temporalDistanceMs();
-        rttRatio = config.rttRatio();
         probeIntervalS = config.probeIntervalS();
         rttSmoothing = config.rttSmoothing();
     }
@@ -145,11 +154,6 @@ public final class SelectorTables {
 
     Selection selection(String profile, Mode mode) {
         return selections.get(profile).get(mode);
-    }
-
-    /** The smoothed RTT above which the server counts as overloaded: rtt_ratio × expected RTT. */
-    public double overloadLimitMs(String profile) {
-        return rttRatio * Math.max(profile(profile).rttMs, MIN_EXPECTED_RTT_MS);
     }
 
     /** L_m: the master's device latency from the config. */

@@ -114,7 +114,7 @@ public class MmnetRuntimeTest {
         assertEquals(3, r.label());
         assertTrue(r.verified());
         assertEquals(2000.0, r.timingsMs().get("remote"), 1e-9);
-        // The waited time reads as RTT: 0.8 × 30 + 0.2 × 2000 ms overloads the server.
+        // The waited time reads as RTT: at 0.8 × 30 + 0.2 × 2000 ms a request is slower than the 80 ms device master.
         assertTrue(rt.selectorState().serverOverloaded());
         FrameResult next = rt.classify(FRAME, 1.0);
         assertEquals(FramePath.MASTER_DEVICE, next.path());

@@ -16,7 +16,7 @@ import org.mmnet.core.Fixtures;
 import org.mmnet.core.Mode;
 import org.mmnet.core.Placement;
 
-/** The selector's rules on the digits config (its numbers: LTE profile RTT 70 ms, L_m 0.26 ms, ratio 3, a = 0.2). */
+/** The selector's rules on the digits config (its numbers: LTE profile RTT 70 ms, L_m 0.26 ms, a = 0.2). */
 public class SelectorTest {
     private static final String PAIR = "pair:mobilenet_v2-a0.25-r16-int8+mobilenet_v2-a0.25-r12-int8";
 
@@ -29,28 +29,106 @@ public class SelectorTest {
     private static final SelectorTables AS_BUILT = SelectorTables.from(Fixtures.config(Fixtures.configJson()));
 
     @Test
-    public void twoTenfoldSamplesOverloadTheServerOneDoesNot() {
-        SelectorState s = Selector.initialState(AS_BUILT, "wifi");  // expected RTT 30 ms: limit 90 ms
-        s = Selector.observeRtt(AS_BUILT, s, 300.0, 1.0);
-        assertEquals(0.8 * 30.0 + 0.2 * 300.0, s.link().rttMs(), 0.0);
-        assertFalse(s.serverOverloaded());
+    public void requestsSlowerThanTheDeviceMasterOverloadTheServerOnceSmoothed() {
+        SelectorTables t = tables(80.0);  // wifi: L_t 30.34 ms at the profile's 30 ms RTT, so an RTT above 79.66 ms loses
+        SelectorState s = Selector.initialState(t, "wifi");
+        s = Selector.observeRtt(t, s, 200.0, 1.0);
+        assertEquals(0.8 * 30.0 + 0.2 * 200.0, s.link().rttMs(), 0.0);
+        assertFalse(s.serverOverloaded());  // one spike: the smoothed request takes 64.3 ms
         assertEquals(6.0, s.nextProbeS(), 0.0);
-        s = Selector.observeRtt(AS_BUILT, s, 300.0, 2.0);
-        assertTrue(s.serverOverloaded());
-        // Overloaded: a sample above the limit keeps it, one at or under it clears it and resets the RTT.
-        SelectorState still = Selector.observeRtt(AS_BUILT, s, 91.0, 3.0);
+        s = Selector.observeRtt(t, s, 200.0, 2.0);
+        assertTrue(s.serverOverloaded());  // smoothed 91.2 ms RTT: the request takes longer than L_m
+        // Overloaded: a sample slower than L_m keeps it, one at or under L_m clears it and resets the RTT.
+        SelectorState still = Selector.observeRtt(t, s, 79.7, 3.0);
         assertTrue(still.serverOverloaded());
-        SelectorState cleared = Selector.observeRtt(AS_BUILT, s, 90.0, 3.0);
+        SelectorState cleared = Selector.observeRtt(t, s, 79.6, 3.0);
         assertFalse(cleared.serverOverloaded());
-        assertEquals(90.0, cleared.link().rttMs(), 0.0);
+        assertEquals(79.6, cleared.link().rttMs(), 0.0);
+        assertEquals("server overloaded (request latency 91.5 ms > L_m 80.0 ms): master on device",
+                Selector.decide(t, s, Mode.MISSION_CRITICAL, 2.5, null).reasons().get(1).text());
     }
 
     @Test
-    public void aLocalProfileFloorsTheExpectedRttAtOneMillisecond() {
+    public void aLoadedServerStillFasterThanTheDeviceKeepsTheMasterInTheCloud() {
+        // LTE, a raw 224x224x3 upload, L_m 1,000 ms, the server 300 ms slower than usual: each request takes ~576 ms,
+        // an RTT part of 370 ms (5x the profile's 70 ms), yet the cloud still beats the device by 424 ms.
         JsonObject doc = Fixtures.configJson();
-        doc.getAsJsonObject("network_profiles").getAsJsonObject("wifi").addProperty("rtt_ms", 0.0);
+        doc.getAsJsonObject("latency").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("total_ms", 1000.0);
+        doc.getAsJsonObject("upload").addProperty("bytes", 224 * 224 * 3);
         SelectorTables t = SelectorTables.from(Fixtures.config(doc));
-        assertEquals(3.0, t.overloadLimitMs("wifi"), 0.0);
+        SelectorState s = Selector.initialState(t, "lte");
+        double requestMs = Selector.masterCloudMs(t, s.link()) + 300.0;
+        assertEquals(576.2, requestMs, 0.1);
+        for (int i = 0; i < 50; i++) {
+            s = Selector.observeRtt(t, s, Selector.rttFromRequestMs(t, s.link(), requestMs), i);
+        }
+        assertEquals(370.0, s.link().rttMs(), 0.5);
+        assertFalse(s.serverOverloaded());
+        Decision d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 60.0, null);
+        assertEquals(FramePath.MASTER_CLOUD, d.path());
+        assertEquals(ReasonCode.CLOUD_FASTER, d.reasonCodes().get(1));
+        // A request slower than the device is server load.
+        SelectorState slow = s;
+        for (int i = 0; i < 10; i++) {
+            slow = Selector.observeRtt(t, slow, Selector.rttFromRequestMs(t, slow.link(), 1300.0), 60.0 + i);
+        }
+        assertTrue(slow.serverOverloaded());
+    }
+
+    private static void setLatency(JsonObject doc, String model, double totalMs, double preprocessMs, int resolution) {
+        JsonObject l = doc.getAsJsonObject("latency").getAsJsonObject(model);
+        l.addProperty("total_ms", totalMs);
+        l.addProperty("inference_ms", totalMs - preprocessMs);
+        l.addProperty("preprocess_ms", preprocessMs);
+        l.addProperty("resolution", resolution);
+    }
+
+    @Test
+    public void aResolutionIsPreparedOncePerFrame() {
+        // The pair's minions and the master all at resolution 16: the second minion and a recovery on the device
+        // skip the preprocessing; in the cloud the recovery costs L_t.
+        JsonObject doc = Fixtures.configJson();
+        setLatency(doc, "mobilenet_v2-a0.25-r16-int8", 5.0, 2.0, 16);
+        setLatency(doc, "mobilenet_v2-a0.25-r12-int8", 8.0, 2.0, 16);
+        setLatency(doc, "resnet-a1.00-r32-int8", 50.0, 10.0, 16);
+        org.mmnet.core.RuntimeConfig config = Fixtures.config(doc);
+        SelectorTables t = SelectorTables.from(config);
+        double rate = config.tuned(PAIR, Mode.NORMAL).valRecoveryRate;
+        Decision device = Selector.decide(t, Selector.initialState(t, "lte"), Mode.PRIVATE, 0.0, null);
+        assertEquals(5.0 + 6.0 + rate * 40.0, device.estimates().expectedMs.get(PAIR), 1e-12);
+        Decision cloud = Selector.decide(t, Selector.initialState(t, "lte"), Mode.NORMAL, 0.0, Placement.CLOUD);
+        assertEquals(5.0 + 6.0 + rate * cloud.estimates().lT, cloud.estimates().expectedMs.get(PAIR), 1e-12);
+        doc.addProperty("minion_execution", "parallel");
+        SelectorTables parallel = SelectorTables.from(Fixtures.config(doc));
+        Decision p = Selector.decide(parallel, Selector.initialState(parallel, "lte"), Mode.PRIVATE, 0.0, null);
+        assertEquals(8.0 + rate * 40.0, p.estimates().expectedMs.get(PAIR), 1e-12);
+    }
+
+    @Test
+    public void aNarrowUplinkKeepsTheMasterOffTheCloudAndProbesTheLink() {
+        SelectorTables t = tables(80.0);
+        SelectorState s = Selector.observeRtt(t, Selector.initialState(t, "wifi"), 30.0, 0.0);  // next probe at 5 s
+        s = Selector.observeBandwidth(t, s, 0.1, null);  // L_t 81 ms > 80 ms: the live link, not the server
+        assertFalse(s.serverOverloaded());
+        Decision before = Selector.decide(t, s, Mode.MISSION_CRITICAL, 4.9, null);
+        assertEquals(FramePath.MASTER_DEVICE, before.path());
+        assertEquals(ReasonCode.DEVICE_FASTER, before.reasonCodes().get(1));
+        Decision due = Selector.decide(t, s, Mode.MISSION_CRITICAL, 5.0, null);
+        assertEquals(FramePath.MASTER_CLOUD, due.path());
+        assertTrue(due.probe());
+        assertEquals(ReasonCode.PROBE_LIVE_LINK, due.reasonCodes().get(due.reasonCodes().size() - 1));
+    }
+
+    @Test
+    public void aSlowRequestWhereTheProfileItselfLosesToTheDeviceIsNotServerLoad() {
+        SelectorState s = Selector.initialState(AS_BUILT, "wifi");  // L_t 30.34 ms against a 0.26 ms device master
+        for (int i = 0; i < 10; i++) {
+            s = Selector.observeRtt(AS_BUILT, s, 300.0, i);
+        }
+        assertFalse(s.serverOverloaded());
+        Decision d = Selector.decide(AS_BUILT, s, Mode.MISSION_CRITICAL, 20.0, null);
+        assertEquals(ReasonCode.DEVICE_FASTER, d.reasonCodes().get(1));
+        assertFalse(d.probe());
     }
 
     @Test

@@ -1,0 +1,124 @@
+"""Real pretrained models and real photos, no training: configs/coral-imagenet.yaml end to end.
+
+Reads the four Coral ImageNet classifiers and the 500 ImageNet photos from ``../shared/data/``
+(relative to the repository root) and skips when they are absent. Each build takes one to two
+minutes on 2 cores, so the module is slow (``make test`` leaves it out).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data"
+CONFIG = REPO / "configs" / "coral-imagenet.yaml"
+_NEEDED = ("coral-imagenet/mobilenet_v2_1.0_224_quant.tflite", "coral-imagenet/imagenet_labels.txt",
+           "wnids.txt", "imagenet-sample-a")
+
+if not all((DATA / name).exists() for name in _NEEDED):
+    pytest.skip(f"real models and photos not found in {DATA} (expected {', '.join(_NEEDED)}; see "
+                "configs/coral-imagenet.yaml)", allow_module_level=True)
+
+
+def _mmnet(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MMNET_SHARED_DATA": str(DATA)}
+    return subprocess.run([sys.executable, "-m", "mmnet", *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=timeout)
+
+
+def _build(config: Path, out: Path) -> float:
+    started = time.monotonic()
+    done = _mmnet("build", "--config", str(config), "--out", str(out), "--quiet")
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    print(f"\n{config.name}: built in {seconds:.0f} s (no training)")
+    return seconds
+
+
+def _run_test_split(bundle: Path, summary: Path) -> dict:
+    done = _mmnet("run", str(bundle), "--split", "test", "--quiet", "--summary-json", str(summary))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(summary.read_text(encoding="utf-8"))
+
+
+def _pair_systems(bundle: Path) -> dict:
+    config = json.loads((bundle / "runtime_config.json").read_text(encoding="utf-8"))
+    return {name: system["modes"]["normal"]["test"] for name, system in config["systems"].items()}
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory):
+    root = tmp_path_factory.mktemp("coral")
+    _build(CONFIG, root / "bundle")
+    return root
+
+
+@pytest.fixture(scope="module")
+def unlabeled(tmp_path_factory):
+    """The same models on the same photos without their labels: the master's answers are the reference."""
+    root = tmp_path_factory.mktemp("coral-unlabeled")
+    document = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    document["name"] = "coral-unlabeled"
+    for key in ("photo_labels", "label_offset"):
+        del document["dataset"][key]
+    document["runtime"] = {"reference": "master"}
+    config = root / "coral-unlabeled.yaml"  # its data paths come from $MMNET_SHARED_DATA (see _mmnet)
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    _build(config, root / "bundle")
+    return root
+
+
+def test_builds_without_training_and_records_how(labeled):
+    manifest = json.loads((labeled / "bundle" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["dataset"]["splits"] == {"train": 0, "val": 250, "test": 250}
+    assert len(manifest["labels"]) == 1001 and manifest["labels"][0] == "background"
+    assert manifest["labels"][1] == "tench, Tinca tinca"
+    assert len(set(manifest["labels"])) == 1001  # the labels file's two "crane" lines are told apart
+    assert {m["source"] for m in manifest["models"]} == {"imported"}
+    assert {m["precision"] for m in manifest["models"]} == {"int8"}
+    assert sorted(m["resolution"] for m in manifest["models"]) == [128, 160, 192, 224]
+    # One photo per class cannot be stratified: the seeded random split is used, and recorded.
+    assert manifest["build"]["data"] == {"split_method": "random", "labels_from": "dataset"}
+    assert manifest["build"]["config"]["dataset"]["resize_policy"] == "center_crop"
+
+
+def test_inspect_verifies_it(labeled):
+    done = _mmnet("inspect", str(labeled / "bundle"))
+    assert done.returncode == 0, done.stderr
+    assert "verified: schema OK" in done.stdout
+
+
+def test_run_on_the_test_split_keeps_the_masters_accuracy(labeled):
+    summary = _run_test_split(labeled / "bundle", labeled / "run.json")
+    pairs = _pair_systems(labeled / "bundle")
+    print(f"\nmmnet run --split test: accuracy {100 * summary['accuracy']:.1f}% vs master "
+          f"{100 * summary['master_accuracy']:.1f}%, recovery rate {100 * summary['recovery_rate']:.1f}%, "
+          f"paths {summary['path_counts']}")
+    for name, test in pairs.items():
+        print(f"  {name} (normal, test): accuracy {100 * test['accuracy']:.1f}%, recovery rate "
+              f"{100 * test['recovery_rate']:.1f}%")
+    assert summary["frames"] == 250 and summary["frames_lost"] == 0
+    assert summary["accuracy"] >= summary["master_accuracy"] - 0.005
+    # The minion pairs too, had the selector chosen them: within half a point of the master.
+    assert pairs and all(test["accuracy"] >= summary["master_accuracy"] - 0.005 for test in pairs.values())
+
+
+def test_unlabeled_photos_agree_with_the_master(unlabeled):
+    bundle = unlabeled / "bundle"
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["build"]["data"]["labels_from"] == "master"
+    summary = _run_test_split(bundle, unlabeled / "run.json")
+    pairs = _pair_systems(bundle)
+    print(f"\nunlabeled: agreement with the master {100 * summary['accuracy']:.1f}% on {summary['frames']} "
+          f"held-out frames; pairs (normal, test): "
+          + ", ".join(f"{name} {100 * test['accuracy']:.1f}%" for name, test in pairs.items()))
+    assert summary["accuracy"] >= 0.99
+    assert pairs and all(test["accuracy"] >= 0.99 for test in pairs.values())
