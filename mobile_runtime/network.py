@@ -17,8 +17,6 @@ Units: 1 Mbps = 10**6 bit/s; 1 mW x 1 s = 1 mJ.
 
 from __future__ import annotations
 
-import importlib
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ import numpy as np
 
 from mmnet.format.checks import check_int, check_number
 from mmnet.format.documents import read_json
-from mmnet.format.errors import ConfigError, DataError, DependencyError
+from mmnet.format.errors import ConfigError, DataError
 
 __all__ = [
     "ENCODINGS",
@@ -293,13 +291,16 @@ def transfer_energy_mj(
 
 
 def upload_bytes(frame: np.ndarray, encoding: str, jpeg_quality: int = 90) -> int:
-    """Bytes of one request carrying ``frame`` (uint8 ``(H, W)`` or ``(H, W, C)``, C in 1, 3, 4).
+    """Bytes of one predict request carrying ``frame`` (uint8 ``(H, W)`` or ``(H, W, C)``), as the runtime's
+    client sends it: the JSON body of :func:`mmnet.runtime.remote.request_body` plus
+    ``REQUEST_OVERHEAD_BYTES`` for the HTTP request line and headers.
 
-    ``"raw"``: the frame's ``H*W*C`` bytes; ``"png"``: its PNG encoding by Pillow (default
-    compression level); ``"jpeg"``: its JPEG at ``jpeg_quality`` by the runtime client's own
-    encoder (:func:`mmnet.runtime.remote.jpeg_bytes`, C in 1, 3). Each adds
-    ``REQUEST_OVERHEAD_BYTES`` for the HTTP request around it.
+    ``"png"`` (lossless, fast compression) and ``"jpeg"`` (at ``jpeg_quality``) travel base64 in
+    ``{"b64": ...}`` and take C in 1, 3; ``"raw"`` travels as JSON numbers, TF Serving's REST form of
+    the input tensor (about 3.6 bytes per pixel; a binary tensor would take ``H*W*C``).
     """
+    from mmnet.runtime.remote import request_body  # the client's encoder: the size is what it sends
+
     if encoding not in ENCODINGS:
         raise ConfigError(f"encoding is {encoding!r}; expected one of {list(ENCODINGS)}")
     frame = np.asarray(frame)
@@ -310,28 +311,7 @@ def upload_bytes(frame: np.ndarray, encoding: str, jpeg_quality: int = 90) -> in
             f"frame is {frame.dtype} {frame.shape}; expected a non-empty uint8 (H, W) or "
             "(H, W, C) array with C in 1, 3, 4"
         )
-    if encoding == "raw":
-        return int(frame.nbytes) + REQUEST_OVERHEAD_BYTES
-    if encoding == "jpeg":
-        from mmnet.runtime.remote import jpeg_bytes  # the client's encoder: the size is what it sends
-
-        return len(jpeg_bytes(frame if frame.ndim == 3 else frame[:, :, None], jpeg_quality)) + REQUEST_OVERHEAD_BYTES
-    return _png_bytes(frame) + REQUEST_OVERHEAD_BYTES
-
-
-def _png_bytes(frame: np.ndarray) -> int:
-    try:
-        image_module = importlib.import_module("PIL.Image")
-    except ImportError as e:
-        raise DependencyError(
-            "encoding 'png' needs Pillow, which is not installed; install it with "
-            "pip install pillow (or pip install 'mmnet[runtime]'), or use encoding 'raw'"
-        ) from e
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    buffer = io.BytesIO()
-    image_module.fromarray(np.ascontiguousarray(frame)).save(buffer, format="PNG")
-    return buffer.getbuffer().nbytes
+    return len(request_body(frame if frame.ndim == 3 else frame[:, :, None], encoding, jpeg_quality)) + REQUEST_OVERHEAD_BYTES
 
 
 def reply_bytes(num_classes: int) -> int:

@@ -65,6 +65,7 @@ __all__ = [
     "parse_predictions",
     "png_bytes",
     "jpeg_bytes",
+    "request_body",
     "sum_tolerance",
 ]
 
@@ -545,19 +546,13 @@ class RemoteMaster:
         doc, _, _ = self._call("GET", "", None, "status", parse)
         return doc
 
-    def _encode(self, frame: np.ndarray) -> dict[str, Any] | list:
-        if self.encoding == "raw":
-            return frame.tolist()
-        image = jpeg_bytes(frame, self.jpeg_quality) if self.encoding == "jpeg" else png_bytes(frame)
-        return {"b64": base64.b64encode(image).decode("ascii")}
-
     def predict(self, frame: np.ndarray) -> RemoteResult:
         """The master's probabilities for one uint8 ``(H, W, C)`` frame."""
         start = time.perf_counter()
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3:
             raise DataError(f"frame is {frame.dtype} {frame.shape}; expected a uint8 (H, W, C) frame")
-        body = json.dumps({"instances": [self._encode(frame)]}, separators=(",", ":")).encode("utf-8")
+        body = request_body(frame, self.encoding, self.jpeg_quality)
         probabilities, rtt_ms, attempts = self._call(
             "POST", ":predict", body, "predict", lambda content: parse_predictions(content, self.num_classes))
         if self.num_classes is None:
@@ -568,6 +563,17 @@ class RemoteMaster:
             attempts=attempts,
             total_ms=(time.perf_counter() - start) * 1000.0,
         )
+
+
+def request_body(frame: np.ndarray, encoding: str, jpeg_quality: int = 90) -> bytes:
+    """The predict request's JSON body for one uint8 ``(H, W, C)`` frame, exactly as the client sends it
+    (what :func:`mmnet.runtime.network.upload_bytes` costs)."""
+    if encoding == "raw":
+        instance: Any = frame.tolist()
+    else:
+        image = jpeg_bytes(frame, jpeg_quality) if encoding == "jpeg" else png_bytes(frame)
+        instance = {"b64": base64.b64encode(image).decode("ascii")}
+    return json.dumps({"instances": [instance]}, separators=(",", ":")).encode("utf-8")
 
 
 def png_bytes(frame: np.ndarray) -> bytes:

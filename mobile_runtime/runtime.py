@@ -41,7 +41,7 @@ from mmnet.format.runtime_config import MASTER_ONLY, MODES, TEMPERATURE_RANGE, c
 from mmnet.runtime.detector import NEVER, calibrated_top1, calibration_table, check_thresholds, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
-from mmnet.runtime.preprocessing import preprocess
+from mmnet.runtime.preprocessing import conform_frame, model_input, preprocess
 from mmnet.runtime.remote import FAILURE_KINDS, RemoteMaster, RemoteMasterError
 from mmnet.runtime.selector import (
     CostingCache,
@@ -322,7 +322,11 @@ class Runtime:
     # -- one frame --------------------------------------------------------------------------------
 
     def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
-        """Classifies one frame (uint8 H×W×C as the manifest says, or float in pixel units 0..255).
+        """Classifies one frame (uint8 H×W×C, or float in pixel units 0..255).
+
+        A frame of another height or width (same channels) is first conformed to the manifest's
+        frame shape with the bundle's resize policy (:func:`conform_frame`; float pixels are rounded
+        to uint8 first); that time counts as preprocessing.
 
         A frame or timestamp the runtime cannot take is a DataError; a frame no path could answer,
         a :class:`FrameLostError`. Either way the runtime stays usable for the next frame.
@@ -337,8 +341,10 @@ class Runtime:
             timestamp = timestamp_s
         else:
             timestamp = _check_timestamp(timestamp_s)
+        conform_ms = 0.0
         if not (type(frame) is np.ndarray and frame.dtype == np.uint8 and frame.shape == self._frame_shape):
             frame = self._check_frame(frame)  # the uncommon cases, each with its own error
+            conform_ms = 1000.0 * (clock() - started)  # another size is conformed: preprocessing time
         counters = self.counters
         if index is None:
             index = counters.frames + counters.frames_lost
@@ -346,7 +352,7 @@ class Runtime:
                           cache=self.costing_cache)
         path = decision.path
         runs_detector = path == "minions"
-        timings = {"preprocess": 0.0, "minions": 0.0, "master": 0.0, "remote": 0.0}
+        timings = {"preprocess": conform_ms, "minions": 0.0, "master": 0.0, "remote": 0.0}
         fallbacks: list[str] = []
         energy = 0.0
         minion_answer = master_answer = master_placement = detector_state = None
@@ -368,17 +374,14 @@ class Runtime:
                 for model in system.minions:
                     classifier = self._classifiers[model]
                     resolution = self._resolution[model]
-                    x = inputs.get(resolution)
                     tick = clock()
-                    if x is None:
-                        x = inputs[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
-                    prepared = classifier.quantize_one(x)
+                    prepared = model_input(frame, self.bundle.preprocessing, resolution, classifier, inputs)
                     tock = clock()
                     prep_s += tock - tick
                     outputs.append(classifier.invoke_one(prepared)[0])  # 8-bit codes go to the detector as they are
                     invoke_s += clock() - tock
                     energy += self._energy[model]
-                timings["preprocess"] = 1000.0 * prep_s
+                timings["preprocess"] += 1000.0 * prep_s
                 timings["minions"] = 1000.0 * invoke_s
                 if runs_detector:
                     thresholds, relaxed = system.thresholds, system.disagreement_threshold
@@ -447,9 +450,12 @@ class Runtime:
                 "; further ones are counted, not logged" if first else "")
 
     def _check_frame(self, frame: Any) -> np.ndarray:
-        """``frame`` as an array the runtime can classify, or a DataError saying what was wrong."""
+        """``frame`` as an array of the manifest's frame shape the runtime can classify, or a
+        DataError saying what was wrong."""
         shape = self._frame_shape
-        expected = f"expected a uint8 array of shape {shape} (H, W, C) as the bundle's manifest says, or float pixels 0..255"
+        channels = shape[2]
+        expected = (f"expected a uint8 array (H, W, {channels}) of any height and width (the bundle's frame shape is "
+                    f"{shape}), or float pixels 0..255")
         if isinstance(frame, np.ma.MaskedArray):
             raise DataError(f"frame is a numpy masked array; fill the masked pixels first (frame.filled(value)): "
                             f"the runtime never classifies hidden data; {expected}")
@@ -460,25 +466,35 @@ class Runtime:
                 array = np.asarray(frame)
             except (ValueError, TypeError, RecursionError, OverflowError, MemoryError) as e:
                 raise DataError(f"frame is a {type(frame).__name__} numpy cannot read as an array ({e}); {expected}") from e
-        if array.shape != shape:
-            raise DataError(f"frame has shape {array.shape}; expected {shape} (H, W, C) as the bundle's manifest says")
-        if array.dtype == np.uint8:
-            return array
-        if array.dtype.kind != "f":
-            raise DataError(f"frame has dtype {array.dtype}; expected uint8, or float in pixel units 0..255")
-        low, high = float(array.min()), float(array.max())
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise DataError("frame contains NaN or infinite values; expected float pixels in 0..255")
-        if low < 0.0 or high > 255.0:
-            raise DataError(f"frame values span [{low:g}, {high:g}]; expected float pixels in 0..255")
-        return array
+        if array.ndim != 3 or array.shape[2] != channels or array.shape[0] < 1 or array.shape[1] < 1:
+            raise DataError(f"frame has shape {array.shape}; expected (H, W, {channels}) with H, W >= 1: any height and "
+                            f"width (conformed to the bundle's frame shape {shape}), {channels} channel"
+                            f"{'s' if channels != 1 else ''} as the bundle's manifest says")
+        if array.dtype != np.uint8:
+            if array.dtype.kind != "f":
+                raise DataError(f"frame has dtype {array.dtype}; expected uint8, or float in pixel units 0..255")
+            low, high = float(array.min()), float(array.max())
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise DataError("frame contains NaN or infinite values; expected float pixels in 0..255")
+            if low < 0.0 or high > 255.0:
+                raise DataError(f"frame values span [{low:g}, {high:g}]; expected float pixels in 0..255")
+            if array.shape == shape:
+                return array
+            array = np.rint(array).astype(np.uint8)  # conform_frame takes uint8 pixels
+        spec = self.bundle.preprocessing
+        return conform_frame(array, shape[0], shape[1], spec.resize_policy)
 
-    def _input(self, frame: np.ndarray, resolution: int, cache: dict[int, np.ndarray], timings: dict) -> np.ndarray:
-        if resolution not in cache:
-            tick = self._clock()
-            cache[resolution] = preprocess(frame[None], self.bundle.preprocessing, resolution)
-            timings["preprocess"] += 1000.0 * (self._clock() - tick)
-        return cache[resolution]
+    def _scores(self, model: str, frame: np.ndarray, inputs: dict[int, np.ndarray], timings: dict, stage: str) -> np.ndarray:
+        """One model's float32 class scores on ``frame``: its input timed as preprocessing (``inputs``
+        caches normalised inputs per resolution), the interpreter as ``stage``."""
+        classifier = self._classifier(model)
+        tick = self._clock()
+        prepared = model_input(frame, self.bundle.preprocessing, self._resolution[model], classifier, inputs)
+        tock = self._clock()
+        raw = classifier.invoke_one(prepared)
+        timings["preprocess"] += 1000.0 * (tock - tick)
+        timings[stage] += 1000.0 * (self._clock() - tock)
+        return classifier.scores_one(raw)
 
     @staticmethod
     def _upload(frame: np.ndarray) -> np.ndarray:
@@ -515,10 +531,7 @@ class Runtime:
             fallbacks.append("no_device_master")
             return None, 0.0, None, 0.0
         try:
-            x = self._input(frame, self._resolution[master], inputs, timings)
-            tick = self._clock()
-            probabilities = self._classifier(master).predict(x)[0]
-            timings["master"] += 1000.0 * (self._clock() - tick)
+            probabilities = self._scores(master, frame, inputs, timings, "master")
         except Exception as e:  # the minions' answer stands, unverified
             self._fall_back("device_master_error", e, fallbacks)
             return None, 0.0, None, 0.0
@@ -535,10 +548,7 @@ class Runtime:
                 if system is None:
                     raise BundleError("the runtime config defines no minion system to fall back on")
             model = self.config.document["systems"][system]["minions"][0]
-            x = self._input(frame, self._resolution[model], inputs, timings)
-            tick = self._clock()
-            scores = self._classifier(model).predict(x)[0]
-            timings["minions"] += 1000.0 * (self._clock() - tick)
+            scores = self._scores(model, frame, inputs, timings, "minions")
             answer, confidence = calibrated_top1(scores, self.config.temperature(model))
         except Exception as e:
             cause = type(e).__name__

@@ -287,19 +287,12 @@ class ThresholdFloorConfig:
 
 @dataclass(frozen=True)
 class ServerLoadConfig:
-    """Server-load detection: a smoothed request latency above L_m keeps the master local (§5.2.1).
+    """Server-load detection: a smoothed request latency above L_m keeps the master local (§5.2.1)."""
 
-    ``rtt_ratio`` is accepted and checked for configs that name it, but does not enter the runtime
-    config: the selector compares the measured request latency with L_m, as the dissertation
-    does, not the RTT with its nominal value.
-    """
-
-    rtt_ratio: float = 3.0
     probe_interval_s: float = 5.0
     rtt_smoothing: float = 0.2  # weight of a new RTT sample in the exponential moving average
 
     def __post_init__(self) -> None:
-        check_number("runtime.server_load.rtt_ratio", self.rtt_ratio, low=1.0, low_open=True, high=1000.0)
         check_number("runtime.server_load.probe_interval_s", self.probe_interval_s, positive=True, high=86_400.0)
         check_number("runtime.server_load.rtt_smoothing", self.rtt_smoothing, positive=True, high=1.0)
 

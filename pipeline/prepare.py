@@ -69,7 +69,8 @@ def preprocessing_from_train(splits: Splits, config: BuildConfig) -> Preprocessi
         pixels = splits.train.frames.reshape(-1, frame_shape[2]).astype(np.float64)
         mean = tuple(float(round(m, 4)) for m in pixels.mean(axis=0))
         std = tuple(float(round(max(s, _MIN_STD), 4)) for s in pixels.std(axis=0))
-    return PreprocessingSpec(frame_shape=frame_shape, mean=mean, std=std, resize_method=override.resize_method)
+    return PreprocessingSpec(frame_shape=frame_shape, mean=mean, std=std, resize_method=override.resize_method,
+                             resize_policy=config.dataset.resize_policy)
 
 
 def _fixed_preprocessing(config: BuildConfig, frame_shape: tuple[int, int, int]) -> PreprocessingSpec:
@@ -78,7 +79,7 @@ def _fixed_preprocessing(config: BuildConfig, frame_shape: tuple[int, int, int])
         raise fail("preprocessing.mean", None, "the mean and std the imported master was trained with: "
                    "unlabeled photos are labeled by its answers before any statistics exist")
     return PreprocessingSpec(frame_shape=frame_shape, mean=tuple(override.mean), std=tuple(override.std),
-                             resize_method=override.resize_method)
+                             resize_method=override.resize_method, resize_policy=config.dataset.resize_policy)
 
 
 def master_labeler(config: BuildConfig) -> Labeler:

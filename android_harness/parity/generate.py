@@ -18,6 +18,10 @@ win). It writes into ``--out``:
   a cloud call, errors), then the runtime's counters;
 - ``index.json``: the trace names and what they cover.
 
+``--extend --out DIR`` (no bundle) adds the :data:`DERIVED` traces ``DIR`` lacks: each differs from a
+committed condition by a config patch only and decides as it does, so ``recording.json`` already holds
+every model output it needs.
+
 The runtime is driven as an app would drive it, through two seams only: its model loader
 (``Runtime._classifier``) hands out recording wrappers around the real interpreters, and its remote
 master is a scripted client whose faults advance an injected fake clock (so the waited time the
@@ -54,8 +58,8 @@ from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMasterError, RemoteResult
 from mmnet.runtime.runtime import FrameResult, Runtime
 
-__all__ = ["TRACE_VERSION", "COLUMNS", "ParityError", "Recording", "rows", "load_trace", "generate", "replay_resources",
-           "main"]
+__all__ = ["TRACE_VERSION", "COLUMNS", "DERIVED", "ParityError", "Recording", "rows", "load_trace", "generate", "extend",
+           "replay_resources", "main"]
 
 TRACE_VERSION = 1
 # Given to the Runtime so it builds a remote client; never contacted: the scripted client replaces it.
@@ -196,6 +200,14 @@ class _RecordingClassifier:
         return self._classifier.scores_one(raw)
 
     @property
+    def input_dtype(self) -> np.dtype:
+        return self._classifier.input_dtype
+
+    @property
+    def input_quantization(self) -> tuple[float, int] | None:
+        return self._classifier.input_quantization
+
+    @property
     def dequantization_table(self) -> list[float] | None:
         return self._classifier.dequantization_table
 
@@ -229,6 +241,19 @@ class _ReplayClassifier:
 
     def scores_one(self, raw: np.ndarray) -> np.ndarray:
         return _dequantize(raw, self._record["output"])[0]
+
+    # TFLiteClassifier's input description, from the manifest's tensor record.
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self._record["input"]["dtype"])
+
+    @property
+    def input_quantization(self) -> tuple[float, int] | None:
+        tensor = self._record["input"]
+        if tensor["dtype"] == "float32" or not tensor["scale"]:
+            return None
+        return float(tensor["scale"]), int(tensor["zero_point"])
 
     @property
     def dequantization_table(self) -> list[float] | None:
@@ -652,6 +677,105 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
     ]
 
 
+# Conditions made from another one by a config patch alone, on its frames, times and cloud script:
+# (name, base condition, description). Written by a full generation, or from the committed recording
+# (`--extend`), which holds every model output the base condition needed.
+DERIVED = (
+    ("wifi-power_saving-history-resolutions", "wifi-power_saving-history",
+     "as wifi-power_saving-history, every latency entry naming its model's resolution: a runner-up whose two "
+     "minions share a resolution is costed with one preprocessing (its first minion made slower by twice that, so "
+     "the configured system still wins)"),
+)
+
+
+def _resolutions(bundle: Bundle) -> dict[str, int]:
+    return {m.id: m.resolution for m in bundle.models}
+
+
+def _derived(config: dict[str, Any], resolutions: dict[str, int], base: Condition, name: str,
+             description: str) -> Condition:
+    """``base`` with every latency entry naming its model's resolution (configs written before the field lack it).
+
+    A system whose serial minions share a resolution now costs one preprocessing less; its first minion at that
+    resolution is made slower by twice the saving so that every decision stays the base's (the recording holds
+    only the outputs of the models the base ran) while the expected latencies show the shared preprocessing.
+    """
+    latency = copy.deepcopy(_patched(config, base.patches)["latency"])
+    for model, entry in latency.items():
+        entry.setdefault("resolution", resolutions[model])
+    for system in config["systems"].values():
+        first_at: dict[int, str] = {}
+        for model in system["minions"]:
+            resolution = latency[model]["resolution"]
+            if resolution in first_at:
+                slower = latency[first_at[resolution]]
+                extra = 2.0 * latency[model]["preprocess_ms"]
+                slower["total_ms"] += extra
+                slower["inference_ms"] += extra
+            first_at.setdefault(resolution, model)
+    patches = tuple((("latency", model), entry) for model, entry in latency.items())
+    return replace(base, name=name, description=description, patches=base.patches + patches, covers=())
+
+
+def _check_derived(trace: dict[str, Any], base: dict[str, Any]) -> None:
+    """The derived trace decides as its base did, and the resolutions change some expected latency."""
+    for position, (row, base_row) in enumerate(zip(rows(trace), rows(base))):
+        for column in ("system", "path", "label", "fallbacks", "error"):
+            if row[column] != base_row[column]:
+                raise ParityError(f"condition {trace['name']} at frame position {position}: {column} is {row[column]!r}, "
+                                  f"{base['name']} has {base_row[column]!r}; the derived condition must decide as its "
+                                  "base (the recording holds only the base's model outputs)")
+    if all(a["expected_ms"] == b["expected_ms"] for a, b in zip(rows(trace), rows(base))):
+        raise ParityError(f"condition {trace['name']} costs every frame as {base['name']} does: the resolutions no "
+                          "longer share any preprocessing; pick another base in DERIVED")
+
+
+def _committed_condition(trace: dict[str, Any]) -> tuple[Condition, Script]:
+    """The condition a committed trace ran, and a script answering with its recorded cloud replies."""
+    options = trace["options"]
+    name = trace["name"]
+    cond = Condition(
+        name=name, description=trace["description"], mode=options["mode"], network=options["network"],
+        placement=options["placement"], master_client=options["master_client"],
+        device_master=options["device_master"],
+        patches=tuple((tuple(p["path"]), p["value"]) for p in trace["config_patches"]),
+        frames=tuple(row["frame"] for row in rows(trace)),
+        times_s=tuple(row["t"] for row in rows(trace)))
+    replies = [row["cloud"] for row in rows(trace)]
+
+    def script(call: int, position: int) -> dict[str, Any]:
+        if replies[position] is None:
+            raise ParityError(f"trace {name}: the Python runtime now calls the cloud at frame position {position}, "
+                              "where the trace has no scripted reply; regenerate the traces")
+        return replies[position]
+
+    return cond, script
+
+
+def extend(resources: str | Path) -> list[str]:
+    """Adds the DERIVED traces the committed resources lack, run from the recording (no bundle needed); their names."""
+    resources = Path(resources)
+    bundle, manifest, config = _resource_bundle(resources)
+    recording = Recording.from_json(json.loads((resources / "recording.json").read_text(encoding="utf-8")))
+    models = _RecordedModels(manifest, recording)
+    index = json.loads((resources / "index.json").read_text(encoding="utf-8"))
+    traces = [load_trace(resources / "traces" / f"{name}.json") for name in index["traces"]]
+    by_name = {t["name"]: t for t in traces}
+    added = []
+    for name, base_name, description in DERIVED:
+        if name in by_name:
+            continue
+        base, script = _committed_condition(by_name[base_name])
+        trace = _run(bundle, config, _derived(config, _resolutions(bundle), base, name, description), models, script)
+        _check_derived(trace, by_name[base_name])
+        _write(resources / "traces" / f"{name}.json", _dump_trace(trace))
+        traces.append(trace)
+        added.append(name)
+    if added:
+        _write(resources / "index.json", json.dumps(_index(bundle, traces), indent=2) + "\n")
+    return added
+
+
 # --------------------------------------------------------------------------------------------
 # Writing and reading the resources
 
@@ -689,10 +813,18 @@ def generate(bundle_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     pools = _frame_pools(bundle, frames)
     live = _LiveModels(bundle, frames, Recording(bundle.preprocessing.frame_shape))
     traces = []
-    for cond in _conditions(config_doc, pools):
+    conditions = _conditions(config_doc, pools)
+    for cond in conditions:
         script = cond.script or _no_cloud(cond.name)
         trace = _run(bundle, config_doc, cond, live, script)
         _check_covers(trace, cond.covers)
+        traces.append(trace)
+    by_name = {t["name"]: t for t in traces}
+    for name, base_name, description in DERIVED:
+        base = next(c for c in conditions if c.name == base_name)
+        cond = _derived(config_doc, _resolutions(bundle), base, name, description)
+        trace = _run(bundle, config_doc, cond, live, cond.script or _no_cloud(cond.name))
+        _check_derived(trace, by_name[base_name])
         traces.append(trace)
 
     out = Path(out_dir)
@@ -773,34 +905,26 @@ def replay_resources(resources: str | Path,
     out = {}
     for name in index["traces"] if names is None else names:
         committed = load_trace(resources / "traces" / f"{name}.json")
-        options = committed["options"]
-        cond = Condition(
-            name=name, description=committed["description"], mode=options["mode"], network=options["network"],
-            placement=options["placement"], master_client=options["master_client"],
-            device_master=options["device_master"],
-            patches=tuple((tuple(p["path"]), p["value"]) for p in committed["config_patches"]),
-            frames=tuple(row["frame"] for row in rows(committed)),
-            times_s=tuple(row["t"] for row in rows(committed)))
-        replies = [row["cloud"] for row in rows(committed)]
-
-        def script(call: int, position: int, replies: list = replies, name: str = name) -> dict[str, Any]:
-            if replies[position] is None:
-                raise ParityError(f"trace {name}: the Python runtime now calls the cloud at frame position {position}, "
-                                  "where the trace has no scripted reply; regenerate the traces")
-            return replies[position]
-
+        cond, script = _committed_condition(committed)
         out[name] = (committed, json.loads(json.dumps(_run(bundle, config, cond, models, script))))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m android_harness.parity.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", required=True, help="a built bundle directory (e.g. bundles/digits)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", help="a built bundle directory (e.g. bundles/digits)")
+    source.add_argument("--extend", action="store_true",
+                        help="no bundle: add the derived traces (DERIVED) --out lacks, run from its recording")
     parser.add_argument("--out", required=True, help="the resources directory to (re)write")
     args = parser.parse_args(argv)
     # The scripted cloud faults are expected: the runtime's warning per fault would only be noise here.
     logging.getLogger("mmnet.runtime.runtime").setLevel(logging.ERROR)
     try:
+        if args.extend:
+            added = extend(args.out)
+            print(f"added {len(added)} traces to {args.out}: {', '.join(added) or 'none missing'}")
+            return 0
         index = generate(args.bundle, args.out)
     except MmnetError as e:
         print(f"error: {e}", file=sys.stderr)

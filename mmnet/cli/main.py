@@ -122,9 +122,9 @@ def _cmd_configure(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset_frames(spec: str, frame_shape: tuple[int, int, int]):
+def _dataset_frames(spec: str, preprocessing):
     """Frames and labels of any dataset source the pipeline reads (``--input``), conformed to the
-    bundle's frame shape as the build conformed them."""
+    bundle's frame shape and resize policy as the build conformed them."""
     from mmnet.format.errors import ConfigError
 
     try:
@@ -133,10 +133,10 @@ def _dataset_frames(spec: str, frame_shape: tuple[int, int, int]):
     except ImportError as e:
         raise DependencyError(f"--input {spec!r} reads datasets with the pipeline's loaders: pip install "
                               f"'mmnet[pipeline]' ({e}); without it, replay the bundle's own --split val|test") from e
-    height, width, channels = frame_shape
+    height, width, channels = preprocessing.frame_shape
     try:
         dataset = load_dataset(DatasetConfig(source=spec, image_size=height if height == width else None,
-                                             channels=channels))
+                                             channels=channels, resize_policy=preprocessing.resize_policy))
     except ConfigError as e:  # the spec is the --input argument, not a config file's dataset section
         raise ConfigError(f"--input: {e}") from e
     return dataset.frames, dataset.labels
@@ -157,7 +157,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.split is not None:
             frames, labels = load_frames(runtime, split=args.split)
         else:
-            given, given_labels = _dataset_frames(args.input, runtime.bundle.preprocessing.frame_shape)
+            given, given_labels = _dataset_frames(args.input, runtime.bundle.preprocessing)
             frames, labels = load_frames(runtime, frames=given, labels=given_labels)
         if args.limit:
             frames, labels = frames[: args.limit], None if labels is None else labels[: args.limit]

@@ -14,11 +14,16 @@ from typing import Any
 from mmnet.format.checks import is_int, is_real
 from mmnet.format.errors import BundleError, ConfigError
 
-__all__ = ["RESIZE_METHODS", "PreprocessingSpec"]
+__all__ = ["RESIZE_METHODS", "RESIZE_POLICIES", "PreprocessingSpec"]
 
 RESIZE_METHODS = ("bilinear", "nearest")
+# How an image of another size becomes a frame of ``frame_shape``
+# (mmnet.runtime.preprocessing.conform_frame): the largest centred box of the frame's aspect ratio,
+# or the whole image with its aspect ratio changed.
+RESIZE_POLICIES = ("center_crop", "squash")
 
-_SPEC_KEYS = ("frame_shape", "frame_dtype", "mean", "std", "resize_method")
+_SPEC_KEYS = ("frame_shape", "frame_dtype", "mean", "std", "resize_method", "resize_policy")
+_OPTIONAL_KEYS = {"resize_policy": "squash"}  # bundles written before the key existed squashed
 
 
 @dataclass(frozen=True)
@@ -26,13 +31,15 @@ class PreprocessingSpec:
     """How raw frames become model input; mirrors ``manifest["preprocessing"]``.
 
     ``frame_shape`` is the (H, W, C) of recorded frames; ``mean`` and ``std`` hold one value per
-    channel in pixel units (0..255).
+    channel in pixel units (0..255). ``resize_method`` resizes a frame to each model's resolution;
+    ``resize_policy`` conforms images of any other size to ``frame_shape`` first.
     """
 
     frame_shape: tuple[int, int, int]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resize_method: str = "bilinear"
+    resize_policy: str = "squash"
 
     def __post_init__(self) -> None:
         shape = self.frame_shape
@@ -70,6 +77,11 @@ class PreprocessingSpec:
                 f"PreprocessingSpec.resize_method is {self.resize_method!r}; "
                 f"expected one of {list(RESIZE_METHODS)}"
             )
+        if self.resize_policy not in RESIZE_POLICIES:
+            raise ConfigError(
+                f"PreprocessingSpec.resize_policy is {self.resize_policy!r}; "
+                f"expected one of {list(RESIZE_POLICIES)}"
+            )
         # Normalise lists/numpy scalars so equality and hashing behave.
         object.__setattr__(self, "frame_shape", tuple(int(v) for v in shape))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -87,6 +99,7 @@ class PreprocessingSpec:
             "mean": list(self.mean),
             "std": list(self.std),
             "resize_method": self.resize_method,
+            "resize_policy": self.resize_policy,
         }
 
     @classmethod
@@ -97,12 +110,12 @@ class PreprocessingSpec:
                 f"preprocessing is a {type(doc).__name__}; expected an object with keys "
                 f"{list(_SPEC_KEYS)}"
             )
-        missing = [k for k in _SPEC_KEYS if k not in doc]
+        missing = [k for k in _SPEC_KEYS if k not in doc and k not in _OPTIONAL_KEYS]
         extra = sorted(set(doc) - set(_SPEC_KEYS))
         if missing or extra:
             raise BundleError(
                 f"preprocessing has missing keys {missing} and unknown keys {extra}; "
-                f"expected exactly {list(_SPEC_KEYS)}"
+                f"expected exactly {list(_SPEC_KEYS)} ({', '.join(_OPTIONAL_KEYS)} optional)"
             )
         if doc["frame_dtype"] != "uint8":
             raise BundleError(
@@ -114,6 +127,7 @@ class PreprocessingSpec:
                 mean=tuple(doc["mean"]),
                 std=tuple(doc["std"]),
                 resize_method=doc["resize_method"],
+                resize_policy=doc.get("resize_policy", _OPTIONAL_KEYS["resize_policy"]),
             )
         except (ConfigError, TypeError) as e:
             raise BundleError(f"preprocessing is invalid: {e}") from e

@@ -9,10 +9,12 @@
 
 ``<name>`` is the bundle's name or the master's model id; the only version is ``1``. Bodies are
 decoded by :mod:`mmnet.server.decoding`; a reply row holds the master's class probabilities
-(float). Frames are preprocessed exactly like on the device
-(:func:`mmnet.runtime.preprocessing.preprocess` with the bundle's spec at the master's
-resolution). Errors are ``{"error": "<message>"}`` with 400 (bad input: the message names the
-instance, what was found and what was expected), 401 (bearer token missing or wrong;
+(float). Frames are preprocessed exactly like on the device: a frame of another size than the
+bundle's frame shape is conformed to it with the bundle's resize policy
+(:func:`mmnet.runtime.preprocessing.conform_frame`), then
+:func:`mmnet.runtime.preprocessing.preprocess` with the bundle's spec at the master's resolution.
+Errors are ``{"error": "<message>"}`` with 400 (bad input: the message names the instance, what
+was found and what was expected), 401 (bearer token missing or wrong;
 ``WWW-Authenticate: Bearer``), 404 (unknown model, version or path), 405, 408 (body not received
 within ``body_timeout_s``), 413 (body larger than ``max_body_bytes``), 415 (a Content-Type other
 than ``application/json``, or a Content-Encoding other than ``identity``), 503 (no interpreter free
@@ -170,7 +172,7 @@ class _ServedMaster:
     def answer(self, body: bytes) -> dict[str, Any]:
         """The whole CPU-bound part of a predict request (runs in a worker thread)."""
         try:
-            request = parse_predict_body(body, self.frame_shape, self.config.max_instances)
+            request = parse_predict_body(body, self.frame_shape, self.config.max_instances, self.spec.resize_policy)
             # The frames are validated by the parser; a preprocessing mismatch is still a 400, not a 500.
             batch = preprocess(request.frames, self.spec, self.record.resolution)
         except DataError as e:

@@ -2,11 +2,16 @@
 
 A body is ``{"instances": [...]}`` (row format, answered with ``predictions``) or ``{"inputs":
 [...]}`` / ``{"inputs": {"<input name>": [...]}}`` (columnar format, answered with ``outputs``),
-optionally with ``"signature_name"``. An instance is one raw frame in the bundle's frame shape
-``(H, W, C)`` (``(H, W)`` too when C == 1): nested lists of integers 0..255, or ``{"b64": "<base64
-PNG or JPEG>"}``. A bad body raises :class:`DataError` naming the instance, what was found and what
-was expected; the app answers it with 400. A message never quotes more than :data:`SHOWN_CHARS`
-characters of the client's input (:func:`shown`).
+optionally with ``"signature_name"``. An instance is one raw frame ``(H, W, C)`` with the bundle's
+channels C (``(H, W)`` too when C == 1): nested lists of integers 0..255, or ``{"b64": "<base64 PNG
+or JPEG>"}``. Any H and W are accepted: a frame of another size than the bundle's frame shape is
+conformed to it with the bundle's resize policy (:func:`mmnet.runtime.preprocessing.conform_frame`,
+as the device does), one instance at a time. An image is refused from its header, before any pixel
+is decoded, when it would take the request's images beyond :data:`MAX_IMAGE_PIXELS` pixels in all
+(decompression bombs; conforming costs time in proportion to the pixels too). A bad
+body raises :class:`DataError` naming the instance, what was found and what was expected; the
+app answers it with 400. A message never quotes more than :data:`SHOWN_CHARS` characters of the
+client's input (:func:`shown`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mmnet.format.errors import DataError
+from mmnet.runtime.preprocessing import conform_frame
 from mmnet.server import serve_extra_missing
 
 try:
@@ -30,9 +36,13 @@ try:
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise serve_extra_missing(_e) from _e
 
-__all__ = ["SHOWN_CHARS", "PredictRequest", "cut", "parse_predict_body", "shown"]
+__all__ = ["MAX_IMAGE_PIXELS", "SHOWN_CHARS", "PredictRequest", "cut", "parse_predict_body", "shown"]
 
 SHOWN_CHARS = 80
+# The most pixels the b64 images of one request may decode to: one 25-megapixel photo (75 MB of RGB
+# pixels, about half a second to conform). The body limit alone does not bound it, since a few
+# kilobytes of PNG can decode to gigabytes.
+MAX_IMAGE_PIXELS = 25_000_000
 _SHOWN_KEYS = 5
 
 _REQUEST_KEYS = ("instances", "inputs", "signature_name")
@@ -106,25 +116,27 @@ def _reject_constant(name: str) -> Any:
 
 
 def _expected_frame(frame_shape: tuple[int, int, int]) -> str:
-    h, w, c = frame_shape
-    return f"a uint8 frame of shape ({h}, {w}, {c})" + (f" or ({h}, {w})" if c == 1 else "")
+    c = frame_shape[2]
+    return f"a uint8 frame of shape (H, W, {c})" + (" or (H, W)" if c == 1 else "") + " with H, W >= 1"
 
 
-def _decode_image(where: str, data: Any, frame_shape: tuple[int, int, int]) -> np.ndarray:
+def _decode_image(where: str, data: Any, frame_shape: tuple[int, int, int],
+                  max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     if not isinstance(data, str):
         raise DataError(f"{where}.b64 is {_json_type(data)}; expected a base64 string")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as e:
         raise DataError(f"{where}.b64 is not valid base64: {e}") from e
-    h, w, c = frame_shape
+    c = frame_shape[2]
     try:
         with Image.open(io.BytesIO(raw), formats=list(_IMAGE_FORMATS)) as image:
             # Check the header before decoding any pixels (no decompression bombs).
-            if image.size != (w, h):
+            if image.width * image.height > max_pixels:
                 raise DataError(
-                    f"{where}.b64 is a {image.width}x{image.height} (WxH) image; expected "
-                    f"{w}x{h}, the bundle's frame shape ({h}, {w}, {c})"
+                    f"{where}.b64 is a {image.width}x{image.height} (WxH) image of {image.width * image.height} "
+                    f"pixels; expected at most {max_pixels} pixels (the images of one request may hold "
+                    f"{MAX_IMAGE_PIXELS} pixels in all)"
                 )
             expected_mode = _MODE_BY_CHANNELS.get(c)
             if image.mode != expected_mode:
@@ -138,7 +150,7 @@ def _decode_image(where: str, data: Any, frame_shape: tuple[int, int, int]) -> n
         raise
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise DataError(f"{where}.b64 cannot be decoded as a {' or '.join(_IMAGE_FORMATS)} image: {e}") from e
-    return pixels.reshape(h, w, c)
+    return pixels.reshape(pixels.shape[0], pixels.shape[1], c)
 
 
 def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> np.ndarray:
@@ -147,8 +159,8 @@ def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> n
         arr = np.asarray(value)
     except (ValueError, OverflowError) as e:
         raise DataError(f"{where} is not a rectangular array of integers ({e}); expected {expected}") from e
-    h, w, c = frame_shape
-    if arr.shape != frame_shape and not (c == 1 and arr.shape == (h, w)):
+    c = frame_shape[2]
+    if not ((arr.ndim == 3 and arr.shape[2] == c) or (c == 1 and arr.ndim == 2)) or 0 in arr.shape[:2]:
         raise DataError(f"{where} has shape {shown(arr.shape)}; expected {expected}")
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         kind = {"f": "non-integer numbers", "b": "booleans", "U": "strings"}.get(
@@ -158,18 +170,19 @@ def _decode_raw(where: str, value: list, frame_shape: tuple[int, int, int]) -> n
     low, high = int(arr.min()), int(arr.max())
     if low < 0 or high > 255:
         raise DataError(f"{where} has values {low}..{high}; expected 0..255 ({expected})")
-    return arr.astype(np.uint8).reshape(frame_shape)
+    return arr.astype(np.uint8).reshape(arr.shape[0], arr.shape[1], c)
 
 
 def _decode_instance(
-    where: str, instance: Any, frame_shape: tuple[int, int, int], *, named: bool = False
+    where: str, instance: Any, frame_shape: tuple[int, int, int], *, named: bool = False,
+    max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
     if isinstance(instance, dict):
         if set(instance) == {"b64"}:
-            return _decode_image(where, instance["b64"], frame_shape)
+            return _decode_image(where, instance["b64"], frame_shape, max_pixels)
         if len(instance) == 1 and not named:  # a named input: {"<input name>": frame}
             (key, value), = instance.items()
-            return _decode_instance(f"{where}.{cut(key, 40)}", value, frame_shape, named=True)
+            return _decode_instance(f"{where}.{cut(key, 40)}", value, frame_shape, named=True, max_pixels=max_pixels)
         raise DataError(
             f"{where} is an object with keys {_shown_keys(instance)}; expected nested lists, "
             '{"b64": "<base64 PNG/JPEG>"} or one named input {"<name>": frame}'
@@ -182,9 +195,11 @@ def _decode_instance(
     )
 
 
-def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_instances: int) -> PredictRequest:
-    """The frames of a predict ``body`` for a bundle whose frames are ``frame_shape``; at most
-    ``max_instances`` of them. :class:`DataError` when the body is bad."""
+def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_instances: int,
+                       resize_policy: str = "squash") -> PredictRequest:
+    """The frames of a predict ``body`` for a bundle whose frames are ``frame_shape``, instances of
+    another size conformed with ``resize_policy`` (the bundle's); at most ``max_instances`` of them.
+    :class:`DataError` when the body is bad."""
     doc = _parse_json(body)
     if not isinstance(doc, dict):
         raise DataError(
@@ -216,5 +231,11 @@ def parse_predict_body(body: bytes, frame_shape: tuple[int, int, int], max_insta
         raise DataError(f"{key} is empty; expected 1..{max_instances} frames")
     if len(items) > max_instances:
         raise DataError(f"{key} holds {len(items)} frames; expected at most {max_instances} per request")
-    frames = [_decode_instance(f"{key}[{i}]", item, frame_shape) for i, item in enumerate(items)]
+    height, width, _ = frame_shape
+    frames = []
+    pixels_left = MAX_IMAGE_PIXELS
+    for i, item in enumerate(items):  # one decoded image at a time: conformed before the next is decoded
+        frame = _decode_instance(f"{key}[{i}]", item, frame_shape, max_pixels=pixels_left)
+        pixels_left -= frame.shape[0] * frame.shape[1]
+        frames.append(conform_frame(frame, height, width, resize_policy))
     return PredictRequest(reply_key, np.stack(frames))

@@ -5,8 +5,14 @@ so a folder of PNGs, TFRecord bytes and TFDS arrays come out resized and convert
 
 Resizing to ``image_size`` follows ``resize_policy``: ``center_crop`` takes the largest centred
 square and resizes it (how ImageNet classifiers are evaluated; the aspect ratio is kept), ``squash``
-resizes the whole image (the aspect ratio is not kept). Both use Pillow's antialiased BILINEAR, once
-per frame at ingest; JPEGs are decoded at the smallest DCT scale that still covers the target size.
+resizes the whole image (the aspect ratio is not kept). Both are
+:func:`mmnet.runtime.preprocessing.conform_frame`, once per frame at ingest: the same function the
+runtime and the master server apply to frames of another size, and the bundle records the policy.
+
+Decoding is Pillow's and outside that contract. For speed, a JPEG is decoded at the smallest DCT
+scale (1/2, 1/4, 1/8) whose shorter side still covers ``image_size`` (:func:`open_image`), so a
+photo at least twice the target size reaches ``conform_frame`` already reduced: its frame can differ
+by a few levels from a full decode's. Photos under twice the target size are decoded in full.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from PIL import Image
 
 from mmnet.format.errors import DataError
 from mmnet.pipeline.datasets.config import DatasetConfig
+from mmnet.runtime.preprocessing import conform_frame
 
 __all__ = ["FrameCollector", "conform_array", "open_image"]
 
@@ -55,9 +62,10 @@ class FrameCollector:
         mode = "L" if self._channels == 1 or (self._channels is None and gray) else "RGB"
         if image.mode != mode:
             image = image.convert(mode)
+        frame = np.asarray(image, dtype=np.uint8)
+        frame = frame[:, :, np.newaxis] if frame.ndim == 2 else frame
         if self._image_size is not None:
-            box = _center_square(image.size) if self._resize_policy == "center_crop" else None
-            image = image.resize((self._image_size, self._image_size), Image.Resampling.BILINEAR, box=box)
+            frame = conform_frame(frame, self._image_size, self._image_size, self._resize_policy)
         elif self._first_size is None:
             self._first_size, self._first_where = image.size, where
         elif image.size != self._first_size:
@@ -67,8 +75,7 @@ class FrameCollector:
                 f"{where}: frame is {width}x{height} but {self._first_where} is {first_width}x{first_height}; "
                 "all frames must share one size — set dataset.image_size to resize every frame on load"
             )
-        frame = np.asarray(image, dtype=np.uint8)
-        self._frames.append(frame[:, :, np.newaxis] if frame.ndim == 2 else frame)
+        self._frames.append(frame)
 
     def finish(self) -> np.ndarray:
         # With inferred channels a source mixing grayscale and colour becomes colour; Pillow's L->RGB
@@ -78,14 +85,6 @@ class FrameCollector:
         else:
             frames = self._frames
         return np.stack(frames)
-
-
-def _center_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The largest centred square of a (width, height) image as a (left, top, right, bottom) box."""
-    width, height = size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return (left, top, left + side, top + side)
 
 
 def conform_array(frames: np.ndarray, config: DatasetConfig, where: Callable[[int], str]) -> np.ndarray:

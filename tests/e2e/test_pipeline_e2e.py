@@ -22,6 +22,7 @@ from mmnet.pipeline.config import config_from_mapping
 from mmnet.pipeline.report.files import report_files
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
+from tests.support.served import mmnet_serve
 from tests.support.tflite_fixtures import write_tflite
 
 pytestmark = pytest.mark.slow
@@ -238,17 +239,13 @@ def test_a_device_profile_changes_master_placement(digits_bundle, tmp_path):
 def test_built_bundle_runs_on_device_and_against_mmnet_serve_identically(digits_bundle, tmp_path):
     """`mmnet serve` in its own process on loopback; `mmnet run` on the device and against it."""
     result, _ = digits_bundle
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mmnet", "serve", str(result.bundle_dir), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/healthz", server)
+    with mmnet_serve(result.bundle_dir) as url:
         runs = {}
         for placement in ("device", "cloud"):
             trace = tmp_path / f"{placement}.jsonl"
             done = subprocess.run(
                 [sys.executable, "-m", "mmnet", "run", str(result.bundle_dir), "--split", "test", "--mode", "mission-critical",
-                 "--placement", placement, "--master-url", f"http://127.0.0.1:{port}", "--quiet", "--trace", str(trace),
+                 "--placement", placement, "--master-url", url, "--quiet", "--trace", str(trace),
                  "--summary-json", str(tmp_path / f"{placement}.json")],
                 capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr
@@ -257,34 +254,6 @@ def test_built_bundle_runs_on_device_and_against_mmnet_serve_identically(digits_
             assert summary["frames"] == 360 and summary["frames_lost"] == 0 and summary["fallbacks_total"] == 0
         assert {row["master_placement"] for row in runs["cloud"]} == {"cloud"}
         assert [row["label"] for row in runs["device"]] == [row["label"] for row in runs["cloud"]]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"mmnet serve exited with {server.returncode}: {server.stderr.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"mmnet serve did not become healthy at {url} within {timeout_s} s")
 
 
 def test_runtime_selector_reproduces_the_pipelines_selection(digits_bundle):

@@ -1,8 +1,8 @@
 """Real pretrained models and real photos, no training: configs/coral-imagenet.yaml end to end.
 
 Reads the four Coral ImageNet classifiers and the 500 ImageNet photos from ``../shared/data/``
-(relative to the repository root) and skips when they are absent. Each build takes one to two
-minutes on 2 cores, so the module is slow (``make test`` leaves it out).
+beside the repository (or ``$MMNET_SHARED_DATA``) and skips when they are absent. Each build takes
+one to two minutes on 2 cores.
 """
 
 import json
@@ -15,17 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.served import mmnet_serve
+from tests.support.shared_data import CORAL_CONFIG, REPO, shared_data
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data"
-CONFIG = REPO / "configs" / "coral-imagenet.yaml"
-_NEEDED = ("coral-imagenet/mobilenet_v2_1.0_224_quant.tflite", "coral-imagenet/imagenet_labels.txt",
-           "wnids.txt", "imagenet-sample-a")
-
-if not all((DATA / name).exists() for name in _NEEDED):
-    pytest.skip(f"real models and photos not found in {DATA} (expected {', '.join(_NEEDED)}; see "
-                "configs/coral-imagenet.yaml)", allow_module_level=True)
+DATA = shared_data()
+CONFIG = CORAL_CONFIG
 
 
 def _mmnet(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -43,9 +39,10 @@ def _build(config: Path, out: Path) -> float:
     return seconds
 
 
-def _run_test_split(bundle: Path, summary: Path) -> dict:
-    done = _mmnet("run", str(bundle), "--split", "test", "--quiet", "--summary-json", str(summary))
+def _run_test_split(bundle: Path, summary: Path, *args: str) -> dict:
+    done = _mmnet("run", str(bundle), "--split", "test", "--quiet", "--summary-json", str(summary), *args)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "recovery rate " in done.stdout and "(oracle " in done.stdout  # side by side on the console
     return json.loads(summary.read_text(encoding="utf-8"))
 
 
@@ -109,6 +106,22 @@ def test_run_on_the_test_split_keeps_the_masters_accuracy(labeled):
     assert summary["accuracy"] >= summary["master_accuracy"] - 0.005
     # The minion pairs too, had the selector chosen them: within half a point of the master.
     assert pairs and all(test["accuracy"] >= summary["master_accuracy"] - 0.005 for test in pairs.values())
+
+
+def test_run_with_the_master_in_the_cloud_speculates_and_keeps_the_masters_accuracy(labeled):
+    """The paper's setting: no master on the phone, the master behind `mmnet serve`; the minions answer first."""
+    bundle = labeled / "bundle"
+    env = {**os.environ, "MMNET_SHARED_DATA": str(DATA)}
+    with mmnet_serve(bundle, env=env) as url:
+        summary = _run_test_split(bundle, labeled / "cloud.json", "--no-device-master", "--master-url", url,
+                                  "--network", "lte")
+    print(f"\nmaster in the cloud (LTE): accuracy {100 * summary['accuracy']:.1f}% vs master "
+          f"{100 * summary['master_accuracy']:.1f}%, recovery rate {100 * summary['recovery_rate']:.1f}% "
+          f"(oracle {100 * summary['oracle_recovery_rate']:.1f}%), paths {summary['path_counts']}")
+    assert summary["frames_lost"] == 0 and summary["fallbacks_total"] == 0
+    assert summary["path_counts"].get("minions", 0) > 0  # the speculative path ran
+    assert summary["accuracy"] >= summary["master_accuracy"] - 0.005
+    assert summary["oracle_recovery_rate"] > 0 and summary["recovery_rate"] > 0
 
 
 def test_unlabeled_photos_agree_with_the_master(unlabeled):

@@ -213,7 +213,7 @@ def test_predict_on_unknown_model_is_404(http, url, frames):
     [
         (b"{not json", "the request body is not valid JSON"),
         (with_constant("NaN"), "the body contains NaN"),
-        ({"instances": [FRAME[:4].tolist()]}, "instances[0] has shape (4, 8, 1)"),
+        ({"instances": [[FRAME.tolist()]]}, "instances[0] has shape (1, 8, 8, 1)"),
         ({"instances": [image_b64(RGB)]}, "instances[0].b64 is a PNG image in mode 'RGB'"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from mmnet.runtime.network import (
     transfer_latency_ms,
     upload_bytes,
 )
+from mmnet.runtime.remote import jpeg_bytes, png_bytes, request_body
 
 
 def _profile(**overrides) -> NetworkProfile:
@@ -186,9 +188,17 @@ def test_power_model_rejects_bad_coefficients(bad):
 # --- request and reply sizes ---------------------------------------------------------------------
 
 
-def test_raw_upload_is_frame_bytes_plus_overhead():
-    frame = np.zeros((32, 24, 3), np.uint8)
-    assert upload_bytes(frame, "raw") == 32 * 24 * 3 + REQUEST_OVERHEAD_BYTES
+@pytest.mark.parametrize("encoding", ["raw", "png", "jpeg"])
+def test_the_upload_costed_is_the_body_the_client_sends(encoding):
+    frame = np.random.default_rng(2).integers(0, 256, (32, 24, 3), dtype=np.uint8)
+    body = request_body(frame, encoding, 80)
+    assert upload_bytes(frame, encoding, 80) == len(body) + REQUEST_OVERHEAD_BYTES
+    instance = json.loads(body)["instances"][0]
+    if encoding == "raw":  # TF Serving's REST form of the tensor: JSON numbers
+        assert np.array_equal(np.array(instance, np.uint8), frame)
+    else:  # base64 of the client's own encoder (PNG at its fast compression level)
+        encoded = png_bytes(frame) if encoding == "png" else jpeg_bytes(frame, 80)
+        assert base64.b64decode(instance["b64"]) == encoded
 
 
 def test_png_of_flat_frame_is_much_smaller_than_raw():
@@ -201,16 +211,15 @@ def test_png_of_flat_frame_is_much_smaller_than_raw():
 def test_png_of_noise_is_about_as_large_as_raw():
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     flat = np.zeros_like(noise)
-    raw_payload = upload_bytes(noise, "raw") - REQUEST_OVERHEAD_BYTES
     noise_png = upload_bytes(noise, "png") - REQUEST_OVERHEAD_BYTES
-    assert noise_png > 0.9 * raw_payload  # noise does not compress
+    assert noise_png > 0.9 * noise.nbytes * 4 / 3  # noise does not compress (and base64 adds a third)
     assert noise_png > 10 * (upload_bytes(flat, "png") - REQUEST_OVERHEAD_BYTES)
 
 
 def test_png_accepts_grayscale_with_or_without_channel_axis():
     gray = np.random.default_rng(1).integers(0, 256, (28, 28), dtype=np.uint8)
     assert upload_bytes(gray, "png") == upload_bytes(gray[:, :, None], "png")
-    assert upload_bytes(gray[:, :, None], "raw") == 28 * 28 + REQUEST_OVERHEAD_BYTES
+    assert upload_bytes(gray, "raw") == upload_bytes(gray[:, :, None], "raw")
 
 
 @pytest.mark.parametrize(
@@ -236,9 +245,9 @@ def test_png_without_pillow_is_a_clear_dependency_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
     frame = np.zeros((4, 4, 3), np.uint8)
-    with pytest.raises(DependencyError, match="encoding 'png' needs Pillow"):
+    with pytest.raises(DependencyError, match="PNG encoding needs Pillow"):
         upload_bytes(frame, "png")
-    assert upload_bytes(frame, "raw") == 48 + REQUEST_OVERHEAD_BYTES  # raw still works
+    assert upload_bytes(frame, "raw") == len(request_body(frame, "raw")) + REQUEST_OVERHEAD_BYTES  # raw still works
 
 
 @pytest.mark.parametrize("num_classes", [2, 10, 1000])

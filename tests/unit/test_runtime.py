@@ -214,7 +214,7 @@ def test_a_private_mode_audits_on_the_device(bundle):
 
 def test_bad_frames_are_clear_per_frame_errors(bundle):
     with Runtime(bundle) as runtime:
-        with pytest.raises(DataError, match=r"shape \(8, 8, 3\); expected \(8, 8, 1\)"):
+        with pytest.raises(DataError, match=r"shape \(8, 8, 3\); expected \(H, W, 1\) with H, W >= 1"):
             runtime.classify(np.zeros((8, 8, 3), np.uint8))
         with pytest.raises(DataError, match="NaN"):
             runtime.classify(np.full((8, 8, 1), np.nan, np.float32))

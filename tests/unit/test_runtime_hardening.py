@@ -88,7 +88,7 @@ def test_failing_minions_send_the_frame_to_the_master(bundle, frames, monkeypatc
 
 def test_a_failing_device_master_leaves_the_minions_answer_unverified(always_recover, frames, monkeypatch):
     with Runtime(always_recover, mode="normal") as runtime:
-        monkeypatch.setattr(runtime._classifiers[runtime.config.master_model], "predict", _broken("master exploded"))
+        monkeypatch.setattr(runtime._classifiers[runtime.config.master_model], "invoke_one", _broken("master exploded"))
         results = [runtime.classify(f, timestamp_s=10.0 * i) for i, f in enumerate(frames)]
     assert all(r.recovered and r.fallbacks == ("device_master_error",) for r in results)
     assert all(not r.verified and r.label == r.minion_answer and r.master_answer is None for r in results)
@@ -99,7 +99,7 @@ def test_a_frame_no_path_answers_is_lost_by_cause_and_the_runtime_goes_on(bundle
     with Runtime(bundle, mode="mission_critical") as runtime:
         with monkeypatch.context() as patch:
             for classifier in runtime._classifiers.values():  # the master and the emergency minion
-                patch.setattr(classifier, "predict", _broken("interpreter exploded"))
+                patch.setattr(classifier, "invoke_one", _broken("interpreter exploded"))
             with pytest.raises(FrameLostError, match=r"frame 0 lost: no path could answer it \(failed before: "
                                                      r"device_master_error; then the emergency minions: ValueError: "
                                                      r"interpreter exploded\)") as lost:
@@ -158,6 +158,7 @@ def _lose_every_frame(monkeypatch) -> None:
     import mmnet.runtime.runtime as runtime_module
 
     monkeypatch.setattr(runtime_module, "preprocess", _broken("preprocessing exploded"))
+    monkeypatch.setattr(runtime_module, "model_input", _broken("preprocessing exploded"))
 
 
 def test_replay_counts_lost_frames_by_cause_outside_the_path_counts(bundle, tmp_path, monkeypatch):

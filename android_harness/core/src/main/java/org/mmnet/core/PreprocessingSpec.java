@@ -23,14 +23,54 @@ public final class PreprocessingSpec {
         }
     }
 
-    private static final List<String> KEYS = Arrays.asList("frame_shape", "frame_dtype", "mean", "std", "resize_method");
+    /**
+     * How an image of another size becomes a frame of {@code frame_shape}
+     * ({@link org.mmnet.core.runtime.Preprocessor#conform}): the largest centred box of the frame's
+     * aspect ratio, or the whole image with its aspect ratio changed.
+     */
+    public enum ResizePolicy {
+        CENTER_CROP("center_crop"),
+        SQUASH("squash");
+
+        private final String json;
+
+        ResizePolicy(String json) {
+            this.json = json;
+        }
+
+        public String json() {
+            return json;
+        }
+
+        /** The policy named {@code json}; a ConfigException naming the accepted values otherwise. */
+        public static ResizePolicy of(String json) {
+            for (ResizePolicy p : values()) {
+                if (p.json.equals(json)) {
+                    return p;
+                }
+            }
+            throw new ConfigException("resize policy is '" + json + "'; expected one of [center_crop, squash]");
+        }
+    }
+
+    private static final List<String> KEYS = Arrays.asList("frame_shape", "frame_dtype", "mean", "std", "resize_method",
+            "resize_policy");
+    // Bundles written before the key existed squashed every image to frame_shape.
+    private static final String OPTIONAL_KEY = "resize_policy";
 
     private final int[] frameShape;
     private final double[] mean;
     private final double[] std;
     private final ResizeMethod resizeMethod;
+    private final ResizePolicy resizePolicy;
 
+    /** A spec with the {@code squash} resize policy, what a manifest without {@code resize_policy} means. */
     public PreprocessingSpec(int[] frameShape, double[] mean, double[] std, ResizeMethod resizeMethod) {
+        this(frameShape, mean, std, resizeMethod, ResizePolicy.SQUASH);
+    }
+
+    public PreprocessingSpec(int[] frameShape, double[] mean, double[] std, ResizeMethod resizeMethod,
+            ResizePolicy resizePolicy) {
         if (frameShape.length != 3) {
             throw new ConfigException("frame_shape is " + Arrays.toString(frameShape) + "; expected three positive ints (H, W, C)");
         }
@@ -58,16 +98,25 @@ public final class PreprocessingSpec {
         this.mean = mean.clone();
         this.std = std.clone();
         this.resizeMethod = resizeMethod;
+        if (resizePolicy == null) {
+            throw new ConfigException("resize policy is null; expected one of [center_crop, squash]");
+        }
+        this.resizePolicy = resizePolicy;
     }
 
-    /** Exactly the five keys of the manifest's preprocessing object (a typo must not keep a default). */
+    /**
+     * The manifest's preprocessing object: exactly its six keys, {@code resize_policy} optional
+     * (absent: squash); a typo must not keep a default.
+     */
     static PreprocessingSpec fromJson(JsonNode node) {
         Set<String> keys = new TreeSet<>(node.entries().keySet());
         Set<String> missing = new TreeSet<>(KEYS);
         missing.removeAll(keys);
+        missing.remove(OPTIONAL_KEY);
         keys.removeAll(KEYS);
         if (!missing.isEmpty() || !keys.isEmpty()) {
-            throw node.error("has missing keys " + missing + " and unknown keys " + keys + "; expected exactly " + KEYS);
+            throw node.error("has missing keys " + missing + " and unknown keys " + keys + "; expected exactly " + KEYS
+                    + " (" + OPTIONAL_KEY + " optional)");
         }
         node.get("frame_dtype").oneOf("uint8");
         int[] shape = intArray(node.get("frame_shape"), 3);
@@ -81,7 +130,10 @@ public final class PreprocessingSpec {
         for (int i = 0; i < std.length; i++) {
             node.get("std").items().get(i).above(0);
         }
-        return new PreprocessingSpec(shape, mean, std, method.equals("bilinear") ? ResizeMethod.BILINEAR : ResizeMethod.NEAREST);
+        ResizePolicy policy = node.has(OPTIONAL_KEY)
+                ? ResizePolicy.of(node.get(OPTIONAL_KEY).oneOf("center_crop", "squash")) : ResizePolicy.SQUASH;
+        return new PreprocessingSpec(shape, mean, std, method.equals("bilinear") ? ResizeMethod.BILINEAR : ResizeMethod.NEAREST,
+                policy);
     }
 
     static int[] intArray(JsonNode node, int length) {
@@ -126,5 +178,10 @@ public final class PreprocessingSpec {
 
     public ResizeMethod resizeMethod() {
         return resizeMethod;
+    }
+
+    /** How a frame of another height and width is conformed to {@link #frameShape}. */
+    public ResizePolicy resizePolicy() {
+        return resizePolicy;
     }
 }

@@ -95,6 +95,20 @@ public class RuntimeConfigTest {
     }
 
     @Test
+    public void latencyEntriesMayNameTheResolutionTheyPrepare() {
+        String model = "mobilenet_v2-a0.25-r16-int8";
+        assertNull(Fixtures.config(Fixtures.configJson()).latency().get(model).resolution);
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("latency").getAsJsonObject(model).addProperty("resolution", 16);
+        assertEquals(Integer.valueOf(16), Fixtures.config(doc).latency().get(model).resolution);
+        doc.getAsJsonObject("latency").getAsJsonObject(model).addProperty("resolution", 0);
+        assertEquals("runtime_config.json: $.latency['" + model + "'].resolution: is 0; expected an integer >= 1",
+                rejected(doc).getMessage());
+        doc.getAsJsonObject("latency").getAsJsonObject(model).addProperty("resolution", "16");
+        assertTrue(rejected(doc).getMessage(), rejected(doc).getMessage().contains("resolution"));
+    }
+
+    @Test
     public void aJpegUploadNamesItsQuality() {
         JsonObject doc = Fixtures.configJson();
         doc.getAsJsonObject("upload").addProperty("encoding", "jpeg");

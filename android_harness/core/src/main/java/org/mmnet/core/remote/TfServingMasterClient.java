@@ -16,7 +16,9 @@ import java.util.Base64;
 import java.util.List;
 import org.mmnet.core.BundleException;
 import org.mmnet.core.ConfigException;
+import org.mmnet.core.DataException;
 import org.mmnet.core.JsonNode;
+import org.mmnet.core.RuntimeConfig;
 import org.mmnet.core.runtime.Clock;
 import org.mmnet.core.runtime.Frame;
 import org.mmnet.core.runtime.MasterClient;
@@ -26,7 +28,8 @@ import org.mmnet.core.runtime.MasterReply;
 /**
  * The master behind a TF Serving REST endpoint {@code {base}/v1/models/{name}}, the protocol of
  * Python {@code mobile_runtime/remote.py} and {@code mmnet serve}: {@code POST ...:predict} with
- * {@code {"instances": [{"b64": "<PNG>"}]}} (or the raw H×W×C lists), reply
+ * {@code {"instances": [{"b64": "<PNG>"}]}} (a JPEG at the runtime config's quality with
+ * {@link Options#upload}, or the raw H×W×C lists), reply
  * {@code {"predictions": [[p0, ..., pC-1]]}}. Unreachable, timed-out and 5xx requests are retried
  * with exponential back-off; every failure ends in a MasterException of the matching kind.
  * Uses java.util.Base64 (Android API 26+). Not thread-safe in spirit: one client per runtime.
@@ -39,7 +42,9 @@ public final class TfServingMasterClient implements MasterClient {
     private final int timeoutMs;
     private final int retries;
     private final double backoffS;
-    private final boolean png;
+    private final String encoding;
+    private final int jpegQuality;
+    private final JpegEncoder jpegEncoder;
     private final Clock clock;
     private Integer numClasses;
 
@@ -52,6 +57,8 @@ public final class TfServingMasterClient implements MasterClient {
         private int retries = 2;
         private double backoffS = 0.05;
         private String encoding = "png";
+        private Integer jpegQuality;
+        private JpegEncoder jpegEncoder;
         private Integer numClasses;
         private Clock clock = Clock.SYSTEM;
 
@@ -81,9 +88,34 @@ public final class TfServingMasterClient implements MasterClient {
             return this;
         }
 
-        /** "png" or "raw". */
+        /** "png", "jpeg" (needs {@link #jpegQuality} and {@link #jpegEncoder}) or "raw". */
         public Options encoding(String value) {
             encoding = value;
+            return this;
+        }
+
+        /** The JPEG quality, 1-95; only with encoding "jpeg". */
+        public Options jpegQuality(Integer value) {
+            jpegQuality = value;
+            return this;
+        }
+
+        /** The JPEG encoder for encoding "jpeg" (Android has no javax.imageio: the app brings one). */
+        public Options jpegEncoder(JpegEncoder value) {
+            jpegEncoder = value;
+            return this;
+        }
+
+        /**
+         * The frame travels as the runtime config's {@code upload} costed it: its encoding and, for
+         * "jpeg", its quality.
+         */
+        public Options upload(RuntimeConfig.Upload upload) {
+            if (upload == null) {
+                throw new ConfigException("TfServingMasterClient upload is null; expected the runtime config's upload");
+            }
+            encoding = upload.encoding;
+            jpegQuality = upload.jpegQuality;
             return this;
         }
 
@@ -127,8 +159,20 @@ public final class TfServingMasterClient implements MasterClient {
         if (o.retries < 0 || o.retries > 10) {
             throw new ConfigException("TfServingMasterClient retries is " + o.retries + "; expected an int 0..10");
         }
-        if (!"png".equals(o.encoding) && !"raw".equals(o.encoding)) {
-            throw new ConfigException("TfServingMasterClient encoding is '" + o.encoding + "'; expected 'png' or 'raw'");
+        if (!"png".equals(o.encoding) && !"jpeg".equals(o.encoding) && !"raw".equals(o.encoding)) {
+            throw new ConfigException("TfServingMasterClient encoding is '" + o.encoding + "'; expected 'png', 'jpeg' or 'raw'");
+        }
+        boolean jpeg = "jpeg".equals(o.encoding);
+        if (jpeg != (o.jpegQuality != null)) {
+            throw new ConfigException("TfServingMasterClient jpeg_quality is " + o.jpegQuality + " with encoding '" + o.encoding
+                    + "'; expected a quality exactly when the encoding is 'jpeg'");
+        }
+        if (jpeg && (o.jpegQuality < 1 || o.jpegQuality > 95)) {
+            throw new ConfigException("TfServingMasterClient jpeg_quality is " + o.jpegQuality + "; expected an int 1..95");
+        }
+        if (jpeg && o.jpegEncoder == null) {
+            throw new ConfigException("TfServingMasterClient encoding 'jpeg' needs a JpegEncoder (Options.jpegEncoder; on "
+                    + "Android one built on Bitmap.compress): the core has no JPEG encoder of its own");
         }
         if (o.numClasses != null && o.numClasses < 1) {
             throw new ConfigException("TfServingMasterClient num_classes is " + o.numClasses + "; expected an int >= 1 or null");
@@ -139,7 +183,9 @@ public final class TfServingMasterClient implements MasterClient {
         timeoutMs = (int) Math.max(1, Math.round(o.timeoutS * 1000));
         retries = o.retries;
         backoffS = o.backoffS;
-        png = "png".equals(o.encoding);
+        encoding = o.encoding;
+        jpegQuality = jpeg ? o.jpegQuality : 0;
+        jpegEncoder = o.jpegEncoder;
         numClasses = o.numClasses;
         clock = o.clock;
     }
@@ -282,9 +328,23 @@ public final class TfServingMasterClient implements MasterClient {
     }
 
     private JsonElement encode(Frame frame) {
-        if (png) {
+        if (!"raw".equals(encoding)) {
+            byte[] image;
+            if ("png".equals(encoding)) {
+                image = PngEncoder.encode(frame);
+            } else {
+                if (frame.channels() != 1 && frame.channels() != 3) {
+                    throw new DataException("frame has " + frame.channels()
+                            + " channels; JPEG encoding takes 1 or 3 (use encoding 'raw' for others)");
+                }
+                image = jpegEncoder.encode(frame, jpegQuality);
+                if (image == null || image.length == 0) {
+                    throw new DataException("the JpegEncoder returned no bytes for a " + frame.height() + "x" + frame.width()
+                            + "x" + frame.channels() + " frame; expected a JPEG image");
+                }
+            }
             JsonObject o = new JsonObject();
-            o.addProperty("b64", Base64.getEncoder().encodeToString(PngEncoder.encode(frame)));
+            o.addProperty("b64", Base64.getEncoder().encodeToString(image));
             return o;
         }
         JsonArray rows = new JsonArray();
@@ -359,6 +419,6 @@ public final class TfServingMasterClient implements MasterClient {
 
     @Override
     public String toString() {
-        return "TfServingMasterClient(" + modelUrl + ", " + (png ? "png" : "raw") + ")";
+        return "TfServingMasterClient(" + modelUrl + ", " + encoding + ")";
     }
 }

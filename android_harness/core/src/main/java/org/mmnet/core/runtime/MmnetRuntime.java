@@ -15,6 +15,7 @@ import org.mmnet.core.DataException;
 import org.mmnet.core.Mode;
 import org.mmnet.core.ModelRecord;
 import org.mmnet.core.Placement;
+import org.mmnet.core.PreprocessingSpec;
 import org.mmnet.core.RuntimeConfig;
 import org.mmnet.core.detect.Detector;
 import org.mmnet.core.detect.FrameVerdict;
@@ -235,7 +236,9 @@ public final class MmnetRuntime {
     }
 
     /**
-     * Classifies one uint8 frame of the manifest's frame_shape. {@code timestampS} is the frame's
+     * Classifies one uint8 frame with the manifest's channels; a frame of another height and width
+     * is conformed to the manifest's frame_shape with its resize policy first, and that frame is
+     * what a cloud master receives. {@code timestampS} is the frame's
      * time in seconds on any monotonic clock (NaN: the clock's time).
      */
     public FrameResult classify(Frame frame, double timestampS) {
@@ -246,7 +249,7 @@ public final class MmnetRuntime {
         Decision decision = Selector.decide(tables, state, mode, timestamp, override, costingCache);
         boolean runsDetector = decision.path() == FramePath.MINIONS;
         boolean runsMinions = runsDetector || decision.path() == FramePath.MINIONS_UNCHECKED;
-        Work work = new Work(frame);
+        Work work = conformed(frame);
         double energyMj = 0.0;
         Integer minionAnswer = null;
         double confidence = 0.0;
@@ -319,11 +322,24 @@ public final class MmnetRuntime {
         if (frame == null) {
             throw new DataException("frame is null; expected a uint8 frame of shape " + Arrays.toString(shape) + " (H, W, C)");
         }
-        int[] got = {frame.height(), frame.width(), frame.channels()};
-        if (!Arrays.equals(got, shape)) {
-            throw new DataException("frame has shape " + Arrays.toString(got) + "; expected " + Arrays.toString(shape)
-                    + " (H, W, C) as the bundle's manifest says");
+        if (frame.channels() != shape[2]) {
+            throw new DataException("frame has shape " + Arrays.toString(new int[] {frame.height(), frame.width(), frame.channels()})
+                    + "; expected " + shape[2] + " channels (any H x W x " + shape[2] + ", conformed to "
+                    + Arrays.toString(shape) + " as the bundle's manifest says)");
         }
+    }
+
+    /** The frame's work, conformed to the manifest's frame shape first (counted as preprocessing) when it is another size. */
+    private Work conformed(Frame frame) {
+        PreprocessingSpec spec = bundle.preprocessing();
+        int[] shape = spec.frameShape();
+        if (frame.height() == shape[0] && frame.width() == shape[1]) {
+            return new Work(frame);
+        }
+        double tick = clock.seconds();
+        Work work = new Work(Preprocessor.conform(frame, shape[0], shape[1], spec.resizePolicy()));
+        work.preprocessMs += 1000.0 * (clock.seconds() - tick);
+        return work;
     }
 
     private MasterAnswer runMaster(Work work, Decision decision, double timestamp) {

@@ -1,5 +1,6 @@
 package org.mmnet.core.runtime;
 
+import java.util.Arrays;
 import org.mmnet.core.DataException;
 import org.mmnet.core.ModelRecord;
 import org.mmnet.core.PreprocessingSpec;
@@ -7,7 +8,9 @@ import org.mmnet.core.TensorSpec;
 
 /**
  * Frame preprocessing, a mirror of Python {@code preprocessing.py} and the input/output handling of
- * {@code interpreter.TFLiteClassifier}: resize like {@code tf.image.resize(..., antialias=False)}
+ * {@code interpreter.TFLiteClassifier}: {@link #conform} brings an image of any size to the
+ * manifest's frame shape (its resize policy, an antialiased triangle filter in double, Python's
+ * {@code conform_frame}); then resize like {@code tf.image.resize(..., antialias=False)}
  * (half-pixel centres), normalise {@code (x - mean) / std}, quantise integer inputs as
  * {@code clip(round_half_even(x / scale) + zero_point)}, dequantise {@code (q - zero_point) × scale}.
  * All arithmetic is float32 in numpy's order, so the results are bit-identical (the parity traces
@@ -15,6 +18,171 @@ import org.mmnet.core.TensorSpec;
  */
 public final class Preprocessor {
     private Preprocessor() {
+    }
+
+    /**
+     * The crop box {@link #conform} resizes, {top, left, cropHeight, cropWidth}: the whole frame
+     * for squash; for center_crop the largest centred box with the target's aspect ratio, its free
+     * side rounded half up in integer arithmetic (at least 1 pixel). Python {@code crop_box}.
+     */
+    public static int[] cropBox(int height, int width, int targetHeight, int targetWidth, PreprocessingSpec.ResizePolicy policy) {
+        if (policy == PreprocessingSpec.ResizePolicy.SQUASH) {
+            return new int[] {0, 0, height, width};
+        }
+        long h = height;
+        long w = width;
+        int cropHeight;
+        int cropWidth;
+        if (w * targetHeight >= h * targetWidth) {  // wider than the target: keep the full height
+            cropHeight = height;
+            cropWidth = (int) Math.max(1, (2 * h * targetWidth + targetHeight) / (2L * targetHeight));
+        } else {
+            cropWidth = width;
+            cropHeight = (int) Math.max(1, (2 * w * targetHeight + targetWidth) / (2L * targetWidth));
+        }
+        return new int[] {(height - cropHeight) / 2, (width - cropWidth) / 2, cropHeight, cropWidth};
+    }
+
+    /**
+     * {@code frame} as a height×width frame with {@code policy}; a frame already that size is
+     * returned as it is. The crop box of {@link #cropBox} is resized with a separable antialiased
+     * bilinear (triangle) filter in double: per axis with input length n and output length m,
+     * scale = n / m, support = max(scale, 1); output i has center = (i + 0.5) × scale, taps j from
+     * max(0, floor(center - support)) to min(n, ceil(center + support)) - 1 with weights
+     * max(0, 1 - |(j + 0.5 - center) / support|) normalised to sum 1. Rows (vertical) first, then
+     * columns, each output a sum over its taps in ascending order (the order of Python's matrix
+     * products); rounded half to even and clipped to 0..255.
+     */
+    public static Frame conform(Frame frame, int height, int width, PreprocessingSpec.ResizePolicy policy) {
+        if (height < 1 || width < 1) {
+            throw new DataException("conform target is " + height + "x" + width + "; expected a positive height and width");
+        }
+        if (policy == null) {
+            throw new DataException("conform policy is null; expected one of [center_crop, squash]");
+        }
+        if (frame.height() == height && frame.width() == width) {
+            return frame;
+        }
+        int[] box = cropBox(frame.height(), frame.width(), height, width, policy);
+        int top = box[0];
+        int left = box[1];
+        int cropHeight = box[2];
+        int cropWidth = box[3];
+        int c = frame.channels();
+        TriangleWeights wy = TriangleWeights.of(cropHeight, height);
+        TriangleWeights wx = TriangleWeights.of(cropWidth, width);
+        byte[] pixels = frame.pixels();
+        int stride = frame.width() * c;
+        // Rows first: every output row from its input rows, for each crop column and channel.
+        int rowLength = cropWidth * c;
+        double[] rows = new double[height * rowLength];
+        for (int i = 0; i < height; i++) {
+            int out = i * rowLength;
+            for (int t = 0; t < wy.count[i]; t++) {
+                double weight = wy.weights[i][t];
+                int in = (top + wy.first[i] + t) * stride + left * c;
+                for (int k = 0; k < rowLength; k++) {
+                    rows[out + k] += weight * (pixels[in + k] & 0xFF);
+                }
+            }
+        }
+        byte[] result = new byte[height * width * c];
+        double[] sum = new double[c];
+        for (int i = 0; i < height; i++) {
+            int rowStart = i * rowLength;
+            for (int j = 0; j < width; j++) {
+                Arrays.fill(sum, 0.0);
+                for (int t = 0; t < wx.count[j]; t++) {
+                    double weight = wx.weights[j][t];
+                    int in = rowStart + (wx.first[j] + t) * c;
+                    for (int ch = 0; ch < c; ch++) {
+                        sum[ch] += weight * rows[in + ch];
+                    }
+                }
+                int out = (i * width + j) * c;
+                for (int ch = 0; ch < c; ch++) {
+                    double v = Math.rint(sum[ch]);
+                    result[out + ch] = (byte) (int) Math.min(Math.max(v, 0.0), 255.0);
+                }
+            }
+        }
+        return Frame.of(result, height, width, c);
+    }
+
+    /** One axis of the triangle filter: per output, its first tap and the normalised weights of its taps. */
+    static final class TriangleWeights {
+        final int[] first;
+        final int[] count;
+        final double[][] weights;
+
+        private TriangleWeights(int out) {
+            first = new int[out];
+            count = new int[out];
+            weights = new double[out][];
+        }
+
+        static TriangleWeights of(int in, int out) {
+            double scale = (double) in / (double) out;
+            double support = Math.max(scale, 1.0);
+            TriangleWeights w = new TriangleWeights(out);
+            for (int i = 0; i < out; i++) {
+                double center = (i + 0.5) * scale;
+                int first = (int) Math.max(0.0, Math.floor(center - support));
+                int stop = (int) Math.min(in, Math.ceil(center + support));
+                double[] row = new double[Math.max(0, stop - first)];
+                for (int j = first; j < stop; j++) {
+                    row[j - first] = Math.max(0.0, 1.0 - Math.abs(((double) j + 0.5 - center) / support));
+                }
+                double total = numpySum(row);
+                if (total > 0.0) {
+                    for (int t = 0; t < row.length; t++) {
+                        row[t] = row[t] / total;
+                    }
+                } else {  // cannot happen for sizes >= 1; the nearest input pixel keeps the output defined
+                    first = Math.min(in - 1, (int) center);
+                    row = new double[] {1.0};
+                }
+                w.first[i] = first;
+                w.count[i] = row.length;
+                w.weights[i] = row;
+            }
+            return w;
+        }
+    }
+
+    /** numpy's pairwise summation of a contiguous float64 array ({@code ndarray.sum}), in its order. */
+    static double numpySum(double[] a) {
+        return pairwiseSum(a, 0, a.length);
+    }
+
+    private static double pairwiseSum(double[] a, int start, int n) {
+        if (n < 8) {
+            double res = 0.0;
+            for (int i = 0; i < n; i++) {
+                res += a[start + i];
+            }
+            return res;
+        }
+        if (n <= 128) {
+            double[] r = new double[8];
+            for (int k = 0; k < 8; k++) {
+                r[k] = a[start + k];
+            }
+            int i = 8;
+            for (; i < n - (n % 8); i += 8) {
+                for (int k = 0; k < 8; k++) {
+                    r[k] += a[start + i + k];
+                }
+            }
+            double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+            for (; i < n; i++) {
+                res += a[start + i];
+            }
+            return res;
+        }
+        int n2 = n / 2;
+        n2 -= n2 % 8;
+        return pairwiseSum(a, start, n2) + pairwiseSum(a, start + n2, n - n2);
     }
 
     /** Resizes to size×size, float32 HWC. A frame already that size is returned as float32 unchanged. */

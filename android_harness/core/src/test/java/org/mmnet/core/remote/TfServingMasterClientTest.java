@@ -103,6 +103,96 @@ public class TfServingMasterClientTest {
         }
     }
 
+    /** A JVM JPEG encoder (javax.imageio), the role Bitmap.compress plays on Android; records the qualities asked for. */
+    private static JpegEncoder imageIoJpeg(List<Integer> qualities) {
+        return (frame, quality) -> {
+            qualities.add(quality);
+            BufferedImage image = new BufferedImage(frame.width(), frame.height(),
+                    frame.channels() == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_3BYTE_BGR);
+            for (int y = 0; y < frame.height(); y++) {
+                for (int x = 0; x < frame.width(); x++) {
+                    for (int c = 0; c < frame.channels(); c++) {
+                        image.getRaster().setSample(x, y, c, frame.at(y, x, c));
+                    }
+                }
+            }
+            javax.imageio.ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+            javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
+            param.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            param.setCompressionQuality(quality / 100f);
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            try (javax.imageio.stream.ImageOutputStream stream = ImageIO.createImageOutputStream(out)) {
+                writer.setOutput(stream);
+                writer.write(null, new javax.imageio.IIOImage(image, null, null), param);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            } finally {
+                writer.dispose();
+            }
+            return out.toByteArray();
+        };
+    }
+
+    private static org.mmnet.core.RuntimeConfig.Upload upload(String encoding, Integer quality) {
+        JsonObject doc = org.mmnet.core.Fixtures.configJson();
+        JsonObject up = doc.getAsJsonObject("upload");
+        up.addProperty("encoding", encoding);
+        if (quality != null) {
+            up.addProperty("jpeg_quality", quality);
+        }
+        return org.mmnet.core.Fixtures.config(doc).upload();
+    }
+
+    @Test
+    public void aJpegUploadSendsTheFrameAsAJpegAtTheConfigsQuality() throws Exception {
+        String base = serve((x, attempt) -> send(x, 200, OK));
+        List<Integer> qualities = new ArrayList<>();
+        TfServingMasterClient client = TfServingMasterClient.options(base, "digits").upload(upload("jpeg", 75))
+                .jpegEncoder(imageIoJpeg(qualities)).numClasses(2).build();
+        assertEquals("TfServingMasterClient(" + base.replaceAll("/+$", "") + "/v1/models/digits, jpeg)", client.toString());
+        byte[] pixels = new byte[8 * 8];
+        java.util.Arrays.fill(pixels, (byte) 128);
+        assertArrayEquals(new float[] {0.1f, 0.9f}, client.predict(Frame.of(pixels, 8, 8, 1)).probabilities(), 0f);
+        assertEquals(java.util.Collections.singletonList(75), qualities);
+        String request = bodies.get(0);
+        JsonObject body = JsonNode.parse(request.substring(request.indexOf('{')), "body").element().getAsJsonObject();
+        byte[] jpeg = Base64.getDecoder().decode(body.getAsJsonArray("instances").get(0).getAsJsonObject().get("b64").getAsString());
+        assertEquals(0xFF, jpeg[0] & 0xFF);  // the JPEG start-of-image marker FF D8
+        assertEquals(0xD8, jpeg[1] & 0xFF);
+        BufferedImage image = ImageIO.read(new ByteArrayInputStream(jpeg));
+        assertEquals(8, image.getWidth());
+        assertEquals(8, image.getHeight());
+        assertEquals(128, image.getRaster().getSample(3, 3, 0), 2);  // lossy, but a flat frame stays flat
+        // The config's PNG upload stays PNG, with no encoder needed.
+        TfServingMasterClient png = TfServingMasterClient.options(base, "digits").upload(upload("png", null)).build();
+        assertTrue(png.toString(), png.toString().endsWith(", png)"));
+    }
+
+    @Test
+    public void aJpegUploadNeedsAnEncoderAndAQualityOfOneToNinetyFive() {
+        String base = "http://127.0.0.1:9/";
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> TfServingMasterClient.options(base, "digits").upload(upload("jpeg", 90)).build());
+        assertTrue(e.getMessage(), e.getMessage().contains("encoding 'jpeg' needs a JpegEncoder"));
+        JpegEncoder never = (frame, quality) -> {
+            throw new AssertionError("not called");
+        };
+        e = assertThrows(ConfigException.class, () -> TfServingMasterClient.options(base, "digits").encoding("jpeg")
+                .jpegQuality(96).jpegEncoder(never).build());
+        assertEquals("TfServingMasterClient jpeg_quality is 96; expected an int 1..95", e.getMessage());
+        e = assertThrows(ConfigException.class, () -> TfServingMasterClient.options(base, "digits").encoding("jpeg")
+                .jpegEncoder(never).build());
+        assertTrue(e.getMessage(), e.getMessage().contains("expected a quality exactly when the encoding is 'jpeg'"));
+        e = assertThrows(ConfigException.class, () -> TfServingMasterClient.options(base, "digits").jpegQuality(90).build());
+        assertTrue(e.getMessage(), e.getMessage().contains("jpeg_quality is 90 with encoding 'png'"));
+        org.mmnet.core.DataException empty = assertThrows(org.mmnet.core.DataException.class, () -> TfServingMasterClient
+                .options(base, "digits").upload(upload("jpeg", 90)).jpegEncoder((frame, quality) -> new byte[0]).build()
+                .predict(frame()));
+        assertEquals("the JpegEncoder returned no bytes for a 3x4x1 frame; expected a JPEG image", empty.getMessage());
+        e = assertThrows(ConfigException.class, () -> TfServingMasterClient.options(base, "digits").encoding("webp").build());
+        assertEquals("TfServingMasterClient encoding is 'webp'; expected 'png', 'jpeg' or 'raw'", e.getMessage());
+    }
+
     @Test
     public void rawEncodingSendsNestedLists() throws Exception {
         String base = serve((x, attempt) -> send(x, 200, OK));

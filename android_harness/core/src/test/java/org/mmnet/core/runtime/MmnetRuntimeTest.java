@@ -89,11 +89,55 @@ public class MmnetRuntimeTest {
     }
 
     @Test
-    public void aFrameOfAnotherShapeIsADataError() {
+    public void aFrameWithOtherChannelsIsADataError() {
         Bundle b = digits();
         MmnetRuntime rt = new MmnetRuntime(b, RuntimeOptions.builder().build(), confident(b), null, FROZEN);
-        DataException e = assertThrows(DataException.class, () -> rt.classify(Frame.of(new byte[48], 8, 6, 1), 0.0));
-        assertEquals("frame has shape [8, 6, 1]; expected [8, 8, 1] (H, W, C) as the bundle's manifest says", e.getMessage());
+        DataException e = assertThrows(DataException.class, () -> rt.classify(Frame.of(new byte[192], 8, 8, 3), 0.0));
+        assertEquals("frame has shape [8, 8, 3]; expected 1 channels (any H x W x 1, conformed to [8, 8, 1] as the bundle's "
+                + "manifest says)", e.getMessage());
+    }
+
+    @Test
+    public void aFrameOfAnotherSizeIsConformedWithTheManifestsPolicyForTheModelsAndTheCloud() {
+        JsonObject manifest = Fixtures.manifestJson();
+        manifest.getAsJsonObject("preprocessing").addProperty("resize_policy", "center_crop");
+        Bundle b = Bundle.fromDocuments(null, org.mmnet.core.Manifest.parse(manifest.toString(), "manifest.json"),
+                Fixtures.config(Fixtures.configJson()));
+        byte[] pixels = new byte[8 * 12];
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] = (byte) (i * 37 % 251);
+        }
+        Frame wide = Frame.of(pixels, 8, 12, 1);
+        Frame expected = Preprocessor.conform(wide, 8, 8, org.mmnet.core.PreprocessingSpec.ResizePolicy.CENTER_CROP);
+        // The 8x8 centre crop is the frame itself at this size: columns 2..9 of every row.
+        for (int y = 0; y < 8; y++) {
+            for (int x = 0; x < 8; x++) {
+                assertEquals(wide.at(y, x + 2, 0), expected.at(y, x, 0));
+            }
+        }
+        java.util.List<byte[]> uploaded = new java.util.ArrayList<>();
+        java.util.List<String> inputs = new java.util.ArrayList<>();
+        ModelRunner recording = (model, input) -> {
+            inputs.add(model + (input.isFloat() ? Arrays.toString(input.floats()) : Arrays.toString(input.bytes())));
+            return confident(b).run(model, input);
+        };
+        MasterClient cloud = frame -> {
+            assertEquals(8, frame.height());
+            assertEquals(8, frame.width());
+            uploaded.add(frame.pixels().clone());
+            return new MasterReply(new float[] {0f, 0f, 0f, 1f, 0f, 0f, 0f, 0f, 0f, 0f}, 30.0, 1);
+        };
+        RuntimeOptions cloudMaster = RuntimeOptions.builder().mode(Mode.MISSION_CRITICAL).network("wifi")
+                .placement(PlacementChoice.CLOUD).build();
+        new MmnetRuntime(b, cloudMaster, recording, cloud, FROZEN).classify(wide, 0.0);
+        assertEquals(1, uploaded.size());
+        assertTrue(Arrays.equals(expected.pixels(), uploaded.get(0)));
+
+        new MmnetRuntime(b, RuntimeOptions.builder().build(), recording, null, FROZEN).classify(wide, 0.0);
+        int fromWide = inputs.size();
+        assertTrue("the minions ran", fromWide > 0);
+        new MmnetRuntime(b, RuntimeOptions.builder().build(), recording, null, FROZEN).classify(expected, 0.0);
+        assertEquals(inputs.subList(0, fromWide), inputs.subList(fromWide, inputs.size()));
     }
 
     @Test
