@@ -1,16 +1,18 @@
 """``mmnet bench BUNDLE --out DIR``: hybrid vs mobile-only vs cloud-only over 3G / LTE / Wi-Fi.
 
 For every network profile of the bundle's runtime config and every user mode, the bundle's test
-split runs through the three systems on two network paths (:mod:`mmnet.benchmarks.bench_systems`): the
+split runs through the systems (mobile-only, cloud-only, the hybrid with the master where the selector
+places it, on the device, and in the cloud) on two network paths (:mod:`mmnet.benchmarks.bench_systems`): the
 config's network model (``analytical``), and real sockets through a link shaped to the profile into
 a real master server (``measured``). Then the extras (:mod:`mmnet.benchmarks.bench_extras`): every
 model at int8 / float16 / float32, the runtime's decision overhead and the build pipeline's fan-out
-with 1 vs 2 Beam workers. Writes into DIR:
+with 1 vs 2 Beam workers (``extras`` and ``fanout`` leave them out). Writes into DIR:
 
 - ``results.json``: versioned, validated against ``benchmarks/schemas/bench_results.schema.json``;
   machine and git info, one record per system x profile x mode x path;
-- ``results.md``: the tables, measured-vs-analytical agreement, the paper comparison and the verdict
-  (:mod:`mmnet.benchmarks.bench_report`);
+- ``results.md``: the tables, measured-vs-analytical agreement, the paper comparison (headline
+  numbers, Table 5.5, Fig 5.6), the verdict per profile and mode and why the selector chose what it
+  did (:mod:`mmnet.benchmarks.bench_report`);
 - ``bench_<profile>.png`` (stacked latency and energy bars) and ``normalised.png``.
 
 """
@@ -33,7 +35,7 @@ from mmnet.format.errors import BundleError, ConfigError, DependencyError, Mmnet
 __all__ = ["RESULTS_SCHEMA_VERSION", "ResultsError", "run_bench", "validate_results",
            "machine_info", "git_info"]
 
-RESULTS_SCHEMA_VERSION = "1.1"
+RESULTS_SCHEMA_VERSION = "1.2"
 _LOOPBACK_REQUESTS = 50
 
 
@@ -85,12 +87,14 @@ def git_info() -> dict[str, Any]:
 
 
 def _request_ms(url: str, bundle, frames) -> dict[str, float]:
-    """Request times (ms) to the master server at ``url``, on a kept-alive connection."""
+    """Request times (ms) to the master server at ``url``, on a kept-alive connection, frames in the config's encoding."""
     import numpy as np
 
     from mmnet.runtime.remote import RemoteMaster
 
-    with RemoteMaster(url, bundle.name, timeout_s=10.0, num_classes=bundle.num_classes) as remote:
+    upload = bundle.runtime_config.document["upload"]
+    with RemoteMaster(url, bundle.name, timeout_s=10.0, num_classes=bundle.num_classes, encoding=upload["encoding"],
+                      jpeg_quality=upload.get("jpeg_quality", 90)) as remote:
         for frame in frames[:3]:
             remote.predict(frame)  # connection and first-request costs
         times = np.array([remote.predict(frames[i % len(frames)]).rtt_ms for i in range(_LOOPBACK_REQUESTS)])
@@ -98,16 +102,58 @@ def _request_ms(url: str, bundle, frames) -> dict[str, float]:
             "requests": _LOOPBACK_REQUESTS}
 
 
-def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, measured_frames: int | None = None,
+def _check_count(flag: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{flag} is {value!r}; expected an int >= 1")
+
+
+def _frames_note(test: int, analytical: int, measured: int) -> str:
+    if analytical == measured == test:
+        return f"all {test} test frames on both paths."
+    if analytical == measured:
+        return f"the first {analytical} of the {test} test frames on both paths (--frames)."
+    head = f"the first {analytical} of the {test} test frames (--frames)" if analytical < test else f"all {test} test frames"
+    return (f"the measured path runs the first {measured} of the {test} test frames (--measured-frames); the analytical "
+            f"path runs {head}.")
+
+
+def _selection(bundle) -> dict[str, Any]:
+    """Per profile and mode: the build's choice (runtime_config ``selection``) and what the runtime's selector decides on
+    the profile's nominal link with the master where it likes (auto), on the device, and in the cloud."""
+    from mmnet.benchmarks import bench_systems as bs
+    from mmnet.runtime.selector import SelectorTables
+
+    doc = bundle.runtime_config.document
+    tables = SelectorTables.from_config(bundle.runtime_config)
+    views: dict[str, Any] = {}
+    for profile in doc["network_profiles"]:
+        views[profile] = {}
+        for mode, spec in doc["modes"].items():
+            built = doc["selection"][profile][mode]
+            placements = ("auto", "device", "cloud") if spec["cloud"] else ("auto", "device")
+            views[profile][bs.MODE_NAMES[mode]] = {
+                "built": {"system": built["system"], "placement": built["placement"],
+                          "expected_ms": built["expected"]["latency_ms"], "why": built["why"]},
+                **{p: bs.selector_view(tables, profile, mode, p) for p in placements}}
+    return views
+
+
+def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, extras: bool = True,
+              frames: int | None = None, measured_frames: int | None = None, passes: int | None = None,
               progress: bool = True) -> dict[str, Any]:
-    """Runs the whole benchmark and writes ``out``; returns the results document."""
+    """Runs the whole benchmark and writes ``out``; returns the results document.
+
+    ``frames`` / ``measured_frames``: only the first N test frames on both paths / on the measured
+    path; ``passes``: at most N passes per run (default :data:`bench_systems.PASSES`); ``extras``:
+    the precision sweep and the decision overhead; ``fanout``: the pipeline's fan-out.
+    """
     started = time.monotonic()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a directory")
-    if measured_frames is not None and (isinstance(measured_frames, bool) or not isinstance(measured_frames, int)
-                                        or measured_frames < 1):
-        raise ConfigError(f"--measured-frames is {measured_frames!r}; expected an int >= 1")
+    _check_count("--frames", frames)
+    _check_count("--measured-frames", measured_frames)
+    _check_count("--passes", passes)
     from mmnet.format.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
@@ -127,20 +173,26 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         raise DependencyError(f"`mmnet bench` needs the serve and pipeline extras: "
                               f"pip install 'mmnet[serve,pipeline]' ({e})") from e
     doc = bundle.runtime_config.document
-    frames, labels = bundle.load_split("test")
+    test_frames, test_labels = bundle.load_split("test")
+    options = {"fanout": fanout, "extras": extras, "frames": frames, "measured_frames": measured_frames, "passes": passes}
+    frame_count = len(test_frames) if frames is None else min(frames, len(test_frames))
+    frames, labels = test_frames[:frame_count], test_labels[:frame_count]
     with Runtime(bundle, mode="mission_critical") as runtime:
         master_labels = master_answers(runtime, frames)
     measured_n = len(frames) if measured_frames is None else min(measured_frames, len(frames))
+    max_passes = bs.PASSES if passes is None else passes
 
     slots = bs.plan_runs(doc)
     runs = list(dict.fromkeys(slot.run for slot in slots if slot.run is not None))
     # Mobile-only, then per profile its analytical runs and its measured ones: the runs a record compares are
     # close together in every round.
     order = [None, *doc["network_profiles"]]
-    runs.sort(key=lambda r: (order.index(None if r.system == "mobile-only" else r.profile), r.path == "measured"))
+    runs.sort(key=lambda r: (order.index(None if r.system in ("mobile-only", "hybrid-device") else r.profile),
+                             r.path == "measured"))
     measured_profiles = list(dict.fromkeys(r.profile for r in runs if r.path == "measured"))
-    extras = 2 + int(fanout)  # precisions, overhead, fan-out
-    with tqdm(total=1 + bs.PASSES * len(runs) + extras, desc="mmnet bench", unit="step", disable=not progress) as bar:
+    extra_steps = 2 * int(extras) + int(fanout)  # precisions, overhead, fan-out
+    with tqdm(total=1 + max_passes * len(runs) + extra_steps, desc="mmnet bench", unit="step",
+              disable=not progress) as bar:
         def step(what: str) -> None:
             bar.set_postfix_str(what)
 
@@ -148,7 +200,6 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         step("master server")
         unshaped = LinkShape(up_mbps=1e5, down_mbps=1e5, one_way_delay_ms=0.0)  # the proxy hop alone
         host_compute_ms = bs.master_compute_ms(bundle, frames)
-        server_ms = float(doc["upload"]["server_ms"])
         with running_server_process(bundle.path, threads=1) as url:
             host, port = url.removeprefix("http://").rsplit(":", 1)
             # What the HTTP stack and the proxy hop cost by themselves: direct, and through an unshaped link.
@@ -164,9 +215,9 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                 measurements = []
                 for run in runs:
                     if run.path == "measured":
-                        cloud, n = (bs.MeasuredCloud(links[run.profile], host_compute_ms, server_ms, bundle.name,
+                        cloud, n = (bs.MeasuredCloud(links[run.profile], host_compute_ms, doc["upload"], bundle.name,
                                                      bundle.num_classes), measured_n)
-                    elif run.system == "mobile-only":
+                    elif run.path is None:
                         cloud, n = None, len(frames)
                     else:
                         cloud, n = bs.AnalyticalCloud(bundle, bs.network_profile(doc, run.profile)), len(frames)
@@ -179,19 +230,21 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
                     bar.update()
                     return seconds
 
-                round_s = bs.interleave(measurements, make_pass)
-                bar.total = bar.n + extras  # runs that fit fewer passes leave steps of the estimate unused
+                round_s = bs.interleave(measurements, make_pass, passes=max_passes)
+                bar.total = bar.n + extra_steps  # runs that fit fewer passes leave steps of the estimate unused
                 bar.refresh()
                 outcomes = {m.run: m.summary() for m in measurements}
         link_stats = {p: link.stats() for p, link in links.items()}  # after the runtimes and links closed
         shaper = ShapedLink.shaper
 
-        step("precisions")
-        precisions = bench_extras.compare_precisions(bundle)
-        bar.update()
-        step("decision overhead")
-        overhead = bench_extras.measure_overhead(bundle)
-        bar.update()
+        precisions = overhead = None
+        if extras:
+            step("precisions")
+            precisions = bench_extras.compare_precisions(bundle)
+            bar.update()
+            step("decision overhead")
+            overhead = bench_extras.measure_overhead(bundle)
+            bar.update()
         fanout_result = None
         if fanout:
             step("pipeline fan-out (1 vs 2 Beam workers)")
@@ -212,23 +265,26 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
     result = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "options": {"fanout": fanout, "measured_frames": measured_frames},
-        "method": {**bs.METHOD, "rounds": len(round_s), "round_s": [round(r, 2) for r in round_s]},
+        "options": options,
+        "method": {**bs.METHOD, "passes": max_passes, "rounds": len(round_s), "round_s": [round(r, 2) for r in round_s]},
         "machine": machine_info(),
         "git": git_info(),
         "bundle": {"name": bundle.name, "path": str(bundle.path), "master": doc["master"]["model"],
                    "dataset": bundle.manifest["dataset"]["source"],
                    "frame_shape": "x".join(str(d) for d in bundle.preprocessing.frame_shape),
-                   "test_frames": len(frames), "targets": doc["targets"], "device_profile": doc["device_profile"]},
+                   "test_frames": len(test_frames), "targets": doc["targets"], "device_profile": doc["device_profile"],
+                   "models": {m: {"role": "master" if m == doc["master"]["model"] else "minion",
+                                  "test_accuracy": bundle.model(m).test_accuracy,
+                                  **{k: v[k] for k in ("total_ms", "energy_mj", "resolution")}}
+                              for m, v in doc["latency"].items()}},
+        "selection": _selection(bundle),
         "shaper": shaper,
         "network": {
             "profiles": {p: {k: v for k, v in doc["network_profiles"][p].items() if k != "source"}
                          for p in doc["network_profiles"]},
             "upload": doc["upload"],
-            "frames": {"analytical": len(frames), "measured": measured_n,
-                       "measured_note": (f"all {len(frames)} test frames on both paths." if measured_n == len(frames) else
-                                         f"the measured path runs the first {measured_n} of the {len(frames)} test frames "
-                                         "(--measured-frames); the analytical path runs all.")},
+            "frames": {"analytical": len(frames), "measured": measured_n, "measured_note": _frames_note(
+                len(test_frames), len(frames), measured_n)},
         },
         "server": {"how": "mmnet serve (mmnet.server.launch.serve) in a child process, 1 interpreter, loopback",
                    "master_compute_ms": host_compute_ms, "loopback_request_ms": loopback, "proxy_request_ms": proxied},
@@ -236,6 +292,7 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, m
         "records": records,
         "precisions": precisions,
         "overhead": overhead,
+        "extras_note": None if extras else "skipped (--no-extras)",
         "fanout": fanout_result,
         "fanout_note": None if fanout else "skipped (--no-fanout)",
         "plots": [],

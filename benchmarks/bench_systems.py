@@ -6,7 +6,10 @@ Systems (the dissertation's baselines, Fig 4.13-4.14 and 5.4-5.7):
   placement forced to the device);
 - ``cloud-only``: every frame to the master server (mission-critical, placement forced to the cloud);
 - ``hybrid``: the runtime as configured: the mode's minions and detector, the master wherever the
-  selector places it.
+  selector places it;
+- ``hybrid-device`` / ``hybrid-cloud``: the same with the master's place forced to the device / the
+  cloud, so both placements are on the record whichever the selector picks. The selector still
+  decides whether the minions pay off at that placement; where they do not, it runs the master alone.
 
 Network paths:
 
@@ -57,10 +60,11 @@ from mmnet.runtime.network import NetworkProfile, transfer_energy_mj, transfer_l
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMaster, RemoteResult
 from mmnet.runtime.runtime import FrameResult, Runtime
-from mmnet.runtime.selector import initial_state
+from mmnet.runtime.selector import SelectorTables, decide, initial_state
 
 __all__ = [
     "PATHS",
+    "SYSTEMS",
     "MODE_NAMES",
     "LATENCY_PARTS",
     "ENERGY_PARTS",
@@ -80,22 +84,29 @@ __all__ = [
     "interleave",
     "METHOD",
     "master_compute_ms",
+    "selector_view",
 ]
 
 PATHS = ("analytical", "measured")
 MODE_NAMES = {mode: mode.replace("_", "-") for mode in RUNTIME_MODES}  # results use the CLI's spelling
 LATENCY_PARTS = ("minion", "master", "transfer", "overhead")
 ENERGY_PARTS = ("minion", "master", "transfer")
-_PLACEMENT = {"mobile-only": "device", "cloud-only": "cloud", "hybrid": "auto"}
+_PLACEMENT = {"mobile-only": "device", "cloud-only": "cloud", "hybrid": "auto", "hybrid-device": "device",
+              "hybrid-cloud": "cloud"}
+SYSTEMS = tuple(_PLACEMENT)
 _REMOTE_TIMEOUT_S = 10.0  # a 3G request takes ~0.1 s; a timeout here is a fault, counted as a fallback
 WARMUP_FRAMES = 3
 PASSES = 7  # passes over the frames per run, as many as fit PASS_BUDGET_S of its own pass time (at least one)
 PASS_BUDGET_S = 10.0
+MIN_PASSES = 3  # a run whose pass takes at most MIN_PASSES_PASS_S makes this many even past the budget
+MIN_PASSES_PASS_S = 10.0
 FRAME_INTERVAL_S = 1.0
 METHOD = {"warmup_frames": WARMUP_FRAMES, "passes": PASSES, "pass_budget_s": PASS_BUDGET_S, "frame_interval_s": FRAME_INTERVAL_S,
+          "min_passes": MIN_PASSES, "min_passes_pass_s": MIN_PASSES_PASS_S,
           "rule": "all runs are measured together, round robin: pass 1 of every run, then pass 2 of every run that wants "
                   "another, and so on; a run makes up to `passes` passes over its frames, as many as fit `pass_budget_s` "
-                  "of its own pass time (at least one), each after `warmup_frames` warm-up frames; each frame counts with "
+                  "of its own pass time (at least one, and at least `min_passes` when a pass takes at most `min_passes_pass_s`), "
+                  "each after `warmup_frames` warm-up frames; each frame counts with "
                   "its median pass (the lower middle one for an even count). A slow spell of the host (a neighbour "
                   "process, the CPU's clock) then lands on one pass of many runs rather than on every pass of one, and "
                   "the median pass leaves it out"}
@@ -129,7 +140,9 @@ class Run:
     def key(self) -> str:
         if self.system == "mobile-only":
             return "mobile-only"
-        parts = [self.system, self.profile, *([MODE_NAMES[self.mode]] if self.system == "hybrid" else []),
+        if self.system == "hybrid-device":  # the master's place is forced: no profile or path changes its choices
+            return f"hybrid-device/{MODE_NAMES[self.mode]}"
+        parts = [self.system, self.profile, *([MODE_NAMES[self.mode]] if self.system.startswith("hybrid") else []),
                  self.path or "no-network"]
         return "/".join(parts)
 
@@ -154,7 +167,11 @@ def plan_runs(config_doc: Mapping[str, Any]) -> list[Slot]:
     - cloud-only sends every frame to the master alone whatever the mode: one run per profile and
       path; not applicable in modes that never leave the device (``modes.<mode>.cloud`` false);
     - hybrid: one run per profile, mode and path; a mode that never leaves the device makes the
-      analytical and the measured path the same run.
+      analytical and the measured path the same run;
+    - hybrid-device: the master forced onto the device, so nothing depends on the profile or the
+      path: one run per mode; a mode without minions is mobile-only's run;
+    - hybrid-cloud: the master forced into the cloud: one run per profile, mode and path; a mode
+      without minions is cloud-only's run; not applicable in modes that never leave the device.
     """
     modes = config_doc["modes"]
     mobile = Run("mobile-only", "mission_critical", config_doc["default_profile"], None)
@@ -162,20 +179,37 @@ def plan_runs(config_doc: Mapping[str, Any]) -> list[Slot]:
     for profile in config_doc["network_profiles"]:
         for mode in RUNTIME_MODES:
             cloud = bool(modes[mode]["cloud"])
+            minions = bool(modes[mode]["minions"])
             name = MODE_NAMES[mode]
+            never_leaves = (f"not applicable: mode {name} never leaves the device (runtime_config "
+                            f"modes.{mode}.cloud is false)")
             for path in PATHS:
+                cloud_only = Run("cloud-only", "mission_critical", profile, path)
                 slots.append(Slot("mobile-only", profile, mode, path, mobile,
                                   "the master on the device for every frame: no network, no mode choice; "
                                   "one run serves every profile, mode and path"))
                 if cloud:
-                    slots.append(Slot("cloud-only", profile, mode, path, Run("cloud-only", "mission_critical", profile, path),
+                    slots.append(Slot("cloud-only", profile, mode, path, cloud_only,
                                       "every frame to the master alone, whatever the mode: one run per profile and path"))
                 else:
-                    slots.append(Slot("cloud-only", profile, mode, path, None,
-                                      f"not applicable: mode {name} never leaves the device (runtime_config "
-                                      f"modes.{mode}.cloud is false)"))
+                    slots.append(Slot("cloud-only", profile, mode, path, None, never_leaves))
                 slots.append(Slot("hybrid", profile, mode, path, Run("hybrid", mode, profile, path if cloud else None),
                                   "" if cloud else f"mode {name} never leaves the device: one run serves both paths"))
+                if minions:
+                    device = Run("hybrid-device", mode, config_doc["default_profile"], None)
+                    slots.append(Slot("hybrid-device", profile, mode, path, device,
+                                      "the master forced onto the device: no network, so one run per mode serves every "
+                                      "profile and path"))
+                else:
+                    slots.append(Slot("hybrid-device", profile, mode, path, mobile,
+                                      f"mode {name} runs no minions: the master alone on the device is mobile-only's run"))
+                if not cloud:
+                    slots.append(Slot("hybrid-cloud", profile, mode, path, None, never_leaves))
+                elif minions:
+                    slots.append(Slot("hybrid-cloud", profile, mode, path, Run("hybrid-cloud", mode, profile, path), ""))
+                else:
+                    slots.append(Slot("hybrid-cloud", profile, mode, path, cloud_only,
+                                      f"mode {name} runs no minions: the master alone in the cloud is cloud-only's run"))
     return slots
 
 
@@ -299,17 +333,20 @@ class MeasuredCloud:
     wall time of ``predict`` (frame encoding, retries and backoff included) with the server's
     host-CPU compute replaced by the modelled server time: ``host_compute_ms`` (the master's median
     compute on this host, measured beforehand) comes out, at most the whole request, and
-    ``server_ms`` (the config's ``upload.server_ms``, the dissertation's neglected GPU time) goes
-    in. :attr:`clock`, which the runtime reads, and the RTT it is told show the same, so a heavy
+    ``upload.server_ms`` (the dissertation's neglected GPU time) goes in. Frames are sent in the
+    config's ``upload.encoding``, the one its ``upload.bytes`` were measured in. :attr:`clock`,
+    which the runtime reads, and the RTT it is told show the same, so a heavy
     master does not read as a loaded server.
     """
 
-    def __init__(self, link: Any, host_compute_ms: float, server_ms: float, model_name: str, num_classes: int):
+    def __init__(self, link: Any, host_compute_ms: float, upload: Mapping[str, Any], model_name: str, num_classes: int):
         self.clock = VirtualClock()
         self._link = link
         self._host_compute_ms = host_compute_ms
-        self._server_ms = server_ms
-        self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S, num_classes=num_classes)
+        self._server_ms = float(upload["server_ms"])
+        # Frames travel as the runtime config says (its upload.bytes were measured in that encoding).
+        self._remote = RemoteMaster(link.url(), model_name, timeout_s=_REMOTE_TIMEOUT_S, num_classes=num_classes,
+                                    encoding=upload["encoding"], jpeg_quality=upload.get("jpeg_quality", 90))
         self._requests: list[Request] = []
 
     def predict(self, frame: np.ndarray) -> RemoteResult:
@@ -339,6 +376,30 @@ class MeasuredCloud:
         self._remote.close()
 
 
+def selector_view(tables: SelectorTables, profile: str, mode: str, placement: str) -> dict[str, Any]:
+    """What the runtime's selector decides for a frame of ``mode`` on ``profile``'s nominal link with the master's
+    place ``placement`` ("auto", "device" or "cloud"), with the numbers it compared, for the report's why-sentences.
+
+    ``best`` is the cheapest minion system at that placement: its minions' time, its recovery rate and what a
+    recovery costs (the master at that placement, less the preprocessing a minion already did); its expected time
+    is ``minion_ms + recovery_rate × recovery_ms``, against ``master_ms``, the master alone there.
+    """
+    override = None if placement == "auto" else placement
+    decision = decide(tables, initial_state(tables, profile), mode=mode, now_s=0.0, placement_override=override)
+    estimates = decision.estimates
+    best = None
+    if (profile, mode) in tables.selections:
+        for c in tables.selections[(profile, mode)].candidates:
+            recovery_ms = estimates["master_ms"] - (c.master_prepared_ms if decision.placement == "device" else 0.0)
+            expected = c.minion_ms + c.recovery_rate * recovery_ms
+            if best is None or expected < best["expected_ms"]:
+                best = {"system": c.system, "minion_ms": c.minion_ms, "recovery_rate": c.recovery_rate,
+                        "recovery_ms": recovery_ms, "expected_ms": expected}
+    return {"placement_asked": placement, "placement": decision.placement, "system": decision.system,
+            "runs_minions": decision.runs_minions, "L_m": estimates["L_m"], "L_t": estimates["L_t"],
+            "master_ms": estimates["master_ms"], "best": best, "reasons": [r.text for r in decision.reasons]}
+
+
 def master_compute_ms(bundle: Bundle, frames: np.ndarray, *, runs: int = 50) -> float:
     """Median time (ms) of the master's preprocessing + inference on one frame, single-threaded, on this host."""
     master = bundle.model(bundle.runtime_config.master_model)
@@ -357,7 +418,8 @@ def master_compute_ms(bundle: Bundle, frames: np.ndarray, *, runs: int = 50) -> 
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
-    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95))}
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0}
 
 
 class RunPasses:
@@ -448,9 +510,16 @@ class RunPasses:
 
 def wants_pass(durations_s: Sequence[float], passes: int = PASSES, budget_s: float = PASS_BUDGET_S) -> bool:
     """Whether a run whose passes took ``durations_s`` makes another: its first always; then up to
-    ``passes`` in all, unless one more (as long as their mean) would take it past ``budget_s``."""
+    ``passes`` in all, unless one more (as long as their mean) would take it past ``budget_s``; but
+    :data:`MIN_PASSES` (at most ``passes``) when a pass takes at most :data:`MIN_PASSES_PASS_S`, so a
+    slow master's device run (seconds a pass) still has a median pass that leaves a slow spell out."""
     made = len(durations_s)
-    return made == 0 or (made < passes and sum(durations_s) * (made + 1) / made <= budget_s)
+    if made == 0:
+        return True
+    if made >= passes:
+        return False
+    mean_s = sum(durations_s) / made
+    return (made < MIN_PASSES and mean_s <= MIN_PASSES_PASS_S) or mean_s * (made + 1) <= budget_s
 
 
 _Job = TypeVar("_Job")

@@ -7,40 +7,23 @@ one to two minutes on 2 cores.
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.served import mmnet_serve
-from tests.support.shared_data import CORAL_CONFIG, REPO, shared_data
+from tests.support.shared_data import CORAL_CONFIG, build, mmnet, shared_data
 
 pytestmark = pytest.mark.slow
 
 DATA = shared_data()
-CONFIG = CORAL_CONFIG
-
-
-def _mmnet(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MMNET_SHARED_DATA": str(DATA)}
-    return subprocess.run([sys.executable, "-m", "mmnet", *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=timeout)
-
-
-def _build(config: Path, out: Path) -> float:
-    started = time.monotonic()
-    done = _mmnet("build", "--config", str(config), "--out", str(out), "--quiet")
-    seconds = time.monotonic() - started
-    assert done.returncode == 0, done.stderr[-3000:]
-    print(f"\n{config.name}: built in {seconds:.0f} s (no training)")
-    return seconds
+# Thresholds fitted on 250 val photos, judged on 250 test photos: two frames (0.8 points) of slack.
+HELD_OUT_SLACK = 2 / 250 + 1e-9
 
 
 def _run_test_split(bundle: Path, summary: Path, *args: str) -> dict:
-    done = _mmnet("run", str(bundle), "--split", "test", "--quiet", "--summary-json", str(summary), *args)
+    done = mmnet("run", str(bundle), "--split", "test", "--quiet", "--summary-json", str(summary), *args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "recovery rate " in done.stdout and "(oracle " in done.stdout  # side by side on the console
     return json.loads(summary.read_text(encoding="utf-8"))
@@ -52,24 +35,22 @@ def _pair_systems(bundle: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def labeled(tmp_path_factory):
-    root = tmp_path_factory.mktemp("coral")
-    _build(CONFIG, root / "bundle")
-    return root
+def labeled(coral_bundle):
+    return coral_bundle.parent
 
 
 @pytest.fixture(scope="module")
 def unlabeled(tmp_path_factory):
     """The same models on the same photos without their labels: the master's answers are the reference."""
     root = tmp_path_factory.mktemp("coral-unlabeled")
-    document = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    document = yaml.safe_load(CORAL_CONFIG.read_text(encoding="utf-8"))
     document["name"] = "coral-unlabeled"
     for key in ("photo_labels", "label_offset"):
         del document["dataset"][key]
     document["runtime"] = {"reference": "master"}
-    config = root / "coral-unlabeled.yaml"  # its data paths come from $MMNET_SHARED_DATA (see _mmnet)
+    config = root / "coral-unlabeled.yaml"  # its data paths come from $MMNET_SHARED_DATA (see mmnet)
     config.write_text(yaml.safe_dump(document), encoding="utf-8")
-    _build(config, root / "bundle")
+    build(config, root / "bundle")
     return root
 
 
@@ -85,10 +66,11 @@ def test_builds_without_training_and_records_how(labeled):
     # One photo per class cannot be stratified: the seeded random split is used, and recorded.
     assert manifest["build"]["data"] == {"split_method": "random", "labels_from": "dataset"}
     assert manifest["build"]["config"]["dataset"]["resize_policy"] == "center_crop"
+    assert manifest["preprocessing"]["resize_policy"] == "center_crop"  # what the runtime and server apply
 
 
 def test_inspect_verifies_it(labeled):
-    done = _mmnet("inspect", str(labeled / "bundle"))
+    done = mmnet("inspect", str(labeled / "bundle"))
     assert done.returncode == 0, done.stderr
     assert "verified: schema OK" in done.stdout
 
@@ -104,8 +86,9 @@ def test_run_on_the_test_split_keeps_the_masters_accuracy(labeled):
               f"{100 * test['recovery_rate']:.1f}%")
     assert summary["frames"] == 250 and summary["frames_lost"] == 0
     assert summary["accuracy"] >= summary["master_accuracy"] - 0.005
-    # The minion pairs too, had the selector chosen them: within half a point of the master.
-    assert pairs and all(test["accuracy"] >= summary["master_accuracy"] - 0.005 for test in pairs.values())
+    # The minion pairs too, had the selector chosen them. Their thresholds hold the master's accuracy on
+    # the 250 val photos; on 250 other photos they may lose a frame or two (0.4 points each).
+    assert pairs and all(test["accuracy"] >= summary["master_accuracy"] - HELD_OUT_SLACK for test in pairs.values())
 
 
 def test_run_with_the_master_in_the_cloud_speculates_and_keeps_the_masters_accuracy(labeled):
@@ -120,7 +103,7 @@ def test_run_with_the_master_in_the_cloud_speculates_and_keeps_the_masters_accur
           f"(oracle {100 * summary['oracle_recovery_rate']:.1f}%), paths {summary['path_counts']}")
     assert summary["frames_lost"] == 0 and summary["fallbacks_total"] == 0
     assert summary["path_counts"].get("minions", 0) > 0  # the speculative path ran
-    assert summary["accuracy"] >= summary["master_accuracy"] - 0.005
+    assert summary["accuracy"] >= summary["master_accuracy"] - HELD_OUT_SLACK
     assert summary["oracle_recovery_rate"] > 0 and summary["recovery_rate"] > 0
 
 
