@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from mmnet.runtime.runtime import Runtime
 from mmnet.server.decoding import MAX_IMAGE_PIXELS
 from mmnet.server.launch import running_server
 from tests.support import tflite_fixtures as tfx
-from tests.support.serving import encoded, image_b64
+from tests.support.serving import encoded, image_b64, png_header_only
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +71,11 @@ def test_the_server_conforms_instances_of_any_size(bundle_dir, photos):
         # A decompression bomb is refused from its header, and the server keeps serving.
         side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
         bomb = http.post(f"{url}/v1/models/tiny:predict", timeout=10,
-                         data=encoded({"instances": [{"b64": _png_header(side, side)}]}))
+                         data=encoded({"instances": [{"b64": png_header_only(side, side, channels=1)}]}))
         assert bomb.status_code == 400 and f"expected at most {MAX_IMAGE_PIXELS} pixels" in bomb.json()["error"]
         again = http.post(f"{url}/v1/models/tiny:predict", timeout=10,
                           data=encoded({"instances": [photos[0][:, :, 0].tolist()]}))
         assert again.status_code == 200
-
-
-def _png_header(width: int, height: int) -> str:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
-    return base64.b64encode(png).decode()
 
 
 def test_the_runtime_answers_a_photo_as_its_conformed_frame(bundle_dir, photos):

@@ -6,6 +6,8 @@ import base64
 import dataclasses
 import io
 import json
+import struct
+import zlib
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,3 +45,15 @@ def with_constant(constant: str) -> str:
 def configured_with_int8_master(bundle: Any) -> Any:
     """``bundle`` with a runtime config that names the int8 model as the master."""
     return dataclasses.replace(bundle, runtime_config=SimpleNamespace(master_model=tfx.INT8_ID))
+
+
+def png_header_only(width: int, height: int, channels: int = 3) -> str:
+    """Base64 of a PNG whose header claims ``width`` x ``height`` 8-bit pixels (gray or RGB) and holds
+    almost no data: what a decompression bomb looks like before decoding."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    color_type = {1: 0, 3: 2}[channels]
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode()

@@ -8,11 +8,8 @@ A hand computation of the triangle filter (Pillow's BILINEAR): per axis ``scale 
 
 from __future__ import annotations
 
-import base64
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +24,7 @@ from mmnet.runtime.preprocessing import conform_frame, crop_box
 from mmnet.runtime.runtime import Runtime
 from mmnet.server.decoding import MAX_IMAGE_PIXELS, parse_predict_body
 from tests.support import tflite_fixtures as tfx
-from tests.support.serving import encoded, image_b64
+from tests.support.serving import encoded, image_b64, png_header_only
 
 PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imagenet-sample-a"
 
@@ -241,24 +238,14 @@ def test_server_conforms_instances_of_any_size(policy):
     np.testing.assert_array_equal(request.frames[2], photo[:8, :8])
 
 
-def _png_header_only(width: int, height: int) -> str:
-    """A PNG whose header claims ``width`` x ``height`` pixels and holds almost no data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
-    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
-    return base64.b64encode(data).decode()
-
-
 def test_images_beyond_the_pixel_limit_are_refused_from_their_header():
     side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
-    body = {"instances": [{"b64": _png_header_only(side, side)}]}
+    body = {"instances": [{"b64": png_header_only(side, side)}]}
     with pytest.raises(DataError, match=rf"instances\[0\].b64 is a {side}x{side} \(WxH\) image of {side * side} pixels; "
                                         rf"expected at most {MAX_IMAGE_PIXELS} pixels"):
         parse_predict_body(encoded(body), (8, 8, 3), 4, "squash")
     # Just under the limit the header passes and decoding fails on the truncated data instead.
-    body = {"instances": [{"b64": _png_header_only(side - 1, side - 1)}]}
+    body = {"instances": [{"b64": png_header_only(side - 1, side - 1)}]}
     with pytest.raises(DataError, match="cannot be decoded"):
         parse_predict_body(encoded(body), (8, 8, 3), 4, "squash")
 
