@@ -30,7 +30,7 @@ FANOUT_CONFIG = {
     "minions": {"families": ["mobilenet_v1", "mobilenet_v2"], "alphas": [0.25], "resolutions": [8, 12]},
     "training": {"epochs": 2, "master_epochs": 2},
     "export": {"precisions": ["float32", "int8"], "representative_samples": 50},
-    "runtime": {"latency_model": False, "threshold_bootstrap": 0},
+    "runtime": {"latency_model": False},
 }
 
 

@@ -4,7 +4,9 @@ Overhead is everything ``Runtime.classify`` spends outside interpreter calls (se
 invoke, read the output) and preprocessing (resize, normalise, quantise the input): the selector,
 the detector (with its calibration of the minions' outputs) and the bookkeeping. It is measured per frame over the bundle's test
 split (device master, normal mode) and printed in µs and as a ratio to one invoke of the system's
-cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 1 ms minion). Then the
+cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 1 ms minion). Twice,
+passes alternating: with the bundle's detectors as built, and with every system's detector a
+learned (logistic) one, so the two costs are measured side by side on the same host. Then the
 master server runs on loopback and ``--clients`` threads load it for ``--seconds``. Writes
 ``runtime_overhead.json`` and ``.md`` into ``--out``.
 
@@ -14,6 +16,8 @@ master server runs on loopback and ``--clients`` threads load it for ``--seconds
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import sys
 import timeit
 from pathlib import Path
@@ -21,9 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.benchmarks.results import write_results
-from mmnet.format.bundle import load_bundle
+from mmnet.format.bundle import Bundle, load_bundle
+from mmnet.format.runtime_config import RuntimeConfig, check_runtime_config
 from mmnet.runtime.detector import calibrated_top1, calibration_table, combine_minions, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
+from mmnet.runtime.learned_detector import LOGISTIC, LogisticDetector, feature_names, logistic_frame, score_table
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.runtime import Runtime
 from mmnet.runtime.selector import decide
@@ -55,7 +61,12 @@ def _parts_us(runtime: Runtime, system_name: str, number: int = 20000) -> dict[s
     def best(statement, runs: int = number) -> float:
         return 1e6 * min(timeit.repeat(statement, number=runs, repeat=3)) / runs
 
+    learned = LogisticDetector(feature_names(len(outputs)), tuple(0.1 for _ in feature_names(len(outputs))), 0.0, 0.0)
+    score_tables = [score_table(int8_scores)] * len(outputs)
     return {
+        "learned_detector": best(lambda: logistic_frame(outputs, learned, system.score_tables)),
+        "learned_detector_1000_classes": best(lambda: logistic_frame(scores_1000, learned), runs=number // 10),
+        "learned_detector_1000_codes": best(lambda: logistic_frame(codes_1000, learned, score_tables), runs=number // 10),
         "selector_decide": best(lambda: decide(runtime.tables, runtime.state, mode=runtime.mode, now_s=1e6,
                                                cache=runtime.costing_cache)),
         "detector": best(lambda: detect_frame(outputs, system.temperatures, system.thresholds,
@@ -68,49 +79,82 @@ def _parts_us(runtime: Runtime, system_name: str, number: int = 20000) -> dict[s
     }
 
 
+def with_learned_detectors(bundle: Bundle) -> Bundle:
+    """The bundle with every system's detector a logistic one (weights that accept what they score): the
+    learned detector's per-frame cost on the very systems the bundle runs."""
+    assert bundle.runtime_config is not None
+    doc = copy.deepcopy(bundle.runtime_config.document)
+    for system in doc["systems"].values():
+        names = list(feature_names(len(system["minions"])))
+        for tuned in system["modes"].values():
+            tuned["detector"] = {"kind": LOGISTIC, "features": names, "weights": [0.1] * len(names), "bias": 0.0,
+                                 "threshold": 0.0}
+    check_runtime_config(doc, "learned-detector variant", num_classes=bundle.num_classes,
+                         shipped_models=[m.id for m in bundle.models if m.shipped])
+    return dataclasses.replace(bundle, runtime_config=RuntimeConfig(doc))
+
+
 def measure_overhead(bundle_dir: Path, *, repeats: int = 7) -> dict:
-    """Overhead per frame over ``repeats`` passes of the test split. Its p50 is the median of the
-    passes' medians: a slow spell of the host (seen here: whole seconds at twice the time) spoils
-    one pass, not the figure; every pass's median is recorded beside it."""
+    """Overhead per frame over ``repeats`` passes of the test split, for the detectors as built and for
+    learned ones, passes alternating. A p50 is the median of the passes' medians: a slow spell of the
+    host (seen here: whole seconds at twice the time) spoils one pass, not the figure; every pass's
+    median is recorded beside it."""
     bundle = load_bundle(bundle_dir)
     frames, _ = bundle.load_split("test")
-    with Runtime(bundle, mode="normal") as runtime:
-        for i, frame in enumerate(frames[:50]):  # warm-up
-            runtime.classify(frame, timestamp_s=float(i))
-        overhead, total, paths, pass_p50, pass_invoke = [], [], {}, [], []
+    variants = {"built": bundle, "learned": with_learned_detectors(bundle)}
+    runtimes = {name: Runtime(b, mode="normal") for name, b in variants.items()}
+    runs = {name: {"overhead": [], "total": [], "paths": {}, "pass_p50": [], "pass_invoke": []} for name in variants}
+    try:
+        for runtime in runtimes.values():
+            for i, frame in enumerate(frames[:50]):  # warm-up
+                runtime.classify(frame, timestamp_s=float(i))
         for r in range(repeats):
-            this_pass, invokes = [], []
-            for i, frame in enumerate(frames):
-                result = runtime.classify(frame, timestamp_s=1000.0 * (r + 1) + i)
-                this_pass.append(result.timings_ms["overhead"] * 1000.0)
-                total.append(result.timings_ms["total"] * 1000.0)
-                paths[result.path] = paths.get(result.path, 0) + 1
-                if result.path == "minions":  # the host's speed in this pass: a slow spell slows invokes too
-                    invokes.append(result.timings_ms["minions"] * 1000.0)
-            overhead += this_pass
-            pass_p50.append(float(np.median(this_pass)))
-            pass_invoke.append(float(np.median(invokes)) if invokes else None)
+            for name, runtime in runtimes.items():
+                run = runs[name]
+                this_pass, invokes = [], []
+                for i, frame in enumerate(frames):
+                    result = runtime.classify(frame, timestamp_s=1000.0 * (r + 1) + i)
+                    this_pass.append(result.timings_ms["overhead"] * 1000.0)
+                    run["total"].append(result.timings_ms["total"] * 1000.0)
+                    run["paths"][result.path] = run["paths"].get(result.path, 0) + 1
+                    if result.path == "minions":  # the host's speed in this pass: a slow spell slows invokes too
+                        invokes.append(result.timings_ms["minions"] * 1000.0)
+                run["overhead"] += this_pass
+                run["pass_p50"].append(float(np.median(this_pass)))
+                run["pass_invoke"].append(float(np.median(invokes)) if invokes else None)
+        runtime = runtimes["built"]
         system = runtime.config.selection(runtime.profile, "normal")["system"]
         parts = _parts_us(runtime, system) if system != "master-only" else {}
         minions = (runtime.config.document["systems"][system]["minions"] if system != "master-only"
                    else [runtime.config.master_model])
+    finally:
+        for runtime in runtimes.values():
+            runtime.close()
     cheapest = min(minions, key=lambda m: bundle.model(m).macs)
     record = bundle.model(cheapest)
     classifier = TFLiteClassifier(bundle.model_path(cheapest), num_threads=1, use_xnnpack=record.metrics.get("xnnpack", True))
     invoke = measure_latency(classifier, preprocess(frames[:1], bundle.preprocessing, record.resolution), warmup=20, runs=500)
-    overhead_us = np.asarray(overhead)
-    p50 = float(np.median(pass_p50))
+    invoke_us = invoke.median_ms * 1000.0
+
+    def summary(run: dict) -> dict:
+        overhead_us = np.asarray(run["overhead"])
+        p50 = float(np.median(run["pass_p50"]))
+        return {"frames": len(run["overhead"]), "paths": run["paths"],
+                "overhead_us": {"p50": p50, "mean": float(overhead_us.mean()), "p95": float(np.percentile(overhead_us, 95)),
+                                "pass_p50": run["pass_p50"]},
+                "pass_minions_us": run["pass_invoke"],  # per pass: median time of a frame's minion invokes
+                "frame_total_us": {"p50": float(np.percentile(run["total"], 50))},
+                "overhead_to_invoke_ratio": p50 / invoke_us, "meets_target": p50 <= TARGET_US}
+
+    built, learned = summary(runs["built"]), summary(runs["learned"])
+    paired = np.asarray(runs["learned"]["pass_p50"]) - np.asarray(runs["built"]["pass_p50"])
     return {
-        "bundle": str(bundle_dir), "system": system, "frames": len(overhead), "paths": paths,
-        "overhead_us": {"p50": p50, "mean": float(overhead_us.mean()), "p95": float(np.percentile(overhead_us, 95)),
-                        "pass_p50": pass_p50},
-        "pass_minions_us": pass_invoke,  # per pass: median time of a frame's minion invokes
-        "frame_total_us": {"p50": float(np.percentile(total, 50))},
+        "bundle": str(bundle_dir), "system": system, **built, "learned": learned,
+        # learned minus built, pass by pass (alternating passes see the same spells of the host)
+        "learned_minus_built_us": {"median": float(np.median(paired)), "min": float(paired.min()), "max": float(paired.max())},
         "parts_us": parts,
-        "minion_invoke": {"model": cheapest, "median_us": invoke.median_ms * 1000.0},
-        "overhead_to_invoke_ratio": p50 / (invoke.median_ms * 1000.0),
+        "minion_invoke": {"model": cheapest, "median_us": invoke_us},
         "target_us": TARGET_US,
-        "meets_target": p50 <= TARGET_US,
     }
 
 
@@ -128,6 +172,12 @@ def to_markdown(result: dict) -> str:
         + ", ".join("-" if v is None else f"{v:.1f}" for v in o.get("pass_minions_us", [])) + " µs",
         f"- one invoke of {o['minion_invoke']['model']}: {o['minion_invoke']['median_us']:.1f} µs; "
         f"overhead / invoke = {o['overhead_to_invoke_ratio']:.2f}",
+        f"- with learned detectors on every system (passes alternating with the above): p50 "
+        f"{o['learned']['overhead_us']['p50']:.1f} µs (passes "
+        + ", ".join(f"{v:.1f}" for v in o["learned"]["overhead_us"]["pass_p50"])
+        + f"); learned − built per pass: median {o['learned_minus_built_us']['median']:+.1f} µs, range "
+        f"{o['learned_minus_built_us']['min']:+.1f} … {o['learned_minus_built_us']['max']:+.1f} µs "
+        f"(target ≤ {o['target_us']:.0f} µs: {'met' if o['learned']['meets_target'] else 'NOT met'})",
         "- parts: " + ", ".join(f"{k} {v:.1f} µs" for k, v in o["parts_us"].items()),
         f"- whole frame p50: {o['frame_total_us']['p50']:.1f} µs",
     ]

@@ -125,10 +125,15 @@ class FrameVerdict(NamedTuple):
     confidence: float
     agree: bool
     accept: bool
+    scored: bool = False  # judged by the learned detector's score (mmnet.runtime.learned_detector)
 
     @property
     def reason(self) -> str:
-        return "accepted" if self.accept else ("low_confidence" if self.agree else "disagree")
+        if self.accept:
+            return "accepted"
+        if self.scored:
+            return "low_score"
+        return "low_confidence" if self.agree else "disagree"
 
 
 # Above this many classes numpy calibrates one output faster than a Python loop. Measured, loop vs

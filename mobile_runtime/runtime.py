@@ -40,6 +40,7 @@ from mmnet.format.errors import BundleError, ConfigError, DataError, MmnetError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, TEMPERATURE_RANGE, check_runtime_numbers
 from mmnet.runtime.detector import NEVER, calibrated_top1, calibration_table, check_thresholds, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
+from mmnet.runtime.learned_detector import LOGISTIC, LogisticDetector, logistic_frame, score_table
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
 from mmnet.runtime.preprocessing import conform_frame, model_input, preprocess
 from mmnet.runtime.remote import FAILURE_KINDS, RemoteMaster, RemoteMasterError
@@ -106,15 +107,20 @@ class FrameResult:
     fallbacks: tuple[str, ...]
     audited: bool  # sent to the master for an audit (a sampled frame over the in-flight limit is not)
     decision: Decision
-    detector_state: tuple | None  # (FrameVerdict, class threshold, disagreement threshold) when the minions ran
+    # (FrameVerdict, threshold, disagreement threshold, score) when the minions ran: the class's confidence
+    # threshold and no score (the paper's rule), or the score threshold and the score (the learned detector)
+    detector_state: tuple | None
 
     @property
     def detector(self) -> dict[str, Any]:
         """Agreement rule, confidence, threshold and verdict of the detector ({} if the minions did not run)."""
         if self.detector_state is None:
             return {}
-        verdict, threshold, disagreement_threshold = self.detector_state
+        verdict, threshold, disagreement_threshold, score = self.detector_state
         checked = self.decision.runs_detector
+        if verdict.scored:
+            return {"kind": LOGISTIC, "agree": verdict.agree, "confidence": verdict.confidence, "score": score,
+                    "threshold": threshold, "verdict": verdict.reason if checked else "unchecked"}
         return {"agree": verdict.agree, "confidence": verdict.confidence, "threshold": threshold,
                 "disagreement_threshold": disagreement_threshold, "verdict": verdict.reason if checked else "unchecked"}
 
@@ -129,6 +135,14 @@ class FrameResult:
         }
 
 
+def _learned_detector(tuned: dict[str, Any], minions: int, where: str) -> LogisticDetector | None:
+    """The tuned mode's learned detector; None when it runs the paper's rule (no ``detector``, or its kind)."""
+    spec = tuned.get("detector")
+    if spec is None or spec.get("kind") != LOGISTIC:
+        return None
+    return LogisticDetector.from_json(spec, minions, where)
+
+
 @dataclass(frozen=True)
 class MinionSystem:
     """A minion system as the runtime runs it in one mode, resolved once from the runtime config."""
@@ -140,6 +154,8 @@ class MinionSystem:
     tables: tuple[list[float] | None, ...]  # per minion: the calibration_table of its 8-bit codes; None: float scores
     thresholds: list[float]  # checked; plain floats: indexing a numpy array costs more per frame than the comparison
     disagreement_threshold: float | None
+    detector: LogisticDetector | None = None  # None: the paper's rule with ``thresholds``
+    score_tables: tuple[list[float] | None, ...] = ()  # per minion: the score_table of its 8-bit codes (learned detector)
 
     def __post_init__(self) -> None:
         if not len(self.minions) == len(self.temperatures) == len(self.tables):
@@ -306,6 +322,8 @@ class Runtime:
                 thresholds=check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds").tolist(),
                 disagreement_threshold=check_number(f"{name} disagreement threshold", tuned["disagreement_threshold"],
                                                     high=NEVER, nullable=True),
+                detector=_learned_detector(tuned, len(minions), f"{name} {mode} detector"),
+                score_tables=tuple(score_table(self._classifiers[m].dequantization_table) for m in minions),
             )
         return system
 
@@ -383,15 +401,19 @@ class Runtime:
                     energy += self._energy[model]
                 timings["preprocess"] += 1000.0 * prep_s
                 timings["minions"] = 1000.0 * invoke_s
-                if runs_detector:
-                    thresholds, relaxed = system.thresholds, system.disagreement_threshold
-                else:  # history rule 1: the answer is accepted as is
-                    thresholds, relaxed = self._accept_all, 0.0
-                verdict = detect_frame(outputs, system.temperatures, thresholds, relaxed, system.tables)
+                if system.detector is not None:  # history rule 1 (no detection) ignores its verdict below
+                    verdict, score = logistic_frame(outputs, system.detector, system.score_tables)
+                    detector_state = (verdict, system.detector.threshold, None, score)
+                else:
+                    if runs_detector:
+                        thresholds, relaxed = system.thresholds, system.disagreement_threshold
+                    else:  # history rule 1: the answer is accepted as is
+                        thresholds, relaxed = self._accept_all, 0.0
+                    verdict = detect_frame(outputs, system.temperatures, thresholds, relaxed, system.tables)
+                    detector_state = (verdict, system.thresholds[verdict.answer], system.disagreement_threshold, None)
                 minion_answer = verdict.answer
                 confidence = verdict.confidence
                 recovered = runs_detector and not verdict.accept
-                detector_state = (verdict, system.thresholds[minion_answer], system.disagreement_threshold)
             except Exception as e:  # the master answers what the minions could not
                 self._fall_back("minion_error", e, fallbacks)
                 minions_failed = True

@@ -26,6 +26,7 @@ from mmnet.format.checks import check_bool, check_choice, check_int, check_numbe
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
+from mmnet.runtime.learned_detector import DETECTOR_KINDS
 
 __all__ = [
     "AugmentationConfig",
@@ -39,7 +40,8 @@ __all__ = [
     "PreprocessingOverride",
     "TargetsConfig",
     "ServerLoadConfig",
-    "ThresholdFloorConfig",
+    "DetectorConfig",
+    "EpsilonConfig",
     "RuntimeSettings",
     "BuildConfig",
     "load_config",
@@ -272,17 +274,46 @@ class TargetsConfig:
 
 
 @dataclass(frozen=True)
-class ThresholdFloorConfig:
-    """Per tuned mode, a share q: every per-class threshold is at least the q-quantile of the calibrated
-    confidences of the val frames the agreeing minions answered right. A margin against the minions'
-    rare confident errors, which a small val split may not hold at all (then the §6.4.2 fit is 0)."""
+class EpsilonConfig:
+    """Per tuned mode, the extra-error budget ε: accepted wrong answers the master had right, per frame."""
 
-    normal: float = 0.05
-    power_saving: float = 0.0
+    normal: float = 0.003
+    power_saving: float = 0.01
 
     def __post_init__(self) -> None:
-        check_number("runtime.threshold_floor.normal", self.normal, high=0.5)
-        check_number("runtime.threshold_floor.power_saving", self.power_saving, high=0.5)
+        check_number("runtime.detector.epsilon.normal", self.normal, positive=True, high=0.5)
+        check_number("runtime.detector.epsilon.power_saving", self.power_saving, positive=True, high=0.5)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """The misspeculation detectors tried per system and mode, and how their thresholds are chosen
+    (:mod:`mmnet.pipeline.detectors`, :mod:`mmnet.pipeline.risk`)."""
+
+    members: tuple[str, ...] = DETECTOR_KINDS
+    # point: keep the target share of the master's right answers on held-out val scores; guaranteed:
+    # extra-error rate <= epsilon with probability >= 1 - delta (Learn-then-Test), or no speculation
+    threshold_mode: str = "point"
+    delta: float = 0.1
+    epsilon: EpsilonConfig = field(default_factory=EpsilonConfig)
+    window_frames: int = 0  # guaranteed mode: the promise covers the extra errors of this many frames (0: the long-run rate)
+    prior_frames: float = 10.0  # per-class thresholds shrink toward the global one with this weight in frames
+    folds: int = 5  # cross-fitting folds of the val split
+    regularization: float = 1.0  # the logistic regression's C on standardised features
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.members, tuple) or not self.members:
+            raise fail("runtime.detector.members", self.members, f"a non-empty list of {list(DETECTOR_KINDS)}")
+        for i, member in enumerate(self.members):
+            check_choice(f"runtime.detector.members[{i}]", member, DETECTOR_KINDS)
+        if len(set(self.members)) != len(self.members):
+            raise fail("runtime.detector.members", list(self.members), "each detector at most once")
+        check_choice("runtime.detector.threshold_mode", self.threshold_mode, ("point", "guaranteed"))
+        check_number("runtime.detector.delta", self.delta, positive=True, high=0.5)
+        check_number("runtime.detector.prior_frames", self.prior_frames, high=1e6)
+        check_int("runtime.detector.folds", self.folds, low=2, high=20)
+        check_int("runtime.detector.window_frames", self.window_frames, low=0, high=10**9)
+        check_number("runtime.detector.regularization", self.regularization, positive=True, high=1e6)
 
 
 @dataclass(frozen=True)
@@ -320,11 +351,7 @@ class RuntimeSettings:
     # always evaluated and reported; selecting them is opt-in because per-class thresholds fitted on
     # a small val split generalise worse without agreement (measured on digits; see BUILD.md).
     single_minion_systems: bool = False
-    threshold_step: float = 0.01  # how far the per-class thresholds are lowered together per step
-    threshold_bootstrap: int = 20  # bootstrap rounds of the per-class heuristic (0: the plain heuristic)
-    # The §6.4.2 fit only sees the errors the val split happens to hold. On digits (360 val frames)
-    # val held no correctable agreed error, the fit chose thresholds of 0, and test then held two.
-    threshold_floor: ThresholdFloorConfig = field(default_factory=ThresholdFloorConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
     # The paper lets the master's own val errors that a minion gets right (odd corrects) pay for
     # accepted minion errors. On a small val split those few frames are noise, so by default an
     # accepted answer counts as correct only where the master is right too.
@@ -356,9 +383,7 @@ class RuntimeSettings:
             if value is not None and (not isinstance(value, str) or not value.endswith(".json")):
                 raise fail(f"runtime.{name}", value, "a .json file or null")
         check_number("runtime.temporal_distance_ms", self.temporal_distance_ms, high=1e7)
-        check_number("runtime.threshold_step", self.threshold_step, positive=True, high=0.5)
         check_int("runtime.calibration_bins", self.calibration_bins, low=2, high=100)
-        check_int("runtime.threshold_bootstrap", self.threshold_bootstrap, low=0, high=1000)
         for name in ("power_saving_disagreement", "odd_correct_credit", "single_minion_systems", "latency_model"):
             check_bool(f"runtime.{name}", getattr(self, name))
 

@@ -34,15 +34,23 @@ from mmnet.format.device_profile import DeviceProfile, host_device_profile, load
 from mmnet.format.errors import ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
+from mmnet.format.vocabulary import NEVER
 from mmnet.pipeline.calibration import calibrate_minion
 from mmnet.pipeline.config import RuntimeSettings
+from mmnet.pipeline.detectors import (
+    DetectorSettings,
+    FittedDetector,
+    MemberResult,
+    certification,
+    choose_detector,
+    member_views,
+    risk_coverage,
+)
 from mmnet.pipeline.pairing import Candidate, Choice, Cost, choose_placement, choose_system
 from mmnet.pipeline.thresholds import (
     OperatingPoint,
     SystemOutcomes,
-    bagged_disagreement_threshold,
-    bagged_per_class_thresholds,
-    confidence_floor,
+    disagreement_threshold,
     operating_point,
     outcome_counts,
     required_correct,
@@ -50,6 +58,7 @@ from mmnet.pipeline.thresholds import (
     threshold_sweep,
 )
 from mmnet.runtime.detector import apply_temperature, detect
+from mmnet.runtime.learned_detector import PER_CLASS
 from mmnet.runtime.network import (
     DEFAULT_PROFILES,
     NetworkProfile,
@@ -160,11 +169,14 @@ def _system_name(minions: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class _Tuned:
-    val: OperatingPoint
-    test: OperatingPoint
+    val: OperatingPoint  # the chosen detector's cross-fitted (out-of-fold) outputs on val
+    test: OperatingPoint  # the refitted detector on test
     disagreement_threshold: float | None  # None: every disagreement goes to the master
     single_val: OperatingPoint | None
     single_test: OperatingPoint | None
+    detector: FittedDetector
+    thresholds: np.ndarray  # the per-class member's thresholds (NEVER where it reached no target)
+    members: dict  # per member: its cross-fitted choice, test outcome and curves (the report's detectors section)
 
     def to_json(self) -> dict:
         def point(p: OperatingPoint) -> dict:
@@ -174,8 +186,9 @@ class _Tuned:
         if self.single_val is not None:
             single = {"threshold": round(self.single_val.thresholds[0], 6), "val": point(self.single_val),
                       "test": point(self.single_test)}
-        return {"thresholds": [round(t, 6) for t in self.val.thresholds],
+        return {"thresholds": [round(float(t), 6) for t in self.thresholds],
                 "disagreement_threshold": None if self.disagreement_threshold is None else round(self.disagreement_threshold, 6),
+                "detector": self.detector.to_json(),
                 "val": point(self.val), "test": point(self.test), "single_threshold": single}
 
 
@@ -184,7 +197,7 @@ class _System:
     name: str
     minions: tuple[str, ...]
     outcomes: dict[str, SystemOutcomes]  # split -> outcomes
-    tuned: dict[str, _Tuned | None]  # tuning -> thresholds, None when the target is out of reach
+    tuned: dict[str, _Tuned | None]  # tuning -> detector, None when the target is out of reach
     num_classes: int
     selectable: bool  # singles are evaluated always, selected only with runtime.single_minion_systems
 
@@ -192,7 +205,7 @@ class _System:
         """Everything measured about the system: outcome sets and tuned operating points."""
         return {"system": self.name, "minions": list(self.minions), "selectable": self.selectable,
                 "outcomes": {s: outcome_counts(o.minion_correct, o.master_correct) for s, o in self.outcomes.items()},
-                "modes": {t: None if v is None else v.to_json() for t, v in self.tuned.items()}}
+                "modes": {t: None if v is None else {**v.to_json(), "members": v.members} for t, v in self.tuned.items()}}
 
     def candidate(self, tuning: str) -> Candidate:
         tuned = self.tuned[tuning]
@@ -204,42 +217,97 @@ class _System:
                          tuned.test.recovery_rate, tuned.test.accuracy)
 
 
-def _tune(outcomes: dict[str, SystemOutcomes], tuning: str, target: float, needed: int, num_classes: int,
-          settings: RuntimeSettings) -> _Tuned | None:
+def _accepted_point(answer_correct: np.ndarray, master_correct: np.ndarray, accept: np.ndarray) -> OperatingPoint:
+    correct = int(np.sum(accept & answer_correct) + np.sum(~accept & master_correct))
+    return OperatingPoint(thresholds=(), recovery_rate=float(1.0 - accept.mean()), accuracy=correct / accept.size,
+                          correct=correct, total=int(accept.size))
+
+
+def _detector_settings(settings: RuntimeSettings, tuning: str) -> DetectorSettings:
+    d = settings.detector
+    return DetectorSettings(members=d.members, threshold_mode=d.threshold_mode, delta=d.delta,
+                            epsilon=getattr(d.epsilon, tuning), window_frames=d.window_frames,
+                            prior_frames=d.prior_frames, folds=d.folds, regularization=d.regularization)
+
+
+def _member_summary(member: MemberResult, master_val: np.ndarray, test_view: tuple, reference_test: np.ndarray,
+                    master_test: np.ndarray, ds: DetectorSettings) -> dict:
+    """One member's cross-fitted choice on val, its refit on test, its false negatives/positives and risk curves."""
+    summary: dict = {"reached": member.choice is not None,
+                     "certification": certification(member.choice, master_val.size, ds),
+                     "curve_val": risk_coverage(member.oof_scores, member.answer_correct, master_val)}
+    if member.fitted is not None and member.choice is not None:
+        good_test = test_view[0] == reference_test
+        margins = member.fitted.margins(test_view)
+        accept = margins >= 0.0
+        val_point = _accepted_point(member.answer_correct, master_val, member.oof_scores >= member.choice.threshold)
+        test_point = _accepted_point(good_test, master_test, accept)
+        summary.update({
+            "oracle_recovery_rate_test": float(np.mean(~good_test & master_test)),
+            "val": {"recovery_rate": val_point.recovery_rate, "accuracy": val_point.accuracy},
+            "test": {"recovery_rate": test_point.recovery_rate, "accuracy": test_point.accuracy},
+            # SIEVE's §4.5.5 terms, per frame: a correctable frame not recovered / a right answer recovered
+            "false_negative_rate_test": float(np.mean(accept & ~good_test & master_test)),
+            "false_positive_rate_test": float(np.mean(~accept & good_test)),
+            "curve_test": risk_coverage(margins, good_test, master_test),
+        })
+    return summary
+
+
+def _tune(views: dict[str, dict[str, tuple]], references: dict[str, np.ndarray], outcomes: dict[str, SystemOutcomes],
+          tuning: str, needed: int, num_classes: int, settings: RuntimeSettings) -> _Tuned | None:
     val, test = outcomes["val"], outcomes["test"]
-    fitting = val if settings.odd_correct_credit else val.without_odd_credit()
-    point = bagged_per_class_thresholds(fitting, num_classes, target, settings.threshold_step, settings.threshold_bootstrap)
-    if point is None:
+    ds = _detector_settings(settings, tuning)
+    choice = choose_detector(views["val"], references["val"], val.master_correct, needed, num_classes, ds,
+                             odd_credit=settings.odd_correct_credit)
+    members = {kind: _member_summary(m, val.master_correct, views["test"][kind], references["test"], test.master_correct, ds)
+               for kind, m in choice.members.items()}
+    detector = choice.detector
+    if detector is None or choice.chosen is None:
         return None
-    floor = confidence_floor(fitting, getattr(settings.threshold_floor, tuning))
-    thresholds = np.maximum(np.asarray(point.thresholds), floor)
+    per_class = choice.members.get(PER_CLASS)
+    thresholds = per_class.fitted.thresholds if per_class is not None and per_class.fitted is not None else \
+        np.full(num_classes, NEVER)
+    fitting = val if settings.odd_correct_credit else val.without_odd_credit()
     relaxed = None
-    if tuning == "power_saving" and settings.power_saving_disagreement:
-        relaxed = bagged_disagreement_threshold(fitting, thresholds, target, settings.threshold_bootstrap)
+    if detector.kind == PER_CLASS and tuning == "power_saving" and settings.power_saving_disagreement:
+        relaxed = disagreement_threshold(fitting, thresholds, needed)
     single = single_threshold(fitting, num_classes, needed)
-    if single is not None:  # the same floor, so that the two variants compare at equal caution
-        single = operating_point(fitting, np.maximum(np.asarray(single.thresholds), floor))
+    chosen = choice.members[choice.chosen]
+    assert chosen.choice is not None
+    val_accept = chosen.oof_scores >= chosen.choice.threshold
+    test_view = views["test"][choice.chosen]
+    test_accept = detector.margins(test_view) >= 0.0
+    if relaxed is not None:  # the paper's rule: a confident minion may answer a disagreement
+        val_view = views["val"][PER_CLASS]
+        val_accept = val_accept | (~val_view[2] & (val_view[1] >= relaxed))
+        test_accept = test_accept | (~test_view[2] & (test_view[1] >= relaxed))
     return _Tuned(
-        val=operating_point(val, thresholds, relaxed),  # what the thresholds give, odd corrects included
-        test=operating_point(test, thresholds, relaxed),
+        val=_accepted_point(chosen.answer_correct, val.master_correct, val_accept),  # odd corrects included
+        test=_accepted_point(test_view[0] == references["test"], test.master_correct, test_accept),
         disagreement_threshold=relaxed,
         single_val=None if single is None else operating_point(val, np.asarray(single.thresholds)),
         single_test=None if single is None else operating_point(test, np.asarray(single.thresholds)),
+        detector=detector,
+        thresholds=thresholds,
+        members={"chosen": choice.chosen, **members},
     )
 
 
-def _evaluate_systems(minions: list[dict], calibrated: dict, correct: dict, master_correct: dict, num_classes: int,
-                      targets: dict[str, float], needed: dict[str, int], settings: RuntimeSettings) -> list[_System]:
+def _evaluate_systems(minions: list[dict], probabilities: dict, calibrated: dict, correct: dict, master_correct: dict,
+                      num_classes: int, needed: dict[str, int], settings: RuntimeSettings) -> list[_System]:
     ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
     groups = [(m["id"],) for m in ordered]
     groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2) if a["variant"] != b["variant"]]
     systems = []
     for group in groups:
-        outcomes = {}
+        outcomes, views = {}, {}
         for split in ("val", "test"):
-            out = detect([calibrated[m][split] for m in group], np.zeros(num_classes))
+            arrays = [calibrated[m][split] for m in group]
+            out = detect(arrays, np.zeros(num_classes))
             outcomes[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
-        tuned = {t: _tune(outcomes, t, targets[t], needed[t], num_classes, settings) for t in TUNINGS}
+            views[split] = member_views(arrays, [probabilities[m][split] for m in group])
+        tuned = {t: _tune(views, correct, outcomes, t, needed[t], num_classes, settings) for t in TUNINGS}
         selectable = len(group) == 2 or settings.single_minion_systems
         systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, selectable))
     return systems
@@ -275,7 +343,7 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
                                        settings.calibration_bins)
         calibrations[mid] = calibration
         calibrated[mid] = {s: apply_temperature(probs[mid][s], calibration.temperature) for s in ("val", "test")}
-    systems = _evaluate_systems(minions, calibrated, reference, master_correct, num_classes, targets, needed, settings)
+    systems = _evaluate_systems(minions, probs, calibrated, reference, master_correct, num_classes, needed, settings)
     by_name = {s.name: s for s in systems}
 
     # Cloud: one frame up (as encoded), one reply down, the RTT, and the server's compute time.
@@ -301,9 +369,18 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
             master_cost = device_master if where == "device" else cloud
             tuning = spec["thresholds"]
             candidates = [] if tuning is None else [s.candidate(tuning) for s in systems if s.selectable]
+            target = targets.get(tuning or "normal", 1.0)
             choice = choose_system(candidates, minion_costs, master_cost, placement=where,
-                                   execution=settings.minion_execution, master_accuracy=master_accuracy,
-                                   target=targets.get(tuning or "normal", 1.0))
+                                   execution=settings.minion_execution, master_accuracy=master_accuracy, target=target)
+            if spec["cloud"] and candidates:
+                # The runtime may move the master (server load, a failed request, a forced placement): ship the
+                # best system for the other place too, so it can re-select without falling back to the master.
+                other = "cloud" if where == "device" else "device"
+                elsewhere = choose_system(candidates, minion_costs, cloud if other == "cloud" else device_master,
+                                          placement=other, execution=settings.minion_execution,
+                                          master_accuracy=master_accuracy, target=target).system
+                if elsewhere not in (MASTER_ONLY, choice.system, *choice.runner_ups):
+                    choice = dataclasses.replace(choice, runner_ups=(*choice.runner_ups, elsewhere))
             why = f"{mode} mode runs the master alone for every frame" if tuning is None else choice.why
             selection[name][mode] = dataclasses.replace(choice, why=f"{why}; master on the {where}: {placement_why}")
             rows += [{**row, "profile": name, "mode": mode} for row in choice.evaluated]
@@ -432,7 +509,8 @@ def _verdict(tuned: _Tuned) -> str:
 def _chosen_report(system: _System, profile: str) -> dict:
     test = system.outcomes["test"]
     master_correct_test = test.master_correct
-    tuned = system.tuned["normal"]
+    tuned = system.tuned["normal"] or system.tuned["power_saving"]  # a system is chosen in a mode it reaches
+    assert tuned is not None
     # Confidence of each test output class (Fig 4.4): lowest calibrated confidence of the minions.
     confidence = test.detector.confidence
     wrong = ~test.minion_correct
@@ -465,10 +543,6 @@ def _chosen_report(system: _System, profile: str) -> dict:
     }
 
 
-def _pct_text(fraction: float) -> str:
-    return f"{100 * fraction:g}%"
-
-
 def _report_data(inputs, settings, config, costs, calibrations, systems, selection, rows) -> dict:
     by_name = {s.name: s for s in systems}
     default = selection[settings.default_profile]["normal"]
@@ -499,16 +573,16 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
     if settings.reference == "master":
         notes.append("Unlabeled calibration: the master's own answers were the reference, so every accuracy here is "
                      "agreement with the master, not accuracy against ground truth.")
-    floor = settings.threshold_floor
-    if floor.normal or floor.power_saving:
-        notes.append(f"Threshold floor (beyond the paper): each per-class threshold is at least the calibrated confidence "
-                     f"below which lie {_pct_text(floor.normal)} (normal) and {_pct_text(floor.power_saving)} "
-                     "(power-saving) of the val frames the agreeing minions answered right, a margin against "
-                     "confident minion errors the val split is too small to show (runtime.threshold_floor).")
+    detector = settings.detector
+    notes.append(f"Detectors: {', '.join(detector.members)}, cross-fitted on {detector.folds} folds of val; thresholds "
+                 + ("chosen to keep the target on the held-out scores (point estimate)" if detector.threshold_mode == "point"
+                    else f"certified: extra errors per frame ≤ ε with probability ≥ {1 - detector.delta:g} (Learn-then-Test)")
+                 + f"; per-class thresholds shrunk toward a global one with a weight of {detector.prior_frames:g} frames.")
     if not config["device_profile"]["power_measured"]:
         notes.append(f"Energy uses an assumed compute power of {config['device_profile']['compute_power_w']} W "
                      "(no power counters on the measuring machine); radio energy follows the network power models.")
     return {
+        "detectors": _detectors_report(settings, systems, sorted({chosen_name, *config["systems"]} - {None})),
         "bundle": {"name": inputs.bundle_name, "created_utc": config["created_utc"], "dataset": inputs.dataset or {},
                    "labels": list(inputs.labels)},
         "reference": settings.reference,
@@ -531,6 +605,38 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
         "test_check": test_check,
         "notes": notes,
     }
+
+
+# SIEVE's misspeculation detector, dissertation §4.5.5: false negatives (a frame the speculative CNN got
+# wrong and the original right, not recovered) per connection, and false positives, as shares of all frames.
+SIEVE_DETECTOR = {"false_negative_rate": {"3g": 0.007, "lte": 0.008, "wifi": 0.004}, "false_positive_rate_below": 0.005,
+                  "source": "dissertation §4.5.5 (SIEVE, energy-optimised): FN 0.7/0.8/0.4% for 3G/LTE/Wi-Fi, "
+                            "FP below 0.5% for all connections"}
+
+
+def _detectors_report(settings: RuntimeSettings, systems: list[_System], names: list[str]) -> dict:
+    """Per shipped system and tuned mode: achieved vs oracle recovery on test, and every detector member's
+    cross-fitted choice, test outcome, false negatives/positives and risk-coverage curves."""
+    d = settings.detector
+    rows = []
+    by_name = {s.name: s for s in systems}
+    for name in names:
+        system = by_name[name]
+        for tuning in TUNINGS:
+            tuned = system.tuned[tuning]
+            if tuned is None:
+                continue
+            chosen = tuned.members["chosen"]
+            oracle = tuned.members[chosen]["oracle_recovery_rate_test"]
+            achieved = tuned.test.recovery_rate
+            rows.append({"system": name, "tuning": tuning, "chosen": chosen, "oracle_recovery_rate_test": oracle,
+                         "achieved_recovery_rate_test": achieved, "accuracy_test": tuned.test.accuracy,
+                         "efficiency": oracle / achieved if achieved > 0 else None,
+                         "members": {k: v for k, v in tuned.members.items() if k != "chosen"}})
+    return {"settings": {"members": list(d.members), "threshold_mode": d.threshold_mode, "delta": d.delta,
+                         "epsilon": {"normal": d.epsilon.normal, "power_saving": d.epsilon.power_saving},
+                         "prior_frames": d.prior_frames, "folds": d.folds, "window_frames": d.window_frames},
+            "sieve": SIEVE_DETECTOR, "systems": rows}
 
 
 def write_configuration(configuration: Configuration, bundle_dir: Path) -> dict[str, str]:

@@ -53,7 +53,9 @@ from mmnet.format.documents import validate_document
 from mmnet.format.errors import MmnetError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import MASTER_ONLY, RuntimeConfig, check_runtime_config
+from mmnet.format.vocabulary import NEVER
 from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.learned_detector import LOGISTIC, PER_CLASS, feature_names
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.remote import RemoteMasterError, RemoteResult
 from mmnet.runtime.runtime import FrameResult, Runtime
@@ -381,7 +383,8 @@ COLUMNS = (
     # the decision (selector.Decision): reason codes and the estimates that were compared
     "decision_path", "decision_placement", "probe", "thresholds_mode", "reasons", "master_ms", "rtt_ms", "dt_ms",
     "expected_ms",
-    # null, or [agree, confidence, threshold, disagreement_threshold, verdict]
+    # null, [agree, confidence, threshold, disagreement_threshold, verdict] (the paper's rule), or the learned
+    # detector's dict {"kind": "logistic", "agree", "confidence", "score", "threshold", "verdict"}
     "detector",
     # the selector state after a cloud call [rtt_ms, overloaded, next_probe_s]; null without one
     "after",
@@ -410,9 +413,17 @@ def _result_columns(result: FrameResult, systems: list[str]) -> dict[str, Any]:
         "thresholds_mode": d.thresholds_mode, "reasons": [code.value for code in d.reason_codes],
         "master_ms": est["master_ms"], "rtt_ms": est["rtt_ms"], "dt_ms": est["dt_ms"],
         "expected_ms": list(est["expected_ms"].values()),
-        "detector": None if not detector else [detector["agree"], detector["confidence"], detector["threshold"],
-                                               detector["disagreement_threshold"], detector["verdict"]],
+        "detector": _detector_column(detector),
     }
+
+
+def _detector_column(detector: dict[str, Any]) -> list[Any] | dict[str, Any] | None:
+    if not detector:
+        return None
+    if detector.get("kind") == "logistic":
+        return dict(detector)
+    return [detector["agree"], detector["confidence"], detector["threshold"], detector["disagreement_threshold"],
+            detector["verdict"]]
 
 
 def _run(bundle: Bundle, config_doc: dict[str, Any], cond: Condition, classifier: Callable[[str, _Cursor], Any],
@@ -488,7 +499,8 @@ def _check_covers(trace: dict[str, Any], covers: Iterable[str]) -> None:
         if not e["verified"]:
             seen.add("unverified")
         if e["detector"]:
-            agree, _, _, _, verdict = e["detector"]
+            d = e["detector"]
+            agree, verdict = (d["agree"], d["verdict"]) if isinstance(d, dict) else (d[0], d[4])
             seen.add(verdict)
             if not agree and verdict == "accepted":
                 seen.add("accepted_disagreement")
@@ -542,8 +554,17 @@ class _RecordedModels:
 # The conditions of the golden traces
 
 
+def _paper_rule(config: dict[str, Any]) -> tuple[tuple[tuple[str, ...], Any], ...]:
+    """Config patches giving every system's detector as the paper's rule (agreement + per-class thresholds)."""
+    return tuple((("systems", name, "modes", tuning, "detector"), {"kind": PER_CLASS})
+                 for name, s in config["systems"].items() for tuning in s["modes"])
+
+
 def _frame_pools(bundle: Bundle, frames: np.ndarray) -> dict[str, tuple[int, ...]]:
-    """Frame orders: plain, and ones where recovered frames (master agreeing and disagreeing) recur often."""
+    """Frame orders: plain, and ones where frames the paper's rule recovers (master agreeing and disagreeing)
+    recur often; a good learned detector recovers too few for the history rules."""
+    assert bundle.runtime_config is not None
+    bundle = _bundle_with(bundle, _patched(bundle.runtime_config.document, _paper_rule(bundle.runtime_config.document)))
     scratch = _LiveModels(bundle, frames, Recording(bundle.preprocessing.frame_shape))
     found: dict[str, list[tuple[int, bool]]] = {}
     for mode in ("normal", "power_saving"):
@@ -580,8 +601,17 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
     slow = ((("latency", master, "total_ms"), 80.0),)  # a phone whose master takes 80 ms: the cloud is faster
     heavy = ((("latency", master, "total_ms"), 500.0),)  # a master the cloud beats even on a loaded server
     fast = ((("latency", master, "total_ms"), 0.08),)  # a master faster than any minion pair
-    relaxed = tuple((("systems", name, "modes", "power_saving", "disagreement_threshold"), 0.8)
-                    for name, s in config["systems"].items() if "power_saving" in s["modes"])
+    # Whichever detector the build shipped, both kinds are traced: the paper's rule and a learned detector.
+    paper = _paper_rule(config)
+    strict = tuple((("systems", name, "modes", "normal", "thresholds"), [0.9] * len(s["modes"]["normal"]["thresholds"]))
+                   for name, s in config["systems"].items() if "normal" in s["modes"])
+    recover_all = tuple((("systems", name, "modes", "normal", "thresholds"), [NEVER] * len(s["modes"]["normal"]["thresholds"]))
+                        for name, s in config["systems"].items() if "normal" in s["modes"])
+    learned = tuple((("systems", name, "modes", tuning, "detector"), _learned_detector(len(s["minions"])))
+                    for name, s in config["systems"].items() for tuning in s["modes"])
+    relaxed = tuple(p for p in paper if p[0][3] == "power_saving") + tuple(
+        (("systems", name, "modes", "power_saving", "disagreement_threshold"), 0.8)
+        for name, s in config["systems"].items() if "power_saving" in s["modes"])
     master_only = {**config["selection"]["lte"]["normal"], "system": MASTER_ONLY, "runner_ups": []}
     no_system = ((("selection", "lte", "normal"), master_only),)
     plain, hist_n, hist_p = pools["plain"], pools["history_normal"], pools["history_power_saving"]
@@ -610,24 +640,33 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
     c = Condition
     return [
         c("lte-normal-device", "as built, no master client: minions, the detector, the master on the device recovers",
-          "normal", "lte", frames=plain[:24], times_s=_times(24, [1000.0]), covers=("minions", "recovered", "configured_system")),
-        c("lte-power_saving-device", "as built, power-saving thresholds", "power_saving", "lte", frames=plain[24:48],
-          times_s=_times(24, [1000.0]), covers=("minions", "recovered")),
+          "normal", "lte", frames=plain[:90], times_s=_times(90, [1000.0]), covers=("minions", "recovered", "configured_system")),
+        c("lte-power_saving-device", "as built, power-saving thresholds", "power_saving", "lte", frames=plain[90:180],
+          times_s=_times(90, [1000.0]), covers=("minions", "recovered")),
+        c("lte-normal-paper-rule", "every system's detector the paper's rule, its thresholds raised to 0.9: "
+          "agreement and per-class thresholds", "normal", "lte", patches=paper + strict, frames=plain[:120],
+          times_s=_times(120, [1000.0]),
+          covers=("accepted", "low_confidence", "disagree")),
+        c("lte-normal-learned", "every system's detector a logistic one on the minions' scores (accepts when the two "
+          "confidences and agreement score high): scores, low_score recoveries, accepted disagreements",
+          "normal", "lte", patches=learned, frames=hist_n[:30] + plain[240:270], times_s=_times(60, [1000.0]),
+          covers=("accepted", "low_score", "recovered")),
         c("3g-private-device", "as built, private mode on 3g: the master never leaves the device", "private", "3g",
           frames=plain[48:64], times_s=_times(16, [1000.0]), covers=("mode_device_only",)),
         c("wifi-mission_critical-device", "as built, the master alone", "mission_critical", "wifi", frames=plain[64:76],
           times_s=_times(12, [1000.0]), covers=("master_alone_mode", "master_device")),
-        c("lte-normal-history", "as built, 33 ms bursts with 250 ms gaps: history rules 1 and 2 and expiry", "normal",
-          "lte", frames=hist_n[:36], times_s=_times(36, [33.0, 33.0, 250.0, 33.0]),
+        c("lte-normal-history", "the paper's rule, 33 ms bursts with 250 ms gaps: history rules 1 and 2 and expiry",
+          "normal", "lte", patches=paper, frames=hist_n[:36], times_s=_times(36, [33.0, 33.0, 250.0, 33.0]),
           covers=("history_agreed", "history_corrected", "history_expired", "minions_unchecked", "unchecked")),
-        c("wifi-power_saving-history", "as built, power saving at 20 fps", "power_saving", "wifi", frames=hist_p[:30],
+        c("wifi-power_saving-history", "the paper's rule, power saving at 20 fps", "power_saving", "wifi",
+          patches=paper, frames=hist_p[:30],
           times_s=_times(30, [50.0]), covers=("history_agreed", "history_corrected")),
         c("wifi-normal-auto-client", "as built with a master URL: the device master (about 1 ms) beats the cloud (30 ms)",
           "normal", "wifi", master_client=True, frames=plain[76:88], times_s=_times(12, [1000.0]),
           script=steady(31.0), covers=("device_faster",)),
         c("lte-normal-forced-cloud-faults", "80 ms device master, placement forced to the cloud: runner-up re-costing "
           "with L_t, cloud faults fall back to the device master, timeouts overload the server but the override decides",
-          "normal", "lte", placement="cloud", master_client=True, patches=slow, frames=hist_n[:48],
+          "normal", "lte", placement="cloud", master_client=True, patches=slow + paper + recover_all, frames=plain[:48],
           times_s=_times(48, [400.0]),
           script=faulty, covers=("placement_override", "runner_up", "cloud_timeout", "cloud_http_5xx", "cloud_unreachable",
                                  "cloud_malformed", "cloud_http_4xx", "override_despite_overload", "recovered")),
@@ -640,7 +679,8 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
           covers=("master_cloud", "cloud_timeout", "unverified")),
         c("wifi-normal-cloud-only-fault-on-recovery", "no device master, the cloud times out on recovered frames: the "
           "minions' answer stands, unverified, and the history does not count the frame as recovered",
-          "normal", "wifi", master_client=True, device_master=False, frames=hist_n[:15], times_s=_times(15, [1000.0]),
+          "normal", "wifi", master_client=True, device_master=False, patches=paper, frames=hist_n[:15],
+          times_s=_times(15, [1000.0]),
           script=dead_then_alive, covers=("recovered", "unverified", "cloud_timeout")),
         c("slow-wifi-mission_critical-overload", "80 ms device master, the cloud wins; 200 ms requests (slower than "
           "the device) trip the server-load back-off after two samples, probes every 5 s, a fast probe clears it",
@@ -649,7 +689,7 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
           covers=("cloud_faster", "server_overloaded", "probe_server_overloaded", "master_device", "master_cloud")),
         c("slow-wifi-normal-overload", "80 ms device master, normal mode at 2 fps: recoveries in the cloud, the "
           "runner-up wins with the cloud master, the back-off and probes", "normal", "wifi", master_client=True,
-          patches=slow, frames=hist_n[:48], times_s=_times(48, [500.0]), script=overload,
+          patches=slow + paper + recover_all, frames=plain[:48], times_s=_times(48, [500.0]), script=overload,
           covers=("cloud_faster", "runner_up", "server_overloaded")),
         c("heavy-wifi-mission_critical-loaded-server", "500 ms device master; 200 ms requests (an RTT 6x the "
           "profile's) are still faster than the device: no back-off, the master stays in the cloud", "mission_critical",
@@ -658,12 +698,12 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
         c("slow-3g-normal-auto", "80 ms device master on 3g: the cloud (107 ms) still loses", "normal", "3g",
           master_client=True, patches=slow, frames=plain[190:202], times_s=_times(12, [1000.0]), script=steady(100.0),
           covers=("device_faster", "runner_up")),
-        c("slow-lte-private-client", "80 ms device master, private mode with a master URL: never the cloud; the "
-          "runner-up wins against the slow device master", "private", "lte", master_client=True, patches=slow,
+        c("slow-lte-private-client", "80 ms device master, private mode with a master URL: never the cloud", "private",
+          "lte", master_client=True, patches=slow,
           frames=plain[202:214], times_s=_times(12, [1000.0]), script=steady(70.0),
-          covers=("mode_device_only", "runner_up")),
+          covers=("mode_device_only",)),
         c("slow-parallel-wifi-power_saving", "80 ms device master, parallel minions (max instead of sum)",
-          "power_saving", "wifi", master_client=True, patches=slow + ((("minion_execution",), "parallel"),),
+          "power_saving", "wifi", master_client=True, patches=slow + paper + ((("minion_execution",), "parallel"),),
           frames=hist_p[:18], times_s=_times(18, [1000.0]), script=steady(31.0), covers=("cloud_faster",)),
         c("fast-lte-normal-device", "a 0.08 ms device master: minions not worth it, the master alone", "normal", "lte",
           patches=fast, frames=plain[214:226], times_s=_times(12, [1000.0]), covers=("minions_not_worth_it",)),
@@ -677,12 +717,20 @@ def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> li
     ]
 
 
+def _learned_detector(minions: int) -> dict[str, Any]:
+    """A logistic detector with set weights: score = 10·(Σ confidences) + 2·agree − 10·minions·0.97, accepted at 0."""
+    weights = [10.0 if name.startswith("confidence") else 2.0 if name == "agree" else 0.0
+               for name in feature_names(minions)]
+    return {"kind": LOGISTIC, "features": list(feature_names(minions)), "weights": weights,
+            "bias": -9.7 * minions, "threshold": 0.0}
+
+
 # Conditions made from another one by a config patch alone, on its frames, times and cloud script:
 # (name, base condition, description). Written by a full generation, or from the committed recording
 # (`--extend`), which holds every model output the base condition needed.
 DERIVED = (
-    ("wifi-power_saving-history-resolutions", "wifi-power_saving-history",
-     "as wifi-power_saving-history, every latency entry naming its model's resolution: a runner-up whose two "
+    ("lte-normal-device-resolutions", "lte-normal-device",
+     "as lte-normal-device, every latency entry naming its model's resolution: a runner-up whose two "
      "minions share a resolution is costed with one preprocessing (its first minion made slower by twice that, so "
      "the configured system still wins)"),
 )

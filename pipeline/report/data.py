@@ -8,7 +8,8 @@ because JSON Schema cannot state them:
   are not JSON, and a schema's ``"type": "number"`` lets them through;
 - paired lists are equally long: a reliability diagram's ``accuracy``, ``confidence`` and
   ``count`` hold one entry per bin (one fewer than ``bin_edges``), a threshold sweep one
-  ``accuracy`` per ``recovery_rate``.
+  ``accuracy`` per ``recovery_rate``, a detector's risk-coverage curve one ``extra_error_rate``
+  per ``recovery_rate``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def _check_paired_lengths(document: dict[str, Any]) -> None:
             sweep = document["chosen"]["curve"][split]
             _same_length(f"$.chosen.curve.{split}.accuracy", sweep["accuracy"], len(sweep["recovery_rate"]),
                          "one per recovery_rate")
+    for row_index, row in enumerate((document.get("detectors") or {}).get("systems", [])):
+        for kind, member in row["members"].items():
+            for which in ("curve_val", "curve_test"):
+                if which in member:
+                    curve = member[which]
+                    where = f"{_member(f'$.detectors.systems[{row_index}].members', kind)}.{which}.extra_error_rate"
+                    _same_length(where, curve["extra_error_rate"], len(curve["recovery_rate"]), "one per recovery_rate")
 
 
 def _same_length(path: str, values: list, expected: int, why: str) -> None:

@@ -38,6 +38,26 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
     return lines
 
 
+def _detector_part(data: Mapping) -> list[str]:
+    """The shipped misspeculation detector per system and tuned mode against the oracle (absent: nothing)."""
+    detectors = data.get("detectors")
+    if detectors is None:
+        return []
+    settings = detectors["settings"]
+    lines = ["## Misspeculation detector", "",
+             f"Per system and tuned mode the build fits {_md(', '.join(m.replace('_', '-') for m in settings['members']))} "
+             "detectors on val "
+             f"(cross-fitted over {settings['folds']} folds, {_md(settings['threshold_mode'])} thresholds) and ships "
+             "the one that recovers the fewest frames. Oracle: the test frames whose speculative answer is wrong "
+             "and the master's right; efficiency: oracle over achieved recovery rate (1.00 is perfect).", ""]
+    rows = [[_code(r["system"]), _md(mode_name(r["tuning"])), _md(r["chosen"].replace("_", "-")),
+             pct(r["achieved_recovery_rate_test"]), pct(r["oracle_recovery_rate_test"]),
+             "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"] for r in detectors["systems"]]
+    lines += _md_table(["system", "mode", "detector", "test P_r", "oracle P_r", "efficiency"], rows)
+    lines.append("")
+    return lines
+
+
 def render_model_card(data: Mapping) -> str:
     """The model card's Markdown for validated report data."""
     words = Words.for_reference(data["reference"])
@@ -59,8 +79,10 @@ def render_model_card(data: Mapping) -> str:
               f"{'x'.join(str(v) for v in dataset['frame_shape'])} frames like those of "
               f"{_md(dataset['source'])}.", "",
               "Small minion networks answer on the phone; a misspeculation detector sends an input to the "
-              "master (on the device or in the cloud) when a minion's calibrated confidence is below its "
-              "per-class threshold or the two minions disagree. The runtime picks the system per network "
+              "master (on the device or in the cloud) when it doubts their answer: the paper's rule (the minions "
+              "disagree, or a calibrated confidence is below its class's threshold) or a logistic regression on "
+              "the minions' scores, whichever recovered fewer frames on held-out validation data. "
+              "The runtime picks the system per network "
               "profile and mode (normal, power-saving, private, mission-critical) from this bundle's "
               "selection table.", "",
               "Not intended for inputs unlike the training data (other cameras, classes or domains), where "
@@ -112,6 +134,8 @@ def render_model_card(data: Mapping) -> str:
     lines += ["", "Test-split check of the configured systems:", ""]
     lines += _md_table(["mode", f"test {words.short}", "test P_r"], rows)
     lines.append("")
+
+    lines += _detector_part(data)
 
     lines += ["## Calibration", "",
               "Minion confidences are temperature-scaled on val; ECE is the expected calibration error.", ""]

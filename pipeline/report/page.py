@@ -269,6 +269,120 @@ def _chosen_section(data: Mapping, words: Words, plots: Mapping[str, str]) -> li
     return parts
 
 
+_MEMBER_NAMES = {"per_class_confidence": "per-class confidence", "logistic": "logistic regression"}
+_CONNECTIONS = {"3g": "3G", "lte": "LTE", "wifi": "Wi-Fi"}
+
+
+def _member_name(kind: str) -> str:
+    return _MEMBER_NAMES.get(kind, kind.replace("_", " "))
+
+
+def _efficiency(value: Any) -> str:
+    return f"{value:.2f}" if is_real(value) else "n/a"
+
+
+def _span(values: Sequence[float]) -> str:
+    """A list of fractions as one percentage or a range ("0.56%" or "0.00–1.67%")."""
+    if not values:
+        return "n/a"
+    low, high = min(values), max(values)
+    return pct(low) if abs(high - low) < 5e-7 else f"{100 * low:.2f}\u2013{pct(high)}"
+
+
+def _detectors_settings(detectors: Mapping) -> _Safe:
+    settings = detectors["settings"]
+    if settings["threshold_mode"] == "guaranteed":
+        mode = ("<b>guaranteed</b> rule (Learn-then-Test: at most &epsilon; extra errors per frame with probability "
+                "at least 1&minus;&delta;, or no speculation)")
+    else:
+        mode = ("<b>point</b> rule (the paper's: the kept right answers reach the mode's target on the "
+                "cross-fitted val scores)")
+    epsilon = "; ".join(f"{mode_name(m)} {pct(v)}" for m, v in settings["epsilon"].items())
+    window = (_h(", over windows of {} served frames", num(settings["window_frames"])) if settings["window_frames"]
+              else _Safe(", as a long-run rate"))
+    return _h(
+        "<p>Per shipped system and tuned mode the build fits every detector member ({}) on val, cross-fitted over "
+        "{} folds (each val frame is scored by a detector fitted without it), sets each member's threshold by the "
+        "{}, and ships the member that recovers the fewest frames. Risk: &delta; = {}, "
+        "&epsilon; (extra errors per frame) {}{}. Per-class thresholds shrink toward the global one with a "
+        "prior of {} frames.</p>",
+        ", ".join(_member_name(k) + (" (the paper's rule)" if k == "per_class_confidence" else "")
+                  for k in settings["members"]), num(settings["folds"]), _Safe(mode),
+        num(settings["delta"]), epsilon, window, num(settings["prior_frames"]))
+
+
+def _member_rows(row: Mapping) -> list[list[str]]:
+    rows = []
+    for kind, member in row["members"].items():
+        cert = member["certification"]
+        certifiable = ("yes" if cert["can_certify"]
+                       else f"needs {cert['frames_to_certify']:,} frames (has {cert['frames']:,})")
+        name = _member_name(kind) + (" (shipped)" if kind == row["chosen"] else "")
+        if not member["reached"]:
+            rows.append([name, "no", "-", "-", "-", "-", "-", "-", "-", certifiable])
+            continue
+        bound = f"{pct(cert['extra_error_upper_bound'])} ({cert['extra_errors']:,} in {cert['frames']:,})"
+        rows.append([name, "yes", pct(member["val"]["recovery_rate"]), pct(member["val"]["accuracy"]),
+                     pct(member["test"]["recovery_rate"]), pct(member["test"]["accuracy"]),
+                     pct(member["false_negative_rate_test"]), pct(member["false_positive_rate_test"]), bound,
+                     certifiable])
+    return rows
+
+
+def _detectors_section(data: Mapping, words: Words, plots: Mapping[str, str]) -> list[str]:
+    detectors = data.get("detectors")
+    if detectors is None:
+        return []
+    parts = ['<h2 id="detectors">Misspeculation detectors</h2>', _detectors_settings(detectors)]
+    systems = detectors["systems"]
+    rows = [[r["system"], mode_name(r["tuning"]), _member_name(r["chosen"]), pct(r["achieved_recovery_rate_test"]),
+             pct(r["oracle_recovery_rate_test"]), _efficiency(r["efficiency"]), pct(r["accuracy_test"])]
+            for r in systems]
+    parts.append(_table(["system", "mode", "detector shipped", "test P_r", "oracle P_r", "efficiency",
+                         f"test {words.short}"], rows, numeric=(3, 4, 5, 6)))
+    parts.append("<p>Oracle P_r: the test frames whose speculative answer is wrong and the master's right, the "
+                 "fewest a perfect detector would recover. Efficiency: oracle over achieved P_r (1.00 is "
+                 "perfect; lower means more frames go to the master than need to).</p>")
+
+    sieve = detectors["sieve"]
+    shipped = [r["members"].get(r["chosen"]) for r in systems]
+    shipped = [m for m in shipped if m is not None and m["reached"]]
+    fn = " / ".join(pct(v) for v in sieve["false_negative_rate"].values())
+    where = " / ".join(_CONNECTIONS.get(k, k) for k in sieve["false_negative_rate"])
+    ours = (_h("ours (shipped detectors, test, per frame, over {} system-mode rows): FN {}, FP {}", len(shipped),
+               _span([m["false_negative_rate_test"] for m in shipped]),
+               _span([m["false_positive_rate_test"] for m in shipped]))
+            if shipped else _Safe("ours: no shipped detector in this data"))
+    parts.append(_h(
+        "<p>Compared with SIEVE's misspeculation detector: FN {} ({}), FP &lt; {}; {}. A false negative is a "
+        "frame the speculative answer gets wrong and the master right that is not recovered (an extra error), "
+        "a false positive a frame recovered although the speculative answer was right. <span class=\"muted\">"
+        "Source: {}.</span></p>", fn, where, pct(sieve["false_positive_rate_below"]), ours, sieve["source"]))
+
+    if "detector_risk_coverage" in plots:
+        parts.append(_figure_html(
+            plots, "detector_risk_coverage", "detector risk-coverage curves",
+            "Risk-coverage per shipped system and mode: the share of frames recovered (sent to the master) vs "
+            "the extra errors per frame (accepted speculative answers that are wrong where the master is "
+            "right) as each member's threshold is swept; dashed: cross-fitted val, solid: test. The star is the "
+            "shipped member on test (its false negatives per frame are its extra errors), the vertical dotted line "
+            "the oracle recovery rate, the horizontal dotted line the mode's \u03b5. Each panel's x axis is "
+            "zoomed to the operating region (four times the larger of the oracle and shipped recovery rates, at "
+            "least 20%)."))
+
+    headers = ["member", "reached", "val P_r", f"val {words.short}", "test P_r", f"test {words.short}",
+               "FN (test)", "FP (test)", f"extra errors/frame, {pct(1 - detectors['settings']['delta'], 0)} upper bound (val)",
+               "certifiable"]
+    for row in systems:
+        parts.append(_h("<h3>{}, {}</h3>", row["system"], mode_name(row["tuning"])))
+        parts.append(_table(headers, _member_rows(row), numeric=(2, 3, 4, 5, 6, 7, 8)))
+    parts.append("<p>Val figures are cross-fitted (out of fold). FN and FP are shares of all test frames. The "
+                 "bound is the one-sided Clopper&ndash;Pearson (1&minus;&delta;) upper bound on the extra-error "
+                 "rate from the extra errors seen on val; certifiable says whether the val frames could certify "
+                 "&epsilon; at all (with no extra error seen), after splitting &delta; over the members.</p>")
+    return parts
+
+
 def _selection_section(data: Mapping, words: Words, plots: Mapping[str, str]) -> list[str]:
     parts = ['<h2 id="selection">Selection per network profile and mode</h2>']
     rows = []
@@ -421,7 +535,8 @@ def _test_check_section(data: Mapping, words: Words) -> list[str]:
 def render_page(data: Mapping, plots: Mapping[str, str]) -> str:
     """The page's HTML for validated report data and the plots drawn ({key: file name}, as :func:`draw_plots` returns)."""
     words = Words.for_reference(data["reference"])
-    nav = [("summary", "summary"), ("chosen", "chosen system"), ("selection", "selection"),
+    nav = [("summary", "summary"), ("chosen", "chosen system"),
+           *([("detectors", "detectors")] if data.get("detectors") is not None else []), ("selection", "selection"),
            ("placement", "placement"), ("outcomes", "outcomes"), ("calibration", "calibration"),
            ("models", "models"), ("network", "network"), ("device", "device"),
            ("latency-model", "latency model"), ("test-check", "test check"), ("notes", "notes")]
@@ -431,6 +546,7 @@ def render_page(data: Mapping, plots: Mapping[str, str]) -> str:
         "<nav>" + "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in nav) + "</nav>",
         *_summary(data, words),
         *_chosen_section(data, words, plots),
+        *_detectors_section(data, words, plots),
         *_selection_section(data, words, plots),
         *_outcomes_section(data, words),
         *_calibration_section(data, plots),

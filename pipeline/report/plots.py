@@ -27,6 +27,7 @@ PLOT_FILES = {
     "reliability": "reliability_diagrams.png",
     "pareto": "pareto_latency_accuracy.png",
     "latency_model": "latency_model.png",
+    "detector_risk_coverage": "detector_risk_coverage.png",
 }
 _DPI = 100
 
@@ -250,6 +251,78 @@ def _plot_latency_model(data: Mapping, path: Path) -> None:
     _save(fig, path)
 
 
+_MEMBER_COLORS = {"per_class_confidence": "tab:blue", "logistic": "tab:orange"}
+_OTHER_COLORS = ("tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def _member_colors(rows: Sequence[Mapping]) -> dict[str, str]:
+    kinds: list[str] = []
+    for row in rows:
+        kinds += [k for k in row["members"] if k not in kinds]
+    spare = iter(_OTHER_COLORS * (1 + len(kinds) // len(_OTHER_COLORS)))
+    return {k: _MEMBER_COLORS[k] if k in _MEMBER_COLORS else next(spare) for k in kinds}
+
+
+def _risk_zoom(row: Mapping) -> float:
+    """The x limit (%) of a risk-coverage panel: the operating region, 4x the larger of the oracle and the
+    shipped recovery rates, at least 20% and at most 100%."""
+    chosen = row["members"].get(row["chosen"]) or {}
+    rates = [row["oracle_recovery_rate_test"], row["achieved_recovery_rate_test"]]
+    if chosen.get("reached"):
+        rates += [chosen["test"]["recovery_rate"], chosen["val"]["recovery_rate"]]
+    return min(100.0, max(20.0, 400 * max(rates)))
+
+
+def _plot_detector_risk_coverage(data: Mapping, path: Path) -> None:
+    detectors = data["detectors"]
+    rows = detectors["systems"]
+    epsilon = detectors["settings"]["epsilon"]
+    colors = _member_colors(rows)
+    n_rows, cols = _grid(len(rows))
+    fig = _figure(4.4 * cols, 3.5 * n_rows + 0.5)
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        if index >= len(rows):
+            ax.set_axis_off()
+            continue
+        row = rows[index]
+        for kind, member in row["members"].items():
+            color = colors[kind]
+            for key, style in (("curve_val", "--"), ("curve_test", "-")):
+                curve = member.get(key)
+                if curve and curve["recovery_rate"]:
+                    ax.plot([100 * r for r in curve["recovery_rate"]], [100 * e for e in curve["extra_error_rate"]],
+                            color=color, ls=style, lw=1.2 if style == "-" else 1.0)
+        chosen = row["members"].get(row["chosen"])
+        if chosen is not None and chosen["reached"]:
+            # on test, the shipped member's false negatives per frame are its extra errors per frame
+            ax.plot(100 * chosen["test"]["recovery_rate"], 100 * chosen["false_negative_rate_test"], ls="none",
+                    marker="*", ms=12, color=colors[row["chosen"]], mec="black", mew=0.6, zorder=4)
+        ax.axvline(100 * row["oracle_recovery_rate_test"], color="tab:green", ls=":", lw=1.3)
+        if row["tuning"] in epsilon:
+            ax.axhline(100 * epsilon[row["tuning"]], color="tab:red", ls=":", lw=1.3)
+        ax.set_title(f"{row['system']}\n{mode_name(row['tuning'])}: shipped {row['chosen'].replace('_', '-')}, "
+                     f"P_r {pct(row['achieved_recovery_rate_test'])} (oracle {pct(row['oracle_recovery_rate_test'])})",
+                     fontsize=7)
+        ax.set_xlim(-1, _risk_zoom(row))
+        top = ax.get_ylim()[1]
+        ax.set_ylim(-0.04 * top, top)  # curves along zero stay visible above the axis
+        ax.set_xlabel("recovery rate (% of frames sent to the master)", fontsize=7.5)
+        ax.set_ylabel("extra errors per frame (%)", fontsize=7.5)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=color, lw=1.5, label=kind.replace("_", "-")) for kind, color in colors.items()]
+    handles += [Line2D([], [], color="gray", ls="--", label="cross-fitted val"),
+                Line2D([], [], color="gray", ls="-", label="test"),
+                Line2D([], [], color="gray", ls="none", marker="*", ms=10, mec="black", label="shipped, on test"),
+                Line2D([], [], color="tab:green", ls=":", label="oracle recovery rate (test)"),
+                Line2D([], [], color="tab:red", ls=":", label="\u03b5 of the mode")]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
+    _save(fig, path)
+
+
 def plots_with_data(data: Mapping) -> list[str]:
     """The keys of :data:`PLOT_FILES` whose data the report data holds, in that order."""
     present = {
@@ -258,6 +331,7 @@ def plots_with_data(data: Mapping) -> list[str]:
         "reliability": bool(data["calibration"]),
         "pareto": bool(data["candidates"]),
         "latency_model": bool(data.get("latency_model") and data["latency_model"]["models"]),
+        "detector_risk_coverage": bool(data.get("detectors") and data["detectors"]["systems"]),
     }
     return [key for key in PLOT_FILES if present[key]]
 
@@ -274,6 +348,7 @@ def draw_plots(data: Mapping, out_dir: Path) -> dict[str, str]:
         "reliability": lambda path: _plot_reliability(data, words, path),
         "pareto": lambda path: _plot_pareto(data, words, path),
         "latency_model": lambda path: _plot_latency_model(data, path),
+        "detector_risk_coverage": lambda path: _plot_detector_risk_coverage(data, path),
     }
     drawn = plots_with_data(data)
     for key, name in PLOT_FILES.items():

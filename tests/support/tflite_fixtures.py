@@ -11,6 +11,7 @@ still match a fresh conversion's outputs.
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -237,15 +238,16 @@ def write_fixture_bundle(bundle_dir: Path) -> Path:
     return bundle_dir
 
 
-def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
-    """The fixture bundle with a runtime config from the real configure stage.
+def write_configured_fixture_bundle(bundle_dir: Path, detectors: tuple[str, ...] = ("per_class_confidence",)) -> Path:
+    """The fixture bundle with a runtime config from the real configure stage, its detector one of
+    ``detectors`` (by default the paper's rule).
 
     The manifest says the master takes 5 ms and the minion 0.1 ms on the device, so the single
     minion system pays off; Wi-Fi's ~30 ms round trip keeps the master on the device.
     """
     from mmnet.format.preprocessing import PreprocessingSpec
     from mmnet.pipeline.bundle import attach_configuration
-    from mmnet.pipeline.config import RuntimeSettings
+    from mmnet.pipeline.config import DetectorConfig, RuntimeSettings
     from mmnet.pipeline.configure import build_configuration
     from mmnet.runtime.preprocessing import preprocess
 
@@ -264,8 +266,26 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
         classifier = TFLiteClassifier(bundle_dir / record["file"])
         probabilities[record["id"]] = {s: classifier.predict(preprocess(f, spec, record["resolution"]))
                                        for s, (f, _) in splits.items()}
-    settings = RuntimeSettings(single_minion_systems=True, latency_model=False)
+    settings = RuntimeSettings(single_minion_systems=True, latency_model=False, detector=DetectorConfig(members=detectors))
     attach_configuration(manifest, bundle_dir, build_configuration(settings, manifest, probabilities, splits))
+    write_manifest(manifest, bundle_dir / "manifest.json")
+    return bundle_dir
+
+
+def write_retuned_bundle(configured: Path, bundle_dir: Path, tuned: dict[str, dict[str, Any]]) -> Path:
+    """A copy of a configured fixture bundle whose every system's tuned modes are updated with
+    ``tuned[mode]`` (e.g. fixed thresholds, or a logistic detector), checksums kept valid."""
+    from mmnet.format.runtime_config import write_runtime_config
+
+    shutil.copytree(configured, bundle_dir)
+    config_path = bundle_dir / "runtime_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    for system in config["systems"].values():
+        for mode, entry in system["modes"].items():
+            entry.update(copy.deepcopy(tuned.get(mode, {})))
+    write_runtime_config(config, config_path)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["runtime_config"].update(sha256=sha256_file(config_path), bytes=config_path.stat().st_size)
     write_manifest(manifest, bundle_dir / "manifest.json")
     return bundle_dir
 
@@ -273,20 +293,10 @@ def write_configured_fixture_bundle(bundle_dir: Path) -> Path:
 def write_always_recovering_bundle(configured: Path, bundle_dir: Path) -> Path:
     """A copy of a configured fixture bundle whose thresholds are above any confidence: the detector
     recovers every frame it checks."""
-    from mmnet.format.runtime_config import write_runtime_config
     from mmnet.runtime.detector import NEVER
 
-    shutil.copytree(configured, bundle_dir)
-    config_path = bundle_dir / "runtime_config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
-    for system in config["systems"].values():
-        for tuned in system["modes"].values():
-            tuned["thresholds"] = [NEVER] * NUM_CLASSES
-    write_runtime_config(config, config_path)
-    manifest = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
-    manifest["runtime_config"].update(sha256=sha256_file(config_path), bytes=config_path.stat().st_size)
-    write_manifest(manifest, bundle_dir / "manifest.json")
-    return bundle_dir
+    never = {"thresholds": [NEVER] * NUM_CLASSES, "detector": {"kind": "per_class_confidence"}}
+    return write_retuned_bundle(configured, bundle_dir, {"normal": never, "power_saving": never})
 
 
 def rewrite_manifest(bundle_dir: Path, manifest: dict[str, Any]) -> None:

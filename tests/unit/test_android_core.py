@@ -31,7 +31,7 @@ def _close(a: Any, b: Any) -> bool:
 
 
 def first_difference(committed: dict[str, Any], fresh: dict[str, Any]) -> str | None:
-    """Where two traces differ (None if they agree): exact, except calibrated confidences."""
+    """Where two traces differ (None if they agree): exact, except the paper's rule's calibrated confidences."""
     for key in committed.keys() | fresh.keys():
         if key != "frames" and committed.get(key) != fresh.get(key):
             return f"{key}: committed {committed.get(key)!r}, Python now {fresh.get(key)!r}"
@@ -42,7 +42,10 @@ def first_difference(committed: dict[str, Any], fresh: dict[str, Any]) -> str | 
             a, b = old[column], new[column]
             if column == "confidence" and _close(a, b):
                 continue
-            if column == "detector" and a and b and a[:1] + a[2:] == b[:1] + b[2:] and (a[1] == b[1] or _close(a[1], b[1])):
+            # the paper's rule: [agree, confidence, ...], its calibrated confidence close; the learned detector's
+            # dict (no power function in it) must match exactly
+            if column == "detector" and isinstance(a, list) and isinstance(b, list) and a[:1] + a[2:] == b[:1] + b[2:] \
+                    and (a[1] == b[1] or _close(a[1], b[1])):
                 continue
             if a != b:
                 return f"frame position {position} (test frame {old['frame']}): {column} committed {a!r}, Python now {b!r}"

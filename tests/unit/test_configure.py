@@ -9,9 +9,10 @@ import pytest
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, check_runtime_config, load_runtime_config
 from mmnet.pipeline.bundle import reconfigure_bundle
-from mmnet.pipeline.config import RuntimeSettings, TargetsConfig
+from mmnet.pipeline.config import DetectorConfig, EpsilonConfig, RuntimeSettings, TargetsConfig
 from mmnet.pipeline.configure import build_configuration, write_configuration
 from mmnet.pipeline.report.files import report_files
+from mmnet.runtime.learned_detector import LOGISTIC, PER_CLASS
 from tests.support import tflite_fixtures as tfx
 
 CLASSES = 4
@@ -181,8 +182,9 @@ def test_report_references_only_files_that_exist(synthetic, tmp_path):
 
 
 def test_power_saving_may_accept_confident_disagreements(synthetic):
-    strict = _configure(synthetic).runtime_config
-    relaxed = _configure(synthetic, power_saving_disagreement=True).runtime_config
+    paper = DetectorConfig(members=(PER_CLASS,))  # the relaxation belongs to the paper's rule
+    strict = _configure(synthetic, detector=paper).runtime_config
+    relaxed = _configure(synthetic, power_saving_disagreement=True, detector=paper).runtime_config
     fitted = [tuned["power_saving"]["disagreement_threshold"] for tuned in
               (system["modes"] for system in relaxed["systems"].values())]
     assert any(value is not None for value in fitted)
@@ -194,20 +196,45 @@ def test_power_saving_may_accept_confident_disagreements(synthetic):
         assert saving["recovery_rate"] <= strict["selection"][profile]["power_saving"]["expected"]["recovery_rate"]
 
 
-def test_threshold_floor_raises_thresholds_and_recovers_more(synthetic):
-    from mmnet.pipeline.config import ThresholdFloorConfig
+def test_each_system_ships_the_member_with_the_lowest_cross_fitted_recovery_rate(synthetic):
+    result = _configure(synthetic)
+    shipped = {row["system"]: row["modes"] for row in result.systems}
+    kinds = set()
+    for name, system in result.runtime_config["systems"].items():
+        for tuning, tuned in system["modes"].items():
+            members = shipped[name][tuning]["members"]
+            chosen = members["chosen"]
+            kinds.add(chosen)
+            assert tuned["detector"]["kind"] == chosen
+            reached = {k: m["val"]["recovery_rate"] for k, m in members.items() if k != "chosen" and m["reached"]}
+            assert reached[chosen] == min(reached.values()), (name, tuning, reached)
+            assert tuned["val"]["recovery_rate"] == pytest.approx(reached[chosen])
+    assert LOGISTIC in kinds, "the learned detector never won here, so its shipping was not tested"
+    logistic = next(t["detector"] for s in result.runtime_config["systems"].values() for t in s["modes"].values()
+                    if t["detector"]["kind"] == LOGISTIC)
+    assert len(logistic["weights"]) == len(logistic["features"]) in (3, 9)
 
-    plain = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.0, power_saving=0.0)).runtime_config
-    floored = _configure(synthetic, threshold_floor=ThresholdFloorConfig(normal=0.3, power_saving=0.0)).runtime_config
-    floored_normal = {name: system["modes"] for name, system in floored["systems"].items()
-                      if system["modes"]["normal"] is not None}
-    assert floored_normal, "no system serves the normal mode, so the floor was not tested"
-    for name, after in floored_normal.items():
-        before = plain["systems"][name]["modes"]
-        assert min(after["normal"]["thresholds"]) > 0.0, name  # the floor, even where the fit chose 0
-        assert all(a >= b for a, b in zip(after["normal"]["thresholds"], before["normal"]["thresholds"]))
-        assert after["normal"]["val"]["recovery_rate"] > before["normal"]["val"]["recovery_rate"]
-        assert after["power_saving"] == before["power_saving"]  # a floor of 0 changes nothing
+
+def test_guaranteed_mode_declines_what_val_is_too_small_to_certify(synthetic):
+    """400 val frames cannot certify 0.3% extra errors at delta 0.1 (998 are needed, delta shared by two
+    detectors): no system may
+    speculate in normal mode; a budget of 3% they can certify, and the test split then keeps it."""
+    tight = _configure(synthetic, detector=DetectorConfig(threshold_mode="guaranteed")).runtime_config
+    assert all("normal" not in system["modes"] for system in tight["systems"].values())
+    assert all(tight["selection"][p]["normal"]["system"] == MASTER_ONLY for p in tight["selection"])
+    loose = _configure(synthetic, detector=DetectorConfig(threshold_mode="guaranteed",
+                                                          epsilon=EpsilonConfig(normal=0.03, power_saving=0.05)))
+    normal = [s["modes"]["normal"] for s in loose.runtime_config["systems"].values() if "normal" in s["modes"]]
+    assert normal, "no system was certified at 3%"
+    master = loose.runtime_config["master"]["test_accuracy"]
+    for tuned in normal:
+        assert tuned["test"]["recovery_rate"] < 1.0
+        assert tuned["test"]["accuracy"] >= master - 0.03 - 0.02  # the guarantee, with sampling slack on 400 test frames
+    certified = [m["certification"] for row in loose.systems for mode in row["modes"].values() if mode
+                 for k, m in mode["members"].items() if k != "chosen"]
+    # two members share delta: each certifies at 0.05, which with no error seen takes ln 0.05 / ln 0.97 = 98.4 frames
+    assert all(c["frames_to_certify"] == 99 and c["can_certify"] and c["level"] == 0.05
+               for c in certified if c["epsilon"] == 0.03)
 
 
 def test_reconfigure_refuses_a_bundle_holding_a_symlink(tmp_path):

@@ -59,8 +59,62 @@ def _model(model_id: str, role: str, family: str, alpha: float, resolution: int,
             "latency_ms": latency, "calibration": calibration}
 
 
+def _risk_curve(oracle: float, slope: float) -> dict:
+    """A risk-coverage curve: extra errors per frame fall from the oracle rate to 0 as more frames are recovered."""
+    recovery = [round(i / 10, 4) for i in range(10, -1, -1)]
+    return {"recovery_rate": recovery, "extra_error_rate": [round(max(0.0, oracle - slope * r), 4) for r in recovery]}
+
+
+def _detector_member(*, reached: bool, epsilon: float, val: tuple = (), test: tuple = (), fn: float = 0.0,
+                     fp: float = 0.0, extra_errors: int = 0, bound: float = 0.0) -> dict:
+    """One detector member of the detectors block (pipeline/configure.py _member_summary)."""
+    needed = 998 if epsilon < 0.005 else 299
+    member = {"reached": reached,
+              "certification": {"epsilon": epsilon, "delta": 0.1, "certified_rate": epsilon, "level": 0.05,
+                                "frames": 360, "frames_to_certify": needed, "can_certify": 360 >= needed},
+              "curve_val": _risk_curve(ORACLE_TEST, 0.4)}
+    if reached:
+        member["certification"].update(extra_errors=extra_errors, extra_error_upper_bound=bound)
+        member.update({"oracle_recovery_rate_test": ORACLE_TEST,
+                       "val": {"recovery_rate": val[0], "accuracy": val[1]},
+                       "test": {"recovery_rate": test[0], "accuracy": test[1]},
+                       "false_negative_rate_test": fn, "false_positive_rate_test": fp,
+                       "curve_test": _risk_curve(ORACLE_TEST, 0.3)})
+    return member
+
+
+def _detectors_block() -> dict:
+    """The detectors block: the pair in normal mode ships the logistic regression, in power-saving mode the
+    per-class rule (the logistic regression does not reach the target there)."""
+    return {
+        "settings": {"members": ["per_class_confidence", "logistic"], "threshold_mode": "point", "delta": 0.1,
+                     "epsilon": {"normal": 0.003, "power_saving": 0.01}, "prior_frames": 10.0, "folds": 5,
+                     "window_frames": 0},
+        "sieve": {"false_negative_rate": {"3g": 0.007, "lte": 0.008, "wifi": 0.004}, "false_positive_rate_below": 0.005,
+                  "source": "dissertation §4.5.5 (SIEVE, energy-optimised)"},
+        "systems": [
+            {"system": PAIR, "tuning": "normal", "chosen": "logistic", "oracle_recovery_rate_test": ORACLE_TEST,
+             "achieved_recovery_rate_test": 0.0611, "accuracy_test": 0.9806, "efficiency": ORACLE_TEST / 0.0611,
+             "members": {
+                 "per_class_confidence": _detector_member(reached=True, epsilon=0.003, val=(0.0556, 0.9861),
+                                                          test=(0.0722, 0.9806), fn=0.0083, fp=0.0444,
+                                                          extra_errors=1, bound=0.0108),
+                 "logistic": _detector_member(reached=True, epsilon=0.003, val=(0.0472, 0.9833), test=(0.0611, 0.9806),
+                                              fn=0.0139, fp=0.0433, extra_errors=2, bound=0.0147)}},
+            {"system": PAIR, "tuning": "power_saving", "chosen": "per_class_confidence",
+             "oracle_recovery_rate_test": ORACLE_TEST, "achieved_recovery_rate_test": 0.0444, "accuracy_test": 0.9778,
+             "efficiency": ORACLE_TEST / 0.0444,
+             "members": {
+                 "per_class_confidence": _detector_member(reached=True, epsilon=0.01, val=(0.0389, 0.9806),
+                                                          test=(0.0444, 0.9778), fn=0.0083, fp=0.0211,
+                                                          extra_errors=3, bound=0.0185),
+                 "logistic": _detector_member(reached=False, epsilon=0.01)}},
+        ],
+    }
+
+
 def make_report_data(*, reference: str = "labels", chosen: bool = True, latency_model: bool = True,
-                     power_measured: bool = False) -> dict:
+                     power_measured: bool = False, detectors: bool = True) -> dict:
     """A complete, realistic report-data dict (layout: pipeline/report/schemas/report_data.schema.json)."""
     rng = np.random.default_rng(7)
     labels = [str(i) for i in range(10)]
@@ -187,6 +241,7 @@ def make_report_data(*, reference: str = "labels", chosen: bool = True, latency_
                        "power_saving": {"accuracy": 0.9611, "recovery_rate": 0.0744},
                        "master_test_accuracy": 0.9833},
         "notes": ["digits is tiny: 360 test inputs", "one note with <b>markup</b> & an ampersand"],
+        **({"detectors": _detectors_block()} if detectors else {}),
     }
 
 
@@ -233,7 +288,7 @@ def test_every_referenced_file_exists_and_all_plots_are_linked(labeled):
         assert (labeled.parent / name).is_file(), f"index.html references missing {name}"
     pngs = sorted(f for f in files if f.endswith(".png"))
     assert pngs == sorted(["accuracy_vs_recovery.png", "confidence_histograms.png", "reliability_diagrams.png",
-                           "pareto_latency_accuracy.png", "latency_model.png"])
+                           "pareto_latency_accuracy.png", "latency_model.png", "detector_risk_coverage.png"])
     # nothing unreferenced is left beside the page either
     assert sorted(p.name for p in labeled.parent.glob("*.png")) == pngs
 
@@ -338,6 +393,57 @@ def test_master_only_everywhere_is_stated_plainly(tmp_path):
     _png_size(out / "pareto_latency_accuracy.png")
 
 
+def test_detectors_section_shows_the_numbers(labeled):
+    text = _text(labeled)
+    raw = labeled.read_text(encoding="utf-8")
+    assert '<a href="#detectors">detectors</a>' in raw
+    assert raw.index('id="chosen"') < raw.index('id="detectors"') < raw.index('id="selection"')
+    assert ("fits every detector member (per-class confidence (the paper's rule), logistic regression) on val, "
+            "cross-fitted over 5 folds") in text
+    assert "by the point rule" in text
+    assert "Risk: δ = 0.1, ε (extra errors per frame) normal 0.30%; power-saving 1.00%, as a long-run rate." in text
+    assert "prior of 10 frames" in text
+    # per row: system, mode, shipped member, achieved and oracle test P_r, efficiency, test accuracy
+    assert f"{PAIR} normal logistic regression 6.11% 3.17% 0.52 98.06%" in text
+    assert f"{PAIR} power-saving per-class confidence 4.44% 3.17% 0.71 97.78%" in text
+    # members: cross-fitted val, test, FN/FP on test, the 90% bound and whether val can certify epsilon
+    assert f"{PAIR}, normal member reached val P_r" in text
+    assert ("per-class confidence yes 5.56% 98.61% 7.22% 98.06% 0.83% 4.44% 1.08% (1 in 360) "
+            "needs 998 frames (has 360)") in text
+    assert ("logistic regression (shipped) yes 4.72% 98.33% 6.11% 98.06% 1.39% 4.33% 1.47% (2 in 360) "
+            "needs 998 frames (has 360)") in text
+    assert "extra errors/frame, 90% upper bound (val)" in text
+    assert "per-class confidence (shipped) yes 3.89% 98.06% 4.44% 97.78% 0.83% 2.11% 1.85% (3 in 360) yes" in text
+    assert "logistic regression no - - - - - - - yes" in text
+    # SIEVE §4.5.5 beside ours (the shipped members: FN 1.39% and 0.83%, FP 4.33% and 2.11%)
+    assert "FN 0.70% / 0.80% / 0.40% (3G / LTE / Wi-Fi), FP < 0.50%" in text
+    assert "ours (shipped detectors, test, per frame, over 2 system-mode rows): FN 0.83–1.39%, FP 2.11–4.33%" in text
+    assert "Source: dissertation §4.5.5 (SIEVE, energy-optimised)." in text
+    assert '<img src="detector_risk_coverage.png" alt="detector risk-coverage curves">' in raw
+    width, height = _png_size(labeled.parent / "detector_risk_coverage.png")
+    assert width >= 600 and height >= 300
+
+
+def test_detectors_section_escapes_and_reads_without_a_detectors_block(tmp_path):
+    data = make_report_data()
+    data["detectors"]["sieve"]["source"] = "<i>SIEVE</i> & co"
+    data["detectors"]["systems"][0]["system"] = "<b>pair</b>"
+    raw = write_report(data, tmp_path / "r").read_text()
+    assert "&lt;i&gt;SIEVE&lt;/i&gt; &amp; co" in raw and "&lt;b&gt;pair&lt;/b&gt;" in raw
+    assert "<i>SIEVE" not in raw and "<b>pair</b>" not in raw
+    out = tmp_path / "r"  # the detectors plot from the run above is stale once the block is absent
+    index = write_report(make_report_data(detectors=False), out)
+    raw = index.read_text()
+    assert 'id="detectors"' not in raw and "#detectors" not in raw
+    assert "detector_risk_coverage.png" not in report_files(index)
+    assert not (out / "detector_risk_coverage.png").exists()
+    data = make_report_data()
+    data["detectors"]["systems"] = []
+    assert "detector_risk_coverage" not in plots_with_data(data)
+    text = render_page(validate_report_data(data), {key: PLOT_FILES[key] for key in plots_with_data(data)})
+    assert 'id="detectors"' in text and "over 0 system-mode rows" not in text
+
+
 # ------------------------------------------------------------------------------------ model card
 
 
@@ -345,7 +451,9 @@ def test_model_card_has_its_sections_and_numbers(tmp_path):
     card = write_model_card(make_report_data(), tmp_path / "card" / "model_card.md")
     text = card.read_text()
     headings = re.findall(r"^## (.+)$", text, flags=re.M)
-    assert headings == ["Intended use", "Data", "Metrics", "Calibration", "Limitations"]
+    assert headings == ["Intended use", "Data", "Metrics", "Misspeculation detector", "Calibration", "Limitations"]
+    assert f"| `{PAIR}` | normal | logistic | 6.11% | 3.17% | 0.52 |" in text
+    assert f"| `{PAIR}` | power-saving | per-class-confidence | 4.44% | 3.17% | 0.71 |" in text
     assert text.startswith("# Model card: digits-demo")
     assert "test accuracy 98.33%" in text  # master
     assert "test accuracy 96.52% vs the master's 98.33%" in text  # chosen system
@@ -423,6 +531,22 @@ _BAD_FIELDS = [
     (("test_check", "normal"), {"accuracy": 0.9}, r"\$\.test_check\.normal: 'recovery_rate' is a required property"),
     (("test_check", "master_test_accuracy"), "high", r"master_test_accuracy: 'high' is not of type 'number'"),
     (("notes",), ["fine", 3], r"\$\.notes\[1\]: 3 is not of type 'string'"),
+    (("detectors", "settings", "threshold_mode"), "strict",
+     r"\$\.detectors\.settings\.threshold_mode: 'strict' is not one of \['point', 'guaranteed'\]"),
+    (("detectors", "settings", "folds"), 1, r"\$\.detectors\.settings\.folds: 1 is less than the minimum of 2"),
+    (("detectors", "settings", "epsilon", "normal"), 0, r"\$\.detectors\.settings\.epsilon\.normal: 0 is less than or equal"),
+    (("detectors", "sieve", "false_negative_rate", "lte"), _DELETE,
+     r"\$\.detectors\.sieve\.false_negative_rate: 'lte' is a required property"),
+    (("detectors", "systems", 0, "members", "logistic", "false_negative_rate_test"), 1.5,
+     r"\$\.detectors\.systems\[0\]\.members\.logistic\.false_negative_rate_test: 1\.5 is greater than the maximum of 1"),
+    (("detectors", "systems", 0, "members", "per_class_confidence", "val"), _DELETE,
+     r"\$\.detectors\.systems\[0\]\.members\.per_class_confidence: 'val' is a required property"),
+    (("detectors", "systems", 0, "members", "logistic", "certification", "extra_error_upper_bound"), _DELETE,
+     r"\$\.detectors\.systems\[0\]\.members\.logistic\.certification: 'extra_error_upper_bound' is a required"),
+    (("detectors", "systems", 1, "members", "logistic", "curve_val", "extra_error_rate", 2), -0.1,
+     r"\$\.detectors\.systems\[1\]\.members\.logistic\.curve_val\.extra_error_rate\[2\]: -0\.1 is less than"),
+    (("detectors", "systems", 1, "efficiency"), "high", r"\$\.detectors\.systems\[1\]\.efficiency: 'high' is not of type"),
+    (("detectors", "systems", 1, "members"), {}, r"\$\.detectors\.systems\[1\]\.members: \{\} should be non-empty"),
     # outside the schema: numbers are finite, paired lists equally long, everything is JSON
     (("models", 0, "metrics", "val_accuracy"), math.nan, r"\$\.models\[0\]\.metrics\.val_accuracy is nan; expected a finite"),
     (("placement", "wifi", "cloud_ms"), math.inf, r"\$\.placement\.wifi\.cloud_ms is inf; expected a finite number"),
@@ -430,6 +554,12 @@ _BAD_FIELDS = [
     (("calibration", MINION_B, "reliability_before", "count"), [1] * 9,
      rf"length of \$\.calibration\['{re.escape(MINION_B)}'\]\.reliability_before\.count is 9; expected 10 \(one entry"),
     (("chosen", "curve", "test", "accuracy"), [0.5] * 40, r"length of \$\.chosen\.curve\.test\.accuracy is 40; expected 41"),
+    (("detectors", "systems", 0, "members", "logistic", "curve_test", "extra_error_rate"), [0.0] * 10,
+     r"length of \$\.detectors\.systems\[0\]\.members\.logistic\.curve_test\.extra_error_rate is 10; expected 11 "
+     r"\(one per recovery_rate\)"),
+    (("detectors", "systems", 1, "members", "logistic", "curve_val", "recovery_rate"), [1.0] * 12,
+     r"length of \$\.detectors\.systems\[1\]\.members\.logistic\.curve_val\.extra_error_rate is 11; expected 12"),
+    (("detectors", "systems", 0, "efficiency"), math.nan, r"\$\.detectors\.systems\[0\]\.efficiency is nan"),
     (("bundle", "name"), {"digits"}, r"\$\.bundle\.name is \{'digits'\}; expected a JSON value"),
     (("targets",), {1: 0.5}, r"\$\.targets: key is 1; expected a string"),
 ]
@@ -490,7 +620,10 @@ def test_a_missing_field_fails_validation_or_is_optional(reference, chosen):
         optional.append(path)
     assert len(refused) > 100
     assert {("latency_model",), ("notes",), ("models", 0, "latency_ms"), ("models", 0, "calibration"),
-            ("test_check", "master_test_accuracy"), ("selection", "wifi")} <= set(optional)
+            ("test_check", "master_test_accuracy"), ("selection", "wifi"), ("detectors",),
+            ("detectors", "systems", 0, "members", "per_class_confidence")} <= set(optional)
+    assert {("detectors", "systems", 0, "members", "logistic", "curve_test"),
+            ("detectors", "systems", 0, "efficiency"), ("detectors", "settings", "folds")} <= set(refused)
     assert (("chosen", "oracle_recovery_rate_test") in refused) is chosen  # without a chosen system there is no field
 
 
@@ -536,7 +669,7 @@ def test_optional_fields_absent_or_null(tmp_path):
 def test_plots_are_drawn_only_for_present_data():
     data = make_report_data()
     assert plots_with_data(data) == list(PLOT_FILES)
-    data = make_report_data(chosen=False, latency_model=False)
+    data = make_report_data(chosen=False, latency_model=False, detectors=False)
     data["calibration"] = {}
     assert plots_with_data(data) == ["pareto"]
     data["candidates"] = []

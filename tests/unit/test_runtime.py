@@ -25,10 +25,19 @@ from mmnet.runtime.replay import SUMMARY_KEYS, replay
 from mmnet.runtime.runtime import Runtime
 from tests.support import tflite_fixtures as tfx
 
+# Thresholds inside the tiny minion's confidences on random frames, so that accepted and recovered
+# frames both occur; power-saving's are lower and accept a disagreement above 0.4.
+NORMAL_THRESHOLDS = [0.45] * tfx.NUM_CLASSES
+POWER_SAVING_THRESHOLDS = [0.42] * tfx.NUM_CLASSES
+
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    return tfx.write_configured_fixture_bundle(tmp_path_factory.mktemp("runtime") / "tiny")
+    root = tmp_path_factory.mktemp("runtime")
+    configured = tfx.write_configured_fixture_bundle(root / "configured")
+    return tfx.write_retuned_bundle(configured, root / "tiny", {
+        "normal": {"thresholds": NORMAL_THRESHOLDS, "disagreement_threshold": None},
+        "power_saving": {"thresholds": POWER_SAVING_THRESHOLDS, "disagreement_threshold": 0.4}})
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +93,7 @@ def test_8_bit_minions_are_calibrated_by_table_with_the_float_ways_bits(bundle):
         scores = [classifiers[m].predict(preprocess(frame[None], bundle.preprocessing, bundle.model(m).resolution))[0]
                   for m in system.minions]
         float_way = detect_frame(scores, system.temperatures, system.thresholds, system.disagreement_threshold)
-        assert (r.minion_answer, r.detector["confidence"], r.detector["agree"], not r.recovered) == float_way
+        assert (r.minion_answer, r.detector["confidence"], r.detector["agree"], not r.recovered) == float_way[:4]
 
 
 def test_recovered_frames_take_the_masters_answer(bundle):
@@ -277,7 +286,11 @@ def test_overhead_benchmark_measures_every_part(bundle_dir):
     assert result["overhead_to_invoke_ratio"] == pytest.approx(ratio)
     assert result["system"] != "master-only"  # the fixture's normal mode runs its minion, so every part is measured
     assert set(result["parts_us"]) == {"selector_decide", "detector", "detector_rule_only", "detector_1000_classes",
-                                       "detector_1000_codes"}
+                                       "detector_1000_codes", "learned_detector", "learned_detector_1000_classes",
+                                       "learned_detector_1000_codes"}
     assert min(result["parts_us"].values()) > 0
     assert len(result["pass_minions_us"]) == 3
+    learned = result["learned"]  # the same passes with every system's detector a logistic one
+    assert learned["frames"] == 15 and len(learned["overhead_us"]["pass_p50"]) == 3 and learned["overhead_us"]["p50"] > 0
     assert "overhead per frame" in to_markdown({"overhead": result})
+    assert "with learned detectors on every system" in to_markdown({"overhead": result})

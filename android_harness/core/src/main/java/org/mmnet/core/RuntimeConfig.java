@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
+import org.mmnet.core.detect.LogisticDetector;
 
 /**
  * A bundle's {@code runtime_config.json} (schema 1.0): the detector, the minion systems per network
@@ -81,11 +82,17 @@ public final class RuntimeConfig {
         public final Double disagreementThreshold;
         /** Validation recovery rate P_r at these thresholds (the selector's costing). */
         public final double valRecoveryRate;
+        /**
+         * The learned detector the mode runs ("detector" of kind "logistic"); null: the paper's rule
+         * with {@link #thresholds()} ("detector" absent or of kind "per_class_confidence").
+         */
+        public final LogisticDetector detector;
 
-        Tuned(double[] thresholds, Double disagreementThreshold, double valRecoveryRate) {
+        Tuned(double[] thresholds, Double disagreementThreshold, double valRecoveryRate, LogisticDetector detector) {
             this.thresholds = thresholds;
             this.disagreementThreshold = disagreementThreshold;
             this.valRecoveryRate = valRecoveryRate;
+            this.detector = detector;
         }
 
         public double[] thresholds() {
@@ -232,7 +239,7 @@ public final class RuntimeConfig {
                 if (!m.getKey().equals("normal") && !m.getKey().equals("power_saving")) {
                     throw m.getValue().error("is tuned mode '" + m.getKey() + "'; expected 'normal' or 'power_saving'");
                 }
-                tunedModes.put(m.getKey(), tuned(m.getValue(), numClasses));
+                tunedModes.put(m.getKey(), tuned(m.getValue(), numClasses, minions.size(), name + " " + m.getKey() + " detector"));
             }
             systems.put(name, new MinionSystem(name, minions, tunedModes));
         }
@@ -362,7 +369,7 @@ public final class RuntimeConfig {
         }
     }
 
-    private Tuned tuned(JsonNode node, Integer numClasses) {
+    private Tuned tuned(JsonNode node, Integer numClasses, int minions, String detectorWhere) {
         JsonNode thresholdsNode = node.get("thresholds");
         List<JsonNode> items = thresholdsNode.items();
         if (items.size() < 2) {
@@ -377,7 +384,24 @@ public final class RuntimeConfig {
         }
         Double disagreement = node.get("disagreement_threshold").nullableWithin(0, NEVER);
         double rate = node.get("val").get("recovery_rate").within(0, 1);
-        return new Tuned(thresholds, disagreement, rate);
+        return new Tuned(thresholds, disagreement, rate, learnedDetector(node.opt("detector"), minions, detectorWhere));
+    }
+
+    /**
+     * A tuned mode's learned detector (Python runtime {@code _learned_detector}); null when the mode
+     * runs the paper's rule: no "detector", or one of kind "per_class_confidence". ConfigException
+     * when a logistic detector's features are not the canonical ones for {@code minions} minions or
+     * its weights are not one per feature.
+     */
+    private static LogisticDetector learnedDetector(JsonNode spec, int minions, String where) {
+        if (spec == null) {
+            return null;
+        }
+        String kind = spec.get("kind").oneOf(LogisticDetector.PER_CLASS, LogisticDetector.LOGISTIC);
+        if (!kind.equals(LogisticDetector.LOGISTIC)) {
+            return null;
+        }
+        return LogisticDetector.fromJson(spec.element(), minions, where);
     }
 
     private void checkCoversProfiles(JsonNode table, Set<String> keys) {

@@ -18,7 +18,9 @@ public class BundleTest {
     @Rule
     public TemporaryFolder tmp = new TemporaryFolder();
 
-    private static final String SHIPPED = "mobilenet_v2-a0.25-r12-int8";
+    /** A shipped int8 minion of the digits manifest (the first one, in manifest order). */
+    private static final JsonObject SHIPPED_JSON = Fixtures.shippedInt8Minion();
+    private static final String SHIPPED = SHIPPED_JSON.get("id").getAsString();
 
     @Test
     public void loadsAVerifiedBundle() throws IOException {
@@ -26,17 +28,29 @@ public class BundleTest {
         assertEquals("digits", bundle.name());
         assertEquals(10, bundle.numClasses());
         assertNotNull(bundle.runtimeConfig());
-        assertEquals("resnet-a1.00-r32-int8", bundle.runtimeConfig().masterModel());
+        String master = Fixtures.masterId();
+        assertEquals(master, bundle.runtimeConfig().masterModel());
+        assertEquals("master", bundle.model(master).role());
         ModelRecord m = bundle.model(SHIPPED);
-        assertEquals(12, m.resolution());
+        assertEquals(SHIPPED_JSON.get("resolution").getAsInt(), m.resolution());
         assertEquals(TensorSpec.DType.INT8, m.input().dtype());
-        assertEquals(-50, (int) m.input().zeroPoint());
+        assertEquals(SHIPPED_JSON.getAsJsonObject("input").get("zero_point").getAsInt(), (int) m.input().zeroPoint());
         assertTrue(bundle.modelFile(SHIPPED).isFile());
-        assertEquals(3, bundle.blessedModels("master").size());
+        int blessedMasters = 0;
+        for (com.google.gson.JsonElement e : Fixtures.manifestJson().getAsJsonArray("models")) {
+            JsonObject o = e.getAsJsonObject();
+            if ("master".equals(o.get("role").getAsString()) && o.get("blessed").getAsBoolean()) {
+                blessedMasters++;
+            }
+        }
+        assertTrue("the digits manifest blesses a master", blessedMasters > 0);
+        assertEquals(blessedMasters, bundle.blessedModels("master").size());
         // A rejected artifact is described but not shipped.
-        BundleException e = assertThrows(BundleException.class, () -> bundle.modelFile("mnasnet-a0.25-r12-int8"));
+        String rejected = Fixtures.manifestModel(o -> !Fixtures.shipped(o) && o.getAsJsonObject("metrics").has("xnnpack")
+                && !o.getAsJsonObject("metrics").get("xnnpack").getAsBoolean(), "artifact rejected for XNNPACK").get("id").getAsString();
+        BundleException e = assertThrows(BundleException.class, () -> bundle.modelFile(rejected));
         assertTrue(e.getMessage(), e.getMessage().contains("is not shipped (file is null)"));
-        assertTrue(bundle.model("mnasnet-a0.25-r12-int8").useXnnpack() == false);
+        assertTrue(bundle.model(rejected).useXnnpack() == false);
     }
 
     @Test
@@ -93,9 +107,10 @@ public class BundleTest {
     @Test
     public void manifestRulesTheSchemaCannotExpress() {
         JsonObject m = Fixtures.manifestJson();
-        m.getAsJsonArray("models").get(1).getAsJsonObject().addProperty("id", "resnet-a1.00-r32-float32");
+        String first = m.getAsJsonArray("models").get(0).getAsJsonObject().get("id").getAsString();
+        m.getAsJsonArray("models").get(1).getAsJsonObject().addProperty("id", first);
         BundleException e = assertThrows(BundleException.class, () -> Manifest.parse(m.toString(), "m.json"));
-        assertEquals("m.json: $.models: has duplicate model ids [resnet-a1.00-r32-float32]", e.getMessage());
+        assertEquals("m.json: $.models: has duplicate model ids [" + first + "]", e.getMessage());
 
         JsonObject shape = Fixtures.manifestJson();
         shape.getAsJsonArray("models").get(0).getAsJsonObject().getAsJsonObject("input").add("shape",

@@ -11,6 +11,10 @@ import org.junit.Test;
 
 public class DeviceProfileTest {
     private static final String SHA = "dc0a3c809385147c7e263d661602a39461bc478694df6a2d6b21ad083aefdff1";
+    /** A shipped minion of the digits bundle, measured with a file digest. */
+    private static final String MINION = Fixtures.shippedInt8Minion().get("id").getAsString();
+    /** The digits master, measured without a digest (sha256 null) and without energy. */
+    private static final String MASTER = Fixtures.masterId();
 
     /** A profile as the host driver writes one from a phone (schema device_profile 1.0). */
     private static JsonObject profile() {
@@ -20,10 +24,10 @@ public class DeviceProfileTest {
                 + "\"source\": {\"tool\": \"mmnet harness\", \"created_utc\": \"2026-11-24T07:15:00Z\", \"notes\": \"\"},"
                 + "\"compute_power_w\": {\"value\": 2.5, \"measured\": true, \"source\": \"fuel gauge\"},"
                 + "\"models\": {"
-                + " \"mobilenet_v2-a0.25-r12-int8\": {\"sha256\": \"" + SHA + "\", \"latency_ms\": {\"median\": 0.4, \"p90\": 0.5,"
+                + " \"" + MINION + "\": {\"sha256\": \"" + SHA + "\", \"latency_ms\": {\"median\": 0.4, \"p90\": 0.5,"
                 + "  \"mean\": 0.42, \"min\": 0.35, \"runs\": 200}, \"energy_mj\": 0.9, \"energy_source\": \"measured\","
                 + "  \"delegate\": \"xnnpack\", \"threads\": 4},"
-                + " \"resnet-a1.00-r32-int8\": {\"sha256\": null, \"latency_ms\": {\"median\": 3.0, \"p90\": 3.5, \"mean\": 3.1,"
+                + " \"" + MASTER + "\": {\"sha256\": null, \"latency_ms\": {\"median\": 3.0, \"p90\": 3.5, \"mean\": 3.1,"
                 + "  \"runs\": 200}, \"energy_mj\": null, \"energy_source\": null, \"delegate\": null, \"threads\": null}},"
                 + "\"preprocessing_ms\": {\"12\": 0.05, \"32\": 0.2}}", "pixel7.json").element().getAsJsonObject();
     }
@@ -37,9 +41,9 @@ public class DeviceProfileTest {
         DeviceProfile p = parse(profile());
         assertEquals("pixel7", p.name());
         assertEquals("android", p.kind());
-        assertEquals(0.4, p.latencyMs("mobilenet_v2-a0.25-r12-int8"), 0.0);
-        assertEquals("measured", p.energyMj("mobilenet_v2-a0.25-r12-int8").source);
-        DeviceProfile.Energy estimated = p.energyMj("resnet-a1.00-r32-int8");
+        assertEquals(0.4, p.latencyMs(MINION), 0.0);
+        assertEquals("measured", p.energyMj(MINION).source);
+        DeviceProfile.Energy estimated = p.energyMj(MASTER);
         assertEquals(7.5, estimated.mj, 1e-12);
         assertEquals("estimated: 2.5 W x 3 ms", estimated.source);
         assertEquals(0.2, p.preprocessingMs(32), 0.0);
@@ -51,22 +55,24 @@ public class DeviceProfileTest {
     @Test
     public void warnsAboutMissingModelsAndOtherFiles() {
         JsonObject doc = profile();
-        doc.getAsJsonObject("models").getAsJsonObject("mobilenet_v2-a0.25-r12-int8").addProperty("sha256", SHA.replace('d', 'e'));
+        doc.getAsJsonObject("models").getAsJsonObject(MINION).addProperty("sha256", SHA.replace('d', 'e'));
         List<String> warnings = parse(doc).warningsFor(Fixtures.manifest());
         assertTrue(warnings.toString(), warnings.stream().anyMatch(w -> w.contains("measured on a different file")));
-        assertTrue(warnings.toString(), warnings.stream().anyMatch(w -> w.contains("has no model 'mobilenet_v2-a0.25-r16-int8'")));
-        assertTrue(warnings.toString(), warnings.stream().noneMatch(w -> w.contains("'resnet-a1.00-r32-int8'")));
+        String unmeasured = Fixtures.manifestModel(m -> Fixtures.shipped(m) && !m.get("id").getAsString().equals(MINION)
+                && !m.get("id").getAsString().equals(MASTER), "shipped model besides the profile's two").get("id").getAsString();
+        assertTrue(warnings.toString(), warnings.stream().anyMatch(w -> w.contains("has no model '" + unmeasured + "'")));
+        assertTrue(warnings.toString(), warnings.stream().noneMatch(w -> w.contains("'" + MASTER + "'")));
     }
 
     @Test
     public void latencyOrderAndEnergyPairingAreChecked() {
         JsonObject order = profile();
-        order.getAsJsonObject("models").getAsJsonObject("resnet-a1.00-r32-int8").getAsJsonObject("latency_ms").addProperty("p90", 2.0);
+        order.getAsJsonObject("models").getAsJsonObject(MASTER).getAsJsonObject("latency_ms").addProperty("p90", 2.0);
         BundleException e = assertThrows(BundleException.class, () -> parse(order));
-        assertEquals("pixel7.json: $.models['resnet-a1.00-r32-int8'].latency_ms: median is 3.0, above p90 2.0; expected median <= p90",
+        assertEquals("pixel7.json: $.models['" + MASTER + "'].latency_ms: median is 3.0, above p90 2.0; expected median <= p90",
                 e.getMessage());
         JsonObject energy = profile();
-        energy.getAsJsonObject("models").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("energy_mj", 1.0);
+        energy.getAsJsonObject("models").getAsJsonObject(MASTER).addProperty("energy_mj", 1.0);
         e = assertThrows(BundleException.class, () -> parse(energy));
         assertTrue(e.getMessage(), e.getMessage().endsWith("energy_mj is 1.0 and energy_source is null; expected both null or both set"));
     }

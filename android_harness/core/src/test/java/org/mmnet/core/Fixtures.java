@@ -7,6 +7,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
 
 /** The digits bundle's documents (the parity resources) and small bundle directories built from them. */
 public final class Fixtures {
@@ -31,6 +34,51 @@ public final class Fixtures {
 
     public static JsonObject configJson() {
         return JsonNode.parse(resource("parity/runtime_config.json"), "runtime_config.json").element().getAsJsonObject();
+    }
+
+    /** The master model the runtime config names ($.master.model), e.g. the device master of every selection. */
+    public static String masterId() {
+        return configJson().getAsJsonObject("master").get("model").getAsString();
+    }
+
+    /** Whether a manifest model entry ships a file (a rejected artifact has file null). */
+    public static boolean shipped(JsonObject model) {
+        return !model.get("file").isJsonNull();
+    }
+
+    /** The first manifest model entry (in manifest order) that {@code which} accepts; {@code what} names it in the failure. */
+    public static JsonObject manifestModel(Predicate<JsonObject> which, String what) {
+        for (JsonElement e : manifestJson().getAsJsonArray("models")) {
+            if (which.test(e.getAsJsonObject())) {
+                return e.getAsJsonObject();
+            }
+        }
+        throw new AssertionError("parity/manifest.json has no " + what);
+    }
+
+    /** The first shipped minion with an int8 input (scale and zero point), e.g. for quantization checks. */
+    public static JsonObject shippedInt8Minion() {
+        return manifestModel(m -> shipped(m) && "minion".equals(m.get("role").getAsString())
+                && "int8".equals(m.getAsJsonObject("input").get("dtype").getAsString()), "shipped int8 minion");
+    }
+
+    /** $.selection[profile][mode] of the digits config. */
+    public static JsonObject selectionJson(JsonObject configDoc, String profile, String mode) {
+        return configDoc.getAsJsonObject("selection").getAsJsonObject(profile).getAsJsonObject(mode);
+    }
+
+    /** The system the digits config selects for a profile and mode ($.selection[profile][mode].system). */
+    public static String configuredSystem(String profile, String mode) {
+        return selectionJson(configJson(), profile, mode).get("system").getAsString();
+    }
+
+    /** The minion model ids of a system of the digits config, in order ($.systems[system].minions). */
+    public static List<String> minionsOf(String system) {
+        List<String> out = new ArrayList<>();
+        for (JsonElement e : configJson().getAsJsonObject("systems").getAsJsonObject(system).getAsJsonArray("minions")) {
+            out.add(e.getAsString());
+        }
+        return out;
     }
 
     public static Manifest manifest() {

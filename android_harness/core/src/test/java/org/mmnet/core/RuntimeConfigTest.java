@@ -13,7 +13,8 @@ import java.util.Collections;
 import org.junit.Test;
 
 public class RuntimeConfigTest {
-    private static final String PAIR = "pair:mobilenet_v2-a0.25-r16-int8+mobilenet_v2-a0.25-r12-int8";
+    /** The system the digits config selects for LTE in normal mode (a pair of minions). */
+    private static final String PAIR = Fixtures.configuredSystem("lte", "normal");
 
     private static BundleException rejected(JsonObject doc) {
         return assertThrows(BundleException.class, () -> Fixtures.config(doc));
@@ -21,20 +22,25 @@ public class RuntimeConfigTest {
 
     @Test
     public void readsTheDigitsConfig() {
-        RuntimeConfig c = Fixtures.config(Fixtures.configJson());
+        JsonObject doc = Fixtures.configJson();
+        RuntimeConfig c = Fixtures.config(doc);
         assertEquals("lte", c.defaultProfile());
         assertEquals(Arrays.asList("3g", "lte", "wifi"), new java.util.ArrayList<>(c.profiles().keySet()));
+        assertTrue(PAIR, PAIR.startsWith("pair:"));
         assertEquals(PAIR, c.selection("lte", Mode.NORMAL).system);
-        assertEquals(Placement.DEVICE, c.selection("wifi", Mode.MISSION_CRITICAL).placement);
+        assertEquals(Placement.parse(Fixtures.selectionJson(doc, "wifi", "mission_critical").get("placement").getAsString()),
+                c.selection("wifi", Mode.MISSION_CRITICAL).placement);
         assertTrue(c.mode(Mode.PRIVATE).minions);
         assertFalse(c.mode(Mode.PRIVATE).cloud);
         assertNull(c.mode(Mode.MISSION_CRITICAL).thresholds);
         RuntimeConfig.Tuned tuned = c.tuned(PAIR, Mode.POWER_SAVING);
         assertEquals(10, tuned.thresholds().length);
         assertNull(tuned.disagreementThreshold);
-        assertEquals(634, c.upload().bytes);
-        assertEquals(5.0, c.probeIntervalS(), 0.0);
-        assertEquals(0.860688, c.temperature("mobilenet_v2-a0.25-r16-int8"), 0.0);
+        assertEquals(doc.getAsJsonObject("upload").get("bytes").getAsInt(), c.upload().bytes);
+        assertEquals(doc.getAsJsonObject("server_load").get("probe_interval_s").getAsDouble(), c.probeIntervalS(), 0.0);
+        String minion = Fixtures.minionsOf(PAIR).get(0);
+        assertEquals(doc.getAsJsonObject("detector").getAsJsonObject("temperatures").get(minion).getAsDouble(),
+                c.temperature(minion), 0.0);
         ConfigException e = assertThrows(ConfigException.class, () -> c.tuned(PAIR, Mode.MISSION_CRITICAL));
         assertTrue(e.getMessage(), e.getMessage().contains("runs no minions"));
     }
@@ -96,9 +102,19 @@ public class RuntimeConfigTest {
 
     @Test
     public void latencyEntriesMayNameTheResolutionTheyPrepare() {
-        String model = "mobilenet_v2-a0.25-r16-int8";
-        assertNull(Fixtures.config(Fixtures.configJson()).latency().get(model).resolution);
+        String model = Fixtures.minionsOf(PAIR).get(0);
+        JsonObject asBuilt = Fixtures.configJson();
+        com.google.gson.JsonElement built = asBuilt.getAsJsonObject("latency").getAsJsonObject(model).get("resolution");
+        Integer parsed = Fixtures.config(asBuilt).latency().get(model).resolution;
+        if (built == null || built.isJsonNull()) {
+            assertNull(parsed);
+        } else {
+            assertEquals(Integer.valueOf(built.getAsInt()), parsed);
+        }
+        // An entry without a resolution prepares none.
         JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("latency").getAsJsonObject(model).remove("resolution");
+        assertNull(Fixtures.config(doc).latency().get(model).resolution);
         doc.getAsJsonObject("latency").getAsJsonObject(model).addProperty("resolution", 16);
         assertEquals(Integer.valueOf(16), Fixtures.config(doc).latency().get(model).resolution);
         doc.getAsJsonObject("latency").getAsJsonObject(model).addProperty("resolution", 0);
@@ -126,10 +142,16 @@ public class RuntimeConfigTest {
     public void everyNamedModelMustBeShipped() {
         Manifest m = Fixtures.manifest();
         JsonNode doc = JsonNode.of(Fixtures.configJson(), "runtime_config.json");
+        String master = Fixtures.masterId();
+        // Shipping only the master leaves every minion the config names (detector temperatures, latency) unshipped.
+        java.util.TreeSet<String> named = new java.util.TreeSet<>(Fixtures.configJson().getAsJsonObject("latency").keySet());
+        named.addAll(Fixtures.configJson().getAsJsonObject("detector").getAsJsonObject("temperatures").keySet());
+        named.remove(master);
         BundleException e = assertThrows(BundleException.class,
-                () -> RuntimeConfig.fromJson(doc, m.numClasses(), Collections.singletonList("resnet-a1.00-r32-int8")));
-        assertTrue(e.getMessage(), e.getMessage().startsWith("runtime_config.json: models [mnasnet-a0.25-r12-float16"));
+                () -> RuntimeConfig.fromJson(doc, m.numClasses(), Collections.singletonList(master)));
+        assertTrue(e.getMessage(), e.getMessage().startsWith("runtime_config.json: models [" + named.first()));
         assertTrue(e.getMessage(), e.getMessage().endsWith("are not shipped in the bundle"));
+        assertEquals("runtime_config.json: models " + named + " are not shipped in the bundle", e.getMessage());
     }
 
     @Test

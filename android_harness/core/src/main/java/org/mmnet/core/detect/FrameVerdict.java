@@ -6,12 +6,19 @@ public final class FrameVerdict {
     private final double confidence;
     private final boolean agree;
     private final boolean accept;
+    private final boolean scored;
 
     FrameVerdict(int answer, double confidence, boolean agree, boolean accept) {
+        this(answer, confidence, agree, accept, false);
+    }
+
+    /** {@code scored}: judged by the learned detector's score ({@link LogisticDetector}). */
+    FrameVerdict(int answer, double confidence, boolean agree, boolean accept, boolean scored) {
         this.answer = answer;
         this.confidence = confidence;
         this.agree = agree;
         this.accept = accept;
+        this.scored = scored;
     }
 
     /** The common top-1 class, or on disagreement the most confident minion's. */
@@ -32,8 +39,19 @@ public final class FrameVerdict {
         return accept;
     }
 
-    /** "accepted", "low_confidence" or "disagree". */
+    /** Whether the learned detector's score judged the frame (not the paper's per-class rule). */
+    public boolean scored() {
+        return scored;
+    }
+
+    /** "accepted", "low_score" (learned detector), "low_confidence" or "disagree" (the paper's rule). */
     public String reason() {
-        return accept ? "accepted" : (agree ? "low_confidence" : "disagree");
+        if (accept) {
+            return "accepted";
+        }
+        if (scored) {
+            return "low_score";
+        }
+        return agree ? "low_confidence" : "disagree";
     }
 }

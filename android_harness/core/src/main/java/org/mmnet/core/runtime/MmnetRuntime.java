@@ -19,6 +19,7 @@ import org.mmnet.core.PreprocessingSpec;
 import org.mmnet.core.RuntimeConfig;
 import org.mmnet.core.detect.Detector;
 import org.mmnet.core.detect.FrameVerdict;
+import org.mmnet.core.detect.LogisticDetector;
 import org.mmnet.core.select.CostingCache;
 import org.mmnet.core.select.Decision;
 import org.mmnet.core.select.FramePath;
@@ -68,6 +69,8 @@ public final class MmnetRuntime {
         final double[] temperatures;
         final double[] thresholds;
         final Double disagreementThreshold;
+        /** The tuned mode's learned detector; null: the paper's rule with {@code thresholds}. */
+        final LogisticDetector detector;
 
         SystemSetup(MmnetRuntime rt, String name) {
             RuntimeConfig.MinionSystem system = rt.config.system(name);
@@ -80,6 +83,7 @@ public final class MmnetRuntime {
             }
             thresholds = Detector.checkThresholds(tuned.thresholds(), rt.bundle.numClasses(), name + " thresholds");
             disagreementThreshold = tuned.disagreementThreshold;
+            detector = tuned.detector;
         }
     }
 
@@ -267,15 +271,22 @@ public final class MmnetRuntime {
                 raw[i] = work.runMinion(model, work.input(model));
                 energyMj += energy.get(model.id());
             }
-            Double relaxed = setup.disagreementThreshold;
-            // History rule 1 accepts the minions as they are: no threshold, any disagreement.
-            FrameVerdict verdict = runsDetector
-                    ? Detector.detectFrame(raw, setup.temperatures, setup.thresholds, relaxed)
-                    : Detector.detectFrame(raw, setup.temperatures, acceptAll, 0.0);
+            FrameVerdict verdict;
+            if (setup.detector != null) {  // history rule 1 (no detection) ignores its verdict below
+                LogisticDetector.Scored scored = LogisticDetector.logisticFrame(raw, setup.detector);
+                verdict = scored.verdict();
+                detector = DetectorInfo.logistic(verdict, setup.detector.threshold(), scored.score(), runsDetector);
+            } else {
+                Double relaxed = setup.disagreementThreshold;
+                // History rule 1 accepts the minions as they are: no threshold, any disagreement.
+                verdict = runsDetector
+                        ? Detector.detectFrame(raw, setup.temperatures, setup.thresholds, relaxed)
+                        : Detector.detectFrame(raw, setup.temperatures, acceptAll, 0.0);
+                detector = new DetectorInfo(verdict, setup.thresholds[verdict.answer()], relaxed, runsDetector);
+            }
             minionAnswer = verdict.answer();
             confidence = verdict.confidence();
             wasRecovered = runsDetector && !verdict.accept();
-            detector = new DetectorInfo(verdict, setup.thresholds[minionAnswer], relaxed, runsDetector);
         }
 
         if (!runsMinions || wasRecovered) {

@@ -330,6 +330,14 @@ public class ParityReplayTest {
         }
     }
 
+    /** The same double, bit for bit (JSON carries Python's repr, which parses back to its exact double). */
+    private static void exact(String what, double expected, double actual) {
+        if (Double.doubleToLongBits(expected) != Double.doubleToLongBits(actual)) {
+            fail(what + ": Python " + expected + " (" + Double.toHexString(expected) + "), Java " + actual + " ("
+                    + Double.toHexString(actual) + ")");
+        }
+    }
+
     private static void check(String where, Map<String, JsonElement> row, FrameResult r, JsonArray systems) {
         String system = systems.get(row.get("system").getAsInt()).getAsString();
         assertEquals(where + ": path", row.get("path").getAsString(), r.path().json());
@@ -373,9 +381,29 @@ public class ParityReplayTest {
         JsonElement detector = row.get("detector");
         if (detector.isJsonNull()) {
             assertEquals(where + ": detector ran", null, r.detector());
+        } else if (detector.isJsonObject()) {  // the learned detector: Python's dict
+            JsonObject d = detector.getAsJsonObject();
+            assertTrue(where + ": the detector did not run in Java", r.detector() != null);
+            JsonObject actual = r.toJson().getAsJsonObject("decision").getAsJsonObject("detector");
+            assertEquals(where + ": detector keys", new ArrayList<>(d.keySet()), new ArrayList<>(actual.keySet()));
+            assertEquals(where + ": detector kind", d.get("kind").getAsString(), r.detector().kind());
+            assertEquals(where + ": minions agree", d.get("agree").getAsBoolean(), r.detector().agree());
+            // No temperature and no power function: the confidence and the score are Python's bits (LogisticParityTest).
+            exact(where + ": detector confidence", d.get("confidence").getAsDouble(), r.detector().confidence());
+            exact(where + ": score threshold", d.get("threshold").getAsDouble(), r.detector().threshold());
+            if (d.get("score").isJsonNull()) {
+                assertEquals(where + ": score (features undefined)", null, r.detector().score());
+            } else {
+                assertTrue(where + ": no score in Java", r.detector().score() != null);
+                exact(where + ": detector score", d.get("score").getAsDouble(), r.detector().score());
+            }
+            assertEquals(where + ": verdict", d.get("verdict").getAsString(), r.detector().verdictName());
         } else {
             JsonArray d = detector.getAsJsonArray();
             assertTrue(where + ": the detector did not run in Java", r.detector() != null);
+            assertEquals(where + ": detector kind", "per_class_confidence", r.detector().kind());
+            JsonObject actual = r.toJson().getAsJsonObject("decision").getAsJsonObject("detector");
+            assertTrue(where + ": the paper's dict has no kind or score", !actual.has("kind") && !actual.has("score"));
             assertEquals(where + ": minions agree", d.get(0).getAsBoolean(), r.detector().agree());
             close(where + ": detector confidence", d.get(1).getAsDouble(), r.detector().confidence());
             assertEquals(where + ": class threshold", d.get(2).getAsDouble(), r.detector().threshold(), 0.0);

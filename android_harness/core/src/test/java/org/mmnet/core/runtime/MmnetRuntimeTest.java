@@ -49,7 +49,7 @@ public class MmnetRuntimeTest {
 
     private static Bundle slowMaster() {
         JsonObject doc = Fixtures.configJson();
-        doc.getAsJsonObject("latency").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("total_ms", 80.0);
+        doc.getAsJsonObject("latency").getAsJsonObject(Fixtures.masterId()).addProperty("total_ms", 80.0);
         return Fixtures.bundle(doc);
     }
 
@@ -81,11 +81,11 @@ public class MmnetRuntimeTest {
         MmnetRuntime rt = new MmnetRuntime(b, RuntimeOptions.builder().build(), confident(b), null, FROZEN);
         TreeSet<String> expected = new TreeSet<>();
         b.runtimeConfig().systems().values().forEach(s -> expected.addAll(s.minions));
-        expected.add("resnet-a1.00-r32-int8");
+        expected.add(Fixtures.masterId());
         assertEquals(new java.util.ArrayList<>(expected), rt.modelsNeeded());
         MasterClient cloud = frame -> new MasterReply(new float[10], 30.0, 1);
         MmnetRuntime cloudOnly = new MmnetRuntime(b, RuntimeOptions.builder().deviceMaster(false).build(), confident(b), cloud, FROZEN);
-        assertFalse(cloudOnly.modelsNeeded().contains("resnet-a1.00-r32-int8"));
+        assertFalse(cloudOnly.modelsNeeded().contains(Fixtures.masterId()));
     }
 
     @Test

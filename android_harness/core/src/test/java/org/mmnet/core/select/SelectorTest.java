@@ -16,35 +16,68 @@ import org.mmnet.core.Fixtures;
 import org.mmnet.core.Mode;
 import org.mmnet.core.Placement;
 
-/** The selector's rules on the digits config (its numbers: LTE profile RTT 70 ms, L_m 0.26 ms, a = 0.2). */
+/**
+ * The selector's rules on the digits config (its numbers: LTE profile RTT 70 ms, wifi 30 ms, a = 0.2; the master's
+ * device latency L_m and the configured systems come from the config, or are set here).
+ */
 public class SelectorTest {
-    private static final String PAIR = "pair:mobilenet_v2-a0.25-r16-int8+mobilenet_v2-a0.25-r12-int8";
+    /** The system the digits config selects for LTE in normal mode. */
+    private static final String PAIR = Fixtures.configuredSystem("lte", "normal");
+    private static final String MASTER = Fixtures.masterId();
+
+    /** The digits config with the device master's latency set to {@code masterMs}. */
+    private static JsonObject configWithMaster(double masterMs) {
+        JsonObject doc = Fixtures.configJson();
+        doc.getAsJsonObject("latency").getAsJsonObject(MASTER).addProperty("total_ms", masterMs);
+        return doc;
+    }
 
     private static SelectorTables tables(double masterMs) {
-        JsonObject doc = Fixtures.configJson();
-        doc.getAsJsonObject("latency").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("total_ms", masterMs);
-        return SelectorTables.from(Fixtures.config(doc));
+        return SelectorTables.from(Fixtures.config(configWithMaster(masterMs)));
+    }
+
+    /** Sets $.systems[system].modes[tuning].val.recovery_rate, the P_r the selector costs a system with. */
+    private static void setRecoveryRate(JsonObject doc, String system, String tuning, double rate) {
+        doc.getAsJsonObject("systems").getAsJsonObject(system).getAsJsonObject("modes").getAsJsonObject(tuning)
+                .getAsJsonObject("val").addProperty("recovery_rate", rate);
+    }
+
+    /** A number as Python's {@code :.1f} writes it (the exact binary value, rounded half to even), as reason texts do. */
+    private static String py1f(double value) {
+        return new java.math.BigDecimal(value).setScale(1, java.math.RoundingMode.HALF_EVEN).toPlainString();
+    }
+
+    /** A number as Python's {@code :.2f} writes it. */
+    private static String py2f(double value) {
+        return new java.math.BigDecimal(value).setScale(2, java.math.RoundingMode.HALF_EVEN).toPlainString();
     }
 
     private static final SelectorTables AS_BUILT = SelectorTables.from(Fixtures.config(Fixtures.configJson()));
 
     @Test
     public void requestsSlowerThanTheDeviceMasterOverloadTheServerOnceSmoothed() {
-        SelectorTables t = tables(80.0);  // wifi: L_t 30.34 ms at the profile's 30 ms RTT, so an RTT above 79.66 ms loses
+        SelectorTables t = tables(80.0);  // wifi: L_t ~30 ms at the profile's 30 ms RTT (upload + reply + server ~0.4 ms)
         SelectorState s = Selector.initialState(t, "wifi");
+        assertEquals(30.0, s.link().rttMs(), 0.0);
+        double transferMs = Selector.masterCloudMs(t, s.link()) - s.link().rttMs();  // L_t without its RTT
+        assertTrue("the transfer leaves room for a slow RTT: " + transferMs, transferMs > 0 && transferMs < 10.0);
+        double rttAtLm = 80.0 - transferMs;  // a request at this RTT takes exactly L_m; above it loses to the device
         s = Selector.observeRtt(t, s, 200.0, 1.0);
         assertEquals(0.8 * 30.0 + 0.2 * 200.0, s.link().rttMs(), 0.0);
-        assertFalse(s.serverOverloaded());  // one spike: the smoothed request takes 64.3 ms
+        assertFalse(s.serverOverloaded());  // one spike: the smoothed request takes 64 ms + the transfer
         assertEquals(6.0, s.nextProbeS(), 0.0);
         s = Selector.observeRtt(t, s, 200.0, 2.0);
         assertTrue(s.serverOverloaded());  // smoothed 91.2 ms RTT: the request takes longer than L_m
+        double smoothedMs = 0.8 * (0.8 * 30.0 + 0.2 * 200.0) + 0.2 * 200.0;
+        assertEquals(smoothedMs, s.link().rttMs(), 1e-12);
         // Overloaded: a sample slower than L_m keeps it, one at or under L_m clears it and resets the RTT.
-        SelectorState still = Selector.observeRtt(t, s, 79.7, 3.0);
+        SelectorState still = Selector.observeRtt(t, s, rttAtLm + 0.04, 3.0);
         assertTrue(still.serverOverloaded());
-        SelectorState cleared = Selector.observeRtt(t, s, 79.6, 3.0);
+        SelectorState cleared = Selector.observeRtt(t, s, rttAtLm - 0.04, 3.0);
         assertFalse(cleared.serverOverloaded());
-        assertEquals(79.6, cleared.link().rttMs(), 0.0);
-        assertEquals("server overloaded (request latency 91.5 ms > L_m 80.0 ms): master on device",
+        assertEquals(rttAtLm - 0.04, cleared.link().rttMs(), 0.0);
+        assertEquals("server overloaded (request latency " + py1f(smoothedMs + transferMs)
+                + " ms > L_m 80.0 ms): master on device",
                 Selector.decide(t, s, Mode.MISSION_CRITICAL, 2.5, null).reasons().get(1).text());
     }
 
@@ -52,8 +85,7 @@ public class SelectorTest {
     public void aLoadedServerStillFasterThanTheDeviceKeepsTheMasterInTheCloud() {
         // LTE, a raw 224x224x3 upload, L_m 1,000 ms, the server 300 ms slower than usual: each request takes ~576 ms,
         // an RTT part of 370 ms (5x the profile's 70 ms), yet the cloud still beats the device by 424 ms.
-        JsonObject doc = Fixtures.configJson();
-        doc.getAsJsonObject("latency").getAsJsonObject("resnet-a1.00-r32-int8").addProperty("total_ms", 1000.0);
+        JsonObject doc = configWithMaster(1000.0);
         doc.getAsJsonObject("upload").addProperty("bytes", 224 * 224 * 3);
         SelectorTables t = SelectorTables.from(Fixtures.config(doc));
         SelectorState s = Selector.initialState(t, "lte");
@@ -83,15 +115,28 @@ public class SelectorTest {
         l.addProperty("resolution", resolution);
     }
 
+    /** A model's latency of {@code totalMs}, all inference: no resolution to prepare or share. */
+    private static void setPlainLatency(JsonObject doc, String model, double totalMs) {
+        JsonObject l = doc.getAsJsonObject("latency").getAsJsonObject(model);
+        l.addProperty("total_ms", totalMs);
+        l.addProperty("inference_ms", totalMs);
+        l.addProperty("preprocess_ms", 0.0);
+        l.remove("resolution");
+    }
+
     @Test
     public void aResolutionIsPreparedOncePerFrame() {
         // The pair's minions and the master all at resolution 16: the second minion and a recovery on the device
-        // skip the preprocessing; in the cloud the recovery costs L_t.
+        // skip the preprocessing; in the cloud the recovery costs L_t. The pair runs in private mode too.
         JsonObject doc = Fixtures.configJson();
-        setLatency(doc, "mobilenet_v2-a0.25-r16-int8", 5.0, 2.0, 16);
-        setLatency(doc, "mobilenet_v2-a0.25-r12-int8", 8.0, 2.0, 16);
-        setLatency(doc, "resnet-a1.00-r32-int8", 50.0, 10.0, 16);
+        java.util.List<String> minions = Fixtures.minionsOf(PAIR);
+        assertEquals(2, minions.size());
+        setLatency(doc, minions.get(0), 5.0, 2.0, 16);
+        setLatency(doc, minions.get(1), 8.0, 2.0, 16);
+        setLatency(doc, MASTER, 50.0, 10.0, 16);
+        Fixtures.selectionJson(doc, "lte", "private").addProperty("system", PAIR);
         org.mmnet.core.RuntimeConfig config = Fixtures.config(doc);
+        assertEquals("normal", config.mode(Mode.PRIVATE).thresholds);
         SelectorTables t = SelectorTables.from(config);
         double rate = config.tuned(PAIR, Mode.NORMAL).valRecoveryRate;
         Decision device = Selector.decide(t, Selector.initialState(t, "lte"), Mode.PRIVATE, 0.0, null);
@@ -108,7 +153,10 @@ public class SelectorTest {
     public void aNarrowUplinkKeepsTheMasterOffTheCloudAndProbesTheLink() {
         SelectorTables t = tables(80.0);
         SelectorState s = Selector.observeRtt(t, Selector.initialState(t, "wifi"), 30.0, 0.0);  // next probe at 5 s
-        s = Selector.observeBandwidth(t, s, 0.1, null);  // L_t 81 ms > 80 ms: the live link, not the server
+        // An uplink that takes 60 ms for the upload: L_t ~90 ms > 80 ms: the live link, not the server.
+        double uploadKbit = Fixtures.configJson().getAsJsonObject("upload").get("bytes").getAsDouble() * 8 / 1e3;
+        s = Selector.observeBandwidth(t, s, uploadKbit / 60.0, null);
+        assertTrue(Selector.masterCloudMs(t, s.link()) > 80.0);
         assertFalse(s.serverOverloaded());
         Decision before = Selector.decide(t, s, Mode.MISSION_CRITICAL, 4.9, null);
         assertEquals(FramePath.MASTER_DEVICE, before.path());
@@ -121,7 +169,8 @@ public class SelectorTest {
 
     @Test
     public void aSlowRequestWhereTheProfileItselfLosesToTheDeviceIsNotServerLoad() {
-        SelectorState s = Selector.initialState(AS_BUILT, "wifi");  // L_t 30.34 ms against a 0.26 ms device master
+        SelectorState s = Selector.initialState(AS_BUILT, "wifi");  // L_t ~30 ms against the as-built device master
+        assertTrue(AS_BUILT.nominalCloudMs("wifi") >= AS_BUILT.masterMs());
         for (int i = 0; i < 10; i++) {
             s = Selector.observeRtt(AS_BUILT, s, 300.0, i);
         }
@@ -133,7 +182,7 @@ public class SelectorTest {
 
     @Test
     public void overloadedKeepsTheMasterOnTheDeviceAndProbesEveryInterval() {
-        SelectorTables t = tables(80.0);  // the cloud (30.3 ms on wifi) beats an 80 ms device master
+        SelectorTables t = tables(80.0);  // the cloud (~30 ms on wifi) beats an 80 ms device master
         SelectorState s = Selector.initialState(t, "wifi");
         Decision d = Selector.decide(t, s, Mode.MISSION_CRITICAL, 0.0, null);
         assertEquals(FramePath.MASTER_CLOUD, d.path());
@@ -155,20 +204,86 @@ public class SelectorTest {
 
     @Test
     public void theRunnerUpWinsWhenTheMasterIsExpensive() {
-        Decision cheap = Selector.decide(AS_BUILT, Selector.initialState(AS_BUILT, "lte"), Mode.NORMAL, 0.0, null);
+        // As built, the configured system is the cheapest on LTE in normal mode.
+        Decision built = Selector.decide(AS_BUILT, Selector.initialState(AS_BUILT, "lte"), Mode.NORMAL, 0.0, null);
+        assertEquals(PAIR, built.system());
+        assertEquals(ReasonCode.CONFIGURED_SYSTEM, built.reasonCodes().get(2));
+        assertEquals("system " + PAIR + ": expected " + py2f(built.estimates().expectedMs.get(PAIR)) + " ms < master alone "
+                + py2f(built.estimates().lM) + " ms on device", built.reasons().get(2).text());
+
+        // The situation, set explicitly: the configured pair's minions take 1 ms each and it recovers 10% of the frames;
+        // the runner-up's own minions take 2 ms, and it never recovers; the other runner-ups recover every frame.
+        // Cheap minions win while recoveries are cheap; once the master is expensive, fewer recoveries win.
+        JsonObject doc = Fixtures.configJson();
+        JsonObject selection = Fixtures.selectionJson(doc, "lte", "normal");
+        java.util.List<String> runnerUps = new java.util.ArrayList<>();
+        selection.getAsJsonArray("runner_ups").forEach(e -> runnerUps.add(e.getAsString()));
+        assertTrue(runnerUps.toString(), !runnerUps.isEmpty() && !runnerUps.contains(PAIR));
+        java.util.List<String> configuredMinions = Fixtures.minionsOf(PAIR);
+        String runnerUp = null;
+        for (String r : runnerUps) {
+            if (!configuredMinions.containsAll(Fixtures.minionsOf(r))) {
+                runnerUp = r;
+                break;
+            }
+        }
+        assertTrue("a runner-up with a minion the configured pair does not run: " + runnerUps, runnerUp != null);
+        for (String r : runnerUps) {
+            setRecoveryRate(doc, r, "normal", r.equals(runnerUp) ? 0.0 : 1.0);
+            for (String m : Fixtures.minionsOf(r)) {
+                setPlainLatency(doc, m, 2.0);
+            }
+        }
+        for (String m : configuredMinions) {
+            setPlainLatency(doc, m, 1.0);
+        }
+        setRecoveryRate(doc, PAIR, "normal", 0.1);
+        double runnerUpMs = 0.0;  // its minions shared with the configured pair at 1 ms, its own at 2 ms
+        for (String m : Fixtures.minionsOf(runnerUp)) {
+            runnerUpMs += configuredMinions.contains(m) ? 1.0 : 2.0;
+        }
+
+        doc.getAsJsonObject("latency").getAsJsonObject(MASTER).addProperty("total_ms", 5.0);
+        SelectorTables cheapMaster = SelectorTables.from(Fixtures.config(doc));
+        Decision cheap = Selector.decide(cheapMaster, Selector.initialState(cheapMaster, "lte"), Mode.NORMAL, 0.0, Placement.DEVICE);
         assertEquals(PAIR, cheap.system());
         assertEquals(ReasonCode.CONFIGURED_SYSTEM, cheap.reasonCodes().get(2));
-        assertEquals("system " + PAIR + ": expected 0.13 ms < master alone 0.26 ms on device", cheap.reasons().get(2).text());
-        SelectorTables slow = tables(80.0);
+        assertEquals(runnerUpMs, cheap.estimates().expectedMs.get(runnerUp), 1e-12);
+        assertEquals("system " + PAIR + ": expected " + py2f(configuredMinions.size() + 0.1 * 5.0)
+                + " ms < master alone 5.00 ms on device", cheap.reasons().get(2).text());
+
+        doc.getAsJsonObject("latency").getAsJsonObject(MASTER).addProperty("total_ms", 80.0);
+        SelectorTables slow = SelectorTables.from(Fixtures.config(doc));
         Decision d = Selector.decide(slow, Selector.initialState(slow, "lte"), Mode.NORMAL, 0.0, Placement.DEVICE);
         assertEquals(ReasonCode.RUNNER_UP, d.reasonCodes().get(2));
-        assertEquals("pair:mobilenet_v2-a0.25-r16-float16+mobilenet_v2-a0.25-r12-int8", d.system());
-        assertEquals(4, d.estimates().expectedMs.size());
+        assertEquals(runnerUp, d.system());
+        assertEquals(runnerUpMs, d.estimates().expectedMs.get(runnerUp), 1e-12);
+        assertEquals(configuredMinions.size() + 0.1 * 80.0, d.estimates().expectedMs.get(PAIR), 1e-12);
+        // Every candidate is costed: the configured system and each runner-up.
+        assertEquals(new java.util.LinkedHashSet<>(selectionCandidates(selection)), d.estimates().expectedMs.keySet());
+    }
+
+    private static java.util.List<String> selectionCandidates(JsonObject selection) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        out.add(selection.get("system").getAsString());
+        selection.getAsJsonArray("runner_ups").forEach(e -> {
+            if (!out.contains(e.getAsString())) {
+                out.add(e.getAsString());
+            }
+        });
+        return out;
     }
 
     @Test
     public void minionsAreSkippedWhenTheMasterAloneIsFaster() {
-        SelectorTables fast = tables(0.08);
+        // A master faster than any single minion of the config: no system of two or more minions beats it.
+        double fastest = Double.POSITIVE_INFINITY;
+        for (java.util.Map.Entry<String, com.google.gson.JsonElement> e : Fixtures.configJson().getAsJsonObject("latency").entrySet()) {
+            if (!e.getKey().equals(MASTER)) {
+                fastest = Math.min(fastest, e.getValue().getAsJsonObject().get("total_ms").getAsDouble());
+            }
+        }
+        SelectorTables fast = tables(fastest / 2);
         Decision d = Selector.decide(fast, Selector.initialState(fast, null), Mode.POWER_SAVING, 0.0, null);
         assertEquals(FramePath.MASTER_DEVICE, d.path());
         assertEquals("master-only", d.system());

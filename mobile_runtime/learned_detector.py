@@ -1,0 +1,231 @@
+"""The learned misspeculation detector: a logistic regression on features of the minions' outputs.
+
+The paper's detector (:mod:`mmnet.runtime.detector`) accepts an answer when the minions agree and
+each one's calibrated confidence reaches its class's threshold. The learned detector scores every
+frame instead, predicting "the speculative answer equals the reference" from features of every
+minion's output, and accepts the answer when the score reaches one threshold.
+
+It reads each minion's scores as the model gives them, normalised to sum to one: q_j = s_j / S with
+s_j = max(score_j, 0) and S = Σ_j s_j added left to right. No temperature: the regression learns
+whatever calibration it needs, and without a power function every feature is a few additions,
+multiplications and divisions, so the Java core computes the same bits (its ``StrictMath.pow`` and
+C's ``pow`` differ in the last bit for about one input in ten). Measured on the Coral models over
+six random val/test splits, these features recovered as few frames as temperature-scaled ones
+(test P_r 43.4% vs 47.3% for the best pair, at master accuracy −0.40 vs −0.53 points).
+
+The answer: the common top-1 class when the minions agree, else the top-1 of the minion with the
+higher q_top (the first of equals). Features, per minion i:
+
+- ``confidence_i`` = s_top / S;
+- ``margin_i`` = s_top / S − s_second / S, s_second the largest s_j at any other index (0.0 with one class);
+- ``concentration_i`` = (Σ_j s_j·s_j) / (S·S), the collision probability Σ q_j² — the quadratic
+  counterpart of the entropy, which would need a logarithm;
+
+and for a pair: ``agree`` (1.0 when both name the same class), ``cross_0`` = q_0 at minion 1's
+answer and ``cross_1`` = q_1 at minion 0's answer (each one's probability for the other's answer).
+
+The score is ``bias + Σ_k weight_k · feature_k``, added left to right in :data:`PAIR_FEATURES` /
+:data:`SINGLE_FEATURES` order. A frame whose scores are all zero (or overflow) has no features and
+is recovered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmnet.format.errors import ConfigError
+from mmnet.runtime.detector import PYTHON_LOOP_MAX_CLASSES, PYTHON_LOOP_MAX_CODES, FrameVerdict
+
+__all__ = [
+    "LOGISTIC",
+    "PER_CLASS",
+    "DETECTOR_KINDS",
+    "SINGLE_FEATURES",
+    "PAIR_FEATURES",
+    "LogisticDetector",
+    "MinionSummary",
+    "feature_names",
+    "frame_features",
+    "logistic_frame",
+    "minion_summary",
+    "score_table",
+]
+
+PER_CLASS = "per_class_confidence"  # the paper's rule: agreement + per-class confidence thresholds
+LOGISTIC = "logistic"
+DETECTOR_KINDS = (PER_CLASS, LOGISTIC)
+
+SINGLE_FEATURES = ("confidence_0", "margin_0", "concentration_0")
+PAIR_FEATURES = SINGLE_FEATURES + ("confidence_1", "margin_1", "concentration_1", "agree", "cross_0", "cross_1")
+
+_INF = float("inf")
+
+
+def feature_names(minions: int) -> tuple[str, ...]:
+    if minions == 1:
+        return SINGLE_FEATURES
+    if minions == 2:
+        return PAIR_FEATURES
+    raise ConfigError(f"a system has {minions} minions; expected 1 or 2")
+
+
+def _finite(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where} is {value!r}; expected a finite number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class LogisticDetector:
+    """A fitted logistic detector as a bundle ships it: accept when the score reaches ``threshold``."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float  # on the score (log-odds) scale
+
+    def __post_init__(self) -> None:
+        expected = feature_names(2 if len(self.features) > len(SINGLE_FEATURES) else 1)
+        if tuple(self.features) != expected:
+            raise ConfigError(f"logistic detector features are {list(self.features)}; expected {list(expected)}")
+        if len(self.weights) != len(self.features):
+            raise ConfigError(f"logistic detector has {len(self.weights)} weights for {len(self.features)} features; "
+                              "expected one per feature")
+        for i, w in enumerate(self.weights):
+            _finite(f"logistic detector weight {i}", w)
+        _finite("logistic detector bias", self.bias)
+        _finite("logistic detector threshold", self.threshold)
+
+    @property
+    def minions(self) -> int:
+        return 2 if len(self.features) == len(PAIR_FEATURES) else 1
+
+    @classmethod
+    def from_json(cls, doc: Any, minions: int, where: str) -> LogisticDetector:
+        """From a tuned mode's ``detector`` object (kind ``logistic``) of a system with ``minions`` minions."""
+        if not isinstance(doc, dict) or doc.get("kind") != LOGISTIC:
+            raise ConfigError(f"{where} is {doc!r}; expected a logistic detector object")
+        features = tuple(doc.get("features", ()))
+        if features != feature_names(minions):
+            raise ConfigError(f"{where}.features is {list(features)}; a system of {minions} minion(s) "
+                              f"expects {list(feature_names(minions))}")
+        return cls(features, tuple(float(w) for w in doc.get("weights", ())), doc.get("bias"), doc.get("threshold"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": LOGISTIC, "features": list(self.features), "weights": list(self.weights),
+                "bias": self.bias, "threshold": self.threshold}
+
+    def score(self, features: Sequence[float]) -> float:
+        z = self.bias
+        for w, x in zip(self.weights, features):
+            z += w * x
+        return z
+
+
+@dataclass(frozen=True)
+class MinionSummary:
+    """One minion's output on one frame, as the features need it."""
+
+    top: int
+    total: float  # S = Σ_j s_j, left to right
+    peak: float  # s_top
+    second: float  # the largest s_j at any index but top (0.0 with a single class)
+    squares: float  # Σ_j s_j·s_j, left to right
+    terms: Sequence[float]  # s_j, class order (a list or an array)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the features are defined: S and S·S are positive and finite."""
+        return 0.0 < self.total < _INF and 0.0 < self.total * self.total < _INF
+
+
+def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] | None = None) -> MinionSummary:
+    """The terms of one minion's output: scores, or raw 8-bit codes with ``table``, the score of each
+    code byte 0..255 (:func:`score_table`)."""
+    if len(output) > (PYTHON_LOOP_MAX_CLASSES if table is None else PYTHON_LOOP_MAX_CODES):
+        array = np.asarray(output)
+        if table is None:
+            terms = np.where(array > 0, array, 0).astype(np.float64)
+        else:  # numpy indexing reads a negative int8 code v at v + 256, as Python does
+            terms = np.asarray(table)[array.astype(np.intp)]
+        top = int(terms.argmax())
+        others = terms.copy()
+        others[top] = -_INF
+        second = float(others.max()) if others.size > 1 else 0.0
+        # accumulate adds left to right, as the loop below and the Java twin do
+        return MinionSummary(top, float(np.add.accumulate(terms)[-1]), float(terms[top]), second,
+                             float(np.add.accumulate(terms * terms)[-1]), terms)
+    values: list = output.tolist() if type(output) is np.ndarray else list(output)
+    if table is None:
+        terms = [p if p > 0 else 0.0 for p in values]
+    else:
+        terms = [table[code] for code in values]
+    top = terms.index(max(terms))
+    total = squares = 0.0
+    for t in terms:
+        total += t
+        squares += t * t
+    second = max(terms[:top] + terms[top + 1:]) if len(terms) > 1 else 0.0
+    return MinionSummary(top, total, terms[top], second, squares, terms)
+
+
+def score_table(dequantized: Sequence[float] | None) -> list[float] | None:
+    """For a model with 8-bit outputs, each code's score clipped at 0 (the terms
+    :func:`minion_summary` reads for raw codes); None for a float output."""
+    if dequantized is None:
+        return None
+    if len(dequantized) != 256:
+        raise ConfigError(f"a dequantization table has {len(dequantized)} entries; expected 256, one per 8-bit code")
+    return [float(p) if p > 0 else 0.0 for p in dequantized]
+
+
+def frame_features(summaries: Sequence[MinionSummary]) -> list[float] | None:
+    """The detector's features of one frame in canonical order; None when a minion's are undefined."""
+    features: list[float] = []
+    for s in summaries:
+        if not s.usable:
+            return None
+        confidence = s.peak / s.total
+        features += [confidence, confidence - s.second / s.total, s.squares / (s.total * s.total)]
+    if len(summaries) == 2:
+        a, b = summaries
+        features += [1.0 if a.top == b.top else 0.0, float(a.terms[b.top]) / a.total, float(b.terms[a.top]) / b.total]
+    return features
+
+
+def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: LogisticDetector,
+                   tables: Sequence[Sequence[float] | None] | None = None) -> tuple[FrameVerdict, float | None]:
+    """The learned detector on one frame: the verdict (accepted when the score reaches the threshold)
+    and the score (None when the features are undefined: recovered). ``tables``: per minion its
+    :func:`score_table` when its output is raw 8-bit codes, else None."""
+    if tables is None:
+        tables = (None,) * len(outputs)
+    summaries = [minion_summary(o, table) for o, table in zip(outputs, tables)]
+    answer, confidence = summaries[0].top, _confidence(summaries[0])
+    lowest = confidence
+    agree = True
+    for s in summaries[1:]:
+        c = _confidence(s)
+        if s.top != answer:
+            agree = False
+        if c < lowest:
+            lowest = c
+        if c > confidence:
+            answer, confidence = s.top, c
+    shown = lowest if agree else confidence
+    features = frame_features(summaries)
+    if features is None:
+        return FrameVerdict(answer, shown, agree, False, scored=True), None
+    score = detector.score(features)
+    return FrameVerdict(answer, shown, agree, score >= detector.threshold, scored=True), score
+
+
+def _confidence(s: MinionSummary) -> float:
+    """q_top (0.0 where the features are undefined: such a frame is recovered, so its confidence
+    only orders the answer)."""
+    return s.peak / s.total if s.usable else 0.0
