@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -114,7 +114,9 @@ class LogisticDetector:
         if features != feature_names(minions):
             raise ConfigError(f"{where}.features is {list(features)}; a system of {minions} minion(s) "
                               f"expects {list(feature_names(minions))}")
-        return cls(features, tuple(float(w) for w in doc.get("weights", ())), doc.get("bias"), doc.get("threshold"))
+        weights = tuple(_finite(f"{where}.weights[{i}]", w) for i, w in enumerate(doc.get("weights", ())))
+        return cls(features, weights, _finite(f"{where}.bias", doc.get("bias")),
+                   _finite(f"{where}.threshold", doc.get("threshold")))
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": LOGISTIC, "features": list(self.features), "weights": list(self.weights),
@@ -127,16 +129,15 @@ class LogisticDetector:
         return z
 
 
-@dataclass(frozen=True)
-class MinionSummary:
-    """One minion's output on one frame, as the features need it."""
+class MinionSummary(NamedTuple):
+    """One minion's output on one frame, as the features need it (a tuple: cheap to make per frame)."""
 
     top: int
     total: float  # S = Σ_j s_j, left to right
     peak: float  # s_top
     second: float  # the largest s_j at any index but top (0.0 with a single class)
     squares: float  # Σ_j s_j·s_j, left to right
-    terms: Sequence[float]  # s_j, class order (a list or an array)
+    terms: Sequence[float] | np.ndarray  # s_j, class order
 
     @property
     def usable(self) -> bool:
@@ -150,28 +151,28 @@ def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] 
     if len(output) > (PYTHON_LOOP_MAX_CLASSES if table is None else PYTHON_LOOP_MAX_CODES):
         array = np.asarray(output)
         if table is None:
-            terms = np.where(array > 0, array, 0).astype(np.float64)
+            vector = np.where(array > 0, array, 0).astype(np.float64)
         else:  # numpy indexing reads a negative int8 code v at v + 256, as Python does
-            terms = np.asarray(table)[array.astype(np.intp)]
-        top = int(terms.argmax())
-        others = terms.copy()
+            vector = np.asarray(table)[array.astype(np.intp)]
+        top = int(vector.argmax())
+        others = vector.copy()
         others[top] = -_INF
         second = float(others.max()) if others.size > 1 else 0.0
         # accumulate adds left to right, as the loop below and the Java twin do
-        return MinionSummary(top, float(np.add.accumulate(terms)[-1]), float(terms[top]), second,
-                             float(np.add.accumulate(terms * terms)[-1]), terms)
+        return MinionSummary(top, float(np.add.accumulate(vector)[-1]), float(vector[top]), second,
+                             float(np.add.accumulate(vector * vector)[-1]), vector)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
-    if table is None:
-        terms = [p if p > 0 else 0.0 for p in values]
-    else:
-        terms = [table[code] for code in values]
-    top = terms.index(max(terms))
+    terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
+    peak = max(terms)
+    top = terms.index(peak)
     total = squares = 0.0
-    for t in terms:
+    for t in terms:  # a plain loop: left to right, as the Java twin adds (Python 3.12's sum() compensates)
         total += t
         squares += t * t
-    second = max(terms[:top] + terms[top + 1:]) if len(terms) > 1 else 0.0
-    return MinionSummary(top, total, terms[top], second, squares, terms)
+    terms[top] = -1.0  # below every term: the largest of the others
+    second = max(terms) if len(terms) > 1 else 0.0
+    terms[top] = peak
+    return MinionSummary(top, total, peak, second, squares, terms)
 
 
 def score_table(dequantized: Sequence[float] | None) -> list[float] | None:

@@ -38,7 +38,7 @@ from mmnet.format.bundle import Bundle, load_bundle
 from mmnet.format.checks import check_choice, check_int, check_number, is_real
 from mmnet.format.errors import BundleError, ConfigError, DataError, MmnetError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, TEMPERATURE_RANGE, check_runtime_numbers
-from mmnet.runtime.detector import NEVER, calibrated_top1, calibration_table, check_thresholds, detect_frame
+from mmnet.runtime.detector import NEVER, FrameVerdict, calibrated_top1, calibration_table, check_thresholds, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 from mmnet.runtime.learned_detector import LOGISTIC, LogisticDetector, logistic_frame, score_table
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
@@ -373,7 +373,8 @@ class Runtime:
         timings = {"preprocess": conform_ms, "minions": 0.0, "master": 0.0, "remote": 0.0}
         fallbacks: list[str] = []
         energy = 0.0
-        minion_answer = master_answer = master_placement = detector_state = None
+        minion_answer = master_answer = master_placement = None
+        detector_state: tuple[FrameVerdict, float, float | None, float | None] | None = None
         confidence = 0.0
         recovered = False
         verified = True

@@ -69,7 +69,7 @@ _NEG = -np.inf
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """How detectors are fitted and their thresholds chosen (``runtime.detector`` in a build config)."""
+    """How detectors are fitted and their thresholds chosen for one tuned mode (from ``runtime.detector``)."""
 
     members: tuple[str, ...] = (PER_CLASS, LOGISTIC)
     threshold_mode: str = "point"  # or "guaranteed"
@@ -82,11 +82,11 @@ class DetectorSettings:
     seed: int = 0
 
 
-def answers_and_features(calibrated: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame, from each minion's calibrated probabilities (N, C): the system's answer, the lowest
+def answers_and_features(distributions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame, from each minion's class distribution (N, C): the system's answer, the lowest
     (agreeing) or highest (disagreeing) confidence, agreement, and the learned detector's features in
     canonical order (vectorised; the runtime computes the same quantities one frame at a time)."""
-    arrays = [np.asarray(q, dtype=np.float64) for q in calibrated]
+    arrays = [np.asarray(q, dtype=np.float64) for q in distributions]
     n = arrays[0].shape[0]
     rows = np.arange(n)
     tops = [q.argmax(axis=1) for q in arrays]
@@ -101,8 +101,8 @@ def answers_and_features(calibrated: Sequence[np.ndarray]) -> tuple[np.ndarray, 
         return tops[0], confidences[0], np.ones(n, bool), np.column_stack(columns)
     agree = tops[0] == tops[1]
     columns += [agree.astype(np.float64), arrays[0][rows, tops[1]], arrays[1][rows, tops[0]]]
-    most = np.where(confidences[1] > confidences[0], 1, 0)
-    answer = np.where(agree, tops[0], np.where(most == 1, tops[1], tops[0]))
+    # on a disagreement the more confident minion answers, the first of equals
+    answer = np.where(agree | (confidences[0] >= confidences[1]), tops[0], tops[1])
     confidence = np.where(agree, np.minimum(*confidences), np.maximum(*confidences))
     return answer, confidence, agree, np.column_stack(columns)
 

