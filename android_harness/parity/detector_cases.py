@@ -24,7 +24,6 @@ the confidence bit for bit, and the same verdict, on every case.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import math
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from android_harness.parity.golden import golden_main
 from mmnet.runtime.learned_detector import (
     LOGISTIC,
     LogisticDetector,
@@ -206,22 +206,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m android_harness.parity.detector_cases", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=CASES_FILE, help=f"the cases file (default {CASES_FILE})")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file differs")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = args.out.read_text(encoding="utf-8") if args.out.is_file() else None
-        if current != text:
-            print(f"{args.out} differs from what mmnet.runtime.learned_detector gives now; rerun without --check",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {len(json.loads(text)['cases'])} cases to {args.out}")
-    return 0
+    return golden_main("android_harness.parity.detector_cases", CASES_FILE, render, "mmnet.runtime.learned_detector", argv)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,11 @@ import org.mmnet.core.Bundle;
 import org.mmnet.core.BundleException;
 import org.mmnet.core.ConfigException;
 import org.mmnet.core.Fixtures;
-import org.mmnet.core.ModelRecord;
 import org.mmnet.core.RuntimeConfig;
-import org.mmnet.core.TensorSpec;
 import org.mmnet.core.runtime.Frame;
 import org.mmnet.core.runtime.FrameResult;
 import org.mmnet.core.runtime.MmnetRuntime;
-import org.mmnet.core.runtime.ModelOutput;
-import org.mmnet.core.runtime.ModelRunner;
+import org.mmnet.core.runtime.MmnetRuntimeTest;
 import org.mmnet.core.runtime.RuntimeOptions;
 import org.mmnet.core.select.FramePath;
 
@@ -247,26 +244,9 @@ public class LogisticDetectorTest {
         assertThrows(BundleException.class, () -> Fixtures.config(configWith(unknown)));
     }
 
-    /** Every model answers class 3, as MmnetRuntimeTest's confident runner does. */
-    private static ModelRunner confident(Bundle bundle) {
-        return (model, input) -> {
-            ModelRecord m = bundle.model(model);
-            if (m.output().dtype() == TensorSpec.DType.FLOAT32) {
-                float[] p = new float[10];
-                Arrays.fill(p, 0.01f);
-                p[3] = 0.91f;
-                return ModelOutput.ofFloats(p);
-            }
-            byte[] q = new byte[10];
-            Arrays.fill(q, (byte) -128);
-            q[3] = 127;
-            return ModelOutput.ofBytes(q);
-        };
-    }
-
     private static FrameResult firstFrame(JsonObject configDoc) {
         Bundle b = Fixtures.bundle(configDoc);
-        MmnetRuntime rt = new MmnetRuntime(b, RuntimeOptions.builder().build(), confident(b), null, () -> 0.0);
+        MmnetRuntime rt = new MmnetRuntime(b, RuntimeOptions.builder().build(), MmnetRuntimeTest.confident(b), null, () -> 0.0);
         FrameResult r = rt.classify(Frame.of(new byte[64], 8, 8, 1), 0.0);
         assertEquals(FramePath.MINIONS, r.path());
         return r;

@@ -27,7 +27,7 @@ public class MmnetRuntimeTest {
     private static final Clock FROZEN = () -> 0.0;
 
     /** Every model answers class 3 with high confidence, in its own output dtype. */
-    static ModelRunner confident(Bundle bundle) {
+    public static ModelRunner confident(Bundle bundle) {
         return (model, input) -> {
             ModelRecord m = bundle.model(model);
             if (m.output().dtype() == TensorSpec.DType.FLOAT32) {
