@@ -22,7 +22,7 @@ A class with no validation frame gets g (the paper's rule would recover all of i
 out fold, so every validation frame gets an out-of-fold score from a detector that never saw it.
 The threshold is chosen on those scores, the member by its out-of-fold recovery rate at the target
 (within one system the expected latency grows with the recovery rate), and the deployed detector is
-refitted on the whole split with that threshold.
+refitted on the whole split at that operating point (:func:`_refit`).
 
 **Choosing the threshold** (:mod:`mmnet.pipeline.risk`): ``point`` — the lowest threshold whose
 out-of-fold outputs keep the target share of the master's correct answers (the paper's rule, now
@@ -264,8 +264,8 @@ def choose_detector(views: dict[str, tuple], reference: np.ndarray, master_corre
             choice = choose_guaranteed(oof, kept, fallback, *_levels(settings))
         else:
             choice = choose_point(oof, kept, fallback, needed)
-        fitted = None if choice is None else _refit(kind, choice.threshold, views[kind], good, kept, fallback,
-                                                       num_classes, settings)
+        fitted = None if choice is None else _refit(kind, choice, views[kind], good, kept, fallback, num_classes,
+                                                       settings)
         members[kind] = MemberResult(kind, choice, fitted, oof, good)
     feasible = [k for k in settings.members if members[k].choice is not None]
     chosen = min(feasible, key=lambda k: (members[k].recovery_rate, settings.members.index(k))) if feasible else None
@@ -293,16 +293,24 @@ def _out_of_fold_scores(kind: str, view: tuple, good: np.ndarray, kept: np.ndarr
     return scores
 
 
-def _refit(kind: str, shift: float, view: tuple, good: np.ndarray, kept: np.ndarray, fallback: np.ndarray,
+def _refit(kind: str, choice: RiskChoice, view: tuple, good: np.ndarray, kept: np.ndarray, fallback: np.ndarray,
            num_classes: int, settings: DetectorSettings) -> FittedDetector:
+    """The member fitted on the whole split, thresholded as the cross-fitted choice decided.
+
+    Per-class thresholds are confidences, the same units in every fit: the chosen shift carries over.
+    A logistic regression refitted on more frames scores on its own scale (its intercept and weights
+    move, most with few wrong answers to learn from), so its threshold is set to accept as many val
+    frames as the cross-fitted choice did: its own ranking of them, at the chosen recovery rate."""
     answer, confidence, agree, features = view
     if kind == PER_CLASS:
         base = shrunk_thresholds(answer, confidence, agree, kept, fallback, num_classes, settings.prior_frames)
         # accept iff confidence - t'_k >= shift, i.e. confidence >= t'_k + shift (confidence lies in [0, 1])
-        return FittedDetector(PER_CLASS, np.clip(base + shift, 0.0, NEVER), None)
+        return FittedDetector(PER_CLASS, np.clip(base + choice.threshold, 0.0, NEVER), None)
     weights, bias = fit_logistic(features, good, settings.regularization)
+    scores = features @ weights + bias
+    threshold = float(np.sort(scores)[::-1][choice.accepted - 1])
     names = feature_names(2 if features.shape[1] > len(feature_names(1)) else 1)
-    return FittedDetector(LOGISTIC, None, LogisticDetector(names, tuple(float(w) for w in weights), bias, shift))
+    return FittedDetector(LOGISTIC, None, LogisticDetector(names, tuple(float(w) for w in weights), bias, threshold))
 
 
 def risk_coverage(scores: np.ndarray, good: np.ndarray, fallback: np.ndarray, max_points: int = 60) -> dict[str, list[float]]:
