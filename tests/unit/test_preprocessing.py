@@ -5,6 +5,7 @@ The comparison with TensorFlow's resize is in tests/integration/test_preprocessi
 
 from __future__ import annotations
 
+import gc
 import sys
 
 import numpy as np
@@ -49,18 +50,22 @@ def test_resize_identity_is_exact_float32_copy():
 
 
 def _python_calls(work) -> int:
-    """How many Python and C functions ``work()`` calls (its profile events)."""
+    """How many Python and C functions ``work()`` calls (its profile events). The garbage collector is
+    held off meanwhile: a collection would run other tests' finalizers inside the count."""
     calls = 0
 
     def count(frame, event, arg) -> None:
         nonlocal calls
         calls += event in ("call", "c_call")
 
+    gc.collect()
+    gc.disable()
     sys.setprofile(count)
     try:
         work()
     finally:
         sys.setprofile(None)
+        gc.enable()
     return calls
 
 
@@ -74,7 +79,8 @@ def test_resize_is_vectorised(method):
     resize_frames(frames, 32, method)
     one = _python_calls(lambda: resize_frames(frames[:1], 32, method))
     batch = _python_calls(lambda: resize_frames(frames, 32, method))
-    assert one > 0 and batch == one
+    # A per-frame loop would add a thousand calls or more; a few either way are the interpreter's own.
+    assert one > 0 and abs(batch - one) <= 8, (one, batch)
 
 
 @pytest.mark.parametrize(
