@@ -481,18 +481,24 @@ def _device_summary(profile: DeviceProfile) -> dict:
             "compute_power_w": power["value"], "power_measured": power["measured"]}
 
 
-def _per_class_vs_single(tuned: _Tuned) -> dict:
+def _per_class_points(system: _System, tuned: _Tuned) -> tuple[OperatingPoint, OperatingPoint]:
+    """What the paper's rule's per-class thresholds give on val and test, whichever detector ships."""
+    return operating_point(system.outcomes["val"], tuned.thresholds), operating_point(system.outcomes["test"], tuned.thresholds)
+
+
+def _per_class_vs_single(system: _System, tuned: _Tuned) -> dict:
     out = {}
-    for split, per_class, single in (("val", tuned.val, tuned.single_val), ("test", tuned.test, tuned.single_test)):
+    for split, per_class, single in zip(("val", "test"), _per_class_points(system, tuned),
+                                        (tuned.single_val, tuned.single_test)):
         out[split] = {"per_class": {"recovery_rate": per_class.recovery_rate, "accuracy": per_class.accuracy},
                       "single": None if single is None else {"recovery_rate": single.recovery_rate, "accuracy": single.accuracy}}
     return out
 
 
-def _verdict(tuned: _Tuned) -> str:
+def _verdict(system: _System, tuned: _Tuned) -> str:
     if tuned.single_val is None:
         return "no single threshold reaches the target on val; per-class thresholds do"
-    pc, single = tuned.val, tuned.single_val
+    (pc, test_pc), single = _per_class_points(system, tuned), tuned.single_val
     if pc.recovery_rate < single.recovery_rate:
         verdict = (f"per-class thresholds beat a single threshold on val: P_r {100 * pc.recovery_rate:.1f}% vs "
                    f"{100 * single.recovery_rate:.1f}% at accuracy {100 * pc.accuracy:.2f}% vs {100 * single.accuracy:.2f}%")
@@ -501,7 +507,8 @@ def _verdict(tuned: _Tuned) -> str:
                    f"{100 * pc.recovery_rate:.1f}% at accuracy {100 * single.accuracy:.2f}% vs {100 * pc.accuracy:.2f}%")
     else:
         verdict = f"per-class and single thresholds tie on val: P_r {100 * pc.recovery_rate:.1f}%"
-    test_pc, test_single = tuned.test, tuned.single_test
+    test_single = tuned.single_test
+    assert test_single is not None
     return (f"{verdict}; on test: per-class P_r {100 * test_pc.recovery_rate:.1f}% at {100 * test_pc.accuracy:.2f}%, "
             f"single P_r {100 * test_single.recovery_rate:.1f}% at {100 * test_single.accuracy:.2f}%")
 
@@ -539,7 +546,7 @@ def _chosen_report(system: _System, profile: str) -> dict:
         },
         "oracle_recovery_rate_test": float(np.mean(wrong & master_correct_test)),
         "achieved_test": {"recovery_rate": tuned.test.recovery_rate, "accuracy": tuned.test.accuracy},
-        "per_class_vs_single": {**_per_class_vs_single(tuned), "verdict": _verdict(tuned)},
+        "per_class_vs_single": {**_per_class_vs_single(system, tuned), "verdict": _verdict(system, tuned)},
     }
 
 
