@@ -5,8 +5,9 @@ invoke, read the output) and preprocessing (resize, normalise, quantise the inpu
 the detector (with its calibration of the minions' outputs) and the bookkeeping. It is measured per frame over the bundle's test
 split (device master, normal mode) and printed in µs and as a ratio to one invoke of the system's
 cheapest minion, measured in the same run (target: ≤ 20 µs, i.e. ≤ 2% of a 1 ms minion). Twice,
-passes alternating: with the bundle's detectors as built, and with every system's detector a
-learned (logistic) one, so the two costs are measured side by side on the same host. Then the
+passes alternating: with the bundle's detectors as built, with every system's detector the paper's
+rule, and with every one a learned (logistic) one, so the costs are measured side by side on the
+same host. Then the
 master server runs on loopback and ``--clients`` threads load it for ``--seconds``. Writes
 ``runtime_overhead.json`` and ``.md`` into ``--out``.
 
@@ -29,7 +30,7 @@ from mmnet.format.bundle import Bundle, load_bundle
 from mmnet.format.runtime_config import RuntimeConfig, check_runtime_config
 from mmnet.runtime.detector import calibrated_top1, calibration_table, combine_minions, detect_frame
 from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
-from mmnet.runtime.learned_detector import LOGISTIC, LogisticDetector, feature_names, logistic_frame, score_table
+from mmnet.runtime.learned_detector import LOGISTIC, PER_CLASS, LogisticDetector, feature_names, logistic_frame, score_table
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.runtime.runtime import Runtime
 from mmnet.runtime.selector import decide
@@ -79,17 +80,18 @@ def _parts_us(runtime: Runtime, system_name: str, number: int = 20000) -> dict[s
     }
 
 
-def with_learned_detectors(bundle: Bundle) -> Bundle:
-    """The bundle with every system's detector a logistic one (weights that accept what they score): the
-    learned detector's per-frame cost on the very systems the bundle runs."""
+def with_detectors(bundle: Bundle, kind: str) -> Bundle:
+    """The bundle with every system's detector of ``kind``: the paper's rule (its per-class thresholds as
+    built), or a logistic one (weights that accept what they score), so both are timed on the very
+    systems the bundle runs."""
     assert bundle.runtime_config is not None
     doc = copy.deepcopy(bundle.runtime_config.document)
     for system in doc["systems"].values():
         names = list(feature_names(len(system["minions"])))
         for tuned in system["modes"].values():
-            tuned["detector"] = {"kind": LOGISTIC, "features": names, "weights": [0.1] * len(names), "bias": 0.0,
-                                 "threshold": 0.0}
-    check_runtime_config(doc, "learned-detector variant", num_classes=bundle.num_classes,
+            tuned["detector"] = {"kind": PER_CLASS} if kind == PER_CLASS else {
+                "kind": LOGISTIC, "features": names, "weights": [0.1] * len(names), "bias": 0.0, "threshold": 0.0}
+    check_runtime_config(doc, f"{kind} variant", num_classes=bundle.num_classes,
                          shipped_models=[m.id for m in bundle.models if m.shipped])
     return dataclasses.replace(bundle, runtime_config=RuntimeConfig(doc))
 
@@ -101,7 +103,7 @@ def measure_overhead(bundle_dir: Path, *, repeats: int = 7) -> dict:
     median is recorded beside it."""
     bundle = load_bundle(bundle_dir)
     frames, _ = bundle.load_split("test")
-    variants = {"built": bundle, "learned": with_learned_detectors(bundle)}
+    variants = {"built": bundle, "paper": with_detectors(bundle, PER_CLASS), "learned": with_detectors(bundle, LOGISTIC)}
     runtimes = {name: Runtime(b, mode="normal") for name, b in variants.items()}
     runs = {name: {"overhead": [], "total": [], "paths": {}, "pass_p50": [], "pass_invoke": []} for name in variants}
     try:
@@ -146,12 +148,12 @@ def measure_overhead(bundle_dir: Path, *, repeats: int = 7) -> dict:
                 "frame_total_us": {"p50": float(np.percentile(run["total"], 50))},
                 "overhead_to_invoke_ratio": p50 / invoke_us, "meets_target": p50 <= TARGET_US}
 
-    built, learned = summary(runs["built"]), summary(runs["learned"])
-    paired = np.asarray(runs["learned"]["pass_p50"]) - np.asarray(runs["built"]["pass_p50"])
+    paired = np.asarray(runs["learned"]["pass_p50"]) - np.asarray(runs["paper"]["pass_p50"])
     return {
-        "bundle": str(bundle_dir), "system": system, **built, "learned": learned,
-        # learned minus built, pass by pass (alternating passes see the same spells of the host)
-        "learned_minus_built_us": {"median": float(np.median(paired)), "min": float(paired.min()), "max": float(paired.max())},
+        "bundle": str(bundle_dir), "system": system, **summary(runs["built"]),
+        "paper": summary(runs["paper"]), "learned": summary(runs["learned"]),
+        # learned minus paper, pass by pass (alternating passes see the same spells of the host)
+        "learned_minus_paper_us": {"median": float(np.median(paired)), "min": float(paired.min()), "max": float(paired.max())},
         "parts_us": parts,
         "minion_invoke": {"model": cheapest, "median_us": invoke_us},
         "target_us": TARGET_US,
@@ -172,12 +174,12 @@ def to_markdown(result: dict) -> str:
         + ", ".join("-" if v is None else f"{v:.1f}" for v in o.get("pass_minions_us", [])) + " µs",
         f"- one invoke of {o['minion_invoke']['model']}: {o['minion_invoke']['median_us']:.1f} µs; "
         f"overhead / invoke = {o['overhead_to_invoke_ratio']:.2f}",
-        f"- with learned detectors on every system (passes alternating with the above): p50 "
-        f"{o['learned']['overhead_us']['p50']:.1f} µs (passes "
-        + ", ".join(f"{v:.1f}" for v in o["learned"]["overhead_us"]["pass_p50"])
-        + f"); learned − built per pass: median {o['learned_minus_built_us']['median']:+.1f} µs, range "
-        f"{o['learned_minus_built_us']['min']:+.1f} … {o['learned_minus_built_us']['max']:+.1f} µs "
-        f"(target ≤ {o['target_us']:.0f} µs: {'met' if o['learned']['meets_target'] else 'NOT met'})",
+        *(f"- with the {label} on every system (passes alternating with the above): p50 "
+          f"{o[key]['overhead_us']['p50']:.1f} µs (passes " + ", ".join(f"{v:.1f}" for v in o[key]["overhead_us"]["pass_p50"])
+          + f"; target ≤ {o['target_us']:.0f} µs: {'met' if o[key]['meets_target'] else 'NOT met'})"
+          for key, label in (("paper", "paper's rule"), ("learned", "learned detector"))),
+        f"- learned − paper per pass: median {o['learned_minus_paper_us']['median']:+.1f} µs, range "
+        f"{o['learned_minus_paper_us']['min']:+.1f} … {o['learned_minus_paper_us']['max']:+.1f} µs",
         "- parts: " + ", ".join(f"{k} {v:.1f} µs" for k, v in o["parts_us"].items()),
         f"- whole frame p50: {o['frame_total_us']['p50']:.1f} µs",
     ]
