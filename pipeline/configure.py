@@ -8,9 +8,9 @@ device profile: the build host's measurements unless one from a phone is given).
 2. the reference answers: the labels, or in unlabeled mode (``runtime.reference: master``) the
    master's own answers, so every "accuracy" below is agreement with the master;
 3. a temperature per blessed minion (:mod:`mmnet.pipeline.calibration`);
-4. every single minion and every pair of minions of different variants is a candidate; its
-   per-class and single thresholds are tuned on val for each target and confirmed on test
-   (:mod:`mmnet.pipeline.thresholds`);
+4. every single minion and every pair of minions of different variants is a candidate; per target
+   its misspeculation detectors are cross-fitted on val, the one recovering fewest frames is kept,
+   and it is confirmed on test (:mod:`mmnet.pipeline.detectors`, :mod:`mmnet.pipeline.risk`);
 5. per network profile: the master's placement (L_m vs L_t), then per user mode the system with
    the lowest expected latency that reaches the target (:mod:`mmnet.pipeline.pairing`).
 

@@ -13,13 +13,11 @@ Thresholds (dissertation §6.4.2): *per class*, first the threshold of each clas
 number of correct system outputs among inputs the minions assign to that class (the lowest such
 threshold, so recoveries are fewest), then all thresholds are lowered together in equal steps for
 as long as the system still reaches the target number of correct outputs. The *single* threshold
-is the lowest one that reaches the target. :func:`bagged_per_class_thresholds` repeats the
-per-class heuristic on bootstrap resamples and keeps each class's highest threshold: on digits'
-360 val frames the plain heuristic kept the master's test accuracy (within one frame) for 41% of
-the 211 candidate pairs, the bagged one (20 rounds) for 68%, the single threshold for 65% at
-a higher recovery rate (mean val P_r 9%, 14%, 18%); see ``benchmarks/thresholds.py``. In unlabeled mode
-the reference answers are the
-master's own, so "correct" means "agrees with the master".
+is the lowest one that reaches the target. The build's detectors (:mod:`mmnet.pipeline.detectors`)
+shrink and cross-fit the per-class rule; :func:`bagged_per_class_thresholds` (the heuristic repeated
+on bootstrap resamples, each class keeping its highest threshold) and :func:`confidence_floor` are the
+rule the build used before, kept as the baseline ``benchmarks/detectors.py`` measures against. In
+unlabeled mode the reference answers are the master's own, so "correct" means "agrees with the master".
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ __all__ = [
     "per_class_thresholds",
     "bagged_per_class_thresholds",
     "disagreement_threshold",
-    "bagged_disagreement_threshold",
     "single_threshold",
     "confidence_floor",
     "threshold_sweep",
@@ -216,22 +213,6 @@ def disagreement_threshold(outcomes: SystemOutcomes, thresholds: np.ndarray, nee
     gain = (np.cumsum(minion[::-1])[::-1] - np.cumsum(master[::-1])[::-1])[kept]
     feasible = np.flatnonzero(base.correct + gain >= needed)
     return None if feasible.size == 0 else float(candidates[feasible[0]])
-
-
-def bagged_disagreement_threshold(
-    outcomes: SystemOutcomes, thresholds: np.ndarray, target: float, rounds: int = 20, seed: int = 0
-) -> float | None:
-    """:func:`disagreement_threshold` bagged like the per-class thresholds: the highest of the fits
-    on the whole split and ``rounds`` bootstrap resamples (a resample where none works counts as
-    "never"); None when disagreements should stay recovered."""
-    def fit(sample: SystemOutcomes) -> float:
-        value = disagreement_threshold(sample, thresholds, required_correct(int(sample.master_correct.sum()), target))
-        return NEVER if value is None else value
-
-    rng = np.random.default_rng(seed)
-    fits = [fit(outcomes)] + [fit(outcomes.subset(rng.integers(0, outcomes.total, outcomes.total))) for _ in range(rounds)]
-    highest = max(fits)
-    return None if highest >= NEVER else highest
 
 
 def confidence_floor(outcomes: SystemOutcomes, share: float) -> float:

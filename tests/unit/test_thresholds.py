@@ -7,7 +7,6 @@ from mmnet.format.errors import ConfigError, DataError
 from mmnet.pipeline.calibration import calibrate_minion, expected_calibration_error, fit_temperature, reliability
 from mmnet.pipeline.thresholds import (
     SystemOutcomes,
-    bagged_disagreement_threshold,
     confidence_floor,
     disagreement_threshold,
     operating_point,
@@ -162,7 +161,6 @@ def test_disagreement_threshold_search_spends_only_the_spare_budget():
     assert disagreement_threshold(outcomes, thresholds, needed=6) == 0.9  # the only disagreement, at 0.9
     point = operating_point(outcomes, thresholds, 0.9)
     assert point.correct == 6 and point.recovery_rate == 3 / 8
-    assert bagged_disagreement_threshold(outcomes, thresholds, target=6 / 7, rounds=5) in (0.9, None)
 
 
 def test_detector_rejects_bad_input():
