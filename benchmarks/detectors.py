@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,22 @@ def _resplit_once(probabilities: dict, labels: np.ndarray, master: str, minions:
     return out
 
 
+def recorded_risk(bundle_dir: Path) -> tuple[float, dict[str, float]]:
+    """δ and each tuned mode's ε the bundle was configured with (its report's systems.json), else the
+    defaults of ``runtime.detector``."""
+    defaults = DetectorConfig()
+    delta, epsilon = defaults.delta, {"normal": defaults.epsilon.normal, "power_saving": defaults.epsilon.power_saving}
+    path = Path(bundle_dir) / "report" / "systems.json"
+    if path.is_file():
+        for system in json.loads(path.read_text()):
+            for tuning, tuned in system.get("modes", {}).items():
+                for member in tuned.get("members", {}).values():
+                    if isinstance(member, dict) and "certification" in member:
+                        delta = member["certification"]["delta"]
+                        epsilon[tuning] = member["certification"]["epsilon"]
+    return delta, epsilon
+
+
 def measure(bundle_dir: Path, *, resplits: int = 50, seed: int = 0, delta: float | None = None,
             epsilon: dict[str, float] | None = None) -> dict:
     started = time.perf_counter()
@@ -111,9 +128,9 @@ def measure(bundle_dir: Path, *, resplits: int = 50, seed: int = 0, delta: float
     if config is None:
         raise SystemExit(f"{bundle_dir} has no runtime config; run `mmnet configure {bundle_dir}` first")
     doc = config.document
-    defaults = DetectorConfig()
-    delta = defaults.delta if delta is None else delta
-    epsilon = epsilon or {"normal": defaults.epsilon.normal, "power_saving": defaults.epsilon.power_saving}
+    recorded_delta, recorded_epsilon = recorded_risk(bundle_dir)
+    delta = recorded_delta if delta is None else delta
+    epsilon = {**recorded_epsilon, **(epsilon or {})}
     probabilities, splits = bundle_probabilities(bundle)
     pooled = {m: np.concatenate([p["val"], p["test"]]) for m, p in probabilities.items()}
     labels = np.concatenate([splits["val"][1], splits["test"][1]])
@@ -216,15 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/detectors"))
     parser.add_argument("--resplits", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--delta", type=float, default=None, help="default: runtime.detector.delta's default")
-    defaults = DetectorConfig().epsilon
-    parser.add_argument("--epsilon-normal", type=float, default=defaults.normal,
-                        help=f"normal mode's extra-error budget (runtime.detector.epsilon.normal, default {defaults.normal:g})")
-    parser.add_argument("--epsilon-power-saving", type=float, default=defaults.power_saving,
-                        help=f"power-saving's (runtime.detector.epsilon.power_saving, default {defaults.power_saving:g})")
+    parser.add_argument("--delta", type=float, default=None, help="default: the δ the bundle was configured with")
+    parser.add_argument("--epsilon-normal", type=float, default=None,
+                        help="normal mode's extra-error budget (default: the bundle's runtime.detector.epsilon.normal)")
+    parser.add_argument("--epsilon-power-saving", type=float, default=None,
+                        help="power-saving's (default: the bundle's runtime.detector.epsilon.power_saving)")
     args = parser.parse_args(argv)
-    result = measure(args.bundle, resplits=args.resplits, seed=args.seed, delta=args.delta,
-                     epsilon={"normal": args.epsilon_normal, "power_saving": args.epsilon_power_saving})
+    epsilon = {t: e for t, e in (("normal", args.epsilon_normal), ("power_saving", args.epsilon_power_saving)) if e is not None}
+    result = measure(args.bundle, resplits=args.resplits, seed=args.seed, delta=args.delta, epsilon=epsilon)
     write_results(args.out, "detectors", result, to_markdown(result))
     plot(result, args.out / "detectors.png")
     return 0

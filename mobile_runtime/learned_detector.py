@@ -163,15 +163,21 @@ def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] 
                              float(np.add.accumulate(vector * vector)[-1]), vector)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
     terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
-    peak = max(terms)
-    top = terms.index(peak)
+    # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates): the first index
+    # of the largest term is the top; a later equal term makes the second equal to the peak.
     total = squares = 0.0
-    for t in terms:  # a plain loop: left to right, as the Java twin adds (Python 3.12's sum() compensates)
+    peak = second = -1.0  # below every term
+    top = index = 0
+    for t in terms:
         total += t
         squares += t * t
-    terms[top] = -1.0  # below every term: the largest of the others
-    second = max(terms) if len(terms) > 1 else 0.0
-    terms[top] = peak
+        if t > peak:
+            top, peak, second = index, t, peak
+        elif t > second:
+            second = t
+        index += 1
+    if index == 1:
+        second = 0.0
     return MinionSummary(top, total, peak, second, squares, terms)
 
 
@@ -207,26 +213,23 @@ def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: Lo
     if tables is None:
         tables = (None,) * len(outputs)
     summaries = [minion_summary(o, table) for o, table in zip(outputs, tables)]
-    answer, confidence = summaries[0].top, _confidence(summaries[0])
-    lowest = confidence
+    # q_top per minion; 0.0 where the features are undefined (such a frame is recovered, so its
+    # confidence only orders the answer)
+    confidences = [s.peak / s.total if s.usable else 0.0 for s in summaries]
+    answer = summaries[0].top
+    shown = confidences[0]
     agree = True
-    for s in summaries[1:]:
-        c = _confidence(s)
-        if s.top != answer:
+    if len(summaries) == 2:
+        other, c = summaries[1].top, confidences[1]
+        if other == answer:  # the lowest confidence
+            if c < shown:
+                shown = c
+        else:  # the more confident minion answers, the first of equals
             agree = False
-        if c < lowest:
-            lowest = c
-        if c > confidence:
-            answer, confidence = s.top, c
-    shown = lowest if agree else confidence
+            if c > shown:
+                answer, shown = other, c
     features = frame_features(summaries)
     if features is None:
         return FrameVerdict(answer, shown, agree, False, scored=True), None
     score = detector.score(features)
     return FrameVerdict(answer, shown, agree, score >= detector.threshold, scored=True), score
-
-
-def _confidence(s: MinionSummary) -> float:
-    """q_top (0.0 where the features are undefined: such a frame is recovered, so its confidence
-    only orders the answer)."""
-    return s.peak / s.total if s.usable else 0.0
