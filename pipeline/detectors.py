@@ -30,10 +30,9 @@ on held-out scores), or all but the extra-error budget ⌊ε·n⌋ of them where
 (:func:`point_needed`). A target of 100% of the master alone would allow no extra error on the
 validation frames, and one wrong answer ranked near the top of the scores — a confident error
 both minions share, which no threshold catches cheaply — would leave the master answering every
-frame: on the digits demo that happened on a third of random val/test re-splits (recovery rate
-38.6% on average against 6.5% with the budget; ``mmnet.benchmarks.detectors``). ``guaranteed`` —
-Learn-then-Test fixed-sequence testing, so that the extra-error rate versus the master is at most ε
-with probability ≥ 1 − δ.
+frame: on the digits demo that happened on about a third of random val/test re-splits
+(``mmnet.benchmarks.detectors``). ``guaranteed`` — Learn-then-Test fixed-sequence testing, so that
+the extra-error rate versus the master is at most ε with probability ≥ 1 − δ.
 """
 
 from __future__ import annotations
