@@ -55,7 +55,7 @@ def test_java_modules_build_and_their_tests_pass() -> None:
     assert core["org.mmnet.core.parity.ParityReplayTest"][0] >= len(traces)
     # The app's measurement code under Robolectric: the whole profile run and the failure paths.
     assert {"org.mmnet.harness.ProfileRunRobolectricTest", "org.mmnet.harness.HarnessServiceTest",
-            "org.mmnet.harness.AndroidPowerRailSourceTest"} <= set(app), sorted(app)
+            "org.mmnet.harness.AndroidSourcesTest"} <= set(app), sorted(app)
     assert sum(n for n, _ in core.values()) >= 190 and sum(n for n, _ in app.values()) >= 10
 
 
