@@ -24,7 +24,7 @@ RESOURCES = CORE / "src" / "test" / "resources" / "parity"
 BUNDLE = ROOT / "bundles" / "digits"
 REGENERATE = (".venv/bin/python -m android_harness.parity.generate --bundle bundles/digits --out "
               + str(RESOURCES.relative_to(ROOT)))
-MAVEN = ["mvn", "-o", "-B", "-q", "-f", str(HARNESS / "pom.xml"), "clean", "test"]
+MAVEN = ["mvn", "-o", "-B", "-q", "-Dstyle.color=never", "-f", str(HARNESS / "pom.xml"), "clean", "test"]
 
 
 def _reports(module: Path) -> dict[str, tuple[int, int]]:
@@ -44,7 +44,8 @@ def test_java_modules_build_and_their_tests_pass() -> None:
                     "(Debian packages maven default-jdk-headless)")
     proc = subprocess.run(MAVEN, capture_output=True, text=True, timeout=900, cwd=ROOT)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, (f"`{' '.join(MAVEN)}` failed (offline: run `make setup` if a dependency is missing; "
+    status = proc.returncode
+    assert status == 0, (f"`{' '.join(MAVEN)}` failed (offline: run `make setup` if a dependency is missing; "
                                   f"details in android_harness/*/target/surefire-reports):\n{output[-6000:]}")
     core, app = _reports(CORE), _reports(APP)
     failed = {name: bad for name, (_, bad) in {**core, **app}.items() if bad}

@@ -53,6 +53,7 @@ final class ScriptedPhone {
     }
 
     /** A new ACTION_BATTERY_CHANGED (0: on battery, else a BATTERY_PLUGGED_* value), delivered at once. */
+    @SuppressWarnings("deprecation")  // sticky broadcasts: deprecated for apps, but how the system sends this one
     void plug(int plugged) {
         Intent intent = new Intent(Intent.ACTION_BATTERY_CHANGED)
                 .putExtra(BatteryManager.EXTRA_VOLTAGE, (int) VOLTAGE_MV)
