@@ -77,8 +77,15 @@ public class HarnessServiceTest {
         assertNotNull("the run goes foreground", notification);
         assertEquals(HarnessService.NOTIFICATION_TITLE,
                 notification.extras.getCharSequence(Notification.EXTRA_TITLE).toString());
-        assertFalse(ShadowPowerManager.getLatestWakeLock().isHeld());
+        awaitWakeLockReleased();  // released after the final status is written
         controller.destroy();
+    }
+
+    static void awaitWakeLockReleased() throws InterruptedException {
+        for (int i = 0; i < 1000 && ShadowPowerManager.getLatestWakeLock().isHeld(); i++) {
+            Thread.sleep(10);
+        }
+        assertFalse("the run's wake lock is still held", ShadowPowerManager.getLatestWakeLock().isHeld());
     }
 
     @Test
@@ -105,6 +112,7 @@ public class HarnessServiceTest {
         JsonObject status = awaitState("long", "cancelled");
         assertEquals("cancelled by the host (CANCEL broadcast)", status.get("message").getAsString());
         assertFalse(Files.exists(phone.runDir("long").resolve("result.json")));
+        awaitWakeLockReleased();
         controller.destroy();
     }
 
