@@ -29,7 +29,7 @@ MAVEN = ["mvn", "-o", "-B", "-q", "-Dstyle.color=never", "-f", str(HARNESS / "po
 
 def _reports(module: Path) -> dict[str, tuple[int, int]]:
     """Test class -> (tests, failures + errors) from the module's Surefire reports."""
-    out = {}
+    out: dict[str, tuple[int, int]] = {}
     for report in sorted((module / "target" / "surefire-reports").glob("TEST-*.xml")):
         suite = ET.parse(report).getroot()
         out[suite.get("name", report.stem)] = (int(suite.get("tests", 0)),
@@ -42,11 +42,16 @@ def test_java_modules_build_and_their_tests_pass() -> None:
     if shutil.which("mvn") is None or shutil.which("java") is None:
         pytest.fail("the Android harness's Java build needs mvn and a JDK 17: run `make setup` "
                     "(Debian packages maven default-jdk-headless)")
-    proc = subprocess.run(MAVEN, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    try:
+        proc = subprocess.run(MAVEN, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    except subprocess.TimeoutExpired as e:
+        tail = "".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else (p or "")
+                       for p in (e.stdout, e.stderr))[-6000:]
+        pytest.fail(f"`{' '.join(MAVEN)}` ran over {e.timeout:.0f} s:\n{tail}", pytrace=False)
     output = proc.stdout + proc.stderr
     status = proc.returncode
     assert status == 0, (f"`{' '.join(MAVEN)}` failed (offline: run `make setup` if a dependency is missing; "
-                                  f"details in android_harness/*/target/surefire-reports):\n{output[-6000:]}")
+                         f"details in android_harness/*/target/surefire-reports):\n{output[-6000:]}")
     core, app = _reports(CORE), _reports(APP)
     failed = {name: bad for name, (_, bad) in {**core, **app}.items() if bad}
     assert not failed, failed
