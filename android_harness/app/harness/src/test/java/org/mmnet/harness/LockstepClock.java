@@ -20,7 +20,7 @@ final class LockstepClock implements Clock {
     private final Thread driver;
     private final int followers;
     private final Map<Thread, Long> sleeping = new HashMap<>();
-    private final List<long[]> actionTimes = new ArrayList<>();
+    private final List<Long> actionTimes = new ArrayList<>();
     private final List<Runnable> actions = new ArrayList<>();
     private long now;
 
@@ -35,7 +35,7 @@ final class LockstepClock implements Clock {
     }
 
     synchronized void at(long nanos, Runnable action) {
-        actionTimes.add(new long[] {nanos});
+        actionTimes.add(nanos);
         actions.add(action);
     }
 
@@ -83,11 +83,11 @@ final class LockstepClock implements Clock {
             }
             int due = -1;
             for (int i = 0; i < actions.size(); i++) {
-                if (due < 0 || actionTimes.get(i)[0] < actionTimes.get(due)[0]) {
+                if (due < 0 || actionTimes.get(i) < actionTimes.get(due)) {
                     due = i;
                 }
             }
-            long actionAt = due < 0 ? Long.MAX_VALUE : actionTimes.get(due)[0];
+            long actionAt = due < 0 ? Long.MAX_VALUE : actionTimes.get(due);
             if (actionAt <= target && actionAt <= wake) {
                 now = Math.max(now, actionAt);
                 actionTimes.remove(due);
