@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MMNET := $(VENV)/bin/mmnet
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup java-deps demo lint test test-unit test-fast fuzz inspect clean constraints
+.PHONY: setup adb demo lint test test-unit test-fast fuzz inspect clean constraints
 
 # The venv is rebuilt only when the dependency pins change.
 $(INSTALLED): pyproject.toml constraints.txt
@@ -22,21 +22,33 @@ $(INSTALLED): pyproject.toml constraints.txt
 	fi
 	touch $@
 
-# The Android harness's Java core builds and runs its JUnit tests offline with Debian's JDK, JUnit 4,
-# Hamcrest and Gson (Maven Central is out of reach here); adb is for `mmnet harness` on real phones.
-JAVA_NEEDS := /usr/share/java/junit4.jar /usr/share/java/hamcrest-core.jar /usr/share/java/gson.jar
-JAVA_PACKAGES := default-jdk-headless junit4 libhamcrest-java libgoogle-gson-java adb
+# The Android harness's Java modules (android_harness/pom.xml) build with Maven from Maven Central: `setup` fetches
+# every dependency and plugin into the local repository (~/.m2) and compiles once, so `make test` runs them offline
+# (`mvn -o`, Robolectric in offline mode). Refetched when a pom changes. adb is for `mmnet harness` on real phones.
+MVN ?= mvn
+MAVEN_POMS := android_harness/pom.xml $(wildcard android_harness/*/pom.xml android_harness/app/*/pom.xml)
+MAVEN_FETCHED := $(VENV)/.maven-fetched
 
-java-deps:
-	@if ! command -v javac >/dev/null || ! command -v adb >/dev/null || ! ls $(JAVA_NEEDS) >/dev/null 2>&1; then \
+$(MAVEN_FETCHED): $(MAVEN_POMS) | $(INSTALLED)
+	@if ! command -v $(MVN) >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing $(JAVA_PACKAGES) (Debian)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(JAVA_PACKAGES)) >/dev/null \
-	      || { echo "error: could not install $(JAVA_PACKAGES)"; exit 1; }; \
-	  else echo "note: install $(JAVA_PACKAGES) (Debian/Ubuntu) to build and test the Android harness core"; fi; \
+	    echo "installing maven and a JDK (Debian)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven default-jdk-headless) >/dev/null \
+	      || { echo "error: mvn is missing and apt-get could not install maven"; exit 1; }; \
+	  else echo "error: mvn is missing: install Maven 3.8+ and JDK 17 (Debian/Ubuntu: apt-get install maven default-jdk-headless)"; exit 1; fi; \
+	fi
+	@echo "fetching the Android harness's Maven dependencies (Gson, JUnit, Robolectric and its Android 15 jars, TensorFlow Lite)"
+	$(MVN) -B -q -f android_harness/pom.xml clean test -DskipTests
+	touch $@
+
+adb:
+	@if ! command -v adb >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq adb) >/dev/null || echo "note: could not install adb"; \
+	  else echo "note: install adb (Debian/Ubuntu) to run \`mmnet harness\` on phones"; fi; \
 	fi
 
-setup: $(INSTALLED) java-deps
+setup: $(INSTALLED) $(MAVEN_FETCHED) adb
 
 demo: setup
 	$(MMNET) build --config configs/digits.yaml --out bundles/digits

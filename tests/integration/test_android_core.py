@@ -1,14 +1,15 @@
-"""The Android harness's Java core: its JUnit suite (with the parity replay) built with Debian's JDK, JUnit 4,
-Hamcrest and Gson (``make java-deps``); it fails, never skips, when they are missing. And the golden traces
-regenerated from the demo bundle (``make demo``), when it is the bundle they were recorded from.
+"""The Android harness's Java modules built and tested with Maven (android_harness/pom.xml), offline, from what
+``make setup`` fetched: the core's JUnit suite with the parity replay, and the app's code under Robolectric. It fails,
+never skips, when mvn or the fetched dependencies are missing. And the golden traces regenerated from the demo bundle
+(``make demo``), when it is the bundle they were recorded from.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -16,32 +17,52 @@ import pytest
 from android_harness.parity import generate as parity
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ROOT / "android_harness" / "core"
+HARNESS = ROOT / "android_harness"
+CORE = HARNESS / "core"
+APP = HARNESS / "app" / "harness"
 RESOURCES = CORE / "src" / "test" / "resources" / "parity"
 BUNDLE = ROOT / "bundles" / "digits"
-JARS = ("/usr/share/java/junit4.jar", "/usr/share/java/hamcrest-core.jar", "/usr/share/java/gson.jar")
 REGENERATE = (".venv/bin/python -m android_harness.parity.generate --bundle bundles/digits --out "
               + str(RESOURCES.relative_to(ROOT)))
+MAVEN = ["mvn", "-o", "-B", "-q", "-Dstyle.color=never", "-f", str(HARNESS / "pom.xml"), "clean", "test"]
+
+
+def _reports(module: Path) -> dict[str, tuple[int, int]]:
+    """Test class -> (tests, failures + errors) from the module's Surefire reports."""
+    out: dict[str, tuple[int, int]] = {}
+    for report in sorted((module / "target" / "surefire-reports").glob("TEST-*.xml")):
+        suite = ET.parse(report).getroot()
+        out[suite.get("name", report.stem)] = (int(suite.get("tests", 0)),
+                                               int(suite.get("failures", 0)) + int(suite.get("errors", 0)))
+    return out
 
 
 @pytest.mark.java
-def test_java_core_builds_and_its_junit_suite_passes(tmp_path: Path) -> None:
-    missing = [tool for tool in ("javac", "java") if shutil.which(tool) is None]
-    missing += [jar for jar in JARS if not Path(jar).is_file()]
-    if missing:
-        pytest.fail(f"the Android harness core needs {missing}: run `make java-deps` "
-                    "(Debian packages default-jdk-headless junit4 libhamcrest-java libgoogle-gson-java)")
-    proc = subprocess.run(["bash", str(CORE / "build.sh"), str(tmp_path / "build")], capture_output=True, text=True,
-                          timeout=600)
+def test_java_modules_build_and_their_tests_pass() -> None:
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        pytest.fail("the Android harness's Java build needs mvn and a JDK 17: run `make setup` "
+                    "(Debian packages maven default-jdk-headless)")
+    try:
+        proc = subprocess.run(MAVEN, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    except subprocess.TimeoutExpired as e:
+        tail = "".join(p.decode("utf-8", "replace") if isinstance(p, bytes) else (p or "")
+                       for p in (e.stdout, e.stderr))[-6000:]
+        pytest.fail(f"`{' '.join(MAVEN)}` ran over {e.timeout:.0f} s:\n{tail}", pytrace=False)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"android_harness/core/build.sh failed:\n{output[-6000:]}"
-    classes = re.search(r"^running \d+ test classes: (.*)$", proc.stdout, re.M)
-    assert classes, output[-2000:]
+    status = proc.returncode
+    assert status == 0, (f"`{' '.join(MAVEN)}` failed (offline: run `make setup` if a dependency is missing; "
+                         f"details in android_harness/*/target/surefire-reports):\n{output[-6000:]}")
+    core, app = _reports(CORE), _reports(APP)
+    failed = {name: bad for name, (_, bad) in {**core, **app}.items() if bad}
+    assert not failed, failed
     # The replay of the golden traces, and the sentences rendered from the shared templates as Python renders them.
-    assert {"org.mmnet.core.parity.ParityReplayTest", "org.mmnet.core.select.ReasonTest"} <= set(classes.group(1).split())
-    passed = re.search(r"^OK \((\d+) tests\)$", proc.stdout, re.M)
+    assert {"org.mmnet.core.parity.ParityReplayTest", "org.mmnet.core.select.ReasonTest"} <= set(core), sorted(core)
     traces = json.loads((RESOURCES / "index.json").read_text(encoding="utf-8"))["traces"]
-    assert passed and int(passed.group(1)) > len(traces), output[-2000:]
+    assert core["org.mmnet.core.parity.ParityReplayTest"][0] >= len(traces)
+    # The app's measurement code under Robolectric: the whole profile run and the failure paths.
+    assert {"org.mmnet.harness.ProfileRunRobolectricTest", "org.mmnet.harness.HarnessServiceTest",
+            "org.mmnet.harness.AndroidSourcesTest"} <= set(app), sorted(app)
+    assert sum(n for n, _ in core.values()) >= 190 and sum(n for n, _ in app.values()) >= 10
 
 
 def test_golden_traces_are_the_bundles_interpreter_outputs(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import org.mmnet.core.measure.ThermalSource;
 
 /**
  * PowerManager's thermal status (Android 10+, API 29): a listener keeps the latest value, so
- * reading it costs nothing. Construct only on API 29 or later.
+ * reading it from the run's thread costs nothing. Construct only on API 29 or later.
  */
 final class AndroidThermalSource implements ThermalSource, AutoCloseable {
     private final PowerManager power;
@@ -16,8 +16,8 @@ final class AndroidThermalSource implements ThermalSource, AutoCloseable {
     AndroidThermalSource(Context context) {
         power = context.getSystemService(PowerManager.class);
         status = power.getCurrentThermalStatus();
-        // Runnable::run: delivered on the binder thread; the listener only stores an int.
-        power.addThermalStatusListener(Runnable::run, listener);
+        // Delivered on the main thread, whose looper the app's process runs; the listener only stores an int.
+        power.addThermalStatusListener(listener);
     }
 
     @Override

@@ -20,6 +20,7 @@ import org.mmnet.core.measure.Cancellation;
 import org.mmnet.core.measure.Clock;
 import org.mmnet.core.measure.Delegate;
 import org.mmnet.core.measure.EngineException;
+import org.mmnet.core.measure.InferenceEngine;
 import org.mmnet.core.measure.PowerRailSource;
 import org.mmnet.core.measure.ProfileRunner;
 import org.mmnet.core.measure.ProfileTarget;
@@ -42,9 +43,19 @@ final class HarnessRun {
     private final Cancellation cancellation;
     private final Path runDir;
     private final StatusWriter status;
+    private final InferenceEngine engine;
+    private final Clock clock;
 
     /** {@code runId} is valid (RunRequest.isValidRunId); {@code requestPath} may be null (reported as a failure). */
     HarnessRun(Context context, String runId, String requestPath, Cancellation cancellation) {
+        this(context, runId, requestPath, cancellation, new LiteRtEngine(), Clock.SYSTEM);
+    }
+
+    /** With the engine and clock of a profile run given (LiteRT and the system clock on a phone). */
+    HarnessRun(Context context, String runId, String requestPath, Cancellation cancellation, InferenceEngine engine,
+               Clock clock) {
+        this.engine = engine;
+        this.clock = clock;
         this.context = context;
         this.runId = runId;
         this.requestPath = requestPath;
@@ -55,7 +66,7 @@ final class HarnessRun {
                     + "nowhere to write status.json");
         }
         this.runDir = files.toPath().resolve("runs").resolve(runId);
-        this.status = new StatusWriter(runDir, runId, Clock.SYSTEM);
+        this.status = new StatusWriter(runDir, runId, clock);
     }
 
     void queued() {
@@ -88,7 +99,6 @@ final class HarnessRun {
     }
 
     private void measure(RunRequest request, Bundle bundle) throws IOException, InterruptedException {
-        LiteRtEngine engine = new LiteRtEngine();
         ProgressListener progress = (fraction, message) -> write(StatusWriter.State.RUNNING, fraction, message);
         PowerRailSource rails = Build.VERSION.SDK_INT >= 35 ? new AndroidPowerRailSource(context) : null;
         AndroidThermalSource androidThermal = Build.VERSION.SDK_INT >= 29 ? new AndroidThermalSource(context) : null;
@@ -98,7 +108,7 @@ final class HarnessRun {
                     battery.status());
             String done;
             if (request.kind == RunRequest.Kind.PROFILE) {
-                new ProfileRunner(request, engine, battery, rails, thermal, Clock.SYSTEM, cancellation, progress)
+                new ProfileRunner(request, engine, battery, rails, thermal, clock, cancellation, progress)
                         .run(targets(request, bundle, result), result);
                 done = result.models().size() + " model(s) profiled";
             } else {

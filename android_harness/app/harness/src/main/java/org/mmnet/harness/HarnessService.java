@@ -28,10 +28,19 @@ import org.mmnet.core.measure.Cancellation;
 public final class HarnessService extends Service {
     static final String ACTION_CANCEL = "org.mmnet.harness.CANCEL";
     private static final String CHANNEL = "runs";
+    /** Shown in the system's notification settings; the app has no other UI, and no translations. */
+    static final String CHANNEL_NAME = "Harness runs";
+    static final String NOTIFICATION_TITLE = "mmnet harness";
     private static final int NOTIFICATION_ID = 1;
     /** Longest a run may hold the wake lock: a guard against a leak, far above any real run. */
     private static final long WAKE_LOCK_MS = TimeUnit.HOURS.toMillis(12);
 
+    /** How a start command becomes a run: LiteRT and the system clock here, scripted ones in tests. */
+    interface RunFactory {
+        HarnessRun create(Context context, String runId, String requestPath, Cancellation cancellation);
+    }
+
+    RunFactory newRun = HarnessRun::new;
     private final Map<String, Cancellation> runs = new ConcurrentHashMap<>();
     private ExecutorService worker;
 
@@ -58,7 +67,7 @@ public final class HarnessService extends Service {
     public void onCreate() {
         super.onCreate();
         worker = Executors.newSingleThreadExecutor(r -> new Thread(r, "mmnet-run"));
-        NotificationChannel channel = new NotificationChannel(CHANNEL, getString(R.string.channel_name),
+        NotificationChannel channel = new NotificationChannel(CHANNEL, CHANNEL_NAME,
                 NotificationManager.IMPORTANCE_LOW);
         getSystemService(NotificationManager.class).createNotificationChannel(channel);
         IntentFilter filter = new IntentFilter(ACTION_CANCEL);
@@ -77,7 +86,7 @@ public final class HarnessService extends Service {
         Cancellation cancellation = new Cancellation();
         HarnessRun run;
         try {
-            run = new HarnessRun(this, runId, intent.getStringExtra(HarnessActivity.EXTRA_REQUEST), cancellation);
+            run = newRun.create(this, runId, intent.getStringExtra(HarnessActivity.EXTRA_REQUEST), cancellation);
         } catch (IllegalStateException e) {
             Log.e(HarnessActivity.TAG, "run " + runId + " not started", e);
             stopSelf(startId);
@@ -104,8 +113,8 @@ public final class HarnessService extends Service {
 
     private void goForeground(String runId) {
         Notification notification = new Notification.Builder(this, CHANNEL)
-                .setSmallIcon(R.drawable.ic_run)
-                .setContentTitle(getString(R.string.notification_title))
+                .setSmallIcon(android.R.drawable.ic_media_play)
+                .setContentTitle(NOTIFICATION_TITLE)
                 .setContentText("run " + runId)
                 .setOngoing(true)
                 .build();

@@ -1,8 +1,0 @@
-// COMPILE-CHECK STUB, not the real Android class. Hand-written from the documented signatures
-// (developer.android.com/reference) of exactly the members the harness app uses, so javac can type-check the app where
-// there is no android.jar (see android_harness/BUILD.md). Never packaged; every body throws.
-package android.content.pm;
-
-public class ServiceInfo {
-    public static final int FOREGROUND_SERVICE_TYPE_SPECIAL_USE = 0x40000000;
-}
