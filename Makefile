@@ -38,7 +38,7 @@ $(MAVEN_FETCHED): $(MAVEN_POMS) | $(INSTALLED)
 	  else echo "error: mvn is missing: install Maven 3.8+ and JDK 17 (Debian/Ubuntu: apt-get install maven default-jdk-headless)"; exit 1; fi; \
 	fi
 	@echo "fetching the Android harness's Maven dependencies (Gson, JUnit, Robolectric and its Android 15 jars, TensorFlow Lite)"
-	$(MVN) -B -q -f android_harness/pom.xml clean test -DskipTests
+	$(MVN) -B -q -Dstyle.color=never -f android_harness/pom.xml clean test -DskipTests
 	touch $@
 
 adb:
