@@ -291,8 +291,7 @@ class DetectorConfig:
     (:mod:`mmnet.pipeline.detectors`, :mod:`mmnet.pipeline.risk`)."""
 
     members: tuple[str, ...] = DETECTOR_KINDS
-    # point: keep the target share of the master's right answers on held-out val scores (or all but
-    # ⌊epsilon·n⌋ where that asks fewer); guaranteed:
+    # point: keep the target share of the master's right answers on held-out val scores; guaranteed:
     # extra-error rate <= epsilon with probability >= 1 - delta (Learn-then-Test), or no speculation
     threshold_mode: str = "point"
     delta: float = 0.1

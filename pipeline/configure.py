@@ -582,8 +582,7 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
                      "agreement with the master, not accuracy against ground truth.")
     detector = settings.detector
     notes.append(f"Detectors: {', '.join(detector.members)}, cross-fitted on {detector.folds} folds of val; thresholds "
-                 + ("chosen to keep the target, less the extra-error budget where that asks fewer, on the held-out "
-                    "scores (point estimate)" if detector.threshold_mode == "point"
+                 + ("chosen to keep the target on the held-out scores (point estimate)" if detector.threshold_mode == "point"
                     else f"certified: extra errors per frame ≤ ε with probability ≥ {1 - detector.delta:g} (Learn-then-Test)")
                  + f"; per-class thresholds shrunk toward a global one with a weight of {detector.prior_frames:g} frames.")
     if not config["device_profile"]["power_measured"]:

@@ -26,18 +26,12 @@ refitted on the whole split at that operating point (:func:`_refit`).
 
 **Choosing the threshold** (:mod:`mmnet.pipeline.risk`): ``point`` — the lowest threshold whose
 out-of-fold outputs keep the target share of the master's correct answers (the paper's rule, now
-on held-out scores), or all but the extra-error budget ⌊ε·n⌋ of them where that asks fewer
-(:func:`point_needed`). A target of 100% of the master alone would allow no extra error on the
-validation frames, and one wrong answer ranked near the top of the scores — a confident error
-both minions share, which no threshold catches cheaply — would leave the master answering every
-frame: on the digits demo that happened on about a third of random val/test re-splits
-(``mmnet.benchmarks.detectors``). ``guaranteed`` — Learn-then-Test fixed-sequence testing, so that
-the extra-error rate versus the master is at most ε with probability ≥ 1 − δ.
+on held-out scores); ``guaranteed`` — Learn-then-Test fixed-sequence testing, so that the extra-
+error rate versus the master is at most ε with probability ≥ 1 − δ.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +60,6 @@ __all__ = [
     "normalised_scores",
     "shrunk_thresholds",
     "fit_logistic",
-    "point_needed",
     "choose_detector",
     "risk_coverage",
 ]
@@ -254,8 +247,7 @@ def choose_detector(views: dict[str, tuple], reference: np.ndarray, master_corre
     chooses each one's threshold and the member with the lowest out-of-fold recovery rate; refits
     each member that reaches the target on the whole split.
 
-    ``needed``: the right outputs the target asks the point mode to keep (:func:`point_needed` relaxes it
-    by the extra-error budget). Without ``odd_credit`` an accepted answer
+    ``needed``: the right outputs the point mode must keep. Without ``odd_credit`` an accepted answer
     counts as right only where the master is right too, so the master's own errors never pay for
     accepted minion errors."""
     unknown = sorted(set(settings.members) - set(views))
@@ -271,19 +263,13 @@ def choose_detector(views: dict[str, tuple], reference: np.ndarray, master_corre
         if settings.threshold_mode == "guaranteed":
             choice = choose_guaranteed(oof, kept, fallback, *_levels(settings))
         else:
-            choice = choose_point(oof, kept, fallback, point_needed(needed, int(fallback.sum()), fallback.size, settings.epsilon))
+            choice = choose_point(oof, kept, fallback, needed)
         fitted = None if choice is None else _refit(kind, choice, views[kind], good, kept, fallback, num_classes,
                                                        settings)
         members[kind] = MemberResult(kind, choice, fitted, oof, good)
     feasible = [k for k in settings.members if members[k].choice is not None]
     chosen = min(feasible, key=lambda k: (members[k].recovery_rate, settings.members.index(k))) if feasible else None
     return DetectorChoice(members, chosen)
-
-
-def point_needed(needed: int, master_correct: int, frames: int, epsilon: float) -> int:
-    """The right outputs the point mode keeps: the target's ``needed``, or the master's right answers
-    less the extra-error budget ⌊ε·frames⌋ where that asks fewer (module doc)."""
-    return min(needed, master_correct - math.floor(epsilon * frames + 1e-9))
 
 
 def _out_of_fold_scores(kind: str, view: tuple, good: np.ndarray, kept: np.ndarray, fallback: np.ndarray,

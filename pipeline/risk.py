@@ -6,8 +6,7 @@ threshold, both walking from the strictest threshold (the master answers everyth
 most lenient and stopping at the first that fails:
 
 - ``point``: the kept right outputs (accepted right answers + recovered frames the master gets
-  right) must reach ``needed`` — the paper's rule, a point estimate on the validation frames
-  (:func:`mmnet.pipeline.detectors.point_needed` sets ``needed``);
+  right) must reach ``needed`` — the paper's rule, a point estimate on the validation frames;
 - ``guaranteed``: Learn-then-Test fixed-sequence testing (Angelopoulos et al. 2021): at each
   threshold the null "extra-error rate > ε" is rejected when the binomial p-value P(Bin(n, ε) ≤ k)
   is at most δ, k being the extra errors seen on n frames. Testing in a fixed order needs no

@@ -296,8 +296,7 @@ def _detectors_settings(detectors: Mapping) -> _Safe:
                 "at least 1&minus;&delta;, or no speculation)")
     else:
         mode = ("<b>point</b> rule (the paper's: the kept right answers reach the mode's target on the "
-                "cross-fitted val scores, or all of the master's but the extra-error budget &lfloor;&epsilon;&middot;n&rfloor; "
-                "where that asks fewer)")
+                "cross-fitted val scores)")
     epsilon = "; ".join(f"{mode_name(m)} {pct(v)}" for m, v in settings["epsilon"].items())
     window = (_h(", over windows of {} served frames", num(settings["window_frames"])) if settings["window_frames"]
               else _Safe(", as a long-run rate"))
