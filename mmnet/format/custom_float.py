@@ -236,7 +236,9 @@ def _float32_bits(x: Any, what: str) -> np.ndarray:
     if array.dtype != np.float32:
         raise DataError(f"{what} has dtype {array.dtype}; expected float32 (convert explicitly: a float64 → float32 "
                         "cast rounds once before the format rounds again)")
-    return np.ascontiguousarray(array).view(np.uint32)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # np.ascontiguousarray would turn a 0-d array into 1-d
+    return array.view(np.uint32)
 
 
 def _first_index(mask: np.ndarray) -> tuple[int, ...]:
@@ -244,13 +246,13 @@ def _first_index(mask: np.ndarray) -> tuple[int, ...]:
 
 
 def _round_shift(value: np.ndarray, shift: np.ndarray | int) -> np.ndarray:
-    """``value / 2^shift`` rounded to nearest, ties to even; uint64 in, uint64 out, ``1 <= shift <= 63``."""
+    """``value / 2^shift`` rounded to nearest, ties to even; uint64 in, uint64 out, ``0 <= shift <= 63``."""
     shift = np.asarray(shift, dtype=np.uint64)
     one = np.uint64(1)
     quotient = value >> shift
     remainder = value & ((one << shift) - one)
-    half = one << (shift - one)
-    up = (remainder > half) | ((remainder == half) & ((quotient & one) == one))
+    half = (one << shift) >> one  # 0 for shift 0: nothing is dropped, nothing rounds
+    up = ((remainder > half) | ((remainder == half) & ((quotient & one) == one))) & (half > 0)
     return quotient + up.astype(np.uint64)
 
 
@@ -279,18 +281,19 @@ def encode(x: Any, fmt: FloatFormat) -> np.ndarray:
     # bit pattern to m mantissa bits in one integer step (a carry walks into the exponent field), then
     # move the exponent from float32's bias to the format's.
     shift = _F32_MANTISSA - m
-    rounded = _round_shift(magnitude, shift) if shift else magnitude
+    rounded = _round_shift(magnitude, shift)
     normal_code = rounded.astype(np.int64) - ((_F32_BIAS - b) << m)
     normal_code = np.minimum(normal_code, fmt.max_magnitude_code)  # saturation (infinities included)
 
     min_normal_bits = (fmt.min_exponent + _F32_BIAS) << _F32_MANTISSA
     if fmt.subnormals:
         # Below min_normal: significand × 2^(exponent - 23) onto the grid 2^(min_exponent - m); a result
-        # of 2^m is the code of min_normal itself (exponent code 1, mantissa 0).
+        # of 2^m is the code of min_normal itself (exponent code 1, mantissa 0). The shift is 0 only for
+        # a float32 subnormal when the format's grid is float32's own (min_exponent -126, m = 23).
         field = magnitude >> np.uint64(_F32_MANTISSA)
         significand = (magnitude & np.uint64(0x7FFFFF)) | np.where(field > 0, np.uint64(1 << _F32_MANTISSA), np.uint64(0))
         exponent = np.maximum(field.astype(np.int64), 1) - _F32_BIAS
-        grid_shift = np.clip(_F32_MANTISSA - m + fmt.min_exponent - exponent, 1, 40)
+        grid_shift = np.clip(_F32_MANTISSA - m + fmt.min_exponent - exponent, 0, 40)
         under_code = _round_shift(significand, grid_shift).astype(np.int64)
     else:
         # Flush to zero with the compressor's Min/2 comparison: (Min/2, Min) → Min, [0, Min/2] → 0.
@@ -484,7 +487,7 @@ def covering_exponent_range(hist: ExponentHistogram, coverage: float = 0.995) ->
     saturate, small ones only flush); then ``bias = 1 - e_lo`` (the smallest normal is ``2^e_lo``)
     and ``exponent_bits = max(2, ceil(log2(e_hi - e_lo + 3)))``: the window's exponents plus the two
     reserved codes. The spare codes that rounding the width up leaves go above ``e_hi``. An
-    ``e_lo`` below -126 (float32 subnormals) is raised to -126, and the bias is lowered if the top
+    ``e_lo`` below -126 (float32 subnormals) is raised to -126, and the bias is raised if the top
     exponent would pass 127. DataError for an empty histogram.
     """
     _check_nonempty(hist)
