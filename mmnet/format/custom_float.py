@@ -19,8 +19,9 @@ Codes, as in IEEE 754 (the paper's own ranges, below, follow that reservation):
 Conversion from float32 (:func:`encode`, :func:`quantize`) is exact and vectorised: integer
 arithmetic on the float32 bit pattern, never a float operation that could round twice.
 
-- Rounding: to nearest, ties to even mantissa; a carry out of the mantissa moves to the next
-  binade (and past the top one into saturation).
+- Rounding: to nearest, ties to the neighbour whose code is even (the even mantissa; with 0
+  mantissa bits, the even exponent code); a carry out of the mantissa moves to the next binade
+  (and past the top one into saturation).
 - Overflow: ``|x|`` above the largest finite value (infinities included) saturates to ``±max``.
 - Underflow, ``subnormals=False`` (the paper's compressor, see below): ``|x| <= min_normal / 2``
   becomes zero, ``min_normal / 2 < |x| < min_normal`` becomes ``min_normal``: round to nearest
@@ -277,15 +278,15 @@ def encode(x: Any, fmt: FloatFormat) -> np.ndarray:
                             f"{_first_index(bad)}: {float(np.asarray(x)[_first_index(bad)])!r}); unsigned format {fmt} "
                             "holds values >= 0 only")
 
-    # Normal range (|x| >= min_normal, a float32 normal since min_exponent >= -126): round the float32
-    # bit pattern to m mantissa bits in one integer step (a carry walks into the exponent field), then
-    # move the exponent from float32's bias to the format's.
-    shift = _F32_MANTISSA - m
-    rounded = _round_shift(magnitude, shift)
-    normal_code = rounded.astype(np.int64) - ((_F32_BIAS - b) << m)
+    # Normal range (|x| >= min_normal, a float32 normal since min_exponent >= -126): move the exponent
+    # field from float32's bias to the format's, then round away the low 23 - m bits in one integer
+    # step (a carry walks into the exponent field). Rebiasing first makes "even" the parity of the
+    # format's code, which with 0 mantissa bits is the exponent code's, not float32's exponent field's.
+    min_normal_bits = (fmt.min_exponent + _F32_BIAS) << _F32_MANTISSA
+    rebiased = np.maximum(magnitude, np.uint64(min_normal_bits)) - np.uint64((_F32_BIAS - b) << _F32_MANTISSA)
+    normal_code = _round_shift(rebiased, _F32_MANTISSA - m).astype(np.int64)
     normal_code = np.minimum(normal_code, fmt.max_magnitude_code)  # saturation (infinities included)
 
-    min_normal_bits = (fmt.min_exponent + _F32_BIAS) << _F32_MANTISSA
     if fmt.subnormals:
         # Below min_normal: significand × 2^(exponent - 23) onto the grid 2^(min_exponent - m); a result
         # of 2^m is the code of min_normal itself (exponent code 1, mantissa 0). The shift is 0 only for

@@ -196,6 +196,10 @@ def test_one_and_zero_mantissa_bits():
     # 1.4 → 1: 0x3;  -8 → 1 110 = 0xE;  100 → 8: 0x6;  0.125 = Min/2 → 0;  0.13 → Min 0.25: 0x1
     assert codes(f32(1.5, 3.0, 1.4, -8.0, 100.0, 0.125, 0.13), e3m0) == [0x4, 0x4, 0x3, 0xE, 0x6, 0x0, 0x1]
     assert quantize(f32(1.5, 3.0, 1.4), e3m0).tolist() == [2.0, 2.0, 1.0]
+    # with 0 mantissa bits "even" is the exponent code's parity, which depends on the bias:
+    # e3m0b4: 3.0 is halfway 2 (E = 1 + 4 = 5, odd) / 4 (E = 6) → 4: 0 110 = 0x6;
+    #         1.5 is halfway 1 (E = 4, even) / 2 (E = 5) → 1: 0 100 = 0x4
+    assert codes(f32(3.0, 1.5), FloatFormat(3, 4, 0)) == [0x6, 0x4]
 
 
 def test_bfloat16_like_e8m7():
@@ -304,7 +308,15 @@ def reference(value: float, fmt: FloatFormat) -> float:
         while Fraction(2) ** (exponent + 1) <= x:
             exponent += 1
         quantum = Fraction(2) ** (exponent - fmt.mantissa_bits)
-        rounded = round(x / quantum) * quantum  # Fraction rounding: half to even
+        n = math.floor(x / quantum)  # x lies between the neighbours n × quantum and (n + 1) × quantum
+        if x / quantum - n == Fraction(1, 2):  # a tie: to the neighbour with the even code
+            # with m >= 1 a code's last bit is n's; with m = 0, n = 1 is 2^exponent (exponent code
+            # exponent + bias), n = 2 the next power of two, and n = 0 zero (code 0)
+            even = n % 2 == 0 if fmt.mantissa_bits or n == 0 else (exponent + fmt.bias + n - 1) % 2 == 0
+            n += 0 if even else 1
+        else:
+            n += 1 if x / quantum - n > Fraction(1, 2) else 0
+        rounded = n * quantum
     rounded = min(rounded, Fraction(fmt.max_value))
     return math.copysign(float(rounded), sign)
 
