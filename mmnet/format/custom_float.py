@@ -50,12 +50,14 @@ bit ``j`` of code ``i`` is bit ``i*width + j`` of the stream, and stream bit ``k
 Exponent statistics for the format search (§4.4.1): :func:`exponent_histogram` counts the unbiased
 exponents ``floor(log2 |x|)`` of the nonzero values, :func:`covering_exponent_range` picks the
 exponent width and bias that cover a fraction of them, :func:`covering_bias` the best bias for a
-given width. The paper writes the bias rule as ``b = 1 - min|e|`` with its worked example in
-magnitudes of negative exponents; in signed exponents it is ``b = 1 - e_lo`` for the lowest
-covered exponent ``e_lo`` (the stored code 1 is the smallest normal), and the width is
-``e_bw = ceil(log2(e_hi - e_lo + 3))`` (``e_hi - e_lo + 1`` exponents plus the two reserved codes).
-The paper's AlexNet FC8 example: covered exponents -14 … -5 give ``b = 1 - (-14) = 15`` and
-``e_bw = ceil(log2 12) = 4``, a format spanning -14 … -1.
+given width. Sign conventions: the paper writes ``b = 1 - min|e|`` and
+``e_bw = ceil(log2(max|e| - b - 2))``; read literally on its own AlexNet FC8 example (covered
+exponents -14 … -5) they give ``b = 1 - 5 = -4`` and the log of a negative number, while the text
+says the result is bias 15, 4 bits, range -1 … -14. The reading that reproduces the example, used
+here, is in signed exponents: ``b = 1 - e_lo`` for the lowest covered exponent ``e_lo`` (stored code
+1 is the smallest normal, ``2^e_lo``) and ``e_bw = ceil(log2(e_hi + b + 2)) = ceil(log2(e_hi - e_lo
++ 3))``, the window's ``e_hi - e_lo + 1`` exponents plus the two reserved codes. FC8:
+``b = 1 - (-14) = 15``, ``e_bw = ceil(log2 12) = 4``, a format spanning -14 … -1.
 """
 
 from __future__ import annotations
