@@ -112,8 +112,8 @@ def recorded_risk(bundle_dir: Path) -> tuple[float, dict[str, float]]:
     path = Path(bundle_dir) / "report" / "systems.json"
     if path.is_file():
         for system in json.loads(path.read_text()):
-            for tuning, tuned in system.get("modes", {}).items():
-                for member in tuned.get("members", {}).values():
+            for tuning, tuned in (system.get("modes") or {}).items():
+                for member in (tuned or {}).get("members", {}).values():  # None: no threshold reached the target
                     if isinstance(member, dict) and "certification" in member:
                         delta = member["certification"]["delta"]
                         epsilon[tuning] = member["certification"]["epsilon"]
