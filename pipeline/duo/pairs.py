@@ -209,14 +209,13 @@ def evaluate_pair(little: Candidate, big: Candidate, labels: Labels, needed: int
     None when no threshold keeps them (or the big model alone does not: module doc)."""
     if little.id == big.id:
         raise ConfigError(f"a pair needs two models; got {little.id} twice")
-    base = settings or DetectorSettings()
+    base = _settings(rule, settings or DetectorSettings())
     big_val, big_test = _correct(big, labels, "val"), _correct(big, labels, "test")
     if int(big_val.sum()) < needed:
         return None
     member = _MEMBER[rule]
     views_val = member_views([little.val], [little.val])  # temperature 1: thresholds on the raw probabilities
-    choice = choose_detector(views_val, labels.val, big_val, needed, labels.num_classes, _settings(rule, base),
-                             odd_credit=True)
+    choice = choose_detector(views_val, labels.val, big_val, needed, labels.num_classes, base, odd_credit=True)
     result = choice.members[member]
     if result.choice is None or result.fitted is None:
         return None
@@ -366,8 +365,8 @@ def summarise(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
     if not found:
         return {"targets": 0}
 
-    def mean(values: list[float]) -> float:
-        return float(np.mean(values)) if values else float("nan")
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
 
     pairs = [f["exhaustive"] for f in found if f["exhaustive"].little is not None]
     return {
@@ -381,8 +380,8 @@ def summarise(rows: Sequence[dict[str, Any]], rule: str) -> dict[str, Any]:
                                                   for f in found]),
         "mean_test_recovery_rate": mean([f["exhaustive"].test_recovery_rate for f in found]),
         "mean_false_positive_rate": mean([p.errors["false_positive_rate"] for p in pairs]),
-        "max_false_positive_rate": max([p.errors["false_positive_rate"] for p in pairs], default=float("nan")),
-        "max_false_negative_rate": max([p.errors["false_negative_rate"] for p in pairs], default=float("nan")),
+        "max_false_positive_rate": max([p.errors["false_positive_rate"] for p in pairs], default=None),
+        "max_false_negative_rate": max([p.errors["false_negative_rate"] for p in pairs], default=None),
         "mean_test_accuracy_vs_target_points": mean([100 * (f["exhaustive"].test_accuracy - f["baseline"].test_accuracy)
                                                     for f in found]),
     }

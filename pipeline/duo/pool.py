@@ -355,7 +355,8 @@ def evaluate_pool(name: str, source: str, entries: Sequence[PoolEntry], frames: 
             preprocess_ms=_preprocess_ms(frames["val"], spec, classifier, timing.preprocess_frames),
             latency=dict(sorted(latency[entry.id].items())),
             val_probabilities=outputs[entry.id]["val"], test_probabilities=outputs[entry.id]["test"]))
-    host = {"backend": interpreter_backend(), "cpus": os.cpu_count()}
+    host = {"backend": interpreter_backend(), "cpus": os.cpu_count(),
+            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
     return Pool(name, source, tuple(models), np.asarray(labels["val"]), np.asarray(labels["test"]), num_classes, split,
                 spec.to_json(), {**timing.to_json(), **host})
 
@@ -364,10 +365,22 @@ def evaluate_pool(name: str, source: str, entries: Sequence[PoolEntry], frames: 
 
 
 def bundle_pool(bundle_dir: str | Path, *, timing: TimingSettings | None = None, progress: Progress | None = None,
-                models: Sequence[str] | None = None) -> Pool:
-    """A bundle's shipped models (or the ``models`` named) on its recorded val/test splits; MACs from its manifest."""
+                models: Sequence[str] | None = None, one_per_variant: bool = False) -> Pool:
+    """A bundle's shipped models (or the ``models`` named) on its recorded val/test splits; MACs from its manifest.
+
+    ``one_per_variant`` keeps one precision of each variant (a bundle ships float32, float16 and int8
+    copies of one network, whose outputs barely differ: as a little/big pair they are one network
+    twice): the one with the lowest median host latency the manifest recorded at build time."""
     bundle = load_bundle(bundle_dir)
     shipped = [r for r in bundle.models if r.shipped]
+    if one_per_variant:
+        fastest: dict[str, Any] = {}
+        for r in shipped:
+            recorded = (r.host_latency_ms or {}).get("median", float("inf"))
+            best = fastest.get(r.variant)
+            if best is None or recorded < (best.host_latency_ms or {}).get("median", float("inf")):
+                fastest[r.variant] = r
+        shipped = [r for r in shipped if fastest[r.variant] is r]
     if models is not None:
         unknown = sorted(set(models) - {r.id for r in shipped})
         if unknown:
@@ -442,7 +455,7 @@ def config_pool(config_path: str | Path, *, data_root: str | Path | None = None,
     keep = slice(None) if limit is None else slice(0, limit)
     frames = {"val": splits.val.frames[keep], "test": splits.test.frames[keep]}
     labels = {"val": splits.val.labels[keep], "test": splits.test.labels[keep]}
-    split = {"method": splits.method, "seed": seed, "val": int(labels["val"].size), "test": int(labels["test"].size),
+    split = {"method": f"{splits.method} split", "seed": seed, "val": int(labels["val"].size), "test": int(labels["test"].size),
              "val_indices": [int(i) for i in splits.indices["val"][keep]],
              "test_indices": [int(i) for i in splits.indices["test"][keep]]}
     return evaluate_pool(config.name, config.dataset.source, entries, frames, labels, spec, dataset.num_classes, split,
