@@ -149,7 +149,7 @@ def to_markdown(result: dict) -> str:
                 cells.append(f"{entry['per_frame_ms']:.3g} [{entry['min_pass_ms']:.3g}, {entry['max_pass_ms']:.3g}]")
             else:
                 cells.append("unsupported")
-                notes.add(entry["note"])
+                notes.add(entry["note"].split(": ", 1)[-1].rstrip("."))
         macs = "?" if m["macs"] is None else f"{m['macs'] / 1e6:.1f} M"
         lines.append(f"| {m['id']} | {macs} | {_pct(m['val_accuracy'])} | {_pct(m['test_accuracy'])} | "
                      f"{m['preprocess_ms']:.3g} | " + " | ".join(cells) + " |")
@@ -157,7 +157,7 @@ def to_markdown(result: dict) -> str:
     sources = sorted({m["macs_source"] for m in pool["models"]})
     lines.append("MACs: " + "; ".join(sources) + ".")
     for note in sorted(notes):
-        lines.append(f"Unsupported batch: {note.rstrip('.')}.")
+        lines.append(f"Unsupported batch (LiteRT cannot resize the input): {note}.")
     lines.append("")
     for rule in result["rules"]:
         lines += [f"## Pair search, {rule} threshold{'s' if rule != SINGLE else ''}", "",
@@ -243,8 +243,9 @@ def plot(result: dict, path: Path) -> None:
             seen.add(rule)
             ax.scatter(e["expected_ms"]["1"], 100 * e["test_accuracy"], color=color, marker=marker, s=90, label=label,
                        zorder=4)
-            ax.annotate(f"{e['little']}→{e['big']}", (e["expected_ms"]["1"], 100 * e["test_accuracy"]), fontsize=6,
-                        color=color, xytext=(4, 4), textcoords="offset points")
+            if rule == PER_CLASS_RULE:  # one label per pair: the rules mostly choose the same one
+                ax.annotate(f"{e['little']} → {e['big']}", (e["expected_ms"]["1"], 100 * e["test_accuracy"]), fontsize=6,
+                            color=color, xytext=(-10, -14), textcoords="offset points", ha="right")
     ax.set_xscale("log")
     ax.set_xlabel("expected latency per frame at batch 1 (ms, this host)")
     ax.set_ylabel("test accuracy (%)")

@@ -203,7 +203,7 @@ class Pool:
         """Writes ``pool.json`` and ``pool_outputs.npz`` into ``directory`` (created); returns pool.json's path."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {"labels_val": self.val_labels, "labels_test": self.test_labels}
+        arrays: dict[str, Any] = {"labels_val": self.val_labels, "labels_test": self.test_labels}
         for m in self.models:
             arrays[f"{m.id}__val"] = m.val_probabilities.astype(np.float32)
             arrays[f"{m.id}__test"] = m.test_probabilities.astype(np.float32)
@@ -332,8 +332,8 @@ def evaluate_pool(name: str, source: str, entries: Sequence[PoolEntry], frames: 
             except ModelError as e:
                 if batch == 1:
                     raise ModelError(f"{entry.path}: cannot be timed at batch 1: {e}") from e
-                latency[entry.id][batch] = BatchLatency(batch, False, note=f"the input cannot be resized to batch "
-                                                        f"{batch}: {e}")
+                latency[entry.id][batch] = BatchLatency(batch, False, note=f"LiteRT cannot resize the input to "
+                                                        f"batch {batch}: {e}")
     passes: dict[tuple[str, int], list[tuple[float, int]]] = {key: [] for key in timers}
     for p in range(timing.passes):
         started = time.perf_counter()

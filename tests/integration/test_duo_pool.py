@@ -69,7 +69,7 @@ def test_latency_has_passes_and_a_spread_and_coral_cannot_batch(pool):
         assert m.latency_ms(1) == pytest.approx(one.per_frame_ms + m.preprocess_ms)
         # Coral's graphs end in a RESHAPE to [1, 1001]: LiteRT refuses a batch of 8
         eight = m.latency[8]
-        assert not eight.supported and "resized to batch 8" in eight.note and m.latency_ms(8) is None
+        assert not eight.supported and "resize the input to batch 8" in eight.note and m.latency_ms(8) is None
     fast, slow = pool.model("v1-0.25-128"), pool.model("mobilenet_v2_1.0_224_quant")
     assert fast.invoke_ms(1) < slow.invoke_ms(1)  # 13.6 M vs 300.8 M MACs
 
