@@ -14,6 +14,7 @@ give the same MACs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from mmnet.format.errors import ConfigError, ModelError
-from mmnet.pipeline._tf import keras
 from mmnet.runtime.interpreter import load_interpreter
 
 __all__ = [
@@ -111,16 +111,27 @@ class ModelCosts:
 
 # ----------------------------------------------------------------------------------------- Keras
 
-# Layers whose MACs the equations above do not describe; counting them as 0 would be wrong.
-_UNSUPPORTED_KERAS = (
-    keras.layers.Conv1D,
-    keras.layers.Conv3D,
-    keras.layers.SeparableConv1D,
-    keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv1D,
-    keras.layers.Conv2DTranspose,
-    keras.layers.Wrapper,  # e.g. quantization wrappers: count the unwrapped model instead
-)
+# Keras is imported on first use: the TFLite counter below runs without TensorFlow (pool evaluation,
+# `mmnet configure`).
+def _keras() -> Any:
+    from mmnet.pipeline._tf import keras
+
+    return keras
+
+
+@functools.lru_cache(maxsize=1)
+def _unsupported_keras() -> tuple[type, ...]:
+    """Layers whose MACs the equations above do not describe; counting them as 0 would be wrong."""
+    keras = _keras()
+    return (
+        keras.layers.Conv1D,
+        keras.layers.Conv3D,
+        keras.layers.SeparableConv1D,
+        keras.layers.SeparableConv2D,
+        keras.layers.DepthwiseConv1D,
+        keras.layers.Conv2DTranspose,
+        keras.layers.Wrapper,  # e.g. quantization wrappers: count the unwrapped model instead
+    )
 
 
 def _output_hwc(layer: Any) -> tuple[int, int, int]:
@@ -161,23 +172,27 @@ def _dense_cost(layer: Any) -> LayerCost:
     return LayerCost(layer.name, "dense", (1, 1), m, n, 1, 1, dense_macs(m, n), layer.count_params())
 
 
-# Exact types: a subclass (e.g. Conv2DTranspose) may compute something else.
-_KERAS_COSTS = {
-    keras.layers.Conv2D: _conv_cost,
-    keras.layers.DepthwiseConv2D: _depthwise_cost,
-    keras.layers.Dense: _dense_cost,
-}
+@functools.lru_cache(maxsize=1)
+def _keras_costs() -> dict[type, Any]:
+    """Exact types: a subclass (e.g. Conv2DTranspose) may compute something else."""
+    keras = _keras()
+    return {
+        keras.layers.Conv2D: _conv_cost,
+        keras.layers.DepthwiseConv2D: _depthwise_cost,
+        keras.layers.Dense: _dense_cost,
+    }
 
 
 def _keras_layer_costs(model: Any) -> list[LayerCost]:
     costs: list[LayerCost] = []
+    table = _keras_costs()
     for layer in model.layers:
-        cost = _KERAS_COSTS.get(type(layer))
+        cost = table.get(type(layer))
         if cost is not None:
             costs.append(cost(layer))
-        elif isinstance(layer, keras.Model):
+        elif isinstance(layer, _keras().Model):
             costs.extend(_keras_layer_costs(layer))
-        elif isinstance(layer, (*_KERAS_COSTS, *_UNSUPPORTED_KERAS)):
+        elif isinstance(layer, (*table, *_unsupported_keras())):
             raise ModelError(f"layer {layer.name!r}: MACs of {type(layer).__name__} layers are not modelled")
     return costs
 
