@@ -11,9 +11,8 @@ latencies at batch b. A *single* system is the big model alone (P_r counts as 0:
 **Targets.** A target is an accuracy on the val split, ``fraction`` × a baseline model's (§6.5.2:
 "the output target quality ... is determined by the traditional single CNN approach"), as the
 number of right answers needed, :func:`~mmnet.pipeline.thresholds.required_correct`. A big model
-must reach the target on its own: the detector family's point rule keeps ``min(needed, the big
-model's right answers)`` (:func:`~mmnet.pipeline.detectors.point_needed`), so a weaker big model could
-not be held to the target — and the big model alone is then always a feasible fallback.
+must reach the target on its own (the point rule could not keep more right answers than the big model
+gives), so the big model alone is always a feasible fallback.
 
 **Probes** (§6.4.2), each fitted by :func:`~mmnet.pipeline.detectors.choose_detector` on the val split
 (cross-fitted: every val frame scored by a probe that never saw it; the threshold is the most lenient
@@ -188,8 +187,7 @@ def _settings(rule: str, base: DetectorSettings) -> DetectorSettings:
     if rule not in _MEMBER:
         raise ConfigError(f"probe rule is {rule!r}; expected one of {list(RULES)}")
     prior = SINGLE_PRIOR_FRAMES if rule == SINGLE else base.prior_frames
-    # epsilon 0: the target itself, no extra-error budget below the big model (point_needed)
-    return dataclasses.replace(base, members=(_MEMBER[rule],), threshold_mode="point", epsilon=0.0, prior_frames=prior)
+    return dataclasses.replace(base, members=(_MEMBER[rule],), threshold_mode="point", prior_frames=prior)
 
 
 def _errors(accept: np.ndarray, little_correct: np.ndarray, big_correct: np.ndarray) -> dict[str, float]:
