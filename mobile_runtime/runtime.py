@@ -57,8 +57,8 @@ from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,
     SelectorTables,
-    after_frame,
-    decide,
+    after_frame_trusted,
+    decide_trusted,
     initial_state,
     observe_rtt,
     rtt_from_request_ms,
@@ -378,8 +378,12 @@ class Runtime:
         counters = self.counters
         if index is None:
             index = counters.frames + counters.frames_lost
-        decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override,
-                          cache=self.costing_cache)
+        # The selector's state, tables, mode and override are the runtime's own, checked when made; only an
+        # injected clock's time is checked here, as decide() would check it.
+        now_s = timestamp
+        if timestamp_s is None and not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
+            now_s = check_number("now_s", now_s, low=None)
+        decision = decide_trusted(self.tables, self.state, self.mode, now_s, self._override, self.costing_cache)
         path = decision.path
         runs_detector = path == "minions"
         timings = {"preprocess": conform_ms, "minions": 0.0, "master": 0.0, "remote": 0.0}
@@ -396,7 +400,7 @@ class Runtime:
         minions_failed = False
         if runs_minions:
             try:
-                system = self.minion_system(decision.system)
+                system = self._minion_system(decision.system, self.mode)
                 outputs = []
                 prep_s = invoke_s = 0.0
                 # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
@@ -454,7 +458,7 @@ class Runtime:
                    and self._rng.random() < self.audit_rate and self._audit(frame, label))
 
         # A recovery no master answered leaves no verdict for the history rules to follow.
-        self.state = after_frame(self.state, HistoryEntry(
+        self.state = after_frame_trusted(self.state, HistoryEntry(
             timestamp, minion_answer, master_answer, recovered and master_answer is not None))
         label_name = self.bundle.labels[label]
         total = 1000.0 * (clock() - started)
