@@ -35,6 +35,7 @@ __all__ = [
     "calibrated_top1",
     "calibration_table",
     "combine_minions",
+    "lookup_table",
     "check_thresholds",
 ]
 
@@ -145,7 +146,7 @@ PYTHON_LOOP_MAX_CODES = 160
 
 
 def calibrated_top1(
-    output: Sequence[float] | np.ndarray, temperature: float, table: Sequence[float] | None = None
+    output: Sequence[float] | np.ndarray, temperature: float, table: Sequence[float] | np.ndarray | None = None
 ) -> tuple[int, float]:
     """Top-1 class of one minion's output for one frame and its temperature-scaled probability.
 
@@ -153,7 +154,7 @@ def calibrated_top1(
     no logs, the terms summed left to right as the Java twin sums them, the first maximum on ties.
     ``output`` is the minion's scores (class order, an array or a list of floats); for an 8-bit
     output it may instead be the raw codes with ``table`` (:func:`calibration_table`, made with
-    this temperature) holding t of each code's score. Dequantization is increasing in the code,
+    this temperature, or its :func:`lookup_table`) holding t of each code's score. Dequantization is increasing in the code,
     so the top code is the top class, and the table holds the very terms the loop computes from
     the scores: the same bits either way (numpy's power, on more than PYTHON_LOOP_MAX_CLASSES
     float scores, may differ from Python's in the last bit).
@@ -191,7 +192,7 @@ def calibrated_top1(
     return values.index(peak), _extreme_confidence(values, temperature, table)
 
 
-def _extreme_confidence(values: list, temperature: float, table: Sequence[float] | None) -> float:
+def _extreme_confidence(values: list, temperature: float, table: Sequence[float] | np.ndarray | None) -> float:
     """The top class's calibrated probability when the terms p^(1/T) all underflow to 0 or one
     overflows (extreme scores at a small temperature): from the ratios (p / p_top)^(1/T), which
     stay in [0, 1]. Raw 8-bit codes carry no scores, so there it is the limit of a vanishing
@@ -217,6 +218,15 @@ def calibration_table(dequantized: Sequence[float] | None, temperature: float) -
         raise ConfigError(f"a dequantization table has {len(dequantized)} entries; expected 256, one per 8-bit code")
     exponent = 1.0 / temperature
     return [_term(p, exponent) for p in dequantized]
+
+
+def lookup_table(table: list[float] | None, classes: int) -> list[float] | np.ndarray | None:
+    """A per-code table (:func:`calibration_table`, or the learned detector's ``score_table``) in the
+    form the detector reads fastest for outputs of ``classes`` codes: above PYTHON_LOOP_MAX_CODES
+    numpy reads them, through a float64 array made here once instead of on every frame; else the list."""
+    if table is None or classes <= PYTHON_LOOP_MAX_CODES:
+        return table
+    return np.asarray(table, dtype=np.float64)
 
 
 def _term(p: float, exponent: float) -> float:
@@ -253,7 +263,7 @@ def detect_frame(
     temperatures: Sequence[float],
     thresholds: Sequence[float],
     disagreement_threshold: float | None = None,
-    tables: Sequence[Sequence[float] | None] | None = None,
+    tables: Sequence[Sequence[float] | np.ndarray | None] | None = None,
 ) -> FrameVerdict:
     """The detector on one frame's minion outputs, (classes,) each, arrays or lists: scores, or the
     raw codes of an 8-bit output whose entry in ``tables`` is its :func:`calibration_table`.

@@ -64,6 +64,7 @@ SINGLE_FEATURES = ("confidence_0", "margin_0", "concentration_0")
 PAIR_FEATURES = SINGLE_FEATURES + ("confidence_1", "margin_1", "concentration_1", "agree", "cross_0", "cross_1")
 
 _INF = float("inf")
+_PER_MINION = len(SINGLE_FEATURES)  # features per minion, confidence_i first
 
 
 def feature_names(minions: int) -> tuple[str, ...]:
@@ -142,12 +143,28 @@ class MinionSummary(NamedTuple):
     @property
     def usable(self) -> bool:
         """Whether the features are defined: S and S·S are positive and finite."""
-        return 0.0 < self.total < _INF and 0.0 < self.total * self.total < _INF
+        return _defined(self.total)
 
 
-def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] | None = None) -> MinionSummary:
+# A MinionSummary's fields as a plain tuple: what the per-frame path passes around (building the
+# NamedTuple and reading its properties cost more than the arithmetic on a few classes).
+_Summary = tuple[int, float, float, float, float, "Sequence[float] | np.ndarray"]
+
+
+def _defined(total: float) -> bool:
+    """Whether a minion's features are defined: S and S·S are positive and finite."""
+    return 0.0 < total < _INF and 0.0 < total * total < _INF
+
+
+def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] | np.ndarray | None = None) -> MinionSummary:
     """The terms of one minion's output: scores, or raw 8-bit codes with ``table``, the score of each
-    code byte 0..255 (:func:`score_table`)."""
+    code byte 0..255 (:func:`score_table`; a float64 array of it saves converting it per frame when
+    numpy reads the output)."""
+    return MinionSummary._make(_summarise(output, table))
+
+
+def _summarise(output: Sequence[float] | np.ndarray, table: Sequence[float] | np.ndarray | None) -> _Summary:
+    """:func:`minion_summary` as a plain tuple."""
     if len(output) > (PYTHON_LOOP_MAX_CLASSES if table is None else PYTHON_LOOP_MAX_CODES):
         array = np.asarray(output)
         if table is None:
@@ -159,8 +176,8 @@ def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] 
         others[top] = -_INF
         second = float(others.max()) if others.size > 1 else 0.0
         # accumulate adds left to right, as the loop below and the Java twin do
-        return MinionSummary(top, float(np.add.accumulate(vector)[-1]), float(vector[top]), second,
-                             float(np.add.accumulate(vector * vector)[-1]), vector)
+        return (top, float(np.add.accumulate(vector)[-1]), float(vector[top]), second,
+                float(np.add.accumulate(vector * vector)[-1]), vector)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
     terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
     # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates): the first index
@@ -178,7 +195,7 @@ def minion_summary(output: Sequence[float] | np.ndarray, table: Sequence[float] 
         index += 1
     if index == 1:
         second = 0.0
-    return MinionSummary(top, total, peak, second, squares, terms)
+    return (top, total, peak, second, squares, terms)
 
 
 def score_table(dequantized: Sequence[float] | None) -> list[float] | None:
@@ -191,45 +208,49 @@ def score_table(dequantized: Sequence[float] | None) -> list[float] | None:
     return [float(p) if p > 0 else 0.0 for p in dequantized]
 
 
-def frame_features(summaries: Sequence[MinionSummary]) -> list[float] | None:
-    """The detector's features of one frame in canonical order; None when a minion's are undefined."""
+def frame_features(summaries: Sequence[_Summary]) -> list[float] | None:
+    """The detector's features of one frame in canonical order; None when a minion's are undefined.
+    ``summaries``: :func:`minion_summary` of each minion (any tuples of its fields)."""
     features: list[float] = []
-    for s in summaries:
-        if not s.usable:
+    for _top, total, peak, second, squares, _terms in summaries:
+        if not _defined(total):
             return None
-        confidence = s.peak / s.total
-        features += [confidence, confidence - s.second / s.total, s.squares / (s.total * s.total)]
+        confidence = peak / total
+        features += [confidence, confidence - second / total, squares / (total * total)]
     if len(summaries) == 2:
-        a, b = summaries
-        features += [1.0 if a.top == b.top else 0.0, float(a.terms[b.top]) / a.total, float(b.terms[a.top]) / b.total]
+        (a_top, a_total, _, _, _, a_terms), (b_top, b_total, _, _, _, b_terms) = summaries
+        features += [1.0 if a_top == b_top else 0.0, float(a_terms[b_top]) / a_total, float(b_terms[a_top]) / b_total]
     return features
 
 
 def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: LogisticDetector,
-                   tables: Sequence[Sequence[float] | None] | None = None) -> tuple[FrameVerdict, float | None]:
+                   tables: Sequence[Sequence[float] | np.ndarray | None] | None = None) -> tuple[FrameVerdict, float | None]:
     """The learned detector on one frame: the verdict (accepted when the score reaches the threshold)
     and the score (None when the features are undefined: recovered). ``tables``: per minion its
-    :func:`score_table` when its output is raw 8-bit codes, else None."""
+    :func:`score_table` (or a float64 array of it) when its output is raw 8-bit codes, else None."""
     if tables is None:
         tables = (None,) * len(outputs)
-    summaries = [minion_summary(o, table) for o, table in zip(outputs, tables)]
-    # q_top per minion; 0.0 where the features are undefined (such a frame is recovered, so its
-    # confidence only orders the answer)
-    confidences = [s.peak / s.total if s.usable else 0.0 for s in summaries]
-    answer = summaries[0].top
-    shown = confidences[0]
-    agree = True
-    if len(summaries) == 2:
-        other, c = summaries[1].top, confidences[1]
-        if other == answer:  # the lowest confidence
-            if c < shown:
-                shown = c
-        else:  # the more confident minion answers, the first of equals
-            agree = False
-            if c > shown:
-                answer, shown = other, c
+    summaries = [_summarise(o, table) for o, table in zip(outputs, tables)]
     features = frame_features(summaries)
     if features is None:
-        return FrameVerdict(answer, shown, agree, False, scored=True), None
+        # q_top per minion, 0.0 where its features are undefined: the frame is recovered, so the
+        # confidences only order the answer
+        confidences = [peak / total if _defined(total) else 0.0 for _top, total, peak, _, _, _ in summaries]
+        answer, shown, agree = _answer(summaries, confidences)
+        return FrameVerdict(answer, shown, agree, False, True), None
+    answer, shown, agree = _answer(summaries, features[::_PER_MINION])  # confidence_i leads each minion's features
     score = detector.score(features)
-    return FrameVerdict(answer, shown, agree, score >= detector.threshold, scored=True), score
+    return FrameVerdict(answer, shown, agree, score >= detector.threshold, True), score
+
+
+def _answer(summaries: Sequence[_Summary], confidences: Sequence[float]) -> tuple[int, float, bool]:
+    """The speculative answer, its confidence and whether the minions agree: the common top-1 at the
+    lowest q_top, else the top-1 of the minion with the higher q_top (the first of equals)."""
+    answer = summaries[0][0]
+    shown = confidences[0]
+    if len(summaries) == 1:
+        return answer, shown, True
+    other, c = summaries[1][0], confidences[1]
+    if other == answer:
+        return answer, (c if c < shown else shown), True
+    return (other, c, False) if c > shown else (answer, shown, False)

@@ -38,7 +38,15 @@ from mmnet.format.bundle import Bundle, load_bundle
 from mmnet.format.checks import check_choice, check_int, check_number, is_real
 from mmnet.format.errors import BundleError, ConfigError, DataError, MmnetError
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, TEMPERATURE_RANGE, check_runtime_numbers
-from mmnet.runtime.detector import NEVER, FrameVerdict, calibrated_top1, calibration_table, check_thresholds, detect_frame
+from mmnet.runtime.detector import (
+    NEVER,
+    FrameVerdict,
+    calibrated_top1,
+    calibration_table,
+    check_thresholds,
+    detect_frame,
+    lookup_table,
+)
 from mmnet.runtime.interpreter import TFLiteClassifier, check_model_file
 from mmnet.runtime.learned_detector import LOGISTIC, LogisticDetector, logistic_frame, score_table
 from mmnet.runtime.network import NetworkProfile, transfer_energy_mj
@@ -49,8 +57,8 @@ from mmnet.runtime.selector import (
     Decision,
     HistoryEntry,
     SelectorTables,
-    after_frame,
-    decide,
+    after_frame_trusted,
+    decide_trusted,
     initial_state,
     observe_rtt,
     rtt_from_request_ms,
@@ -151,11 +159,13 @@ class MinionSystem:
     mode: str
     minions: tuple[str, ...]
     temperatures: tuple[float, ...]
-    tables: tuple[list[float] | None, ...]  # per minion: the calibration_table of its 8-bit codes; None: float scores
+    # per minion: the lookup_table of its 8-bit codes' calibration_table; None: float scores
+    tables: tuple[list[float] | np.ndarray | None, ...]
     thresholds: list[float]  # checked; plain floats: indexing a numpy array costs more per frame than the comparison
     disagreement_threshold: float | None
     detector: LogisticDetector | None = None  # None: the paper's rule with ``thresholds``
-    score_tables: tuple[list[float] | None, ...] = ()  # per minion: the score_table of its 8-bit codes (learned detector)
+    # per minion: the lookup_table of its 8-bit codes' score_table (learned detector)
+    score_tables: tuple[list[float] | np.ndarray | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not len(self.minions) == len(self.temperatures) == len(self.tables):
@@ -310,6 +320,7 @@ class Runtime:
             tuned = self.config.tuned(name, mode)
             minions = tuple(self.config.document["systems"][name]["minions"])
             low, high = TEMPERATURE_RANGE
+            classes = self.bundle.num_classes
             temperatures = tuple(check_number(f"temperature of minion {m!r}", self.config.temperature(m), low=low, high=high)
                                  for m in minions)
             system = self._systems[key] = MinionSystem(
@@ -317,13 +328,14 @@ class Runtime:
                 mode=mode,
                 minions=minions,
                 temperatures=temperatures,
-                tables=tuple(calibration_table(self._classifiers[m].dequantization_table, t)
+                tables=tuple(lookup_table(calibration_table(self._classifiers[m].dequantization_table, t), classes)
                              for m, t in zip(minions, temperatures)),
                 thresholds=check_thresholds(tuned["thresholds"], self.bundle.num_classes, f"{name} thresholds").tolist(),
                 disagreement_threshold=check_number(f"{name} disagreement threshold", tuned["disagreement_threshold"],
                                                     high=NEVER, nullable=True),
                 detector=_learned_detector(tuned, len(minions), f"{name} {mode} detector"),
-                score_tables=tuple(score_table(self._classifiers[m].dequantization_table) for m in minions),
+                score_tables=tuple(lookup_table(score_table(self._classifiers[m].dequantization_table), classes)
+                                   for m in minions),
             )
         return system
 
@@ -366,8 +378,12 @@ class Runtime:
         counters = self.counters
         if index is None:
             index = counters.frames + counters.frames_lost
-        decision = decide(self.tables, self.state, mode=self.mode, now_s=timestamp, placement_override=self._override,
-                          cache=self.costing_cache)
+        # The selector's state, tables, mode and override are the runtime's own, checked when made; only an
+        # injected clock's time is checked here, as decide() would check it.
+        now_s = timestamp
+        if timestamp_s is None and not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
+            now_s = check_number("now_s", now_s, low=None)
+        decision = decide_trusted(self.tables, self.state, self.mode, now_s, self._override, self.costing_cache)
         path = decision.path
         runs_detector = path == "minions"
         timings = {"preprocess": conform_ms, "minions": 0.0, "master": 0.0, "remote": 0.0}
@@ -384,7 +400,7 @@ class Runtime:
         minions_failed = False
         if runs_minions:
             try:
-                system = self.minion_system(decision.system)
+                system = self._minion_system(decision.system, self.mode)
                 outputs = []
                 prep_s = invoke_s = 0.0
                 # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the
@@ -442,7 +458,7 @@ class Runtime:
                    and self._rng.random() < self.audit_rate and self._audit(frame, label))
 
         # A recovery no master answered leaves no verdict for the history rules to follow.
-        self.state = after_frame(self.state, HistoryEntry(
+        self.state = after_frame_trusted(self.state, HistoryEntry(
             timestamp, minion_answer, master_answer, recovered and master_answer is not None))
         label_name = self.bundle.labels[label]
         total = 1000.0 * (clock() - started)

@@ -75,9 +75,11 @@ __all__ = [
     "master_cloud_ms",
     "rtt_from_request_ms",
     "decide",
+    "decide_trusted",
     "observe_rtt",
     "observe_bandwidth",
     "after_frame",
+    "after_frame_trusted",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -492,6 +494,12 @@ def observe_bandwidth(
 def after_frame(state: SelectorState, entry: HistoryEntry) -> SelectorState:
     """Records what happened to the frame just processed, for the next frame's history rules."""
     _check_history_entry(entry)
+    return after_frame_trusted(state, entry)
+
+
+def after_frame_trusted(state: SelectorState, entry: HistoryEntry) -> SelectorState:
+    """:func:`after_frame` without checking ``entry``, for a caller that built it from checked values
+    (the runtime, once per frame)."""
     return SelectorState(state.link, state.server_overloaded, state.next_probe_s, entry)
 
 
@@ -665,11 +673,20 @@ def decide(
         raise fail("placement_override", placement_override, "'device', 'cloud' or None")
     if not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
         now_s = check_number("now_s", now_s, low=None)
+    return decide_trusted(t, state, mode, now_s, placement_override, cache)
 
+
+def decide_trusted(tables: SelectorTables, state: SelectorState, mode: str, now_s: float,
+                   placement_override: str | None, cache: CostingCache | None) -> Decision:
+    """:func:`decide` without checking its arguments, for a caller that made them with this module's
+    functions and checked the rest once (the runtime: its tables, mode and override at start, each
+    frame's timestamp as it arrives): the same decision, without re-checking per frame what it built."""
+    spec = tables.modes[mode]
+    link, server_overloaded, next_probe_s, last = state
     if cache is None:
-        costing = _cost(t, spec, mode, placement_override, link, server_overloaded)
+        costing = _cost(tables, spec, mode, placement_override, link, server_overloaded)
     else:
-        costing = cache.costing(t, spec, mode, placement_override, link, server_overloaded)
+        costing = cache.costing(tables, spec, mode, placement_override, link, server_overloaded)
     placement, probe_rule, probe_reason, system, path, reasons, estimates = costing
     estimates = {**estimates, "dt_ms": None}
 
@@ -691,8 +708,8 @@ def decide(
                 "expected a monotonic clock"
             )
         if last.recovered and path == "minions":
-            if dt_ms > t.temporal_distance_ms:
-                reasons += (_reason(ReasonCode.HISTORY_EXPIRED, dt_ms=dt_ms, temporal_distance_ms=t.temporal_distance_ms),)
+            if dt_ms > tables.temporal_distance_ms:
+                reasons += (_reason(ReasonCode.HISTORY_EXPIRED, dt_ms=dt_ms, temporal_distance_ms=tables.temporal_distance_ms),)
             elif last.master_answer == last.minion_answer:
                 path = "minions_unchecked"
                 reasons += (_reason(ReasonCode.HISTORY_AGREED, dt_ms=dt_ms, master_answer=last.master_answer),)

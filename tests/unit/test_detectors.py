@@ -29,7 +29,7 @@ from mmnet.pipeline.risk import (
     guarantee_levels,
     window_rate,
 )
-from mmnet.runtime.detector import apply_temperature
+from mmnet.runtime.detector import apply_temperature, calibrated_top1, calibration_table, lookup_table
 from mmnet.runtime.learned_detector import (
     LOGISTIC,
     PAIR_FEATURES,
@@ -72,8 +72,14 @@ def test_the_loop_and_numpy_ways_and_8_bit_codes_give_the_same_bits(classes):
     from_scores = logistic_frame(dequantized, detector)
     from_lists = logistic_frame([d.tolist() for d in dequantized], detector)
     from_codes = logistic_frame(codes, detector, [table, table])
-    assert from_scores == from_lists == from_codes
+    lookup = lookup_table(table, classes)  # what the runtime holds: a float64 array above the loop's limit
+    from_lookup = logistic_frame(codes, detector, [lookup, lookup])
+    assert from_scores == from_lists == from_codes == from_lookup
+    assert repr(from_codes) == repr(from_lookup)  # the very bits, not only equal numbers
     assert from_scores[1] is not None and from_scores[0].scored
+    calibration = calibration_table(table, 0.7)
+    for c in codes:
+        assert repr(calibrated_top1(c, 0.7, calibration)) == repr(calibrated_top1(c, 0.7, lookup_table(calibration, classes)))
 
 
 def test_verdict_answers_like_the_paper_and_accepts_at_the_threshold():

@@ -30,7 +30,9 @@ from mmnet.runtime.selector import (
     SelectorState,
     SelectorTables,
     after_frame,
+    after_frame_trusted,
     decide,
+    decide_trusted,
     initial_state,
     master_cloud_ms,
     observe_bandwidth,
@@ -235,6 +237,26 @@ def test_every_path_is_one_of_paths(tables):
     for profile in PROFILES:
         for mode in MODES:
             assert decide(tables, initial_state(tables, profile), mode=mode, now_s=0.0).path in PATHS
+
+
+def test_the_runtimes_unchecked_entry_points_decide_as_the_checked_ones(tables):
+    """decide_trusted and after_frame_trusted (the runtime's per-frame calls) are decide and after_frame
+    without the checks, over every profile, mode, override, history and cache use."""
+    histories = [None, HistoryEntry(0.995, 2, 2, True), HistoryEntry(0.995, 2, 0, True), HistoryEntry(0.5, 1, None, False)]
+    for profile in PROFILES:
+        for mode in MODES:
+            for override in (None, "device", "cloud"):
+                if override == "cloud" and mode == "private":
+                    continue
+                cache = CostingCache()
+                for last in histories:
+                    state = initial_state(tables, profile)
+                    if last is not None:
+                        assert after_frame_trusted(state, last) == after_frame(state, last)
+                        state = after_frame(state, last)
+                    for use in (None, cache):
+                        checked = decide(tables, state, mode=mode, now_s=1.0, placement_override=override, cache=use)
+                        assert decide_trusted(tables, state, mode, 1.0, override, use) == checked
 
 
 def test_unknown_mode_profile_and_override_are_named(tables, wifi):
