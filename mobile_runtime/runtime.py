@@ -251,7 +251,7 @@ class Runtime:
                               f"the cloud; got master URL {master_url!r}, mode {mode}")
         self.audit_rate = check_number("audit_rate", audit_rate, high=1.0)
         self.max_audits_in_flight = check_int("max_audits_in_flight", max_audits_in_flight, low=1)
-        self.mode = mode
+        self._mode = mode
         self.profile = check_choice("network profile", network or self.config.document["default_profile"],
                                     self.config.profiles)
         self.tables = SelectorTables.from_config(self.config)
@@ -349,6 +349,16 @@ class Runtime:
             self._classifiers[model_id] = classifier
         return self._classifiers[model_id]
 
+    @property
+    def mode(self) -> str:
+        """The user mode frames are classified in; a user may switch it between frames."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        # checked here, once, so that classify can hand the selector a mode it need not check per frame
+        self._mode = check_choice("mode", value, MODES)
+
     # -- one frame --------------------------------------------------------------------------------
 
     def classify(self, frame: np.ndarray, timestamp_s: float | None = None, *, index: int | None = None) -> FrameResult:
@@ -383,7 +393,7 @@ class Runtime:
         now_s = timestamp
         if timestamp_s is None and not (isinstance(now_s, (int, float)) and math.isfinite(now_s)):
             now_s = check_number("now_s", now_s, low=None)
-        decision = decide_trusted(self.tables, self.state, self.mode, now_s, self._override, self.costing_cache)
+        decision = decide_trusted(self.tables, self.state, self._mode, now_s, self._override, self.costing_cache)
         path = decision.path
         runs_detector = path == "minions"
         timings = {"preprocess": conform_ms, "minions": 0.0, "master": 0.0, "remote": 0.0}
@@ -400,7 +410,7 @@ class Runtime:
         minions_failed = False
         if runs_minions:
             try:
-                system = self._minion_system(decision.system, self.mode)
+                system = self._minion_system(decision.system, self._mode)
                 outputs = []
                 prep_s = invoke_s = 0.0
                 # Stages timed apart: preprocessing (resize and normalise, cached per resolution; the

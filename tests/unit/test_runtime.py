@@ -67,6 +67,14 @@ def test_a_mode_switch_mid_stream_uses_the_new_modes_thresholds(bundle):
     assert second.detector["disagreement_threshold"] == saving["disagreement_threshold"]
 
 
+def test_an_unknown_mode_is_refused_when_set_and_the_runtime_keeps_its_mode(bundle):
+    with Runtime(bundle, mode="normal") as runtime:
+        with pytest.raises(ConfigError, match="mode"):
+            runtime.mode = "turbo"
+        assert runtime.mode == "normal"
+        assert runtime.classify(tfx.random_frames(1)[0], timestamp_s=0.0).decision.reasons[0].values["mode"] == "normal"
+
+
 def test_8_bit_minions_are_calibrated_by_table_with_the_float_ways_bits(bundle):
     """The runtime hands the int8 minion's raw codes and its calibration table to the detector; the
     float way (dequantized scores from predict, calibrated_top1 on them) must give the same verdict,
