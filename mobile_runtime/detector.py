@@ -127,14 +127,15 @@ class FrameVerdict(NamedTuple):
     agree: bool
     accept: bool
     scored: bool = False  # judged by the learned detector's score (mmnet.runtime.learned_detector)
+    requires_agreement: bool = True  # a disagreement is recovered whatever the confidence or score
 
     @property
     def reason(self) -> str:
         if self.accept:
             return "accepted"
-        if self.scored:
-            return "low_score"
-        return "low_confidence" if self.agree else "disagree"
+        if not self.agree and self.requires_agreement:
+            return "disagree"
+        return "low_score" if self.scored else "low_confidence"
 
 
 # Above this many classes numpy calibrates one output faster than a Python loop. Measured, loop vs

@@ -27,6 +27,13 @@ answer and ``cross_1`` = q_1 at minion 0's answer (each one's probability for th
 The score is ``bias + Σ_k weight_k · feature_k``, added left to right in :data:`PAIR_FEATURES` /
 :data:`SINGLE_FEATURES` order. A frame whose scores are all zero (or overflow) has no features and
 is recovered.
+
+A pair's detector may require agreement (``requires_agreement``, as the paper's rule does): a
+disagreement is then recovered whatever its score. When the minions disagree at least one of them
+is wrong, and validation holds few such frames to learn from: fitted freely on the digits demo's
+int8 pair, the regression gave agreement a negative weight and accepted 7 test frames on which both
+minions were saturated and disagreed, all of them wrong; required, the same pair kept the master's
+test accuracy.
 """
 
 from __future__ import annotations
@@ -89,11 +96,14 @@ class LogisticDetector:
     weights: tuple[float, ...]
     bias: float
     threshold: float  # on the score (log-odds) scale
+    requires_agreement: bool = False  # a pair's disagreement is recovered whatever its score
 
     def __post_init__(self) -> None:
         expected = feature_names(2 if len(self.features) > len(SINGLE_FEATURES) else 1)
         if tuple(self.features) != expected:
             raise ConfigError(f"logistic detector features are {list(self.features)}; expected {list(expected)}")
+        if type(self.requires_agreement) is not bool:
+            raise ConfigError(f"logistic detector requires_agreement is {self.requires_agreement!r}; expected true or false")
         if len(self.weights) != len(self.features):
             raise ConfigError(f"logistic detector has {len(self.weights)} weights for {len(self.features)} features; "
                               "expected one per feature")
@@ -116,12 +126,21 @@ class LogisticDetector:
             raise ConfigError(f"{where}.features is {list(features)}; a system of {minions} minion(s) "
                               f"expects {list(feature_names(minions))}")
         weights = tuple(_finite(f"{where}.weights[{i}]", w) for i, w in enumerate(doc.get("weights", ())))
+        requires_agreement = doc.get("requires_agreement", False)
+        if type(requires_agreement) is not bool:
+            raise ConfigError(f"{where}.requires_agreement is {requires_agreement!r}; expected true or false")
         return cls(features, weights, _finite(f"{where}.bias", doc.get("bias")),
-                   _finite(f"{where}.threshold", doc.get("threshold")))
+                   _finite(f"{where}.threshold", doc.get("threshold")), requires_agreement)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": LOGISTIC, "features": list(self.features), "weights": list(self.weights),
-                "bias": self.bias, "threshold": self.threshold}
+        doc = {"kind": LOGISTIC, "features": list(self.features), "weights": list(self.weights),
+               "bias": self.bias, "threshold": self.threshold}
+        if self.requires_agreement:  # absent means false: documents written without it read back the same
+            doc["requires_agreement"] = True
+        return doc
+
+    def accepts(self, score: float, agree: bool) -> bool:
+        return score >= self.threshold and (agree or not self.requires_agreement)
 
     def score(self, features: Sequence[float]) -> float:
         z = self.bias
@@ -237,10 +256,10 @@ def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: Lo
         # confidences only order the answer
         confidences = [peak / total if _defined(total) else 0.0 for _top, total, peak, _, _, _ in summaries]
         answer, shown, agree = _answer(summaries, confidences)
-        return FrameVerdict(answer, shown, agree, False, True), None
+        return FrameVerdict(answer, shown, agree, False, True, detector.requires_agreement), None
     answer, shown, agree = _answer(summaries, features[::_PER_MINION])  # confidence_i leads each minion's features
     score = detector.score(features)
-    return FrameVerdict(answer, shown, agree, score >= detector.threshold, True), score
+    return FrameVerdict(answer, shown, agree, detector.accepts(score, agree), True, detector.requires_agreement), score
 
 
 def _answer(summaries: Sequence[_Summary], confidences: Sequence[float]) -> tuple[int, float, bool]:

@@ -9,7 +9,9 @@ Two members, each a score per frame and one threshold on it (accept when score >
   shift moves all thresholds together as §6.4.2's lowering step does.
 - ``logistic`` — a logistic regression predicting "the speculative answer equals the reference"
   from the minions' outputs (:mod:`mmnet.runtime.learned_detector` lists the features); its score
-  is the log-odds.
+  is the log-odds. Fitted on every frame, but for a pair it requires agreement as the paper's rule
+  does (a disagreement scores −inf): validation holds few disagreements to learn from, and a
+  regression extrapolating to them accepted confident disagreements that were wrong.
 
 **Shrinkage.** A class's own best threshold t_k, fitted on its n_k agreeing validation frames, is
 pulled toward the global best threshold g: t'_k = (n_k·t_k + m·g) / (n_k + m), with m =
@@ -196,7 +198,8 @@ class FittedDetector:
             assert self.thresholds is not None
             return _per_class_scores(self.thresholds, answer, confidence, agree)
         assert self.logistic is not None
-        return features @ np.asarray(self.logistic.weights) + self.logistic.bias - self.logistic.threshold
+        margins = features @ np.asarray(self.logistic.weights) + self.logistic.bias - self.logistic.threshold
+        return np.where(agree | (not self.logistic.requires_agreement), margins, _NEG)
 
     def to_json(self) -> dict[str, Any]:
         if self.kind == PER_CLASS:
@@ -290,6 +293,8 @@ def _out_of_fold_scores(kind: str, view: tuple, good: np.ndarray, kept: np.ndarr
         else:
             weights, bias = fit_logistic(features[train], good[train], settings.regularization)
             scores[held_out] = features[held_out] @ weights + bias
+    if kind == LOGISTIC:
+        scores[~agree] = _NEG  # a pair's learned detector requires agreement: never accepted at any threshold
     return scores
 
 
@@ -307,10 +312,11 @@ def _refit(kind: str, choice: RiskChoice, view: tuple, good: np.ndarray, kept: n
         # accept iff confidence - t'_k >= shift, i.e. confidence >= t'_k + shift (confidence lies in [0, 1])
         return FittedDetector(PER_CLASS, np.clip(base + choice.threshold, 0.0, NEVER), None)
     weights, bias = fit_logistic(features, good, settings.regularization)
-    scores = features @ weights + bias
+    scores = np.where(agree, features @ weights + bias, _NEG)
     threshold = float(np.sort(scores)[::-1][choice.accepted - 1])
-    names = feature_names(2 if features.shape[1] > len(feature_names(1)) else 1)
-    return FittedDetector(LOGISTIC, None, LogisticDetector(names, tuple(float(w) for w in weights), bias, threshold))
+    minions = 2 if features.shape[1] > len(feature_names(1)) else 1
+    return FittedDetector(LOGISTIC, None, LogisticDetector(feature_names(minions), tuple(float(w) for w in weights), bias,
+                                                           threshold, requires_agreement=minions == 2))
 
 
 def risk_coverage(scores: np.ndarray, good: np.ndarray, fallback: np.ndarray, max_points: int = 60) -> dict[str, list[float]]:

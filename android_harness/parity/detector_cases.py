@@ -8,7 +8,8 @@ outputs, forced agreements and disagreements, a disagreement of equal confidence
 all-negative outputs whose features are undefined, subnormal and huge scores) and 8-bit outputs
 (Python reads the codes through ``score_table``, Java the dequantized scores), each with a logistic
 detector (weights, bias and threshold from the same seed; a few cases set the threshold to the
-computed score, or just above it, to pin ``score >= threshold``).
+computed score, or just above it, to pin ``score >= threshold``; the accepted and the agreeing pair
+frames come again with a detector that requires agreement).
 
 Every case holds the minions' float32 scores exactly as the Java core receives them (little-endian
 float32, base64; for an 8-bit case the dequantized codes, the codes and their quantization are in
@@ -167,6 +168,18 @@ def cases() -> list[dict[str, Any]]:
         expected = _expected(codes, LogisticDetector.from_json(spec, len(codes), name), [table] * len(codes))
         quantized = dict(q, codes=[base64.b64encode(c.tobytes()).decode("ascii") for c in codes])
         out.append(_case(name, [_dequantize(c, q) for c in codes], spec, expected, quantized))
+    # Requiring agreement: the accepted and the agreeing pair frames again, an accepted disagreement
+    # now recovered ("disagree") whatever its score, an agreement judged by its score as before.
+    for case in [c for c in out if len(c["outputs"]) == 2 and c["quantized"] is None
+                 and (c["expected"]["accept"] or c["expected"]["agree"])]:
+        outputs = [np.frombuffer(base64.b64decode(o), dtype="<f4") for o in case["outputs"]]
+        gated = dict(case["detector"], requires_agreement=True)
+        expected = _expected(outputs, LogisticDetector.from_json(gated, 2, case["name"]))
+        out.append(_case(f"agreement-required-{case['name']}", outputs, gated, expected))
+        if expected["agree"] and expected["score_json"] is not None:  # and accepted at a threshold it reaches
+            gated = dict(gated, threshold=expected["score_json"])
+            out.append(_case(f"agreement-required-accepted-{case['name']}", outputs, gated,
+                             _expected(outputs, LogisticDetector.from_json(gated, 2, case["name"]))))
     # Pin ">=": the threshold equal to the computed score accepts, the next double above it does not.
     for minions in (1, 2):
         outputs = [_softmax(rng, 10) for _ in range(minions)]

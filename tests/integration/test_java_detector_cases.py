@@ -46,6 +46,13 @@ def test_cases_cover_systems_sizes_ties_undefined_features_and_the_threshold_edg
     assert sum(c["expected"]["score"] is not None and any((_floats(o) < 0).any() for o in c["outputs"])
                for c in cases) >= 4
     assert {c["quantized"]["dtype"] for c in cases if c["quantized"]} == {"uint8", "int8"}
+    gated = [c for c in cases if c["detector"].get("requires_agreement")]
+    assert {(c["expected"]["agree"], c["expected"]["accept"], c["expected"]["reason"]) for c in gated} == {
+        (False, False, "disagree"), (True, False, "low_score"), (True, True, "accepted")}
+    # a disagreement the same weights accept is recovered once agreement is required
+    ungated = {c["name"]: c for c in cases if not c["detector"].get("requires_agreement")}
+    assert any(ungated[c["name"].removeprefix("agreement-required-")]["expected"]["accept"]
+               for c in gated if c["expected"]["reason"] == "disagree")
     pinned = {c["name"]: c for c in cases if c["name"].startswith("threshold-")}
     assert len(pinned) == 4
     for c in pinned.values():

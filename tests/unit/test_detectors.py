@@ -93,6 +93,38 @@ def test_verdict_answers_like_the_paper_and_accepts_at_the_threshold():
     assert not verdict.accept and verdict.reason == "low_score"
 
 
+def test_a_detector_requiring_agreement_recovers_a_disagreement_whatever_its_score():
+    a, b = [0.75, 0.125, 0.125], [0.125, 0.25, 0.625]  # disagree
+    doc = {"kind": "logistic", "features": list(PAIR_FEATURES), "weights": [1.0] + [0.0] * 8, "bias": 0.0,
+           "threshold": 0.5, "requires_agreement": True}
+    gated = LogisticDetector.from_json(doc, 2, "d")
+    assert gated.requires_agreement and gated.to_json() == doc
+    verdict, score = logistic_frame([a, b], gated)
+    assert score == 0.75 and not verdict.accept and verdict.reason == "disagree"
+    free = LogisticDetector.from_json({k: v for k, v in doc.items() if k != "requires_agreement"}, 2, "d")
+    assert not free.requires_agreement and "requires_agreement" not in free.to_json()
+    assert logistic_frame([a, b], free)[0].accept  # the same score accepted without the requirement
+    verdict, _ = logistic_frame([a, a], gated)  # an agreement is judged by its score
+    assert verdict.agree and verdict.accept
+    with pytest.raises(ConfigError, match=re.escape("d.requires_agreement is 'yes'; expected true or false")):
+        LogisticDetector.from_json(dict(doc, requires_agreement="yes"), 2, "d")
+
+
+def test_the_learned_member_never_accepts_a_pair_disagreement():
+    labels, probs, master_correct = _synthetic_system(600, 3)
+    views = member_views([apply_temperature(p, 1.0) for p in probs], probs)
+    _, _, agree, _ = views[LOGISTIC]
+    assert (~agree).sum() > 10  # the branch under test: disagreements exist
+    choice = choose_detector(views, labels, master_correct, int(master_correct.sum()) - 30, 5,
+                             DetectorSettings(members=(LOGISTIC,)))
+    member = choice.members[LOGISTIC]
+    assert member.choice is not None and member.fitted is not None
+    assert np.isneginf(member.oof_scores[~agree]).all() and np.isfinite(member.oof_scores[agree]).all()
+    assert member.fitted.logistic.requires_agreement
+    margins = member.fitted.margins(views[LOGISTIC])
+    assert not (margins[~agree] >= 0).any() and (margins[agree] >= 0).sum() == member.choice.accepted
+
+
 def test_a_frame_without_features_is_recovered():
     detector = LogisticDetector(SINGLE_FEATURES, (0.0, 0.0, 0.0), 100.0, -100.0)  # accepts anything scored
     verdict, score = logistic_frame([[0.0, -1.0, 0.0]], detector)

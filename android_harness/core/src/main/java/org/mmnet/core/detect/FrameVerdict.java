@@ -7,18 +7,23 @@ public final class FrameVerdict {
     private final boolean agree;
     private final boolean accept;
     private final boolean scored;
+    private final boolean requiresAgreement;
 
     FrameVerdict(int answer, double confidence, boolean agree, boolean accept) {
-        this(answer, confidence, agree, accept, false);
+        this(answer, confidence, agree, accept, false, true);
     }
 
-    /** {@code scored}: judged by the learned detector's score ({@link LogisticDetector}). */
-    FrameVerdict(int answer, double confidence, boolean agree, boolean accept, boolean scored) {
+    /**
+     * {@code scored}: judged by the learned detector's score ({@link LogisticDetector});
+     * {@code requiresAgreement}: a disagreement is recovered whatever the confidence or score.
+     */
+    FrameVerdict(int answer, double confidence, boolean agree, boolean accept, boolean scored, boolean requiresAgreement) {
         this.answer = answer;
         this.confidence = confidence;
         this.agree = agree;
         this.accept = accept;
         this.scored = scored;
+        this.requiresAgreement = requiresAgreement;
     }
 
     /** The common top-1 class, or on disagreement the most confident minion's. */
@@ -44,14 +49,17 @@ public final class FrameVerdict {
         return scored;
     }
 
-    /** "accepted", "low_score" (learned detector), "low_confidence" or "disagree" (the paper's rule). */
+    /**
+     * "accepted", "disagree" (a rule requiring agreement), "low_score" (learned detector) or
+     * "low_confidence" (the paper's rule).
+     */
     public String reason() {
         if (accept) {
             return "accepted";
         }
-        if (scored) {
-            return "low_score";
+        if (!agree && requiresAgreement) {
+            return "disagree";
         }
-        return agree ? "low_confidence" : "disagree";
+        return scored ? "low_score" : "low_confidence";
     }
 }

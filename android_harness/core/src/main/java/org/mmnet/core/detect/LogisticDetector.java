@@ -45,6 +45,7 @@ public final class LogisticDetector {
     private final double[] weights;
     private final double bias;
     private final double threshold;
+    private final boolean requiresAgreement;
 
     /** The canonical feature names of a system of {@code minions} minions (1 or 2). */
     public static List<String> featureNames(int minions) {
@@ -57,8 +58,16 @@ public final class LogisticDetector {
         throw new ConfigException("a system has " + minions + " minions; expected 1 or 2");
     }
 
-    /** A fitted detector; {@code threshold} is on the score (log-odds) scale. ConfigException unless canonical and finite. */
+    /** A fitted detector that does not require agreement. */
     public LogisticDetector(List<String> features, double[] weights, double bias, double threshold) {
+        this(features, weights, bias, threshold, false);
+    }
+
+    /**
+     * A fitted detector; {@code threshold} is on the score (log-odds) scale; with {@code requiresAgreement}
+     * a pair's disagreement is recovered whatever its score. ConfigException unless canonical and finite.
+     */
+    public LogisticDetector(List<String> features, double[] weights, double bias, double threshold, boolean requiresAgreement) {
         List<String> expected = featureNames(features.size() > SINGLE_FEATURES.size() ? 2 : 1);
         if (!features.equals(expected)) {
             throw new ConfigException("logistic detector features are " + features + "; expected " + expected);
@@ -76,6 +85,7 @@ public final class LogisticDetector {
         this.weights = weights.clone();
         this.bias = bias;
         this.threshold = threshold;
+        this.requiresAgreement = requiresAgreement;
     }
 
     private static double finite(String where, double value) {
@@ -112,8 +122,12 @@ public final class LogisticDetector {
         for (int i = 0; i < weights.length; i++) {
             weights[i] = number(where + ".weights[" + i + "]", items.get(i));
         }
+        JsonElement required = o.get("requires_agreement");
+        if (required != null && !(required.isJsonPrimitive() && required.getAsJsonPrimitive().isBoolean())) {
+            throw new ConfigException(where + ".requires_agreement is " + required + "; expected true or false");
+        }
         return new LogisticDetector(features, weights, number(where + ".bias", o.get("bias")),
-                number(where + ".threshold", o.get("threshold")));
+                number(where + ".threshold", o.get("threshold")), required != null && required.getAsBoolean());
     }
 
     private static boolean isString(JsonElement e) {
@@ -141,6 +155,9 @@ public final class LogisticDetector {
         o.add("weights", w);
         o.addProperty("bias", bias);
         o.addProperty("threshold", threshold);
+        if (requiresAgreement) { // absent means false, as Python writes it
+            o.addProperty("requires_agreement", true);
+        }
         return o;
     }
 
@@ -159,6 +176,16 @@ public final class LogisticDetector {
     /** The score an answer must reach to be accepted. */
     public double threshold() {
         return threshold;
+    }
+
+    /** Whether a pair's disagreement is recovered whatever its score. */
+    public boolean requiresAgreement() {
+        return requiresAgreement;
+    }
+
+    /** Whether a frame with this score and agreement is accepted. */
+    public boolean accepts(double score, boolean agree) {
+        return score >= threshold && (agree || !requiresAgreement);
     }
 
     public int minions() {
@@ -259,10 +286,11 @@ public final class LogisticDetector {
         double shown = agree ? lowest : confidence;
         double[] features = frameFeatures(summaries);
         if (features == null) {
-            return new Scored(new FrameVerdict(answer, shown, agree, false, true), null);
+            return new Scored(new FrameVerdict(answer, shown, agree, false, true, detector.requiresAgreement), null);
         }
         double score = detector.score(features);
-        return new Scored(new FrameVerdict(answer, shown, agree, score >= detector.threshold, true), score);
+        return new Scored(new FrameVerdict(answer, shown, agree, detector.accepts(score, agree), true,
+                detector.requiresAgreement), score);
     }
 
     /**

@@ -193,6 +193,30 @@ public class LogisticDetectorTest {
         assertThrows(ConfigException.class, () -> single(Double.NaN, 0, 1, 1, 1));
         assertThrows(ConfigException.class, () -> single(0, 0, 1, Double.POSITIVE_INFINITY, 1));
         assertThrows(ConfigException.class, () -> LogisticDetector.featureNames(3));
+        JsonObject notBoolean = spec(LogisticDetector.PAIR_FEATURES, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+        notBoolean.addProperty("requires_agreement", "yes");
+        e = assertThrows(ConfigException.class, () -> LogisticDetector.fromJson(notBoolean, 2, "d"));
+        assertEquals("d.requires_agreement is \"yes\"; expected true or false", e.getMessage());
+    }
+
+    @Test
+    public void aDetectorRequiringAgreementRecoversADisagreementWhateverItsScore() {
+        JsonObject doc = spec(LogisticDetector.PAIR_FEATURES, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        doc.addProperty("requires_agreement", true);
+        LogisticDetector gated = LogisticDetector.fromJson(doc, 2, "d");
+        assertTrue(gated.requiresAgreement());
+        assertEquals(doc, gated.toJson());
+        float[] a = {0.75f, 0.125f, 0.125f};
+        float[] b = {0.125f, 0.25f, 0.625f};
+        LogisticDetector.Scored disagreeing = LogisticDetector.logisticFrame(new float[][] {a, b}, gated);
+        assertEquals(1.25, disagreeing.score(), 0.0); // bias 0.5 + confidence_0 0.75, above the threshold -0.25
+        assertFalse(disagreeing.verdict().accept());
+        assertEquals("disagree", disagreeing.verdict().reason());
+        doc.remove("requires_agreement");
+        assertTrue(LogisticDetector.logisticFrame(new float[][] {a, b}, LogisticDetector.fromJson(doc, 2, "d")).verdict().accept());
+        LogisticDetector.Scored agreeing = LogisticDetector.logisticFrame(new float[][] {a, a}, gated);
+        assertTrue(agreeing.verdict().agree());
+        assertTrue(agreeing.verdict().accept());
     }
 
     /** The digits config with {@code detector} in every tuned mode of every system. */
