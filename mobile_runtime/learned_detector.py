@@ -200,19 +200,20 @@ def _summarise(output: Sequence[float] | np.ndarray, table: Sequence[float] | np
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
     terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
     # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates): the first index
-    # of the largest term is the top; a later equal term makes the second equal to the peak.
-    total = squares = 0.0
-    peak = second = -1.0  # below every term
-    top = index = 0
-    for t in terms:
-        total += t
-        squares += t * t
-        if t > peak:
-            top, peak, second = index, t, peak
-        elif t > second:
-            second = t
-        index += 1
-    if index == 1:
+    # of the largest term is the top; a later equal term makes the second equal to the peak. Every
+    # term is >= 0, so a zero term changes no sum and no comparison: skipping it gives the same bits,
+    # and a saturated 8-bit output is mostly zeros.
+    total = squares = peak = second = 0.0
+    top = 0
+    for index, t in enumerate(terms):
+        if t:
+            total += t
+            squares += t * t
+            if t > peak:
+                top, peak, second = index, t, peak
+            elif t > second:
+                second = t
+    if len(terms) == 1:
         second = 0.0
     return (top, total, peak, second, squares, terms)
 
