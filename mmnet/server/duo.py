@@ -214,11 +214,14 @@ def _model_file(doc: Any, where: str, base: Path, verify: bool) -> ModelFile:
                      bool(doc.get("xnnpack", True)))
 
 
-def load_duo(path: str | Path, *, target: str | None = None, rule: str | None = None, verify: bool = True) -> DuoSystem:
+def load_duo(path: str | Path, *, target: str | None = None, rule: str | None = None, big_alone: bool = False,
+             verify: bool = True) -> DuoSystem:
     """The system a ``duo_pool.json`` (written by ``mmnet.benchmarks.duo_pool``) serves: its
     ``serving`` block's configuration for ``target`` (a baseline model id; default: the block's
-    ``default_target``, the most accurate) and ``rule`` (default: ``default_rule``). A file holding
-    only the serving block works too. Model paths are as recorded, relative ones against the file's folder."""
+    ``default_target``, the most accurate) and ``rule`` (the probe's rule, ``single`` or
+    ``per_class``; default: ``default_rule``). ``big_alone``: that configuration's big model as a
+    single system (the baseline a pair is compared with). A file holding only the serving block works
+    too. Model paths are as recorded, relative ones against the file's folder."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -242,11 +245,13 @@ def load_duo(path: str | Path, *, target: str | None = None, rule: str | None = 
     base = path.parent
     big = _model_file(c.get("big"), "serving.big", base, verify)
     little = probe = None
-    if c.get("little") is not None:
+    if c.get("little") is not None and not big_alone:
         little = _model_file(c["little"], "serving.little", base, verify)
         probe = Probe.from_json(c.get("probe"), num_classes, "serving.probe")
     expected = {k: c.get(k) for k in ("system", "val_recovery_rate", "test_recovery_rate", "test_accuracy", "expected_ms")}
     name = f"{little.id}+{big.id}" if little else big.id
+    if big_alone:
+        expected = {"system": "single"}
     return DuoSystem(name, spec, num_classes, big, little, probe, f"{target}/{rule}", str(path), expected)
 
 
@@ -359,6 +364,8 @@ def add_duo_options(parser: argparse.ArgumentParser) -> None:
                      help="serve the little/big pair of this duo_pool.json's serving block (mmnet.benchmarks.duo_pool)")
     duo.add_argument("--target", help="--duo: the target's baseline model id (default: the block's default_target)")
     duo.add_argument("--rule", help="--duo: the probe rule, single or per_class (default: the block's default_rule)")
+    duo.add_argument("--big-alone", action="store_true",
+                     help="--duo: serve the chosen pair's big model alone (the baseline a pair is compared with)")
     duo.add_argument("--max-batch", type=int, default=DuoConfig.max_batch,
                      help=f"--duo: frames per worker pass at most (default {DuoConfig.max_batch})")
     duo.add_argument("--max-wait-ms", type=float, default=DuoConfig.max_wait_ms,

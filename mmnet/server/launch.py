@@ -340,6 +340,7 @@ def serve_duo(
     *,
     target: str | None = None,
     rule: str | None = None,
+    big_alone: bool = False,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     graceful_timeout_s: float = 10.0,
@@ -359,7 +360,7 @@ def serve_duo(
     duo_config = duo_config or DuoConfig()
     if config.token is None and host not in _LOOPBACK_HOSTS:
         logger.warning("serving on %s without a bearer token: anyone who can reach it may use it", host)
-    system = duo if isinstance(duo, DuoSystem) else load_duo(duo, target=target, rule=rule)
+    system = duo if isinstance(duo, DuoSystem) else load_duo(duo, target=target, rule=rule, big_alone=big_alone)
     app = create_duo_app(system, config=config, duo=duo_config)
     logger.info("listening on http://%s:%d (%s, auth %s)", host, port, system.name,
                 "on" if config.token is not None else "off")
@@ -378,7 +379,7 @@ def serve_duo(
 
 
 def duo_child_command(duo_json: str | Path, *, host: str, port: int, config: ServerConfig, duo_config: DuoConfig,
-                      target: str | None = None, rule: str | None = None) -> list[str]:
+                      target: str | None = None, rule: str | None = None, big_alone: bool = False) -> list[str]:
     """The command line of ``python -m mmnet.server --duo FILE`` (token in the environment only)."""
     command = [
         sys.executable, "-m", "mmnet.server", "--duo", str(duo_json),
@@ -401,6 +402,8 @@ def duo_child_command(duo_json: str | Path, *, host: str, port: int, config: Ser
         command += ["--target", target]
     if rule is not None:
         command += ["--rule", rule]
+    if big_alone:
+        command.append("--big-alone")
     return command
 
 
@@ -410,6 +413,7 @@ def running_duo_server_process(
     *,
     target: str | None = None,
     rule: str | None = None,
+    big_alone: bool = False,
     duo_config: DuoConfig | None = None,
     host: str = "127.0.0.1",
     startup_timeout_s: float = 60.0,
@@ -428,7 +432,7 @@ def running_duo_server_process(
     with tempfile.TemporaryFile(mode="w+b") as log:
         child = subprocess.Popen(
             duo_child_command(duo_json, host=host, port=port, config=config, duo_config=duo_config, target=target,
-                              rule=rule),
+                              rule=rule, big_alone=big_alone),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
 

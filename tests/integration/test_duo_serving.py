@@ -80,7 +80,7 @@ def test_the_pair_answers_as_it_does_offline_batched_and_counted(duo_json):
 
 def test_the_single_system_sends_every_frame_to_the_big_model(duo_json):
     frames = tfx.random_frames(6, seed=4)
-    system = load_duo(duo_json, rule="single")
+    system = load_duo(duo_json, big_alone=True)
     with running_app(create_duo_app(system)) as url:
         reply = _predict(url, frames, name=system.name)
         metrics = _metrics(url)

@@ -29,16 +29,17 @@ def _model(model_id: str) -> dict[str, Any]:
             "xnnpack": True}
 
 
-def serving_block(threshold: float = 0.6, *, single: bool = False) -> dict[str, Any]:
-    """The serving block: a per-class probe with every class at ``threshold`` (and a single system)."""
+def serving_block(threshold: float = 0.6) -> dict[str, Any]:
+    """The serving block: the pair with a per-class probe, every class at ``threshold``, and with a
+    single-threshold probe at 1.0 (nothing accepted)."""
     pair = {"target": {"baseline": tfx.FLOAT_ID}, "rule": "per_class", "system": "duo", "little": _model(tfx.INT8_ID),
             "big": _model(tfx.FLOAT_ID),
             "probe": {"kind": "per_class_confidence", "rule": "per_class", "temperature": 1.0,
                       "thresholds": [threshold] * tfx.NUM_CLASSES}}
-    alone = {"target": {"baseline": tfx.FLOAT_ID}, "rule": "single", "system": "single", "little": None,
-             "big": _model(tfx.FLOAT_ID), "probe": None}
+    strict = {**pair, "rule": "single", "probe": {"kind": "per_class_confidence", "rule": "single", "temperature": 1.0,
+                                                  "thresholds": [1.0] * tfx.NUM_CLASSES, "threshold": 1.0}}
     return {"preprocessing": PREPROCESSING, "num_classes": tfx.NUM_CLASSES, "default_target": tfx.FLOAT_ID,
-            "default_rule": "single" if single else "per_class", "configurations": [pair, alone]}
+            "default_rule": "per_class", "configurations": [pair, strict]}
 
 
 def write_duo(directory: Path, threshold: float = 0.6) -> Path:

@@ -71,9 +71,10 @@ def test_server_flags_reach_the_duo_config_and_the_child_command():
     config = duo_config_from(args)
     assert config == DuoConfig(max_batch=4, max_wait_ms=1.5, max_queued=10, max_recovery_queued=5, drain_timeout_s=3.0)
     command = duo_child_command("x.json", host="127.0.0.1", port=1, config=ServerConfig(max_instances=4),
-                                duo_config=config, target="t", rule="single")
+                                duo_config=config, target="t", rule="single", big_alone=True)
     again = build_parser().parse_args(command[3:])
     assert duo_config_from(again) == config and again.duo == "x.json" and (again.target, again.rule) == ("t", "single")
+    assert again.big_alone
 
 
 # --- admission and backpressure ------------------------------------------------------------------------
@@ -192,7 +193,9 @@ def test_load_duo_reads_the_pair_and_the_single_system(tmp_path):
     assert (pair.little.id, pair.big.id, pair.probe.rule) == (tfx.INT8_ID, tfx.FLOAT_ID, "per_class")
     assert pair.probe.thresholds.tolist() == [0.7] * tfx.NUM_CLASSES
     assert pair.preprocessing.frame_shape == tfx.FRAME_SHAPE
-    alone = load_duo(path, rule="single")
+    strict = load_duo(path, rule="single")
+    assert strict.probe.rule == "single" and strict.probe.thresholds.tolist() == [1.0] * tfx.NUM_CLASSES
+    alone = load_duo(path, big_alone=True)
     assert alone.little is None and alone.probe is None and alone.name == tfx.FLOAT_ID
 
 
