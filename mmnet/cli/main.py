@@ -224,7 +224,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     limits = {k: getattr(args, k) for k in _SERVE_LIMITS if getattr(args, k) is not None}  # None: the server's default
     if args.duo is not None:
         limits.pop("max_active_predicts", None)  # the Duo server bounds its queues instead
-        serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone, duo_config=duo_config_from(args), host=args.host,
+        serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone,
+                  duo_config=duo_config_from(args), host=args.host,
                   port=args.port, token=_token_from_file(args.token_file), max_body_bytes=args.max_body_bytes, **limits)
         return 0
     serve(verified_bundle(args), host=args.host, port=args.port, token=_token_from_file(args.token_file), threads=args.threads,

@@ -62,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         if args.duo is not None:
-            serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone, duo_config=duo_config_from(args), host=args.host,
+            serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone,
+                      duo_config=duo_config_from(args), host=args.host,
                       port=args.port, max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
                       inference_timeout_s=args.inference_timeout_s, body_timeout_s=args.body_timeout_s,
                       header_timeout_s=args.header_timeout_s, keep_alive_s=args.keep_alive_s,
