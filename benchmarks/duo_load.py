@@ -9,8 +9,10 @@ throughput at equal p95, an overload run, and a queueing simulation extending th
 ``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool --coral`` (its serving block's pair,
 ``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test photos (the
 Coral config's data, ``$MMNET_SHARED_DATA``), sent one per request as base64 PNG. Both systems run
-as ``python -m mmnet.server --duo`` children (the baseline with ``--big-alone``) with the same
-:class:`~mmnet.server.duo.DuoConfig`.
+as ``python -m mmnet.server --duo`` children at once (the baseline with ``--big-alone``) with the same
+:class:`~mmnet.server.duo.DuoConfig`; per offered rate each gets ``--passes`` runs of ``--seconds``,
+the two alternating (side by side: a slow spell of the shared host touches both), pooled per rate with
+each pass's p95 kept as the spread.
 
 **The generator** (:func:`run_load`): asyncio on raw sockets in this process, HTTP/1.1 keep-alive,
 open loop: arrivals are drawn up front (exponential gaps), each is sent at its time on an idle
@@ -33,9 +35,13 @@ must get an answer or a 429 (none lost, none wrong), the p95 of accepted request
 the time until throughput recovers after the drop is reported (the first 1-s window from which on
 every request is answered).
 
-**Simulation** (:mod:`mmnet.benchmarks.duo_sim`): fed by service times measured in this process with
-the server's own worker functions, one overhead constant calibrated at the lowest rate; its p95 is
-compared with every measured point (relative error) and extended past the highest measured rate.
+**Simulation** (:mod:`mmnet.benchmarks.duo_sim`): fed by service-time distributions measured in this
+process with the server's own worker functions (:class:`DuoModels`: passes of 1, 2, 4 and ``max_batch``
+frames for the little model, one-frame passes for the big one), each scaled to what the server's
+passes cost per frame during the run at that rate (its ``/metrics``: on a shared 2-core host the
+same pass costs more under load), and one overhead constant (HTTP, decoding, reply) calibrated at the
+lowest rate's p50. Its p95 is compared with every measured point (relative error) and extended to
+1.5, 2 and 3 × the highest measured rate (with that rate's scaling).
 
 Writes ``duo_load.json``, ``duo_load.md`` and ``duo_load.png`` (p95 vs load, measured and simulated).
 """
@@ -45,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import sys
@@ -88,6 +95,7 @@ class Reply:
     frame: int
     answered_by: str = ""
     body: bytes = field(default=b"", repr=False)
+    error: str = ""  # status 0: the exception the connection raised
 
     @property
     def latency_s(self) -> float:
@@ -124,27 +132,38 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
     replies: list[Reply] = []
     start = loop.time()
 
+    async def exchange(frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
+        reader, writer = idle.pop() if reuse and idle else await asyncio.open_connection(host, port)
+        try:
+            writer.write(requests[frame])
+            status, headers, body = await asyncio.wait_for(_read_reply(reader), timeout_s)
+        except BaseException:
+            writer.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            idle.append((reader, writer))
+        return status, headers, body
+
     async def one(i: int) -> None:
         async with slots:
             sent = loop.time() - start
             frame = i % len(requests)
+            reused = bool(idle)
             try:
-                reader, writer = idle.pop() if idle else await asyncio.open_connection(host, port)
-            except OSError:
-                replies.append(Reply(schedule[i], sent, loop.time() - start, 0, frame))
-                return
-            try:
-                writer.write(requests[frame])
-                status, headers, body = await asyncio.wait_for(_read_reply(reader), timeout_s)
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
-                writer.close()
-                replies.append(Reply(schedule[i], sent, loop.time() - start, 0, frame))
+                try:
+                    status, headers, body = await exchange(frame, reuse=True)
+                except asyncio.IncompleteReadError as e:
+                    if not (reused and not e.partial):
+                        raise
+                    # the server closed this kept-alive connection while it sat idle (its keep-alive
+                    # timeout) before reading the request: send it again on a new one, as HTTP clients do
+                    status, headers, body = await exchange(frame, reuse=False)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
+                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__))
                 return
             done = loop.time() - start
-            if headers.get("connection", "").lower() == "close":
-                writer.close()
-            else:
-                idle.append((reader, writer))
             replies.append(Reply(float(schedule[i]), sent, done, status, frame, headers.get("x-mmnet-answered-by", ""),
                                  body if keep_bodies and status == 200 else b""))
 
@@ -260,7 +279,8 @@ def summarise(replies: list[Reply], offered_rate: float, seconds: float, expecte
     lags = np.asarray([r.sent - r.scheduled for r in replies]) * 1000.0
     statuses: dict[str, int] = {}
     for r in replies:
-        statuses[str(r.status)] = statuses.get(str(r.status), 0) + 1
+        key = str(r.status) if r.status else f"0 ({r.error})"
+        statuses[key] = statuses.get(key, 0) + 1
     routes = [r.answered_by for r in answered]
     wrong_route = sum(got != expected_routes[r.frame] for got, r in zip(routes, answered))
     wrong_answer = None
@@ -280,8 +300,7 @@ def summarise(replies: list[Reply], offered_rate: float, seconds: float, expecte
 
 
 def sustained(point: dict[str, Any]) -> bool:
-    return point["refused_429"] == 0 and point["answered"] >= SUSTAINED_FRACTION * point["sent"] and \
-        point["statuses"].get("0", 0) == 0
+    return point["refused_429"] == 0 and point["answered"] >= SUSTAINED_FRACTION * point["sent"]
 
 
 def throughput_at(points: list[dict[str, Any]], bound_ms: float) -> float | None:
@@ -322,30 +341,89 @@ def measure_service_times(system: DuoSystem, frames: Frames, config: DuoConfig, 
     return ServiceTimes(little, timed(models.run_big, 1))
 
 
-def run_system(duo_json: Path, system: DuoSystem, frames: Frames, requests: list[bytes], rates: list[float],
-               seconds: float, config: DuoConfig, *, target: str | None, rule: str | None, big_alone: bool,
-               seed: int, keep_bodies: bool) -> tuple[list[dict[str, Any]], dict[str, float] | None]:
-    expected_answers = offline_answers(system, frames)
-    expected_routes = offline_routes(system, frames)
-    points = []
-    capacity = None
-    with running_duo_server_process(duo_json, target=target, rule=rule, big_alone=big_alone, duo_config=config,
-                                    max_instances=min(64, config.max_queued)) as (url, _child):
-        host, port = url.removeprefix("http://").split(":")
-        warm = poisson_schedule([(20.0, 1.0)], seed=seed + 1000)
-        asyncio.run(run_load(host, int(port), requests, warm))
-        if big_alone:
-            capacity = generator_capacity(url)
+def server_passes(url: str) -> dict[str, dict[str, float]]:
+    """Per model, the worker passes so far from the server's ``/metrics``: count, frames and seconds."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as reply:
+        text = reply.read().decode("utf-8")
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            model = sample.labels.get("model")
+            if model is None:
+                continue
+            if sample.name == "mmnet_duo_service_seconds_sum":
+                out.setdefault(model, {})["seconds"] = sample.value
+            elif sample.name == "mmnet_duo_batch_size_sum":
+                out.setdefault(model, {})["frames"] = sample.value
+            elif sample.name == "mmnet_duo_batch_size_count":
+                out.setdefault(model, {})["passes"] = sample.value
+    return out
+
+
+def _pass_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """Per model, what the server's passes cost during one run: mean ms per frame and frames per pass."""
+    out = {}
+    for model, now in after.items():
+        was = before.get(model, {})
+        frames = now.get("frames", 0) - was.get("frames", 0)
+        passes = now.get("passes", 0) - was.get("passes", 0)
+        if frames > 0 and passes > 0:
+            out[model] = {"ms_per_frame": 1000 * (now.get("seconds", 0) - was.get("seconds", 0)) / frames,
+                          "frames_per_pass": frames / passes}
+    return out
+
+
+def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frames: Frames, requests: list[bytes],
+               rates: list[float], seconds: float, passes: int, config: DuoConfig, *, target: str | None,
+               rule: str | None, seed: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float] | None]:
+    """Every system (key → (system, big_alone)) served at once, one child each; per offered rate
+    ``passes`` runs of ``seconds`` per system, the systems alternating, so a slow spell of the shared
+    host touches both alike. A rate's point pools its passes' replies (``p95_passes``: each pass's p95)."""
+    expected = {key: (offline_answers(system, frames), offline_routes(system, frames))
+                for key, (system, _) in systems.items()}
+    points: dict[str, list[dict[str, Any]]] = {key: [] for key in systems}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for key, (_system, big_alone) in systems.items():
+            url, _child = stack.enter_context(running_duo_server_process(
+                duo_json, target=target, rule=rule, big_alone=big_alone, duo_config=config,
+                max_instances=min(64, config.max_queued)))
+            urls[key] = url
+            host, port = url.removeprefix("http://").split(":")
+            asyncio.run(run_load(host, int(port), requests, poisson_schedule([(20.0, 1.0)], seed=seed + 1000)))
+        capacity = generator_capacity(next(iter(urls.values())))
+        keys = list(systems)
         for k, rate in enumerate(rates):
-            schedule = poisson_schedule([(rate, seconds)], seed=seed + k)
-            replies = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=keep_bodies))
-            point = summarise(replies, rate, seconds, expected_answers, expected_routes)
-            points.append(point)
-            _say(f"  {system.name}: {rate:g}/s offered → {point['throughput_per_s']:.1f}/s answered, "
-                 f"{point['refused_429']} × 429, p95 {point['p95_ms'] or float('nan'):.1f} ms, "
-                 f"send lag p99 {point['send_lag_ms'].get('p99', float('nan')):.1f} ms")
-            if point["refused_429"] > 0.2 * point["sent"]:
-                break  # far past saturation: higher rates only add 429s
+            replies: dict[str, list[Reply]] = {key: [] for key in keys}
+            per_pass: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+            for p in range(passes):
+                for key in (keys if p % 2 == 0 else keys[::-1]):
+                    host, port = urls[key].removeprefix("http://").split(":")
+                    schedule = poisson_schedule([(rate, seconds)], seed=seed + 100 * k + p)
+                    before = server_passes(urls[key])
+                    got = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=True))
+                    summary = summarise(got, rate, seconds, *expected[key])
+                    summary["server_passes"] = _pass_delta(before, server_passes(urls[key]))
+                    per_pass[key].append(summary)
+                    replies[key] += got
+            for key in keys:
+                point = summarise(replies[key], rate, seconds * passes, *expected[key])
+                point["p95_passes"] = [q["p95_ms"] for q in per_pass[key]]
+                models = {m for q in per_pass[key] for m in q["server_passes"]}
+                point["server_passes"] = {m: {"ms_per_frame": float(np.mean(
+                    [q["server_passes"][m]["ms_per_frame"] for q in per_pass[key] if m in q["server_passes"]]))}
+                    for m in models}
+                points[key].append(point)
+                _say(f"  {systems[key][0].name}: {rate:g}/s offered → {point['throughput_per_s']:.1f}/s answered, "
+                     f"{point['refused_429']} × 429, p95 {point['p95_ms'] or float('nan'):.1f} ms "
+                     f"(passes {[round(v or 0) for v in point['p95_passes']]}), send lag p99 "
+                     f"{point['send_lag_ms'].get('p99', float('nan')):.1f} ms")
+            if all(points[key][-1]["refused_429"] > 0.2 * points[key][-1]["sent"] for key in keys):
+                break  # both far past saturation: higher rates only add 429s
     return points, capacity
 
 
@@ -393,20 +471,42 @@ def _accuracy(system: DuoSystem, frames: Frames) -> float:
     return float(np.mean(offline_answers(system, frames) == frames.labels))
 
 
+def scaled(times: ServiceTimes, point: dict[str, Any]) -> tuple[ServiceTimes, dict[str, float]]:
+    """``times`` (measured in this process) scaled so each model's mean cost per frame equals what the
+    server's own passes cost during that run (``/metrics``): the host's contention at that load."""
+    passes = point.get("server_passes", {})
+    factors = {}
+    little = times.little
+    if LITTLE in passes and little:
+        per_frame = float(np.mean(little[1])) * 1000.0
+        factors[LITTLE] = passes[LITTLE]["ms_per_frame"] / per_frame
+        little = {b: v * factors[LITTLE] for b, v in little.items()}
+    big = times.big
+    if BIG in passes:
+        factors[BIG] = passes[BIG]["ms_per_frame"] / (float(np.mean(big)) * 1000.0)
+        big = big * factors[BIG]
+    return ServiceTimes(little, big), factors
+
+
 def simulate_curve(points: list[dict[str, Any]], times: ServiceTimes, config: DuoConfig, *, single: bool,
                    recovery_rate: float, extra_rates: list[float]) -> dict[str, Any]:
-    """Calibrate the overhead at the lowest measured rate, then simulate every measured rate and ``extra_rates``."""
+    """Per measured rate: the service times scaled to the server's passes at that load (:func:`scaled`);
+    the overhead constant calibrated at the lowest rate; ``extra_rates`` with the highest rate's scaling."""
     if not points:
         return {}
-    lowest = min(points, key=lambda p: p["offered_per_s"])
-    bare = simulate(lowest["offered_per_s"], 3000, times, config, single=single, recovery_rate=recovery_rate)
+    ordered = sorted(points, key=lambda p: p["offered_per_s"])
+    lowest = ordered[0]
+    low_times, _ = scaled(times, lowest)
+    bare = simulate(lowest["offered_per_s"], 3000, low_times, config, single=single, recovery_rate=recovery_rate)
     overhead_s = max(0.0, (lowest["p50_ms"] - bare.percentile_ms(50)) / 1000.0)
     rows = []
-    for rate in sorted({p["offered_per_s"] for p in points} | set(extra_rates)):
-        result = simulate(rate, 6000, times, config, single=single, recovery_rate=recovery_rate, overhead_s=overhead_s)
-        measured = next((p for p in points if p["offered_per_s"] == rate), None)
-        row = {**result.to_json(), "measured_p95_ms": measured["p95_ms"] if measured else None}
-        row["p95_error"] = relative_error(row["p95_ms"], row["measured_p95_ms"])
+    runs = [(p["offered_per_s"], p) for p in ordered] + [(r, ordered[-1]) for r in extra_rates]
+    for rate, point in runs:
+        fed, factors = scaled(times, point)
+        result = simulate(rate, 6000, fed, config, single=single, recovery_rate=recovery_rate, overhead_s=overhead_s)
+        measured = point["p95_ms"] if point["offered_per_s"] == rate else None
+        row = {**result.to_json(), "measured_p95_ms": measured, "service_scale": factors}
+        row["p95_error"] = relative_error(row["p95_ms"], measured)
         rows.append(row)
     return {"overhead_ms": overhead_s * 1000.0, "calibrated_at_per_s": lowest["offered_per_s"], "rows": rows}
 
@@ -451,6 +551,12 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _spread(values: list[float | None] | None) -> str:
+    """Each pass's value, as [lowest, highest]."""
+    known = [v for v in values or [] if v is not None]
+    return f"[{min(known):.0f}, {max(known):.0f}]" if len(known) > 1 else ""
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     lines = [f"# Dynamic Duo under load: {result['pair']}", "",
              f"Host: {result['host']['cpus']} CPUs, 1-min load average {result['host']['load_average_1min']} at the start "
@@ -468,7 +574,7 @@ def to_markdown(result: dict[str, Any]) -> str:
             continue
         lines += [f"## {system['name']} ({'big model alone' if key == 'single' else 'Dynamic Duo'}), offline test "
                   f"accuracy {_pct(system['accuracy'])}", "",
-                  "| offered/s | answered/s | 429 | p50 ms | p95 ms | p99 ms | recovery | wrong | send lag p99 ms | "
+                  "| offered/s | answered/s | 429 | p50 ms | p95 ms [passes] | p99 ms | recovery | wrong | send lag p99 ms | "
                   "sim p95 ms | sim error |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         sim = {r["rate"]: r for r in system.get("simulation", {}).get("rows", [])}
@@ -476,7 +582,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             s = sim.get(p["offered_per_s"], {})
             wrong = p["wrong_route"] + (p["wrong_answer"] or 0)
             lines.append(f"| {p['offered_per_s']:g} | {p['throughput_per_s']:.1f} | {p['refused_429']} | {_f(p['p50_ms'])} | "
-                         f"{_f(p['p95_ms'])} | {_f(p['p99_ms'])} | {_pct(p['recovery_rate'])} | {wrong} | "
+                         f"{_f(p['p95_ms'])} {_spread(p.get('p95_passes'))} | {_f(p['p99_ms'])} | "
+                         f"{_pct(p['recovery_rate'])} | {wrong} | "
                          f"{_f(p['send_lag_ms'].get('p99'))} | {_f(s.get('p95_ms'))} | {_pct(s.get('p95_error'))} |")
         extra = [r for r in system.get("simulation", {}).get("rows", []) if r["measured_p95_ms"] is None]
         if extra:
@@ -539,7 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=None,
                         help="offered rates (requests/s; default: fractions of the big model's capacity measured here, "
                         + ", ".join(f"{f:g}" for f in RATE_FRACTIONS) + ")")
-    parser.add_argument("--seconds", type=float, default=6.0, help="seconds per offered rate")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per pass of an offered rate")
+    parser.add_argument("--passes", type=int, default=2, help="passes per offered rate and system (alternating)")
     parser.add_argument("--max-batch", type=int, default=DuoConfig.max_batch)
     parser.add_argument("--max-wait-ms", type=float, default=DuoConfig.max_wait_ms)
     parser.add_argument("--max-queued", type=int, default=DuoConfig.max_queued)
@@ -592,13 +700,12 @@ def main(argv: list[str] | None = None) -> int:
         rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
         _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
         systems: dict[str, Any] = {}
-        capacity = None
+        _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
+        curves, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames, requests, rates,
+                                      args.seconds, args.passes, config, target=args.target, rule=args.rule,
+                                      seed=args.seed)
         for key, system in (("single", single), ("duo", duo)):
-            _say(f"{system.name}: {len(rates)} rates × {args.seconds:g} s")
-            points, cap = run_system(args.duo, system, frames, requests, rates, args.seconds, config,
-                                     target=args.target, rule=args.rule, big_alone=key == "single", seed=args.seed,
-                                     keep_bodies=True)
-            capacity = capacity or cap
+            points = curves[key]
             probe = probe_errors(system, frames)
             top = max(p["offered_per_s"] for p in points)
             sim = simulate_curve(points, times[key], config, single=key == "single",

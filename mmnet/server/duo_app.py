@@ -5,8 +5,9 @@ The model name in the path is the system's name (``<little>+<big>``, or the big 
 single system) or ``duo``. Per predict request:
 
 1. auth, model, headers; :func:`~mmnet.server.duo.admit` against the queues — 429 with
-   ``Retry-After`` when they are full, 503 while draining; the body is read and decoded (in a
-   worker thread) only for an admitted request;
+   ``Retry-After`` when they are full, 503 while draining (the body is read and dropped first, so
+   the client gets the reply rather than a reset connection); the body is decoded (in a worker
+   thread) only for an admitted request;
 2. each frame joins the little model's :class:`~mmnet.server.duo.BatchQueue`; the little worker
    runs a batch when ``max_batch`` frames wait or the oldest has waited ``max_wait_ms`` (models
    whose graph fixes batch 1, such as Coral's, run the batch back to back in one pass of the worker);
@@ -314,6 +315,10 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
             # the least a request brings; the decoded count is checked again below.
             admission = scheduler.admission(1)
             if not admission.admitted:
+                # Read (and drop) the body first: a reply sent while the client is still sending would
+                # close the connection under it, and the client could see a reset instead of the 429.
+                with contextlib.suppress(_ErrorReply):
+                    await _read_body(request, config)
                 raise _Refused(admission)
             scheduler.active_requests += 1
             try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmnet.benchmarks.duo_load import Reply, overload_summary, poisson_schedule, sustained, throughput_at
+from mmnet.benchmarks.duo_load import Reply, overload_summary, poisson_schedule, scaled, sustained, throughput_at
 from mmnet.benchmarks.duo_sim import ServiceTimes, relative_error, simulate
 from mmnet.server.duo import DuoConfig
 
@@ -96,3 +96,13 @@ def test_overload_summary_counts_lost_wrong_and_recovery():
     assert out["wrong"] == 1  # frame 1 answered by the little model where the offline decision says big
     assert out["recovered_after_s"] == pytest.approx(1.0)
     assert out["during"]["refused_429"] == 1 and out["after"]["answered"] == 3
+
+
+def test_service_times_are_scaled_to_what_the_servers_passes_cost_at_that_load():
+    times = _times(little_s=0.001)
+    point = {"server_passes": {"little": {"ms_per_frame": 3.0, "frames_per_pass": 2.0},
+                               "big": {"ms_per_frame": 25.0, "frames_per_pass": 1.0}}}
+    fed, factors = scaled(times, point)
+    assert factors == pytest.approx({"little": 3.0, "big": 2.5})
+    assert fed.big.mean() == pytest.approx(0.025) and fed.little[4].mean() == pytest.approx(0.0075)
+    assert scaled(times, {})[1] == {}  # no server numbers: the times as measured
