@@ -121,7 +121,6 @@ class DuoModels:
 class _Frame:
     pixels: np.ndarray
     future: asyncio.Future
-    route: Route | None = None
 
 
 @dataclass
@@ -246,7 +245,6 @@ class DuoScheduler:
             now = asyncio.get_running_loop().time()
             recovered = 0
             for item, row, route in zip(batch, scores, routes):
-                item.route = route
                 if route.model == LITTLE:
                     self._finish(item, _Answer(row, LITTLE))
                 else:
