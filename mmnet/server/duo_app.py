@@ -443,7 +443,8 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
 
 def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
     """The master server's OpenAPI document extended to the Dynamic Duo server: ``/metrics``, 429 with
-    ``Retry-After`` on predicts, ``X-Mmnet-Answered-By`` on their replies, and 503 on ``/healthz`` while draining."""
+    ``Retry-After`` on predicts, ``X-Mmnet-Answered-By`` on their replies, 503 on ``/healthz`` while draining,
+    and the system (pair, probe, batching and queue limits) in the metadata's ``mmnet`` object."""
     doc = copy.deepcopy(master)
     doc["info"]["title"] = "mmnet Dynamic Duo server"
     doc["info"]["description"] = (
@@ -472,6 +473,16 @@ def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
                        "little": {"type": ["string", "null"]}, "big": {"type": "string"}, "version": {"type": "string"}}}
     doc["paths"]["/healthz"]["get"]["responses"]["503"] = {"description": "Draining for shutdown.", "headers": retry,
                                                             "content": {"application/json": {"schema": {"type": "object"}}}}
+    positive = {"type": "integer", "minimum": 1}
+    doc["components"]["schemas"]["Metadata"]["properties"]["mmnet"] = {
+        "type": "object",
+        "required": ["system", "little", "big", "probe", "target", "preprocessing", "max_instances", "max_body_bytes",
+                     "max_batch", "max_wait_ms", "max_queued", "max_recovery_queued"],
+        "properties": {"system": {"type": "string"}, "little": {"type": ["string", "null"]}, "big": {"type": "string"},
+                       "probe": {"type": ["string", "null"]}, "target": {"type": "string"},
+                       "preprocessing": {"type": "object"}, "max_instances": positive, "max_body_bytes": positive,
+                       "max_batch": positive, "max_wait_ms": {"type": "number", "minimum": 0},
+                       "max_queued": positive, "max_recovery_queued": positive}}
     doc["paths"]["/metrics"] = {"get": {
         "summary": "Prometheus text-format metrics: requests by outcome, recovery rate, latency histogram, queue "
                    "depths, batch sizes, worker pass times.",
