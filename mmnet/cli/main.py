@@ -24,7 +24,8 @@ from typing import TextIO
 from mmnet.cli.bench import add_bench_parser
 from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
 from mmnet.cli.signing import add_signing_parsers, add_trusted_key_option, verified_bundle
-from mmnet.format.errors import DependencyError, MmnetError
+from mmnet.format.errors import ConfigError, DependencyError, MmnetError
+from mmnet.server.duo import add_duo_options  # light: numpy and the format layer, no server packages
 
 __all__ = ["main", "build_parser"]
 
@@ -90,7 +91,6 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
 
 
 def _with_device_profile(settings, path: str):
-    from mmnet.format.errors import ConfigError
 
     if not Path(path).is_file():
         raise ConfigError(f"--device-profile: no such file: {path}")
@@ -125,7 +125,6 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 def _dataset_frames(spec: str, preprocessing):
     """Frames and labels of any dataset source the pipeline reads (``--input``), conformed to the
     bundle's frame shape and resize policy as the build conformed them."""
-    from mmnet.format.errors import ConfigError
 
     try:
         from mmnet.pipeline.datasets.config import DatasetConfig
@@ -215,11 +214,20 @@ class _TokenOnCommandLine(argparse.Action):
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from mmnet.server.launch import serve
+        from mmnet.server.duo import duo_config_from
+        from mmnet.server.launch import serve, serve_duo
     except ImportError as e:
         raise DependencyError(f"`mmnet serve` needs the serve extra: pip install 'mmnet[serve]' ({e})") from e
+    if (args.bundle is None) == (args.duo is None):
+        raise ConfigError("mmnet serve: expected a bundle directory or --duo DUO_POOL_JSON, exactly one")
     # Without --token-file serve() reads $MMNET_TOKEN, the variable `mmnet run` reads too.
     limits = {k: getattr(args, k) for k in _SERVE_LIMITS if getattr(args, k) is not None}  # None: the server's default
+    if args.duo is not None:
+        limits.pop("max_active_predicts", None)  # the Duo server bounds its queues instead
+        serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone,
+                  duo_config=duo_config_from(args), host=args.host,
+                  port=args.port, token=_token_from_file(args.token_file), max_body_bytes=args.max_body_bytes, **limits)
+        return 0
     serve(verified_bundle(args), host=args.host, port=args.port, token=_token_from_file(args.token_file), threads=args.threads,
           max_body_bytes=args.max_body_bytes, **limits)
     return 0
@@ -292,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_trusted_key_option(run)
     run.set_defaults(handler=_cmd_run)
 
-    serve = sub.add_parser("serve", help="serve the bundle's master behind the TF Serving REST API (uvicorn)")
-    serve.add_argument("bundle", help="bundle directory")
+    serve = sub.add_parser("serve", help="serve the bundle's master (or a Dynamic Duo pair: --duo) behind the TF "
+                           "Serving REST API (uvicorn)")
+    serve.add_argument("bundle", nargs="?", help="bundle directory (or --duo)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; put TLS in front otherwise)")
     serve.add_argument("--port", type=int, default=8501, help="port (TF Serving's REST default: 8501)")
     serve.add_argument("--token-file", help="file holding the bearer token to require (default: $MMNET_TOKEN, "
@@ -309,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "longest for a request head is closed (default 2048)")
     serve.add_argument("--max-active-predicts", type=int, help="predicts in progress at most; more get 503 (default 128)")
     add_trusted_key_option(serve)
+    add_duo_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
     inspect = sub.add_parser("inspect", help="verify a bundle (schema, checksums) and summarise it")

@@ -8,10 +8,14 @@ One job per module:
 - :mod:`mmnet.server.connections` — connection limits in uvicorn's protocol: request-head deadline,
   connection cap;
 - :mod:`mmnet.server.launch` — running it on uvicorn: blocking, in a thread, in a child process;
+- :mod:`mmnet.server.duo` — the Dynamic Duo server's decisions (pure): batching, admission, the probe;
+- :mod:`mmnet.server.duo_app` — the Dynamic Duo app (``mmnet serve --duo``): a little/big pair
+  behind the same API, with dynamic batching, a recovery queue, backpressure and a graceful drain;
+- :mod:`mmnet.server.metrics` — its Prometheus metrics (``GET /metrics``);
 - ``openapi.json`` — the API as an OpenAPI 3.1 document (served at ``GET /openapi.json``);
 - ``python -m mmnet.server`` — the child process's entry point.
 
-Needs the ``serve`` extra (starlette, uvicorn, anyio) on top of the ``runtime`` extra; importing
+Needs the ``serve`` extra (starlette, uvicorn, anyio, prometheus-client) on top of the ``runtime`` extra; importing
 this package alone needs neither.
 """
 

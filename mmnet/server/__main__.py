@@ -1,4 +1,5 @@
-"""``python -m mmnet.server BUNDLE``: serve a bundle's master until SIGINT/SIGTERM.
+"""``python -m mmnet.server BUNDLE``: serve a bundle's master until SIGINT/SIGTERM;
+``python -m mmnet.server --duo duo_pool.json``: serve a Dynamic Duo pair (:mod:`mmnet.server.duo_app`).
 
 The child process of :func:`mmnet.server.launch.running_server_process`, and a server entry point
 without the ``mmnet`` command. The bearer token comes from ``$MMNET_TOKEN`` only, never from the
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 from mmnet.format.errors import MmnetError
 from mmnet.runtime.remote import TOKEN_ENV
 from mmnet.server.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_INSTANCES, ServerConfig
-from mmnet.server.launch import DEFAULT_PORT, serve
+from mmnet.server.duo import add_duo_options, duo_config_from
+from mmnet.server.launch import DEFAULT_PORT, serve, serve_duo
 
 __all__ = ["build_parser", "main"]
 
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"Serve a bundle's master behind the TF Serving REST API; bearer token: ${TOKEN_ENV} "
         "(none: no auth).",
     )
-    parser.add_argument("bundle", help="bundle directory")
+    parser.add_argument("bundle", nargs="?", help="bundle directory (or --duo)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--model-id", help="model to serve (default: the runtime config's master)")
@@ -48,13 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
                         f"closed (default {ServerConfig.max_connections})")
     parser.add_argument("--max-active-predicts", type=int, default=ServerConfig.max_active_predicts,
                         help=f"predicts in progress at most; more get 503 (default {ServerConfig.max_active_predicts})")
+    add_duo_options(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if (args.bundle is None) == (args.duo is None):
+        print("python -m mmnet.server: expected a bundle directory or --duo DUO_POOL_JSON, exactly one", file=sys.stderr)
+        return EXIT_ERROR
     try:
+        if args.duo is not None:
+            serve_duo(args.duo, target=args.target, rule=args.rule, big_alone=args.big_alone,
+                      duo_config=duo_config_from(args), host=args.host,
+                      port=args.port, max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
+                      inference_timeout_s=args.inference_timeout_s, body_timeout_s=args.body_timeout_s,
+                      header_timeout_s=args.header_timeout_s, keep_alive_s=args.keep_alive_s,
+                      max_connections=args.max_connections)
+            return 0
         serve(
             args.bundle,
             host=args.host,

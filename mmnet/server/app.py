@@ -220,6 +220,88 @@ def _check_body_headers(request: Request) -> None:
         )
 
 
+def _check_auth(request: Request, token: bytes | None) -> None:
+    """401 unless the request carries the bearer ``token`` (None: auth is off)."""
+    if token is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise _ErrorReply(
+            401,
+            "missing bearer token; expected the header 'Authorization: Bearer <token>'",
+            {"WWW-Authenticate": 'Bearer realm="mmnet"'},
+        )
+    if not hmac.compare_digest(given.strip().encode("utf-8"), token):
+        raise _ErrorReply(
+            401,
+            "the bearer token is not valid",
+            {"WWW-Authenticate": 'Bearer realm="mmnet", error="invalid_token"'},
+        )
+
+
+async def _read_body(request: Request, config: ServerConfig) -> bytes:
+    """The whole body, within ``max_body_bytes`` (413) and ``body_timeout_s`` (408)."""
+    limit = config.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise _ErrorReply(400, f"Content-Length is {shown(declared)}; expected a byte count")
+        if int(declared) > limit:
+            raise _ErrorReply(413, f"the request body has {int(declared)} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        with anyio.fail_after(config.body_timeout_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise _ErrorReply(413, f"the request body has more than {limit} bytes; the limit is {limit}")
+                chunks.append(chunk)
+    except ClientDisconnect as e:
+        raise _ErrorReply(400, "the client disconnected before sending the whole body") from e
+    except TimeoutError as e:
+        raise _ErrorReply(408, f"the request body did not arrive within {config.body_timeout_s:g} s") from e
+    return b"".join(chunks)
+
+
+def _check_model(request: Request, names: frozenset[str]) -> str:
+    """The served model's name from the path; 404 (unknown model or version) or 405 (GET of a :verb)."""
+    name = request.path_params["name"]
+    if request.method == "GET" and name.partition(":")[0] in names and ":" in name:
+        raise _ErrorReply(
+            405, f"GET {cut(request.url.path)}: {shown(name.partition(':')[2])} needs POST", {"Allow": "POST"}
+        )
+    if name not in names:
+        raise _ErrorReply(404, f"model {shown(name)} is not served here; expected one of {sorted(names)}")
+    version = request.path_params.get("version", MODEL_VERSION)
+    if version != MODEL_VERSION:
+        raise _ErrorReply(
+            404, f"model {shown(name)} has no version {shown(version)}; the only version is {MODEL_VERSION!r}"
+        )
+    return name
+
+
+async def _on_error_reply(request: Request, exc: _ErrorReply) -> JSONResponse:
+    log = logger.warning if exc.status >= 500 else logger.info
+    log("%s %s -> %d: %s", request.method, cut(request.url.path), exc.status, exc.message)
+    return _error(exc.status, exc.message, exc.headers)
+
+
+async def _on_starlette_error(request: Request, exc: HTTPException) -> JSONResponse:
+    return _error(exc.status_code, f"{request.method} {cut(request.url.path)}: {exc.detail}", exc.headers)
+
+
+async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("%s %s crashed: %r", request.method, request.url.path, exc, exc_info=exc)
+    return _error(500, f"internal server error: {type(exc).__name__}")
+
+
+def _exception_handlers() -> dict[Any, Any]:
+    # Starlette types every handler as taking an Exception; each of these gets its own class.
+    return {_ErrorReply: _on_error_reply, HTTPException: _on_starlette_error, Exception: _on_crash}
+
+
 def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = None, **options: Any) -> Starlette:
     """The server's Starlette app for ``bundle`` (a loaded Bundle or a bundle directory).
 
@@ -237,60 +319,10 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
     token = config.token.encode("utf-8") if config.token is not None else None
 
     def check_auth(request: Request) -> None:
-        if token is None:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise _ErrorReply(
-                401,
-                "missing bearer token; expected the header 'Authorization: Bearer <token>'",
-                {"WWW-Authenticate": 'Bearer realm="mmnet"'},
-            )
-        if not hmac.compare_digest(given.strip().encode("utf-8"), token):
-            raise _ErrorReply(
-                401,
-                "the bearer token is not valid",
-                {"WWW-Authenticate": 'Bearer realm="mmnet", error="invalid_token"'},
-            )
+        _check_auth(request, token)
 
     def check_model(request: Request) -> str:
-        name = request.path_params["name"]
-        if request.method == "GET" and name.partition(":")[0] in master.names and ":" in name:
-            raise _ErrorReply(
-                405, f"GET {cut(request.url.path)}: {shown(name.partition(':')[2])} needs POST", {"Allow": "POST"}
-            )
-        if name not in master.names:
-            raise _ErrorReply(404, f"model {shown(name)} is not served here; expected one of {sorted(master.names)}")
-        version = request.path_params.get("version", MODEL_VERSION)
-        if version != MODEL_VERSION:
-            raise _ErrorReply(
-                404, f"model {shown(name)} has no version {shown(version)}; the only version is {MODEL_VERSION!r}"
-            )
-        return name
-
-    async def read_body(request: Request) -> bytes:
-        limit = config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise _ErrorReply(400, f"Content-Length is {shown(declared)}; expected a byte count")
-            if int(declared) > limit:
-                raise _ErrorReply(413, f"the request body has {int(declared)} bytes; the limit is {limit}")
-        chunks: list[bytes] = []
-        received = 0
-        try:
-            with anyio.fail_after(config.body_timeout_s):
-                async for chunk in request.stream():
-                    received += len(chunk)
-                    if received > limit:
-                        raise _ErrorReply(413, f"the request body has more than {limit} bytes; the limit is {limit}")
-                    chunks.append(chunk)
-        except ClientDisconnect as e:
-            raise _ErrorReply(400, "the client disconnected before sending the whole body") from e
-        except TimeoutError as e:
-            raise _ErrorReply(408, f"the request body did not arrive within {config.body_timeout_s:g} s") from e
-        return b"".join(chunks)
+        return _check_model(request, master.names)
 
     async def status(request: Request) -> JSONResponse:
         check_auth(request)
@@ -354,7 +386,7 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
             )
         master.active_predicts += 1
         try:
-            body = await read_body(request)
+            body = await _read_body(request, config)
             limiter = master.limiter
             if limiter is None:  # the app runs without its lifespan (e.g. mounted elsewhere)
                 limiter = master.limiter = anyio.CapacityLimiter(master.pool.size)
@@ -383,18 +415,6 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
             }
         )
 
-    async def on_error_reply(request: Request, exc: _ErrorReply) -> JSONResponse:
-        log = logger.warning if exc.status >= 500 else logger.info
-        log("%s %s -> %d: %s", request.method, cut(request.url.path), exc.status, exc.message)
-        return _error(exc.status, exc.message, exc.headers)
-
-    async def on_starlette_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, f"{request.method} {cut(request.url.path)}: {exc.detail}", exc.headers)
-
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("%s %s crashed: %r", request.method, request.url.path, exc, exc_info=exc)
-        return _error(500, f"internal server error: {type(exc).__name__}")
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         master.limiter = anyio.CapacityLimiter(master.pool.size)
@@ -422,12 +442,7 @@ def create_app(bundle: Bundle | str | Path, *, config: ServerConfig | None = Non
     ]
     app = Starlette(
         routes=routes,
-        # Starlette types every handler as taking an Exception; each of these gets its own class.
-        exception_handlers={
-            _ErrorReply: on_error_reply,  # type: ignore[dict-item]
-            HTTPException: on_starlette_error,  # type: ignore[dict-item]
-            Exception: on_crash,
-        },
+        exception_handlers=_exception_handlers(),
         lifespan=lifespan,
     )
     app.state.master_model = master.record.id

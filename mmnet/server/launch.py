@@ -39,6 +39,7 @@ from mmnet.runtime.remote import TOKEN_ENV
 from mmnet.server import serve_extra_missing
 from mmnet.server.app import ServerConfig, create_app
 from mmnet.server.connections import guarded_http_protocol, raise_open_file_limit
+from mmnet.server.duo import DuoConfig, DuoSystem, load_duo
 
 try:
     import uvicorn
@@ -53,6 +54,9 @@ __all__ = [
     "running_server",
     "running_server_process",
     "child_command",
+    "serve_duo",
+    "running_duo_server_process",
+    "duo_child_command",
 ]
 
 logger = logging.getLogger(__name__)
@@ -290,5 +294,162 @@ def running_server_process(
                     child.wait(timeout=stop_timeout_s)
                 except subprocess.TimeoutExpired:
                     logger.warning("server process %d ignored SIGTERM; killing it", child.pid)
+                    child.kill()
+                    child.wait(timeout=5)
+
+
+# --- the Dynamic Duo server ------------------------------------------------------------------------------
+
+
+class _DrainingServer(uvicorn.Server):
+    """uvicorn whose first SIGTERM/SIGINT drains the Dynamic Duo app before shutting down: predicts
+    are answered 503 (``/healthz`` too, so a load balancer takes the replica out), the admitted ones
+    finish within ``drain_timeout_s``, then uvicorn's own graceful shutdown runs. A second signal
+    is uvicorn's (SIGINT twice: exit at once)."""
+
+    def __init__(self, config: uvicorn.Config, scheduler: Any, drain_timeout_s: float) -> None:
+        super().__init__(config)
+        self._scheduler = scheduler
+        self._drain_timeout_s = drain_timeout_s
+        self._drain: threading.Thread | None = None
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self._drain is not None:
+            super().handle_exit(sig, frame)
+            return
+        self._scheduler.draining = True  # a plain flag: the event loop reads it on the next request
+        self._scheduler.metrics.draining.set(1)
+        logger.info("signal %d: draining (new predicts get 503, admitted ones finish)", sig)
+        self._drain = threading.Thread(target=self._wait_then_exit, args=(sig,), name="mmnet-duo-drain", daemon=True)
+        self._drain.start()
+
+    def _wait_then_exit(self, sig: int) -> None:
+        deadline = time.monotonic() + self._drain_timeout_s
+        while self._scheduler.busy and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._scheduler.busy:
+            logger.warning("drain timeout (%g s): %d frames still admitted; shutting down", self._drain_timeout_s,
+                           self._scheduler.in_system)
+        else:
+            logger.info("drained: every admitted request answered")
+        super().handle_exit(sig, None)
+
+
+def serve_duo(
+    duo: str | Path | DuoSystem,
+    *,
+    target: str | None = None,
+    rule: str | None = None,
+    big_alone: bool = False,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    graceful_timeout_s: float = 10.0,
+    duo_config: DuoConfig | None = None,
+    **options: Any,
+) -> None:
+    """Serve the Dynamic Duo system of ``duo`` (a ``duo_pool.json``, :func:`mmnet.server.duo.load_duo`,
+    or a loaded :class:`DuoSystem`) on ``host:port`` until SIGTERM/SIGINT, which drain it first
+    (:class:`_DrainingServer`). ``options`` are :class:`ServerConfig` fields; ``token`` defaults to
+    ``$MMNET_TOKEN`` as for :func:`serve`."""
+    from mmnet.server.duo_app import create_duo_app
+
+    check_int("port", port, low=0, high=65535)
+    if options.get("token") is None:
+        options["token"] = os.environ.get(TOKEN_ENV) or None
+    config = ServerConfig(**options)
+    duo_config = duo_config or DuoConfig()
+    if config.token is None and host not in _LOOPBACK_HOSTS:
+        logger.warning("serving on %s without a bearer token: anyone who can reach it may use it", host)
+    system = duo if isinstance(duo, DuoSystem) else load_duo(duo, target=target, rule=rule, big_alone=big_alone)
+    app = create_duo_app(system, config=config, duo=duo_config)
+    logger.info("listening on http://%s:%d (%s, auth %s)", host, port, system.name,
+                "on" if config.token is not None else "off")
+    server = _DrainingServer(
+        _uvicorn_config(app, host=host, port=port, graceful_timeout_s=graceful_timeout_s, config=config, quiet=False),
+        app.state.scheduler, duo_config.drain_timeout_s,
+    )
+    try:
+        server.run()
+    except SystemExit as e:
+        raise ServerError(
+            f"the Dynamic Duo server could not start on {host}:{port} (uvicorn exit code {e.code}; see its log above)"
+        ) from e
+    except KeyboardInterrupt:
+        logger.info("Dynamic Duo server on %s:%d stopped (SIGINT)", host, port)
+
+
+def duo_child_command(duo_json: str | Path, *, host: str, port: int, config: ServerConfig, duo_config: DuoConfig,
+                      target: str | None = None, rule: str | None = None, big_alone: bool = False) -> list[str]:
+    """The command line of ``python -m mmnet.server --duo FILE`` (token in the environment only)."""
+    command = [
+        sys.executable, "-m", "mmnet.server", "--duo", str(duo_json),
+        "--host", host,
+        "--port", str(port),
+        "--max-body-bytes", str(config.max_body_bytes),
+        "--max-instances", str(config.max_instances),
+        "--inference-timeout-s", repr(float(config.inference_timeout_s)),
+        "--body-timeout-s", repr(float(config.body_timeout_s)),
+        "--header-timeout-s", repr(float(config.header_timeout_s)),
+        "--keep-alive-s", repr(float(config.keep_alive_s)),
+        "--max-connections", str(config.max_connections),
+        "--max-batch", str(duo_config.max_batch),
+        "--max-wait-ms", repr(float(duo_config.max_wait_ms)),
+        "--max-queued", str(duo_config.max_queued),
+        "--max-recovery-queued", str(duo_config.max_recovery_queued),
+        "--drain-timeout-s", repr(float(duo_config.drain_timeout_s)),
+    ]
+    if target is not None:
+        command += ["--target", target]
+    if rule is not None:
+        command += ["--rule", rule]
+    if big_alone:
+        command.append("--big-alone")
+    return command
+
+
+@contextlib.contextmanager
+def running_duo_server_process(
+    duo_json: str | Path,
+    *,
+    target: str | None = None,
+    rule: str | None = None,
+    big_alone: bool = False,
+    duo_config: DuoConfig | None = None,
+    host: str = "127.0.0.1",
+    startup_timeout_s: float = 60.0,
+    stop_timeout_s: float = 40.0,
+    **options: Any,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """:func:`serve_duo` in a child process on a free port; yields the base URL and the child (tests
+    signal it to check the drain) once ``/healthz`` answers. On exit: SIGTERM (the drain), then
+    SIGKILL after ``stop_timeout_s``."""
+    config = ServerConfig(**options)
+    duo_config = duo_config or DuoConfig()
+    port = _free_port(host)
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if config.token is not None:
+        env[TOKEN_ENV] = config.token
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        child = subprocess.Popen(
+            duo_child_command(duo_json, host=host, port=port, config=config, duo_config=duo_config, target=target,
+                              rule=rule, big_alone=big_alone),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+        )
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read()[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+
+        url = f"http://{host}:{port}"
+        try:
+            _wait_until_healthy(child, url, startup_timeout_s, log_tail)
+            yield url, child
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning("Dynamic Duo server process %d ignored SIGTERM; killing it", child.pid)
                     child.kill()
                     child.wait(timeout=5)

@@ -1,0 +1,740 @@
+"""Dynamic Duo under load (dissertation §6.5, Fig. 6.17): an open-loop Poisson load on loopback against
+the pair the pair search chose and against its big model alone, the p95-vs-load curve of each, the
+throughput at equal p95, an overload run, and a queueing simulation extending the curve.
+
+    .venv/bin/python -m mmnet.benchmarks.duo_load --duo results/duo_pool/duo_pool.json --out results/duo_load
+    .venv/bin/python -m mmnet.benchmarks.duo_load --duo results/duo_pool/duo_pool.json --out results/duo_overload \\
+        --overload --overload-seconds 60
+
+``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool --coral`` (its serving block's pair,
+``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test photos (the
+Coral config's data, ``$MMNET_SHARED_DATA``), sent one per request as base64 PNG. Both systems run
+as ``python -m mmnet.server --duo`` children at once (the baseline with ``--big-alone``) with the same
+:class:`~mmnet.server.duo.DuoConfig`; per offered rate each gets ``--passes`` runs of ``--seconds``,
+the two alternating (side by side: a slow spell of the shared host touches both), pooled per rate with
+each pass's p95 kept as the spread.
+
+**The generator** (:func:`run_load`): asyncio on raw sockets in this process, HTTP/1.1 keep-alive,
+open loop: arrivals are drawn up front (exponential gaps), each is sent at its time on an idle
+connection or a new one whatever the replies do; a request's latency runs from its scheduled time
+(so a late send counts against the server, not hidden). Its own limits are measured and printed:
+the send lag (actual − scheduled send) of every run, and its highest rate against ``/healthz``.
+
+**Numbers.** Per system and offered rate: answered/s, 429s, p50/p95/p99 of answered requests, the
+recovery rate from the ``X-Mmnet-Answered-By`` headers, every answer checked against the pair's
+offline decision (the pool's recorded outputs and the probe: same model and class). *Throughput at
+the single model's p95*: L = the big model's p95 at the highest offered rate it sustains (no 429,
+answered ≥ 97% of offered); each system's throughput is the highest sustained rate whose p95 ≤ L
+(linear between measured rates); the ratio is printed beside the paper's 2.1×. Accuracy of each
+system on the served test photos, the recovery rate and the probe's false positives/negatives beside
+the paper's 9.5%, 0.8%, ≤ 8.8%.
+
+**Overload** (``--overload``): 3× the pair's sustainable rate (the highest sustained rate of the curve,
+or ``--sustainable``) for ``--overload-seconds``, then half the sustainable rate for 15 s: every request
+must get an answer or a 429 (none lost, none wrong), the p95 of accepted requests stays bounded, and
+the time until throughput recovers after the drop is reported (the first 1-s window from which on
+every request is answered).
+
+**Simulation** (:mod:`mmnet.benchmarks.duo_sim`): fed by service-time distributions measured in this
+process with the server's own worker functions (:class:`DuoModels`: passes of 1, 2, 4 and ``max_batch``
+frames for the little model, one-frame passes for the big one), each scaled to what the server's
+passes cost per frame during the run at that rate (its ``/metrics``: on a shared 2-core host the
+same pass costs more under load), and one overhead constant (HTTP, decoding, reply) calibrated at the
+lowest rate's p50. Its p95 is compared with every measured point (relative error) and extended to
+1.5, 2 and 3 × the highest measured rate (with that rate's scaling).
+
+Writes ``duo_load.json``, ``duo_load.md`` and ``duo_load.png`` (p95 vs load, measured and simulated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmnet.benchmarks.duo_sim import ServiceTimes, relative_error, simulate
+from mmnet.benchmarks.results import write_results
+from mmnet.format.errors import ConfigError, DataError, MmnetError
+from mmnet.runtime.remote import png_bytes
+from mmnet.server.duo import BIG, LITTLE, DuoConfig, DuoSystem, load_duo, route_frame
+from mmnet.server.duo_app import DuoModels
+from mmnet.server.launch import running_duo_server_process
+
+REPO = Path(__file__).resolve().parents[1]
+CORAL_CONFIG = REPO / "configs" / "coral-imagenet.yaml"
+PAPER = {"throughput_ratio": 2.1, "recovery_rate": 0.095, "false_positive_rate": 0.008, "max_false_negative_rate": 0.088}
+SUSTAINED_FRACTION = 0.97
+# Default offered rates: these multiples of 1 / (the big model's median pass), measured at the start
+RATE_FRACTIONS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.1, 1.4, 1.8)
+_RECOVERY_WINDOW_S = 1.0
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the load generator ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    scheduled: float  # seconds from the run's start
+    sent: float
+    done: float
+    status: int  # 0: no HTTP answer (connection error)
+    frame: int
+    answered_by: str = ""
+    body: bytes = field(default=b"", repr=False)
+    error: str = ""  # status 0: the exception the connection raised
+
+    @property
+    def latency_s(self) -> float:
+        return self.done - self.scheduled
+
+
+def request_bytes(path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+async def run_load(host: str, port: int, requests: list[bytes], schedule: np.ndarray, *, keep_bodies: bool = False,
+                   max_connections: int = 512, timeout_s: float = 60.0) -> list[Reply]:
+    """Sends ``requests[i % len(requests)]`` at ``schedule[i]`` seconds from now (open loop) and
+    returns every reply. A request with no idle connection opens a new one (up to ``max_connections``
+    in flight; beyond, it waits for one: the send lag shows it)."""
+    loop = asyncio.get_running_loop()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    slots = asyncio.Semaphore(max_connections)
+    replies: list[Reply] = []
+    start = loop.time()
+
+    async def exchange(frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
+        reader, writer = idle.pop() if reuse and idle else await asyncio.open_connection(host, port)
+        try:
+            writer.write(requests[frame])
+            status, headers, body = await asyncio.wait_for(_read_reply(reader), timeout_s)
+        except BaseException:
+            writer.close()
+            raise
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            idle.append((reader, writer))
+        return status, headers, body
+
+    async def one(i: int) -> None:
+        async with slots:
+            sent = loop.time() - start
+            frame = i % len(requests)
+            reused = bool(idle)
+            try:
+                try:
+                    status, headers, body = await exchange(frame, reuse=True)
+                except asyncio.IncompleteReadError as e:
+                    if not (reused and not e.partial):
+                        raise
+                    # the server closed this kept-alive connection while it sat idle (its keep-alive
+                    # timeout) before reading the request: send it again on a new one, as HTTP clients do
+                    status, headers, body = await exchange(frame, reuse=False)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
+                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__))
+                return
+            done = loop.time() - start
+            replies.append(Reply(float(schedule[i]), sent, done, status, frame, headers.get("x-mmnet-answered-by", ""),
+                                 body if keep_bodies and status == 200 else b""))
+
+    tasks = []
+    for i, t in enumerate(schedule):
+        delay = start + float(t) - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    return sorted(replies, key=lambda r: r.scheduled)
+
+
+def poisson_schedule(phases: list[tuple[float, float]], seed: int) -> np.ndarray:
+    """Arrival times (s) of a Poisson process whose rate is ``rate`` during each ``(rate, seconds)`` phase."""
+    rng = np.random.default_rng(seed)
+    times: list[float] = []
+    offset = 0.0
+    for rate, seconds in phases:
+        t = offset + rng.exponential(1.0 / rate)
+        while t < offset + seconds:
+            times.append(t)
+            t += rng.exponential(1.0 / rate)
+        offset += seconds
+    return np.asarray(times)
+
+
+def generator_capacity(url: str, seconds: float = 2.0, rate: float = 1500.0) -> dict[str, float]:
+    """The generator's own highest rate: an open loop far beyond it against ``GET /healthz`` (a reply of a
+    few bytes, no model): what it completes per second is a lower bound on what it can drive."""
+    host, port = url.removeprefix("http://").split(":")
+    schedule = poisson_schedule([(rate, seconds)], seed=99)
+    request = [f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode("ascii")]
+    started = time.perf_counter()
+    replies = asyncio.run(run_load(host, int(port), request, schedule, max_connections=64))
+    elapsed = time.perf_counter() - started
+    ok = sum(r.status == 200 for r in replies)
+    return {"offered_per_s": rate, "completed_per_s": ok / elapsed, "seconds": elapsed}
+
+
+# --- offline truth ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frames:
+    pixels: np.ndarray  # the pool's test frames, uint8 (N, H, W, C)
+    labels: np.ndarray
+    little: np.ndarray | None  # the pool's recorded test outputs of the little model
+    big: np.ndarray
+
+
+def load_frames(duo_json: Path, system: DuoSystem, data_root: Path | None, config_path: Path, limit: int | None) -> Frames:
+    """The pool's test photos (the build config's data, the split the pool recorded) and its recorded outputs."""
+    from mmnet.pipeline.config import load_config
+    from mmnet.pipeline.datasets.loaders import load_dataset
+    from mmnet.pipeline.duo.pool import load_pool
+
+    doc = json.loads(duo_json.read_text(encoding="utf-8"))
+    if "pool" not in doc:
+        raise DataError(f"{duo_json}: no pool; expected duo_pool.json from mmnet.benchmarks.duo_pool --coral")
+    pool = load_pool(duo_json.parent)
+    indices = doc["pool"]["split"].get("test_indices")
+    if not indices:
+        raise DataError(f"{duo_json}: the pool recorded no test indices; expected a --coral pool")
+    if data_root is not None:  # the config's paths name the data root so
+        os.environ["MMNET_SHARED_DATA"] = str(Path(data_root).absolute())
+    config = load_config(config_path)
+    dataset = load_dataset(config.dataset)
+    keep = slice(None) if limit is None else slice(0, limit)
+    idx = np.asarray(indices)[keep]
+    labels = pool.test_labels[keep]
+    if not np.array_equal(dataset.labels[idx], labels):
+        raise DataError(f"{duo_json}: the photos under {config.dataset.source} do not carry the labels the pool recorded")
+    little = pool.model(system.little.id).test_probabilities[keep] if system.little else None
+    return Frames(dataset.frames[idx], labels, little, pool.model(system.big.id).test_probabilities[keep])
+
+
+def offline_routes(system: DuoSystem, frames: Frames) -> list[str]:
+    if system.little is None or frames.little is None:
+        return [BIG] * len(frames.labels)
+    return [route_frame(system.probe, row).model for row in frames.little]
+
+
+def offline_answers(system: DuoSystem, frames: Frames) -> np.ndarray:
+    routes = offline_routes(system, frames)
+    if frames.little is None:
+        return frames.big.argmax(axis=1)
+    return np.where(np.asarray(routes) == LITTLE, frames.little.argmax(axis=1), frames.big.argmax(axis=1))
+
+
+def probe_errors(system: DuoSystem, frames: Frames) -> dict[str, float]:
+    """Recovery rate and the probe's FP (odd corrects sent to big) / FN (complex corrects kept) per test frame."""
+    if frames.little is None:
+        return {}
+    recovered = np.asarray(offline_routes(system, frames)) == BIG
+    little_ok = frames.little.argmax(axis=1) == frames.labels
+    big_ok = frames.big.argmax(axis=1) == frames.labels
+    n = len(frames.labels)
+    return {"recovery_rate": float(recovered.mean()),
+            "false_positive_rate": float(np.sum(recovered & little_ok & ~big_ok) / n),
+            "false_negative_rate": float(np.sum(~recovered & ~little_ok & big_ok) / n)}
+
+
+# --- one system under load ----------------------------------------------------------------------------------
+
+
+def summarise(replies: list[Reply], offered_rate: float, seconds: float, expected_answers: np.ndarray,
+              expected_routes: list[str]) -> dict[str, Any]:
+    answered = [r for r in replies if r.status == 200]
+    latencies = np.asarray([r.latency_s for r in answered]) * 1000.0
+    lags = np.asarray([r.sent - r.scheduled for r in replies]) * 1000.0
+    statuses: dict[str, int] = {}
+    for r in replies:
+        key = str(r.status) if r.status else f"0 ({r.error})"
+        statuses[key] = statuses.get(key, 0) + 1
+    routes = [r.answered_by for r in answered]
+    wrong_route = sum(got != expected_routes[r.frame] for got, r in zip(routes, answered))
+    wrong_answer = None
+    if any(r.body for r in answered):
+        wrong_answer = sum(int(np.argmax(json.loads(r.body)["predictions"][0])) != int(expected_answers[r.frame])
+                           for r in answered if r.body)
+
+    def pct(q: float) -> float | None:
+        return float(np.percentile(latencies, q)) if latencies.size else None
+
+    return {"offered_per_s": offered_rate, "sent": len(replies), "answered": len(answered),
+            "throughput_per_s": len(answered) / seconds, "statuses": statuses,
+            "refused_429": statuses.get("429", 0), "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99),
+            "recovery_rate": (routes.count(BIG) / len(routes)) if routes else None,
+            "wrong_route": wrong_route, "wrong_answer": wrong_answer,
+            "send_lag_ms": {"p50": float(np.percentile(lags, 50)), "p99": float(np.percentile(lags, 99))} if lags.size else {}}
+
+
+def sustained(point: dict[str, Any]) -> bool:
+    return point["refused_429"] == 0 and point["answered"] >= SUSTAINED_FRACTION * point["sent"]
+
+
+def throughput_at(points: list[dict[str, Any]], bound_ms: float) -> float | None:
+    """The highest sustained offered rate whose p95 ≤ ``bound_ms`` (linear between measured rates)."""
+    best = None
+    ordered = sorted(points, key=lambda p: p["offered_per_s"])
+    for low, high in zip(ordered, ordered[1:] + [None]):
+        if not sustained(low) or low["p95_ms"] is None or low["p95_ms"] > bound_ms:
+            break
+        best = low["throughput_per_s"]
+        if high is not None and sustained(high) and high["p95_ms"] is not None and high["p95_ms"] > bound_ms:
+            share = (bound_ms - low["p95_ms"]) / (high["p95_ms"] - low["p95_ms"])
+            best = low["throughput_per_s"] + share * (high["throughput_per_s"] - low["throughput_per_s"])
+            break
+    return best
+
+
+def measure_service_times(system: DuoSystem, frames: Frames, config: DuoConfig, samples: int) -> ServiceTimes:
+    """Worker passes timed in this process with the server's own functions (:class:`DuoModels`)."""
+    models = DuoModels(system)
+    rng = np.random.default_rng(1)
+    n = len(frames.pixels)
+
+    def timed(function: Any, b: int) -> np.ndarray:
+        out = []
+        for _ in range(samples):
+            batch = frames.pixels[rng.integers(0, n, b)]
+            start = time.perf_counter()
+            function(batch)
+            out.append(time.perf_counter() - start)
+        return np.asarray(out)
+
+    little = {}
+    if system.little is not None:
+        for b in sorted({1, 2, 4, config.max_batch}):
+            if b <= config.max_batch:
+                little[b] = timed(models.run_little, b)
+    return ServiceTimes(little, timed(models.run_big, 1))
+
+
+def server_passes(url: str) -> dict[str, dict[str, float]]:
+    """Per model, the worker passes so far from the server's ``/metrics``: count, frames and seconds."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as reply:
+        text = reply.read().decode("utf-8")
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            model = sample.labels.get("model")
+            if model is None:
+                continue
+            if sample.name == "mmnet_duo_service_seconds_sum":
+                out.setdefault(model, {})["seconds"] = sample.value
+            elif sample.name == "mmnet_duo_batch_size_sum":
+                out.setdefault(model, {})["frames"] = sample.value
+            elif sample.name == "mmnet_duo_batch_size_count":
+                out.setdefault(model, {})["passes"] = sample.value
+    return out
+
+
+def _pass_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """Per model, what the server's passes cost during one run: mean ms per frame and frames per pass."""
+    out = {}
+    for model, now in after.items():
+        was = before.get(model, {})
+        frames = now.get("frames", 0) - was.get("frames", 0)
+        passes = now.get("passes", 0) - was.get("passes", 0)
+        if frames > 0 and passes > 0:
+            out[model] = {"ms_per_frame": 1000 * (now.get("seconds", 0) - was.get("seconds", 0)) / frames,
+                          "frames_per_pass": frames / passes}
+    return out
+
+
+def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frames: Frames, requests: list[bytes],
+               rates: list[float], seconds: float, passes: int, config: DuoConfig, *, target: str | None,
+               rule: str | None, seed: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float] | None]:
+    """Every system (key → (system, big_alone)) served at once, one child each; per offered rate
+    ``passes`` runs of ``seconds`` per system, the systems alternating, so a slow spell of the shared
+    host touches both alike. A rate's point pools its passes' replies (``p95_passes``: each pass's p95)."""
+    expected = {key: (offline_answers(system, frames), offline_routes(system, frames))
+                for key, (system, _) in systems.items()}
+    points: dict[str, list[dict[str, Any]]] = {key: [] for key in systems}
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for key, (_system, big_alone) in systems.items():
+            url, _child = stack.enter_context(running_duo_server_process(
+                duo_json, target=target, rule=rule, big_alone=big_alone, duo_config=config,
+                max_instances=min(64, config.max_queued)))
+            urls[key] = url
+            host, port = url.removeprefix("http://").split(":")
+            asyncio.run(run_load(host, int(port), requests, poisson_schedule([(20.0, 1.0)], seed=seed + 1000)))
+        capacity = generator_capacity(next(iter(urls.values())))
+        keys = list(systems)
+        for k, rate in enumerate(rates):
+            replies: dict[str, list[Reply]] = {key: [] for key in keys}
+            per_pass: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+            for p in range(passes):
+                for key in (keys if p % 2 == 0 else keys[::-1]):
+                    host, port = urls[key].removeprefix("http://").split(":")
+                    schedule = poisson_schedule([(rate, seconds)], seed=seed + 100 * k + p)
+                    before = server_passes(urls[key])
+                    got = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=True))
+                    summary = summarise(got, rate, seconds, *expected[key])
+                    summary["server_passes"] = _pass_delta(before, server_passes(urls[key]))
+                    per_pass[key].append(summary)
+                    replies[key] += got
+            for key in keys:
+                point = summarise(replies[key], rate, seconds * passes, *expected[key])
+                point["p95_passes"] = [q["p95_ms"] for q in per_pass[key]]
+                models = {m for q in per_pass[key] for m in q["server_passes"]}
+                point["server_passes"] = {m: {"ms_per_frame": float(np.mean(
+                    [q["server_passes"][m]["ms_per_frame"] for q in per_pass[key] if m in q["server_passes"]]))}
+                    for m in models}
+                points[key].append(point)
+                _say(f"  {systems[key][0].name}: {rate:g}/s offered → {point['throughput_per_s']:.1f}/s answered, "
+                     f"{point['refused_429']} × 429, p95 {point['p95_ms'] or float('nan'):.1f} ms "
+                     f"(passes {[round(v or 0) for v in point['p95_passes']]}), send lag p99 "
+                     f"{point['send_lag_ms'].get('p99', float('nan')):.1f} ms")
+            if all(points[key][-1]["refused_429"] > 0.2 * points[key][-1]["sent"] for key in keys):
+                break  # both far past saturation: higher rates only add 429s
+    return points, capacity
+
+
+def run_overload(duo_json: Path, system: DuoSystem, frames: Frames, requests: list[bytes], sustainable: float,
+                 seconds: float, config: DuoConfig, *, target: str | None, rule: str | None, seed: int,
+                 after_s: float = 15.0) -> dict[str, Any]:
+    """3× ``sustainable`` for ``seconds``, then half of it for ``after_s`` (module doc)."""
+    expected_answers = offline_answers(system, frames)
+    expected_routes = offline_routes(system, frames)
+    schedule = poisson_schedule([(3 * sustainable, seconds), (0.5 * sustainable, after_s)], seed=seed)
+    with running_duo_server_process(duo_json, target=target, rule=rule, duo_config=config,
+                                    max_instances=min(64, config.max_queued)) as (url, _child):
+        host, port = url.removeprefix("http://").split(":")
+        asyncio.run(run_load(host, int(port), requests, poisson_schedule([(20.0, 1.0)], seed=seed + 1)))
+        replies = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=True))
+    return overload_summary(replies, sustainable, seconds, after_s, expected_answers, expected_routes)
+
+
+def overload_summary(replies: list[Reply], sustainable: float, seconds: float, after_s: float,
+                     expected_answers: np.ndarray, expected_routes: list[str]) -> dict[str, Any]:
+    during = [r for r in replies if r.scheduled < seconds]
+    after = [r for r in replies if r.scheduled >= seconds]
+    over = summarise(during, 3 * sustainable, seconds, expected_answers, expected_routes)
+    calm = summarise(after, 0.5 * sustainable, after_s, expected_answers, expected_routes)
+    # recovery: the first window start after the drop from which on every request is answered
+    windows = np.arange(seconds, seconds + after_s, _RECOVERY_WINDOW_S)
+    clean = [all(r.status == 200 for r in after if w <= r.scheduled < w + _RECOVERY_WINDOW_S) for w in windows]
+    recovered_at = None
+    for i in range(len(windows)):
+        if all(clean[i:]):
+            recovered_at = float(windows[i] - seconds)
+            break
+    lost = sum(r.status not in (200, 429) for r in replies)
+    return {"sustainable_per_s": sustainable, "overload_per_s": 3 * sustainable, "seconds": seconds,
+            "after_per_s": 0.5 * sustainable, "after_seconds": after_s, "during": over, "after": calm,
+            "lost_or_other_status": lost,
+            "wrong": (over["wrong_route"] + calm["wrong_route"] + (over["wrong_answer"] or 0) + (calm["wrong_answer"] or 0)),
+            "recovered_after_s": recovered_at}
+
+
+# --- the whole benchmark ----------------------------------------------------------------------------------------
+
+
+def _accuracy(system: DuoSystem, frames: Frames) -> float:
+    return float(np.mean(offline_answers(system, frames) == frames.labels))
+
+
+def scaled(times: ServiceTimes, point: dict[str, Any]) -> tuple[ServiceTimes, dict[str, float]]:
+    """``times`` (measured in this process) scaled so each model's mean cost per frame equals what the
+    server's own passes cost during that run (``/metrics``): the host's contention at that load."""
+    passes = point.get("server_passes", {})
+    factors = {}
+    little = times.little
+    if LITTLE in passes and little:
+        per_frame = float(np.mean(little[1])) * 1000.0
+        factors[LITTLE] = passes[LITTLE]["ms_per_frame"] / per_frame
+        little = {b: v * factors[LITTLE] for b, v in little.items()}
+    big = times.big
+    if BIG in passes:
+        factors[BIG] = passes[BIG]["ms_per_frame"] / (float(np.mean(big)) * 1000.0)
+        big = big * factors[BIG]
+    return ServiceTimes(little, big), factors
+
+
+def simulate_curve(points: list[dict[str, Any]], times: ServiceTimes, config: DuoConfig, *, single: bool,
+                   recovery_rate: float, extra_rates: list[float]) -> dict[str, Any]:
+    """Per measured rate: the service times scaled to the server's passes at that load (:func:`scaled`);
+    the overhead constant calibrated at the lowest rate; ``extra_rates`` with the highest rate's scaling."""
+    if not points:
+        return {}
+    ordered = sorted(points, key=lambda p: p["offered_per_s"])
+    lowest = ordered[0]
+    low_times, _ = scaled(times, lowest)
+    bare = simulate(lowest["offered_per_s"], 3000, low_times, config, single=single, recovery_rate=recovery_rate)
+    overhead_s = max(0.0, (lowest["p50_ms"] - bare.percentile_ms(50)) / 1000.0)
+    rows = []
+    runs = [(p["offered_per_s"], p) for p in ordered] + [(r, ordered[-1]) for r in extra_rates]
+    for rate, point in runs:
+        fed, factors = scaled(times, point)
+        result = simulate(rate, 6000, fed, config, single=single, recovery_rate=recovery_rate, overhead_s=overhead_s)
+        measured = point["p95_ms"] if point["offered_per_s"] == rate else None
+        row = {**result.to_json(), "measured_p95_ms": measured, "service_scale": factors}
+        row["p95_error"] = relative_error(row["p95_ms"], measured)
+        rows.append(row)
+    return {"overhead_ms": overhead_s * 1000.0, "calibrated_at_per_s": lowest["offered_per_s"], "rows": rows}
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for key, color in (("single", "tab:orange"), ("duo", "tab:blue")):
+        system = result["systems"].get(key)
+        if not system:
+            continue
+        pts = [p for p in system["points"] if p["p95_ms"] is not None]
+        ax.plot([p["offered_per_s"] for p in pts], [p["p95_ms"] for p in pts], "o-", color=color,
+                label=f"{system['name']} measured")
+        sim = system.get("simulation", {}).get("rows", [])
+        sim = [r for r in sim if r["p95_ms"] is not None and r["refused"] <= 0.2 * r["offered"]]
+        if sim:
+            ax.plot([r["rate"] for r in sim], [r["p95_ms"] for r in sim], "--", color=color, alpha=0.7,
+                    label=f"{system['name']} simulated")
+    bound = result.get("equal_p95", {}).get("bound_ms")
+    if bound:
+        ax.axhline(bound, color="grey", lw=0.8, ls=":", label=f"the single model's p95 ({bound:.0f} ms)")
+    ax.set_xlabel("offered load (requests/s, Poisson, one photo each)")
+    ax.set_ylabel("p95 latency of answered requests (ms)")
+    ax.set_yscale("log")
+    ax.set_title("Dynamic Duo vs its big model alone on this host (loopback)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _f(value: float | None, digits: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, digits)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _spread(values: list[float | None] | None) -> str:
+    """Each pass's value, as [lowest, highest]."""
+    known = [v for v in values or [] if v is not None]
+    return f"[{min(known):.0f}, {max(known):.0f}]" if len(known) > 1 else ""
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = [f"# Dynamic Duo under load: {result['pair']}", "",
+             f"Host: {result['host']['cpus']} CPUs, 1-min load average {result['host']['load_average_1min']} at the start "
+             "(shared machine: other work runs beside this). Server: `python -m mmnet.server --duo` child, "
+             f"DuoConfig {result['config']}; frames: {result['frames']} test photos, one base64 PNG per request.", ""]
+    capacity = result.get("generator")
+    if capacity:
+        lines += [f"Generator: asyncio, raw sockets, open loop. Against `/healthz` it completed "
+                  f"{capacity['completed_per_s']:.0f} requests/s (offered {capacity['offered_per_s']:.0f}/s): its own "
+                  "ceiling on this host, far above the model rates below; every run's send lag (actual − scheduled "
+                  "send) is in the table.", ""]
+    for key in ("single", "duo"):
+        system = result["systems"].get(key)
+        if not system:
+            continue
+        lines += [f"## {system['name']} ({'big model alone' if key == 'single' else 'Dynamic Duo'}), offline test "
+                  f"accuracy {_pct(system['accuracy'])}", "",
+                  "| offered/s | answered/s | 429 | p50 ms | p95 ms [passes] | p99 ms | recovery | wrong | send lag p99 ms | "
+                  "sim p95 ms | sim error |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        sim = {r["rate"]: r for r in system.get("simulation", {}).get("rows", [])}
+        for p in system["points"]:
+            s = sim.get(p["offered_per_s"], {})
+            wrong = p["wrong_route"] + (p["wrong_answer"] or 0)
+            lines.append(f"| {p['offered_per_s']:g} | {p['throughput_per_s']:.1f} | {p['refused_429']} | {_f(p['p50_ms'])} | "
+                         f"{_f(p['p95_ms'])} {_spread(p.get('p95_passes'))} | {_f(p['p99_ms'])} | "
+                         f"{_pct(p['recovery_rate'])} | {wrong} | "
+                         f"{_f(p['send_lag_ms'].get('p99'))} | {_f(s.get('p95_ms'))} | {_pct(s.get('p95_error'))} |")
+        extra = [r for r in system.get("simulation", {}).get("rows", []) if r["measured_p95_ms"] is None]
+        if extra:
+            lines += ["", "Simulated beyond the measured rates: " + ", ".join(
+                f"{r['rate']:g}/s → p95 {_f(r['p95_ms'])} ms ({r['refused']} of {r['offered']} refused)" for r in extra) + "."]
+        if system.get("simulation"):
+            lines += ["", f"Simulation overhead constant {system['simulation']['overhead_ms']:.2f} ms, calibrated at "
+                      f"{system['simulation']['calibrated_at_per_s']:g}/s (p50)."]
+        lines.append("")
+    eq = result.get("equal_p95")
+    if eq:
+        lines += ["## Throughput at the single model's p95", "",
+                  f"Bound L = {_f(eq['bound_ms'])} ms (the big model's p95 at {eq['bound_at_per_s']:g}/s, its highest "
+                  "sustained rate). Highest sustained throughput with p95 ≤ L: "
+                  f"single {_f(eq['single_per_s'])}/s, Dynamic Duo {_f(eq['duo_per_s'])}/s: ratio "
+                  f"**{_f(eq['ratio'], '.2f')}×** (paper: {PAPER['throughput_ratio']}×, Fig. 6.17, a TITAN X and its pool).",
+                  ""]
+    probe = result.get("probe")
+    if probe:
+        lines += ["## Accuracy and the probe, on the served test photos", "",
+                  "| | single | Dynamic Duo | paper |", "|---|---|---|---|",
+                  f"| test accuracy | {_pct(result['systems']['single']['accuracy'])} | "
+                  f"{_pct(result['systems']['duo']['accuracy'])} | equal (±0.3 points asked) |",
+                  f"| recovery rate | — | {_pct(probe['recovery_rate'])} | {_pct(PAPER['recovery_rate'])} |",
+                  f"| false positives (odd corrects recovered, per frame) | — | {_pct(probe['false_positive_rate'])} | "
+                  f"{_pct(PAPER['false_positive_rate'])} |",
+                  f"| false negatives (complex corrects kept, per frame) | — | {_pct(probe['false_negative_rate'])} | "
+                  f"≤ {_pct(PAPER['max_false_negative_rate'])} |", ""]
+    over = result.get("overload")
+    if over:
+        d, a = over["during"], over["after"]
+        lines += ["## Overload", "",
+                  f"{over['overload_per_s']:g}/s (3 × {over['sustainable_per_s']:g}/s sustainable) for {over['seconds']:g} s, "
+                  f"then {over['after_per_s']:g}/s for {over['after_seconds']:g} s.", "",
+                  f"- during: {d['sent']} sent, {d['answered']} answered ({d['throughput_per_s']:.1f}/s), "
+                  f"{d['refused_429']} × 429; p50/p95/p99 of answered {_f(d['p50_ms'])}/{_f(d['p95_ms'])}/"
+                  f"{_f(d['p99_ms'])} ms; statuses {d['statuses']}",
+                  f"- after: {a['sent']} sent, {a['answered']} answered, {a['refused_429']} × 429, p95 {_f(a['p95_ms'])} ms",
+                  f"- lost (no answer, or a status other than 200/429): {over['lost_or_other_status']}; wrong answers: "
+                  f"{over['wrong']}",
+                  f"- throughput recovered {_f(over['recovered_after_s'], 'g')} s after the load dropped "
+                  "(first 1-s window from which on every request was answered)", ""]
+    return "\n".join(lines)
+
+
+def _requests(frames: Frames, name: str) -> list[bytes]:
+    path = f"/v1/models/{name}:predict"
+    return [request_bytes(path, json.dumps({"instances": [{"b64": base64.b64encode(png_bytes(f)).decode("ascii")}]})
+                          .encode("ascii")) for f in frames.pixels]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mmnet.benchmarks.duo_load", description=__doc__.split("\n")[0])
+    parser.add_argument("--duo", type=Path, required=True, help="duo_pool.json of mmnet.benchmarks.duo_pool --coral")
+    parser.add_argument("--target", help="the serving block's target (default: its default_target)")
+    parser.add_argument("--rule", help="the probe rule (default: the block's default_rule)")
+    parser.add_argument("--data", type=Path, default=None, help="data root (default: $MMNET_SHARED_DATA or ../shared/data)")
+    parser.add_argument("--config", type=Path, default=CORAL_CONFIG, help="the build config of the pool's data")
+    parser.add_argument("--out", type=Path, default=Path("results/duo_load"))
+    parser.add_argument("--rates", type=float, nargs="+", default=None,
+                        help="offered rates (requests/s; default: fractions of the big model's capacity measured here, "
+                        + ", ".join(f"{f:g}" for f in RATE_FRACTIONS) + ")")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per pass of an offered rate")
+    parser.add_argument("--passes", type=int, default=2, help="passes per offered rate and system (alternating)")
+    parser.add_argument("--max-batch", type=int, default=DuoConfig.max_batch)
+    parser.add_argument("--max-wait-ms", type=float, default=DuoConfig.max_wait_ms)
+    parser.add_argument("--max-queued", type=int, default=DuoConfig.max_queued)
+    parser.add_argument("--max-recovery-queued", type=int, default=DuoConfig.max_recovery_queued)
+    parser.add_argument("--service-samples", type=int, default=40, help="timed worker passes per batch size (simulation)")
+    parser.add_argument("--overload", action="store_true", help="the overload run instead of the curve")
+    parser.add_argument("--overload-seconds", type=float, default=60.0)
+    parser.add_argument("--sustainable", type=float, help="--overload: the pair's sustainable rate (default: from "
+                        "duo_load.json in --curve, else measured by a short curve)")
+    parser.add_argument("--curve", type=Path, help="--overload: a duo_load.json whose highest sustained duo rate is used")
+    parser.add_argument("--limit", type=int, default=None, help="the first N test photos only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        if not args.duo.is_file():
+            raise ConfigError(f"--duo {args.duo} does not exist; run mmnet.benchmarks.duo_pool --coral first")
+        data_root = args.data or Path(os.environ.get("MMNET_SHARED_DATA") or REPO.parent / "shared" / "data")
+        if not (data_root / "imagenet-sample-a").is_dir():
+            print(f"skipped: the Coral photos are not in {data_root} (set $MMNET_SHARED_DATA or --data)", file=sys.stderr)
+            return 0
+        config = DuoConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queued=args.max_queued,
+                           max_recovery_queued=args.max_recovery_queued)
+        duo = load_duo(args.duo, target=args.target, rule=args.rule)
+        if duo.little is None:
+            raise ConfigError(f"{args.duo}: the chosen configuration ({duo.target}) is a single model; pick a target "
+                              "where the search chose a pair (--target)")
+        single = load_duo(args.duo, target=args.target, rule=args.rule, big_alone=True)
+        frames = load_frames(args.duo, duo, data_root, args.config, args.limit)
+        requests = _requests(frames, "duo")
+        host = {"cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+        if args.overload:
+            sustainable = args.sustainable
+            if sustainable is None and args.curve is not None:
+                curve = json.loads(args.curve.read_text(encoding="utf-8"))
+                rates = [p["throughput_per_s"] for p in curve["systems"]["duo"]["points"] if sustained(p)]
+                sustainable = max(rates) if rates else None
+            if sustainable is None:
+                raise ConfigError("--overload needs --sustainable RATE or --curve duo_load.json")
+            _say(f"overload: {3 * sustainable:g}/s for {args.overload_seconds:g} s, then {0.5 * sustainable:g}/s")
+            over = run_overload(args.duo, duo, frames, requests, sustainable, args.overload_seconds, config,
+                                target=args.target, rule=args.rule, seed=args.seed)
+            result = {"pair": duo.name, "host": host, "config": config.__dict__, "frames": len(frames.labels),
+                      "systems": {}, "overload": over}
+            write_results(args.out, "duo_overload", result, to_markdown(result))
+            return 0
+        _say(f"service times: {args.service_samples} passes per batch size, in this process")
+        times = {"duo": measure_service_times(duo, frames, config, args.service_samples),
+                 "single": measure_service_times(single, frames, config, args.service_samples)}
+        big_capacity = 1.0 / float(np.median(times["single"].big))
+        rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
+        _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
+        systems: dict[str, Any] = {}
+        _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
+        curves, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames, requests, rates,
+                                      args.seconds, args.passes, config, target=args.target, rule=args.rule,
+                                      seed=args.seed)
+        for key, system in (("single", single), ("duo", duo)):
+            points = curves[key]
+            probe = probe_errors(system, frames)
+            top = max(p["offered_per_s"] for p in points)
+            sim = simulate_curve(points, times[key], config, single=key == "single",
+                                 recovery_rate=probe.get("recovery_rate", 0.0), extra_rates=[top * f for f in (1.5, 2, 3)])
+            systems[key] = {"name": system.name, "accuracy": _accuracy(system, frames), "points": points,
+                            "simulation": sim,
+                            "service_ms": {"little": {str(b): float(np.median(v) * 1000) for b, v in times[key].little.items()},
+                                           "big": float(np.median(times[key].big) * 1000)}}
+        single_points = [p for p in systems["single"]["points"] if sustained(p)]
+        equal = None
+        if single_points:
+            anchor = max(single_points, key=lambda p: p["offered_per_s"])
+            bound = anchor["p95_ms"]
+            s_rate, d_rate = throughput_at(systems["single"]["points"], bound), throughput_at(systems["duo"]["points"], bound)
+            equal = {"bound_ms": bound, "bound_at_per_s": anchor["offered_per_s"], "single_per_s": s_rate,
+                     "duo_per_s": d_rate, "ratio": (d_rate / s_rate) if s_rate and d_rate else None}
+        errors = [r["p95_error"] for s in systems.values() for r in s["simulation"].get("rows", []) if r["p95_error"] is not None]
+        result = {"pair": duo.name, "target": duo.target, "host": host, "config": config.__dict__,
+                  "frames": len(frames.labels), "generator": capacity, "systems": systems, "equal_p95": equal,
+                  "probe": probe_errors(duo, frames), "paper": PAPER,
+                  "simulation_error": {"max": max(errors) if errors else None,
+                                       "mean": float(np.mean(errors)) if errors else None}}
+    except (MmnetError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_results(args.out, "duo_load", result, to_markdown(result))
+    plot(result, args.out / "duo_load.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The Dynamic Duo queueing simulation against queueing theory, and the load benchmark's pure summaries
+(throughput at a p95 bound, the overload verdict) on synthetic replies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmnet.benchmarks.duo_load import Reply, overload_summary, poisson_schedule, scaled, sustained, throughput_at
+from mmnet.benchmarks.duo_sim import ServiceTimes, relative_error, simulate
+from mmnet.server.duo import DuoConfig
+
+BIG_S = 0.010
+
+
+def _times(little_s: float = 0.001) -> ServiceTimes:
+    return ServiceTimes({1: np.full(5, little_s), 4: np.full(5, 2.5 * little_s)}, np.full(5, BIG_S))
+
+
+def test_single_system_matches_m_d_1_waiting_time():
+    # Poisson arrivals, deterministic 10 ms service, no batching wait: M/D/1 with rho = 0.5.
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=10_000, max_recovery_queued=10_000)
+    result = simulate(50.0, 15_000, _times(), config, single=True, seed=1)
+    rho = 50.0 * BIG_S
+    expected_mean = BIG_S + rho * BIG_S / (2 * (1 - rho))  # service + Pollaczek-Khinchine wait
+    assert result.latencies_s.mean() == pytest.approx(expected_mean, rel=0.05)
+    assert result.refused == 0
+
+
+def test_the_duo_sends_the_recovered_share_to_the_big_model_and_waits_for_batches():
+    config = DuoConfig(max_batch=4, max_wait_ms=5.0, max_queued=1000, max_recovery_queued=1000)
+    never = simulate(20.0, 4000, _times(), config, single=False, recovery_rate=0.0, seed=2)
+    always = simulate(20.0, 4000, _times(), config, single=False, recovery_rate=1.0, seed=2)
+    assert never.recovered == 0 and always.recovered == 4000
+    # at 20/s a frame rarely finds company: it waits out max_wait, then a one-frame pass
+    assert np.median(never.latencies_s) == pytest.approx(0.005 + 0.001, abs=0.0015)
+    assert np.median(always.latencies_s) == pytest.approx(0.005 + 0.001 + BIG_S, abs=0.003)
+    half = simulate(20.0, 4000, _times(), config, single=False, recovery_rate=0.5, seed=2)
+    assert 0.4 < half.recovered / 4000 < 0.6
+
+
+def test_overload_is_refused_and_the_admitted_stay_bounded():
+    config = DuoConfig(max_batch=8, max_wait_ms=1.0, max_queued=16, max_recovery_queued=8)
+    result = simulate(300.0, 6000, _times(), config, single=False, recovery_rate=0.9, seed=3)  # big capacity: ~111/s
+    assert result.refused > 0.4 * result.offered
+    # at most max_queued frames ahead, each at most one big pass after its little pass
+    assert result.latencies_s.max() <= 16 * (BIG_S + 0.001) + 0.01
+
+
+def test_replayed_routes_recover_exactly_those_frames():
+    config = DuoConfig(max_queued=1000, max_recovery_queued=1000)
+    result = simulate(10.0, 1000, _times(), config, single=False, routes=[True, False, False, False], seed=4)
+    assert result.recovered == 250
+
+
+def test_relative_error():
+    assert relative_error(11.0, 10.0) == pytest.approx(0.1)
+    assert relative_error(None, 10.0) is None and relative_error(1.0, 0.0) is None
+
+
+# --- the load benchmark's summaries ------------------------------------------------------------------
+
+
+def _point(rate, p95, refused=0, answered=None):
+    sent = int(rate * 10)
+    return {"offered_per_s": rate, "throughput_per_s": (answered if answered is not None else sent) / 10, "sent": sent,
+            "answered": answered if answered is not None else sent, "refused_429": refused, "p95_ms": p95,
+            "statuses": {"200": sent - refused, "429": refused}}
+
+
+def test_throughput_at_a_bound_interpolates_between_sustained_rates():
+    points = [_point(10, 20.0), _point(20, 30.0), _point(30, 50.0), _point(40, 400.0, refused=50, answered=350)]
+    assert sustained(points[2]) and not sustained(points[3])
+    assert throughput_at(points, 40.0) == pytest.approx(25.0)
+    assert throughput_at(points, 60.0) == pytest.approx(30.0)  # the last sustained rate
+    assert throughput_at(points, 10.0) is None
+
+
+def test_poisson_schedule_follows_its_phases():
+    times = poisson_schedule([(200.0, 5.0), (20.0, 5.0)], seed=0)
+    assert 800 < np.sum(times < 5.0) < 1200 and 60 < np.sum(times >= 5.0) < 140
+    assert np.all(np.diff(times) > 0)
+
+
+def test_overload_summary_counts_lost_wrong_and_recovery():
+    expected_answers = np.array([1, 2])
+    routes = ["little", "big"]
+
+    def reply(t, status, frame=0, route=None):
+        return Reply(t, t, t + 0.05, status, frame, route or routes[frame])
+
+    replies = [reply(0.5, 200), reply(1.0, 429), reply(2.0, 0), reply(3.0, 200, 1, "little")]  # overload phase: 4 s
+    replies += [reply(4.2, 429), reply(5.5, 200), reply(6.5, 200, 1), reply(7.9, 200)]  # after: answered from 5 s on
+    out = overload_summary(replies, 10.0, 4.0, 4.0, expected_answers, routes)
+    assert out["lost_or_other_status"] == 1
+    assert out["wrong"] == 1  # frame 1 answered by the little model where the offline decision says big
+    assert out["recovered_after_s"] == pytest.approx(1.0)
+    assert out["during"]["refused_429"] == 1 and out["after"]["answered"] == 3
+
+
+def test_service_times_are_scaled_to_what_the_servers_passes_cost_at_that_load():
+    times = _times(little_s=0.001)
+    point = {"server_passes": {"little": {"ms_per_frame": 3.0, "frames_per_pass": 2.0},
+                               "big": {"ms_per_frame": 25.0, "frames_per_pass": 1.0}}}
+    fed, factors = scaled(times, point)
+    assert factors == pytest.approx({"little": 3.0, "big": 2.5})
+    assert fed.big.mean() == pytest.approx(0.025) and fed.little[4].mean() == pytest.approx(0.0075)
+    assert scaled(times, {})[1] == {}  # no server numbers: the times as measured
