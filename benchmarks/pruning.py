@@ -264,6 +264,7 @@ def to_markdown(result: dict) -> str:
         "",
         "Unstructured sparsity keeps every kernel's shape: dense kernels (XNNPACK or builtin) do the same work, "
         "so a pruned artifact runs as fast as the dense one. Only the structured (channels) variant is faster.",
+        "Double-shot trains twice (dense, then the sparse retraining); SNIP and local random train once.",
         "",
     ]
     for net in result["networks"]:
@@ -273,7 +274,7 @@ def to_markdown(result: dict) -> str:
         for h in net["headline"]:
             lines.append(f"| {100 * h['sparsity']:.0f}% | {_fmt(h['gain_points'], 1.0)} | +{PAPER_DOUBLE_SHOT_GAIN:.2f} |")
         lines += ["", "### Accuracy (test), size, latency", "",
-                  "| method | sparsity | accuracy % | normalised % | TFLite acc. % | raw KiB | gzip KiB | "
+                  "| method | sparsity | accuracy % | normalised % | TFLite acc. % (seed 0) | raw KiB | gzip KiB | "
                   "latency µs (XNNPACK) [min-max] | vs dense |",
                   "|---|---|---|---|---|---|---|---|---|"]
         latency = net.get("latency", {})
