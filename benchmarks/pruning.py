@@ -82,6 +82,8 @@ class Settings:
     learning_rate: float
     rounds: int
     runs: int
+    equal_epochs: bool = False  # SNIP and local random train 2 x epochs, double-shot's dense + retraining
+    headline_only: bool = False  # only dense, SNIP and double-shot (weighted movement): the comparison
 
 
 def _load(network: Network):
@@ -173,9 +175,15 @@ def _run_network(network: Network, settings: Settings, out: Path) -> dict:
         accuracies.setdefault("dense", []).append(accuracy(dense, x_test, y_test))
         sparsity_of["dense"] = 0.0
         models = {"dense": dense}
-        configs = [replace(base, method=m, sparsity=s) for s in settings.sparsities for m in UNSTRUCTURED]
-        configs += [replace(base, method="double_shot", metric=m, sparsity=s) for s in settings.sparsities for m in METRICS]
-        configs += [replace(base, method="channels", metric=HEADLINE_METRIC, channel_keep=k) for k in settings.channel_keeps]
+        # Trained from the initial weights, once: with equal_epochs as long as double-shot's two trainings.
+        from_scratch = replace(base, epochs=2 * settings.epochs) if settings.equal_epochs else base
+        baselines = ("snip",) if settings.headline_only else UNSTRUCTURED
+        metrics = (HEADLINE_METRIC,) if settings.headline_only else METRICS
+        configs = [replace(from_scratch, method=m, sparsity=s) for s in settings.sparsities for m in baselines]
+        configs += [replace(base, method="double_shot", metric=m, sparsity=s) for s in settings.sparsities for m in metrics]
+        if not settings.headline_only:
+            configs += [replace(base, method="channels", metric=HEADLINE_METRIC, channel_keep=k)
+                        for k in settings.channel_keeps]
         for config in configs:
             level = config.channel_keep if config.method == "channels" else config.sparsity
             key = f"{config.label}@{level:.2f}"
@@ -264,7 +272,9 @@ def to_markdown(result: dict) -> str:
         "",
         "Unstructured sparsity keeps every kernel's shape: dense kernels (XNNPACK or builtin) do the same work, "
         "so a pruned artifact runs as fast as the dense one. Only the structured (channels) variant is faster.",
-        "Double-shot trains twice (dense, then the sparse retraining); SNIP and local random train once.",
+        ("SNIP and local random train for twice the epochs, as long as double-shot's two trainings (--equal-epochs)."
+         if s.get("equal_epochs") else
+         "Double-shot trains twice (dense, then the sparse retraining); SNIP and local random train once."),
         "",
     ]
     for net in result["networks"]:
@@ -415,6 +425,7 @@ def run(settings: Settings, out: Path) -> dict:
         _latency(result, settings)
     return {
         "settings": {"seeds": list(settings.seeds), "sparsities": list(settings.sparsities), "epochs": settings.epochs,
+                     "equal_epochs": settings.equal_epochs, "headline_only": settings.headline_only,
                      "batch_size": settings.batch_size, "learning_rate": settings.learning_rate,
                      "channel_keeps": list(settings.channel_keeps), "rounds": settings.rounds, "runs": settings.runs},
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
@@ -437,6 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--rounds", type=int, default=7, help="latency rounds (each times every artifact)")
     parser.add_argument("--runs", type=int, default=200, help="timed invokes per artifact and round")
+    parser.add_argument("--equal-epochs", action="store_true",
+                        help="train SNIP and local random for 2 x --epochs, the total of double-shot's dense "
+                             "training and retraining")
+    parser.add_argument("--headline-only", action="store_true",
+                        help="only dense, SNIP and double-shot (weighted movement); no other metric, no local random, "
+                             "no channel pruning")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 epochs, seeds 0 1, sparsity 0.9, 3 rounds of 50 invokes")
     parser.add_argument("--xnnpack-probe", action="store_true",
@@ -461,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             learning_rate=args.learning_rate,
             rounds=3 if args.quick else args.rounds,
             runs=50 if args.quick else args.runs,
+            equal_epochs=args.equal_epochs,
+            headline_only=args.headline_only,
         )
         if len(settings.seeds) < 2 and not args.quick:
             raise ConfigError(f"--seeds is {list(settings.seeds)}; expected at least 2 seeds for a spread (3 or more)")
