@@ -1,6 +1,6 @@
 """The TensorFlow side of unstructured pruning: SNIP's gradients and retraining with fixed masks.
 
-Retraining wraps every Conv2D/Dense/DepthwiseConv2D layer in tensorflow-model-optimization's
+Retraining wraps every Conv2D/Dense layer in tensorflow-model-optimization's
 ``PruneLowMagnitude`` with a schedule that never updates the masks (:class:`FixedMasks`): tfmot
 then multiplies each kernel by its mask after every step (its ``weight_mask_op``), so pruned
 weights stay exactly zero, while our masks, written into the wrapper's mask variables, decide what
@@ -34,26 +34,26 @@ log = logging.getLogger(__name__)
 
 
 def prunable_layers(model) -> list:
-    """The layers whose kernels are pruned, in model order: Conv2D, DepthwiseConv2D and Dense."""
-    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    """The layers whose kernels are pruned, in model order: Conv2D and Dense.
+
+    Depthwise kernels stay dense: tfmot registers DepthwiseConv2D with no prunable weights (its
+    wrapper has no mask to fix), and they hold a small share of a MobileNet's weights.
+    """
+    kinds = (keras.layers.Conv2D, keras.layers.Dense)
     layers = [layer for layer in model.layers if type(layer) in kinds]
     if not layers:
-        raise ModelError(f"model {model.name!r} has no Conv2D, DepthwiseConv2D or Dense layer to prune")
+        raise ModelError(f"model {model.name!r} has no Conv2D or Dense layer to prune")
     return layers
-
-
-def _kernel(layer):
-    return layer.depthwise_kernel if isinstance(layer, keras.layers.DepthwiseConv2D) else layer.kernel
 
 
 def kernels(model) -> list[np.ndarray]:
     """The kernels of :func:`prunable_layers` as numpy arrays."""
-    return [_kernel(layer).numpy() for layer in prunable_layers(model)]
+    return [layer.kernel.numpy() for layer in prunable_layers(model)]
 
 
 def snip_gradients(model, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
     """``∂L/∂w`` of every prunable kernel for one minibatch (cross-entropy, training-mode forward)."""
-    variables = [_kernel(layer) for layer in prunable_layers(model)]
+    variables = [layer.kernel for layer in prunable_layers(model)]
     with tf.GradientTape() as tape:
         probabilities = model(x, training=True)
         loss = keras.losses.sparse_categorical_crossentropy(y, probabilities)
@@ -137,7 +137,7 @@ def retrain_with_masks(model, masks: Sequence[np.ndarray], x: np.ndarray, y: np.
           callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     for name, keep in by_name.items():
-        kernel = _kernel(stripped.get_layer(name)).numpy()
+        kernel = stripped.get_layer(name).kernel.numpy()
         if np.any(kernel[~np.asarray(keep, dtype=bool)] != 0):  # tfmot's masking is what this stage relies on
             raise ModelError(f"layer {name!r}: pruned weights became non-zero during retraining")
     return stripped
