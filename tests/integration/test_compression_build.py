@@ -1,7 +1,8 @@
 """The build's compression stage through the real Beam pipeline: a double-shot-pruned minion ships.
 
 Digits at 8x8, a LeNet-5 master and two small minions (two epochs each); only one minion is pruned
-(``compression.variants``), so the other shows the stage passes models through untouched.
+(``compression.variants``), so the other shows the stage passes models through untouched. The
+channel-pruning record is checked on its own, without a build.
 """
 
 from __future__ import annotations
@@ -88,3 +89,34 @@ def test_the_gate_judged_the_pruned_artifact(built):
         (work / "trained" / PRUNED / "trained.json").read_text())["keras_val_accuracy"]
     assert record["reason"].startswith("TFLite val accuracy")
     assert f"Keras {100 * pruned['keras_val_accuracy']:.2f}%" in record["reason"]
+
+
+def test_channel_pruning_record_counts_kept_channels():
+    """The manifest record of ``method: channels``: channels kept per layer, weights removed overall."""
+    from sklearn.datasets import load_digits
+
+    from mmnet.pipeline._tf import keras
+    from mmnet.pipeline.config import CompressionConfig
+    from mmnet.pipeline.pruning.compress import pruning_record
+    from mmnet.pipeline.pruning.config import PruningConfig
+    from mmnet.pipeline.pruning.stage import prune
+    from mmnet.pipeline.zoo.registry import build_model
+    from mmnet.pipeline.zoo.spec import VariantSpec
+
+    digits = load_digits()
+    x = ((digits.images[:200, ..., None] / 16.0 - 0.5) / 0.5).astype(np.float32)
+    y = digits.target[:200].astype(np.int64)
+    keras.utils.set_random_seed(0)
+    initial = build_model(VariantSpec("lenet5", 0.5, 8), channels=1, num_classes=10)
+    dense = keras.models.clone_model(initial)
+    dense.set_weights(initial.get_weights())
+    narrow = prune(PruningConfig(method="channels", channel_keep=0.5, epochs=1, batch_size=32), initial, x, y,
+                   dense=dense).model
+    record = pruning_record(CompressionConfig(enabled=True, method="channels", channel_keep=0.5), dense, narrow)
+    assert record["channel_keep"] == 0.5 and "target_sparsity" not in record
+    *hidden, classifier = record["layers"]
+    assert all(layer["channels_kept"] == max(1, round(0.5 * layer["channels"])) for layer in hidden)
+    assert classifier["channels_kept"] == classifier["channels"] == 10
+    before = sum(int(np.prod(dense.get_layer(layer["name"]).kernel.shape)) for layer in record["layers"])
+    after = sum(int(np.prod(narrow.get_layer(layer["name"]).kernel.shape)) for layer in record["layers"])
+    assert record["sparsity"] == pytest.approx(1 - after / before, abs=1e-6)
