@@ -3,12 +3,16 @@
 Graph (each box a labelled transform)::
 
     Prepare data ─► (side input to everything below)
-    Train models ─┬─► Export TFLite ─► Evaluate TFLite ─┐
-    Import models ┴──────────────────► (tflite imports) ┴─► Collect ─► Measure host latency ─┬─► Write bundle
-                                                                       Fit latency model ◄───┘ (side input)
+    Train models ─► Compress ─┬─► Export TFLite ─► Evaluate TFLite ─┐
+    Import models ────────────┴──────────────────► (tflite imports) ┴─► Collect ─► Measure host latency ─┬─► Write bundle
+                                                                                    Fit latency model ◄───┘ (side input)
 
 Write bundle also configures the runtime (:mod:`mmnet.pipeline.configure`: calibration, thresholds,
 pairing) and writes ``runtime_config.json``, ``report/`` and ``model_card.md`` into the bundle.
+
+Compress (off unless ``compression.enabled``) prunes the trained models the ``compression`` section
+selects and passes the others through, so export, the parity gate and the bundle see the pruned
+model in place of the dense one.
 
 Training, export and evaluation fan out over the variant grid. Every stage task that raises becomes a
 dead-letter record (``failures`` in the manifest) and a Beam counter; the other variants go on. With
@@ -205,9 +209,37 @@ class TrainDoFn(_StageDoFn):
             config=self.context.config.training,
             out_dir=self.context.stage_dir("trained") / task.name,
             teacher=teacher,
+            keep_initial=self.context.config.compression.applies_to(task.name, task.role),
         )
         info["summary"] = f"val {100 * trained.keras_val_accuracy:.1f}% after {trained.epochs_run} epochs"
         yield trained.to_json()
+
+
+class CompressDoFn(_StageDoFn):
+    stage = "compress"
+
+    def item_name(self, trained: dict) -> str:
+        return trained["variant"]
+
+    def run(self, trained: dict, prepared: PreparedData, info: dict):
+        from mmnet.pipeline.pruning.compress import compress_trained
+
+        config = self.context.config
+        compressed = compress_trained(
+            TrainedModel.from_json(trained),
+            splits=load_prepared_splits(prepared),
+            preprocessing=prepared.spec(),
+            config=config.compression,
+            seed=config.training.seed,
+            out_dir=self.context.stage_dir("pruned") / trained["variant"],
+        )
+        info["summary"] = (f"{config.compression.method}: {100 * compressed.compression['sparsity']:.1f}% of kernel "
+                           f"weights removed, val {100 * compressed.keras_val_accuracy:.1f}%")
+        yield compressed.to_json()
+
+
+def _compressed(trained: dict, config: BuildConfig) -> bool:
+    return config.compression.applies_to(trained["variant"], trained["role"])
 
 
 class ImportDoFn(_StageDoFn):
@@ -330,6 +362,13 @@ def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict
         )
         trained = train.trained
         dead_letters.append(train[FAILED])
+
+    if config.compression.enabled:
+        to_compress = trained | "To compress" >> beam.Filter(_compressed, config=config)
+        untouched = trained | "Not compressed" >> beam.Filter(lambda t, config: not _compressed(t, config), config=config)
+        compressed = to_compress | "Compress" >> beam.ParDo(CompressDoFn(context), data).with_outputs(FAILED, main="trained")
+        dead_letters.append(compressed[FAILED])
+        trained = (untouched, compressed.trained) | "Trained or compressed" >> beam.Flatten()
 
     imported = (
         pipeline
@@ -489,6 +528,8 @@ def run_build(
     totals = {"train": len(masters) + len(minions), "import": len(imports), "export": exports,
               "evaluate": exports + tflite_imports,
               "latency_model": int(config.runtime.latency_model), "configure": 1}
+    if config.compression.enabled:
+        totals["compress"] = sum(config.compression.applies_to(t.name, t.role) for t in masters + minions)
     pipeline = beam.Pipeline(options=PipelineOptions(args))
     build_graph(pipeline, context, build_info)
     try:

@@ -25,6 +25,7 @@ import yaml
 from mmnet.format.checks import check_bool, check_choice, check_int, check_number, check_text, fail, is_int
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
+from mmnet.pipeline.pruning.scores import IMPORTANCE_METRICS
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 from mmnet.runtime.learned_detector import DETECTOR_KINDS
 
@@ -37,6 +38,7 @@ __all__ = [
     "MinionGridConfig",
     "ExportConfig",
     "BeamConfig",
+    "CompressionConfig",
     "PreprocessingOverride",
     "TargetsConfig",
     "ServerLoadConfig",
@@ -219,6 +221,53 @@ class ExportConfig:
         check_int("export.latency_runs", self.latency_runs, low=50, high=100_000)
         check_int("export.latency_warmup", self.latency_warmup, low=1, high=10_000)
         check_bool("export.tflite_metadata", self.tflite_metadata)
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """Pruning after training (dissertation ch. 7), before export, so the pruned model is what ships.
+
+    ``double_shot`` prunes each layer to SNIP's per-layer ``sparsity`` budget by ``metric`` of the
+    initial and trained weights and retrains with the masks fixed; ``channels`` removes whole output
+    channels (every Conv2D/Dense layer but the classifier keeps ``channel_keep`` of them) and
+    retrains the narrower network. Applies to the trained models of ``roles``, and of those only to
+    ``variants`` when that list is not empty. The retraining (``epochs``, ``batch_size``,
+    ``learning_rate``, Adam on the hard labels) follows the pruning module's recipe.
+    """
+
+    enabled: bool = False
+    method: str = "double_shot"
+    metric: str = "weighted_movement"
+    sparsity: float = 0.9
+    channel_keep: float = 0.5
+    roles: tuple[str, ...] = ("minion",)
+    variants: tuple[str, ...] = ()
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        check_bool("compression.enabled", self.enabled)
+        check_choice("compression.method", self.method, ("double_shot", "channels"))
+        check_choice("compression.metric", self.metric, IMPORTANCE_METRICS)
+        check_number("compression.sparsity", self.sparsity, low=0.0, high=1.0, high_open=True)
+        check_number("compression.channel_keep", self.channel_keep, positive=True, high=1.0)
+        for name, values in (("roles", self.roles), ("variants", self.variants)):
+            if not isinstance(values, tuple):
+                raise fail(f"compression.{name}", values, "a list")
+        if not self.roles:
+            raise fail("compression.roles", [], "at least one of 'master', 'minion'")
+        for i, role in enumerate(self.roles):
+            check_choice(f"compression.roles[{i}]", role, ("master", "minion"))
+        for i, variant in enumerate(self.variants):
+            check_text(f"compression.variants[{i}]", variant)
+        check_int("compression.epochs", self.epochs, low=1, high=10_000)
+        check_int("compression.batch_size", self.batch_size, low=1, high=65_536)
+        check_number("compression.learning_rate", self.learning_rate, positive=True, high=10.0)
+
+    def applies_to(self, variant: str, role: str) -> bool:
+        """Whether the trained model ``variant`` of ``role`` is pruned."""
+        return self.enabled and role in self.roles and (not self.variants or variant in self.variants)
 
 
 @dataclass(frozen=True)
@@ -408,6 +457,7 @@ class BuildConfig:
     minions: MinionGridConfig = field(default_factory=MinionGridConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     preprocessing: PreprocessingOverride = field(default_factory=PreprocessingOverride)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -424,6 +474,17 @@ class BuildConfig:
             raise fail("dataset.photo_labels", None,
                        "a class-names file: unlabeled photos need runtime.reference: master and an imported "
                        "master (master.import), whose answers label them")
+        self._check_compressed_variants()
+
+    def _check_compressed_variants(self) -> None:
+        """Every variant named in compression.variants is one this config trains in a role it prunes."""
+        trained = {spec.name for spec in self.minions.variants()} if "minion" in self.compression.roles else set()
+        if "master" in self.compression.roles and self.master.import_path is None:
+            trained.add(self.master.variant().name)
+        for i, variant in enumerate(self.compression.variants):
+            if variant not in trained:
+                raise fail(f"compression.variants[{i}]", variant,
+                           f"the name of a trained {' or '.join(self.compression.roles)} ({sorted(trained)})")
 
     @property
     def trains(self) -> bool:

@@ -571,7 +571,8 @@ def _report_data(inputs, settings, config, costs, calibrations, systems, selecti
         models.append({**{k: record[k] for k in ("id", "role", "family", "alpha", "resolution", "precision", "bytes",
                                                   "params", "macs", "blessed", "reason", "metrics")},
                        "latency_ms": costs[record["id"]]["total_ms"] if record["id"] in costs else None,
-                       "calibration": None if calibration is None else calibration.summary()})
+                       "calibration": None if calibration is None else calibration.summary(),
+                       **({"pruning": record["pruning"]} if "pruning" in record else {})})
     test_check = {"master_test_accuracy": config["master"]["test_accuracy"]}
     for mode in ("normal", "power_saving"):
         choice: Choice = selection[settings.default_profile][mode]

@@ -135,6 +135,8 @@ def evaluate_artifact(
         "reason": gate.reason,
         "tflite_metadata": artifact.tflite_metadata,
     }
+    if trained.compression is not None:
+        record["pruning"] = trained.compression
     if xnnpack_error is not None:
         record["metrics"]["xnnpack"] = False
     (out_dir / f"{artifact.artifact_id}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -5,7 +5,9 @@ network sees exactly what the phone will feed it; augmentation runs in the input
 units, before normalisation) and never becomes part of the exported model.
 
 Artifact on disk (``<work>/trained/<variant>/``): ``model.keras`` (tf_keras) and ``trained.json``
-(the :class:`TrainedModel` record).
+(the :class:`TrainedModel` record); with ``keep_initial``, ``initial.keras`` (the weights before training,
+which double-shot pruning scores against). The compression stage writes the pruned model and its
+record into ``<work>/pruned/<variant>/`` (``pruned.keras``, ``trained.json``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class TrainedModel:
     duration_s: float
     distilled: bool
     source: str = "trained"
+    compression: dict | None = None  # what pruning removed (manifest ``pruning``); None: not pruned
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -150,11 +153,13 @@ def train_variant(
     config: TrainingConfig,
     out_dir: Path,
     teacher: dict[str, np.ndarray] | None = None,
+    keep_initial: bool = False,
 ) -> TrainedModel:
     """Trains ``spec`` from scratch and writes the artifact into ``out_dir``.
 
     ``teacher`` (optional) holds the master's probabilities for the ``train`` and ``val`` frames;
-    when given, the minion is distilled with ``config.distillation``.
+    when given, the minion is distilled with ``config.distillation``. ``keep_initial`` also saves the
+    untrained network (``initial.keras``) for the compression stage.
     """
     from mmnet.pipeline._tf import keras, tf
 
@@ -171,6 +176,8 @@ def train_variant(
     std = np.asarray(preprocessing.std, np.float32)
 
     model = build_model(spec, channels=channels, num_classes=num_classes)
+    if keep_initial:
+        model.save(str(out_dir / "initial.keras"))
     distilled = teacher is not None
     if distilled:
         targets = {

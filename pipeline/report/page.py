@@ -475,6 +475,33 @@ def _models_section(data: Mapping, words: Words) -> list[str]:
                    rows, numeric=(3, 4, 6, 7, 8, 9, 10, 11))]
 
 
+def _pruning_section(data: Mapping, words: Words) -> list[str]:
+    """The compression stage's results: what was removed and the accuracy before and after, per pruned model."""
+    pruned = [m for m in data["models"] if m.get("pruning")]
+    if not pruned:
+        return []
+    rows = []
+    for m in pruned:
+        p = m["pruning"]
+        level = (f"{pct(p['sparsity'])} of weights (target {pct(p['target_sparsity'])})" if "target_sparsity" in p
+                 else f"{pct(p.get('channel_keep'))} of channels kept, {pct(p['sparsity'])} of weights removed")
+        rows.append([m["id"], f"{p['method']} ({p['metric']})", level, num(p.get("retrain_epochs")),
+                     pct(p.get("dense_keras_val_accuracy")), pct(m["metrics"].get("keras_val_accuracy")),
+                     pct(m["metrics"].get("val_accuracy")), pct(p.get("dense_keras_test_accuracy")),
+                     pct(m["metrics"].get("keras_test_accuracy")), pct(m["metrics"].get("test_accuracy")),
+                     f"{num(p.get('dense_params'))} → {num(m['params'])}", f"{m['bytes'] / 1024:.1f}",
+                     ms(m.get("latency_ms")), "yes" if m["blessed"] else "no"])
+    return ['<h2 id="pruning">Pruning</h2>',
+            "<p>Models the build's compression stage pruned and retrained before export. Dense: the trained "
+            "model before pruning (Keras); pruned: the retrained Keras model; TFLite: the deployed artifact, "
+            "which the parity gate compared with the pruned Keras model. Unstructured sparsity keeps every "
+            "kernel's shape, so size and latency stay the dense model's; channel pruning makes them smaller.</p>",
+            _table(["id", "method", "removed", "retrain epochs", f"dense val {words.short}",
+                    f"pruned val {words.short}", f"TFLite val {words.short}", f"dense test {words.short}",
+                    f"pruned test {words.short}", f"TFLite test {words.short}", "params", "KB", "latency",
+                    "blessed"], rows, numeric=(3, 4, 5, 6, 7, 8, 9, 11, 12))]
+
+
 def _environment_section(data: Mapping, plots: Mapping[str, str]) -> list[str]:
     parts = ['<h2 id="network">Network profiles</h2>']
     rows = []
@@ -538,7 +565,8 @@ def render_page(data: Mapping, plots: Mapping[str, str]) -> str:
     nav = [("summary", "summary"), ("chosen", "chosen system"),
            *([("detectors", "detectors")] if data.get("detectors") is not None else []), ("selection", "selection"),
            ("placement", "placement"), ("outcomes", "outcomes"), ("calibration", "calibration"),
-           ("models", "models"), ("network", "network"), ("device", "device"),
+           ("models", "models"), *([("pruning", "pruning")] if any(m.get("pruning") for m in data["models"]) else []),
+           ("network", "network"), ("device", "device"),
            ("latency-model", "latency model"), ("test-check", "test check"), ("notes", "notes")]
     notes = data.get("notes") or []
     body = [
@@ -551,6 +579,7 @@ def render_page(data: Mapping, plots: Mapping[str, str]) -> str:
         *_outcomes_section(data, words),
         *_calibration_section(data, plots),
         *_models_section(data, words),
+        *_pruning_section(data, words),
         *_environment_section(data, plots),
         *_test_check_section(data, words),
         '<h2 id="notes">Notes</h2>',

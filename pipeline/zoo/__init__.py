@@ -1,4 +1,5 @@
-"""The model zoo: minion families (MobileNetV1/V2, MnasNet-A1), the ResNet master and their costs.
+"""The model zoo: minion families (MobileNetV1/V2, MnasNet-A1), the masters (ResNet, LeNet-5, a small
+VGG) and their costs.
 
 :mod:`~mmnet.pipeline.zoo.families` and :mod:`~mmnet.pipeline.zoo.spec` (``VariantSpec`` names a
 variant) need no TensorFlow; :mod:`~mmnet.pipeline.zoo.registry` (``build_model``) imports it, and

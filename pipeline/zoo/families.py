@@ -3,7 +3,8 @@
 Validating a config or a variant name needs only these facts, so ``mmnet configure`` and config
 loading import this module; the Keras builders (:mod:`mmnet.pipeline.zoo.registry`) are imported
 only where a model is built. Minions are the small ImageNet architectures the dissertation (ch. 5)
-derives speculative models from; the master is the clearly heavier CIFAR ResNet. Families are
+derives speculative models from; the masters are the clearly heavier CIFAR ResNet, and LeNet-5 and
+a small VGG, the plain conv/FC chains chapter 7 prunes (LeNet-5 is the small master of Table 4.1). Families are
 looked up in :data:`FAMILIES`, never chosen by comparing names.
 """
 
@@ -47,6 +48,10 @@ FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             ModelFamily("mnasnet", "minion", "MnasNet-A1 (Tan et al. 2019): NAS-found MBConv/SE blocks, ReLU"),
             ModelFamily("resnet", "master",
                         "ResNet-20 for small frames (He et al. 2016, CIFAR variant): 3 stages of basic blocks"),
+            ModelFamily("lenet5", "master",
+                        "LeNet-5 (LeCun et al. 1998): conv 6@5x5, pool, conv 16@5x5, pool, FC 120, 84; ch. 4 and 7"),
+            ModelFamily("vgg_small", "master",
+                        "small VGG (Simonyan & Zisserman 2015): 3 stages of 2 conv 3x3 (32/64/128), FC 128"),
         )
     }
 )

@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline._tf import keras
-from mmnet.pipeline.zoo import mnasnet, mobilenet_v1, mobilenet_v2, resnet
+from mmnet.pipeline.zoo import lenet5, mnasnet, mobilenet_v1, mobilenet_v2, resnet, vgg_small
 from mmnet.pipeline.zoo.families import FAMILIES
 from mmnet.pipeline.zoo.spec import VariantSpec
 
@@ -25,6 +25,8 @@ BUILDERS: Mapping[str, Callable[..., keras.Model]] = MappingProxyType(
         "mobilenet_v2": mobilenet_v2.build,
         "mnasnet": mnasnet.build,
         "resnet": resnet.build,
+        "lenet5": lenet5.build,
+        "vgg_small": vgg_small.build,
     }
 )
 if set(BUILDERS) != set(FAMILIES):  # a family without a builder (or the reverse) is a bug here

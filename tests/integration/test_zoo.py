@@ -1,4 +1,4 @@
-"""The model zoo's Keras side: the registry's build arguments, the layer rules and the four families'
+"""The model zoo's Keras side: the registry's build arguments, the layer rules and the families'
 architectures (built, not trained).
 """
 
@@ -78,7 +78,7 @@ def test_every_family_builds_on_the_grid(family, alpha, resolution):
     assert model.get_layer("stem").output_shape[1] == resolution
 
 
-@pytest.mark.parametrize("family", ["mobilenet_v1", "mobilenet_v2", "mnasnet", "resnet"])
+@pytest.mark.parametrize("family", ["mobilenet_v1", "mobilenet_v2", "mnasnet", "resnet", "lenet5", "vgg_small"])
 def test_builds_have_deterministic_names_and_predict_probabilities(family):
     first = _model(family, 0.25, 16)
     second = build_model(VariantSpec(family, 0.25, 16), channels=1, num_classes=10)
@@ -155,3 +155,29 @@ def test_resnet_master_is_resnet20_and_clearly_heavier():
     master = keras_model_costs(model).macs
     smallest_minion = keras_model_costs(_model("mobilenet_v1", 0.25, 16)).macs
     assert master >= 10 * smallest_minion
+
+
+def test_lenet5_has_lecun_maps_on_28x28_and_adapts_to_8x8():
+    model = _model("lenet5", 1.0, 28)
+    assert [model.get_layer(n).output_shape[1:] for n in ("conv1", "pool1", "conv2", "pool2")] == [
+        (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16)
+    ]
+    assert [model.get_layer(n).units for n in ("fc1", "fc2", "logits")] == [120, 84, 10]
+    assert model.get_layer("fc1").input_shape[-1] == 400
+    # 61,706 parameters: LeNet-5 with ReLU and max pooling on 10 classes, counted by hand
+    assert model.count_params() == (25 * 6 + 6) + (150 * 16 + 16) + (400 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+    small = _model("lenet5", 1.0, 8)
+    assert small.get_layer("conv2").padding == "same"
+    assert small.get_layer("pool2").output_shape[1:] == (2, 2, 16)
+    assert [layer.units for layer in _layers_of(_model("lenet5", 0.5, 16), keras.layers.Dense)] == [60, 42, 10]
+
+
+def test_vgg_small_stages_and_head():
+    model = _model("vgg_small", 1.0, 32)
+    widths = [model.get_layer(f"stage{s}_conv{c}").filters for s in (1, 2, 3) for c in (1, 2)]
+    assert widths == [32, 32, 64, 64, 128, 128]
+    assert model.get_layer("stage3_pool").output_shape[1:] == (4, 4, 128)
+    assert model.get_layer("fc").units == 128
+    assert _model("vgg_small", 1.0, 8).get_layer("stage3_pool").output_shape[1:] == (1, 1, 128)
+    assert _model("vgg_small", 0.25, 16).get_layer("stage1_conv1").filters == 8
+    assert keras_model_costs(model).macs >= 10 * keras_model_costs(_model("lenet5", 1.0, 28)).macs

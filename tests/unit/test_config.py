@@ -128,3 +128,36 @@ def test_json_config_equals_yaml_config(tmp_path):
     json_path = tmp_path / "digits.json"
     json_path.write_text(json.dumps(yaml_config.to_json()))
     assert load_config(json_path) == yaml_config
+
+
+@pytest.mark.parametrize(
+    ("compression", "message"),
+    [
+        ({"method": "snip"}, "compression.method is 'snip'; expected one of ['double_shot', 'channels']"),
+        ({"sparsity": 1.0}, "compression.sparsity is 1.0; expected a finite number in [0, 1)"),
+        ({"roles": []}, "compression.roles is []; expected at least one of 'master', 'minion'"),
+        ({"roles": ["teacher"]}, "compression.roles[0] is 'teacher'; expected one of ['master', 'minion']"),
+        ({"metric": "size"}, "compression.metric is 'size'; expected one of ['magnitude', 'movement', "
+                             "'magnitude_increase', 'weighted_movement', 'weighted_magnitude_increase']"),
+        ({"variants": ["resnet-a1.00-r16"]},
+         "compression.variants[0] is 'resnet-a1.00-r16'; expected the name of a trained minion "
+         "(['mnasnet-a0.25-r12', 'mnasnet-a0.25-r8', 'mnasnet-a0.50-r12', 'mnasnet-a0.50-r8', "
+         "'mobilenet_v2-a0.25-r12', 'mobilenet_v2-a0.25-r8', 'mobilenet_v2-a0.50-r12', 'mobilenet_v2-a0.50-r8'])"),
+    ],
+)
+def test_bad_compression_fields_are_named(compression, message):
+    with pytest.raises(ConfigError) as e:
+        config_from_mapping(_with(compression=compression))
+    assert str(e.value) == message
+
+
+def test_compression_is_off_by_default_and_selects_roles_and_variants():
+    assert not config_from_mapping(BASE).compression.applies_to("mnasnet-a0.25-r8", "minion")
+    config = config_from_mapping(_with(compression={"enabled": True, "roles": ["master", "minion"],
+                                                    "variants": ["resnet-a1.00-r16", "mnasnet-a0.25-r8"]}))
+    compression = config.compression
+    assert compression.applies_to("resnet-a1.00-r16", "master")
+    assert compression.applies_to("mnasnet-a0.25-r8", "minion")
+    assert not compression.applies_to("mnasnet-a0.50-r8", "minion")
+    every_minion = config_from_mapping(_with(compression={"enabled": True})).compression
+    assert every_minion.applies_to("mnasnet-a0.50-r8", "minion") and not every_minion.applies_to("resnet-a1.00-r16", "master")

@@ -688,3 +688,21 @@ def test_report_files_keeps_only_local_files(tmp_path):
         '<img src="plots/a%20b.png?v=1"><a href="model_card.md#limits">x</a><img src="plots/a%20b.png">',
         encoding="utf-8")
     assert report_files(index) == ["plots/a b.png", "model_card.md"]
+
+
+def test_pruning_table_only_when_a_model_was_pruned():
+    data = make_report_data()
+    plots = {key: PLOT_FILES[key] for key in plots_with_data(data)}
+    assert 'id="pruning"' not in render_page(validate_report_data(data), plots)
+    minion = next(m for m in data["models"] if m["role"] == "minion")
+    minion["metrics"]["keras_val_accuracy"] = 0.9512
+    minion["pruning"] = {"method": "double_shot", "metric": "weighted_movement", "sparsity": 0.9001,
+                         "target_sparsity": 0.9, "retrain_epochs": 5, "dense_keras_val_accuracy": 0.9634,
+                         "dense_params": 12345, "layers": [{"name": "conv", "weights": 10, "zeros": 9, "sparsity": 0.9}]}
+    text = render_page(validate_report_data(data), plots)
+    section = text[text.index('<h2 id="pruning">'):]
+    section = section[:section.index("<h2", 5)]
+    assert minion["id"] in section and "double_shot (weighted_movement)" in section
+    assert "90.01% of weights (target 90.00%)" in section
+    assert "96.34%" in section and "95.12%" in section  # dense and pruned Keras val accuracy
+    assert '<a href="#pruning">' in text

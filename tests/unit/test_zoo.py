@@ -21,7 +21,7 @@ def test_name_artifact_id_and_parse_round_trip():
     assert spec.artifact_id("int8") == "mobilenet_v2-a0.50-r24-int8"
     assert [spec.artifact_id(p) for p in PRECISIONS] == [f"{spec.name}-{p}" for p in PRECISIONS]
     assert VariantSpec.parse(spec.name) == spec
-    for name in ("resnet-a1.00-r32", "mnasnet-a0.35-r8", "mobilenet_v1-a4.00-r1024"):
+    for name in ("resnet-a1.00-r32", "mnasnet-a0.35-r8", "mobilenet_v1-a4.00-r1024", "lenet5-a1.00-r28", "vgg_small-a0.50-r8"):
         assert VariantSpec.parse(name).name == name
 
 
@@ -35,7 +35,7 @@ def test_alpha_is_normalised_so_equal_names_mean_equal_specs():
 @pytest.mark.parametrize(
     "family, alpha, resolution, message",
     [
-        ("vgg16", 1.0, 32, r"family must be one of mobilenet_v1, mobilenet_v2, mnasnet, resnet, got 'vgg16'"),
+        ("vgg16", 1.0, 32, r"family must be one of mobilenet_v1, mobilenet_v2, mnasnet, resnet, lenet5, vgg_small, got 'vgg16'"),
         (None, 1.0, 32, "family must be one of"),
         ("resnet", 0.0, 32, r"alpha must be in \(0, 4\], got 0.0"),
         ("resnet", -0.5, 32, r"alpha must be in \(0, 4\], got -0.5"),
@@ -84,9 +84,9 @@ def test_artifact_id_rejects_unknown_precision():
 
 
 def test_registry_roles_and_read_only():
-    assert family_names() == ("mobilenet_v1", "mobilenet_v2", "mnasnet", "resnet")
+    assert family_names() == ("mobilenet_v1", "mobilenet_v2", "mnasnet", "resnet", "lenet5", "vgg_small")
     assert family_names("minion") == ("mobilenet_v1", "mobilenet_v2", "mnasnet")
-    assert family_names("master") == ("resnet",)
+    assert family_names("master") == ("resnet", "lenet5", "vgg_small")
     assert all(FAMILIES[name].name == name and FAMILIES[name].description for name in FAMILIES)
     with pytest.raises(TypeError):
         FAMILIES["vgg"] = FAMILIES["resnet"]  # type: ignore[index]
