@@ -12,11 +12,12 @@ checks the converted model on real activations and on ties, saturation, flush an
 - Normal range: ``E = floor(log2 a)`` read exactly from the float32 exponent field (BITCAST to
   int32, FLOOR_DIV by 2^23); ``round(a · 2^(m-E)) · 2^(E-m)`` is exact (power-of-two scalings of a
   float32 normal, the product below 2^24) and ROUND is half-to-even in TF and in LiteRT's kernel, so
-  ties go to the even mantissa and a carry moves to the next binade. Powers of two are built from
+  ties go to the even mantissa and a carry moves to the next binade; with 0 mantissa bits a tie
+  goes to the even exponent code instead (a SELECT on FLOOR_MOD). Powers of two are built from
   their bit pattern (BITCAST of ``(k + 127) · 2^23``).
 - Underflow, as the codec's compressor rule: ``a <= Min/2`` → 0, ``Min/2 < a < Min`` → ``Min``.
-- Sign: ``-r`` where ``x < 0``, ``r`` where ``x > 0``, ``x`` itself where ``x`` is ±0, so a negative
-  value that flushes becomes ``-0.0`` and zeros keep their sign, as the codec does.
+- Sign: ``r · -1`` where the sign bit of ``x`` is set, else ``r``, so a negative value that flushes
+  becomes ``-0.0`` and zeros keep their sign, as the codec does.
 
 Only signed formats without subnormals (what the search produces) are emulated, and only those
 whose scalings ``2^(±(E - m))`` stay float32 normals; another format is a ConfigError naming it.
@@ -67,11 +68,21 @@ class CustomFloatQuantize(keras.layers.Layer):
         a = tf.minimum(tf.abs(x), tf.constant(fmt.max_value, tf.float32))
         normal_input = tf.maximum(a, tf.constant(fmt.min_normal, tf.float32))
         exponent = tf.math.floordiv(tf.bitcast(normal_input, tf.int32), 1 << _F32_MANTISSA) - _F32_BIAS
-        rounded = tf.round(normal_input * _pow2(m - exponent)) * _pow2(exponent - m)
+        scaled = normal_input * _pow2(m - exponent)  # in [2^m, 2^(m+1)): the significand in mantissa units
+        steps = tf.round(scaled)
+        if m == 0:
+            # With no mantissa bits the neighbours are 2^E and 2^(E+1): a tie goes to the even exponent
+            # code E + bias, which ROUND's even integer (2, i.e. up) does not know about.
+            down = tf.math.floormod(exponent + fmt.bias, 2) == 0
+            steps = tf.where((scaled == 1.5) & down, tf.ones_like(steps), steps)
+        rounded = steps * _pow2(exponent - m)
         min_normal = tf.constant(fmt.min_normal, tf.float32)
         underflow = tf.where(a > tf.constant(fmt.min_normal / 2, tf.float32), min_normal, tf.zeros_like(a))
         magnitude = tf.where(a >= min_normal, rounded, underflow)
-        return tf.where(x < 0, -magnitude, tf.where(x > 0, magnitude, x))
+        # The sign from the bit pattern, not from x < 0: TF's CPU kernels flush float32 subnormals, so a
+        # comparison misses a tiny negative (and -0.0); x * -1 rather than NEG: LiteRT's NEG turned 0 into +0.
+        negative = tf.bitcast(x, tf.int32) < 0
+        return tf.where(negative, magnitude * tf.constant(-1.0, tf.float32), magnitude)
 
     def compute_output_shape(self, input_shape):
         return input_shape
