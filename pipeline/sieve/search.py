@@ -16,8 +16,9 @@ Every weight and activation tensor of a float model gets its own small floating-
 
 Tensors that each keep the target alone need not keep it together (§4.4.1: "because of the
 aggregation of precision losses"). Each combined model is evaluated; when it misses its target the
-search records why — every reduced tensor's gain when it alone goes back to its exact-model format
-— and, with ``repair``, puts back the tensor with the largest gain until the target holds. The
+search records why — every reduced tensor's gain when it alone steps back to its next wider trial
+(from its widest, to float32) — and, with ``repair``, steps back the tensor with the largest gain
+until the target holds. The
 steps are in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
@@ -77,7 +78,7 @@ class SearchConfig:
     stop_accuracy: float = 0.998  # normalised val accuracy below which the mantissa sweep stops
     accurate_target: float = 1.0  # normalised accuracy of the accurate model's per-tensor picks
     approximate_target: float = 0.999  # and of the approximate model's
-    repair: bool = True  # put tensors back to their exact format until a combined model keeps its target
+    repair: bool = True  # step tensors back toward float32 until a combined model keeps its target
 
     def __post_init__(self) -> None:
         check_number("sieve.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
@@ -223,9 +224,12 @@ def average_bits(tensors: tuple[TensorInfo, ...], formats: Mapping[str, FloatFor
     return sum(t.elements * (formats[t.name].width if t.name in formats else FLOAT32_BITS) for t in chosen) / total
 
 
-def _step_back(name: str, formats: Mapping[str, FloatFormat], exact: Mapping[str, FloatFormat]) -> FloatFormat | None:
-    """The next format back toward float32: the exact model's, then none (float32)."""
-    return exact[name] if formats[name] != exact[name] else None
+def _step_back(sweep: TensorSweep, current: FloatFormat) -> FloatFormat | None:
+    """The next format back toward float32: the tensor's next wider trial (by width, then mantissa
+    bits), or None (float32) from its widest."""
+    key = (current.width, current.mantissa_bits)
+    wider = [t.format for t in sweep.trials if (t.format.width, t.format.mantissa_bits) > key]
+    return min(wider, key=lambda f: (f.width, f.mantissa_bits, -f.exponent_bits)) if wider else None
 
 
 def _apply(formats: Mapping[str, FloatFormat], name: str, fmt: FloatFormat | None) -> dict[str, FloatFormat]:
@@ -264,7 +268,7 @@ class CombinedModel:
 
 
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
-            config: SearchConfig, exact: Mapping[str, FloatFormat] | None = None) -> CombinedModel:
+            config: SearchConfig) -> CombinedModel:
     """The ``name`` model (exact / accurate / approximate) from the sweeps, evaluated and repaired."""
     target = config.target(name)
     picks = {s.tensor.name: pick_trial(s, target) for s in sweeps}
@@ -274,10 +278,11 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
     formats, accuracy = dict(picked), picked_accuracy
     losses: list[dict[str, Any]] = []
     repairs: list[str] = []
-    while target is not None and exact is not None and accuracy / baseline < target:
+    by_name = {s.tensor.name: s for s in sweeps}
+    while target is not None and accuracy / baseline < target:
         # Which reduced tensors cost the combination its accuracy: each one stepped back alone, to
-        # its exact-model format, or from there to float32.
-        steps = {k: _step_back(k, formats, exact) for k in formats}
+        # its next wider trial, or from its widest to float32.
+        steps = {k: _step_back(by_name[k], formats[k]) for k in formats}
         if not steps:
             break
         gains = {k: evaluator.accuracy(_apply(formats, k, step)) - accuracy for k, step in steps.items()}
@@ -285,7 +290,7 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
                                                        sorted(gains.items(), key=lambda kv: -kv[1])}})
         if not config.repair:
             break
-        # the largest gain; of equals, a step to the exact format before one to float32
+        # the largest gain; of equals, a step to a wider format before one to float32
         worst = max(steps, key=lambda k: (gains[k], steps[k] is not None, -formats[k].width))
         step = steps[worst]
         repairs.append(f"{worst}: {formats[worst].name} -> {step.name if step else 'float32'} "
@@ -344,10 +349,7 @@ def run_search(evaluator: Evaluator, config: SearchConfig | None = None, *, mode
         raise ConfigError("the model's baseline val accuracy is 0; there is no accuracy to normalise against")
     sweeps = tuple(sweep_tensor(t, lambda fmt, name=t.name: counting.accuracy({name: fmt}), baseline, config)
                    for t in evaluator.tensors)
-    exact = combine("exact", sweeps, counting, baseline, config)
-    models = {"exact": exact}
-    for name in ("accurate", "approximate"):
-        models[name] = combine(name, sweeps, counting, baseline, config, exact=exact.formats)
+    models = {name: combine(name, sweeps, counting, baseline, config) for name in MODEL_NAMES}
     return SearchResult(config=config, baseline_accuracy=baseline, sweeps=sweeps, models=models,
                         evaluations=counting.count, search_seconds=time.monotonic() - started,
                         model_name=model_name, notes=notes)

@@ -99,26 +99,24 @@ def test_combination_records_why_it_loses_and_repairs_to_the_target():
     evaluator = _Interacting()
     sweeps = (_sweep("a/kernel", [("e4m6b8", 1.0), ("e4m2b8", 1.0)]),
               _sweep("b/kernel", [("e4m6b8", 1.0), ("e4m1b8", 1.0)]))
-    exact = {"a/kernel": FloatFormat.parse("e4m2b8"), "b/kernel": FloatFormat.parse("e4m6b8")}
-    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(), exact=exact)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig())
     assert model.picked_accuracy == 0.95  # each alone 100%, together not
-    # a is at its exact format already, so its step back is to float32: the same gain, taken second
+    # either one stepped back to m6 alone ends the loss; of equal gains the narrower format steps back
     assert model.losses[0]["gains"] == {"b/kernel": pytest.approx(0.05), "a/kernel": pytest.approx(0.05)}
     assert model.repairs == ("b/kernel: e4m1b8 -> e4m6b8 (+0.0500 accuracy)",)
     assert model.normalized == 1.0 and model.formats["b/kernel"].name == "e4m6b8"
 
-    unrepaired = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair=False), exact=exact)
+    unrepaired = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair=False))
     assert unrepaired.normalized == 0.95 and unrepaired.losses and not unrepaired.repairs
 
 
-def test_repair_steps_back_to_float32_when_the_exact_formats_lose_too():
+def test_repair_steps_back_to_float32_from_the_widest_trial():
     class Lossy(_Interacting):
         def accuracy(self, formats):
             return 0.9 if formats else 1.0  # any reformatted tensor loses
 
     sweeps = (_sweep("a/kernel", [("e4m6b8", 1.0)]), _sweep("b/kernel", [("e4m6b8", 1.0)]))
-    exact = {s.tensor.name: s.trials[0].format for s in sweeps}
-    model = combine("accurate", sweeps, Lossy(), 1.0, SearchConfig(), exact=exact)
+    model = combine("accurate", sweeps, Lossy(), 1.0, SearchConfig())
     assert model.formats == {} and model.normalized == 1.0
     assert [r.endswith("-> float32 (+0.0000 accuracy)") for r in model.repairs] == [True, False]
 
@@ -172,3 +170,18 @@ def test_search_on_a_numpy_network_keeps_the_targets_with_fewer_bits():
     assert doc["schema"] == "mmnet.sieve-search/1"
     assert set(doc["models"]) == {"exact", "accurate", "approximate"}
     assert doc["models"]["accurate"]["avg_bits_per_weight"] == pytest.approx(accurate.weight_bits, abs=1e-4)
+
+
+def test_report_tables_and_plots_from_the_search_artifact(tmp_path):
+    from mmnet.pipeline.sieve.report import formats_table, plot_formats, plot_pareto, summary_table
+
+    doc = json.loads(json.dumps(run_search(_NumpyNet(), model_name="numpy-mlp").to_json()))
+    table = formats_table(doc)
+    assert table.count("\n") == 2 + len(doc["tensors"])
+    accurate_fc1 = doc["models"]["accurate"]["formats"].get("fc1/kernel", "float32")
+    assert f"`{accurate_fc1}`" in table.splitlines()[3]  # the fc1 row (second tensor) names the accurate pick
+    summary = summary_table(doc, {"float32": 0.9, "exact": 0.9, "accurate": 0.9})
+    assert "| accurate |" in summary and "90.00% |" in summary
+    assert f"{doc['models']['accurate']['avg_bits_per_weight']:.2f}" in summary
+    for path in (plot_formats(doc, tmp_path / "formats.png"), plot_pareto(doc, tmp_path / "pareto.png", {"float32": 0.9})):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
