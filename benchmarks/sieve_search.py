@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     from mmnet.pipeline.prepare import load_prepared_splits, prepare_data
     from mmnet.pipeline.sieve.keras_graph import CachedEvaluator, deployed_model, fold_batch_norm
     from mmnet.pipeline.sieve.report import formats_table, plot_formats, plot_pareto, summary_table
-    from mmnet.pipeline.sieve.search import SearchConfig, run_search
+    from mmnet.pipeline.sieve.search import SearchConfig, run_search, validate_search_document
     from mmnet.pipeline.train import load_keras_model, train_variant
 
     started = time.monotonic()
@@ -176,6 +176,7 @@ def run(args: argparse.Namespace, out: Path) -> dict:
         "splits": {"val": len(x_val), "test": len(x_test)},
         "keras_float_val_accuracy": float(np.mean(np.argmax(model.predict(x_val, verbose=0), axis=1) == splits.val.labels)),
     })
+    validate_search_document(doc, source=str(out / "sieve_search.json"))
     (out / "sieve_search.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (out / "formats.md").write_text(formats_table(doc), encoding="utf-8")
     plot_formats(doc, out / "formats.png")

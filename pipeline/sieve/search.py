@@ -43,7 +43,8 @@ from mmnet.format.custom_float import (
     covering_bias,
     covering_exponent_range,
 )
-from mmnet.format.errors import ConfigError
+from mmnet.format.documents import validate_document
+from mmnet.format.errors import ConfigError, DataError
 
 __all__ = [
     "SearchConfig",
@@ -60,6 +61,7 @@ __all__ = [
     "run_search",
     "MODEL_NAMES",
     "FLOAT32_BITS",
+    "validate_search_document",
 ]
 
 FLOAT32_BITS = 32
@@ -323,6 +325,11 @@ class SearchResult:
                 "search_seconds": round(self.search_seconds, 3), "notes": list(self.notes),
                 "tensors": [s.to_json() for s in self.sweeps],
                 "models": {k: v.to_json() for k, v in self.models.items()}}
+
+
+def validate_search_document(doc: Any, source: str = "sieve_search.json") -> None:
+    """Checks a search artifact against ``schemas/sieve_search.schema.json``; DataError naming the JSON path."""
+    validate_document(doc, "sieve_search", source=source, package="mmnet.pipeline.sieve", error=DataError)
 
 
 class _Counting:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mmnet.format.custom_float import ExponentHistogram, FloatFormat, exponent_histogram, quantize
-from mmnet.format.errors import ConfigError
+from mmnet.format.errors import ConfigError, DataError
 from mmnet.pipeline.sieve.search import (
     SearchConfig,
     TensorInfo,
@@ -21,6 +21,7 @@ from mmnet.pipeline.sieve.search import (
     pick_trial,
     run_search,
     sweep_tensor,
+    validate_search_document,
 )
 
 
@@ -167,6 +168,10 @@ def test_search_on_a_numpy_network_keeps_the_targets_with_fewer_bits():
         assert ms == list(range(6, 6 - len(ms), -1))  # 6 → 0, in order
     assert result.evaluations >= 1 + sum(len(s.trials) for s in result.sweeps) + 3
     doc = json.loads(json.dumps(result.to_json()))
+    validate_search_document(doc)
+    doc["models"]["accurate"]["formats"]["fc1/kernel"] = "e9m3b7"
+    with pytest.raises(DataError, match=r"sieve_search.json: \$.models.accurate.formats\['fc1/kernel'\]"):
+        validate_search_document(doc)
     assert doc["schema"] == "mmnet.sieve-search/1"
     assert set(doc["models"]) == {"exact", "accurate", "approximate"}
     assert doc["models"]["accurate"]["avg_bits_per_weight"] == pytest.approx(accurate.weight_bits, abs=1e-4)
