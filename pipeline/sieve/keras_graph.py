@@ -186,6 +186,8 @@ class CachedEvaluator:
     """
 
     def __init__(self, folded, x: np.ndarray, y: np.ndarray) -> None:
+        # A private copy: evaluations assign rounded kernels to its layers, never to the caller's model.
+        folded = _rebuild(folded, fold=False, weight_formats={}, activation_formats={}, name=f"{folded.name}_evaluated")
         self.graph = _graph(folded)
         self.output_layer = folded.outputs[0]._keras_history.layer.name  # noqa: SLF001
         self.y = np.asarray(y)

@@ -159,3 +159,12 @@ def test_folding_keeps_the_model_and_the_deployed_search_result_runs_in_litert()
     np.testing.assert_allclose(litert, cached, atol=1e-5)
     assert float(np.mean(litert.argmax(axis=1) == y_val)) == pytest.approx(accurate.accuracy, abs=1 / len(y_val))
     assert tf.reduce_all(tf.equal(deployed(x_val).numpy().argmax(1), cached.argmax(1)))
+
+
+def test_evaluations_leave_the_callers_model_unchanged():
+    folded = fold_batch_norm(_trained_cnn())
+    before = [w.copy() for w in folded.get_weights()]
+    _, _, x_val, y_val = _digits()
+    evaluator = CachedEvaluator(folded, x_val[:50], y_val[:50])
+    evaluator.accuracy({"conv1/kernel": FloatFormat.parse("e2m0b5"), "classifier/kernel": FloatFormat.parse("e2m0b5")})
+    assert all(np.array_equal(a, b) for a, b in zip(before, folded.get_weights()))
