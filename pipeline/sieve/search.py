@@ -29,6 +29,7 @@ activations; the unit tests use a numpy model.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ FLOAT32_BITS = 32
 MODEL_NAMES = ("exact", "accurate", "approximate")
 KINDS = ("weight", "activation")
 SEARCH_SCHEMA = "mmnet.sieve-search/1"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -354,9 +357,12 @@ def run_search(evaluator: Evaluator, config: SearchConfig | None = None, *, mode
     baseline = counting.accuracy({})
     if baseline <= 0:
         raise ConfigError("the model's baseline val accuracy is 0; there is no accuracy to normalise against")
-    sweeps = tuple(sweep_tensor(t, lambda fmt, name=t.name: counting.accuracy({name: fmt}), baseline, config)
-                   for t in evaluator.tensors)
-    models = {name: combine(name, sweeps, counting, baseline, config) for name in MODEL_NAMES}
-    return SearchResult(config=config, baseline_accuracy=baseline, sweeps=sweeps, models=models,
+    sweeps = []
+    for i, tensor in enumerate(evaluator.tensors, start=1):
+        sweeps.append(sweep_tensor(tensor, lambda fmt, name=tensor.name: counting.accuracy({name: fmt}), baseline, config))
+        log.info("swept %s (%d of %d): %d trials; %d evaluations in %.1f s so far", tensor.name, i,
+                 len(evaluator.tensors), len(sweeps[-1].trials), counting.count, time.monotonic() - started)
+    models = {name: combine(name, tuple(sweeps), counting, baseline, config) for name in MODEL_NAMES}
+    return SearchResult(config=config, baseline_accuracy=baseline, sweeps=tuple(sweeps), models=models,
                         evaluations=counting.count, search_seconds=time.monotonic() - started,
                         model_name=model_name, notes=notes)
