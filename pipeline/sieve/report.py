@@ -103,8 +103,11 @@ def plot_pareto(doc: dict[str, Any], path: Path, test_accuracy: dict[str, float]
         xs = [doc["models"][m][key] for m in MODEL_NAMES]
         ys = [100 * doc["models"][m]["normalized"] for m in MODEL_NAMES]
         axis.plot(xs, ys, marker=marker, label=f"{label} (val)")
+        labels: dict[tuple[float, float], list[str]] = {}
         for x, y, name in zip(xs, ys, MODEL_NAMES):
-            axis.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            labels.setdefault((x, y), []).append(name)  # models with the same formats share a point
+        for (x, y), names in labels.items():
+            axis.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if test_accuracy and "float32" in test_accuracy:
             test = [100 * test_accuracy[m] / test_accuracy["float32"] for m in MODEL_NAMES if m in test_accuracy]
             axis.plot(xs[:len(test)], test, marker=marker, linestyle=":", label=f"{label} (test, LiteRT)")
