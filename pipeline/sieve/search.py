@@ -302,6 +302,7 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
                        f"({gains[worst]:+.4f} accuracy)")
         formats = _apply(formats, worst, step)
         accuracy = evaluator.accuracy(formats)
+        log.info("%s model, repair %d: %s; now %.4f of baseline", name, len(repairs), repairs[-1], accuracy / baseline)
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,
