@@ -39,7 +39,8 @@ def test_wheel_holds_every_layer_and_schema(wheel_files):
                      "mmnet/benchmarks/bench.py", "mmnet/harness/driver.py", "mmnet/cli/main.py",
                      "mmnet/format/schemas/manifest.schema.json", "mmnet/format/schemas/runtime_config.schema.json",
                      "mmnet/harness/schemas/app_result.schema.json",
-                     "mmnet/benchmarks/schemas/bench_results.schema.json"):
+                     "mmnet/benchmarks/schemas/bench_results.schema.json",
+                     "mmnet/pipeline/sieve/schemas/sieve_search.schema.json"):
         assert expected in wheel_files
     assert any(name.startswith("mmnet/server/") and name.endswith(".py") for name in wheel_files)
 

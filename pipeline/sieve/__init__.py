@@ -1,0 +1,7 @@
+"""SIEVE (dissertation ch. 4): speculative models from per-tensor custom number formats.
+
+``search`` (TF-free) is the §4.4.1 format search over an evaluator; ``keras_graph`` folds batch
+norm, evaluates a Keras model with cached activations and builds the deployed model; ``emulation``
+is the Keras layer that rounds activations inside the TFLite model; ``report`` writes the tables
+and plots.
+"""
