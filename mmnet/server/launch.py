@@ -207,11 +207,9 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def child_command(bundle_dir: str | Path, *, host: str, port: int, config: ServerConfig) -> list[str]:
-    """The command line of ``python -m mmnet.server`` serving ``bundle_dir`` with ``config``,
-    all but its token (which travels in the environment, never on a command line)."""
-    command = [
-        sys.executable, "-m", "mmnet.server", str(bundle_dir),
+def _connection_options(host: str, port: int, config: ServerConfig) -> list[str]:
+    """The command-line options of ``python -m mmnet.server`` that both servers take from ``config``."""
+    return [
         "--host", host,
         "--port", str(port),
         "--max-body-bytes", str(config.max_body_bytes),
@@ -221,8 +219,14 @@ def child_command(bundle_dir: str | Path, *, host: str, port: int, config: Serve
         "--header-timeout-s", repr(float(config.header_timeout_s)),
         "--keep-alive-s", repr(float(config.keep_alive_s)),
         "--max-connections", str(config.max_connections),
-        "--max-active-predicts", str(config.max_active_predicts),
     ]
+
+
+def child_command(bundle_dir: str | Path, *, host: str, port: int, config: ServerConfig) -> list[str]:
+    """The command line of ``python -m mmnet.server`` serving ``bundle_dir`` with ``config``,
+    all but its token (which travels in the environment, never on a command line)."""
+    command = [sys.executable, "-m", "mmnet.server", str(bundle_dir), *_connection_options(host, port, config),
+               "--max-active-predicts", str(config.max_active_predicts)]
     if config.threads is not None:
         command += ["--threads", str(config.threads)]
     if config.model_id is not None:
@@ -382,16 +386,7 @@ def duo_child_command(duo_json: str | Path, *, host: str, port: int, config: Ser
                       target: str | None = None, rule: str | None = None, big_alone: bool = False) -> list[str]:
     """The command line of ``python -m mmnet.server --duo FILE`` (token in the environment only)."""
     command = [
-        sys.executable, "-m", "mmnet.server", "--duo", str(duo_json),
-        "--host", host,
-        "--port", str(port),
-        "--max-body-bytes", str(config.max_body_bytes),
-        "--max-instances", str(config.max_instances),
-        "--inference-timeout-s", repr(float(config.inference_timeout_s)),
-        "--body-timeout-s", repr(float(config.body_timeout_s)),
-        "--header-timeout-s", repr(float(config.header_timeout_s)),
-        "--keep-alive-s", repr(float(config.keep_alive_s)),
-        "--max-connections", str(config.max_connections),
+        sys.executable, "-m", "mmnet.server", "--duo", str(duo_json), *_connection_options(host, port, config),
         "--max-batch", str(duo_config.max_batch),
         "--max-wait-ms", repr(float(duo_config.max_wait_ms)),
         "--max-queued", str(duo_config.max_queued),
