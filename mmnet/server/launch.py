@@ -251,6 +251,37 @@ def _wait_until_healthy(child: subprocess.Popen, url: str, timeout_s: float, log
 
 
 @contextlib.contextmanager
+def _child_server(command: list[str], config: ServerConfig, host: str, port: int, startup_timeout_s: float,
+                  stop_timeout_s: float, what: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Runs ``command`` (a server on ``port``) as a child with ``config``'s token in its environment
+    only; yields its base URL and the child once ``/healthz`` answers. On exit: SIGTERM, then SIGKILL
+    after ``stop_timeout_s``."""
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    if config.token is not None:
+        env[TOKEN_ENV] = config.token
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read()[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+
+        url = f"http://{host}:{port}"
+        try:
+            _wait_until_healthy(child, url, startup_timeout_s, log_tail)
+            yield url, child
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+                try:
+                    child.wait(timeout=stop_timeout_s)
+                except subprocess.TimeoutExpired:
+                    logger.warning("%s process %d ignored SIGTERM; killing it", what, child.pid)
+                    child.kill()
+                    child.wait(timeout=5)
+
+
+@contextlib.contextmanager
 def running_server_process(
     bundle_dir: str | Path,
     *,
@@ -271,35 +302,9 @@ def running_server_process(
     """
     config = ServerConfig(**options)
     port = _free_port(host)
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    if config.token is not None:
-        env[TOKEN_ENV] = config.token
-    with tempfile.TemporaryFile(mode="w+b") as log:
-        child = subprocess.Popen(
-            child_command(bundle_dir, host=host, port=port, config=config),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-        def log_tail() -> str:
-            log.seek(0)
-            return log.read()[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
-
-        url = f"http://{host}:{port}"
-        try:
-            _wait_until_healthy(child, url, startup_timeout_s, log_tail)
-            yield url
-        finally:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-                try:
-                    child.wait(timeout=stop_timeout_s)
-                except subprocess.TimeoutExpired:
-                    logger.warning("server process %d ignored SIGTERM; killing it", child.pid)
-                    child.kill()
-                    child.wait(timeout=5)
+    with _child_server(child_command(bundle_dir, host=host, port=port, config=config), config, host, port,
+                       startup_timeout_s, stop_timeout_s, "server") as (url, _child):
+        yield url
 
 
 # --- the Dynamic Duo server ------------------------------------------------------------------------------
@@ -421,30 +426,7 @@ def running_duo_server_process(
     config = ServerConfig(**options)
     duo_config = duo_config or DuoConfig()
     port = _free_port(host)
-    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    if config.token is not None:
-        env[TOKEN_ENV] = config.token
-    with tempfile.TemporaryFile(mode="w+b") as log:
-        child = subprocess.Popen(
-            duo_child_command(duo_json, host=host, port=port, config=config, duo_config=duo_config, target=target,
-                              rule=rule, big_alone=big_alone),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-
-        def log_tail() -> str:
-            log.seek(0)
-            return log.read()[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
-
-        url = f"http://{host}:{port}"
-        try:
-            _wait_until_healthy(child, url, startup_timeout_s, log_tail)
-            yield url, child
-        finally:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-                try:
-                    child.wait(timeout=stop_timeout_s)
-                except subprocess.TimeoutExpired:
-                    logger.warning("Dynamic Duo server process %d ignored SIGTERM; killing it", child.pid)
-                    child.kill()
-                    child.wait(timeout=5)
+    command = duo_child_command(duo_json, host=host, port=port, config=config, duo_config=duo_config, target=target,
+                                rule=rule, big_alone=big_alone)
+    with _child_server(command, config, host, port, startup_timeout_s, stop_timeout_s, "Dynamic Duo server") as served:
+        yield served
