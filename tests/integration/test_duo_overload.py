@@ -101,8 +101,10 @@ def test_three_times_the_sustainable_rate_loses_nothing_and_recovers(coral_duo):
     assert out["wrong"] == 0
     checked = sum(1 for r in replies if r.status == 200 and r.body)
     assert checked == out["during"]["answered"] + out["after"]["answered"] > 0
-    # Bounded: at most max_queued frames ahead, each costing at most a little and a big pass; without
-    # the bound the queue would grow by 2x the sustainable rate for 5 s (seconds of waiting).
-    bound_ms = 1000 * (CONFIG.max_queued + 1) * (little_s + big_s) * 3 + 500
-    assert out["during"]["p95_ms"] < bound_ms
+    # Bounded: without the queue bound the backlog grows by 2x the sustainable rate for the whole
+    # overload, so the last admitted requests would wait (3 - 1) x OVERLOAD_S seconds and the p95 most
+    # of that. The bound is set against that growth, not against service times measured before the
+    # server shared the two cores with the load generator.
+    unbounded_wait_ms = 1000 * (3 - 1) * OVERLOAD_S
+    assert out["during"]["p95_ms"] < 0.5 * unbounded_wait_ms
     assert out["recovered_after_s"] is not None and out["recovered_after_s"] <= 5.0
