@@ -199,23 +199,22 @@ def _summarise(output: Sequence[float] | np.ndarray, table: Sequence[float] | np
                 float(np.add.accumulate(vector * vector)[-1]), vector)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
     terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
-    # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates): the first index
-    # of the largest term is the top; a later equal term makes the second equal to the peak. Every
-    # term is >= 0, so a zero term changes no sum and no comparison: skipping it gives the same bits,
-    # and a saturated 8-bit output is mostly zeros.
+    # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates); a later term
+    # equal to the peak makes the second equal to it. Every term is >= 0, so a zero term changes no
+    # sum and no comparison: skipping it gives the same bits, and a saturated 8-bit output is mostly
+    # zeros.
     total = squares = peak = second = 0.0
-    top = 0
-    for index, t in enumerate(terms):
+    for t in terms:
         if t:
             total += t
             squares += t * t
             if t > peak:
-                top, peak, second = index, t, peak
+                peak, second = t, peak
             elif t > second:
                 second = t
     if len(terms) == 1:
         second = 0.0
-    return (top, total, peak, second, squares, terms)
+    return (terms.index(peak), total, peak, second, squares, terms)  # the top: the first largest term
 
 
 def score_table(dequantized: Sequence[float] | None) -> list[float] | None:
