@@ -25,6 +25,7 @@ import yaml
 from mmnet.format.checks import check_bool, check_choice, check_int, check_number, check_text, fail, is_int
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
+from mmnet.pipeline.pruning.config import PRUNING_BASELINES
 from mmnet.pipeline.pruning.scores import IMPORTANCE_METRICS
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 from mmnet.runtime.learned_detector import DETECTOR_KINDS
@@ -233,6 +234,11 @@ class CompressionConfig:
     retrains the narrower network. Applies to the trained models of ``roles``, and of those only to
     ``variants`` when that list is not empty. The retraining (``epochs``, ``batch_size``,
     ``learning_rate``, Adam on the hard labels) follows the pruning module's recipe.
+
+    ``baselines`` (double_shot only): the methods double-shot is compared with at the same sparsity
+    (``snip``, ``local_random``), each pruned from the same initial weights and retrained the same way,
+    over ``seeds`` seeds (SNIP's minibatch and the training order); the shipped model is the first
+    seed's double-shot one. The bundle report shows the comparison.
     """
 
     enabled: bool = False
@@ -245,6 +251,8 @@ class CompressionConfig:
     epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 1e-3
+    baselines: tuple[str, ...] = ()
+    seeds: int = 1
 
     def __post_init__(self) -> None:
         check_bool("compression.enabled", self.enabled)
@@ -252,7 +260,7 @@ class CompressionConfig:
         check_choice("compression.metric", self.metric, IMPORTANCE_METRICS)
         check_number("compression.sparsity", self.sparsity, low=0.0, high=1.0, high_open=True)
         check_number("compression.channel_keep", self.channel_keep, positive=True, high=1.0)
-        for name, values in (("roles", self.roles), ("variants", self.variants)):
+        for name, values in (("roles", self.roles), ("variants", self.variants), ("baselines", self.baselines)):
             if not isinstance(values, tuple):
                 raise fail(f"compression.{name}", values, "a list")
         if not self.roles:
@@ -264,6 +272,14 @@ class CompressionConfig:
         check_int("compression.epochs", self.epochs, low=1, high=10_000)
         check_int("compression.batch_size", self.batch_size, low=1, high=65_536)
         check_number("compression.learning_rate", self.learning_rate, positive=True, high=10.0)
+        for i, baseline in enumerate(self.baselines):
+            check_choice(f"compression.baselines[{i}]", baseline, PRUNING_BASELINES)
+        if len(set(self.baselines)) != len(self.baselines):
+            raise fail("compression.baselines", list(self.baselines), "each method at most once")
+        if self.baselines and self.method != "double_shot":
+            raise fail("compression.baselines", list(self.baselines),
+                       "no baselines with method 'channels' (they compare unstructured pruning at equal sparsity)")
+        check_int("compression.seeds", self.seeds, low=1, high=100)
 
     def applies_to(self, variant: str, role: str) -> bool:
         """Whether the trained model ``variant`` of ``role`` is pruned."""

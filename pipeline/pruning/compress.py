@@ -8,7 +8,9 @@ kernels (not the target), and the dense model's accuracies for comparison; the m
 as the model's ``pruning``.
 
 Retraining uses the hard labels (sparse cross-entropy): a distilled minion is retrained without
-its teacher, which the record states (``distilled_dense``).
+its teacher, which the record states (``distilled_dense``). With ``baselines``, the record's
+``comparison`` holds the Keras val/test accuracy of every method and seed pruned at the same
+sparsity from the same initial and dense weights (the first double-shot run is the shipped model).
 """
 
 from __future__ import annotations
@@ -93,23 +95,39 @@ def compress_trained(
         return x.astype(np.float32), split.labels.astype(np.int64)
 
     x, y = arrays("train")
+    val_split, test_split = arrays("val"), arrays("test")
     dense = load_keras_model(trained.keras_path)
     initial = load_keras_model(str(initial_path))
-    settings = PruningConfig(method=config.method, sparsity=config.sparsity, metric=config.metric,
-                             channel_keep=config.channel_keep, epochs=config.epochs, batch_size=config.batch_size,
-                             learning_rate=config.learning_rate, seed=variant_seed(seed, trained.variant + "-prune"))
-    pruned = prune(settings, initial, x, y, dense=dense).model
+
+    def pruned_by(method: str, seed_index: int):
+        name = trained.variant + "-prune" + (f"-{seed_index}" if seed_index else "")
+        settings = PruningConfig(method=method, sparsity=config.sparsity, metric=config.metric,
+                                 channel_keep=config.channel_keep, epochs=config.epochs, batch_size=config.batch_size,
+                                 learning_rate=config.learning_rate, seed=variant_seed(seed, name))
+        return prune(settings, initial, x, y, dense=dense).model
+
+    pruned = pruned_by(config.method, 0)
+    val = accuracy(pruned, *val_split)
+    test = accuracy(pruned, *test_split)
 
     record = pruning_record(config, dense, pruned)
     record.update({"dense_keras_val_accuracy": trained.keras_val_accuracy,
                    "dense_keras_test_accuracy": trained.keras_test_accuracy,
                    "dense_params": trained.params, "dense_macs": trained.macs, "distilled_dense": trained.distilled})
+    if config.baselines:
+        runs = [{"method": config.method, "seed_index": 0, "val_accuracy": val, "test_accuracy": test}]
+        for seed_index in range(config.seeds):
+            for method in ((config.method,) if seed_index else ()) + config.baselines:
+                model = pruned_by(method, seed_index)
+                runs.append({"method": method, "seed_index": seed_index, "val_accuracy": accuracy(model, *val_split),
+                             "test_accuracy": accuracy(model, *test_split)})
+                log.info("%s compared with %s (seed %d/%d): test %.2f%%", trained.variant, method, seed_index + 1,
+                         config.seeds, 100 * runs[-1]["test_accuracy"])
+        record["comparison"] = {"seeds": config.seeds, "runs": runs}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / PRUNED_MODEL
     pruned.save(str(path))
     costs = keras_model_costs(pruned)
-    val = accuracy(pruned, *arrays("val"))
-    test = accuracy(pruned, *arrays("test"))
     log.info("pruned %s (%s): sparsity %.3f, val %.2f%% (dense %.2f%%)", trained.variant, config.method,
              record["sparsity"], 100 * val, 100 * (trained.keras_val_accuracy or 0.0))
     compressed = dataclasses.replace(trained, keras_path=str(path), params=costs.params, macs=costs.macs,

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from mmnet.format.checks import check_choice, check_int, check_number
 from mmnet.pipeline.pruning.scores import IMPORTANCE_METRICS
 
-__all__ = ["PRUNING_METHODS", "PruningConfig"]
+__all__ = ["PRUNING_BASELINES", "PRUNING_METHODS", "PruningConfig"]
 
 # snip: masks from the initialised network, then trained (Lee et al. 2019);
 # local_random: SNIP's per-layer budgets, random connections (lines 1699-1701 of the dissertation);
 # double_shot: SNIP's budgets, connections by an importance metric of the trained dense network;
 # channels: whole output channels removed by the summed importance (a smaller dense network).
 PRUNING_METHODS = ("snip", "local_random", "double_shot", "channels")
+PRUNING_BASELINES = ("snip", "local_random")  # what double-shot is compared with at equal sparsity
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""The build's compression stage through the real Beam pipeline: a double-shot-pruned minion ships.
+"""The build's compression stage through the real Beam pipeline: a double-shot-pruned master and minion ship.
 
-Digits at 8x8, a LeNet-5 master and two small minions (two epochs each); only one minion is pruned
-(``compression.variants``), so the other shows the stage passes models through untouched. The
-channel-pruning record is checked on its own, without a build.
+Digits at 8x8, a LeNet-5 master and two small minions (two epochs each); the master and one minion
+are pruned (``compression.variants``) and compared with SNIP at the same sparsity, so the other
+minion shows the stage passes models through untouched. The channel-pruning record is checked on its
+own, without a build.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mmnet.pipeline.config import config_from_mapping
 from mmnet.runtime.interpreter import load_interpreter
 
 PRUNED = "lenet5-a0.50-r8"
+MASTER = "lenet5-a1.00-r8"
 DENSE = "vgg_small-a0.50-r8"
 
 
@@ -31,8 +33,8 @@ def built(tmp_path_factory):
         "minions": {"families": ["lenet5", "vgg_small"], "alphas": [0.5], "resolutions": [8]},
         "training": {"epochs": 2, "master_epochs": 2},
         "export": {"precisions": ["float32"], "parity_margin_points": 1.0},
-        "compression": {"enabled": True, "method": "double_shot", "sparsity": 0.9, "variants": [PRUNED],
-                        "epochs": 2},
+        "compression": {"enabled": True, "method": "double_shot", "sparsity": 0.9, "roles": ["master", "minion"],
+                        "variants": [PRUNED, MASTER], "epochs": 2, "baselines": ["snip"]},
         "runtime": {"latency_model": False},
         "beam": {"num_workers": 1},
     })
@@ -43,15 +45,23 @@ def built(tmp_path_factory):
 def test_pruned_minion_joins_a_verified_bundle(built):
     result, _ = built
     assert result.failures == []
-    assert result.counters.get("compress_completed") == 1
+    assert result.counters.get("compress_completed") == 2
     bundle = load_bundle(result.bundle_dir)  # the manifest schema accepts the pruning record
     by_variant = {m.variant: m for m in bundle.models}
     assert by_variant[PRUNED].blessed and by_variant[PRUNED].shipped
+    assert by_variant[MASTER].role == "master" and by_variant[MASTER].blessed
     records = {m["variant"]: m for m in bundle.manifest["models"]}
-    assert "pruning" not in records[DENSE] and "pruning" not in records["lenet5-a1.00-r8"]
+    assert "pruning" not in records[DENSE]
+    for variant in (PRUNED, MASTER):
+        runs = records[variant]["pruning"]["comparison"]["runs"]
+        assert [(r["method"], r["seed_index"]) for r in runs] == [("double_shot", 0), ("snip", 0)]
+        # the first double-shot run is the shipped model
+        assert runs[0]["val_accuracy"] == records[variant]["metrics"]["keras_val_accuracy"]
     report = (result.bundle_dir / bundle.manifest["report"]["index"]["file"]).read_text(encoding="utf-8")
     pruning_section = report[report.index('<h2 id="pruning">'):]
-    assert f"{PRUNED}-float32" in pruning_section[:pruning_section.index("<h2", 5)]
+    pruning_section = pruning_section[:pruning_section.index("<h2", 5)]
+    assert f"{PRUNED}-float32" in pruning_section and f"{MASTER}-float32" in pruning_section
+    assert "double-shot gain" in pruning_section and "+0.79 points" in pruning_section
 
 
 def test_shipped_kernels_hold_the_recorded_sparsity(built):
@@ -61,6 +71,8 @@ def test_shipped_kernels_hold_the_recorded_sparsity(built):
     pruning = record["pruning"]
     assert pruning["method"] == "double_shot" and pruning["target_sparsity"] == 0.9
     assert abs(pruning["sparsity"] - 0.9) < 0.005
+    # 90% zeros in float32 kernels: the gzipped file is a fraction of the raw one (dense kernels barely shrink)
+    assert pruning["gzip_bytes"] < 0.5 * record["bytes"]
     zeros = sum(layer["zeros"] for layer in pruning["layers"])
     assert zeros / sum(layer["weights"] for layer in pruning["layers"]) == pytest.approx(pruning["sparsity"], abs=1e-6)
 
@@ -89,6 +101,35 @@ def test_the_gate_judged_the_pruned_artifact(built):
         (work / "trained" / PRUNED / "trained.json").read_text())["keras_val_accuracy"]
     assert record["reason"].startswith("TFLite val accuracy")
     assert f"Keras {100 * pruned['keras_val_accuracy']:.2f}%" in record["reason"]
+
+
+def test_a_channel_pruned_minion_ships_smaller(tmp_path):
+    """``method: channels`` through the build: the narrower minion is exported, gated and shipped."""
+    config = config_from_mapping({
+        "name": "digits-channels",
+        "dataset": {"source": "builtin:digits"},
+        "master": {"family": "lenet5", "alpha": 1.0, "resolution": 8},
+        "minions": {"families": ["lenet5"], "alphas": [0.5], "resolutions": [8]},
+        "training": {"epochs": 2, "master_epochs": 2},
+        "export": {"precisions": ["float32"], "parity_margin_points": 1.0},
+        "compression": {"enabled": True, "method": "channels", "channel_keep": 0.5, "epochs": 2},
+        "runtime": {"latency_model": False},
+        "beam": {"num_workers": 1},
+    })
+    result = run_build(config, tmp_path / "bundle", progress=False)
+    assert result.failures == [] and result.counters.get("compress_completed") == 1
+    bundle = load_bundle(result.bundle_dir)
+    record = next(m for m in bundle.manifest["models"] if m["variant"] == PRUNED)
+    pruning = record["pruning"]
+    assert pruning["method"] == "channels" and pruning["channel_keep"] == 0.5
+    assert record["params"] < pruning["dense_params"] and record["macs"] < pruning["dense_macs"]
+    assert next(m for m in bundle.models if m.variant == PRUNED).shipped
+    # The deployed file has the narrower kernels: its first layer keeps half of the dense one's channels.
+    first = pruning["layers"][0]
+    interpreter = load_interpreter(result.bundle_dir / record["file"], use_xnnpack=False)
+    kernel_shapes = [tuple(d["shape"]) for d in interpreter.get_tensor_details() if len(d["shape"]) == 4]
+    assert any(shape[0] == first["channels_kept"] for shape in kernel_shapes), kernel_shapes
+    assert first["channels_kept"] < first["channels"]
 
 
 def test_channel_pruning_record_counts_kept_channels():

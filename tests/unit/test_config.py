@@ -139,6 +139,12 @@ def test_json_config_equals_yaml_config(tmp_path):
         ({"roles": ["teacher"]}, "compression.roles[0] is 'teacher'; expected one of ['master', 'minion']"),
         ({"metric": "size"}, "compression.metric is 'size'; expected one of ['magnitude', 'movement', "
                              "'magnitude_increase', 'weighted_movement', 'weighted_magnitude_increase']"),
+        ({"baselines": ["lottery"]}, "compression.baselines[0] is 'lottery'; expected one of ['snip', 'local_random']"),
+        ({"baselines": ["snip", "snip"]}, "compression.baselines is ['snip', 'snip']; expected each method at most once"),
+        ({"method": "channels", "baselines": ["snip"]},
+         "compression.baselines is ['snip']; expected no baselines with method 'channels' (they compare "
+         "unstructured pruning at equal sparsity)"),
+        ({"seeds": 0}, "compression.seeds is 0; expected an int in [1, 100]"),
         ({"variants": ["resnet-a1.00-r16"]},
          "compression.variants[0] is 'resnet-a1.00-r16'; expected the name of a trained minion "
          "(['mnasnet-a0.25-r12', 'mnasnet-a0.25-r8', 'mnasnet-a0.50-r12', 'mnasnet-a0.50-r8', "

@@ -706,3 +706,30 @@ def test_pruning_table_only_when_a_model_was_pruned():
     assert "90.01% of weights (target 90.00%)" in section
     assert "96.34%" in section and "95.12%" in section  # dense and pruned Keras val accuracy
     assert '<a href="#pruning">' in text
+    assert "double-shot gain" not in section  # no comparison was run
+
+
+def test_pruning_comparison_pairs_double_shot_with_each_baseline_by_seed():
+    data = make_report_data()
+    plots = {key: PLOT_FILES[key] for key in plots_with_data(data)}
+    minion = next(m for m in data["models"] if m["role"] == "minion")
+    runs = [("double_shot", 0, 0.90), ("double_shot", 1, 0.92), ("snip", 0, 0.88), ("snip", 1, 0.86),
+            ("local_random", 0, 0.80)]
+    minion["pruning"] = {"method": "double_shot", "metric": "weighted_movement", "sparsity": 0.9,
+                         "target_sparsity": 0.9, "retrain_epochs": 5, "dense_keras_test_accuracy": 0.95,
+                         "layers": [{"name": "conv", "weights": 10, "zeros": 9, "sparsity": 0.9}],
+                         "comparison": {"seeds": 2, "runs": [
+                             {"method": m, "seed_index": i, "val_accuracy": a, "test_accuracy": a} for m, i, a in runs]}}
+    text = render_page(validate_report_data(data), plots)
+    section = text[text.index('<h2 id="pruning">'):]
+    section = section[:section.index("<h2", 5)]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", section):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        if len(cells) == 6:  # the comparison table's rows
+            rows[cells[1]] = cells
+    # snip: gains (0.90-0.88)/0.95 and (0.92-0.86)/0.95 -> +4.21 ± 2.98 points; mean test 87.00 ± 1.41
+    assert rows["snip"][2:] == ["2", "87.00 ± 1.41%", "+4.21 ± 2.98 points", "+0.79 points"]
+    # local_random ran one seed: paired with double-shot's seed 0 only
+    assert rows["local_random"][2:] == ["1", "80.00%", "+10.53 points", "-"]
+    assert rows["double_shot"][2:] == ["2", "91.00 ± 1.41%", "-", "-"]
