@@ -10,7 +10,8 @@ as the model's ``pruning``.
 Retraining uses the hard labels (sparse cross-entropy): a distilled minion is retrained without
 its teacher, which the record states (``distilled_dense``). With ``baselines``, the record's
 ``comparison`` holds the Keras val/test accuracy of every method and seed pruned at the same
-sparsity from the same initial and dense weights (the first double-shot run is the shipped model).
+sparsity from the same initial and dense weights (the first double-shot run is the shipped model);
+the baselines train as many epochs as double-shot's dense training and retraining together.
 """
 
 from __future__ import annotations
@@ -99,14 +100,14 @@ def compress_trained(
     dense = load_keras_model(trained.keras_path)
     initial = load_keras_model(str(initial_path))
 
-    def pruned_by(method: str, seed_index: int):
+    def pruned_by(method: str, seed_index: int, epochs: int):
         name = trained.variant + "-prune" + (f"-{seed_index}" if seed_index else "")
         settings = PruningConfig(method=method, sparsity=config.sparsity, metric=config.metric,
-                                 channel_keep=config.channel_keep, epochs=config.epochs, batch_size=config.batch_size,
+                                 channel_keep=config.channel_keep, epochs=epochs, batch_size=config.batch_size,
                                  learning_rate=config.learning_rate, seed=variant_seed(seed, name))
         return prune(settings, initial, x, y, dense=dense).model
 
-    pruned = pruned_by(config.method, 0)
+    pruned = pruned_by(config.method, 0, config.epochs)
     val = accuracy(pruned, *val_split)
     test = accuracy(pruned, *test_split)
 
@@ -115,15 +116,18 @@ def compress_trained(
                    "dense_keras_test_accuracy": trained.keras_test_accuracy,
                    "dense_params": trained.params, "dense_macs": trained.macs, "distilled_dense": trained.distilled})
     if config.baselines:
+        # The baselines train from the initial weights for as many epochs as double-shot's dense
+        # training and retraining together: the same training budget.
+        baseline_epochs = trained.epochs_run + config.epochs
         runs = [{"method": config.method, "seed_index": 0, "val_accuracy": val, "test_accuracy": test}]
         for seed_index in range(config.seeds):
             for method in ((config.method,) if seed_index else ()) + config.baselines:
-                model = pruned_by(method, seed_index)
+                model = pruned_by(method, seed_index, config.epochs if method == config.method else baseline_epochs)
                 runs.append({"method": method, "seed_index": seed_index, "val_accuracy": accuracy(model, *val_split),
                              "test_accuracy": accuracy(model, *test_split)})
                 log.info("%s compared with %s (seed %d/%d): test %.2f%%", trained.variant, method, seed_index + 1,
                          config.seeds, 100 * runs[-1]["test_accuracy"])
-        record["comparison"] = {"seeds": config.seeds, "runs": runs}
+        record["comparison"] = {"seeds": config.seeds, "baseline_epochs": baseline_epochs, "runs": runs}
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / PRUNED_MODEL
     pruned.save(str(path))

@@ -718,7 +718,7 @@ def test_pruning_comparison_pairs_double_shot_with_each_baseline_by_seed():
     minion["pruning"] = {"method": "double_shot", "metric": "weighted_movement", "sparsity": 0.9,
                          "target_sparsity": 0.9, "retrain_epochs": 5, "dense_keras_test_accuracy": 0.95,
                          "layers": [{"name": "conv", "weights": 10, "zeros": 9, "sparsity": 0.9}],
-                         "comparison": {"seeds": 2, "runs": [
+                         "comparison": {"seeds": 2, "baseline_epochs": 15, "runs": [
                              {"method": m, "seed_index": i, "val_accuracy": a, "test_accuracy": a} for m, i, a in runs]}}
     text = render_page(validate_report_data(data), plots)
     section = text[text.index('<h2 id="pruning">'):]
@@ -726,10 +726,11 @@ def test_pruning_comparison_pairs_double_shot_with_each_baseline_by_seed():
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", section):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
-        if len(cells) == 6:  # the comparison table's rows
+        if len(cells) == 7:  # the comparison table's rows
             rows[cells[1]] = cells
     # snip: gains (0.90-0.88)/0.95 and (0.92-0.86)/0.95 -> +4.21 ± 2.98 points; mean test 87.00 ± 1.41
-    assert rows["snip"][2:] == ["2", "87.00 ± 1.41%", "+4.21 ± 2.98 points", "+0.79 points"]
+    assert rows["snip"][2:] == ["2", "15", "87.00 ± 1.41%", "+4.21 ± 2.98 points", "+0.79 points"]
     # local_random ran one seed: paired with double-shot's seed 0 only
-    assert rows["local_random"][2:] == ["1", "80.00%", "+10.53 points", "-"]
-    assert rows["double_shot"][2:] == ["2", "91.00 ± 1.41%", "-", "-"]
+    assert rows["local_random"][2:] == ["1", "15", "80.00%", "+10.53 points", "-"]
+    assert rows["double_shot"][2:] == ["2", "5", "91.00 ± 1.41%", "-", "-"]
+    assert rows["snip"][0] == minion["id"].rsplit("-", 1)[0]
