@@ -1,6 +1,7 @@
 """Build-config validation: every bad field is named with its value."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,12 @@ def test_default_config_file_loads_with_expected_grid():
     names = [v.name for v in config.minions.variants()]
     assert len(names) == len(set(names)) == 8
     assert config.master.variant().family == "resnet"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path, monkeypatch):
+    monkeypatch.setenv("MMNET_SHARED_DATA", "/data-root")  # configs that read real data name it through this
+    assert isinstance(load_config(path), BuildConfig)
 
 
 @pytest.mark.parametrize(
