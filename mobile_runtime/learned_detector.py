@@ -249,7 +249,7 @@ def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: Lo
     :func:`score_table` (or a float64 array of it) when its output is raw 8-bit codes, else None."""
     if tables is None:
         tables = (None,) * len(outputs)
-    summaries = [_summarise(o, table) for o, table in zip(outputs, tables)]
+    summaries = list(map(_summarise, outputs, tables))
     features = frame_features(summaries)
     if features is None:
         # q_top per minion, 0.0 where its features are undefined: the frame is recovered, so the
