@@ -133,74 +133,80 @@ def design(data: DesignData, config: DsnnConfig, *, monolithic: Monolithic | Non
     queue = thresholds if thresholds is not None else threshold_queue(errors, config)
     result = DesignResult(data.name, data.case, config, mono, [], {}, _labels=dict(data.labels))
     features = {s: np.asarray(f, dtype=np.float32) for s, f in mono.features.items()}
-    n_features = features["train"].shape[1]
     mono_val = np.argmax(networks.predict(mono.model, data.inputs["val"]), axis=1) == data.labels["val"]
-    shared = mono.macs - mono.head_macs
     for entry in queue:
-        parts_ideal = ideal_parts(errors, entry)
-        tree = fit_selector(features["train"], parts_ideal, config)
-        try:
-            selector = export_selector(tree, n_features, entry.parts)
-        except ValueError as e:  # a tree predicting one part only: nothing to specialise
-            result.skipped["single_part_tree"] += 1
-            logger.info("threshold %s skipped: %s", entry.name, e)
-            continue
-        routes = {s: route_batch(selector, f) for s, f in features.items()}
-        if not np.array_equal(routes["train"], tree.predict(features["train"])):
-            raise AssertionError("the exported selector routes otherwise than the fitted tree")
-        counts = np.bincount(routes["train"], minlength=len(entry.parts))
-        if counts.min() < config.min_part_samples:
-            result.skipped["part_too_small"] += 1
-            logger.info("threshold %s skipped: the tree routes %s training inputs to %s; expected >= %d each",
-                        entry.name, counts.tolist(), list(entry.parts), config.min_part_samples)
-            continue
+        outcome = _design_threshold(entry, data, config, mono, errors, features, mono_val, result)
+        if isinstance(outcome, str):
+            result.skipped[outcome] += 1
+        else:
+            result.designs.append(outcome)
+    result.seconds = time.perf_counter() - started
+    return result
 
-        def evaluate(part: int, hidden: tuple[int, ...], entry=entry, routes=routes) -> Candidate:
-            key = (entry.name, entry.parts[part], hidden)
+
+def _design_threshold(entry: ThresholdSet, data: DesignData, config: DsnnConfig, mono: Monolithic, errors: np.ndarray,
+                      features: dict[str, np.ndarray], mono_val: np.ndarray,
+                      result: DesignResult) -> ThresholdDesign | str:
+    """One entry of the queue: its tree, its dsNNs and its systems; or why it was skipped."""
+    n_features = features["train"].shape[1]
+    shared = mono.macs - mono.head_macs
+    parts_ideal = ideal_parts(errors, entry)
+    tree = fit_selector(features["train"], parts_ideal, config)
+    try:
+        selector = export_selector(tree, n_features, entry.parts)
+    except ValueError as e:  # a tree predicting one part only: nothing to specialise
+        logger.info("threshold %s skipped: %s", entry.name, e)
+        return "single_part_tree"
+    routes = {s: route_batch(selector, f) for s, f in features.items()}
+    if not np.array_equal(routes["train"], tree.predict(features["train"])):
+        raise AssertionError("the exported selector routes otherwise than the fitted tree")
+    counts = np.bincount(routes["train"], minlength=len(entry.parts))
+    if counts.min() < config.min_part_samples:
+        logger.info("threshold %s skipped: the tree routes %s training inputs to %s; expected >= %d each",
+                    entry.name, counts.tolist(), list(entry.parts), config.min_part_samples)
+        return "part_too_small"
+    cache: dict[tuple[int, tuple[int, ...]], Candidate] = {}
+
+    def candidate(part: int, hidden: tuple[int, ...]) -> Candidate:
+        """The dsNN of ``hidden`` trained on the training inputs the tree routes to ``part``."""
+        if (part, hidden) not in cache:
             mask = routes["train"] == part
             trained = networks.train(networks.mlp(n_features, data.num_classes, hidden), features["train"][mask],
                                      data.labels["train"][mask], config, hidden=hidden, seed_offset=len(hidden))
             result.trainings += 1
-            result.models[key] = trained.model
+            result.models[(entry.name, entry.parts[part], hidden)] = trained.model
             predictions = {s: np.argmax(networks.predict(trained.model, features[s]), axis=1) for s in ("val", "test")}
-            return Candidate(entry.parts[part], hidden, trained.macs, trained.params, predictions)
+            cache[(part, hidden)] = Candidate(entry.parts[part], hidden, trained.macs, trained.params, predictions)
+        return cache[(part, hidden)]
 
-        cache: dict[tuple[int, tuple[int, ...]], Candidate] = {}
+    def part_accuracy(part: int, hidden: tuple[int, ...]) -> float:
+        """Accuracy on the val inputs the tree routes to ``part`` (§3.4.3: each dsNN on its own data)."""
+        mask = routes["val"] == part
+        if not mask.any():
+            return 0.0
+        return float(np.mean(candidate(part, hidden).predictions["val"][mask] == data.labels["val"][mask]))
 
-        def candidate(part: int, hidden: tuple[int, ...]) -> Candidate:
-            if (part, hidden) not in cache:
-                cache[(part, hidden)] = evaluate(part, hidden)
-            return cache[(part, hidden)]
-
-        def part_accuracy(part: int, hidden: tuple[int, ...], routes=routes) -> float:
-            mask = routes["val"] == part
-            if not mask.any():
-                return 0.0
-            return float(np.mean(candidate(part, hidden).predictions["val"][mask] == data.labels["val"][mask]))
-
-        # §3.5.7: dsNNs of half the baseline's widths decide between the two searches.
-        half = tuple(max(1, w // 2) for w in mono.hidden)
-        halves = tuple(candidate(k, half) for k in range(len(entry.parts)))
-        half_point = evaluate_system(halves, routes["val"], data.labels["val"], "val", shared_macs=shared,
-                                     threshold=entry.name)
-        heuristic = "energy" if half_point.accuracy >= mono.accuracy["val"] else "accuracy"
-        trials = {}
-        for k, part in enumerate(entry.parts):
-            mask = routes["val"] == k
-            target = float(mono_val[mask].mean()) if mask.any() else 1.0
-            if heuristic == "energy":
-                trials[part] = energy_search(lambda h, k=k: part_accuracy(k, h), max_neurons=config.max_neurons,
-                                             max_hidden_layers=config.max_hidden_layers,
-                                             first_neurons=config.first_neurons, budget=config.search_budget)
-            else:
-                trials[part] = accuracy_search(lambda h, k=k: part_accuracy(k, h), mono.hidden, target=target,
-                                               shrink=config.shrink, budget=config.search_budget)
-        per_part = [[c for (p, _), c in cache.items() if p == k] for k in range(len(entry.parts))]
-        points = enumerate_systems(per_part, routes["val"], data.labels["val"], "val", shared_macs=shared,
-                                   threshold=entry.name)
-        agreement = float(np.mean(routes["train"] == parts_ideal))
-        result.designs.append(ThresholdDesign(entry, selector, routes, heuristic, trials, points, agreement))
-        logger.info("threshold %s: %s search, %d candidates, %d systems, tree depth %d", entry.name, heuristic,
-                    len(cache), len(points), selector.depth)
-    result.seconds = time.perf_counter() - started
-    return result
+    # §3.5.7: dsNNs of half the baseline's widths decide between the two searches.
+    half = tuple(max(1, w // 2) for w in mono.hidden)
+    halves = tuple(candidate(k, half) for k in range(len(entry.parts)))
+    half_point = evaluate_system(halves, routes["val"], data.labels["val"], "val", shared_macs=shared,
+                                 threshold=entry.name)
+    heuristic = "energy" if half_point.accuracy >= mono.accuracy["val"] else "accuracy"
+    trials = {}
+    for k, part in enumerate(entry.parts):
+        mask = routes["val"] == k
+        target = float(mono_val[mask].mean()) if mask.any() else 1.0
+        if heuristic == "energy":
+            trials[part] = energy_search(lambda h, k=k: part_accuracy(k, h), max_neurons=config.max_neurons,
+                                         max_hidden_layers=config.max_hidden_layers,
+                                         first_neurons=config.first_neurons, budget=config.search_budget)
+        else:
+            trials[part] = accuracy_search(lambda h, k=k: part_accuracy(k, h), mono.hidden, target=target,
+                                           shrink=config.shrink, budget=config.search_budget)
+    per_part = [[c for (p, _), c in cache.items() if p == k] for k in range(len(entry.parts))]
+    points = enumerate_systems(per_part, routes["val"], data.labels["val"], "val", shared_macs=shared,
+                               threshold=entry.name)
+    logger.info("threshold %s: %s search, %d candidates, %d systems, tree depth %d", entry.name, heuristic,
+                len(cache), len(points), selector.depth)
+    return ThresholdDesign(entry, selector, routes, heuristic, trials, points,
+                           ideal_agreement=float(np.mean(routes["train"] == parts_ideal)))
