@@ -219,7 +219,10 @@ def _run_multi_dsnn(args: argparse.Namespace, bundle) -> int:
           f"dsNN {summary['ms']['dsnn']:.3f}")
     if args.summary_json:
         write = {k: v for k, v in summary.items() if k not in ("answers", "routes")}
-        Path(args.summary_json).write_text(json.dumps(write, indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(args.summary_json).write_text(json.dumps(write, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise fail("--summary-json", args.summary_json, f"a file this process can write ({e.strerror})") from e
     return 0
 
 

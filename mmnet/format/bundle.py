@@ -583,7 +583,8 @@ def _load(root: Path, manifest_bytes: bytes, *, verify_checksums: bool, runtime_
     if "multi_dsnn" in manifest:
         system_path = _resolve_inside(root, manifest["multi_dsnn"]["file"], "multi_dsnn.file")
         multi_dsnn, system_files = load_system(root, system_path, models={m["id"]: m for m in manifest["models"]},
-                                               sha256_file=sha256_file, verify_checksums=verify_checksums)
+                                               sha256_file=sha256_file, resolve_inside=_resolve_inside,
+                                               verify_checksums=verify_checksums)
         paths += system_files
         if verify_checksums:
             checked += [path.relative_to(root).as_posix() for _, path in system_files]

@@ -17,8 +17,9 @@ core (``org.mmnet.core.select.DsnnSelector``) widens the same float to the same 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from mmnet.format.documents import parse_json, validate_document
@@ -168,18 +169,9 @@ class MultiDsnnSystem:
         return self.selector.parts
 
 
-def _inside(root: Path, relative: str, where: str) -> Path:
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or ".." in pure.parts or "\\" in relative or not pure.parts:
-        raise BundleError(f"{where} is {relative!r}; expected a relative path inside the bundle ({root})")
-    full = root / pure
-    if not full.resolve().is_relative_to(root.resolve()):
-        raise BundleError(f"{where} is {relative!r}, which resolves outside the bundle ({root})")
-    return full
-
-
-def _checked(root: Path, entry: dict[str, Any], where: str, sha256_file, *, verify: bool) -> Path:
-    path = _inside(root, entry["file"], where)
+def _checked(root: Path, entry: dict[str, Any], where: str, sha256_file: Callable[[Path], str],
+             resolve_inside: Callable[[Path, str, str], Path], *, verify: bool) -> Path:
+    path = resolve_inside(root, entry["file"], where)
     if not path.is_file():
         raise BundleError(f"{where}: file {path} is missing from the bundle")
     size = path.stat().st_size
@@ -205,11 +197,14 @@ def load_selector(path: str | Path) -> SelectorTree:
     return SelectorTree.from_json(_read(path, "a selector tree"), str(path))
 
 
-def load_system(root: Path, system_path: Path, *, models: dict[str, dict[str, Any]], sha256_file,
+def load_system(root: Path, system_path: Path, *, models: dict[str, dict[str, Any]], sha256_file: Callable[[Path], str],
+                resolve_inside: Callable[[Path, str, str], Path],
                 verify_checksums: bool = True) -> tuple[MultiDsnnSystem, list[tuple[str, Path]]]:
     """The multi-dsNN of the bundle at ``root`` (its system document at ``system_path``), every file
     it names checked (sizes, and sha256 when ``verify_checksums``); also each file with where it is
-    named, for the bundle's one-file-per-reference check. ``models``: the manifest's models by id."""
+    named, for the bundle's one-file-per-reference check. ``models``: the manifest's models by id;
+    ``sha256_file`` and ``resolve_inside`` (a path inside the bundle, or BundleError): the bundle
+    module's own, passed in because it imports this one."""
     source = str(system_path)
     doc = _read(system_path, "the multi-dsNN system document")
     validate_document(doc, "multi_dsnn", source=source)
@@ -218,7 +213,8 @@ def load_system(root: Path, system_path: Path, *, models: dict[str, dict[str, An
         raise BundleError(f"{source}: $.monolithic is {doc['monolithic']!r}; expected the id of a model in the manifest "
                           f"(known: {sorted(models)})")
     files: list[tuple[str, Path]] = []
-    selector_path = _checked(root, doc["selector"], f"{source}: $.selector", sha256_file, verify=verify_checksums)
+    selector_path = _checked(root, doc["selector"], f"{source}: $.selector", sha256_file, resolve_inside,
+                             verify=verify_checksums)
     files.append(("multi_dsnn.selector", selector_path))
     selector = load_selector(selector_path)
     where = f"{source}: $.selector"
@@ -239,11 +235,12 @@ def load_system(root: Path, system_path: Path, *, models: dict[str, dict[str, An
                           "giving the features, or case 'fc' with features from the frame and no preprocessor")
     preprocessor = None
     if doc["preprocessor"] is not None:
-        preprocessor = _checked(root, doc["preprocessor"], f"{source}: $.preprocessor", sha256_file,
+        preprocessor = _checked(root, doc["preprocessor"], f"{source}: $.preprocessor", sha256_file, resolve_inside,
                                 verify=verify_checksums)
         files.append(("multi_dsnn.preprocessor", preprocessor))
     dsnn_paths = {}
     for i, dsnn in enumerate(doc["dsnns"]):
-        dsnn_paths[dsnn["part"]] = _checked(root, dsnn, f"{source}: $.dsnns[{i}]", sha256_file, verify=verify_checksums)
+        dsnn_paths[dsnn["part"]] = _checked(root, dsnn, f"{source}: $.dsnns[{i}]", sha256_file, resolve_inside,
+                                            verify=verify_checksums)
         files.append((f"multi_dsnn.dsnns[{i}]", dsnn_paths[dsnn["part"]]))
     return MultiDsnnSystem(doc, selector, preprocessor, dsnn_paths), files

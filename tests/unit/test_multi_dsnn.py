@@ -278,3 +278,21 @@ def test_two_parts_naming_one_file_are_refused(dsnn_bundle):
     _rewrite_system(dsnn_bundle, same_file)
     with pytest.raises(BundleError, match="names the same file"):
         load_bundle(dsnn_bundle)
+
+
+def test_the_cnn_case_checksums_its_preprocessor(dsnn_bundle):
+    path = dsnn_bundle / "multi_dsnn" / "preprocessor.tflite"
+    path.write_bytes(b"p" * 32)
+
+    def cnn(system):
+        system.update(case="cnn", features={"count": 3, "source": "preprocessor"},
+                      preprocessor={"file": "multi_dsnn/preprocessor.tflite", "sha256": sha256_file(path), "bytes": 32,
+                                    "macs": 1000, "params": 10})
+
+    _rewrite_system(dsnn_bundle, cnn)
+    bundle = load_bundle(dsnn_bundle)
+    assert bundle.multi_dsnn.case == "cnn" and bundle.multi_dsnn.preprocessor_path == path
+    assert "multi-dsNN (CNN case)" in format_bundle_summary(bundle)
+    path.write_bytes(b"q" * 32)
+    with pytest.raises(BundleError, match=r"\$.preprocessor: .*another sha256"):
+        load_bundle(dsnn_bundle)
