@@ -252,6 +252,14 @@ def summary(results: list[dict[str, Any]]) -> str:
                 + f" | {_pct(p['misclassification_test'])} | {paper} |")
     lines += ["", f"Paper: selector misclassification <= {_pct(PAPER['misclassification_max'])}, mean "
               f"{_pct(PAPER['misclassification_mean'])}.", "",
+              "## 2-way vs 3-way (cheapest system at 100% of the monolithic val accuracy)", "",
+              "| data | 2-way MACs (norm.) | 3-way MACs (norm.) | entries skipped (reason: count) | dsNN trainings |",
+              "|---|---|---|---|---|"]
+    for r in results:
+        two, three = r["picks"]["100_2way"], r["picks"]["100_3way"]
+        lines.append(f"| {r['dataset']} | {_pct(two and two['macs_normalized'])} | {_pct(three and three['macs_normalized'])} | "
+                     f"{', '.join(f'{k}: {v}' for k, v in r['skipped'].items()) or '-'} | {r['trainings']} |")
+    lines += ["",
               "## Baselines under the monolithic MAC budget (val / test accuracy normalised)", "",
               "| data | method | MACs (norm.) | val | test |", "|---|---|---|---|---|"]
     for r in results:
@@ -283,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=30, help="latency passes (interleaved)")
     parser.add_argument("--inputs", type=int, default=200, help="test inputs per latency pass")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render", metavar="JSON", help="print the tables of an earlier run's multi_dsnn.json and stop")
     args = parser.parse_args(argv)
+    if args.render:
+        print(summary(json.loads(Path(args.render).read_text(encoding="utf-8"))["results"]))
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "multi_dsnn.log"

@@ -72,6 +72,7 @@ class DesignResult:
     monolithic: Monolithic
     designs: list[ThresholdDesign]
     models: dict[tuple[str, str, tuple[int, ...]], Any]  # (threshold, part, hidden) -> Keras dsNN
+    labels: dict[str, np.ndarray]  # per split
     skipped: Counter = field(default_factory=Counter)
     trainings: int = 0
     seconds: float = 0.0
@@ -84,13 +85,8 @@ class DesignResult:
 
     def on_test(self, point: SystemPoint) -> SystemPoint:
         d = self.design_of(point)
-        return evaluate_system(point.candidates, d.routes["test"], self.labels("test"), "test",
+        return evaluate_system(point.candidates, d.routes["test"], self.labels["test"], "test",
                                shared_macs=self.monolithic.macs - self.monolithic.head_macs, threshold=point.threshold)
-
-    def labels(self, split: str) -> np.ndarray:
-        return self._labels[split]
-
-    _labels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def front(self, ways: int | None = None) -> list[SystemPoint]:
         return pareto_front(self.points(ways))
@@ -131,7 +127,7 @@ def design(data: DesignData, config: DsnnConfig, *, monolithic: Monolithic | Non
     train_probabilities = networks.predict(mono.model, data.inputs["train"])
     errors = error_file(train_probabilities)
     queue = thresholds if thresholds is not None else threshold_queue(errors, config)
-    result = DesignResult(data.name, data.case, config, mono, [], {}, _labels=dict(data.labels))
+    result = DesignResult(data.name, data.case, config, mono, [], {}, dict(data.labels))
     features = {s: np.asarray(f, dtype=np.float32) for s, f in mono.features.items()}
     mono_val = np.argmax(networks.predict(mono.model, data.inputs["val"]), axis=1) == data.labels["val"]
     for entry in queue:
