@@ -296,3 +296,26 @@ def test_the_cnn_case_checksums_its_preprocessor(dsnn_bundle):
     path.write_bytes(b"q" * 32)
     with pytest.raises(BundleError, match=r"\$.preprocessor: .*another sha256"):
         load_bundle(dsnn_bundle)
+
+
+# --- the benchmark's tables -----------------------------------------------------------------------
+
+
+def test_benchmark_tables_put_the_paper_beside_each_pick_and_say_when_none_reached_the_target():
+    from mmnet.benchmarks.multi_dsnn import PAPER, summary
+
+    pick = {"threshold": "10%", "ways": 2, "hidden": [[], [8]], "test_accuracy": 0.97, "test_normalized": 1.0,
+            "macs_normalized": 0.021, "head_macs_normalized": 0.021, "misclassification_test": 0.009}
+    latency = {"ratio_median": 3.27, "ratio_min": 2.99, "ratio_max": 4.1, "networks_ratio_median": 0.91,
+               "networks_ratio_min": 0.84, "networks_ratio_max": 1.2}
+    result = {"dataset": "breast_cancer", "case": "fc", "monolithic": {"accuracy": {"test": 0.974}},
+              "picks": {"100": pick, "99": None, "100_2way": pick, "100_3way": None}, "latency": {"100": latency},
+              "skipped": {"part_too_small": 2}, "trainings": 80,
+              "baselines": [{"detail": "SAMME 2 x [8]", "macs_normalized": 0.2, "val_normalized": 1.0,
+                             "test_normalized": 0.99}]}
+    text = summary([result])
+    assert "| breast_cancer | fc | 97.4% | 100% | 2-way 10% [[], [8]] | 97.0% (100.0%) | 2.1% | 2.1% | 3.27 (2.99-4.10) | " \
+           f"0.91 (0.84-1.20) | 0.9% | {100 * PAPER['energy_100']:.1f}% / {100 * PAPER['runtime_100']:.1f}% |" in text
+    assert "| breast_cancer | fc | 97.4% | 99% | none on val |" in text
+    assert "| breast_cancer | 2.1% | - | part_too_small: 2 | 80 |" in text
+    assert "| breast_cancer | SAMME 2 x [8] | 20.0% | 100.0% | 99.0% |" in text
