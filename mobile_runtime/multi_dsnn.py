@@ -54,11 +54,11 @@ def route(tree: SelectorTree, features: np.ndarray) -> Route:
     if not np.isfinite(x).all():
         raise DataError(f"selector features hold {int((~np.isfinite(x)).sum())} non-finite values; expected finite "
                         "float32 features")
-    values = x.tolist()  # Python floats: the float32 values widened exactly to float64
     node, depth = 0, 0
     feature, threshold, left, right = tree.feature, tree.threshold, tree.left, tree.right
     while feature[node] != LEAF:
-        node = left[node] if values[feature[node]] <= threshold[node] else right[node]
+        # float(): the float32 value widened exactly to a Python float (float64); only the path's features are read.
+        node = left[node] if float(x[feature[node]]) <= threshold[node] else right[node]
         depth += 1
     part = tree.part[node]
     return Route(leaf=node, part_index=part, part=tree.parts[part], depth=depth)
