@@ -15,7 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from mmnet.format.errors import MmnetError
+from mmnet.format.errors import DataError, MmnetError
 
 __all__ = ["main"]
 
@@ -34,7 +34,7 @@ def build(data_name: str, out: Path, *, budget: int, epochs: int, target: float,
     data = datasets.load(data_name, seed=seed)
     result = design(data, config)
     if not result.points():
-        raise MmnetError(f"no threshold of the queue gave a usable partition of {data_name} (skipped: "
+        raise DataError(f"no threshold of the queue gave a usable partition of {data_name} (skipped: "
                          f"{dict(result.skipped)}); try more tail shares or a smaller tree_min_samples_leaf")
     point = result.pick(target)
     note = f"cheapest system at >= {100 * target:g}% of the monolithic val accuracy"
