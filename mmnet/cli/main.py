@@ -149,7 +149,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.limit is not None:
         check_int("--limit", args.limit, low=1)
-    with Runtime(verified_bundle(args), mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
+    bundle = verified_bundle(args)
+    if args.multi_dsnn or (bundle.runtime_config is None and bundle.multi_dsnn is not None):
+        return _run_multi_dsnn(args, bundle)
+    with Runtime(bundle, mode=args.mode.replace("-", "_"), network=args.network, master_url=args.master_url,
                  master_token=_token_from_file(args.token_file) or os.environ.get(TOKEN_ENV), placement=args.placement,
                  device_master=not args.no_device_master, num_threads=args.threads, audit_rate=args.audit_rate,
                  remote_timeout_s=args.timeout) as runtime:
@@ -179,6 +182,47 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"mmnet run: {summary['frames_lost']} of {summary['frames']} frames lost ({causes}); "
               f"{where} each lost frame's error", file=sys.stderr)
         return EXIT_FRAMES_LOST
+    return 0
+
+
+def _run_multi_dsnn(args: argparse.Namespace, bundle) -> int:
+    """`mmnet run` on the bundle's multi-dsNN: the selector routes each frame to one dsNN."""
+    from mmnet.format.checks import fail
+    from mmnet.runtime.multi_dsnn import MultiDsnnRunner
+
+    if bundle.multi_dsnn is None:
+        raise ConfigError(f"--multi-dsnn: bundle {bundle.path} has no multi-dsNN system ($.multi_dsnn); expected a "
+                          "bundle written by `python -m mmnet.pipeline.dsnn.make_bundle`")
+    runner = MultiDsnnRunner(bundle, num_threads=args.threads)
+    if args.split is not None:
+        frames, labels = bundle.load_split(args.split)
+    else:
+        frames, labels = _dataset_frames(args.input, bundle.preprocessing)
+    if args.limit:
+        frames, labels = frames[: args.limit], None if labels is None else labels[: args.limit]
+    summary = runner.replay(frames, labels)
+    if args.trace:
+        try:
+            with open(args.trace, "w", encoding="utf-8") as trace:
+                for i, (answer, route) in enumerate(zip(summary["answers"], summary["routes"])):
+                    trace.write(json.dumps({"frame": i, "answer": answer, "route": route}) + "\n")
+        except OSError as e:
+            raise fail("--trace", args.trace, f"a file this process can write ({e.strerror})") from e
+    accuracy = summary.get("accuracy")
+    mono = bundle.model(bundle.multi_dsnn.document["monolithic"])
+    print(f"{summary['frames']} frames through the multi-dsNN ({summary['case'].upper()} case): routed "
+          + ", ".join(f"{part} {n}" for part, n in summary["routed"].items())
+          + f"; mean tree depth {summary['mean_depth']:.1f}")
+    print(f"  accuracy {'-' if accuracy is None else f'{100 * accuracy:.2f}%'}; mean MACs {summary['mean_macs']:.0f} "
+          f"({100 * summary['mean_macs'] / mono.macs:.1f}% of the monolithic {mono.id}, {mono.macs} MACs)")
+    print(f"  median ms: features {summary['ms']['features']:.3f}, selector {summary['ms']['select']:.3f}, "
+          f"dsNN {summary['ms']['dsnn']:.3f}")
+    if args.summary_json:
+        write = {k: v for k, v in summary.items() if k not in ("answers", "routes")}
+        try:
+            Path(args.summary_json).write_text(json.dumps(write, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise fail("--summary-json", args.summary_json, f"a file this process can write ({e.strerror})") from e
     return 0
 
 
@@ -297,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trace", help="write a per-frame trace (JSON Lines) to this file")
     run.add_argument("--summary-json", help="write the summary as JSON to this file")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--multi-dsnn", action="store_true", help="run the bundle's multi-dsNN system (the default for a "
+                     "bundle holding one and no runtime config)")
     add_trusted_key_option(run)
     run.set_defaults(handler=_cmd_run)
 

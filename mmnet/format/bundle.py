@@ -27,6 +27,7 @@ import numpy as np
 
 from mmnet.format.documents import parse_json, validate_document, write_json_atomic
 from mmnet.format.errors import BundleError, ConfigError
+from mmnet.format.multi_dsnn import MultiDsnnSystem, load_system
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import RuntimeConfig, load_runtime_config
 from mmnet.format.signing import SIGNATURE_FILE, TrustedKey, load_private_key, signature_document, verify_signature
@@ -181,6 +182,7 @@ class Bundle:
     checksummed_files: tuple[str, ...] = ()
     runtime_config: RuntimeConfig | None = None  # validated against the schema and the bundle
     signed_by: str | None = None  # key id of the trusted key whose signature verified the manifest
+    multi_dsnn: MultiDsnnSystem | None = None  # the shipped multi-dsNN system, its files verified
 
     @property
     def name(self) -> str:
@@ -427,6 +429,8 @@ def _file_entries(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     entries += [(f"data.{split}.file", manifest["data"][split]) for split in SPLITS]
     if manifest["runtime_config"] is not None:
         entries.append(("runtime_config.file", manifest["runtime_config"]))
+    if "multi_dsnn" in manifest:
+        entries.append(("multi_dsnn.file", manifest["multi_dsnn"]))
     report = manifest.get("report", {})
     for name in ("index", "model_card", "systems"):
         if name in report:
@@ -575,6 +579,15 @@ def _load(root: Path, manifest_bytes: bytes, *, verify_checksums: bool, runtime_
         if verify_checksums:
             checked.append(entry["file"])
     paths.append(("labels_file", _resolve_inside(root, manifest["labels_file"], "labels_file")))
+    multi_dsnn = None
+    if "multi_dsnn" in manifest:
+        system_path = _resolve_inside(root, manifest["multi_dsnn"]["file"], "multi_dsnn.file")
+        multi_dsnn, system_files = load_system(root, system_path, models={m["id"]: m for m in manifest["models"]},
+                                               sha256_file=sha256_file, resolve_inside=_resolve_inside,
+                                               verify_checksums=verify_checksums)
+        paths += system_files
+        if verify_checksums:
+            checked += [path.relative_to(root).as_posix() for _, path in system_files]
     _check_distinct_files(root, paths, source)
 
     config = None
@@ -597,6 +610,7 @@ def _load(root: Path, manifest_bytes: bytes, *, verify_checksums: bool, runtime_
         checksummed_files=tuple(checked),
         runtime_config=config,
         signed_by=signed_by,
+        multi_dsnn=multi_dsnn,
     )
     logger.debug(
         "loaded bundle %s (%d models, %d files checksummed)", root, len(bundle.models), len(checked)

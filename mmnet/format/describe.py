@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mmnet.format.bundle import Bundle, ModelRecord
+from mmnet.format.multi_dsnn import MultiDsnnSystem
 
-__all__ = ["format_bundle_summary", "format_runtime_config"]
+__all__ = ["format_bundle_summary", "format_runtime_config", "format_multi_dsnn"]
 
 _MODEL_HEADERS = (
     "id", "role", "precision", "KB", "params", "MMACs", "val %", "test %", "host ms", "blessed"
@@ -95,6 +96,8 @@ def format_bundle_summary(bundle: Bundle) -> str:
     else:
         lines.append(f"Runtime config: {runtime['file']} ({runtime['bytes']} bytes)")
         lines += format_runtime_config(bundle.runtime_config.document)
+    if bundle.multi_dsnn is not None:
+        lines += format_multi_dsnn(bundle.multi_dsnn)
     if "report" in m:
         lines.append(f"Report: {m['report']['index']['file']}, model card: {m['report']['model_card']['file']}")
     signature = "" if bundle.signed_by is None else f", signature by trusted key {bundle.signed_by}"
@@ -128,4 +131,25 @@ def format_runtime_config(doc: dict) -> list[str]:
                      f" -> {placement['choice']}")
     headers = ("profile", "mode", "system", "master", "ms", "mJ", "P_r %", "val %", "test P_r %", "test %", "why")
     lines += _table(headers, rows, ("<", "<", "<", "<", ">", ">", ">", ">", ">", ">", "<"))
+    return lines
+
+
+def format_multi_dsnn(system: MultiDsnnSystem) -> list[str]:
+    """The multi-dsNN: its case, the selector tree, each part's dsNN and the build-time measurements."""
+    doc = system.document
+    tree = system.selector
+    metrics = doc["metrics"]
+    pre = doc["preprocessor"]
+    lines = [
+        f"multi-dsNN ({doc['case'].upper()} case) replacing {doc['monolithic']}: "
+        f"{doc['features']['count']} features from the {doc['features']['source']}"
+        + (f" ({pre['file']}, {pre['macs'] / 1e6:.3f} MMACs)" if pre else ""),
+        f"  selector {doc['selector']['file']}: depth {tree.depth}, {tree.leaf_count} leaves, parts {list(tree.parts)}",
+    ]
+    rows = [[d["part"], str(d["hidden"]), str(d["macs"]), str(d["params"]), d["file"]] for d in doc["dsnns"]]
+    lines += _table(("part", "hidden", "MACs", "params", "file"), rows, ("<", "<", ">", ">", "<"))
+    if "test_accuracy" in metrics and "mean_macs" in metrics:
+        lines.append(f"  build: test accuracy {_percent(metrics['test_accuracy'])}% (monolithic "
+                     f"{_percent(metrics.get('monolithic_test_accuracy'))}%), mean MACs {metrics['mean_macs']:.0f} "
+                     f"({_percent(metrics.get('macs_normalized'))}% of the monolithic network)")
     return lines

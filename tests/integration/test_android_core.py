@@ -56,7 +56,8 @@ def test_java_modules_build_and_their_tests_pass() -> None:
     failed = {name: bad for name, (_, bad) in {**core, **app}.items() if bad}
     assert not failed, failed
     # The replay of the golden traces, and the sentences rendered from the shared templates as Python renders them.
-    assert {"org.mmnet.core.parity.ParityReplayTest", "org.mmnet.core.select.ReasonTest"} <= set(core), sorted(core)
+    assert {"org.mmnet.core.parity.ParityReplayTest", "org.mmnet.core.select.ReasonTest",
+            "org.mmnet.core.select.DsnnSelectorParityTest"} <= set(core), sorted(core)
     traces = json.loads((RESOURCES / "index.json").read_text(encoding="utf-8"))["traces"]
     assert core["org.mmnet.core.parity.ParityReplayTest"][0] >= len(traces)
     # The app's measurement code under Robolectric: the whole profile run and the failure paths.
