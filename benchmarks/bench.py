@@ -15,6 +15,9 @@ with 1 vs 2 Beam workers (``extras`` and ``fanout`` leave them out). Writes into
   did (:mod:`mmnet.benchmarks.bench_report`);
 - ``bench_<profile>.png`` (stacked latency and energy bars) and ``normalised.png``.
 
+A multi-dsNN bundle (no runtime config, a ``multi_dsnn`` system) is measured beside its monolithic
+network instead (:mod:`mmnet.benchmarks.bench_multi_dsnn`).
+
 """
 
 from __future__ import annotations
@@ -157,6 +160,10 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, e
     from mmnet.format.bundle import load_bundle
 
     bundle = load_bundle(bundle_dir)
+    if bundle.runtime_config is None and bundle.multi_dsnn is not None:
+        from mmnet.benchmarks.bench_multi_dsnn import run_multi_dsnn_bench
+
+        return run_multi_dsnn_bench(bundle, out, frames=frames, passes=passes, progress=progress)
     if bundle.runtime_config is None:
         raise BundleError(f"bundle {bundle.path} has no runtime_config.json; run `mmnet configure {bundle.path}`")
     try:

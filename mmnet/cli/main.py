@@ -91,7 +91,6 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
 
 
 def _with_device_profile(settings, path: str):
-
     if not Path(path).is_file():
         raise ConfigError(f"--device-profile: no such file: {path}")
     return dataclasses.replace(settings, device_profile=str(Path(path).resolve()))
@@ -125,7 +124,6 @@ def _cmd_configure(args: argparse.Namespace) -> int:
 def _dataset_frames(spec: str, preprocessing):
     """Frames and labels of any dataset source the pipeline reads (``--input``), conformed to the
     bundle's frame shape and resize policy as the build conformed them."""
-
     try:
         from mmnet.pipeline.datasets.config import DatasetConfig
         from mmnet.pipeline.datasets.loaders import load_dataset

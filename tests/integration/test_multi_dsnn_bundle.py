@@ -68,6 +68,24 @@ def test_mmnet_run_and_inspect(bundle_dir, tmp_path):
     assert "multi-dsNN (FC case) replacing monolithic-float32" in inspect.stdout
 
 
+def test_mmnet_bench_measures_the_system_beside_the_monolithic_network(bundle_dir, tmp_path):
+    out = tmp_path / "bench"
+    bench = _mmnet("bench", str(bundle_dir), "--out", str(out), "--passes", "2", "--frames", "60", "--quiet")
+    assert bench.returncode == 0, bench.stderr
+    doc = json.loads((out / "results.json").read_text())  # validated against its schema before it was written
+    assert doc["kind"] == "multi_dsnn" and doc["frames"] == 60 and doc["passes"] == 2
+    assert len(doc["monolithic"]["median_ms_per_pass"]) == len(doc["multi_dsnn"]["median_ms_per_pass"]) == 2
+    assert sum(doc["multi_dsnn"]["routed"].values()) == 60
+    bundle = load_bundle(bundle_dir)
+    mono = bundle.model(bundle.multi_dsnn.document["monolithic"])
+    assert doc["monolithic"]["macs"] == mono.macs and 0 < doc["macs_ratio"] < 1
+    frames, labels = bundle.load_split("test")
+    summary = MultiDsnnRunner(bundle).replay(frames[:60], labels[:60])
+    assert doc["multi_dsnn"]["accuracy"] == summary["accuracy"] and doc["multi_dsnn"]["routed"] == summary["routed"]
+    markdown = (out / "results.md").read_text()
+    assert "multi-dsNN (FC case) vs monolithic" in markdown and "paper: ≤ 10%, mean 1.6%" in markdown
+
+
 def test_a_tampered_dsnn_is_one_line_naming_the_file(bundle_dir, tmp_path):
     import shutil
 
