@@ -371,14 +371,21 @@ def fetch_timings(url: str, since: int) -> dict[str, Any]:
 
 
 def times_from_log(log: dict[str, Any], replies: list[Reply]) -> ServiceTimes:
-    """One run's service times from the server's timing log: every worker pass by model and frames, and
-    per answered request (matched by its X-Request-Id) the front delay (scheduled send → frames
-    queued) and the back delay (last pass done → reply at the client), both on the monotonic clock."""
+    """One run's service times from the server's timing log: every worker pass by model and frames, the
+    gap from a pass that left frames waiting to the model's next pass, and per answered request
+    (matched by its X-Request-Id) the front delay (scheduled send → frames queued) and the back delay
+    (last pass done → reply at the client), all on the monotonic clock."""
     fields = {name: k for k, name in enumerate(log["pass_fields"])}
     passes: dict[str, dict[int, list[float]]] = {LITTLE: {}, BIG: {}}
-    for row in log["passes"]:
-        passes[row[fields["model"]]].setdefault(int(row[fields["frames"]]), []).append(
-            row[fields["end"]] - row[fields["start"]])
+    gaps: dict[str, list[float]] = {LITTLE: [], BIG: []}
+    previous: dict[str, list[Any]] = {}
+    for row in sorted(log["passes"], key=lambda r: r[fields["start"]]):
+        model = row[fields["model"]]
+        passes[model].setdefault(int(row[fields["frames"]]), []).append(row[fields["end"]] - row[fields["start"]])
+        before = previous.get(model)
+        if before is not None and before[fields["queued"]] > 0:
+            gaps[model].append(row[fields["start"]] - before[fields["end"]])
+        previous[model] = row
     fields = {name: k for k, name in enumerate(log["request_fields"])}
     served = {row[fields["request_id"]]: row for row in log["requests"]
               if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
@@ -390,7 +397,8 @@ def times_from_log(log: dict[str, Any], replies: list[Reply]) -> ServiceTimes:
         front.append(row[fields["submitted"]] - (r.origin + r.scheduled))
         back.append((r.origin + r.done) - row[fields["answered"]])
     return ServiceTimes({b: np.asarray(v) for b, v in passes[LITTLE].items()},
-                        {b: np.asarray(v) for b, v in passes[BIG].items()}, np.asarray(front), np.asarray(back))
+                        {b: np.asarray(v) for b, v in passes[BIG].items()}, np.asarray(front), np.asarray(back),
+                        {m: np.asarray(v) for m, v in gaps.items()})
 
 
 def pooled_times(times: list[ServiceTimes]) -> ServiceTimes:
@@ -400,7 +408,8 @@ def pooled_times(times: list[ServiceTimes]) -> ServiceTimes:
         return {b: np.concatenate([t[b] for t in tables if b in t]) for b in sizes}
 
     return ServiceTimes(merge([t.little for t in times]), merge([t.big for t in times]),
-                        np.concatenate([t.front for t in times]), np.concatenate([t.back for t in times]))
+                        np.concatenate([t.front for t in times]), np.concatenate([t.back for t in times]),
+                        {m: np.concatenate([t.gaps.get(m, np.zeros(0)) for t in times]) for m in (LITTLE, BIG)})
 
 
 @dataclass

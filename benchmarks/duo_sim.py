@@ -12,7 +12,9 @@ The model, stage by stage, as a request goes through the server:
   it at that moment (bounded admitted frames, recovery-queue backpressure → 429);
 - the **little worker**: dynamic batching by :func:`mmnet.server.duo.plan_batch` (``max_batch``,
   ``max_wait_ms``); a pass of ``b`` frames takes a time drawn from the measured passes of ``b`` frames
-  (a size not measured: the nearest measured size, scaled per frame);
+  (a size not measured: the nearest measured size, scaled per frame); after it the worker waits a
+  ``gap`` drawn from the measured gaps between a pass and the next when frames were waiting (the
+  event loop's turn to hand the answers out and start the next pass: on a busy host, milliseconds);
 - the probe: each frame is recovered as the probe decided on that frame (``routes``, replayed by
   frame), or with probability ``recovery_rate``;
 - the **big worker**: the recovery queue, up to ``max_batch`` frames per pass without waiting (a single
@@ -50,14 +52,16 @@ def _zeros() -> np.ndarray:
 
 @dataclass(frozen=True)
 class ServiceTimes:
-    """Measured times in seconds: worker passes by frames per pass (``little[b]``, ``big[b]``), and per
-    request the ``front`` delay (scheduled send → frames queued) and the ``back`` delay (last pass
-    done → reply at the client). Empty ``front``/``back``: no delay."""
+    """Measured times in seconds: worker passes by frames per pass (``little[b]``, ``big[b]``), the
+    worker's gap from a pass to the next while frames waited (``gaps[model]``), and per request the
+    ``front`` delay (scheduled send → frames queued) and the ``back`` delay (last pass done → reply at
+    the client). Empty delays or gaps: none."""
 
     little: dict[int, np.ndarray] = field(default_factory=dict)
     big: dict[int, np.ndarray] = field(default_factory=dict)
     front: np.ndarray = field(default_factory=_zeros)
     back: np.ndarray = field(default_factory=_zeros)
+    gaps: dict[str, np.ndarray] = field(default_factory=dict)
 
     def pass_time(self, station: str, b: int, rng: np.random.Generator) -> float:
         table = self.little if station == LITTLE else self.big
@@ -70,7 +74,9 @@ class ServiceTimes:
         return float(rng.choice(measured[nearest])) * b / nearest
 
     def delay(self, stage: str, rng: np.random.Generator) -> float:
-        values = self.front if stage == "front" else self.back
+        values = {"front": self.front, "back": self.back}.get(stage)
+        if values is None:
+            values = self.gaps.get(stage, _zeros())
         return float(rng.choice(values)) if values.size else 0.0
 
     def summary_ms(self) -> dict[str, Any]:
@@ -81,7 +87,8 @@ class ServiceTimes:
         return {"little": {str(b): stats(v) for b, v in sorted(self.little.items()) if v.size},
                 "big": {str(b): stats(v) for b, v in sorted(self.big.items()) if v.size},
                 "front": stats(self.front) if self.front.size else None,
-                "back": stats(self.back) if self.back.size else None}
+                "back": stats(self.back) if self.back.size else None,
+                "gaps": {m: stats(v) for m, v in sorted(self.gaps.items()) if v.size}}
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,9 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
                 return
             batch = [queue.popleft()[1] for _ in range(plan.take)]
             free[station] -= 1
-            push(now + times.pass_time(station, len(batch), rng), f"{station}_done", batch)
+            ends = now + times.pass_time(station, len(batch), rng)
+            push(ends, f"{station}_done", batch)
+            push(ends + times.delay(station, rng), "free", station)
 
     def answer(now: float, request: int) -> None:
         nonlocal in_system
@@ -172,21 +181,20 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
         elif kind == "timer":
             timer_armed[payload] = False
             dispatch(now, payload)
+        elif kind == "free":
+            free[payload] += 1
+            dispatch(now, payload)
         elif kind == "little_done":
-            free[LITTLE] += 1
             for request in payload:
                 if recovered_by_frame[request]:
                     big_q.append((now, request))
                     recovered += 1
                 else:
                     answer(now, request)
-            dispatch(now, LITTLE)
             dispatch(now, BIG)
         else:  # big_done
-            free[BIG] += 1
             for request in payload:
                 answer(now, request)
-            dispatch(now, BIG)
     counted = slice(min(warmup, requests // 4), None)
     answered = ~np.isnan(done[counted])
     latencies = (done[counted] - arrivals[counted])[answered]

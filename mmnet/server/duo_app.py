@@ -198,12 +198,15 @@ class TimingLog:
     (``time.monotonic``: CLOCK_MONOTONIC, the same clock in every process of the host, so a client
     can line its own timestamps up with these). Bounded: the oldest records go first.
 
-    A pass: ``[seq, model, frames, start, end]``. A request: ``[seq, request_id, status, frames, read,
-    submitted, answered, replied]`` — ``read`` when the handler had the body, ``submitted`` when its
-    frames joined the queues (after decoding), ``answered`` when its last frame's pass finished,
-    ``replied`` when the reply was built (None for the stages a refused request never reached)."""
+    A pass: ``[seq, model, frames, start, end, queued]``, ``queued`` the frames waiting in that model's
+    queue when it ended (more than 0: the worker's next pass waited only for the event loop).
 
-    PASS_FIELDS = ("seq", "model", "frames", "start", "end")
+    A request: ``[seq, request_id, status, frames, read, submitted, answered, replied]`` — ``read``
+    when the handler had the body, ``submitted`` when its frames joined the queues (after decoding),
+    ``answered`` when its last frame's pass finished, ``replied`` when the reply was built (None for
+    the stages a refused request never reached)."""
+
+    PASS_FIELDS = ("seq", "model", "frames", "start", "end", "queued")
     REQUEST_FIELDS = ("seq", "request_id", "status", "frames", "read", "submitted", "answered", "replied")
 
     def __init__(self, capacity: int = 50_000) -> None:
@@ -215,8 +218,8 @@ class TimingLog:
         self._seq += 1
         return self._seq
 
-    def add_pass(self, model: str, frames: int, start: float, end: float) -> None:
-        self._passes.append([self._next(), model, frames, start, end])
+    def add_pass(self, model: str, frames: int, start: float, end: float, queued: int) -> None:
+        self._passes.append([self._next(), model, frames, start, end, queued])
 
     def add_request(self, request_id: str | None, status: int, frames: int, read: float | None,
                     submitted: float | None, answered: float | None, replied: float | None) -> None:
@@ -345,7 +348,8 @@ class DuoScheduler:
         elapsed = ended - started
         self.metrics.batch_size.labels(model).observe(len(frames))
         self.metrics.service.labels(model).observe(elapsed)
-        self.timings.add_pass(model, len(frames), started, ended)
+        queued = len(self.little_queue if model == LITTLE else self.big_queue)
+        self.timings.add_pass(model, len(frames), started, ended, queued)
         return result, elapsed, ended
 
     async def _little_loop(self) -> None:
@@ -642,7 +646,7 @@ def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
         "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
                         "description": "Only records after this sequence number (the 'next' of an earlier reply)."}],
         "responses": {
-            "200": {"description": "passes [seq, model, frames, start, end] and requests [seq, request_id, status, "
+            "200": {"description": "passes [seq, model, frames, start, end, queued] and requests [seq, request_id, status, "
                     "frames, read, submitted, answered, replied], field names included.",
                     "content": {"application/json": {"schema": {"type": "object",
                                                                 "required": ["clock", "next", "passes", "requests"]}}}},

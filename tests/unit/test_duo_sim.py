@@ -129,7 +129,7 @@ def test_front_and_back_delays_add_to_every_answered_request():
 
 
 def _log(passes, requests):
-    return {"pass_fields": ["seq", "model", "frames", "start", "end"], "passes": passes,
+    return {"pass_fields": ["seq", "model", "frames", "start", "end", "queued"], "passes": passes,
             "request_fields": ["seq", "request_id", "status", "frames", "read", "submitted", "answered", "replied"],
             "requests": requests}
 
@@ -140,12 +140,15 @@ def test_service_times_come_from_the_servers_log_matched_by_request_id():
                Reply(0.5, 0.5, 0.530, 200, 1, "big", index=1, origin=origin),
                Reply(0.9, 0.9, 0.950, 429, 0, index=2, origin=origin),
                Reply(1.0, 1.0, 1.010, 200, 0, index=3, origin=origin)]  # not in the log: left out
-    log = _log([[1, "little", 1, 100.004, 100.006], [2, "little", 2, 100.504, 100.508], [3, "big", 1, 100.508, 100.521]],
+    log = _log([[1, "little", 1, 100.004, 100.006, 0], [2, "little", 2, 100.504, 100.508, 3],
+                [3, "big", 1, 100.508, 100.521, 0], [7, "little", 3, 100.510, 100.514, 0]],
                [[4, "0", 200, 1, 100.002, 100.003, 100.006, 100.007],
                 [5, "1", 200, 1, 100.502, 100.504, 100.521, 100.523],
                 [6, "2", 429, 1, None, None, None, None]])
     times = times_from_log(log, replies)
     assert times.little[1] == pytest.approx([0.002]) and times.little[2] == pytest.approx([0.004])
+    assert times.gaps["little"] == pytest.approx([0.002])  # only after the pass that left frames waiting
+    assert times.gaps["big"].size == 0
     assert times.big[1] == pytest.approx([0.013])
     assert times.front == pytest.approx([0.003, 0.004])  # submitted − scheduled
     assert times.back == pytest.approx([0.014, 0.009])  # client done − last pass
@@ -164,3 +167,12 @@ def test_a_measured_run_replayed_through_the_simulation_reproduces_a_determinist
     assert out["p50_ms"] == pytest.approx((14.0 + 23.0) / 2) and out["p99_ms"] == pytest.approx(23.0, abs=0.1)
     assert out["throughput_per_s"] == pytest.approx(2.0)
     assert out["refused_share"] == 0.0
+
+
+def test_the_gap_after_each_pass_holds_the_worker_back():
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    arrivals = np.zeros(10)  # ten at once: passes back to back
+    gapless = simulate(0.0, 0, _times(), config, single=True, arrivals=arrivals, warmup=0)
+    gapped = simulate(0.0, 0, _times(gaps={"big": np.full(2, 0.005)}), config, single=True, arrivals=arrivals, warmup=0)
+    assert gapless.latencies_s.max() == pytest.approx(10 * BIG_S)
+    assert gapped.latencies_s.max() == pytest.approx(10 * BIG_S + 9 * 0.005)
