@@ -370,35 +370,58 @@ def fetch_timings(url: str, since: int) -> dict[str, Any]:
         return json.loads(reply.read().decode("utf-8"))
 
 
-def times_from_log(log: dict[str, Any], replies: list[Reply]) -> ServiceTimes:
+WINDOW_S = 1.0  # the simulation's windows of a run (ServiceTimes.windows)
+
+
+def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = WINDOW_S) -> ServiceTimes:
     """One run's service times from the server's timing log: every worker pass by model and frames, the
     gap from a pass that left frames waiting to the model's next pass, and per answered request
     (matched by its X-Request-Id) the front delay (scheduled send → frames queued) and the back delay
-    (last pass done → reply at the client), all on the monotonic clock."""
+    (last pass done → reply at the client), all on the monotonic clock; also cut into windows of
+    ``window_s`` seconds of the run (by when the pass started, the gap ended, the request was scheduled
+    or its last pass ended)."""
+    origin = replies[0].origin if replies else 0.0
     fields = {name: k for k, name in enumerate(log["pass_fields"])}
-    passes: dict[str, dict[int, list[float]]] = {LITTLE: {}, BIG: {}}
-    gaps: dict[str, list[float]] = {LITTLE: [], BIG: []}
+    passes: list[tuple[float, str, int, float]] = []  # (run time, model, frames, seconds)
+    gaps: list[tuple[float, str, float]] = []
     previous: dict[str, list[Any]] = {}
     for row in sorted(log["passes"], key=lambda r: r[fields["start"]]):
-        model = row[fields["model"]]
-        passes[model].setdefault(int(row[fields["frames"]]), []).append(row[fields["end"]] - row[fields["start"]])
+        model, start = row[fields["model"]], row[fields["start"]]
+        passes.append((start - origin, model, int(row[fields["frames"]]), row[fields["end"]] - start))
         before = previous.get(model)
         if before is not None and before[fields["queued"]] > 0:
-            gaps[model].append(row[fields["start"]] - before[fields["end"]])
+            gaps.append((start - origin, model, start - before[fields["end"]]))
         previous[model] = row
     fields = {name: k for k, name in enumerate(log["request_fields"])}
     served = {row[fields["request_id"]]: row for row in log["requests"]
               if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
-    front, back = [], []
+    front: list[tuple[float, float]] = []
+    back: list[tuple[float, float]] = []
     for r in replies:
         row = served.get(str(r.index))
         if r.status != 200 or row is None:
             continue
-        front.append(row[fields["submitted"]] - (r.origin + r.scheduled))
-        back.append((r.origin + r.done) - row[fields["answered"]])
-    return ServiceTimes({b: np.asarray(v) for b, v in passes[LITTLE].items()},
-                        {b: np.asarray(v) for b, v in passes[BIG].items()}, np.asarray(front), np.asarray(back),
-                        {m: np.asarray(v) for m, v in gaps.items()})
+        front.append((r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled)))
+        back.append((row[fields["answered"]] - origin, (r.origin + r.done) - row[fields["answered"]]))
+
+    def build(low: float, high: float) -> ServiceTimes:
+        def table(model: str) -> dict[int, np.ndarray]:
+            out: dict[int, list[float]] = {}
+            for t, m, b, seconds in passes:
+                if m == model and low <= t < high:
+                    out.setdefault(b, []).append(seconds)
+            return {b: np.asarray(v) for b, v in out.items()}
+
+        def values(pairs: list[tuple[float, float]]) -> np.ndarray:
+            return np.asarray([v for t, v in pairs if low <= t < high])
+
+        return ServiceTimes(table(LITTLE), table(BIG), values(front), values(back),
+                            {m: np.asarray([g for t, mm, g in gaps if mm == m and low <= t < high]) for m in (LITTLE, BIG)})
+
+    whole = build(-np.inf, np.inf)
+    end = max([t for t, *_ in passes] + [t for t, _ in front] + [0.0])
+    windows = tuple(build(k * window_s, (k + 1) * window_s) for k in range(int(end // window_s) + 1))
+    return ServiceTimes(whole.little, whole.big, whole.front, whole.back, whole.gaps, windows, window_s)
 
 
 def pooled_times(times: list[ServiceTimes]) -> ServiceTimes:
@@ -420,6 +443,41 @@ class Run:
     seconds: float
     replies: list[Reply] = field(repr=False)
     times: ServiceTimes = field(repr=False)
+    log: dict[str, Any] = field(default_factory=dict, repr=False)  # the server's timing log of the run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.tolist(), "seconds": self.seconds, "log": self.log,
+                "replies": [[r.index, r.scheduled, r.sent, r.done, r.status, r.frame, r.origin] for r in self.replies]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Run:
+        replies = [Reply(scheduled, sent, done, status, frame, index=index, origin=origin)
+                   for index, scheduled, sent, done, status, frame, origin in doc["replies"]]
+        return cls(np.asarray(doc["schedule"]), float(doc["seconds"]), replies, times_from_log(doc["log"], replies),
+                   doc["log"])
+
+
+RUNS_FILE = "duo_load_runs.json.gz"
+
+
+def save_runs(path: Path, runs: dict[str, list[list[Run]]]) -> None:
+    """Every run's schedule, replies and server timing log, so the simulation can be redone (``--resimulate``)."""
+    import gzip
+
+    doc = {key: [[run.to_json() for run in point] for point in points] for key, points in runs.items()}
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def load_runs(path: Path) -> dict[str, list[list[Run]]]:
+    import gzip
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read the recorded runs ({e}); expected {RUNS_FILE} of a duo_load run") from e
+    return {key: [[Run.from_json(run) for run in point] for point in points] for key, points in doc.items()}
 
 
 def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frames: Frames, requests: list[bytes],
@@ -455,7 +513,8 @@ def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frame
                     schedule = poisson_schedule([(rate, seconds)], seed=seed + 100 * k + p)
                     since = fetch_timings(urls[key], sys.maxsize)["next"]  # records from here on
                     got = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=True))
-                    run = Run(schedule, seconds, got, times_from_log(fetch_timings(urls[key], since), got))
+                    log = fetch_timings(urls[key], since)
+                    run = Run(schedule, seconds, got, times_from_log(log, got), log)
                     summary = summarise(got, rate, seconds, *expected[key])
                     summary["served_ms"] = run.times.summary_ms()
                     per_pass[key].append(summary)
@@ -524,15 +583,17 @@ SIM_REPEATS = 10  # simulated replays of each measured run (independent draws), 
 
 
 def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: list[str],
-                   repeats: int = SIM_REPEATS) -> dict[str, Any]:
+                   repeats: int = SIM_REPEATS, windowed: bool = True) -> dict[str, Any]:
     """A measured point simulated: each of its runs replayed ``repeats`` times — the run's own arrival
     times and frames (so the probe's real decisions), service times drawn from what the server timed
-    during that run — and pooled as the measured point pools its runs."""
+    during that run (``windowed``: from the second of the run each draw falls in; else from the whole
+    run) — and pooled as the measured point pools its runs."""
     latencies, answered, offered, refused, seconds = [], 0, 0, 0, 0.0
     for run in runs:
         recovered = [routes[i % len(routes)] == BIG for i in range(run.schedule.size)]
+        times = run.times if windowed else run.times.stationary()
         for repeat in range(repeats):
-            result = simulate(0.0, 0, run.times, config, single=single, routes=recovered, arrivals=run.schedule,
+            result = simulate(0.0, 0, times, config, single=single, routes=recovered, arrivals=run.schedule,
                               seconds=run.seconds, seed=repeat, warmup=0)
             latencies.append(result.latencies_s)
             answered, offered, refused = answered + result.answered, offered + result.offered, refused + result.refused
@@ -552,11 +613,13 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
     their relative errors; then ``extra_rates`` (Poisson, 6000 requests) with the service times of the
     highest measured rate pooled over its runs — the host's contention at that load carried forward."""
     rows = []
+    keys = ("p50_ms", "p95_ms", "throughput_per_s")
     for point, point_runs in zip(points, runs):
         sim = simulate_point(point_runs, config, single=single, routes=routes)
-        errors = {f"{key}_error": relative_error(sim[key], point[key]) for key in ("p50_ms", "p95_ms", "throughput_per_s")}
-        rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in ("p50_ms", "p95_ms", "throughput_per_s")},
-                     "simulated": sim, **errors})
+        whole = simulate_point(point_runs, config, single=single, routes=routes, windowed=False)
+        rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
+                     "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
+                     **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys}})
     extended = []
     if runs:
         top = pooled_times([run.times for run in runs[-1]])
@@ -564,11 +627,42 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
         for k, rate in enumerate(extra_rates):
             result = simulate(rate, 6000, top, config, single=single, routes=recovered, seed=seed + k)
             extended.append(result.to_json())
-    keyed = [r["p95_ms_error"] for r in rows if r["p95_ms_error"] is not None]
-    return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS,
-            "max_error": {key: max((r[f"{key}_error"] for r in rows if r[f"{key}_error"] is not None), default=None)
-                          for key in ("p50_ms", "p95_ms", "throughput_per_s")},
-            "mean_p95_error": float(np.mean(keyed)) if keyed else None}
+    def worst(prefix: str) -> dict[str, float | None]:
+        return {k: max((r[f"{prefix}{k}_error"] for r in rows if r[f"{prefix}{k}_error"] is not None), default=None)
+                for k in keys}
+
+    return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": WINDOW_S,
+            "max_error": worst(""), "stationary_max_error": worst("stationary_")}
+
+
+def equal_p95(systems: dict[str, Any]) -> dict[str, Any] | None:
+    """Throughput at the single model's p95 (module doc) and the ratio."""
+    single_points = [p for p in systems["single"]["points"] if sustained(p)]
+    if not single_points:
+        return None
+    anchor = max(single_points, key=lambda p: p["offered_per_s"])
+    bound = anchor["p95_ms"]
+    s_rate, d_rate = throughput_at(systems["single"]["points"], bound), throughput_at(systems["duo"]["points"], bound)
+    return {"bound_ms": bound, "bound_at_per_s": anchor["offered_per_s"], "single_per_s": s_rate,
+            "duo_per_s": d_rate, "ratio": (d_rate / s_rate) if s_rate and d_rate else None}
+
+
+def simulate_systems(result: dict[str, Any], runs: dict[str, list[list[Run]]], systems: dict[str, DuoSystem],
+                     frames: Frames, config: DuoConfig) -> None:
+    """:func:`validate_simulation` for each system of ``result`` on its recorded runs, and the errors over all."""
+    _say(f"simulation: every measured run replayed {SIM_REPEATS} times with the service times the server logged")
+    keys = ("p50_ms", "p95_ms", "throughput_per_s")
+    for key, system in systems.items():
+        points = result["systems"][key]["points"]
+        top = max(p["offered_per_s"] for p in points)
+        result["systems"][key]["simulation"] = validate_simulation(
+            points, runs[key], config, single=key == "single", routes=offline_routes(system, frames),
+            extra_rates=[top * f for f in (1.5, 2, 3)])
+    for prefix in ("", "stationary_"):
+        errors = {k: [r[f"{prefix}{k}_error"] for s in result["systems"].values() for r in s["simulation"]["rows"]
+                      if r[f"{prefix}{k}_error"] is not None] for k in keys}
+        result[f"{prefix}simulation_error"] = {k: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
+                                               for k, v in errors.items()}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -656,27 +750,34 @@ def to_markdown(result: dict[str, Any]) -> str:
                   "the last pass to the reply at the client.", ""]
         sim = system.get("simulation")
         if sim:
-            lines += [f"Simulation (each run replayed {sim['repeats']} × with its own arrivals, frames and logged service "
-                      "times):", "",
-                      "| offered/s | p50 ms measured / simulated (error) | p95 ms measured / simulated (error) | "
-                      "answered/s measured / simulated (error) |", "|---|---|---|---|"]
+            lines += [f"Simulation (each run replayed {sim['repeats']} × with its own arrivals, frames and the service "
+                      f"times the server logged; draws from the {sim['window_s']:g}-s window of the run they fall in, "
+                      "and, in brackets, from the whole run):", "",
+                      "| offered/s | p50 ms measured / simulated (error) [whole run] | p95 ms measured / simulated (error) "
+                      "[whole run] | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|"]
+
+            def cell(r: dict[str, Any], k: str, digits: str = ".1f") -> str:
+                return (f"{_f(r['measured'][k], digits)} / {_f(r['simulated'][k], digits)} ({_pct(r[f'{k}_error'])}) "
+                        f"[{_f(r['stationary'][k], digits)}, {_pct(r[f'stationary_{k}_error'])}]")
+
             for r in sim["rows"]:
-                m, q = r["measured"], r["simulated"]
-                lines.append(f"| {r['rate']:g} | {_f(m['p50_ms'])} / {_f(q['p50_ms'])} ({_pct(r['p50_ms_error'])}) | "
-                             f"{_f(m['p95_ms'])} / {_f(q['p95_ms'])} ({_pct(r['p95_ms_error'])}) | "
-                             f"{_f(m['throughput_per_s'])} / {_f(q['throughput_per_s'])} ({_pct(r['throughput_per_s_error'])}) |")
-            worst = sim["max_error"]
+                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')} | {cell(r, 'throughput_per_s')} |")
+            worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
-                      f"{_pct(worst['throughput_per_s'])}."]
+                      f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "
+                      f"{_pct(whole['p95_ms'])}, {_pct(whole['throughput_per_s'])})."]
             if sim["extended"]:
                 lines += ["", "Simulated beyond the measured rates (the highest rate's logged service times): " + ", ".join(
                     f"{r['rate']:g}/s → p95 {_f(r['p95_ms'])} ms ({r['refused']} of {r['offered']} refused)"
                     for r in sim["extended"]) + "."]
         lines.append("")
-    worst = result.get("simulation_error", {}).get("p95_ms", {})
-    if worst:
-        lines += [f"Simulation vs measurement over every measured point of both systems: p95 error max "
-                  f"{_pct(worst.get('max'))}, mean {_pct(worst.get('mean'))}.", ""]
+    errors, whole = result.get("simulation_error", {}), result.get("stationary_simulation_error", {})
+    if errors:
+        lines += ["Simulation vs measurement over every measured point of both systems (draws by window; whole-run "
+                  "draws in brackets): " + ", ".join(
+                      f"{label} error max {_pct(errors[k]['max'])} [{_pct(whole[k]['max'])}], mean {_pct(errors[k]['mean'])} "
+                      f"[{_pct(whole[k]['mean'])}]" for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"),
+                                                                      ("throughput_per_s", "throughput"))) + ".", ""]
     eq = result.get("equal_p95")
     if eq:
         lines += ["## Throughput at the single model's p95", "",
@@ -744,6 +845,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", type=Path, help="--overload: a duo_load.json whose highest sustained duo rate is used")
     parser.add_argument("--limit", type=int, default=None, help="the first N test photos only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resimulate", type=Path, metavar="DUO_LOAD_DIR",
+                        help="redo the simulation on the runs a curve recorded there (duo_load.json, "
+                        f"{RUNS_FILE}); writes to --out")
     args = parser.parse_args(argv)
     try:
         if not args.duo.is_file():
@@ -782,40 +886,29 @@ def main(argv: list[str] | None = None) -> int:
                       "systems": {}, "overload": over}
             write_results(args.out, "duo_overload", result, to_markdown(result))
             return 0
-        _say(f"service times: {args.service_samples} passes per batch size, in this process")
-        times = {"duo": measure_service_times(duo, frames, config, args.service_samples),
-                 "single": measure_service_times(single, frames, config, args.service_samples)}
-        big_capacity = 1.0 / float(np.median(times["single"].big[1]))
-        rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
-        _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
-        systems: dict[str, Any] = {}
-        _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
-        curves, runs, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames, requests,
-                                            rates, args.seconds, args.passes, config, target=args.target, rule=args.rule,
-                                            seed=args.seed)
-        _say(f"simulation: every measured run replayed {SIM_REPEATS} times with the service times the server logged")
-        for key, system in (("single", single), ("duo", duo)):
-            points = curves[key]
-            top = max(p["offered_per_s"] for p in points)
-            sim = validate_simulation(points, runs[key], config, single=key == "single",
-                                      routes=offline_routes(system, frames), extra_rates=[top * f for f in (1.5, 2, 3)])
-            systems[key] = {"name": system.name, "accuracy": _accuracy(system, frames), "points": points,
-                            "simulation": sim, "isolated_ms": times[key].summary_ms()}
-        single_points = [p for p in systems["single"]["points"] if sustained(p)]
-        equal = None
-        if single_points:
-            anchor = max(single_points, key=lambda p: p["offered_per_s"])
-            bound = anchor["p95_ms"]
-            s_rate, d_rate = throughput_at(systems["single"]["points"], bound), throughput_at(systems["duo"]["points"], bound)
-            equal = {"bound_ms": bound, "bound_at_per_s": anchor["offered_per_s"], "single_per_s": s_rate,
-                     "duo_per_s": d_rate, "ratio": (d_rate / s_rate) if s_rate and d_rate else None}
-        errors = {key: [r[f"{key}_error"] for s in systems.values() for r in s["simulation"]["rows"]
-                        if r[f"{key}_error"] is not None] for key in ("p50_ms", "p95_ms", "throughput_per_s")}
-        result = {"pair": duo.name, "target": duo.target, "host": host, "config": config.__dict__,
-                  "frames": len(frames.labels), "generator": capacity, "systems": systems, "equal_p95": equal,
-                  "probe": probe_errors(duo, frames), "paper": PAPER,
-                  "simulation_error": {key: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
-                                       for key, v in errors.items()}}
+        if args.resimulate:  # the simulation redone on a curve's recorded runs, no load sent
+            result = json.loads((args.resimulate / "duo_load.json").read_text(encoding="utf-8"))
+            runs = load_runs(args.resimulate / RUNS_FILE)
+            simulate_systems(result, runs, {"single": single, "duo": duo}, frames, config)
+        else:
+            _say(f"service times: {args.service_samples} passes per batch size, in this process")
+            times = {"duo": measure_service_times(duo, frames, config, args.service_samples),
+                     "single": measure_service_times(single, frames, config, args.service_samples)}
+            big_capacity = 1.0 / float(np.median(times["single"].big[1]))
+            rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
+            _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
+            _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
+            curves, runs, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames,
+                                                requests, rates, args.seconds, args.passes, config, target=args.target,
+                                                rule=args.rule, seed=args.seed)
+            args.out.mkdir(parents=True, exist_ok=True)
+            save_runs(args.out / RUNS_FILE, runs)
+            systems = {key: {"name": system.name, "accuracy": _accuracy(system, frames), "points": curves[key],
+                             "isolated_ms": times[key].summary_ms()} for key, system in (("single", single), ("duo", duo))}
+            result = {"pair": duo.name, "target": duo.target, "host": host, "config": config.__dict__,
+                      "frames": len(frames.labels), "generator": capacity, "systems": systems,
+                      "equal_p95": equal_p95(systems), "probe": probe_errors(duo, frames), "paper": PAPER}
+            simulate_systems(result, runs, {"single": single, "duo": duo}, frames, config)
     except (MmnetError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,8 +22,11 @@ The model, stage by stage, as a request goes through the server:
 - **back** (the last pass's end to the client having the reply: the event loop's turn, JSON encoding,
   the socket): a delay drawn per request from the measured ``back`` times.
 
-Every draw is independent: the model keeps the distributions of the run, not which slow spells of the
-shared host hit which requests together. It gives each worker its own thread as the server does; the
+Every draw is independent. With one distribution per run the model keeps what the run's times were, not
+*when*: on a shared host the slow spells (another job taking the cores for a second) hit many passes and
+requests together. ``ServiceTimes.windows`` keeps that too: the run's times cut into windows of a second,
+each draw from the window of its moment (the host's speed as it was then; the queueing is still the
+simulation's). It gives each worker its own thread as the server does; the
 workers' contention for the host's cores is in the measured times, not modelled.
 """
 
@@ -62,22 +65,39 @@ class ServiceTimes:
     front: np.ndarray = field(default_factory=_zeros)
     back: np.ndarray = field(default_factory=_zeros)
     gaps: dict[str, np.ndarray] = field(default_factory=dict)
+    # The same times cut into consecutive windows of window_s seconds of the run (a draw at time t comes
+    # from t's window when it holds samples of that kind): the host's slow spells where they happened.
+    windows: tuple[ServiceTimes, ...] = ()
+    window_s: float = 0.0
 
-    def pass_time(self, station: str, b: int, rng: np.random.Generator) -> float:
-        table = self.little if station == LITTLE else self.big
-        measured = {k: v for k, v in table.items() if v.size}
-        if not measured:
-            raise ValueError(f"no measured {station} passes to draw from")
-        if b in measured:
-            return float(rng.choice(measured[b]))
-        nearest = min(measured, key=lambda k: (abs(k - b), k))
-        return float(rng.choice(measured[nearest])) * b / nearest
+    def stationary(self) -> ServiceTimes:
+        """These times as one distribution for the whole run (no windows)."""
+        return ServiceTimes(self.little, self.big, self.front, self.back, self.gaps)
 
-    def delay(self, stage: str, rng: np.random.Generator) -> float:
-        values = {"front": self.front, "back": self.back}.get(stage)
-        if values is None:
-            values = self.gaps.get(stage, _zeros())
-        return float(rng.choice(values)) if values.size else 0.0
+    def _sources(self, t: float | None) -> list[ServiceTimes]:
+        if self.windows and t is not None and self.window_s > 0:
+            return [self.windows[min(max(int(t // self.window_s), 0), len(self.windows) - 1)], self]
+        return [self]
+
+    def pass_time(self, station: str, b: int, rng: np.random.Generator, t: float | None = None) -> float:
+        for source in self._sources(t):
+            measured = {k: v for k, v in (source.little if station == LITTLE else source.big).items() if v.size}
+            if not measured:
+                continue
+            if b in measured:
+                return float(rng.choice(measured[b]))
+            nearest = min(measured, key=lambda k: (abs(k - b), k))
+            return float(rng.choice(measured[nearest])) * b / nearest
+        raise ValueError(f"no measured {station} passes to draw from")
+
+    def delay(self, stage: str, rng: np.random.Generator, t: float | None = None) -> float:
+        for source in self._sources(t):
+            values = {"front": source.front, "back": source.back}.get(stage)
+            if values is None:
+                values = source.gaps.get(stage, _zeros())
+            if values.size:
+                return float(rng.choice(values))
+        return 0.0
 
     def summary_ms(self) -> dict[str, Any]:
         """Medians and sample counts, in ms, for the report."""
@@ -136,7 +156,7 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
         sequence += 1
 
     for i, t in enumerate(arrivals):
-        push(float(t) + times.delay("front", rng), "queue", i)
+        push(float(t) + times.delay("front", rng, float(t)), "queue", i)
     little_q: deque[tuple[float, int]] = deque()  # (enqueued, request)
     big_q: deque[tuple[float, int]] = deque()
     free = {LITTLE: 1, BIG: 1}
@@ -159,13 +179,13 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
                 return
             batch = [queue.popleft()[1] for _ in range(plan.take)]
             free[station] -= 1
-            ends = now + times.pass_time(station, len(batch), rng)
+            ends = now + times.pass_time(station, len(batch), rng, now)
             push(ends, f"{station}_done", batch)
-            push(ends + times.delay(station, rng), "free", station)
+            push(ends + times.delay(station, rng, ends), "free", station)
 
     def answer(now: float, request: int) -> None:
         nonlocal in_system
-        done[request] = now + times.delay("back", rng)
+        done[request] = now + times.delay("back", rng, now)
         in_system -= 1
 
     while events:

@@ -538,8 +538,9 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
     async def timings(request: Request) -> JSONResponse:
         _check_auth(request, token)
         raw = request.query_params.get("since", "0")
-        if not raw.isdigit():
-            raise _ErrorReply(400, f"since={raw!r}: expected a whole number (the 'next' of an earlier reply, or 0)")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
+            raise _ErrorReply(400, f"since={raw[:40]!r}: expected a whole number of at most 20 digits (the 'next' of an "
+                              "earlier reply, or 0)")
         return JSONResponse(scheduler.timings.since(int(raw)))
 
     async def openapi(request: Request) -> Response:

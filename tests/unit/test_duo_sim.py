@@ -176,3 +176,32 @@ def test_the_gap_after_each_pass_holds_the_worker_back():
     gapped = simulate(0.0, 0, _times(gaps={"big": np.full(2, 0.005)}), config, single=True, arrivals=arrivals, warmup=0)
     assert gapless.latencies_s.max() == pytest.approx(10 * BIG_S)
     assert gapped.latencies_s.max() == pytest.approx(10 * BIG_S + 9 * 0.005)
+
+
+def test_windowed_times_draw_from_the_window_of_their_moment():
+    rng = np.random.default_rng(0)
+    slow = ServiceTimes({}, {1: np.full(3, 0.100)})
+    fast = ServiceTimes({}, {1: np.full(3, 0.010)})
+    empty = ServiceTimes()
+    times = ServiceTimes({}, {1: np.full(3, 0.050)}, windows=(fast, slow, empty), window_s=1.0)
+    assert times.pass_time("big", 1, rng, 0.5) == pytest.approx(0.010)
+    assert times.pass_time("big", 2, rng, 1.5) == pytest.approx(0.200)
+    assert times.pass_time("big", 1, rng, 2.5) == pytest.approx(0.050)  # an empty window: the whole run's
+    assert times.pass_time("big", 1, rng, 9.0) == pytest.approx(0.050)  # past the last window: the last one's
+    assert times.pass_time("big", 1, rng) == pytest.approx(0.050) and times.stationary().windows == ()
+
+
+def test_recorded_runs_cut_into_windows_and_survive_a_round_trip(tmp_path):
+    from mmnet.benchmarks.duo_load import load_runs, save_runs
+
+    origin = 50.0
+    replies = [Reply(0.2, 0.2, 0.25, 200, 0, index=0, origin=origin), Reply(1.4, 1.4, 1.52, 200, 1, index=1, origin=origin)]
+    log = _log([[1, "big", 1, 50.21, 50.24, 0], [2, "big", 1, 51.41, 51.51, 0]],
+               [[3, "0", 200, 1, 50.205, 50.21, 50.24, 50.245], [4, "1", 200, 1, 51.405, 51.41, 51.51, 51.515]])
+    run = Run(np.array([0.2, 1.4]), 2.0, replies, times_from_log(log, replies), log)
+    assert len(run.times.windows) == 2
+    assert run.times.windows[0].big[1] == pytest.approx([0.03]) and run.times.windows[1].big[1] == pytest.approx([0.10])
+    save_runs(tmp_path / "runs.json.gz", {"single": [[run]]})
+    again = load_runs(tmp_path / "runs.json.gz")["single"][0][0]
+    assert again.schedule == pytest.approx(run.schedule) and again.times.front == pytest.approx(run.times.front)
+    assert again.times.windows[1].big[1] == pytest.approx([0.10])
