@@ -450,11 +450,11 @@ class Run:
                 "replies": [[r.index, r.scheduled, r.sent, r.done, r.status, r.frame, r.origin] for r in self.replies]}
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> Run:
+    def from_json(cls, doc: dict[str, Any], window_s: float = WINDOW_S) -> Run:
         replies = [Reply(scheduled, sent, done, status, frame, index=index, origin=origin)
                    for index, scheduled, sent, done, status, frame, origin in doc["replies"]]
-        return cls(np.asarray(doc["schedule"]), float(doc["seconds"]), replies, times_from_log(doc["log"], replies),
-                   doc["log"])
+        return cls(np.asarray(doc["schedule"]), float(doc["seconds"]), replies,
+                   times_from_log(doc["log"], replies, window_s), doc["log"])
 
 
 RUNS_FILE = "duo_load_runs.json.gz"
@@ -469,7 +469,7 @@ def save_runs(path: Path, runs: dict[str, list[list[Run]]]) -> None:
         json.dump(doc, f)
 
 
-def load_runs(path: Path) -> dict[str, list[list[Run]]]:
+def load_runs(path: Path, window_s: float = WINDOW_S) -> dict[str, list[list[Run]]]:
     import gzip
 
     try:
@@ -477,7 +477,7 @@ def load_runs(path: Path) -> dict[str, list[list[Run]]]:
             doc = json.load(f)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read the recorded runs ({e}); expected {RUNS_FILE} of a duo_load run") from e
-    return {key: [[Run.from_json(run) for run in point] for point in points] for key, points in doc.items()}
+    return {key: [[Run.from_json(run, window_s) for run in point] for point in points] for key, points in doc.items()}
 
 
 def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frames: Frames, requests: list[bytes],
@@ -607,6 +607,16 @@ def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: 
             "refused_share": refused / offered if offered else None, "repeats": repeats}
 
 
+def p95_interval(runs: list[Run], rng: np.random.Generator, resamples: int = 1000) -> list[float] | None:
+    """The measured p95's own uncertainty: a 90% bootstrap interval over the point's answered requests."""
+    latencies = np.asarray([r.latency_s * 1000.0 for run in runs for r in run.replies if r.status == 200])
+    if latencies.size < 20:
+        return None
+    draws = rng.choice(latencies, size=(resamples, latencies.size))
+    p95s = np.percentile(draws, 95, axis=1)
+    return [float(np.percentile(p95s, 5)), float(np.percentile(p95s, 95))]
+
+
 def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], config: DuoConfig, *, single: bool,
                         routes: list[str], extra_rates: list[float], seed: int = 0) -> dict[str, Any]:
     """Every measured point beside its simulation (:func:`simulate_point`): p50, p95 and throughput with
@@ -614,12 +624,14 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
     highest measured rate pooled over its runs — the host's contention at that load carried forward."""
     rows = []
     keys = ("p50_ms", "p95_ms", "throughput_per_s")
+    rng = np.random.default_rng(seed)
     for point, point_runs in zip(points, runs):
         sim = simulate_point(point_runs, config, single=single, routes=routes)
         whole = simulate_point(point_runs, config, single=single, routes=routes, windowed=False)
         rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
                      "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
-                     **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys}})
+                     **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys},
+                     "measured_p95_interval_ms": p95_interval(point_runs, rng)})
     extended = []
     if runs:
         top = pooled_times([run.times for run in runs[-1]])
@@ -631,7 +643,8 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
         return {k: max((r[f"{prefix}{k}_error"] for r in rows if r[f"{prefix}{k}_error"] is not None), default=None)
                 for k in keys}
 
-    return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": WINDOW_S,
+    window_s = next((run.times.window_s for point in runs for run in point), WINDOW_S)
+    return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": window_s,
             "max_error": worst(""), "stationary_max_error": worst("stationary_")}
 
 
@@ -761,7 +774,10 @@ def to_markdown(result: dict[str, Any]) -> str:
                         f"[{_f(r['stationary'][k], digits)}, {_pct(r[f'stationary_{k}_error'])}]")
 
             for r in sim["rows"]:
-                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')} | {cell(r, 'throughput_per_s')} |")
+                interval = r.get("measured_p95_interval_ms")
+                spread = f" measured 90% interval [{interval[0]:.0f}, {interval[1]:.0f}]" if interval else ""
+                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | "
+                             f"{cell(r, 'throughput_per_s')} |")
             worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
                       f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "
@@ -845,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", type=Path, help="--overload: a duo_load.json whose highest sustained duo rate is used")
     parser.add_argument("--limit", type=int, default=None, help="the first N test photos only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--window-s", type=float, default=WINDOW_S,
+                        help=f"--resimulate: the simulation's windows of a run, seconds (default {WINDOW_S:g})")
     parser.add_argument("--resimulate", type=Path, metavar="DUO_LOAD_DIR",
                         help="redo the simulation on the runs a curve recorded there (duo_load.json, "
                         f"{RUNS_FILE}); writes to --out")
@@ -886,9 +904,11 @@ def main(argv: list[str] | None = None) -> int:
                       "systems": {}, "overload": over}
             write_results(args.out, "duo_overload", result, to_markdown(result))
             return 0
+        if not args.window_s > 0:
+            raise ConfigError(f"--window-s {args.window_s}: expected a positive number of seconds")
         if args.resimulate:  # the simulation redone on a curve's recorded runs, no load sent
             result = json.loads((args.resimulate / "duo_load.json").read_text(encoding="utf-8"))
-            runs = load_runs(args.resimulate / RUNS_FILE)
+            runs = load_runs(args.resimulate / RUNS_FILE, args.window_s)
             simulate_systems(result, runs, {"single": single, "duo": duo}, frames, config)
         else:
             _say(f"service times: {args.service_samples} passes per batch size, in this process")

@@ -528,6 +528,7 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
                 "max_wait_ms": duo.max_wait_ms,
                 "max_queued": duo.max_queued,
                 "max_recovery_queued": duo.max_recovery_queued,
+                "little_batching": models.little_batching,
             },
         })
 
@@ -628,7 +629,9 @@ def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
                        "probe": {"type": ["string", "null"]}, "target": {"type": "string"},
                        "preprocessing": {"type": "object"}, "max_instances": positive, "max_body_bytes": positive,
                        "max_batch": positive, "max_wait_ms": {"type": "number", "minimum": 0},
-                       "max_queued": positive, "max_recovery_queued": positive}}
+                       "max_queued": positive, "max_recovery_queued": positive,
+                       "little_batching": {"type": "string", "description": "'batched': a little batch of 4 frames or "
+                                           "more runs as one invoke; else why not (the model fixes its batch), or 'off'"}}}
     doc["paths"]["/metrics"] = {"get": {
         "summary": "Prometheus text-format metrics: requests by outcome, recovery rate, latency histogram, queue "
                    "depths, batch sizes, worker pass times.",

@@ -76,6 +76,7 @@ def test_the_pair_answers_as_it_does_offline_batched_and_counted(duo_json):
     passes = metrics[("mmnet_duo_batch_size_count", (("model", "little"),))]
     assert passes < len(frames) and metrics[("mmnet_duo_batch_size_sum", (("model", "little"),))] == len(frames)
     assert metadata["mmnet"]["little"] == tfx.INT8_ID and metadata["mmnet"]["max_batch"] == 4
+    assert metadata["mmnet"]["little_batching"] == "batched"
 
 
 def test_the_timing_log_holds_every_pass_and_request_on_the_monotonic_clock(duo_json):
