@@ -6,9 +6,10 @@ throughput at equal p95, an overload run, and a queueing simulation extending th
     .venv/bin/python -m mmnet.benchmarks.duo_load --duo results/duo_pool/duo_pool.json --out results/duo_overload \\
         --overload --overload-seconds 60
 
-``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool --coral`` (its serving block's pair,
-``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test photos (the
-Coral config's data, ``$MMNET_SHARED_DATA``), sent one per request as base64 PNG. Both systems run
+``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool`` (its serving block's pair,
+``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test frames (a Coral
+pool's photos from the config's data, ``$MMNET_SHARED_DATA``; a bundle pool's recorded test split),
+sent one per request as base64 PNG. Both systems run
 as ``python -m mmnet.server --duo`` children at once (the baseline with ``--big-alone``) with the same
 :class:`~mmnet.server.duo.DuoConfig`; per offered rate each gets ``--passes`` runs of ``--seconds``,
 the two alternating (side by side: a slow spell of the shared host touches both), pooled per rate with
@@ -40,8 +41,11 @@ every request is answered).
 ``X-Request-Id`` the generator sends, the front delay from the scheduled send to the frame queued —
 HTTP, body, JSON/base64/PNG decoding — and the back delay from the last pass to the reply at the
 client). Each measured run is replayed (its arrival times and frames, so the probe's real decisions)
-``SIM_REPEATS`` times with independent draws from those distributions; p50, p95 and throughput of
-every measured point beside the simulated ones, with the relative error per point and the maximum.
+``SIM_REPEATS`` times with independent draws from those distributions — each draw from the second of
+the run it falls in (``WINDOW_S``: the host's slow spells where they were), and, for comparison, from
+the whole run; p50, p95 and throughput of every measured point beside the simulated ones, with the
+relative error per point and the maximum, and the measured p95's own bootstrap interval. The runs
+are saved (``duo_load_runs.json.gz``), so ``--resimulate`` redoes the simulation without load.
 Beyond the measured rates (1.5, 2 and 3 × the highest) it runs Poisson arrivals with the highest
 rate's service times. The service times measured in this process before the curve (in isolation)
 are reported beside the served ones: on a shared 2-core host the same pass costs more under load.
@@ -838,7 +842,7 @@ def _requests(frames: Frames, name: str) -> list[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mmnet.benchmarks.duo_load", description=__doc__.split("\n")[0])
-    parser.add_argument("--duo", type=Path, required=True, help="duo_pool.json of mmnet.benchmarks.duo_pool --coral")
+    parser.add_argument("--duo", type=Path, required=True, help="duo_pool.json of mmnet.benchmarks.duo_pool")
     parser.add_argument("--target", help="the serving block's target (default: its default_target)")
     parser.add_argument("--rule", help="the probe rule (default: the block's default_rule)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default: $MMNET_SHARED_DATA or ../shared/data)")
@@ -869,7 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if not args.duo.is_file():
-            raise ConfigError(f"--duo {args.duo} does not exist; run mmnet.benchmarks.duo_pool --coral first")
+            raise ConfigError(f"--duo {args.duo} does not exist; run mmnet.benchmarks.duo_pool first")
         data_root = args.data or Path(os.environ.get("MMNET_SHARED_DATA") or REPO.parent / "shared" / "data")
         try:
             pool_source = str(json.loads(args.duo.read_text(encoding="utf-8")).get("pool", {}).get("source", ""))

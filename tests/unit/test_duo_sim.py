@@ -1,5 +1,6 @@
-"""The Dynamic Duo queueing simulation against queueing theory, and the load benchmark's pure summaries
-(throughput at a p95 bound, the overload verdict) on synthetic replies."""
+"""The Dynamic Duo queueing simulation against queueing theory and hand-computed queues, its service times
+from a server timing log (windows, gaps, front/back delays, recorded runs), and the load benchmark's pure
+summaries (throughput at a p95 bound, the overload verdict) on synthetic replies."""
 
 from __future__ import annotations
 
