@@ -6,10 +6,13 @@ The model, stage by stage, as a request goes through the server:
 
 - **arrivals**: one-frame requests at the run's own scheduled times (to validate a measured point) or
   Poisson at ``rate`` (to extend the curve);
+- **admission** at arrival, as :func:`mmnet.server.duo.admit` decides it (bounded admitted frames,
+  recovery-queue backpressure → 429); an admitted request counts as one frame from then on, as the
+  server counts a request it is decoding;
 - **front** (client send, HTTP, body read, JSON/base64/PNG decode, up to the frames joining the
   queues): a delay drawn per request from the measured ``front`` times (what the server's
-  timing log gives as ``submitted − scheduled``); admission as :func:`mmnet.server.duo.admit` decides
-  it at that moment (bounded admitted frames, recovery-queue backpressure → 429);
+  timing log gives as ``submitted − scheduled``), then the server's second check (the recovery
+  queue may have filled meanwhile);
 - the **little worker**: dynamic batching by :func:`mmnet.server.duo.plan_batch` (``max_batch``,
   ``max_wait_ms``); a pass of ``b`` frames takes a time drawn from the measured passes of ``b`` frames
   (a size not measured: the nearest measured size, scaled per frame); after it the worker waits a
@@ -156,7 +159,7 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
         sequence += 1
 
     for i, t in enumerate(arrivals):
-        push(float(t) + times.delay("front", rng, float(t)), "queue", i)
+        push(float(t), "arrive", i)
     little_q: deque[tuple[float, int]] = deque()  # (enqueued, request)
     big_q: deque[tuple[float, int]] = deque()
     free = {LITTLE: 1, BIG: 1}
@@ -190,12 +193,17 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
 
     while events:
         now, _, kind, payload = heapq.heappop(events)
-        if kind == "queue":
-            a = admit(Load(in_system, len(big_q)), 1, config, recovery_possible=not single)
-            if not a.admitted:
+        if kind == "arrive":
+            if not admit(Load(in_system, len(big_q)), 1, config, recovery_possible=not single).admitted:
                 refused[payload] = True
                 continue
             in_system += 1
+            push(now + times.delay("front", rng, now), "queue", payload)
+        elif kind == "queue":  # decoded: checked again without itself, then its frame joins the queue
+            if not admit(Load(in_system - 1, len(big_q)), 1, config, recovery_possible=not single).admitted:
+                refused[payload] = True
+                in_system -= 1
+                continue
             (big_q if single else little_q).append((now, payload))
             dispatch(now, BIG if single else LITTLE)
         elif kind == "timer":

@@ -7,7 +7,8 @@ single system) or ``duo``. Per predict request:
 1. auth, model, headers; :func:`~mmnet.server.duo.admit` against the queues — 429 with
    ``Retry-After`` when they are full, 503 while draining (the body is read and dropped first, so
    the client gets the reply rather than a reset connection); the body is decoded (in a worker
-   thread) only for an admitted request;
+   thread) only for an admitted request, which counts as one admitted frame while it is read and
+   decoded (so the requests waiting for decoding are bounded with the queued frames);
 2. each frame joins the little model's :class:`~mmnet.server.duo.BatchQueue`; the little worker
    runs a batch when ``max_batch`` frames wait or the oldest has waited ``max_wait_ms`` (models
    whose graph fixes batch 1, such as Coral's, run the batch back to back in one pass of the worker);
@@ -259,6 +260,9 @@ class DuoScheduler:
         self.big_queue: BatchQueue[_Frame] = BatchQueue(config.max_batch, config.max_wait_s if self.single else 0.0)
         self.in_system = 0  # admitted frames not yet answered
         self.active_requests = 0  # predicts past their first admission check, not yet replied
+        # Predicts past their first check whose frames are not queued yet (body read, decoding): admission
+        # counts each as one frame, so the requests waiting to be decoded are bounded with the rest.
+        self.decoding = 0
         self.draining = False
         self.big_seconds_per_frame = 0.0  # moving average of the big model's passes (Retry-After)
         self._wake_little = asyncio.Event()
@@ -274,7 +278,7 @@ class DuoScheduler:
 
     @property
     def load(self) -> Load:
-        return Load(self.in_system, len(self.big_queue), self.draining)
+        return Load(self.in_system + self.decoding, len(self.big_queue), self.draining)
 
     def start(self) -> None:
         self._wake_little = asyncio.Event()  # bound to the running loop
@@ -443,11 +447,15 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
                     await _read_body(request, config)
                 raise _Refused(admission)
             scheduler.active_requests += 1
+            scheduler.decoding += 1
             try:
-                body = await _read_body(request, config)
-                stamps["read"] = time.monotonic()
-                limiter = decode_limiter[0] if decode_limiter else None
-                decoded = await anyio.to_thread.run_sync(decode, body, limiter=limiter)
+                try:
+                    body = await _read_body(request, config)
+                    stamps["read"] = time.monotonic()
+                    limiter = decode_limiter[0] if decode_limiter else None
+                    decoded = await anyio.to_thread.run_sync(decode, body, limiter=limiter)
+                finally:
+                    scheduler.decoding -= 1  # counted again below, with its decoded frames
                 frames = len(decoded.frames)
                 admission = scheduler.admission(frames, admitted_before=True)
                 if not admission.admitted:

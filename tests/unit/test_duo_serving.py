@@ -294,3 +294,20 @@ def test_the_little_worker_runs_batches_of_batched_from_frames_as_one_invoke(duo
 @pytest.fixture
 def duo_json_path(tmp_path):
     return duo_fixture.write_duo(tmp_path)
+
+
+def test_requests_being_decoded_count_against_the_admission_bound():
+    from types import SimpleNamespace
+
+    from mmnet.server.duo_app import DuoScheduler
+
+    scheduler = DuoScheduler(SimpleNamespace(little=object()), DuoConfig(max_queued=4, max_recovery_queued=2),
+                             DuoMetrics())
+    scheduler.in_system = 2
+    assert scheduler.admission(1).admitted
+    scheduler.decoding = 2  # two bodies past their first check, not queued yet
+    refused = scheduler.admission(1)
+    assert not refused.admitted and refused.reason == QUEUE_FULL
+    scheduler.decoding = 1  # after decoding, a request is checked without itself, with its frames
+    assert scheduler.admission(1, admitted_before=True).admitted
+    assert not scheduler.admission(2, admitted_before=True).admitted
