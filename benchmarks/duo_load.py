@@ -6,9 +6,10 @@ throughput at equal p95, an overload run, and a queueing simulation extending th
     .venv/bin/python -m mmnet.benchmarks.duo_load --duo results/duo_pool/duo_pool.json --out results/duo_overload \\
         --overload --overload-seconds 60
 
-``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool --coral`` (its serving block's pair,
-``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test photos (the
-Coral config's data, ``$MMNET_SHARED_DATA``), sent one per request as base64 PNG. Both systems run
+``--duo`` is the ``duo_pool.json`` of ``mmnet.benchmarks.duo_pool`` (its serving block's pair,
+``--target``/``--rule`` as for ``mmnet serve --duo``); the frames are that pool's test frames (a Coral
+pool's photos from the config's data, ``$MMNET_SHARED_DATA``; a bundle pool's recorded test split),
+sent one per request as base64 PNG. Both systems run
 as ``python -m mmnet.server --duo`` children at once (the baseline with ``--big-alone``) with the same
 :class:`~mmnet.server.duo.DuoConfig`; per offered rate each gets ``--passes`` runs of ``--seconds``,
 the two alternating (side by side: a slow spell of the shared host touches both), pooled per rate with
@@ -35,13 +36,19 @@ must get an answer or a 429 (none lost, none wrong), the p95 of accepted request
 the time until throughput recovers after the drop is reported (the first 1-s window from which on
 every request is answered).
 
-**Simulation** (:mod:`mmnet.benchmarks.duo_sim`): fed by service-time distributions measured in this
-process with the server's own worker functions (:class:`DuoModels`: passes of 1, 2, 4 and ``max_batch``
-frames for the little model, one-frame passes for the big one), each scaled to what the server's
-passes cost per frame during the run at that rate (its ``/metrics``: on a shared 2-core host the
-same pass costs more under load), and one overhead constant (HTTP, decoding, reply) calibrated at the
-lowest rate's p50. Its p95 is compared with every measured point (relative error) and extended to
-1.5, 2 and 3 × the highest measured rate (with that rate's scaling).
+**Simulation** (:mod:`mmnet.benchmarks.duo_sim`): fed by what the server timed during each run (its
+``GET /timings``: every worker pass by model and frames, and per request, matched by the
+``X-Request-Id`` the generator sends, the front delay from the scheduled send to the frame queued —
+HTTP, body, JSON/base64/PNG decoding — and the back delay from the last pass to the reply at the
+client). Each measured run is replayed (its arrival times and frames, so the probe's real decisions)
+``SIM_REPEATS`` times with independent draws from those distributions — each draw from the second of
+the run it falls in (``WINDOW_S``: the host's slow spells where they were), and, for comparison, from
+the whole run; p50, p95 and throughput of every measured point beside the simulated ones, with the
+relative error per point and the maximum, and the measured p95's own bootstrap interval. The runs
+are saved (``duo_load_runs.json.gz``), so ``--resimulate`` redoes the simulation without load.
+Beyond the measured rates (1.5, 2 and 3 × the highest) it runs Poisson arrivals with the highest
+rate's service times. The service times measured in this process before the curve (in isolation)
+are reported beside the served ones: on a shared 2-core host the same pass costs more under load.
 
 Writes ``duo_load.json``, ``duo_load.md`` and ``duo_load.png`` (p95 vs load, measured and simulated).
 """
@@ -67,7 +74,7 @@ from mmnet.benchmarks.results import write_results
 from mmnet.format.errors import ConfigError, DataError, MmnetError
 from mmnet.runtime.remote import png_bytes
 from mmnet.server.duo import BIG, LITTLE, DuoConfig, DuoSystem, load_duo, route_frame
-from mmnet.server.duo_app import DuoModels
+from mmnet.server.duo_app import REQUEST_ID_HEADER, DuoModels
 from mmnet.server.launch import running_duo_server_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +103,8 @@ class Reply:
     answered_by: str = ""
     body: bytes = field(default=b"", repr=False)
     error: str = ""  # status 0: the exception the connection raised
+    index: int = -1  # the request's place in its run (sent as X-Request-Id)
+    origin: float = 0.0  # the run's start on the host's monotonic clock (the server's timing log's clock)
 
     @property
     def latency_s(self) -> float:
@@ -132,10 +141,12 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
     replies: list[Reply] = []
     start = loop.time()
 
-    async def exchange(frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
+    async def exchange(i: int, frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
         reader, writer = idle.pop() if reuse and idle else await asyncio.open_connection(host, port)
         try:
-            writer.write(requests[frame])
+            data = requests[frame]
+            head_end = data.index(b"\r\n") + 2  # the request line; the id header follows it
+            writer.writelines([data[:head_end], f"{REQUEST_ID_HEADER}: {i}\r\n".encode("ascii"), data[head_end:]])
             status, headers, body = await asyncio.wait_for(_read_reply(reader), timeout_s)
         except BaseException:
             writer.close()
@@ -153,19 +164,20 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
             reused = bool(idle)
             try:
                 try:
-                    status, headers, body = await exchange(frame, reuse=True)
+                    status, headers, body = await exchange(i, frame, reuse=True)
                 except asyncio.IncompleteReadError as e:
                     if not (reused and not e.partial):
                         raise
                     # the server closed this kept-alive connection while it sat idle (its keep-alive
                     # timeout) before reading the request: send it again on a new one, as HTTP clients do
-                    status, headers, body = await exchange(frame, reuse=False)
+                    status, headers, body = await exchange(i, frame, reuse=False)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
-                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__))
+                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__,
+                                     index=i, origin=start))
                 return
             done = loop.time() - start
             replies.append(Reply(float(schedule[i]), sent, done, status, frame, headers.get("x-mmnet-answered-by", ""),
-                                 body if keep_bodies and status == 200 else b""))
+                                 body if keep_bodies and status == 200 else b"", index=i, origin=start))
 
     tasks = []
     for i, t in enumerate(schedule):
@@ -218,29 +230,41 @@ class Frames:
 
 
 def load_frames(duo_json: Path, system: DuoSystem, data_root: Path | None, config_path: Path, limit: int | None) -> Frames:
-    """The pool's test photos (the build config's data, the split the pool recorded) and its recorded outputs."""
-    from mmnet.pipeline.config import load_config
-    from mmnet.pipeline.datasets.loaders import load_dataset
+    """The pool's test frames and its recorded outputs: a bundle pool's (``source`` ``bundle:DIR``) from the
+    bundle's recorded test split; a config pool's (Coral) from the build config's photos, the split it recorded."""
     from mmnet.pipeline.duo.pool import load_pool
 
     doc = json.loads(duo_json.read_text(encoding="utf-8"))
     if "pool" not in doc:
-        raise DataError(f"{duo_json}: no pool; expected duo_pool.json from mmnet.benchmarks.duo_pool --coral")
+        raise DataError(f"{duo_json}: no pool; expected duo_pool.json from mmnet.benchmarks.duo_pool")
     pool = load_pool(duo_json.parent)
-    indices = doc["pool"]["split"].get("test_indices")
-    if not indices:
-        raise DataError(f"{duo_json}: the pool recorded no test indices; expected a --coral pool")
-    if data_root is not None:  # the config's paths name the data root so
-        os.environ["MMNET_SHARED_DATA"] = str(Path(data_root).absolute())
-    config = load_config(config_path)
-    dataset = load_dataset(config.dataset)
     keep = slice(None) if limit is None else slice(0, limit)
-    idx = np.asarray(indices)[keep]
     labels = pool.test_labels[keep]
-    if not np.array_equal(dataset.labels[idx], labels):
-        raise DataError(f"{duo_json}: the photos under {config.dataset.source} do not carry the labels the pool recorded")
+    source = str(doc["pool"].get("source", ""))
+    if source.startswith("bundle:"):
+        from mmnet.format.bundle import load_bundle
+
+        pixels, bundle_labels = load_bundle(source.removeprefix("bundle:")).load_split("test")
+        pixels = pixels[keep]
+        if not np.array_equal(bundle_labels[keep], labels):
+            raise DataError(f"{duo_json}: the bundle {source} does not carry the test labels the pool recorded")
+    else:
+        from mmnet.pipeline.config import load_config
+        from mmnet.pipeline.datasets.loaders import load_dataset
+
+        indices = doc["pool"]["split"].get("test_indices")
+        if not indices:
+            raise DataError(f"{duo_json}: the pool recorded no test indices; expected a --coral or --bundle pool")
+        if data_root is not None:  # the config's paths name the data root so
+            os.environ["MMNET_SHARED_DATA"] = str(Path(data_root).absolute())
+        config = load_config(config_path)
+        dataset = load_dataset(config.dataset)
+        idx = np.asarray(indices)[keep]
+        if not np.array_equal(dataset.labels[idx], labels):
+            raise DataError(f"{duo_json}: the photos under {config.dataset.source} do not carry the labels the pool recorded")
+        pixels = dataset.frames[idx]
     little = pool.model(system.little.id).test_probabilities[keep] if system.little else None
-    return Frames(dataset.frames[idx], labels, little, pool.model(system.big.id).test_probabilities[keep])
+    return Frames(pixels, labels, little, pool.model(system.big.id).test_probabilities[keep])
 
 
 def offline_routes(system: DuoSystem, frames: Frames) -> list[str]:
@@ -319,7 +343,8 @@ def throughput_at(points: list[dict[str, Any]], bound_ms: float) -> float | None
 
 
 def measure_service_times(system: DuoSystem, frames: Frames, config: DuoConfig, samples: int) -> ServiceTimes:
-    """Worker passes timed in this process with the server's own functions (:class:`DuoModels`)."""
+    """Worker passes timed in this process with the server's own functions (:class:`DuoModels`), the
+    host otherwise as it is: the service times *in isolation*, beside those the servers log under load."""
     models = DuoModels(system)
     rng = np.random.default_rng(1)
     n = len(frames.pixels)
@@ -338,54 +363,139 @@ def measure_service_times(system: DuoSystem, frames: Frames, config: DuoConfig, 
         for b in sorted({1, 2, 4, config.max_batch}):
             if b <= config.max_batch:
                 little[b] = timed(models.run_little, b)
-    return ServiceTimes(little, timed(models.run_big, 1))
+    return ServiceTimes(little, {1: timed(models.run_big, 1)})
 
 
-def server_passes(url: str) -> dict[str, dict[str, float]]:
-    """Per model, the worker passes so far from the server's ``/metrics``: count, frames and seconds."""
+def fetch_timings(url: str, since: int) -> dict[str, Any]:
+    """The server's timing log after ``since`` (``GET /timings``, :class:`mmnet.server.duo_app.TimingLog`)."""
     import urllib.request
 
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as reply:
-        text = reply.read().decode("utf-8")
-    out: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            model = sample.labels.get("model")
-            if model is None:
-                continue
-            if sample.name == "mmnet_duo_service_seconds_sum":
-                out.setdefault(model, {})["seconds"] = sample.value
-            elif sample.name == "mmnet_duo_batch_size_sum":
-                out.setdefault(model, {})["frames"] = sample.value
-            elif sample.name == "mmnet_duo_batch_size_count":
-                out.setdefault(model, {})["passes"] = sample.value
-    return out
+    with urllib.request.urlopen(f"{url}/timings?since={since}", timeout=30) as reply:
+        return json.loads(reply.read().decode("utf-8"))
 
 
-def _pass_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    """Per model, what the server's passes cost during one run: mean ms per frame and frames per pass."""
-    out = {}
-    for model, now in after.items():
-        was = before.get(model, {})
-        frames = now.get("frames", 0) - was.get("frames", 0)
-        passes = now.get("passes", 0) - was.get("passes", 0)
-        if frames > 0 and passes > 0:
-            out[model] = {"ms_per_frame": 1000 * (now.get("seconds", 0) - was.get("seconds", 0)) / frames,
-                          "frames_per_pass": frames / passes}
-    return out
+WINDOW_S = 1.0  # the simulation's windows of a run (ServiceTimes.windows)
+
+
+def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = WINDOW_S) -> ServiceTimes:
+    """One run's service times from the server's timing log: every worker pass by model and frames, the
+    gap from a pass that left frames waiting to the model's next pass, and per answered request
+    (matched by its X-Request-Id) the front delay (scheduled send → frames queued) and the back delay
+    (last pass done → reply at the client), all on the monotonic clock; also cut into windows of
+    ``window_s`` seconds of the run (by when the pass started, the gap ended, the request was scheduled
+    or its last pass ended)."""
+    origin = replies[0].origin if replies else 0.0
+    fields = {name: k for k, name in enumerate(log["pass_fields"])}
+    passes: list[tuple[float, str, int, float]] = []  # (run time, model, frames, seconds)
+    gaps: list[tuple[float, str, float]] = []
+    previous: dict[str, list[Any]] = {}
+    for row in sorted(log["passes"], key=lambda r: r[fields["start"]]):
+        model, start = row[fields["model"]], row[fields["start"]]
+        passes.append((start - origin, model, int(row[fields["frames"]]), row[fields["end"]] - start))
+        before = previous.get(model)
+        if before is not None and before[fields["queued"]] > 0:
+            gaps.append((start - origin, model, start - before[fields["end"]]))
+        previous[model] = row
+    fields = {name: k for k, name in enumerate(log["request_fields"])}
+    served = {row[fields["request_id"]]: row for row in log["requests"]
+              if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
+    front: list[tuple[float, float]] = []
+    back: list[tuple[float, float]] = []
+    for r in replies:
+        row = served.get(str(r.index))
+        if r.status != 200 or row is None:
+            continue
+        front.append((r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled)))
+        back.append((row[fields["answered"]] - origin, (r.origin + r.done) - row[fields["answered"]]))
+
+    def build(low: float, high: float) -> ServiceTimes:
+        def table(model: str) -> dict[int, np.ndarray]:
+            out: dict[int, list[float]] = {}
+            for t, m, b, seconds in passes:
+                if m == model and low <= t < high:
+                    out.setdefault(b, []).append(seconds)
+            return {b: np.asarray(v) for b, v in out.items()}
+
+        def values(pairs: list[tuple[float, float]]) -> np.ndarray:
+            return np.asarray([v for t, v in pairs if low <= t < high])
+
+        return ServiceTimes(table(LITTLE), table(BIG), values(front), values(back),
+                            {m: np.asarray([g for t, mm, g in gaps if mm == m and low <= t < high]) for m in (LITTLE, BIG)})
+
+    whole = build(-np.inf, np.inf)
+    end = max([t for t, *_ in passes] + [t for t, _ in front] + [0.0])
+    windows = tuple(build(k * window_s, (k + 1) * window_s) for k in range(int(end // window_s) + 1))
+    return ServiceTimes(whole.little, whole.big, whole.front, whole.back, whole.gaps, windows, window_s)
+
+
+def pooled_times(times: list[ServiceTimes]) -> ServiceTimes:
+    """Several runs' service times as one set of distributions."""
+    def merge(tables: list[dict[int, np.ndarray]]) -> dict[int, np.ndarray]:
+        sizes = sorted({b for t in tables for b in t})
+        return {b: np.concatenate([t[b] for t in tables if b in t]) for b in sizes}
+
+    return ServiceTimes(merge([t.little for t in times]), merge([t.big for t in times]),
+                        np.concatenate([t.front for t in times]), np.concatenate([t.back for t in times]),
+                        {m: np.concatenate([t.gaps.get(m, np.zeros(0)) for t in times]) for m in (LITTLE, BIG)})
+
+
+@dataclass
+class Run:
+    """One pass of one system at one offered rate: what was sent, and what the server timed during it."""
+
+    schedule: np.ndarray
+    seconds: float
+    replies: list[Reply] = field(repr=False)
+    times: ServiceTimes = field(repr=False)
+    log: dict[str, Any] = field(default_factory=dict, repr=False)  # the server's timing log of the run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schedule": self.schedule.tolist(), "seconds": self.seconds, "log": self.log,
+                "replies": [[r.index, r.scheduled, r.sent, r.done, r.status, r.frame, r.origin] for r in self.replies]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], window_s: float = WINDOW_S) -> Run:
+        replies = [Reply(scheduled, sent, done, status, frame, index=index, origin=origin)
+                   for index, scheduled, sent, done, status, frame, origin in doc["replies"]]
+        return cls(np.asarray(doc["schedule"]), float(doc["seconds"]), replies,
+                   times_from_log(doc["log"], replies, window_s), doc["log"])
+
+
+RUNS_FILE = "duo_load_runs.json.gz"
+
+
+def save_runs(path: Path, runs: dict[str, list[list[Run]]]) -> None:
+    """Every run's schedule, replies and server timing log, so the simulation can be redone (``--resimulate``)."""
+    import gzip
+
+    doc = {key: [[run.to_json() for run in point] for point in points] for key, points in runs.items()}
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def load_runs(path: Path, window_s: float = WINDOW_S) -> dict[str, list[list[Run]]]:
+    import gzip
+
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read the recorded runs ({e}); expected {RUNS_FILE} of a duo_load run") from e
+    return {key: [[Run.from_json(run, window_s) for run in point] for point in points] for key, points in doc.items()}
 
 
 def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frames: Frames, requests: list[bytes],
                rates: list[float], seconds: float, passes: int, config: DuoConfig, *, target: str | None,
-               rule: str | None, seed: int) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float] | None]:
+               rule: str | None, seed: int
+               ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[list[Run]]], dict[str, float] | None]:
     """Every system (key → (system, big_alone)) served at once, one child each; per offered rate
     ``passes`` runs of ``seconds`` per system, the systems alternating, so a slow spell of the shared
-    host touches both alike. A rate's point pools its passes' replies (``p95_passes``: each pass's p95)."""
+    host touches both alike. A rate's point pools its passes' replies (``p95_passes``: each pass's p95);
+    each pass's :class:`Run` keeps the server's own timings of it (``GET /timings``)."""
     expected = {key: (offline_answers(system, frames), offline_routes(system, frames))
                 for key, (system, _) in systems.items()}
     points: dict[str, list[dict[str, Any]]] = {key: [] for key in systems}
+    runs: dict[str, list[list[Run]]] = {key: [] for key in systems}
     with contextlib.ExitStack() as stack:
         urls = {}
         for key, (_system, big_alone) in systems.items():
@@ -400,31 +510,33 @@ def run_curves(duo_json: Path, systems: dict[str, tuple[DuoSystem, bool]], frame
         for k, rate in enumerate(rates):
             replies: dict[str, list[Reply]] = {key: [] for key in keys}
             per_pass: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+            rate_runs: dict[str, list[Run]] = {key: [] for key in keys}
             for p in range(passes):
                 for key in (keys if p % 2 == 0 else keys[::-1]):
                     host, port = urls[key].removeprefix("http://").split(":")
                     schedule = poisson_schedule([(rate, seconds)], seed=seed + 100 * k + p)
-                    before = server_passes(urls[key])
+                    since = fetch_timings(urls[key], sys.maxsize)["next"]  # records from here on
                     got = asyncio.run(run_load(host, int(port), requests, schedule, keep_bodies=True))
+                    log = fetch_timings(urls[key], since)
+                    run = Run(schedule, seconds, got, times_from_log(log, got), log)
                     summary = summarise(got, rate, seconds, *expected[key])
-                    summary["server_passes"] = _pass_delta(before, server_passes(urls[key]))
+                    summary["served_ms"] = run.times.summary_ms()
                     per_pass[key].append(summary)
+                    rate_runs[key].append(run)
                     replies[key] += got
             for key in keys:
                 point = summarise(replies[key], rate, seconds * passes, *expected[key])
                 point["p95_passes"] = [q["p95_ms"] for q in per_pass[key]]
-                models = {m for q in per_pass[key] for m in q["server_passes"]}
-                point["server_passes"] = {m: {"ms_per_frame": float(np.mean(
-                    [q["server_passes"][m]["ms_per_frame"] for q in per_pass[key] if m in q["server_passes"]]))}
-                    for m in models}
+                point["served_ms"] = pooled_times([r.times for r in rate_runs[key]]).summary_ms()
                 points[key].append(point)
+                runs[key].append(rate_runs[key])
                 _say(f"  {systems[key][0].name}: {rate:g}/s offered → {point['throughput_per_s']:.1f}/s answered, "
                      f"{point['refused_429']} × 429, p95 {point['p95_ms'] or float('nan'):.1f} ms "
                      f"(passes {[round(v or 0) for v in point['p95_passes']]}), send lag p99 "
                      f"{point['send_lag_ms'].get('p99', float('nan')):.1f} ms")
             if all(points[key][-1]["refused_429"] > 0.2 * points[key][-1]["sent"] for key in keys):
                 break  # both far past saturation: higher rates only add 429s
-    return points, capacity
+    return points, runs, capacity
 
 
 def run_overload(duo_json: Path, system: DuoSystem, frames: Frames, requests: list[bytes], sustainable: float,
@@ -471,44 +583,103 @@ def _accuracy(system: DuoSystem, frames: Frames) -> float:
     return float(np.mean(offline_answers(system, frames) == frames.labels))
 
 
-def scaled(times: ServiceTimes, point: dict[str, Any]) -> tuple[ServiceTimes, dict[str, float]]:
-    """``times`` (measured in this process) scaled so each model's mean cost per frame equals what the
-    server's own passes cost during that run (``/metrics``): the host's contention at that load."""
-    passes = point.get("server_passes", {})
-    factors = {}
-    little = times.little
-    if LITTLE in passes and little:
-        per_frame = float(np.mean(little[1])) * 1000.0
-        factors[LITTLE] = passes[LITTLE]["ms_per_frame"] / per_frame
-        little = {b: v * factors[LITTLE] for b, v in little.items()}
-    big = times.big
-    if BIG in passes:
-        factors[BIG] = passes[BIG]["ms_per_frame"] / (float(np.mean(big)) * 1000.0)
-        big = big * factors[BIG]
-    return ServiceTimes(little, big), factors
+SIM_REPEATS = 10  # simulated replays of each measured run (independent draws), pooled
 
 
-def simulate_curve(points: list[dict[str, Any]], times: ServiceTimes, config: DuoConfig, *, single: bool,
-                   recovery_rate: float, extra_rates: list[float]) -> dict[str, Any]:
-    """Per measured rate: the service times scaled to the server's passes at that load (:func:`scaled`);
-    the overhead constant calibrated at the lowest rate; ``extra_rates`` with the highest rate's scaling."""
-    if not points:
-        return {}
-    ordered = sorted(points, key=lambda p: p["offered_per_s"])
-    lowest = ordered[0]
-    low_times, _ = scaled(times, lowest)
-    bare = simulate(lowest["offered_per_s"], 3000, low_times, config, single=single, recovery_rate=recovery_rate)
-    overhead_s = max(0.0, (lowest["p50_ms"] - bare.percentile_ms(50)) / 1000.0)
+def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: list[str],
+                   repeats: int = SIM_REPEATS, windowed: bool = True) -> dict[str, Any]:
+    """A measured point simulated: each of its runs replayed ``repeats`` times — the run's own arrival
+    times and frames (so the probe's real decisions), service times drawn from what the server timed
+    during that run (``windowed``: from the second of the run each draw falls in; else from the whole
+    run) — and pooled as the measured point pools its runs."""
+    latencies, answered, offered, refused, seconds = [], 0, 0, 0, 0.0
+    for run in runs:
+        recovered = [routes[i % len(routes)] == BIG for i in range(run.schedule.size)]
+        times = run.times if windowed else run.times.stationary()
+        for repeat in range(repeats):
+            result = simulate(0.0, 0, times, config, single=single, routes=recovered, arrivals=run.schedule,
+                              seconds=run.seconds, seed=repeat, warmup=0)
+            latencies.append(result.latencies_s)
+            answered, offered, refused = answered + result.answered, offered + result.offered, refused + result.refused
+            seconds += run.seconds
+    pooled = np.concatenate(latencies) * 1000.0 if latencies else np.zeros(0)
+
+    def pct(q: float) -> float | None:
+        return float(np.percentile(pooled, q)) if pooled.size else None
+
+    return {"p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "throughput_per_s": answered / seconds if seconds else None,
+            "refused_share": refused / offered if offered else None, "repeats": repeats}
+
+
+def p95_interval(runs: list[Run], rng: np.random.Generator, resamples: int = 1000) -> list[float] | None:
+    """The measured p95's own uncertainty: a 90% bootstrap interval over the point's answered requests."""
+    latencies = np.asarray([r.latency_s * 1000.0 for run in runs for r in run.replies if r.status == 200])
+    if latencies.size < 20:
+        return None
+    draws = rng.choice(latencies, size=(resamples, latencies.size))
+    p95s = np.percentile(draws, 95, axis=1)
+    return [float(np.percentile(p95s, 5)), float(np.percentile(p95s, 95))]
+
+
+def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], config: DuoConfig, *, single: bool,
+                        routes: list[str], extra_rates: list[float], seed: int = 0) -> dict[str, Any]:
+    """Every measured point beside its simulation (:func:`simulate_point`): p50, p95 and throughput with
+    their relative errors; then ``extra_rates`` (Poisson, 6000 requests) with the service times of the
+    highest measured rate pooled over its runs — the host's contention at that load carried forward."""
     rows = []
-    runs = [(p["offered_per_s"], p) for p in ordered] + [(r, ordered[-1]) for r in extra_rates]
-    for rate, point in runs:
-        fed, factors = scaled(times, point)
-        result = simulate(rate, 6000, fed, config, single=single, recovery_rate=recovery_rate, overhead_s=overhead_s)
-        measured = point["p95_ms"] if point["offered_per_s"] == rate else None
-        row = {**result.to_json(), "measured_p95_ms": measured, "service_scale": factors}
-        row["p95_error"] = relative_error(row["p95_ms"], measured)
-        rows.append(row)
-    return {"overhead_ms": overhead_s * 1000.0, "calibrated_at_per_s": lowest["offered_per_s"], "rows": rows}
+    keys = ("p50_ms", "p95_ms", "throughput_per_s")
+    rng = np.random.default_rng(seed)
+    for point, point_runs in zip(points, runs):
+        sim = simulate_point(point_runs, config, single=single, routes=routes)
+        whole = simulate_point(point_runs, config, single=single, routes=routes, windowed=False)
+        rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
+                     "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
+                     **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys},
+                     "measured_p95_interval_ms": p95_interval(point_runs, rng)})
+    extended = []
+    if runs:
+        top = pooled_times([run.times for run in runs[-1]])
+        recovered = [r == BIG for r in routes]
+        for k, rate in enumerate(extra_rates):
+            result = simulate(rate, 6000, top, config, single=single, routes=recovered, seed=seed + k)
+            extended.append(result.to_json())
+    def worst(prefix: str) -> dict[str, float | None]:
+        return {k: max((r[f"{prefix}{k}_error"] for r in rows if r[f"{prefix}{k}_error"] is not None), default=None)
+                for k in keys}
+
+    window_s = next((run.times.window_s for point in runs for run in point), WINDOW_S)
+    return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": window_s,
+            "max_error": worst(""), "stationary_max_error": worst("stationary_")}
+
+
+def equal_p95(systems: dict[str, Any]) -> dict[str, Any] | None:
+    """Throughput at the single model's p95 (module doc) and the ratio."""
+    single_points = [p for p in systems["single"]["points"] if sustained(p)]
+    if not single_points:
+        return None
+    anchor = max(single_points, key=lambda p: p["offered_per_s"])
+    bound = anchor["p95_ms"]
+    s_rate, d_rate = throughput_at(systems["single"]["points"], bound), throughput_at(systems["duo"]["points"], bound)
+    return {"bound_ms": bound, "bound_at_per_s": anchor["offered_per_s"], "single_per_s": s_rate,
+            "duo_per_s": d_rate, "ratio": (d_rate / s_rate) if s_rate and d_rate else None}
+
+
+def simulate_systems(result: dict[str, Any], runs: dict[str, list[list[Run]]], systems: dict[str, DuoSystem],
+                     frames: Frames, config: DuoConfig) -> None:
+    """:func:`validate_simulation` for each system of ``result`` on its recorded runs, and the errors over all."""
+    _say(f"simulation: every measured run replayed {SIM_REPEATS} times with the service times the server logged")
+    keys = ("p50_ms", "p95_ms", "throughput_per_s")
+    for key, system in systems.items():
+        points = result["systems"][key]["points"]
+        top = max(p["offered_per_s"] for p in points)
+        result["systems"][key]["simulation"] = validate_simulation(
+            points, runs[key], config, single=key == "single", routes=offline_routes(system, frames),
+            extra_rates=[top * f for f in (1.5, 2, 3)])
+    for prefix in ("", "stationary_"):
+        errors = {k: [r[f"{prefix}{k}_error"] for s in result["systems"].values() for r in s["simulation"]["rows"]
+                      if r[f"{prefix}{k}_error"] is not None] for k in keys}
+        result[f"{prefix}simulation_error"] = {k: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
+                                               for k, v in errors.items()}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -525,10 +696,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
         pts = [p for p in system["points"] if p["p95_ms"] is not None]
         ax.plot([p["offered_per_s"] for p in pts], [p["p95_ms"] for p in pts], "o-", color=color,
                 label=f"{system['name']} measured")
-        sim = system.get("simulation", {}).get("rows", [])
-        sim = [r for r in sim if r["p95_ms"] is not None and r["refused"] <= 0.2 * r["offered"]]
+        sim = [(r["rate"], r["simulated"]["p95_ms"]) for r in system.get("simulation", {}).get("rows", [])]
+        sim += [(r["rate"], r["p95_ms"]) for r in system.get("simulation", {}).get("extended", [])
+                if r["refused"] <= 0.2 * r["offered"]]
+        sim = [(x, y) for x, y in sim if y is not None]
         if sim:
-            ax.plot([r["rate"] for r in sim], [r["p95_ms"] for r in sim], "--", color=color, alpha=0.7,
+            ax.plot([x for x, _ in sim], [y for _, y in sim], "--", color=color, alpha=0.7,
                     label=f"{system['name']} simulated")
     bound = result.get("equal_p95", {}).get("bound_ms")
     if bound:
@@ -575,24 +748,56 @@ def to_markdown(result: dict[str, Any]) -> str:
         lines += [f"## {system['name']} ({'big model alone' if key == 'single' else 'Dynamic Duo'}), offline test "
                   f"accuracy {_pct(system['accuracy'])}", "",
                   "| offered/s | answered/s | 429 | p50 ms | p95 ms [passes] | p99 ms | recovery | wrong | send lag p99 ms | "
-                  "sim p95 ms | sim error |",
+                  "served pass ms (b=1) | front / back ms |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
-        sim = {r["rate"]: r for r in system.get("simulation", {}).get("rows", [])}
+        role = BIG if key == "single" else LITTLE
         for p in system["points"]:
-            s = sim.get(p["offered_per_s"], {})
             wrong = p["wrong_route"] + (p["wrong_answer"] or 0)
+            served = p.get("served_ms", {})
+            one = served.get(role, {}).get("1", {}).get("median_ms")
+            front, back = (served.get("front") or {}).get("median_ms"), (served.get("back") or {}).get("median_ms")
             lines.append(f"| {p['offered_per_s']:g} | {p['throughput_per_s']:.1f} | {p['refused_429']} | {_f(p['p50_ms'])} | "
                          f"{_f(p['p95_ms'])} {_spread(p.get('p95_passes'))} | {_f(p['p99_ms'])} | "
                          f"{_pct(p['recovery_rate'])} | {wrong} | "
-                         f"{_f(p['send_lag_ms'].get('p99'))} | {_f(s.get('p95_ms'))} | {_pct(s.get('p95_error'))} |")
-        extra = [r for r in system.get("simulation", {}).get("rows", []) if r["measured_p95_ms"] is None]
-        if extra:
-            lines += ["", "Simulated beyond the measured rates: " + ", ".join(
-                f"{r['rate']:g}/s → p95 {_f(r['p95_ms'])} ms ({r['refused']} of {r['offered']} refused)" for r in extra) + "."]
-        if system.get("simulation"):
-            lines += ["", f"Simulation overhead constant {system['simulation']['overhead_ms']:.2f} ms, calibrated at "
-                      f"{system['simulation']['calibrated_at_per_s']:g}/s (p50)."]
+                         f"{_f(p['send_lag_ms'].get('p99'))} | {_f(one, '.2f')} | {_f(front, '.1f')} / {_f(back, '.1f')} |")
+        isolated = system.get("isolated_ms", {}).get(role, {}).get("1", {}).get("median_ms")
+        lines += ["", f"Served pass ms: the median {role} pass of one frame in the server's own timing log at that load "
+                  f"(in isolation, measured in this process before the curve: {_f(isolated, '.2f')} ms); front / back: "
+                  "the median per-request time from the scheduled send to the frame queued (HTTP, decoding) and from "
+                  "the last pass to the reply at the client.", ""]
+        sim = system.get("simulation")
+        if sim:
+            lines += [f"Simulation (each run replayed {sim['repeats']} × with its own arrivals, frames and the service "
+                      f"times the server logged; draws from the {sim['window_s']:g}-s window of the run they fall in, "
+                      "and, in brackets, from the whole run):", "",
+                      "| offered/s | p50 ms measured / simulated (error) [whole run] | p95 ms measured / simulated (error) "
+                      "[whole run] | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|"]
+
+            def cell(r: dict[str, Any], k: str, digits: str = ".1f") -> str:
+                return (f"{_f(r['measured'][k], digits)} / {_f(r['simulated'][k], digits)} ({_pct(r[f'{k}_error'])}) "
+                        f"[{_f(r['stationary'][k], digits)}, {_pct(r[f'stationary_{k}_error'])}]")
+
+            for r in sim["rows"]:
+                interval = r.get("measured_p95_interval_ms")
+                spread = f" measured 90% interval [{interval[0]:.0f}, {interval[1]:.0f}]" if interval else ""
+                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | "
+                             f"{cell(r, 'throughput_per_s')} |")
+            worst, whole = sim["max_error"], sim["stationary_max_error"]
+            lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
+                      f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "
+                      f"{_pct(whole['p95_ms'])}, {_pct(whole['throughput_per_s'])})."]
+            if sim["extended"]:
+                lines += ["", "Simulated beyond the measured rates (the highest rate's logged service times): " + ", ".join(
+                    f"{r['rate']:g}/s → p95 {_f(r['p95_ms'])} ms ({r['refused']} of {r['offered']} refused)"
+                    for r in sim["extended"]) + "."]
         lines.append("")
+    errors, whole = result.get("simulation_error", {}), result.get("stationary_simulation_error", {})
+    if errors:
+        lines += ["Simulation vs measurement over every measured point of both systems (draws by window; whole-run "
+                  "draws in brackets): " + ", ".join(
+                      f"{label} error max {_pct(errors[k]['max'])} [{_pct(whole[k]['max'])}], mean {_pct(errors[k]['mean'])} "
+                      f"[{_pct(whole[k]['mean'])}]" for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"),
+                                                                      ("throughput_per_s", "throughput"))) + ".", ""]
     eq = result.get("equal_p95")
     if eq:
         lines += ["## Throughput at the single model's p95", "",
@@ -637,7 +842,7 @@ def _requests(frames: Frames, name: str) -> list[bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mmnet.benchmarks.duo_load", description=__doc__.split("\n")[0])
-    parser.add_argument("--duo", type=Path, required=True, help="duo_pool.json of mmnet.benchmarks.duo_pool --coral")
+    parser.add_argument("--duo", type=Path, required=True, help="duo_pool.json of mmnet.benchmarks.duo_pool")
     parser.add_argument("--target", help="the serving block's target (default: its default_target)")
     parser.add_argument("--rule", help="the probe rule (default: the block's default_rule)")
     parser.add_argument("--data", type=Path, default=None, help="data root (default: $MMNET_SHARED_DATA or ../shared/data)")
@@ -660,12 +865,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--curve", type=Path, help="--overload: a duo_load.json whose highest sustained duo rate is used")
     parser.add_argument("--limit", type=int, default=None, help="the first N test photos only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--window-s", type=float, default=WINDOW_S,
+                        help=f"--resimulate: the simulation's windows of a run, seconds (default {WINDOW_S:g})")
+    parser.add_argument("--resimulate", type=Path, metavar="DUO_LOAD_DIR",
+                        help="redo the simulation on the runs a curve recorded there (duo_load.json, "
+                        f"{RUNS_FILE}); writes to --out")
     args = parser.parse_args(argv)
     try:
         if not args.duo.is_file():
-            raise ConfigError(f"--duo {args.duo} does not exist; run mmnet.benchmarks.duo_pool --coral first")
+            raise ConfigError(f"--duo {args.duo} does not exist; run mmnet.benchmarks.duo_pool first")
         data_root = args.data or Path(os.environ.get("MMNET_SHARED_DATA") or REPO.parent / "shared" / "data")
-        if not (data_root / "imagenet-sample-a").is_dir():
+        try:
+            pool_source = str(json.loads(args.duo.read_text(encoding="utf-8")).get("pool", {}).get("source", ""))
+        except ValueError as e:
+            raise ConfigError(f"--duo {args.duo}: not JSON ({e}); expected duo_pool.json of mmnet.benchmarks.duo_pool") from e
+        bundle_pool = pool_source.startswith("bundle:")
+        if not bundle_pool and not (data_root / "imagenet-sample-a").is_dir():
             print(f"skipped: the Coral photos are not in {data_root} (set $MMNET_SHARED_DATA or --data)", file=sys.stderr)
             return 0
         config = DuoConfig(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queued=args.max_queued,
@@ -693,41 +908,31 @@ def main(argv: list[str] | None = None) -> int:
                       "systems": {}, "overload": over}
             write_results(args.out, "duo_overload", result, to_markdown(result))
             return 0
-        _say(f"service times: {args.service_samples} passes per batch size, in this process")
-        times = {"duo": measure_service_times(duo, frames, config, args.service_samples),
-                 "single": measure_service_times(single, frames, config, args.service_samples)}
-        big_capacity = 1.0 / float(np.median(times["single"].big))
-        rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
-        _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
-        systems: dict[str, Any] = {}
-        _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
-        curves, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames, requests, rates,
-                                      args.seconds, args.passes, config, target=args.target, rule=args.rule,
-                                      seed=args.seed)
-        for key, system in (("single", single), ("duo", duo)):
-            points = curves[key]
-            probe = probe_errors(system, frames)
-            top = max(p["offered_per_s"] for p in points)
-            sim = simulate_curve(points, times[key], config, single=key == "single",
-                                 recovery_rate=probe.get("recovery_rate", 0.0), extra_rates=[top * f for f in (1.5, 2, 3)])
-            systems[key] = {"name": system.name, "accuracy": _accuracy(system, frames), "points": points,
-                            "simulation": sim,
-                            "service_ms": {"little": {str(b): float(np.median(v) * 1000) for b, v in times[key].little.items()},
-                                           "big": float(np.median(times[key].big) * 1000)}}
-        single_points = [p for p in systems["single"]["points"] if sustained(p)]
-        equal = None
-        if single_points:
-            anchor = max(single_points, key=lambda p: p["offered_per_s"])
-            bound = anchor["p95_ms"]
-            s_rate, d_rate = throughput_at(systems["single"]["points"], bound), throughput_at(systems["duo"]["points"], bound)
-            equal = {"bound_ms": bound, "bound_at_per_s": anchor["offered_per_s"], "single_per_s": s_rate,
-                     "duo_per_s": d_rate, "ratio": (d_rate / s_rate) if s_rate and d_rate else None}
-        errors = [r["p95_error"] for s in systems.values() for r in s["simulation"].get("rows", []) if r["p95_error"] is not None]
-        result = {"pair": duo.name, "target": duo.target, "host": host, "config": config.__dict__,
-                  "frames": len(frames.labels), "generator": capacity, "systems": systems, "equal_p95": equal,
-                  "probe": probe_errors(duo, frames), "paper": PAPER,
-                  "simulation_error": {"max": max(errors) if errors else None,
-                                       "mean": float(np.mean(errors)) if errors else None}}
+        if not args.window_s > 0:
+            raise ConfigError(f"--window-s {args.window_s}: expected a positive number of seconds")
+        if args.resimulate:  # the simulation redone on a curve's recorded runs, no load sent
+            result = json.loads((args.resimulate / "duo_load.json").read_text(encoding="utf-8"))
+            runs = load_runs(args.resimulate / RUNS_FILE, args.window_s)
+            simulate_systems(result, runs, {"single": single, "duo": duo}, frames, config)
+        else:
+            _say(f"service times: {args.service_samples} passes per batch size, in this process")
+            times = {"duo": measure_service_times(duo, frames, config, args.service_samples),
+                     "single": measure_service_times(single, frames, config, args.service_samples)}
+            big_capacity = 1.0 / float(np.median(times["single"].big[1]))
+            rates = args.rates or [round(big_capacity * f, 1) for f in RATE_FRACTIONS]
+            _say(f"big model alone: median pass {1000 / big_capacity:.2f} ms here → rates {rates}")
+            _say(f"{single.name} and {duo.name}: {len(rates)} rates × {args.passes} passes × {args.seconds:g} s, alternating")
+            curves, runs, capacity = run_curves(args.duo, {"single": (single, True), "duo": (duo, False)}, frames,
+                                                requests, rates, args.seconds, args.passes, config, target=args.target,
+                                                rule=args.rule, seed=args.seed)
+            args.out.mkdir(parents=True, exist_ok=True)
+            save_runs(args.out / RUNS_FILE, runs)
+            systems = {key: {"name": system.name, "accuracy": _accuracy(system, frames), "points": curves[key],
+                             "isolated_ms": times[key].summary_ms()} for key, system in (("single", single), ("duo", duo))}
+            result = {"pair": duo.name, "target": duo.target, "host": host, "config": config.__dict__,
+                      "frames": len(frames.labels), "generator": capacity, "systems": systems,
+                      "equal_p95": equal_p95(systems), "probe": probe_errors(duo, frames), "paper": PAPER}
+            simulate_systems(result, runs, {"single": single, "duo": duo}, frames, config)
     except (MmnetError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

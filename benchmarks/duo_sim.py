@@ -1,22 +1,36 @@
-"""A discrete-event simulation of the Dynamic Duo server (:mod:`mmnet.server.duo_app`), fed by measured
-service times, to extend the p95-vs-load curve past what the host can drive (``duo_load`` calls it).
+"""A discrete-event simulation of the Dynamic Duo server (:mod:`mmnet.server.duo_app`), fed by the service
+times the server measured during a load run (its ``GET /timings``), to check the queueing model against
+the measured points and to extend the p95-vs-load curve past what the host can drive (``duo_load``).
 
-The model, station by station, as the server runs:
+The model, stage by stage, as a request goes through the server:
 
-- Poisson arrivals of one-frame requests at ``rate``; admission as :func:`mmnet.server.duo.admit`
-  decides it (the same function: bounded admitted frames, recovery-queue backpressure → 429);
-- the **little worker** (``little_workers`` of them): dynamic batching by :func:`mmnet.server.duo.plan_batch`
-  (``max_batch``, ``max_wait_ms``); a pass of ``b`` frames takes a time drawn from the measured
-  passes of ``b`` frames (the sum of ``b`` one-frame draws when ``b`` was not measured);
-- the probe: each frame is recovered with the measured probability (``recovery_rate``) — or, with
-  ``routes``, by replaying the probe's real decisions on the served frames in arrival order;
-- the **big worker(s)**: the recovery queue, up to ``max_batch`` frames per pass without waiting
-  (a single system: batched like the little worker), a pass the sum of one-frame draws;
-- a fixed per-request ``overhead_s`` for what is not a model (HTTP, decoding, reply): one number,
-  calibrated by the caller at the lowest measured load.
+- **arrivals**: one-frame requests at the run's own scheduled times (to validate a measured point) or
+  Poisson at ``rate`` (to extend the curve);
+- **admission** at arrival, as :func:`mmnet.server.duo.admit` decides it (bounded admitted frames,
+  recovery-queue backpressure → 429); an admitted request counts as one frame from then on, as the
+  server counts a request it is decoding;
+- **front** (client send, HTTP, body read, JSON/base64/PNG decode, up to the frames joining the
+  queues): a delay drawn per request from the measured ``front`` times (what the server's
+  timing log gives as ``submitted − scheduled``), then the server's second check (the recovery
+  queue may have filled meanwhile);
+- the **little worker**: dynamic batching by :func:`mmnet.server.duo.plan_batch` (``max_batch``,
+  ``max_wait_ms``); a pass of ``b`` frames takes a time drawn from the measured passes of ``b`` frames
+  (a size not measured: the nearest measured size, scaled per frame); after it the worker waits a
+  ``gap`` drawn from the measured gaps between a pass and the next when frames were waiting (the
+  event loop's turn to hand the answers out and start the next pass: on a busy host, milliseconds);
+- the probe: each frame is recovered as the probe decided on that frame (``routes``, replayed by
+  frame), or with probability ``recovery_rate``;
+- the **big worker**: the recovery queue, up to ``max_batch`` frames per pass without waiting (a single
+  system: batched like the little worker), a pass drawn like the little ones;
+- **back** (the last pass's end to the client having the reply: the event loop's turn, JSON encoding,
+  the socket): a delay drawn per request from the measured ``back`` times.
 
-What it leaves out: contention between the workers and the HTTP side for the host's cores (the
-simulation gives each worker a core of its own), so it is optimistic near saturation on 2 cores.
+Every draw is independent. With one distribution per run the model keeps what the run's times were, not
+*when*: on a shared host the slow spells (another job taking the cores for a second) hit many passes and
+requests together. ``ServiceTimes.windows`` keeps that too: the run's times cut into windows of a second,
+each draw from the window of its moment (the host's speed as it was then; the queueing is still the
+simulation's). It gives each worker its own thread as the server does; the workers' contention for
+the host's cores is in the measured times, not modelled.
 """
 
 from __future__ import annotations
@@ -32,23 +46,72 @@ import numpy as np
 
 from mmnet.server.duo import DuoConfig, Load, admit, plan_batch
 
-__all__ = ["ServiceTimes", "SimResult", "simulate"]
+__all__ = ["ServiceTimes", "SimResult", "simulate", "relative_error"]
+
+LITTLE = "little"
+BIG = "big"
+
+
+def _zeros() -> np.ndarray:
+    return np.zeros(0)
 
 
 @dataclass(frozen=True)
 class ServiceTimes:
-    """Measured pass times in seconds: ``little[b]`` the passes of ``b`` frames; ``big`` one-frame passes."""
+    """Measured times in seconds: worker passes by frames per pass (``little[b]``, ``big[b]``), the
+    worker's gap from a pass to the next while frames waited (``gaps[model]``), and per request the
+    ``front`` delay (scheduled send → frames queued) and the ``back`` delay (last pass done → reply at
+    the client). Empty delays or gaps: none."""
 
     little: dict[int, np.ndarray] = field(default_factory=dict)
-    big: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    big: dict[int, np.ndarray] = field(default_factory=dict)
+    front: np.ndarray = field(default_factory=_zeros)
+    back: np.ndarray = field(default_factory=_zeros)
+    gaps: dict[str, np.ndarray] = field(default_factory=dict)
+    # The same times cut into consecutive windows of window_s seconds of the run (a draw at time t comes
+    # from t's window when it holds samples of that kind): the host's slow spells where they happened.
+    windows: tuple[ServiceTimes, ...] = ()
+    window_s: float = 0.0
 
-    def little_pass(self, b: int, rng: np.random.Generator) -> float:
-        if b in self.little and self.little[b].size:
-            return float(rng.choice(self.little[b]))
-        return float(sum(rng.choice(self.little[1]) for _ in range(b)))
+    def stationary(self) -> ServiceTimes:
+        """These times as one distribution for the whole run (no windows)."""
+        return ServiceTimes(self.little, self.big, self.front, self.back, self.gaps)
 
-    def big_pass(self, b: int, rng: np.random.Generator) -> float:
-        return float(rng.choice(self.big, size=b).sum())
+    def _sources(self, t: float | None) -> list[ServiceTimes]:
+        if self.windows and t is not None and self.window_s > 0:
+            return [self.windows[min(max(int(t // self.window_s), 0), len(self.windows) - 1)], self]
+        return [self]
+
+    def pass_time(self, station: str, b: int, rng: np.random.Generator, t: float | None = None) -> float:
+        for source in self._sources(t):
+            measured = {k: v for k, v in (source.little if station == LITTLE else source.big).items() if v.size}
+            if not measured:
+                continue
+            if b in measured:
+                return float(rng.choice(measured[b]))
+            nearest = min(measured, key=lambda k: (abs(k - b), k))
+            return float(rng.choice(measured[nearest])) * b / nearest
+        raise ValueError(f"no measured {station} passes to draw from")
+
+    def delay(self, stage: str, rng: np.random.Generator, t: float | None = None) -> float:
+        for source in self._sources(t):
+            values = {"front": source.front, "back": source.back}.get(stage)
+            if values is None:
+                values = source.gaps.get(stage, _zeros())
+            if values.size:
+                return float(rng.choice(values))
+        return 0.0
+
+    def summary_ms(self) -> dict[str, Any]:
+        """Medians and sample counts, in ms, for the report."""
+        def stats(v: np.ndarray) -> dict[str, float]:
+            return {"median_ms": float(np.median(v) * 1000), "p95_ms": float(np.percentile(v, 95) * 1000),
+                    "samples": int(v.size)}
+        return {"little": {str(b): stats(v) for b, v in sorted(self.little.items()) if v.size},
+                "big": {str(b): stats(v) for b, v in sorted(self.big.items()) if v.size},
+                "front": stats(self.front) if self.front.size else None,
+                "back": stats(self.back) if self.back.size else None,
+                "gaps": {m: stats(v) for m, v in sorted(self.gaps.items()) if v.size}}
 
 
 @dataclass(frozen=True)
@@ -59,6 +122,7 @@ class SimResult:
     refused: int
     latencies_s: np.ndarray = field(repr=False)
     recovered: int = 0
+    seconds: float = 0.0  # the arrivals' span: answered / seconds is the throughput
 
     def percentile_ms(self, q: float) -> float | None:
         return float(np.percentile(self.latencies_s, q) * 1000.0) if self.latencies_s.size else None
@@ -66,16 +130,24 @@ class SimResult:
     def to_json(self) -> dict[str, Any]:
         return {"rate": self.rate, "offered": self.offered, "answered": self.answered, "refused": self.refused,
                 "recovered": self.recovered, "p50_ms": self.percentile_ms(50), "p95_ms": self.percentile_ms(95),
-                "p99_ms": self.percentile_ms(99)}
+                "p99_ms": self.percentile_ms(99),
+                "throughput_per_s": self.answered / self.seconds if self.seconds else None}
 
 
 def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig, *, single: bool,
-             recovery_rate: float = 0.0, routes: Sequence[bool] | None = None, overhead_s: float = 0.0,
-             little_workers: int = 1, big_workers: int = 1, seed: int = 0, warmup: int = 200) -> SimResult:
-    """``requests`` Poisson arrivals at ``rate`` per second through the server's queues (module doc);
-    the first ``warmup`` requests are left out of the statistics."""
+             recovery_rate: float = 0.0, routes: Sequence[bool] | None = None, arrivals: np.ndarray | None = None,
+             seconds: float | None = None, seed: int = 0, warmup: int = 200) -> SimResult:
+    """``requests`` Poisson arrivals at ``rate`` per second (or the given ``arrivals``, seconds from 0,
+    over ``seconds``) through the server's stages (module doc); ``routes[i % len(routes)]`` True when
+    request ``i``'s frame is recovered. The first ``warmup`` requests are left out of the statistics
+    (at most a quarter of them)."""
     rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate, size=requests))
+    if arrivals is None:
+        arrivals = np.cumsum(rng.exponential(1.0 / rate, size=requests))
+    else:
+        arrivals = np.asarray(arrivals, dtype=np.float64)
+        requests = arrivals.size
+    span = seconds if seconds is not None else (float(arrivals[-1]) if requests else 0.0)
     recovered_by_frame = (np.asarray(routes, bool)[np.arange(requests) % len(routes)] if routes is not None
                           else rng.random(requests) < recovery_rate)
     events: list[tuple[float, int, str, Any]] = []  # (time, sequence, kind, payload)
@@ -90,8 +162,8 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
         push(float(t), "arrive", i)
     little_q: deque[tuple[float, int]] = deque()  # (enqueued, request)
     big_q: deque[tuple[float, int]] = deque()
-    free = {"little": little_workers, "big": big_workers}
-    timer_armed = {"little": False, "big": False}
+    free = {LITTLE: 1, BIG: 1}
+    timer_armed = {LITTLE: False, BIG: False}
     in_system = 0
     done = np.full(requests, np.nan)
     refused = np.zeros(requests, bool)
@@ -99,7 +171,7 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
     big_wait = config.max_wait_s if single else 0.0
 
     def dispatch(now: float, station: str) -> None:
-        queue, wait = (little_q, config.max_wait_s) if station == "little" else (big_q, big_wait)
+        queue, wait = (little_q, config.max_wait_s) if station == LITTLE else (big_q, big_wait)
         while free[station] and queue:
             plan = plan_batch(len(queue), now - queue[0][0], config.max_batch, wait)
             if not plan.take:
@@ -110,44 +182,53 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
                 return
             batch = [queue.popleft()[1] for _ in range(plan.take)]
             free[station] -= 1
-            duration = times.little_pass(len(batch), rng) if station == "little" else times.big_pass(len(batch), rng)
-            push(now + duration, f"{station}_done", batch)
+            ends = now + times.pass_time(station, len(batch), rng, now)
+            push(ends, f"{station}_done", batch)
+            push(ends + times.delay(station, rng, ends), "free", station)
+
+    def answer(now: float, request: int) -> None:
+        nonlocal in_system
+        done[request] = now + times.delay("back", rng, now)
+        in_system -= 1
 
     while events:
         now, _, kind, payload = heapq.heappop(events)
         if kind == "arrive":
-            a = admit(Load(in_system, len(big_q)), 1, config, recovery_possible=not single)
-            if not a.admitted:
+            if not admit(Load(in_system, len(big_q)), 1, config, recovery_possible=not single).admitted:
                 refused[payload] = True
                 continue
             in_system += 1
+            push(now + times.delay("front", rng, now), "queue", payload)
+        elif kind == "queue":  # decoded: checked again without itself, then its frame joins the queue
+            if not admit(Load(in_system - 1, len(big_q)), 1, config, recovery_possible=not single).admitted:
+                refused[payload] = True
+                in_system -= 1
+                continue
             (big_q if single else little_q).append((now, payload))
-            dispatch(now, "big" if single else "little")
+            dispatch(now, BIG if single else LITTLE)
         elif kind == "timer":
             timer_armed[payload] = False
             dispatch(now, payload)
+        elif kind == "free":
+            free[payload] += 1
+            dispatch(now, payload)
         elif kind == "little_done":
-            free["little"] += 1
             for request in payload:
                 if recovered_by_frame[request]:
                     big_q.append((now, request))
                     recovered += 1
                 else:
-                    done[request] = now
-                    in_system -= 1
-            dispatch(now, "little")
-            dispatch(now, "big")
+                    answer(now, request)
+            dispatch(now, BIG)
         else:  # big_done
-            free["big"] += 1
             for request in payload:
-                done[request] = now
-                in_system -= 1
-            dispatch(now, "big")
+                answer(now, request)
     counted = slice(min(warmup, requests // 4), None)
     answered = ~np.isnan(done[counted])
-    latencies = (done[counted] - arrivals[counted])[answered] + overhead_s
+    latencies = (done[counted] - arrivals[counted])[answered]
+    kept = requests - counted.start
     return SimResult(rate, int(done[counted].size), int(answered.sum()), int(refused[counted].sum()),
-                     np.sort(latencies), recovered)
+                     np.sort(latencies), recovered, span * kept / requests if requests else 0.0)
 
 
 def relative_error(simulated: float | None, measured: float | None) -> float | None:

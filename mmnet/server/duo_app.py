@@ -7,7 +7,8 @@ single system) or ``duo``. Per predict request:
 1. auth, model, headers; :func:`~mmnet.server.duo.admit` against the queues — 429 with
    ``Retry-After`` when they are full, 503 while draining (the body is read and dropped first, so
    the client gets the reply rather than a reset connection); the body is decoded (in a worker
-   thread) only for an admitted request;
+   thread) only for an admitted request, which counts as one admitted frame while it is read and
+   decoded (so the requests waiting for decoding are bounded with the queued frames);
 2. each frame joins the little model's :class:`~mmnet.server.duo.BatchQueue`; the little worker
    runs a batch when ``max_batch`` frames wait or the oldest has waited ``max_wait_ms`` (models
    whose graph fixes batch 1, such as Coral's, run the batch back to back in one pass of the worker);
@@ -15,6 +16,11 @@ single system) or ``duo``. Per predict request:
    recovery queue, which the big model's worker drains (up to ``max_batch`` per pass, no waiting);
 4. the reply holds each frame's final class probabilities, and the header ``X-Mmnet-Answered-By``
    names the model that answered each instance (``little`` or ``big``, comma-separated).
+
+``GET /timings?since=SEQ`` (:class:`TimingLog`) returns the server's own timings of the most recent
+worker passes (model, frames, start, end) and requests (when it was read, submitted to the queues,
+answered, its ``X-Request-Id``), on the host's monotonic clock: the service-time distributions *under
+the load of the moment*, which the load benchmark's queueing simulation is fed with.
 
 Each model has one worker thread with one single-threaded interpreter (LiteRT's invoke releases the
 GIL, so the two workers use two cores). An admitted frame is never dropped: it stays counted in
@@ -32,6 +38,7 @@ import copy
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from mmnet.format.errors import ConfigError, DataError, ModelError
-from mmnet.runtime.interpreter import TFLiteClassifier
+from mmnet.runtime.interpreter import TFLiteClassifier, load_interpreter
 from mmnet.runtime.preprocessing import preprocess
 from mmnet.server import serve_extra_missing
 from mmnet.server.app import (
@@ -78,23 +85,89 @@ try:
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise serve_extra_missing(_e) from _e
 
-__all__ = ["ANSWERED_BY_HEADER", "DUO_NAME", "DuoModels", "DuoScheduler", "create_duo_app", "duo_openapi"]
+__all__ = ["ANSWERED_BY_HEADER", "DUO_NAME", "REQUEST_ID_HEADER", "BatchedInvoker", "DuoModels", "DuoScheduler", "TimingLog",
+           "create_duo_app", "duo_openapi"]
 
 logger = logging.getLogger(__name__)
 
 ANSWERED_BY_HEADER = "X-Mmnet-Answered-By"
+REQUEST_ID_HEADER = "X-Request-Id"  # a client's id for a request, kept in the timing log
 DUO_NAME = "duo"
+# Frames from which a little batch runs as one invoke: at 2 frames one invoke lost 5-15% to two on the digits
+# bundle's minions, from 4 on it won 5-60% (mmnet.benchmarks.duo_batching; benchmarks/README.md).
+BATCHED_FROM = 4
 _DECODE_THREADS = 2  # request bodies decoded at once (JSON, base64, PNG): as many as the host's cores here
 
 
-class DuoModels:
-    """The pair's interpreters and the work of one worker pass (called from that model's worker thread only)."""
+class BatchedInvoker:
+    """A batch of N frames as one ``invoke()`` of an interpreter whose input is resized to N
+    (``resize_tensor_input`` + ``allocate_tensors`` once per batch size, the interpreters cached).
 
-    def __init__(self, system: DuoSystem) -> None:
+    Built only for a graph that takes a resized batch (:meth:`for_classifier` tries batch 2 and
+    compares it with two batch-1 invokes); a graph that fixes its batch (Coral's end in a RESHAPE to
+    ``[1, 1001]``) gets None and the frames run one invoke each."""
+
+    def __init__(self, classifier: TFLiteClassifier) -> None:
+        self.classifier = classifier
+        self._interpreters: dict[int, Any] = {}
+
+    @classmethod
+    def for_classifier(cls, classifier: TFLiteClassifier) -> tuple[BatchedInvoker | None, str]:
+        """The invoker and ``"batched"``, or None and why the model's batch cannot be resized."""
+        invoker = cls(classifier)
+        probe = np.linspace(-1.0, 1.0, num=2 * int(np.prod(classifier.input_shape)), dtype=np.float32)
+        probe = probe.reshape((2, *classifier.input_shape))
+        try:
+            batched = invoker.predict(probe)
+        except (ValueError, RuntimeError, ModelError) as e:
+            return None, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        looped = classifier.predict(probe)
+        if batched.shape != looped.shape or not np.allclose(batched, looped, atol=1e-3):
+            return None, "a resized batch gives other scores than one frame at a time"
+        return invoker, "batched"
+
+    def _interpreter(self, batch: int) -> Any:
+        interpreter = self._interpreters.get(batch)
+        if interpreter is None:
+            c = self.classifier
+            interpreter = load_interpreter(c.path, num_threads=c.num_threads, use_xnnpack=c.use_xnnpack)
+            detail = interpreter.get_input_details()[0]
+            interpreter.resize_tensor_input(detail["index"], [batch, *c.input_shape], strict=False)
+            interpreter.allocate_tensors()
+            out_shape = tuple(int(v) for v in interpreter.get_output_details()[0]["shape"])
+            if out_shape != (batch, c.num_classes):
+                raise ModelError(f"{c.path.name} resized to batch {batch} gives output {list(out_shape)}; "
+                                 f"expected {[batch, c.num_classes]}")
+            self._interpreters[batch] = interpreter
+        return interpreter
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Class scores float32 ``(N, K)`` of a normalised float32 batch, in one invoke."""
+        prepared = self.classifier.prepare_input(batch)
+        interpreter = self._interpreter(prepared.shape[0])
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], np.ascontiguousarray(prepared))
+        interpreter.invoke()
+        return self.classifier.dequantize_output(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+
+
+class DuoModels:
+    """The pair's interpreters and the work of one worker pass (called from that model's worker thread only).
+
+    ``batched_little``: run a little batch of ``BATCHED_FROM`` frames or more as one invoke
+    (:class:`BatchedInvoker`) when its graph allows it; ``little_batching`` says whether it does
+    (``batched``) or why not."""
+
+    def __init__(self, system: DuoSystem, *, batched_little: bool = True) -> None:
         self.system = system
         self.big = self._load(system.big.path, system.big.resolution, system.big.xnnpack, "big")
         self.little = (self._load(system.little.path, system.little.resolution, system.little.xnnpack, "little")
                        if system.little is not None else None)
+        self.little_invoker: BatchedInvoker | None = None
+        self.little_batching = "off"
+        if self.little is not None and batched_little:
+            self.little_invoker, self.little_batching = BatchedInvoker.for_classifier(self.little)
+            if self.little_invoker is None:
+                logger.info("little model %s: one invoke per frame (%s)", system.little.id, self.little_batching)
 
     def _load(self, path: Any, resolution: int, xnnpack: bool, role: str) -> TFLiteClassifier:
         classifier = TFLiteClassifier(path, num_threads=1, use_xnnpack=xnnpack)
@@ -110,11 +183,54 @@ class DuoModels:
     def run_little(self, frames: np.ndarray) -> tuple[np.ndarray, list[Route]]:
         """The little model's scores on ``frames`` (uint8 ``(N, H, W, C)``) and the probe's route for each."""
         assert self.little is not None and self.system.little is not None
-        scores = self.little.predict(preprocess(frames, self.system.preprocessing, self.system.little.resolution))
+        inputs = preprocess(frames, self.system.preprocessing, self.system.little.resolution)
+        if self.little_invoker is not None and len(inputs) >= BATCHED_FROM:
+            scores = self.little_invoker.predict(inputs)
+        else:
+            scores = self.little.predict(inputs)
         return scores, [route_frame(self.system.probe, row) for row in scores]
 
     def run_big(self, frames: np.ndarray) -> np.ndarray:
         return self.big.predict(preprocess(frames, self.system.preprocessing, self.system.big.resolution))
+
+
+class TimingLog:
+    """The most recent worker passes and predict requests, timed on the host's monotonic clock
+    (``time.monotonic``: CLOCK_MONOTONIC, the same clock in every process of the host, so a client
+    can line its own timestamps up with these). Bounded: the oldest records go first.
+
+    A pass: ``[seq, model, frames, start, end, queued]``, ``queued`` the frames waiting in that model's
+    queue when it ended (more than 0: the worker's next pass waited only for the event loop).
+
+    A request: ``[seq, request_id, status, frames, read, submitted, answered, replied]`` — ``read``
+    when the handler had the body, ``submitted`` when its frames joined the queues (after decoding),
+    ``answered`` when its last frame's pass finished, ``replied`` when the reply was built (None for
+    the stages a refused request never reached)."""
+
+    PASS_FIELDS = ("seq", "model", "frames", "start", "end", "queued")
+    REQUEST_FIELDS = ("seq", "request_id", "status", "frames", "read", "submitted", "answered", "replied")
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self._passes: deque[list[Any]] = deque(maxlen=capacity)
+        self._requests: deque[list[Any]] = deque(maxlen=capacity)
+        self._seq = 0
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def add_pass(self, model: str, frames: int, start: float, end: float, queued: int) -> None:
+        self._passes.append([self._next(), model, frames, start, end, queued])
+
+    def add_request(self, request_id: str | None, status: int, frames: int, read: float | None,
+                    submitted: float | None, answered: float | None, replied: float | None) -> None:
+        self._requests.append([self._next(), request_id, status, frames, read, submitted, answered, replied])
+
+    def since(self, seq: int) -> dict[str, Any]:
+        """The records after ``seq`` (0: all kept) and ``next``, the ``since`` of the following call."""
+        return {"clock": "monotonic", "next": self._seq,
+                "pass_fields": list(self.PASS_FIELDS), "passes": [p for p in self._passes if p[0] > seq],
+                "request_fields": list(self.REQUEST_FIELDS), "requests": [r for r in self._requests if r[0] > seq]}
 
 
 @dataclass
@@ -127,21 +243,26 @@ class _Frame:
 class _Answer:
     scores: np.ndarray = field(repr=False)
     model: str
+    at: float  # monotonic time its pass finished
 
 
 class DuoScheduler:
     """The queues and the two workers (module doc). Event-loop side only, except the model calls."""
 
-    def __init__(self, models: DuoModels, config: DuoConfig, metrics: DuoMetrics) -> None:
+    def __init__(self, models: DuoModels, config: DuoConfig, metrics: DuoMetrics, timings: TimingLog | None = None) -> None:
         self.models = models
         self.config = config
         self.metrics = metrics
+        self.timings = timings or TimingLog()
         self.single = models.little is None
         self.little_queue: BatchQueue[_Frame] = BatchQueue(config.max_batch, config.max_wait_s)
         # A single system batches the big model like the little one; a duo's recovery queue does not wait.
         self.big_queue: BatchQueue[_Frame] = BatchQueue(config.max_batch, config.max_wait_s if self.single else 0.0)
         self.in_system = 0  # admitted frames not yet answered
         self.active_requests = 0  # predicts past their first admission check, not yet replied
+        # Predicts past their first check whose frames are not queued yet (body read, decoding): admission
+        # counts each as one frame, so the requests waiting to be decoded are bounded with the rest.
+        self.decoding = 0
         self.draining = False
         self.big_seconds_per_frame = 0.0  # moving average of the big model's passes (Retry-After)
         self._wake_little = asyncio.Event()
@@ -157,7 +278,7 @@ class DuoScheduler:
 
     @property
     def load(self) -> Load:
-        return Load(self.in_system, len(self.big_queue), self.draining)
+        return Load(self.in_system + self.decoding, len(self.big_queue), self.draining)
 
     def start(self) -> None:
         self._wake_little = asyncio.Event()  # bound to the running loop
@@ -221,22 +342,26 @@ class DuoScheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=wait_s)
 
-    async def _run(self, model: str, function: Any, frames: list[_Frame]) -> Any:
+    async def _run(self, model: str, function: Any, frames: list[_Frame]) -> tuple[Any, float, float]:
+        """``function`` on the frames in the model's worker thread: its result, seconds and end time."""
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
+        started = time.monotonic()
         pixels = np.stack([f.pixels for f in frames])
         result = await loop.run_in_executor(self._executors[model], function, pixels)
-        elapsed = time.perf_counter() - started
+        ended = time.monotonic()
+        elapsed = ended - started
         self.metrics.batch_size.labels(model).observe(len(frames))
         self.metrics.service.labels(model).observe(elapsed)
-        return result, elapsed
+        queued = len(self.little_queue if model == LITTLE else self.big_queue)
+        self.timings.add_pass(model, len(frames), started, ended, queued)
+        return result, elapsed, ended
 
     async def _little_loop(self) -> None:
         while True:
             batch = await self._next_batch(self.little_queue, self._wake_little)
             self._publish()
             try:
-                (scores, routes), _ = await self._run(LITTLE, self.models.run_little, batch)
+                (scores, routes), _, ended = await self._run(LITTLE, self.models.run_little, batch)
             except Exception as e:  # a model failure answers its frames 500; the worker goes on
                 logger.error("little model pass of %d frames failed: %r", len(batch), e, exc_info=e)
                 for item in batch:
@@ -246,7 +371,7 @@ class DuoScheduler:
             recovered = 0
             for item, row, route in zip(batch, scores, routes):
                 if route.model == LITTLE:
-                    self._finish(item, _Answer(row, LITTLE))
+                    self._finish(item, _Answer(row, LITTLE, ended))
                 else:
                     self.big_queue.put(item, now)
                     recovered += 1
@@ -260,7 +385,7 @@ class DuoScheduler:
             batch = await self._next_batch(self.big_queue, self._wake_big)
             self._publish()
             try:
-                scores, elapsed = await self._run(BIG, self.models.run_big, batch)
+                scores, elapsed, ended = await self._run(BIG, self.models.run_big, batch)
             except Exception as e:
                 logger.error("big model pass of %d frames failed: %r", len(batch), e, exc_info=e)
                 for item in batch:
@@ -270,7 +395,7 @@ class DuoScheduler:
             self.big_seconds_per_frame = per_frame if not self.big_seconds_per_frame else (
                 0.9 * self.big_seconds_per_frame + 0.1 * per_frame)
             for item, row in zip(batch, scores):
-                self._finish(item, _Answer(row, BIG))
+                self._finish(item, _Answer(row, BIG, ended))
             self._publish()
 
 
@@ -306,6 +431,9 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
 
     async def predict(request: Request) -> Response:
         arrived = time.perf_counter()
+        request_id = request.headers.get(REQUEST_ID_HEADER)
+        stamps: dict[str, float] = {}  # monotonic times of the stages this request reached (the timing log)
+        frames = 1
         try:
             check(request)
             _check_body_headers(request)
@@ -319,33 +447,44 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
                     await _read_body(request, config)
                 raise _Refused(admission)
             scheduler.active_requests += 1
+            scheduler.decoding += 1
             try:
-                body = await _read_body(request, config)
-                limiter = decode_limiter[0] if decode_limiter else None
-                decoded = await anyio.to_thread.run_sync(decode, body, limiter=limiter)
-                admission = scheduler.admission(len(decoded.frames), admitted_before=True)
+                try:
+                    body = await _read_body(request, config)
+                    stamps["read"] = time.monotonic()
+                    limiter = decode_limiter[0] if decode_limiter else None
+                    decoded = await anyio.to_thread.run_sync(decode, body, limiter=limiter)
+                finally:
+                    scheduler.decoding -= 1  # counted again below, with its decoded frames
+                frames = len(decoded.frames)
+                admission = scheduler.admission(frames, admitted_before=True)
                 if not admission.admitted:
                     raise _Refused(admission)
                 futures = scheduler.submit(decoded.frames)
+                stamps["submitted"] = time.monotonic()
                 try:
                     with anyio.fail_after(config.inference_timeout_s):
                         answers: list[_Answer] = list(await asyncio.gather(*futures))
                 except TimeoutError as e:
                     raise _ErrorReply(504, f"inference did not finish within {config.inference_timeout_s:g} s") from e
+                stamps["answered"] = max(a.at for a in answers)
             finally:
                 scheduler.active_requests -= 1
         except _Refused as refused:
             a = refused.admission
             metrics.requests.labels("draining" if a.status == 503 else "refused").inc()
             metrics.refusals.labels(a.reason).inc()
+            _log_request(request_id, a.status, frames, stamps)
             message = ("the server is shutting down; retry on another replica" if a.status == 503 else
                        f"the server's queues are full ({a.reason}); retry after {a.retry_after_s} s")
             raise _ErrorReply(a.status, message, {"Retry-After": str(a.retry_after_s)}) from None
         except _ErrorReply as e:
             metrics.requests.labels("bad_request" if e.status < 500 else "error").inc()
+            _log_request(request_id, e.status, frames, stamps)
             raise
         except Exception:
             metrics.requests.labels("error").inc()
+            _log_request(request_id, 500, frames, stamps)
             raise
         scores = np.stack([a.scores for a in answers]).astype(np.float64)
         if not np.isfinite(scores).all():
@@ -355,7 +494,13 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
                              headers={ANSWERED_BY_HEADER: ",".join(a.model for a in answers)})
         metrics.requests.labels("answered").inc()
         metrics.latency.observe(time.perf_counter() - arrived)
+        stamps["replied"] = time.monotonic()
+        _log_request(request_id, 200, frames, stamps)
         return reply
+
+    def _log_request(request_id: str | None, status: int, frames: int, stamps: dict[str, float]) -> None:
+        scheduler.timings.add_request(request_id, status, frames, stamps.get("read"), stamps.get("submitted"),
+                                      stamps.get("answered"), stamps.get("replied"))
 
     async def status(request: Request) -> JSONResponse:
         check(request)
@@ -391,12 +536,21 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
                 "max_wait_ms": duo.max_wait_ms,
                 "max_queued": duo.max_queued,
                 "max_recovery_queued": duo.max_recovery_queued,
+                "little_batching": models.little_batching,
             },
         })
 
     async def metrics_text(request: Request) -> Response:
         _check_auth(request, token)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    async def timings(request: Request) -> JSONResponse:
+        _check_auth(request, token)
+        raw = request.query_params.get("since", "0")
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
+            raise _ErrorReply(400, f"since={raw[:40]!r}: expected a whole number of at most 20 digits (the 'next' of an "
+                              "earlier reply, or 0)")
+        return JSONResponse(scheduler.timings.since(int(raw)))
 
     async def openapi(request: Request) -> Response:
         return Response(openapi_text, media_type="application/json")
@@ -424,6 +578,7 @@ def create_duo_app(system: DuoSystem, *, config: ServerConfig | None = None, duo
     routes = [
         HttpRoute("/healthz", health, methods=["GET"]),
         HttpRoute("/metrics", metrics_text, methods=["GET"]),
+        HttpRoute("/timings", timings, methods=["GET"]),
         HttpRoute("/openapi.json", openapi, methods=["GET"]),
         HttpRoute(f"{base}/metadata", metadata, methods=["GET"]),
         HttpRoute(f"{versioned}/metadata", metadata, methods=["GET"]),
@@ -482,7 +637,9 @@ def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
                        "probe": {"type": ["string", "null"]}, "target": {"type": "string"},
                        "preprocessing": {"type": "object"}, "max_instances": positive, "max_body_bytes": positive,
                        "max_batch": positive, "max_wait_ms": {"type": "number", "minimum": 0},
-                       "max_queued": positive, "max_recovery_queued": positive}}
+                       "max_queued": positive, "max_recovery_queued": positive,
+                       "little_batching": {"type": "string", "description": "'batched': a little batch of 4 frames or "
+                                           "more runs as one invoke; else why not (the model fixes its batch), or 'off'"}}}
     doc["paths"]["/metrics"] = {"get": {
         "summary": "Prometheus text-format metrics: requests by outcome, recovery rate, latency histogram, queue "
                    "depths, batch sizes, worker pass times.",
@@ -490,6 +647,22 @@ def duo_openapi(master: dict[str, Any]) -> dict[str, Any]:
         "responses": {
             "200": {"description": "Prometheus exposition format 0.0.4.",
                     "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "401": {"description": "Bearer token missing or wrong (only when the server has a token).",
+                    "content": error},
+        },
+    }}
+    doc["paths"]["/timings"] = {"get": {
+        "summary": "The server's timings of its most recent worker passes and predict requests (monotonic clock): "
+                   "the service times under the load of the moment, for a queueing simulation.",
+        "security": [{"bearer": []}, {}],
+        "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+                        "description": "Only records after this sequence number (the 'next' of an earlier reply)."}],
+        "responses": {
+            "200": {"description": "passes [seq, model, frames, start, end, queued] and requests [seq, request_id, status, "
+                    "frames, read, submitted, answered, replied], field names included.",
+                    "content": {"application/json": {"schema": {"type": "object",
+                                                                "required": ["clock", "next", "passes", "requests"]}}}},
+            "400": {"description": "since is not a whole number.", "content": error},
             "401": {"description": "Bearer token missing or wrong (only when the server has a token).",
                     "content": error},
         },

@@ -76,6 +76,32 @@ def test_the_pair_answers_as_it_does_offline_batched_and_counted(duo_json):
     passes = metrics[("mmnet_duo_batch_size_count", (("model", "little"),))]
     assert passes < len(frames) and metrics[("mmnet_duo_batch_size_sum", (("model", "little"),))] == len(frames)
     assert metadata["mmnet"]["little"] == tfx.INT8_ID and metadata["mmnet"]["max_batch"] == 4
+    assert metadata["mmnet"]["little_batching"] == "batched"
+
+
+def test_the_timing_log_holds_every_pass_and_request_on_the_monotonic_clock(duo_json):
+    frames = tfx.random_frames(12, seed=5)
+    _, routes = duo_fixture.offline_answers(frames, THRESHOLD)
+    app = create_duo_app(load_duo(duo_json), duo=DuoConfig(max_batch=4, max_wait_ms=5.0))
+    with running_app(app) as url, requests.Session() as session:
+        since = requests.get(f"{url}/timings", params={"since": 10**12}, timeout=10).json()["next"]
+        before = time.monotonic()
+        for i, frame in enumerate(frames):
+            body = {"instances": [b64_png(frame)]}
+            reply = session.post(f"{url}/v1/models/duo:predict", json=body, headers={"X-Request-Id": f"r{i}"}, timeout=30)
+            assert reply.status_code == 200
+        after = time.monotonic()
+        log = requests.get(f"{url}/timings", params={"since": since}, timeout=10).json()
+        bad = requests.get(f"{url}/timings", params={"since": "-1"}, timeout=10)
+    assert bad.status_code == 400 and "since" in bad.json()["error"]
+    passes = [dict(zip(log["pass_fields"], p)) for p in log["passes"]]
+    assert sum(p["frames"] for p in passes if p["model"] == "little") == len(frames)
+    assert sum(p["frames"] for p in passes if p["model"] == "big") == routes.count("big")
+    assert all(before <= p["start"] <= p["end"] <= after for p in passes)
+    logged = {r[1]: dict(zip(log["request_fields"], r)) for r in log["requests"]}
+    assert sorted(logged) == sorted(f"r{i}" for i in range(len(frames)))
+    for r in logged.values():
+        assert r["status"] == 200 and before <= r["read"] <= r["submitted"] <= r["answered"] <= r["replied"] <= after
 
 
 def test_the_single_system_sends_every_frame_to_the_big_model(duo_json):
@@ -162,3 +188,13 @@ def test_sigterm_drains_new_requests_503_admitted_ones_answered_then_exit(duo_js
     np.testing.assert_array_equal(np.asarray(reply.json()["predictions"], dtype=np.float32), expected[:1])
     assert code == -signal.SIGTERM  # uvicorn re-raises the signal once shut down, as a supervisor expects
     assert metrics[("mmnet_duo_draining", ())] == 0  # read before the signal
+
+
+def test_a_graph_that_fixes_its_batch_runs_one_invoke_per_frame():
+    from mmnet.runtime.interpreter import TFLiteClassifier
+    from mmnet.server.duo_app import BatchedInvoker
+    from tests.support.shared_data import shared_data
+
+    coral = TFLiteClassifier(shared_data() / "coral-imagenet" / "mobilenet_v1_0.25_128_quant.tflite")
+    invoker, why = BatchedInvoker.for_classifier(coral)  # its graph ends in a RESHAPE to [1, 1001]
+    assert invoker is None and why != "batched" and why

@@ -253,3 +253,61 @@ def test_two_apps_keep_their_metrics_apart():
     a, b = DuoMetrics(), DuoMetrics()
     a.requests.labels("answered").inc()
     assert b"mmnet_duo_requests_total{outcome=\"answered\"} 0.0" in b.render()
+
+
+# --- the little model's batch as one invoke ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_id", [tfx.INT8_ID, tfx.FLOAT_ID])
+def test_a_batch_as_one_invoke_gives_what_one_invoke_per_frame_gives(model_id):
+    from mmnet.runtime.interpreter import TFLiteClassifier
+    from mmnet.server.duo_app import BatchedInvoker
+
+    classifier = TFLiteClassifier(tfx.FIXTURES / f"{model_id}.tflite")
+    invoker, why = BatchedInvoker.for_classifier(classifier)
+    assert invoker is not None and why == "batched"
+    inputs = tfx.normalised_inputs(5, seed=1)
+    np.testing.assert_allclose(invoker.predict(inputs), classifier.predict(inputs), atol=1e-6)
+    interpreter = invoker._interpreter(5)
+    invoker.predict(inputs[::-1])
+    assert invoker._interpreter(5) is interpreter  # resized and allocated once per batch size
+
+
+def test_the_little_worker_runs_batches_of_batched_from_frames_as_one_invoke(duo_json_path):
+    from mmnet.server.duo_app import BATCHED_FROM, DuoModels
+
+    models = DuoModels(load_duo(duo_json_path))
+    assert models.little_batching == "batched"
+    calls = []
+    predict = models.little_invoker.predict
+    models.little_invoker.predict = lambda batch: calls.append(len(batch)) or predict(batch)
+    frames = tfx.random_frames(BATCHED_FROM + 1, seed=2)
+    scores, routes = models.run_little(frames)
+    models.run_little(frames[:BATCHED_FROM - 1])
+    assert calls == [BATCHED_FROM + 1]  # the smaller batch ran one invoke per frame
+    looped = DuoModels(load_duo(duo_json_path), batched_little=False)
+    assert looped.little_invoker is None and looped.little_batching == "off"
+    np.testing.assert_allclose(looped.run_little(frames)[0], scores, atol=1e-6)
+    assert [r.model for r in looped.run_little(frames)[1]] == [r.model for r in routes]
+
+
+@pytest.fixture
+def duo_json_path(tmp_path):
+    return duo_fixture.write_duo(tmp_path)
+
+
+def test_requests_being_decoded_count_against_the_admission_bound():
+    from types import SimpleNamespace
+
+    from mmnet.server.duo_app import DuoScheduler
+
+    scheduler = DuoScheduler(SimpleNamespace(little=object()), DuoConfig(max_queued=4, max_recovery_queued=2),
+                             DuoMetrics())
+    scheduler.in_system = 2
+    assert scheduler.admission(1).admitted
+    scheduler.decoding = 2  # two bodies past their first check, not queued yet
+    refused = scheduler.admission(1)
+    assert not refused.admitted and refused.reason == QUEUE_FULL
+    scheduler.decoding = 1  # after decoding, a request is checked without itself, with its frames
+    assert scheduler.admission(1, admitted_before=True).admitted
+    assert not scheduler.admission(2, admitted_before=True).admitted

@@ -1,20 +1,30 @@
-"""The Dynamic Duo queueing simulation against queueing theory, and the load benchmark's pure summaries
-(throughput at a p95 bound, the overload verdict) on synthetic replies."""
+"""The Dynamic Duo queueing simulation against queueing theory and hand-computed queues, its service times
+from a server timing log (windows, gaps, front/back delays, recorded runs), and the load benchmark's pure
+summaries (throughput at a p95 bound, the overload verdict) on synthetic replies."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mmnet.benchmarks.duo_load import Reply, overload_summary, poisson_schedule, scaled, sustained, throughput_at
+from mmnet.benchmarks.duo_load import (
+    Reply,
+    Run,
+    overload_summary,
+    poisson_schedule,
+    simulate_point,
+    sustained,
+    throughput_at,
+    times_from_log,
+)
 from mmnet.benchmarks.duo_sim import ServiceTimes, relative_error, simulate
 from mmnet.server.duo import DuoConfig
 
 BIG_S = 0.010
 
 
-def _times(little_s: float = 0.001) -> ServiceTimes:
-    return ServiceTimes({1: np.full(5, little_s), 4: np.full(5, 2.5 * little_s)}, np.full(5, BIG_S))
+def _times(little_s: float = 0.001, **delays: np.ndarray) -> ServiceTimes:
+    return ServiceTimes({1: np.full(5, little_s), 4: np.full(5, 2.5 * little_s)}, {1: np.full(5, BIG_S)}, **delays)
 
 
 def test_single_system_matches_m_d_1_waiting_time():
@@ -98,11 +108,101 @@ def test_overload_summary_counts_lost_wrong_and_recovery():
     assert out["during"]["refused_429"] == 1 and out["after"]["answered"] == 3
 
 
-def test_service_times_are_scaled_to_what_the_servers_passes_cost_at_that_load():
+def test_a_pass_size_not_measured_is_scaled_from_the_nearest_measured_one():
+    rng = np.random.default_rng(0)
     times = _times(little_s=0.001)
-    point = {"server_passes": {"little": {"ms_per_frame": 3.0, "frames_per_pass": 2.0},
-                               "big": {"ms_per_frame": 25.0, "frames_per_pass": 1.0}}}
-    fed, factors = scaled(times, point)
-    assert factors == pytest.approx({"little": 3.0, "big": 2.5})
-    assert fed.big.mean() == pytest.approx(0.025) and fed.little[4].mean() == pytest.approx(0.0075)
-    assert scaled(times, {})[1] == {}  # no server numbers: the times as measured
+    assert times.pass_time("little", 4, rng) == pytest.approx(0.0025)
+    assert times.pass_time("little", 8, rng) == pytest.approx(0.005)  # 4-frame passes, per frame × 8
+    assert times.pass_time("big", 3, rng) == pytest.approx(3 * BIG_S)
+    with pytest.raises(ValueError, match="no measured big passes"):
+        ServiceTimes({1: np.ones(2)}, {}).pass_time("big", 1, rng)
+
+
+def test_front_and_back_delays_add_to_every_answered_request():
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    arrivals = np.arange(50) * 1.0  # one a second: no queueing
+    bare = simulate(0.0, 0, _times(), config, single=True, arrivals=arrivals, warmup=0)
+    delayed = simulate(0.0, 0, _times(front=np.full(3, 0.004), back=np.full(3, 0.002)), config, single=True,
+                       arrivals=arrivals, warmup=0)
+    assert bare.latencies_s == pytest.approx(np.full(50, BIG_S))
+    assert delayed.latencies_s == pytest.approx(np.full(50, BIG_S + 0.006))
+    assert delayed.to_json()["throughput_per_s"] == pytest.approx(50 / 49)
+
+
+def _log(passes, requests):
+    return {"pass_fields": ["seq", "model", "frames", "start", "end", "queued"], "passes": passes,
+            "request_fields": ["seq", "request_id", "status", "frames", "read", "submitted", "answered", "replied"],
+            "requests": requests}
+
+
+def test_service_times_come_from_the_servers_log_matched_by_request_id():
+    origin = 100.0
+    replies = [Reply(0.0, 0.0, 0.020, 200, 0, "little", index=0, origin=origin),
+               Reply(0.5, 0.5, 0.530, 200, 1, "big", index=1, origin=origin),
+               Reply(0.9, 0.9, 0.950, 429, 0, index=2, origin=origin),
+               Reply(1.0, 1.0, 1.010, 200, 0, index=3, origin=origin)]  # not in the log: left out
+    log = _log([[1, "little", 1, 100.004, 100.006, 0], [2, "little", 2, 100.504, 100.508, 3],
+                [3, "big", 1, 100.508, 100.521, 0], [7, "little", 3, 100.510, 100.514, 0]],
+               [[4, "0", 200, 1, 100.002, 100.003, 100.006, 100.007],
+                [5, "1", 200, 1, 100.502, 100.504, 100.521, 100.523],
+                [6, "2", 429, 1, None, None, None, None]])
+    times = times_from_log(log, replies)
+    assert times.little[1] == pytest.approx([0.002]) and times.little[2] == pytest.approx([0.004])
+    assert times.gaps["little"] == pytest.approx([0.002])  # only after the pass that left frames waiting
+    assert times.gaps["big"].size == 0
+    assert times.big[1] == pytest.approx([0.013])
+    assert times.front == pytest.approx([0.003, 0.004])  # submitted − scheduled
+    assert times.back == pytest.approx([0.014, 0.009])  # client done − last pass
+    summary = times.summary_ms()
+    assert summary["big"]["1"]["samples"] == 1 and summary["front"]["median_ms"] == pytest.approx(3.5)
+
+
+def test_a_measured_run_replayed_through_the_simulation_reproduces_a_deterministic_queue():
+    # every request recovered, 10 ms big passes back to back: two arrivals 1 ms apart → the second waits
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    times = ServiceTimes({1: np.full(3, 0.001)}, {1: np.full(3, 0.010)}, np.full(3, 0.002), np.full(3, 0.001))
+    run = Run(np.array([0.0, 0.001]), 1.0, [], times)
+    out = simulate_point([run], config, single=False, routes=["big"], repeats=3)
+    # first: 2 + 1 + 10 + 1 = 14 ms; second (sent at 1 ms): queued at 3, little done at 4, waits for the big
+    # model until 13, done at 23, replied at 24: 23 ms
+    assert out["p50_ms"] == pytest.approx((14.0 + 23.0) / 2) and out["p99_ms"] == pytest.approx(23.0, abs=0.1)
+    assert out["throughput_per_s"] == pytest.approx(2.0)
+    assert out["refused_share"] == 0.0
+
+
+def test_the_gap_after_each_pass_holds_the_worker_back():
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    arrivals = np.zeros(10)  # ten at once: passes back to back
+    gapless = simulate(0.0, 0, _times(), config, single=True, arrivals=arrivals, warmup=0)
+    gapped = simulate(0.0, 0, _times(gaps={"big": np.full(2, 0.005)}), config, single=True, arrivals=arrivals, warmup=0)
+    assert gapless.latencies_s.max() == pytest.approx(10 * BIG_S)
+    assert gapped.latencies_s.max() == pytest.approx(10 * BIG_S + 9 * 0.005)
+
+
+def test_windowed_times_draw_from_the_window_of_their_moment():
+    rng = np.random.default_rng(0)
+    slow = ServiceTimes({}, {1: np.full(3, 0.100)})
+    fast = ServiceTimes({}, {1: np.full(3, 0.010)})
+    empty = ServiceTimes()
+    times = ServiceTimes({}, {1: np.full(3, 0.050)}, windows=(fast, slow, empty), window_s=1.0)
+    assert times.pass_time("big", 1, rng, 0.5) == pytest.approx(0.010)
+    assert times.pass_time("big", 2, rng, 1.5) == pytest.approx(0.200)
+    assert times.pass_time("big", 1, rng, 2.5) == pytest.approx(0.050)  # an empty window: the whole run's
+    assert times.pass_time("big", 1, rng, 9.0) == pytest.approx(0.050)  # past the last window: the last one's
+    assert times.pass_time("big", 1, rng) == pytest.approx(0.050) and times.stationary().windows == ()
+
+
+def test_recorded_runs_cut_into_windows_and_survive_a_round_trip(tmp_path):
+    from mmnet.benchmarks.duo_load import load_runs, save_runs
+
+    origin = 50.0
+    replies = [Reply(0.2, 0.2, 0.25, 200, 0, index=0, origin=origin), Reply(1.4, 1.4, 1.52, 200, 1, index=1, origin=origin)]
+    log = _log([[1, "big", 1, 50.21, 50.24, 0], [2, "big", 1, 51.41, 51.51, 0]],
+               [[3, "0", 200, 1, 50.205, 50.21, 50.24, 50.245], [4, "1", 200, 1, 51.405, 51.41, 51.51, 51.515]])
+    run = Run(np.array([0.2, 1.4]), 2.0, replies, times_from_log(log, replies), log)
+    assert len(run.times.windows) == 2
+    assert run.times.windows[0].big[1] == pytest.approx([0.03]) and run.times.windows[1].big[1] == pytest.approx([0.10])
+    save_runs(tmp_path / "runs.json.gz", {"single": [[run]]})
+    again = load_runs(tmp_path / "runs.json.gz")["single"][0][0]
+    assert again.schedule == pytest.approx(run.schedule) and again.times.front == pytest.approx(run.times.front)
+    assert again.times.windows[1].big[1] == pytest.approx([0.10])
