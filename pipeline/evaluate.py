@@ -87,7 +87,7 @@ def evaluate_artifact(
     except ModelError as e:
         # Phones run LiteRT with XNNPACK, so such an artifact is rejected; its numbers are still
         # measured with the builtin kernels (a file no kernel can run raises and is a dead letter).
-        xnnpack_error = str(e)
+        xnnpack_error = str(e).replace(str(Path(artifact.path).parent) + "/", "")  # no host path in the manifest
         classifier = TFLiteClassifier(artifact.path, num_threads=1, use_xnnpack=False)
     trained = artifact.trained
     resolution = classifier.input_shape[0]

@@ -161,6 +161,9 @@ def _qat_model(trained: TrainedModel, splits: Splits, preprocessing: Preprocessi
     return qat
 
 
+_FIXED_MTIME = 946684800  # 2000-01-01 UTC
+
+
 def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: PreprocessingSpec) -> tuple[bool, str]:
     """Embeds TFLite metadata (labels, normalisation) when tflite-support's writer is importable."""
     try:
@@ -169,6 +172,9 @@ def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: Preproce
         return False, f"not embedded: tflite-support metadata writer unavailable ({e.__class__.__name__}: {e})"
     labels_file = tflite_path.with_suffix(".labels.txt")
     labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")
+    # The writer zips the labels file with its modification time: a fixed one keeps the artifact's
+    # bytes (and sha256) the same whenever and wherever the same model is exported.
+    os.utime(labels_file, (_FIXED_MTIME, _FIXED_MTIME))
     try:
         writer = image_classifier.MetadataWriter.create_for_inference(
             writer_utils.load_file(str(tflite_path)),
