@@ -60,6 +60,7 @@ from mmnet.format.signing import load_private_key
 from mmnet.pipeline.buildlog import BUILD_LOG
 from mmnet.pipeline.bundle import BuildError, assemble_bundle
 from mmnet.pipeline.config import BuildConfig
+from mmnet.pipeline.datasets.config import parse_source
 from mmnet.pipeline.evaluate import evaluate_artifact
 from mmnet.pipeline.export import ExportedArtifact, export_artifact
 from mmnet.pipeline.imports import ImportTask, import_model
@@ -348,8 +349,9 @@ class CompressDoFn(_StageDoFn):
     stage = "compress"
     kinds = ("trained",)
 
-    def handles(self, element: dict) -> bool:
-        return element["kind"] == "trained" and _compressed(element["value"], self.context.config)
+    def handles(self, element: dict) -> bool:  # models trained here; imported ones ship as they came
+        trained = element["value"]
+        return element["kind"] == "trained" and trained["source"] == "trained" and _compressed(trained, self.context.config)
 
     def tasks(self, element: dict):
         config = self.context.config
@@ -694,16 +696,21 @@ def build_lock(out_dir: Path) -> Iterator[None]:
 
 def _prepare(config: BuildConfig, work_dir: Path, cache: StageCache, code: dict) -> tuple[dict, str]:
     """The data split, as a cached stage run by the launcher: every task then carries its record."""
-    sources = [p for p in (config.dataset.source, config.master.import_path) if p and Path(str(p)).exists()]
+    scheme, target = parse_source(config.dataset.source)
+    on_disk = target if scheme not in ("builtin", "tfds") else None  # a folder, .npz or TFRecord: its files are inputs
+    sources = [p for p in (on_disk, config.master.import_path) if p and Path(str(p)).exists()]
     key = stage_key("prepare", code["prepare"], {"dataset": _section(config.dataset),
                                                   "preprocessing": _section(config.preprocessing),
                                                   "trains": config.trains, "master_import": config.master.import_path},
                     {"files": [path_fingerprint(p) for p in sources]})
-    with stage_task(work_dir / "events", "prepare", config.dataset.source) as info:
-        entry = cache.get_or_compute("prepare", key, lambda directory: prepare_data(config, directory).to_json())
-        info["cached"] = entry.hit
-        info["key"] = key
-        info["summary"] = f"{sum(entry.record['sizes'].values())} frames, fingerprint {entry.record['fingerprint'][:12]}"
+    try:
+        with stage_task(work_dir / "events", "prepare", config.dataset.source) as info:
+            entry = cache.get_or_compute("prepare", key, lambda directory: prepare_data(config, directory).to_json())
+            info["cached"] = entry.hit
+            info["key"] = key
+            info["summary"] = f"{sum(entry.record['sizes'].values())} frames, fingerprint {entry.record['fingerprint'][:12]}"
+    except MmnetError as e:  # the same error, saying which step met it
+        raise type(e)(f"'Prepare data' failed: {type(e).__name__}: {e}") from e
     return entry.record, key
 
 

@@ -12,11 +12,14 @@ Artifact on disk (``<work>/tflite/``): ``<artifact id>.tflite`` and ``<artifact 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
+import struct
 import sys
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -161,7 +164,29 @@ def _qat_model(trained: TrainedModel, splits: Splits, preprocessing: Preprocessi
     return qat
 
 
-_FIXED_MTIME = 946684800  # 2000-01-01 UTC
+_DOS_DATE_1980_01_01 = (1 << 5) | 1  # MS-DOS date of 1980-01-01 (time 00:00:00 is 0)
+
+
+def zip_times_fixed(model: bytes) -> bytes:
+    """The model with its appended zip's entry times set to 1980-01-01 00:00.
+
+    The metadata writer zips the labels file into the model stamped with the current time, so the
+    same model exported twice would differ in those bytes (and in its sha256, which content-addressed
+    stage outputs and bundle comparisons rely on). The times are rewritten in place: same length,
+    no offset or CRC changes.
+    """
+    buffer = bytearray(model)
+    with zipfile.ZipFile(io.BytesIO(model)) as archive:
+        entries = archive.infolist()
+        position = archive.start_dir  # the central directory, offsets already include the flatbuffer before it
+        for info in entries:
+            struct.pack_into("<HH", buffer, info.header_offset + 10, 0, _DOS_DATE_1980_01_01)  # local header
+            if bytes(buffer[position:position + 4]) != b"PK\x01\x02":
+                raise ValueError("zip_times_fixed: unexpected central directory layout")
+            struct.pack_into("<HH", buffer, position + 12, 0, _DOS_DATE_1980_01_01)
+            name_length, extra_length, comment_length = struct.unpack_from("<HHH", buffer, position + 28)
+            position += 46 + name_length + extra_length + comment_length
+    return bytes(buffer)
 
 
 def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: PreprocessingSpec) -> tuple[bool, str]:
@@ -172,9 +197,6 @@ def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: Preproce
         return False, f"not embedded: tflite-support metadata writer unavailable ({e.__class__.__name__}: {e})"
     labels_file = tflite_path.with_suffix(".labels.txt")
     labels_file.write_text("\n".join(labels) + "\n", encoding="utf-8")
-    # The writer zips the labels file with its modification time: a fixed one keeps the artifact's
-    # bytes (and sha256) the same whenever and wherever the same model is exported.
-    os.utime(labels_file, (_FIXED_MTIME, _FIXED_MTIME))
     try:
         writer = image_classifier.MetadataWriter.create_for_inference(
             writer_utils.load_file(str(tflite_path)),
@@ -182,7 +204,7 @@ def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: Preproce
             input_norm_std=list(preprocessing.std),
             label_file_paths=[str(labels_file)],
         )
-        writer_utils.save_file(writer.populate(), str(tflite_path))
+        writer_utils.save_file(zip_times_fixed(writer.populate()), str(tflite_path))
     except Exception as e:  # the writer raises bare Exceptions for unsupported graphs
         return False, f"not embedded: metadata writer failed ({e.__class__.__name__}: {e})"
     finally:
