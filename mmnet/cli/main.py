@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="run the build pipeline: dataset -> validated TFLite bundle")
     build.add_argument("--config", required=True, help="build config (YAML or JSON), e.g. configs/digits.yaml")
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
-    build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
+    build.add_argument("--work-dir", type=Path, help="progress events, the build log and (by default) the stage cache "
+                       "(default: <out parent>/.<out name>.work)")
     build.add_argument("--cache-root", help="stage outputs, reused by key across builds: a path or fsspec URL every "
                        "worker can reach (default: <work dir>/stages)")
     build.add_argument("--force", action="append", default=[], metavar="STAGE",

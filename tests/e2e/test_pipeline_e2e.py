@@ -159,7 +159,7 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
 
 
 def test_distillation_and_qat_path(tmp_path):
-    """Master first, its soft labels as a side input to the minions; int8 from QAT fine-tuning."""
+    """Master first (a graph of its own), its soft labels carried by the minion tasks; int8 from QAT fine-tuning."""
     config = config_from_mapping(
         {
             "name": "distilled",
@@ -175,9 +175,12 @@ def test_distillation_and_qat_path(tmp_path):
     assert result.failures == []
     bundle = load_bundle(result.bundle_dir)
     assert {m.quantization for m in bundle.models} == {"qat"}
-    trained = json.loads((tmp_path / ".bundle.work" / "trained" / "mobilenet_v1-a0.25-r8" / "trained.json").read_text())
+    stages = tmp_path / ".bundle.work" / "stages"
+    records = [json.loads(p.read_text())["record"] for p in (stages / "train").glob("*/entry.json")]
+    trained = next(r for r in records if r["variant"] == "mobilenet_v1-a0.25-r8")
     assert trained["distilled"] is True
-    teacher = np.load(tmp_path / ".bundle.work" / "teacher.npz")
+    (teacher_entry,) = (stages / "teacher").glob("*/entry.json")
+    teacher = np.load(json.loads(teacher_entry.read_text())["record"]["path"].replace("${ENTRY}", str(teacher_entry.parent)))
     assert teacher["train"].shape == (1077, 10) and np.allclose(teacher["train"].sum(1), 1.0, atol=1e-4)
 
 
