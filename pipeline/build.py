@@ -12,7 +12,8 @@ for every side input that reads it; any runner may retry a bundle):
 - **Every stage task is idempotent.** Its output is an entry of the content-addressed stage cache
   (:mod:`mmnet.pipeline.stage_cache`) under a key made of the stage's code, its config section and
   its inputs' keys; a recomputed or retried task finds the entry and reuses it, and a rerun of the
-  build skips every task whose key is unchanged (a changed minion grid trains only the new variants).
+  build skips every task whose key is unchanged (a changed minion grid trains only the new variants);
+  when every fan-out task is cached, no Beam graph starts at all (:func:`replay_from_cache`).
 - **No singleton side inputs.** The data split is prepared (a cached stage) before the graph runs and
   travels inside the tasks; with distillation the master and its soft labels are built by a first,
   one-task graph, so the minion tasks carry their teacher's path. Everything the bundle needs meets in
@@ -46,7 +47,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -145,7 +146,7 @@ class BuildResult:
     duration_s: float
     counters: dict[str, int]  # the Beam "mmnet" counters: <stage>_completed, <stage>_failures (not every runner reports them)
     stage_seconds: dict[str, float]  # the Beam "mmnet" <stage>_ms distributions, summed
-    cache: dict[str, dict[str, int]] = None  # per stage: distinct items, "hits", "misses" (runs), from the build's events
+    cache: dict[str, dict[str, int]] = field(default_factory=dict)  # per stage: items, "hits", "misses" (runs), from its events
 
 
 def _mmnet_metrics(result) -> tuple[dict[str, int], dict[str, float]]:
@@ -245,6 +246,19 @@ class _StageDoFn(beam.DoFn):
 
     def summary(self, record: Any) -> str:
         return ""
+
+    def replay(self, element: dict) -> list[tuple[str, str, dict]] | None:
+        """(item, key, output) of every task ``element`` asks for, all from the cache; None on any miss."""
+        if not self.handles(element):
+            return [("", "", element)]
+        cache = self.context.cache()
+        outputs = []
+        for item, key, task in self.tasks(element):
+            entry = cache.lookup(self.stage, key)
+            if entry is None:
+                return None
+            outputs.append((item, key, self.output(task, key, item, entry.record)))
+        return outputs
 
     def process(self, element: dict):
         if not self.handles(element):
@@ -568,11 +582,50 @@ def build_teacher_graph(pipeline: beam.Pipeline, context: BuildContext, master: 
     )
 
 
+def _stage_fns(context: BuildContext) -> list[_StageDoFn]:
+    """The graph's stage transforms, in order."""
+    stages = [TrainDoFn(context), ImportDoFn(context)]
+    if context.config.compression.enabled:
+        stages.append(CompressDoFn(context))
+    return stages + [ExportDoFn(context), EvaluateDoFn(context)]
+
+
+def _first_elements(context: BuildContext, train_tasks: list[TrainTask]) -> list[dict]:
+    return ([_element("train_task", None, t.name, t) for t in train_tasks]
+            + [_element("import_task", None, t.name, t) for t in _import_tasks(context.config)])
+
+
+def replay_from_cache(context: BuildContext, train_tasks: list[TrainTask]) -> list[dict] | None:
+    """The fan-out stages' results when every one of their tasks is cached (each recorded as a hit); else None.
+
+    A rebuild with nothing changed then starts no Beam graph (whose workers take longer to start
+    than the lookups take) and only runs the serial tail: host latency, latency model (both cached)
+    and the bundle.
+    """
+    elements = _first_elements(context, train_tasks)
+    hits = []
+    for stage in _stage_fns(context):
+        replayed = [stage.replay(element) for element in elements]
+        if any(r is None for r in replayed):
+            return None
+        hits += [(stage.stage, item, key) for outputs in replayed for item, key, _ in outputs if key]
+        elements = [output for outputs in replayed for _, _, output in outputs]
+    for stage, item, key in hits:
+        with stage_task(context.events_dir, stage, item) as info:
+            info.update(cached=True, key=key)
+    return elements
+
+
+def build_tail(elements: list[dict], context: BuildContext, build_info: dict) -> str:
+    """The serial end of the build on results found in the cache (no Beam graph)."""
+    measured = measure_stage(collect_results(elements), context)
+    return write_bundle(fit_latency_model(measured, context), context, build_info)
+
+
 def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict, train_tasks: list[TrainTask]) -> None:
     """Adds the whole build to ``pipeline``; the last transform writes the bundle."""
     config = context.config
-    tasks = ([_element("train_task", None, t.name, t) for t in train_tasks]
-             + [_element("import_task", None, t.name, t) for t in _import_tasks(config)])
+    tasks = _first_elements(context, train_tasks)
     results = (
         pipeline
         | "Tasks" >> beam.Create(tasks)
@@ -836,12 +889,17 @@ def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, cons
                 raise BuildError(f"distillation: the master's soft labels were not produced ({why})")
             minions = [replace(t, teacher_key=teacher.key, teacher_path=teacher.record["path"]) for t in minions]
         tasks = balanced_order(masters + minions, config.beam.workers(), config)
-        result = _run_pipeline(args, lambda p: build_graph(p, context, build_info, tasks))
+        cached = replay_from_cache(context, tasks)
+        if cached is None:
+            result = _run_pipeline(args, lambda p: build_graph(p, context, build_info, tasks))
+        else:
+            build_tail(cached, context, build_info)
+            result = None
     manifest_path = out_dir / "manifest.json"
     if not manifest_path.is_file():
         raise BuildError(f"the pipeline finished but wrote no bundle at {out_dir}; see {work_dir}")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    counters, stage_seconds = _mmnet_metrics(result)
+    counters, stage_seconds = _mmnet_metrics(result) if result is not None else ({}, {})
     return BuildResult(bundle_dir=out_dir, manifest=manifest, failures=manifest["failures"],
                        duration_s=round(time.monotonic() - started, 1), counters=counters, stage_seconds=stage_seconds,
                        cache=cache_statistics(events_dir))
