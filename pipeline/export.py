@@ -5,8 +5,8 @@ representative data comes from the train split, preprocessed exactly as at run t
 ``export.qat_epochs > 0`` the int8 artifact is converted from a quantization-aware fine-tuned copy of
 the model (tensorflow-model-optimization) instead of post-training quantization.
 
-Artifact on disk (``<work>/tflite/``): ``<artifact id>.tflite`` and ``<artifact id>.json`` (the
-:class:`ExportedArtifact` record).
+Artifact on disk (the build's ``stages/export/<key>/`` cache entry): ``<artifact id>.tflite`` and
+``<artifact id>.json`` (the :class:`ExportedArtifact` record).
 """
 
 from __future__ import annotations

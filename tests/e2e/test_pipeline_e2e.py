@@ -145,7 +145,8 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
                          capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     # The console holds the progress lines and the summary; TensorFlow, absl and Beam write to the build log.
-    progress = re.compile(r"^\[\s*\d+s\] (train|export|evaluate|latency_model|configure) +\d+/\d+  .+  done in ")
+    stages = "prepare|train|export|evaluate|host_latency|latency_model|configure"
+    progress = re.compile(rf"^\[\s*\d+s\] ({stages}) +\d+/\d+  .+  done in ")
     assert run.stderr and all(progress.match(line) for line in run.stderr.splitlines()), run.stderr[-3000:]
     for noise in ("cuDNN", "absl", "InitializeLog", "cuda", "Traceback", "WARNING", "apache_beam"):
         assert noise not in run.stderr and noise not in run.stdout, noise
