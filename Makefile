@@ -41,6 +41,23 @@ $(MAVEN_FETCHED): $(MAVEN_POMS) | $(INSTALLED)
 	$(MVN) -B -q -Dstyle.color=never -f android_harness/pom.xml clean test -DskipTests
 	touch $@
 
+# Beam's Flink job server must be exactly the Python SDK's Beam version. Best effort: the first Flink version whose
+# jar Maven Central (or its mirror) serves lands in $(VENV)/flink/; what was refused is kept in $(FLINK_FETCHED).
+BEAM_VERSION := $(shell sed -n 's/^apache-beam==//p' constraints.txt)
+FLINK_VERSIONS ?= 1.19 1.20 2.0 2.1 2.2
+FLINK_FETCHED := $(VENV)/.flink-fetched
+
+$(FLINK_FETCHED): constraints.txt | $(INSTALLED)
+	@rm -f $@.tmp; if command -v $(MVN) >/dev/null; then \
+	  for flink in $(FLINK_VERSIONS); do \
+	    artifact=org.apache.beam:beam-runners-flink-$$flink-job-server:$(BEAM_VERSION); \
+	    if $(MVN) -B -q -U -Dstyle.color=never dependency:copy -Dartifact=$$artifact -DoutputDirectory=$(VENV)/flink >$@.mvn 2>&1; then \
+	      echo "fetched $$artifact" >> $@.tmp; break; \
+	    else echo "refused $$artifact: $$(grep -m1 -o -E 'Could not find artifact [^ ]* in [a-z]*|[^ ]* was not found in [^ ]*' $@.mvn || echo 'mvn failed')" >> $@.tmp; fi; \
+	  done; \
+	else echo "mvn missing: no Flink job server" > $@.tmp; fi; rm -f $@.mvn; mv $@.tmp $@; \
+	grep -q '^fetched' $@ || echo "note: no Flink job server for Beam $(BEAM_VERSION) (see $@); the Flink runner is unavailable"
+
 adb:
 	@if ! command -v adb >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -48,7 +65,7 @@ adb:
 	  else echo "note: install adb (Debian/Ubuntu) to run \`mmnet harness\` on phones"; fi; \
 	fi
 
-setup: $(INSTALLED) $(MAVEN_FETCHED) adb
+setup: $(INSTALLED) $(MAVEN_FETCHED) $(FLINK_FETCHED) adb
 
 demo: setup
 	$(MMNET) build --config configs/digits.yaml --out bundles/digits

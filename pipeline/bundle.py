@@ -62,11 +62,11 @@ def _write_split(staging: Path, name: str, frames: np.ndarray, labels: np.ndarra
     return {"file": f"data/{name}.npz", "sha256": sha256_file(path), "bytes": path.stat().st_size, "count": int(len(labels))}
 
 
-def _load_probabilities(records: list[dict], evaluations_dir: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Every artifact's TFLite probabilities on val and test, from the Evaluate stage (read once)."""
+def _load_probabilities(records: list[dict], paths: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
+    """Every artifact's TFLite probabilities on val and test, from the Evaluate stage's files (read once)."""
     probabilities = {}
     for record in records:
-        with np.load(evaluations_dir / f"{record['id']}.npz") as arrays:
+        with np.load(paths[record["id"]]) as arrays:
             probabilities[record["id"]] = {name: arrays[f"{name}_probabilities"] for name in ("val", "test")}
     return probabilities
 
@@ -110,7 +110,8 @@ def assemble_bundle(
     if not any(r["role"] == "minion" for r in records):
         reasons = "; ".join(f"{f['stage']} {f['variant']}: {f['error']}" for f in failures)
         raise BuildError(f"no minion artifact was produced, so no bundle was written ({reasons})")
-    probabilities = _load_probabilities(records, work_dir / "evaluations")
+    probabilities = _load_probabilities(
+        records, {item["record"]["id"]: Path(item["probabilities_path"]) for item in evaluated})
     _add_agreement(records, probabilities)
     records.sort(key=lambda r: (r["role"] != "master", r["macs"], r["variant"], _PRECISION_ORDER[r["precision"]]))
 

@@ -4,8 +4,9 @@ Every TFLite artifact is loaded into the LiteRT interpreter and evaluated on val
 gate compares its val accuracy with its Keras model's. The probabilities are kept as a stage
 artifact for calibration. (Host latency is measured later, serially: see :mod:`mmnet.pipeline.latency`.)
 
-Artifacts on disk (``<work>/evaluations/``): ``<artifact id>.json`` (the manifest's model record)
-and ``<artifact id>.npz`` (``val_probabilities``, ``test_probabilities``).
+Artifacts on disk (the directory it is given: the build's ``stages/evaluate/<key>/`` cache entry):
+``<artifact id>.json`` (the manifest's model record) and ``<artifact id>.npz`` (``val_probabilities``,
+``test_probabilities``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def evaluate_artifact(
     except ModelError as e:
         # Phones run LiteRT with XNNPACK, so such an artifact is rejected; its numbers are still
         # measured with the builtin kernels (a file no kernel can run raises and is a dead letter).
-        xnnpack_error = str(e)
+        xnnpack_error = str(e).replace(str(Path(artifact.path).parent) + "/", "")  # no host path in the manifest
         classifier = TFLiteClassifier(artifact.path, num_threads=1, use_xnnpack=False)
     trained = artifact.trained
     resolution = classifier.input_shape[0]

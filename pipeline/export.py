@@ -5,18 +5,21 @@ representative data comes from the train split, preprocessed exactly as at run t
 ``export.qat_epochs > 0`` the int8 artifact is converted from a quantization-aware fine-tuned copy of
 the model (tensorflow-model-optimization) instead of post-training quantization.
 
-Artifact on disk (``<work>/tflite/``): ``<artifact id>.tflite`` and ``<artifact id>.json`` (the
-:class:`ExportedArtifact` record).
+Artifact on disk (the build's ``stages/export/<key>/`` cache entry): ``<artifact id>.tflite`` and
+``<artifact id>.json`` (the :class:`ExportedArtifact` record).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
+import struct
 import sys
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -161,6 +164,31 @@ def _qat_model(trained: TrainedModel, splits: Splits, preprocessing: Preprocessi
     return qat
 
 
+_DOS_DATE_1980_01_01 = (1 << 5) | 1  # MS-DOS date of 1980-01-01 (time 00:00:00 is 0)
+
+
+def zip_times_fixed(model: bytes) -> bytes:
+    """The model with its appended zip's entry times set to 1980-01-01 00:00.
+
+    The metadata writer zips the labels file into the model stamped with the current time, so the
+    same model exported twice would differ in those bytes (and in its sha256, which content-addressed
+    stage outputs and bundle comparisons rely on). The times are rewritten in place: same length,
+    no offset or CRC changes.
+    """
+    buffer = bytearray(model)
+    with zipfile.ZipFile(io.BytesIO(model)) as archive:
+        entries = archive.infolist()
+        position = archive.start_dir  # the central directory, offsets already include the flatbuffer before it
+        for info in entries:
+            struct.pack_into("<HH", buffer, info.header_offset + 10, 0, _DOS_DATE_1980_01_01)  # local header
+            if bytes(buffer[position:position + 4]) != b"PK\x01\x02":
+                raise ValueError("zip_times_fixed: unexpected central directory layout")
+            struct.pack_into("<HH", buffer, position + 12, 0, _DOS_DATE_1980_01_01)
+            name_length, extra_length, comment_length = struct.unpack_from("<HHH", buffer, position + 28)
+            position += 46 + name_length + extra_length + comment_length
+    return bytes(buffer)
+
+
 def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: PreprocessingSpec) -> tuple[bool, str]:
     """Embeds TFLite metadata (labels, normalisation) when tflite-support's writer is importable."""
     try:
@@ -176,7 +204,7 @@ def embed_metadata(tflite_path: Path, labels: list[str], preprocessing: Preproce
             input_norm_std=list(preprocessing.std),
             label_file_paths=[str(labels_file)],
         )
-        writer_utils.save_file(writer.populate(), str(tflite_path))
+        writer_utils.save_file(zip_times_fixed(writer.populate()), str(tflite_path))
     except Exception as e:  # the writer raises bare Exceptions for unsupported graphs
         return False, f"not embedded: metadata writer failed ({e.__class__.__name__}: {e})"
     finally:

@@ -4,9 +4,10 @@ When nothing trains (only imported models) there is no train split, and the prep
 fixed in the config. Unlabeled photos are labeled here by the imported master's answers (the
 reference of ``runtime.reference: master``).
 
-Artifact on disk (``<work>/data/``): the split artifact of :func:`mmnet.pipeline.datasets.store.save_splits`
-(``train.npz``, ``val.npz``, ``test.npz``, ``splits.json``) plus ``prepared.json`` (the
-:class:`PreparedData` record: fingerprint, sizes, class names and the preprocessing spec).
+Artifact on disk (``data/`` in the build's ``stages/prepare/<key>/`` cache entry): the split artifact
+of :func:`mmnet.pipeline.datasets.store.save_splits` (``train.npz``, ``val.npz``, ``test.npz``,
+``splits.json``) plus ``prepared.json`` (the :class:`PreparedData` record: fingerprint, sizes, class
+names and the preprocessing spec).
 """
 
 from __future__ import annotations

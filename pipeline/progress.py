@@ -3,7 +3,8 @@
 Beam's DirectRunner (multi_processing) executes DoFns in worker processes, whose counters the main
 process only sees at the end. So every stage task appends a JSON line to
 ``<work>/events/<pid>.jsonl`` when it starts and ends, and a :class:`ProgressMonitor` thread in the
-main process tails those files and draws one progress bar per stage.
+main process tails those files and draws one progress bar per stage. A task that a recomputing or
+retrying runner runs again counts once: the counts are of distinct items and never exceed the total.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def record_event(events_dir: str | Path, **event) -> None:
 def stage_task(events_dir: str | Path, stage: str, item: str) -> Iterator[dict]:
     """Records ``start`` then ``done`` (or ``failed`` with the error) around one task.
 
-    The yielded dict may be filled with a short ``summary`` shown when the task is done.
+    The yielded dict may be filled with a short ``summary`` shown when the task is done, and a cached
+    stage's ``cached`` (a cache hit) and ``key``.
     """
     record_event(events_dir, stage=stage, item=item, state="start")
     info: dict = {}
@@ -47,8 +49,9 @@ def stage_task(events_dir: str | Path, stage: str, item: str) -> Iterator[dict]:
         record_event(events_dir, stage=stage, item=item, state="failed", error=f"{type(e).__name__}: {e}",
                      seconds=round(time.monotonic() - started, 2))
         raise
+    extra = {name: info[name] for name in ("cached", "key") if name in info}
     record_event(events_dir, stage=stage, item=item, state="done", summary=info.get("summary", ""),
-                 seconds=round(time.monotonic() - started, 2))
+                 seconds=round(time.monotonic() - started, 2), **extra)
 
 
 def read_events(events_dir: str | Path) -> list[dict]:
@@ -72,6 +75,7 @@ class ProgressMonitor:
         self._thread = threading.Thread(target=self._run, name="mmnet-progress", daemon=True)
         self._seen = 0
         self._done = {stage: 0 for stage in totals}
+        self._finished: dict[str, set[str]] = {}  # stage -> items done or failed
         self._stage_width = max(map(len, totals), default=8)  # the stage column lines up
         self._bar: tqdm | None = None
         self._started = time.monotonic()
@@ -110,10 +114,16 @@ class ProgressMonitor:
                 if self._bar is not None:
                     self._bar.set_postfix_str(f"{stage} {event['item']}", refresh=False)
                 continue
-            self._done[stage] = self._done.get(stage, 0) + 1
+            finished = self._finished.setdefault(stage, set())
+            if event["item"] in finished:  # a recomputed or retried task: counted once
+                continue
+            finished.add(event["item"])
+            self._done[stage] = len(finished)
             count = f"{self._done[stage]}/{self._totals.get(stage, '?')}"
             elapsed = time.monotonic() - self._started
-            if event["state"] == "done":
+            if event["state"] == "done" and event.get("cached"):
+                detail = f"cached {event.get('summary', '')}".rstrip()
+            elif event["state"] == "done":
                 detail = f"done in {event['seconds']:.0f}s {event.get('summary', '')}".rstrip()
             else:
                 detail = f"FAILED: {event['error']}"

@@ -84,6 +84,10 @@ def format_build_summary(result) -> str:
             for stage, seconds in sorted(result.stage_seconds.items())
         )
         lines.append(f"  stages: {per_stage}")
+    if result.cache:
+        cached = ", ".join(f"{stage} {counts['hits']} hit{'s' * (counts['hits'] != 1)} / {counts['misses']} run"
+                           for stage, counts in result.cache.items())
+        lines.append(f"  stage cache: {cached}")
     for failure in result.failures:
         lines.append(f"  FAILED {failure['stage']} {failure['variant']}: {failure['error']}")
     lines.append(f"Bundle: {result.bundle_dir}   (check it any time: mmnet inspect {result.bundle_dir})")

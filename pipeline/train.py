@@ -4,10 +4,11 @@ Frames are resized with the runtime's own :func:`mmnet.runtime.preprocessing.res
 network sees exactly what the phone will feed it; augmentation runs in the input pipeline (in pixel
 units, before normalisation) and never becomes part of the exported model.
 
-Artifact on disk (``<work>/trained/<variant>/``): ``model.keras`` (tf_keras) and ``trained.json``
-(the :class:`TrainedModel` record); with ``keep_initial``, ``initial.keras`` (the weights before training,
-which double-shot pruning scores against). The compression stage writes the pruned model and its
-record into ``<work>/pruned/<variant>/`` (``pruned.keras``, ``trained.json``).
+Artifact on disk (the directory it is given: the build's ``stages/train/<key>/`` cache entry):
+``model.keras`` (tf_keras) and ``trained.json`` (the :class:`TrainedModel` record); with ``keep_initial``,
+``initial.keras`` (the weights before training, which double-shot pruning scores against). The
+compression stage writes the pruned model and its record into its own entry (``pruned.keras``,
+``trained.json``).
 """
 
 from __future__ import annotations

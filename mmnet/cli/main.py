@@ -85,7 +85,9 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
         log_to(work_dir / BUILD_LOG)
         print(f"mmnet build --config {args.config} --out {out}: started {time.strftime('%Y-%m-%d %H:%M:%S %z')}",
               file=sys.stderr)  # stderr is the build log here
-    result = run_build(config, out, work_dir=work_dir, extra_beam_args=args.beam_args, progress=not args.quiet,
+    force = [stage for value in args.force for stage in value.split(",") if stage]
+    result = run_build(config, out, work_dir=work_dir, cache_root=args.cache_root, force=force,
+                       extra_beam_args=args.beam_args, progress=not args.quiet,
                        console=console, signing_key=args.key)
     return format_build_summary(result)
 
@@ -297,7 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="run the build pipeline: dataset -> validated TFLite bundle")
     build.add_argument("--config", required=True, help="build config (YAML or JSON), e.g. configs/digits.yaml")
     build.add_argument("--out", help="bundle directory to write (default: bundles/<config name>)")
-    build.add_argument("--work-dir", type=Path, help="stage artifacts (default: <out parent>/.<out name>.work)")
+    build.add_argument("--work-dir", type=Path, help="progress events, the build log and (by default) the stage cache "
+                       "(default: <out parent>/.<out name>.work)")
+    build.add_argument("--cache-root", help="stage outputs, reused by key across builds: a path or fsspec URL every "
+                       "worker can reach (default: <work dir>/stages)")
+    build.add_argument("--force", action="append", default=[], metavar="STAGE",
+                       help="re-run STAGE and every stage after it instead of reusing cached outputs (repeatable; "
+                       "prepare, train, teacher, import, compress, export, evaluate, host_latency, latency_model)")
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.add_argument("--key", help="Ed25519 private key (PEM, `mmnet keygen`) to sign the bundle with")
     build.add_argument("--device-profile",

@@ -145,7 +145,8 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
                          capture_output=True, text=True, cwd=REPO, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     # The console holds the progress lines and the summary; TensorFlow, absl and Beam write to the build log.
-    progress = re.compile(r"^\[\s*\d+s\] (train|export|evaluate|latency_model|configure) +\d+/\d+  .+  done in ")
+    stages = "prepare|train|export|evaluate|host_latency|latency_model|configure"
+    progress = re.compile(rf"^\[\s*\d+s\] ({stages}) +\d+/\d+  .+  done in ")
     assert run.stderr and all(progress.match(line) for line in run.stderr.splitlines()), run.stderr[-3000:]
     for noise in ("cuDNN", "absl", "InitializeLog", "cuda", "Traceback", "WARNING", "apache_beam"):
         assert noise not in run.stderr and noise not in run.stdout, noise
@@ -159,7 +160,7 @@ def test_image_folder_dataset_needs_only_a_config_change(tmp_path):
 
 
 def test_distillation_and_qat_path(tmp_path):
-    """Master first, its soft labels as a side input to the minions; int8 from QAT fine-tuning."""
+    """Master first (a graph of its own), its soft labels carried by the minion tasks; int8 from QAT fine-tuning."""
     config = config_from_mapping(
         {
             "name": "distilled",
@@ -175,9 +176,12 @@ def test_distillation_and_qat_path(tmp_path):
     assert result.failures == []
     bundle = load_bundle(result.bundle_dir)
     assert {m.quantization for m in bundle.models} == {"qat"}
-    trained = json.loads((tmp_path / ".bundle.work" / "trained" / "mobilenet_v1-a0.25-r8" / "trained.json").read_text())
+    stages = tmp_path / ".bundle.work" / "stages"
+    records = [json.loads(p.read_text())["record"] for p in (stages / "train").glob("*/entry.json")]
+    trained = next(r for r in records if r["variant"] == "mobilenet_v1-a0.25-r8")
     assert trained["distilled"] is True
-    teacher = np.load(tmp_path / ".bundle.work" / "teacher.npz")
+    (teacher_entry,) = (stages / "teacher").glob("*/entry.json")
+    teacher = np.load(json.loads(teacher_entry.read_text())["record"]["path"].replace("${ENTRY}", str(teacher_entry.parent)))
     assert teacher["train"].shape == (1077, 10) and np.allclose(teacher["train"].sum(1), 1.0, atol=1e-4)
 
 

@@ -3,6 +3,7 @@ distillation targets, Beam's failure lines, the work directory; and the build's 
 child process.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,22 @@ import textwrap
 import numpy as np
 import pytest
 
-from mmnet.pipeline.build import TrainTask, _relative_cost, balanced_order, clear_work_dir, pipeline_failure, work_dir_for
+from mmnet.format.errors import ConfigError
+from mmnet.pipeline.build import (
+    CACHE_DIR,
+    BuildError,
+    BuildLockedError,
+    TrainTask,
+    _relative_cost,
+    balanced_order,
+    beam_args,
+    build_lock,
+    clear_run_state,
+    collect_results,
+    pipeline_failure,
+    run_build,
+    work_dir_for,
+)
 from mmnet.pipeline.buildlog import BUILD_LOG
 from mmnet.pipeline.config import config_from_mapping
 from mmnet.pipeline.evaluate import parity_gate
@@ -100,18 +116,20 @@ def test_work_dir_sits_beside_the_bundle_unless_given(tmp_path):
     assert work_dir_for(tmp_path / "b", tmp_path / "elsewhere") == tmp_path / "elsewhere"
 
 
-def test_clear_work_dir_keeps_only_the_build_log(tmp_path):
+def test_clear_run_state_keeps_the_build_log_and_the_stage_cache(tmp_path):
     work = tmp_path / ".b.work"
-    (work / "trained" / "m").mkdir(parents=True)
+    (work / "events").mkdir(parents=True)
+    (work / CACHE_DIR / "train" / "k").mkdir(parents=True)
     (work / "teacher.npz").write_bytes(b"old")
     (work / BUILD_LOG).write_text("this build so far\n")
     (tmp_path / "outside").mkdir()
     (work / "link").symlink_to(tmp_path / "outside")
-    clear_work_dir(work)
-    assert [p.name for p in work.iterdir()] == [BUILD_LOG]
+    clear_run_state(work)
+    assert sorted(p.name for p in work.iterdir()) == sorted([BUILD_LOG, CACHE_DIR])
+    assert (work / CACHE_DIR / "train" / "k").is_dir()
     assert (work / BUILD_LOG).read_text() == "this build so far\n"
     assert (tmp_path / "outside").is_dir()  # a symlink is removed, not followed
-    clear_work_dir(tmp_path / "new")
+    clear_run_state(tmp_path / "new")
     assert (tmp_path / "new").is_dir()
 
 
@@ -145,3 +163,47 @@ def test_console_capture_sends_this_and_child_processes_output_to_the_log(tmp_pa
     assert done.stdout.splitlines() == ["stdout after"]
     assert log.read_text().splitlines() == ["native before the log", "python stdout before the log", "child stderr",
                                             "child stdout", "python stderr in the log"]
+
+
+def _evaluated(item: str) -> dict:
+    return {"kind": "evaluated", "key": f"k-{item}", "item": item, "value": {"record": {"id": item}}}
+
+
+def _failed(item: str, stage: str) -> dict:
+    return {"kind": "failed", "key": None, "item": item, "value": {"variant": item, "stage": stage, "error": "E: x"}}
+
+
+def test_collect_results_keeps_each_item_once_and_a_retried_success():
+    """A recomputing runner (Dask) can deliver an item twice, or a failed attempt beside a good one."""
+    collected = collect_results([None, _evaluated("b"), _evaluated("a"), _evaluated("b"), _failed("a", "evaluate"),
+                                 _failed("c", "train"), _failed("c", "train")])
+    assert [e["item"] for e in collected["evaluated"]] == ["a", "b"]
+    assert collected["failures"] == [_failed("c", "train")["value"]]
+    assert collect_results([None]) == {"evaluated": [], "failures": []}
+    with pytest.raises(BuildError, match="'trained'"):
+        collect_results([{"kind": "trained", "key": "k", "item": "m", "value": {}}])
+
+
+def test_dask_runner_gets_one_task_per_partition_unless_told_otherwise():
+    config = config_from_mapping({"name": "d", "dataset": {"source": "builtin:digits"}})
+    dask = "--runner=apache_beam.runners.dask.dask_runner.DaskRunner"
+    assert beam_args(config, [dask])[-1] == "--dask_partition_size=1"
+    assert "--dask_partition_size=1" not in beam_args(config, [dask, "--dask_npartitions=4"])
+    assert not any(a.startswith("--dask") for a in beam_args(config))
+
+
+def test_a_second_build_of_the_same_out_dir_is_refused(tmp_path):
+    out = tmp_path / "bundle"
+    with build_lock(out):
+        with pytest.raises(BuildLockedError, match="another build is writing this bundle") as refused:
+            with build_lock(out):
+                pass
+        assert f"pid {os.getpid()}" in str(refused.value)
+    with build_lock(out):  # released
+        pass
+
+
+def test_force_names_a_known_stage(tmp_path):
+    config = config_from_mapping({"name": "d", "dataset": {"source": "builtin:digits"}})
+    with pytest.raises(ConfigError, match="--force: unknown stage 'training'"):
+        run_build(config, tmp_path / "b", force=["training"])

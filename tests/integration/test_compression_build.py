@@ -90,15 +90,22 @@ def test_shipped_kernels_hold_the_recorded_sparsity(built):
         assert max(int(c.size - np.count_nonzero(c)) for c in same_size) >= layer["zeros"], layer
 
 
+def _stage_record(work, stage: str, variant: str) -> dict:
+    """The record of ``variant``'s entry in the build's stage cache (``<work>/stages/<stage>/<key>/entry.json``)."""
+    records = [json.loads(p.read_text())["record"] for p in (work / "stages" / stage).glob("*/entry.json")]
+    found = [r for r in records if r["variant"] == variant]
+    assert len(found) == 1, records
+    return found[0]
+
+
 def test_the_gate_judged_the_pruned_artifact(built):
     result, work = built
     record = next(m for m in load_bundle(result.bundle_dir).manifest["models"] if m["variant"] == PRUNED)
-    pruned = json.loads((work / "pruned" / PRUNED / "trained.json").read_text())
+    pruned = _stage_record(work, "compress", PRUNED)
     assert pruned["keras_path"].endswith("pruned.keras")
     # The gate's Keras reference is the pruned model's accuracy, not the dense one's.
     assert record["metrics"]["keras_val_accuracy"] == pruned["keras_val_accuracy"]
-    assert record["pruning"]["dense_keras_val_accuracy"] == json.loads(
-        (work / "trained" / PRUNED / "trained.json").read_text())["keras_val_accuracy"]
+    assert record["pruning"]["dense_keras_val_accuracy"] == _stage_record(work, "train", PRUNED)["keras_val_accuracy"]
     assert record["reason"].startswith("TFLite val accuracy")
     assert f"Keras {100 * pruned['keras_val_accuracy']:.2f}%" in record["reason"]
 
