@@ -84,6 +84,10 @@ class SearchConfig:
     accurate_target: float = 1.0  # normalised accuracy of the accurate model's per-tensor picks
     approximate_target: float = 0.999  # and of the approximate model's
     repair: bool = True  # step tensors back toward float32 until a combined model keeps its target
+    # The repair's bounds, per combined model: rounds in which every reduced tensor's gain is measured,
+    # and evaluations in all (a ResNet-20 master has ~40 tensors: unbounded, the repair ran for hours).
+    repair_rounds: int = 4
+    repair_evaluations: int = 300
 
     def __post_init__(self) -> None:
         check_number("sieve.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
@@ -92,6 +96,8 @@ class SearchConfig:
         for name in ("stop_accuracy", "accurate_target", "approximate_target"):
             check_number(f"sieve.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
         check_bool("sieve.repair", self.repair)
+        check_int("sieve.repair_rounds", self.repair_rounds, low=1)
+        check_int("sieve.repair_evaluations", self.repair_evaluations, low=1)
         if self.min_coverage > self.coverage:
             raise ConfigError(f"sieve.min_coverage is {self.min_coverage!r}; expected at most sieve.coverage "
                               f"({self.coverage!r}): the sweep starts at the covering width")
@@ -260,8 +266,10 @@ class CombinedModel:
     weight_bits: float
     activation_bits: float
     pick_reasons: dict[str, str]
-    losses: tuple[dict[str, Any], ...] = ()  # per repair step: each reduced tensor's gain when put back
+    losses: tuple[dict[str, Any], ...] = ()  # per repair round: each reduced tensor's gain when put back
     repairs: tuple[str, ...] = ()
+    repair_stop: str = ""  # why the repair ended ("" when the picks kept the target or repair is off)
+    repair_evaluations: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "target": self.target,
@@ -269,7 +277,15 @@ class CombinedModel:
                 "formats": {k: v.name for k, v in self.formats.items()}, "accuracy": self.accuracy,
                 "normalized": self.normalized, "avg_bits_per_weight": round(self.weight_bits, 4),
                 "avg_bits_per_activation": round(self.activation_bits, 4), "pick_reasons": self.pick_reasons,
-                "losses": list(self.losses), "repairs": list(self.repairs)}
+                "losses": list(self.losses), "repairs": list(self.repairs), "repair_stop": self.repair_stop,
+                "repair_evaluations": self.repair_evaluations}
+
+
+def _reference_accuracy(evaluator: Evaluator, formats: Mapping[str, FloatFormat]) -> float:
+    """``evaluator.accuracy(formats)``, kept as the base the next evaluations recompute from when the
+    evaluator caches one (``set_reference``): a repair round's evaluations each differ from it by one tensor."""
+    set_reference = getattr(evaluator, "set_reference", None)
+    return set_reference(formats) if set_reference is not None else evaluator.accuracy(formats)
 
 
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
@@ -279,36 +295,65 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
     picks = {s.tensor.name: pick_trial(s, target) for s in sweeps}
     picked = {k: trial.format for k, (trial, _) in picks.items()}
     reasons = {k: reason for k, (_, reason) in picks.items()}
-    picked_accuracy = evaluator.accuracy(picked)
+    picked_accuracy = _reference_accuracy(evaluator, picked)
     formats, accuracy = dict(picked), picked_accuracy
     losses: list[dict[str, Any]] = []
     repairs: list[str] = []
     by_name = {s.tensor.name: s for s in sweeps}
-    while target is not None and accuracy / baseline < target:
-        # Which reduced tensors cost the combination its accuracy: each one stepped back alone, to
-        # its next wider trial, or from its widest to float32.
+    spent = 0
+    stop = ""
+
+    def kept() -> bool:
+        return target is None or accuracy / baseline >= target
+
+    # Each round measures every reduced tensor's gain when it alone steps back (to its next wider
+    # trial, or from its widest to float32), then steps tensors back in the order of their gains,
+    # one evaluation per step, until the target holds; rounds and evaluations are bounded.
+    for _ in range(config.repair_rounds):
+        if kept():
+            break
         steps = {k: _step_back(by_name[k], formats[k]) for k in formats}
         if not steps:
+            stop = "every tensor is float32 again"
+            break
+        if spent + len(steps) > config.repair_evaluations:
+            stop = f"evaluation budget ({config.repair_evaluations}) spent"
             break
         gains = {k: evaluator.accuracy(_apply(formats, k, step)) - accuracy for k, step in steps.items()}
+        spent += len(steps)
         losses.append({"accuracy": accuracy, "gains": {k: round(v, 6) for k, v in
                                                        sorted(gains.items(), key=lambda kv: -kv[1])}})
         if not config.repair:
             break
-        # the largest gain; of equals, a step to a wider format before one to float32
-        worst = max(steps, key=lambda k: (gains[k], steps[k] is not None, -formats[k].width))
-        step = steps[worst]
-        repairs.append(f"{worst}: {formats[worst].name} -> {step.name if step else 'float32'} "
-                       f"({gains[worst]:+.4f} accuracy)")
-        formats = _apply(formats, worst, step)
-        accuracy = evaluator.accuracy(formats)
-        log.info("%s model, repair %d: %s; now %.4f of baseline", name, len(repairs), repairs[-1], accuracy / baseline)
+        # the largest gain first; of equals, a step to a wider format before one to float32
+        ranked = sorted(steps, key=lambda k: (gains[k], steps[k] is not None, -formats[k].width), reverse=True)
+        helping = [k for k in ranked if gains[k] > 0] or ranked[:1]
+        for name_back in helping:
+            if spent >= config.repair_evaluations:
+                break
+            step = steps[name_back]
+            repairs.append(f"{name_back}: {formats[name_back].name} -> {step.name if step else 'float32'} "
+                           f"({gains[name_back]:+.4f} accuracy)")
+            formats = _apply(formats, name_back, step)
+            accuracy = _reference_accuracy(evaluator, formats)
+            spent += 1
+            log.info("%s model, repair %d: %s; now %.4f of baseline", name, len(repairs), repairs[-1],
+                     accuracy / baseline)
+            if kept():
+                break
+    if config.repair and not kept() and not stop:
+        stop = (f"evaluation budget ({config.repair_evaluations}) spent" if spent >= config.repair_evaluations
+                else f"{config.repair_rounds} rounds done")
+    if stop:
+        log.warning("%s model: repair stopped (%s) at %.4f of baseline, below its target %s", name, stop,
+                    accuracy / baseline, target)
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,
         accuracy=accuracy, normalized=accuracy / baseline,
         weight_bits=average_bits(tensors, formats, "weight"), activation_bits=average_bits(tensors, formats, "activation"),
-        pick_reasons=reasons, losses=tuple(losses), repairs=tuple(repairs),
+        pick_reasons=reasons, losses=tuple(losses), repairs=tuple(repairs), repair_stop=stop,
+        repair_evaluations=spent,
     )
 
 
@@ -347,6 +392,10 @@ class _Counting:
     def accuracy(self, formats: Mapping[str, FloatFormat]) -> float:
         self.count += 1
         return self.evaluator.accuracy(formats)
+
+    def set_reference(self, formats: Mapping[str, FloatFormat]) -> float:
+        self.count += 1
+        return _reference_accuracy(self.evaluator, formats)
 
 
 def run_search(evaluator: Evaluator, config: SearchConfig | None = None, *, model_name: str = "",

@@ -122,6 +122,35 @@ def test_repair_steps_back_to_float32_from_the_widest_trial():
     assert [r.endswith("-> float32 (+0.0000 accuracy)") for r in model.repairs] == [True, False]
 
 
+def test_repair_is_bounded_by_its_evaluation_budget_and_says_so():
+    class Stubborn:
+        """Loses while any tensor is reformatted: only all of them back at float32 keeps the target."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}) for i in range(6))
+            self.calls = 0
+            self.references = 0
+
+        def accuracy(self, formats):
+            self.calls += 1
+            return 0.9 if formats else 1.0
+
+        def set_reference(self, formats):
+            self.references += 1
+            return self.accuracy(formats)
+
+    evaluator = Stubborn()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=10))
+    # the picks (1); round 1: 6 gains, none positive, so the first ranked steps back (1); round 2
+    # would need 5 more gains, over the budget of 10, so it does not start
+    assert model.repair_evaluations == 7 and evaluator.calls == 8 and len(model.repairs) == 1
+    assert model.repair_stop == "evaluation budget (10) spent" and model.normalized == 0.9
+    assert evaluator.references == 1 + len(model.repairs)  # the picks and every step became the base
+    rounds = combine("accurate", sweeps, Stubborn(), 1.0, SearchConfig(repair_rounds=1))
+    assert rounds.repair_stop == "1 rounds done" and len(rounds.losses) == 1
+
+
 class _NumpyNet:
     """A real two-layer network in numpy (ReLU hidden layer), reformatted with the exact codec."""
 
