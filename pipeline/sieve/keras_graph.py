@@ -17,7 +17,8 @@ output. An evaluation then recomputes only the layers downstream of a reformatte
 on the whole val batch, reading everything else from the cache, and rounds with the exact numpy
 codec. A combination's repair evaluates it with one tensor changed at a time, so the combination's
 own layer values are kept too (``set_reference``) and an evaluation starts from whichever base
-(float32 or that combination) stays unchanged longest. :func:`deployed_model` rebuilds the folded model with the weights rounded offline and a
+(float32 or that combination) stays unchanged longest. :func:`deployed_model` rebuilds the folded
+model with the weights rounded offline and a
 :class:`~mmnet.pipeline.sieve.emulation.CustomFloatQuantize` layer after each reformatted
 activation's producer: the model that is converted to TFLite.
 
