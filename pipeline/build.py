@@ -10,6 +10,10 @@ Graph (each box a labelled transform)::
 Write bundle also configures the runtime (:mod:`mmnet.pipeline.configure`: calibration, thresholds,
 pairing) and writes ``runtime_config.json``, ``report/`` and ``model_card.md`` into the bundle.
 
+SIEVE models (off unless ``sieve.enabled``) runs the per-layer format search on the master and adds
+its exact / accurate / approximate models as float32 minions of family ``sieve`` to the models
+exported and gated (:mod:`mmnet.pipeline.sieve.stage`); the bundle ships their kernels packed.
+
 Compress (off unless ``compression.enabled``) prunes the trained models the ``compression`` section
 selects and passes the others through, so export, the parity gate and the bundle see the pruned
 model in place of the dense one.
@@ -238,6 +242,30 @@ class CompressDoFn(_StageDoFn):
         yield compressed.to_json()
 
 
+class SieveDoFn(_StageDoFn):
+    stage = "sieve"
+
+    def item_name(self, master: dict) -> str:
+        return master["variant"]
+
+    def run(self, master: dict, prepared: PreparedData, info: dict):
+        from mmnet.pipeline.sieve.stage import build_sieve_models
+
+        made = build_sieve_models(TrainedModel.from_json(master), splits=load_prepared_splits(prepared),
+                                  preprocessing=prepared.spec(), config=self.context.config.sieve,
+                                  out_dir=self.context.stage_dir("sieve"))
+        info["summary"] = ", ".join(f"{m.sieve['model']} {m.sieve['avg_bits_per_weight']:.2f} bits/weight "
+                                    f"val {100 * m.keras_val_accuracy:.1f}%" for m in made)
+        for model in made:
+            yield model.to_json()
+
+
+def _export_precisions(trained: dict, precisions: tuple[str, ...]) -> list[tuple[dict, str]]:
+    """Export tasks of a Keras model: every configured precision; a SIEVE model only float32 (its
+    values are already in their formats; float16 or int8 would round them again)."""
+    return [(trained, "float32")] if trained.get("sieve") else [(trained, p) for p in precisions]
+
+
 def _compressed(trained: dict, config: BuildConfig) -> bool:
     return config.compression.applies_to(trained["variant"], trained["role"])
 
@@ -377,11 +405,16 @@ def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict
     )
     dead_letters.append(imported[FAILED])
     keras_models = (trained, imported.keras) | "Keras models" >> beam.Flatten()
+    if config.sieve.enabled:
+        sieve = (keras_models
+                 | "Master for SIEVE" >> beam.Filter(lambda model: model["role"] == "master")
+                 | "SIEVE models" >> beam.ParDo(SieveDoFn(context), data).with_outputs(FAILED, main="trained"))
+        dead_letters.append(sieve[FAILED])
+        keras_models = (keras_models, sieve.trained) | "With SIEVE models" >> beam.Flatten()
 
-    precisions = config.export.precisions
     exported = (
         keras_models
-        | "Precisions" >> beam.FlatMap(lambda trained_json: [(trained_json, p) for p in precisions])
+        | "Precisions" >> beam.FlatMap(_export_precisions, precisions=config.export.precisions)
         | "Export TFLite" >> beam.ParDo(ExportDoFn(context), data).with_outputs(FAILED, main="artifacts")
     )
     dead_letters.append(exported[FAILED])
@@ -530,6 +563,10 @@ def run_build(
               "latency_model": int(config.runtime.latency_model), "configure": 1}
     if config.compression.enabled:
         totals["compress"] = sum(config.compression.applies_to(t.name, t.role) for t in masters + minions)
+    if config.sieve.enabled:
+        totals["sieve"] = 1
+        totals["export"] += len(config.sieve.models)
+        totals["evaluate"] += len(config.sieve.models)
     pipeline = beam.Pipeline(options=PipelineOptions(args))
     build_graph(pipeline, context, build_info)
     try:

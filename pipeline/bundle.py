@@ -119,10 +119,14 @@ def assemble_bundle(
         shutil.rmtree(staging)
     (staging / "models").mkdir(parents=True)
     try:
+        failures = list(failures)
         for record in records:
             if record["blessed"]:
                 relative = f"models/{record['id']}.tflite"
-                shutil.copyfile(paths[record["id"]], staging / relative)
+                if record.get("sieve") and config.sieve.pack_weights:
+                    relative = _ship_packed(record, paths[record["id"]], work_dir, staging, failures) or relative
+                if not (staging / relative).exists():
+                    shutil.copyfile(paths[record["id"]], staging / relative)
                 record["file"] = relative
         labels = list(prepared.class_names)
         (staging / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
@@ -184,6 +188,24 @@ def assemble_bundle(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _ship_packed(record: dict, tflite_path: Path, work_dir: Path, staging: Path, failures: list[dict]) -> str | None:
+    """Writes a SIEVE model's kernels packed at their widths (``models/<id>.packed``) and points its
+    record at it; on failure (logged, a dead letter of stage ``pack``) returns None: the plain TFLite ships."""
+    from mmnet.pipeline.sieve.stage import pack_sieve_artifact
+
+    relative = f"models/{record['id']}.packed"
+    try:
+        container, spec = pack_sieve_artifact(tflite_path, str(work_dir / "sieve" / record["variant"] / "model.keras"),
+                                              record["sieve"])
+    except (MmnetError, OSError, ValueError) as e:
+        logger.error("packing %s failed, shipping it unpacked: %s: %s", record["id"], type(e).__name__, e)
+        failures.append({"variant": record["id"], "stage": "pack", "error": f"{type(e).__name__}: {e}"})
+        return None
+    (staging / relative).write_bytes(container)
+    record.update(sha256=sha256_file(staging / relative), bytes=len(container), packing=spec)
+    return relative
 
 
 def _file_ref(root: Path, relative: str) -> dict:

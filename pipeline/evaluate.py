@@ -137,6 +137,8 @@ def evaluate_artifact(
     }
     if trained.compression is not None:
         record["pruning"] = trained.compression
+    if trained.sieve is not None:
+        record["sieve"] = trained.sieve
     if xnnpack_error is not None:
         record["metrics"]["xnnpack"] = False
     (out_dir / f"{artifact.artifact_id}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

@@ -90,16 +90,16 @@ class SearchConfig:
     repair_evaluations: int = 300
 
     def __post_init__(self) -> None:
-        check_number("sieve.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
-        check_number("sieve.min_coverage", self.min_coverage, low=0.0, high=1.0)
-        check_int("sieve.max_mantissa_bits", self.max_mantissa_bits, low=0, high=MAX_MANTISSA_BITS)
+        check_number("sieve.search.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
+        check_number("sieve.search.min_coverage", self.min_coverage, low=0.0, high=1.0)
+        check_int("sieve.search.max_mantissa_bits", self.max_mantissa_bits, low=0, high=MAX_MANTISSA_BITS)
         for name in ("stop_accuracy", "accurate_target", "approximate_target"):
-            check_number(f"sieve.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
-        check_bool("sieve.repair", self.repair)
-        check_int("sieve.repair_rounds", self.repair_rounds, low=1)
-        check_int("sieve.repair_evaluations", self.repair_evaluations, low=1)
+            check_number(f"sieve.search.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
+        check_bool("sieve.search.repair", self.repair)
+        check_int("sieve.search.repair_rounds", self.repair_rounds, low=1)
+        check_int("sieve.search.repair_evaluations", self.repair_evaluations, low=1)
         if self.min_coverage > self.coverage:
-            raise ConfigError(f"sieve.min_coverage is {self.min_coverage!r}; expected at most sieve.coverage "
+            raise ConfigError(f"sieve.search.min_coverage is {self.min_coverage!r}; expected at most sieve.search.coverage "
                               f"({self.coverage!r}): the sweep starts at the covering width")
 
     def target(self, model: str) -> float | None:
@@ -110,7 +110,7 @@ class SearchConfig:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve") -> SearchConfig:
+    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve.search") -> SearchConfig:
         data = dict(data or {})
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
@@ -216,7 +216,7 @@ def pick_trial(sweep: TensorSweep, target: float | None) -> tuple[Trial, str]:
     """
     if not sweep.trials:
         raise ConfigError(f"tensor {sweep.tensor.name!r} has no trial: its covering format already covers below the "
-                          "minimum coverage; lower sieve.min_coverage")
+                          "minimum coverage; lower sieve.search.min_coverage")
     best = min(sweep.trials, key=lambda t: (-t.accuracy, -t.format.width, -t.format.mantissa_bits))
     if target is None:
         return best, "most accurate"

@@ -32,7 +32,7 @@ def _tensor(name: str, histogram: dict[int, int], kind: str = "weight", elements
 @pytest.mark.parametrize(("field", "value"), [("coverage", 0.0), ("coverage", 1.5), ("max_mantissa_bits", 24),
                                               ("stop_accuracy", -1.0), ("repair", "yes"), ("min_coverage", 0.999)])
 def test_config_refuses_bad_values_naming_the_field(field, value):
-    with pytest.raises(ConfigError, match=f"sieve.{field}"):
+    with pytest.raises(ConfigError, match=f"sieve.search.{field}"):
         SearchConfig(**{field: value})
 
 

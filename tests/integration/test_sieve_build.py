@@ -1,0 +1,105 @@
+"""SIEVE models through the real Beam build: the format search on the master, float32 TFLite minions
+with activations rounded in the graph, kernels packed at their widths in the bundle, unpacked at load.
+
+Digits at 8x8, a LeNet-5 master (three epochs), no minion grid: the SIEVE models of the master are
+the only minions. The bundle verifies, its packed files unpack to the gated TFLite bytes, and the
+runtime classifies the test split with a SIEVE model as the speculative model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from mmnet.format.bundle import load_bundle
+from mmnet.format.custom_float import FloatFormat, quantize
+from mmnet.pipeline.build import run_build
+from mmnet.pipeline.config import config_from_mapping
+from mmnet.runtime.interpreter import load_interpreter
+from mmnet.runtime.runtime import Runtime
+
+MASTER = "lenet5-a1.00-r8"
+MODELS = ("exact", "accurate")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sieve")
+    config = config_from_mapping({
+        "name": "digits-sieve",
+        "dataset": {"source": "builtin:digits"},
+        "master": {"family": "lenet5", "alpha": 1.0, "resolution": 8},
+        "minions": {"families": []},
+        "training": {"epochs": 3, "master_epochs": 3},
+        "export": {"precisions": ["float32"], "parity_margin_points": 1.0},
+        "sieve": {"enabled": True, "models": list(MODELS), "search": {"max_mantissa_bits": 3, "repair_evaluations": 60}},
+        "runtime": {"latency_model": False, "single_minion_systems": True},
+        "beam": {"num_workers": 1},
+    }, base_dir=root)
+    import os
+
+    os.environ["MMNET_CACHE_DIR"] = str(root / "cache")
+    result = run_build(config, root / "bundle", progress=False)
+    return result, root / ".bundle.work"
+
+
+def test_sieve_models_ship_packed_and_verify(built):
+    result, work = built
+    assert result.failures == [] and result.counters.get("sieve_completed") == 1
+    bundle = load_bundle(result.bundle_dir)
+    sieve = {m["sieve"]["model"]: m for m in bundle.manifest["models"] if m.get("sieve")}
+    assert sorted(sieve) == sorted(MODELS)
+    search = json.loads((work / "sieve" / "sieve_search.json").read_text())
+    for name, record in sieve.items():
+        assert record["family"] == "sieve" and record["quantization"] == "sieve" and record["role"] == "minion"
+        assert record["blessed"], record["reason"]  # the parity gate against its own Keras model
+        assert record["file"].endswith(".packed")
+        packing = record["packing"]
+        # the kernels of every reformatted weight are in the file at their widths, smaller than float32
+        packed_kernels = {t["name"] for t in packing["tensors"]}
+        assert packed_kernels == {k for k in search["models"][name]["formats"] if k.endswith("/kernel")}
+        assert record["bytes"] < packing["tflite_bytes"] and packing["gzip_bytes"] < packing["tflite_gzip_bytes"]
+        assert packing["bits_per_packed_value"] < 32
+        assert record["sieve"]["formats"] == search["models"][name]["formats"]
+        # unpacked at load: the very bytes the evaluation stage gated
+        path = bundle.model_path(record["id"])
+        gated = (work / "tflite" / f"{record['id']}.tflite").read_bytes()
+        assert path.read_bytes() == gated and hashlib.sha256(gated).hexdigest() == packing["tflite_sha256"]
+
+
+def test_unpacked_kernels_are_the_formats_values(built):
+    result, _ = built
+    bundle = load_bundle(result.bundle_dir)
+    record = next(m for m in bundle.manifest["models"] if m.get("sieve", {}).get("model") == "accurate")
+    interpreter = load_interpreter(bundle.model_path(record["id"]), use_xnnpack=False)
+    constants = {}
+    for detail in interpreter.get_tensor_details():
+        try:
+            constants[detail["index"]] = np.asarray(interpreter.get_tensor(detail["index"]))
+        except ValueError:
+            continue
+    for tensor in record["packing"]["tensors"]:
+        fmt = FloatFormat.parse(tensor["format"])
+        same = [c for c in constants.values() if c.size == tensor["count"] and c.dtype == np.float32]
+        assert same and any(np.array_equal(quantize(c, fmt), c) for c in same), tensor["name"]
+
+
+def test_runtime_speculates_with_a_sieve_model(built):
+    result, _ = built
+    bundle = load_bundle(result.bundle_dir)
+    sieve_ids = {m["id"] for m in bundle.manifest["models"] if m.get("sieve")}
+    frames, labels = bundle.load_split("test")
+    runtime = Runtime(bundle, mode="normal", network="lte", placement="device")
+    paths = []
+    correct = 0
+    for i, frame in enumerate(frames[:40]):
+        answer = runtime.classify(frame, float(i))
+        paths.append(answer.path)
+        correct += int(answer.label == int(labels[i]))
+    systems = json.loads((result.bundle_dir / "report" / "systems.json").read_text())
+    names = json.dumps(systems)
+    assert any(model_id in names for model_id in sieve_ids)  # the SIEVE systems were candidates
+    assert correct >= 30
