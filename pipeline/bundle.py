@@ -217,6 +217,12 @@ def attach_configuration(manifest: dict, bundle_dir: Path, configuration) -> Non
     """Writes runtime config, report and model card into ``bundle_dir`` and references them, each
     file of the report's folder (its plots too) with its sha256."""
     files = write_configuration(configuration, bundle_dir)
+    if any(m.get("sieve") for m in manifest["models"]):
+        from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison
+
+        comparison = sieve_comparison(manifest, configuration.runtime_config, list(configuration.systems))
+        (bundle_dir / files["index"]).parent.joinpath("sieve_compare.md").write_text(comparison_markdown(comparison),
+                                                                                      encoding="utf-8")
     manifest["runtime_config"] = _file_ref(bundle_dir, files["runtime_config"])
     report = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
     named = {files["index"], files["systems"]}
