@@ -137,9 +137,9 @@ def comparison_markdown(doc: dict[str, Any]) -> str:
             cells.append(f"{100 * values['energy_change_vs_cloud']:+.0f}%" if values["energy_change_vs_cloud"] is not None
                          else "—")
         lines.append(f"| {row['system']} | {row['kind']} | " + " | ".join(cells) + " |")
+    speedup, energy = paper["speedup_vs_cloud"], paper["energy_change_vs_cloud"]
     lines.append("| paper: SIEVE (ch. 4) | sieve | " + " | ".join(
-        f"{paper['speedup_vs_cloud'].get(p, float('nan')):.1f}× | {100 * paper['energy_change_vs_cloud'].get(p, float('nan')):+.0f}%"
-        for p in profiles) + " |")
+        f"{speedup[p]:.1f}× | {100 * energy[p]:+.0f}%" if p in speedup else "— | —" for p in profiles) + " |")
     lines += ["", "Paper's detector false negatives (§4.5.5): " + ", ".join(
         f"{p} {_pct(v)}" for p, v in paper["false_negative_rate"].items())
         + f"; false positives below {_pct(paper['false_positive_rate_below'])}.", ""]
