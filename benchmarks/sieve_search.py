@@ -160,7 +160,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     cache_started = time.monotonic()
     evaluator = CachedEvaluator(folded, x_val, splits.val.labels)
     cache_seconds = time.monotonic() - cache_started
-    result = run_search(evaluator, search_config, model_name=model.name, notes=tuple(notes))
+    sweeps = None
+    if args.sweeps:
+        from mmnet.pipeline.sieve.search import sweeps_from_json
+
+        sweeps = sweeps_from_json(json.loads(Path(args.sweeps).read_text(encoding="utf-8")), evaluator.tensors,
+                                  source=args.sweeps)
+        notes.append(f"sweeps from {args.sweeps} (not swept again)")
+    result = run_search(evaluator, search_config, model_name=model.name, notes=tuple(notes), sweeps=sweeps)
     doc = result.to_json()
     log.info("search: %d evaluations in %.1f s", result.evaluations, result.search_seconds)
 
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="training epochs (master or LeNet-5)")
     parser.add_argument("--max-mantissa-bits", type=int, default=6, help="where the mantissa sweep starts (paper: 6)")
     parser.add_argument("--no-repair", action="store_true", help="report the combined picks without putting tensors back")
+    parser.add_argument("--sweeps", help="an earlier sieve_search.json of the same model: combine its sweeps again")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,7 @@ __all__ = [
     "MODEL_NAMES",
     "FLOAT32_BITS",
     "validate_search_document",
+    "sweeps_from_json",
 ]
 
 FLOAT32_BITS = 32
@@ -288,6 +289,22 @@ def _reference_accuracy(evaluator: Evaluator, formats: Mapping[str, FloatFormat]
     return set_reference(formats) if set_reference is not None else evaluator.accuracy(formats)
 
 
+def _greedy_from_float32(picked: Mapping[str, FloatFormat], evaluator: Evaluator, baseline: float,
+                         target: float) -> tuple[dict[str, FloatFormat], float, int, int]:
+    """From float32 (the baseline), each pick added in the order of bits saved (elements × (32 − width)),
+    kept when the target still holds: ``(formats, accuracy, picks kept, evaluations)``."""
+    elements = {t.name: t.elements for t in evaluator.tensors}
+    order = sorted(picked, key=lambda k: (-elements[k] * (FLOAT32_BITS - picked[k].width), k))
+    formats: dict[str, FloatFormat] = {}
+    accuracy = baseline
+    for name in order:
+        candidate = _apply(formats, name, picked[name])
+        value = evaluator.accuracy(candidate)
+        if value / baseline >= target:
+            formats, accuracy = candidate, _reference_accuracy(evaluator, candidate)
+    return formats, accuracy, len(formats), len(order) + len(formats)
+
+
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
             config: SearchConfig) -> CombinedModel:
     """The ``name`` model (exact / accurate / approximate) from the sweeps, evaluated and repaired."""
@@ -344,9 +361,16 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
     if config.repair and not kept() and not stop:
         stop = (f"evaluation budget ({config.repair_evaluations}) spent" if spent >= config.repair_evaluations
                 else f"{config.repair_rounds} rounds done")
-    if stop:
-        log.warning("%s model: repair stopped (%s) at %.4f of baseline, below its target %s", name, stop,
-                    accuracy / baseline, target)
+    if config.repair and not kept():
+        # The picks lose too much together for stepping back to recover within the bounds (a deep
+        # network's 40 reduced tensors can take the combination to a fifth of the baseline): rebuild
+        # from float32, adding the picks in the order of bits saved and keeping each that keeps the target.
+        log.warning("%s model: repair stopped (%s) at %.4f of baseline; rebuilding from float32", name, stop,
+                    accuracy / baseline)
+        formats, accuracy, kept_picks, spent_greedy = _greedy_from_float32(picked, evaluator, baseline, target)
+        spent += spent_greedy
+        stop = (f"{stop}; rebuilt from float32 adding the picks by bits saved: kept {kept_picks} of "
+                f"{len(picked)}")
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,
@@ -398,17 +422,38 @@ class _Counting:
         return _reference_accuracy(self.evaluator, formats)
 
 
+def sweeps_from_json(doc: Mapping[str, Any], tensors: tuple[TensorInfo, ...], source: str) -> tuple[TensorSweep, ...]:
+    """The sweeps of an earlier search artifact, for ``tensors`` (the same model's): the combination
+    can be redone (other targets, other repair bounds) without sweeping again. DataError when the
+    artifact's tensors are not these."""
+    validate_search_document(dict(doc), source=source)
+    by_name = {t["name"]: t for t in doc["tensors"]}
+    if sorted(by_name) != sorted(t.name for t in tensors):
+        raise DataError(f"{source}: its tensors {sorted(by_name)[:3]}… are not the model's ({len(tensors)} tensors); "
+                        "expected the search artifact of this model")
+    return tuple(TensorSweep(
+        tensor, by_name[tensor.name]["e_max"], by_name[tensor.name]["bias"],
+        tuple(Trial(FloatFormat.parse(t["format"]), t["coverage"], t["accuracy"], t["normalized"])
+              for t in by_name[tensor.name]["trials"]),
+        tuple(by_name[tensor.name]["stops"])) for tensor in tensors)
+
+
 def run_search(evaluator: Evaluator, config: SearchConfig | None = None, *, model_name: str = "",
-               notes: tuple[str, ...] = ()) -> SearchResult:
-    """Sweeps every tensor of ``evaluator`` and combines the three models (module docstring)."""
+               notes: tuple[str, ...] = (), sweeps: tuple[TensorSweep, ...] | None = None) -> SearchResult:
+    """Sweeps every tensor of ``evaluator`` (unless ``sweeps`` are given, from :func:`sweeps_from_json`)
+    and combines the three models (module docstring)."""
     config = config or SearchConfig()
     started = time.monotonic()
     counting = _Counting(evaluator)
     baseline = counting.accuracy({})
     if baseline <= 0:
         raise ConfigError("the model's baseline val accuracy is 0; there is no accuracy to normalise against")
+    done = list(sweeps or ())
     sweeps = []
     for i, tensor in enumerate(evaluator.tensors, start=1):
+        if done:
+            sweeps.append(done[i - 1])
+            continue
         sweeps.append(sweep_tensor(tensor, lambda fmt, name=tensor.name: counting.accuracy({name: fmt}), baseline, config))
         log.info("swept %s (%d of %d): %d trials; %d evaluations in %.1f s so far", tensor.name, i,
                  len(evaluator.tensors), len(sweeps[-1].trials), counting.count, time.monotonic() - started)

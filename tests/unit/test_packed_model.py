@@ -62,3 +62,17 @@ def test_a_corrupt_container_or_spec_never_unpacks_to_a_model():
         unpack_model(container, {**spec, "method": "zip"})
     with pytest.raises(BundleError, match="tensors\\[0\\] is malformed"):
         unpack_model(container, {**spec, "tensors": [{"name": "w"}]})
+
+
+def test_unpacked_once_into_the_cache_and_rewritten_when_the_cached_copy_is_wrong(tmp_path, monkeypatch):
+    from mmnet.format.bundle import unpacked_model_path
+
+    monkeypatch.setenv("MMNET_CACHE_DIR", str(tmp_path / "cache"))
+    tflite = _model([1.0, -0.5, 0.0, 1.5])
+    container, spec = pack_model(tflite, [PackedTensor("w", 4, 4, E3M1B3)])
+    packed = tmp_path / "m.packed"
+    packed.write_bytes(container)
+    path = unpacked_model_path(packed, spec, where="models[0].file")
+    assert path == tmp_path / "cache" / "unpacked" / f"{spec['tflite_sha256']}.tflite" and path.read_bytes() == tflite
+    path.write_bytes(b"X" * len(tflite))  # an edited cache file is never run: it is unpacked again
+    assert unpacked_model_path(packed, spec, where="models[0].file").read_bytes() == tflite

@@ -21,6 +21,7 @@ from mmnet.pipeline.sieve.search import (
     pick_trial,
     run_search,
     sweep_tensor,
+    sweeps_from_json,
     validate_search_document,
 )
 
@@ -143,12 +144,33 @@ def test_repair_is_bounded_by_its_evaluation_budget_and_says_so():
     sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
     model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=10))
     # the picks (1); round 1: 6 gains, none positive, so the first ranked steps back (1); round 2
-    # would need 5 more gains, over the budget of 10, so it does not start
-    assert model.repair_evaluations == 7 and evaluator.calls == 8 and len(model.repairs) == 1
-    assert model.repair_stop == "evaluation budget (10) spent" and model.normalized == 0.9
+    # would need 5 more gains, over the budget of 10, so it does not start; then the rebuild from
+    # float32 tries each of the 6 picks once and keeps none (each loses alone here)
+    assert len(model.repairs) == 1 and model.repair_evaluations == 7 + 6 and evaluator.calls == 8 + 6
+    assert model.repair_stop == ("evaluation budget (10) spent; rebuilt from float32 adding the picks by bits saved: "
+                                 "kept 0 of 6")
+    assert model.formats == {} and model.normalized == 1.0
     assert evaluator.references == 1 + len(model.repairs)  # the picks and every step became the base
     rounds = combine("accurate", sweeps, Stubborn(), 1.0, SearchConfig(repair_rounds=1))
-    assert rounds.repair_stop == "1 rounds done" and len(rounds.losses) == 1
+    assert rounds.repair_stop.startswith("1 rounds done; rebuilt") and len(rounds.losses) == 1
+
+
+def test_the_rebuild_from_float32_keeps_the_picks_that_keep_the_target_together():
+    class Pairwise:
+        """t0 and t1 may not both be narrow; the others lose nothing."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}, elements=100 * (4 - i)) for i in range(4))
+
+        def accuracy(self, formats):
+            return 0.95 if {"t0/kernel", "t1/kernel"} <= set(formats) else 1.0
+
+    evaluator = Pairwise()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=1))
+    # no repair round fits the budget; the rebuild adds t0 (most bits saved), refuses t1, adds t2, t3
+    assert sorted(model.formats) == ["t0/kernel", "t2/kernel", "t3/kernel"] and model.normalized == 1.0
+    assert model.repair_stop.endswith("kept 3 of 4") and not model.repairs
 
 
 class _NumpyNet:
@@ -219,3 +241,16 @@ def test_report_tables_and_plots_from_the_search_artifact(tmp_path):
     assert f"{doc['models']['accurate']['avg_bits_per_weight']:.2f}" in summary
     for path in (plot_formats(doc, tmp_path / "formats.png"), plot_pareto(doc, tmp_path / "pareto.png", {"float32": 0.9})):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_earlier_artifacts_sweeps_are_combined_again_without_sweeping():
+    net = _NumpyNet()
+    first = run_search(net, model_name="numpy-mlp")
+    doc = json.loads(json.dumps(first.to_json()))
+    again = run_search(net, SearchConfig(approximate_target=0.99), model_name="numpy-mlp",
+                       sweeps=sweeps_from_json(doc, net.tensors, source="first.json"))
+    assert again.evaluations < first.evaluations  # the baseline and the combinations only
+    assert [s.to_json() for s in again.sweeps] == [s.to_json() for s in first.sweeps]
+    assert again.models["accurate"].formats == first.models["accurate"].formats
+    with pytest.raises(DataError, match="not the model's"):
+        sweeps_from_json(doc, net.tensors[:1], source="first.json")
