@@ -212,6 +212,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             put_back = "; ".join(model_doc["repairs"] or ["nothing (repair off)"])
             lines += ["", f"{name}: the picks together reached {together:.2f}% of baseline (each alone met the target); "
                       f"put back: {put_back}"]
+        if model_doc["repair_stop"]:
+            lines += ["", f"{name}: repair ended ({model_doc['repair_evaluations']} evaluations): {model_doc['repair_stop']}; "
+                      f"{100 * model_doc['normalized']:.2f}% of baseline at {model_doc['avg_bits_per_weight']:.2f} bits/weight"]
     markdown = "\n".join(lines) + "\n"
     (out / "sieve_search.md").write_text(markdown, encoding="utf-8")
     print(markdown, end="")
