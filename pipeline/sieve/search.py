@@ -17,9 +17,11 @@ Every weight and activation tensor of a float model gets its own small floating-
 Tensors that each keep the target alone need not keep it together (§4.4.1: "because of the
 aggregation of precision losses"). Each combined model is evaluated; when it misses its target the
 search records why — every reduced tensor's gain when it alone steps back to its next wider trial
-(from its widest, to float32) — and, with ``repair``, steps back the tensor with the largest gain
-until the target holds. The
-steps are in the result, so the artifact says which tensors could not be combined.
+(from its widest, to float32) — and, with ``repair``, steps tensors back in the order of their
+gains until the target holds, within ``repair_rounds`` rounds and ``repair_evaluations``
+evaluations; a model still short of its target is rebuilt from float32, adding the picks in the
+order of bits saved and keeping each that keeps the target. The steps and how the repair ended are
+in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
 histogram) and ``accuracy(formats)`` on val with the named tensors in their formats and every other
