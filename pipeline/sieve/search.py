@@ -19,8 +19,9 @@ aggregation of precision losses"). Each combined model is evaluated; when it mis
 search records why — every reduced tensor's gain when it alone steps back to its next wider trial
 (from its widest, to float32) — and, with ``repair``, steps tensors back in the order of their
 gains until the target holds, within ``repair_rounds`` rounds and ``repair_evaluations``
-evaluations; a model still short of its target is rebuilt from float32, adding the picks in the
-order of bits saved and keeping each that keeps the target. The steps and how the repair ended are
+evaluations; a model still short of its target is rebuilt from the exact model's picks (or float32
+when those miss it too), putting in its own picks in the order of bits saved and keeping each that
+keeps the target. The steps and how the repair ended are
 in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
@@ -291,20 +292,36 @@ def _reference_accuracy(evaluator: Evaluator, formats: Mapping[str, FloatFormat]
     return set_reference(formats) if set_reference is not None else evaluator.accuracy(formats)
 
 
-def _greedy_from_float32(picked: Mapping[str, FloatFormat], evaluator: Evaluator, baseline: float,
-                         target: float) -> tuple[dict[str, FloatFormat], float, int, int]:
-    """From float32 (the baseline), each pick added in the order of bits saved (elements × (32 − width)),
-    kept when the target still holds: ``(formats, accuracy, picks kept, evaluations)``."""
+def _rebuild(picked: Mapping[str, FloatFormat], widest: Mapping[str, FloatFormat], evaluator: Evaluator,
+             baseline: float, target: float) -> tuple[dict[str, FloatFormat], float, int, str, int]:
+    """From a start that keeps the target — each tensor's most accurate trial (the exact model's picks)
+    when they keep it together, else float32 — each pick is put in, in the order of bits saved
+    (elements × the bits it saves over the start), and kept when the target still holds:
+    ``(formats, accuracy, picks kept, the start, evaluations)``."""
+    evaluations = 1
+    accuracy = _reference_accuracy(evaluator, widest)
+    formats, start = dict(widest), "the exact model's picks"
+    if accuracy / baseline < target:
+        formats, accuracy, start = {}, baseline, "float32"
+        evaluations += 1
+        _reference_accuracy(evaluator, formats)
     elements = {t.name: t.elements for t in evaluator.tensors}
-    order = sorted(picked, key=lambda k: (-elements[k] * (FLOAT32_BITS - picked[k].width), k))
-    formats: dict[str, FloatFormat] = {}
-    accuracy = baseline
+
+    def saved(name: str) -> int:
+        width = formats[name].width if name in formats else FLOAT32_BITS
+        return elements[name] * (width - picked[name].width)
+
+    order = sorted((k for k in picked if formats.get(k) != picked[k]), key=lambda k: (-saved(k), k))
+    kept = 0
     for name in order:
         candidate = _apply(formats, name, picked[name])
         value = evaluator.accuracy(candidate)
+        evaluations += 1
         if value / baseline >= target:
             formats, accuracy = candidate, _reference_accuracy(evaluator, candidate)
-    return formats, accuracy, len(formats), len(order) + len(formats)
+            evaluations += 1
+            kept += 1
+    return formats, accuracy, kept, start, evaluations
 
 
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
@@ -365,14 +382,14 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
                 else f"{config.repair_rounds} rounds done")
     if config.repair and not kept():
         # The picks lose too much together for stepping back to recover within the bounds (a deep
-        # network's 40 reduced tensors can take the combination to a fifth of the baseline): rebuild
-        # from float32, adding the picks in the order of bits saved and keeping each that keeps the target.
-        log.warning("%s model: repair stopped (%s) at %.4f of baseline; rebuilding from float32", name, stop,
-                    accuracy / baseline)
-        formats, accuracy, kept_picks, spent_greedy = _greedy_from_float32(picked, evaluator, baseline, target)
-        spent += spent_greedy
-        stop = (f"{stop}; rebuilt from float32 adding the picks by bits saved: kept {kept_picks} of "
-                f"{len(picked)}")
+        # network's 40 reduced tensors can take the combination to a seventh of the baseline): rebuild
+        # from a start that keeps the target, putting in the picks by bits saved, each kept if the target holds.
+        log.warning("%s model: repair stopped (%s) at %.4f of baseline; rebuilding", name, stop, accuracy / baseline)
+        widest = {s.tensor.name: pick_trial(s, None)[0].format for s in sweeps}
+        formats, accuracy, kept_picks, start, spent_rebuild = _rebuild(picked, widest, evaluator, baseline, target)
+        spent += spent_rebuild
+        changed = sum(1 for k in picked if widest.get(k) != picked[k]) if start != "float32" else len(picked)
+        stop = f"{stop}; rebuilt from {start} putting in the picks by bits saved: kept {kept_picks} of {changed}"
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,

@@ -146,11 +146,13 @@ def test_repair_is_bounded_by_its_evaluation_budget_and_says_so():
     # the picks (1); round 1: 6 gains, none positive, so the first ranked steps back (1); round 2
     # would need 5 more gains, over the budget of 10, so it does not start; then the rebuild from
     # float32 tries each of the 6 picks once and keeps none (each loses alone here)
-    assert len(model.repairs) == 1 and model.repair_evaluations == 7 + 6 and evaluator.calls == 8 + 6
-    assert model.repair_stop == ("evaluation budget (10) spent; rebuilt from float32 adding the picks by bits saved: "
+    assert len(model.repairs) == 1 and model.repair_evaluations == 7 + 2 + 6 and evaluator.calls == 8 + 2 + 6
+    # the exact picks (the widest trials) lose too, so the rebuild starts from float32
+    assert model.repair_stop == ("evaluation budget (10) spent; rebuilt from float32 putting in the picks by bits saved: "
                                  "kept 0 of 6")
     assert model.formats == {} and model.normalized == 1.0
-    assert evaluator.references == 1 + len(model.repairs)  # the picks and every step became the base
+    # the picks and every step became the base, then the rebuild's two starts (exact picks, float32)
+    assert evaluator.references == 1 + len(model.repairs) + 2
     rounds = combine("accurate", sweeps, Stubborn(), 1.0, SearchConfig(repair_rounds=1))
     assert rounds.repair_stop.startswith("1 rounds done; rebuilt") and len(rounds.losses) == 1
 
@@ -170,7 +172,27 @@ def test_the_rebuild_from_float32_keeps_the_picks_that_keep_the_target_together(
     model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=1))
     # no repair round fits the budget; the rebuild adds t0 (most bits saved), refuses t1, adds t2, t3
     assert sorted(model.formats) == ["t0/kernel", "t2/kernel", "t3/kernel"] and model.normalized == 1.0
-    assert model.repair_stop.endswith("kept 3 of 4") and not model.repairs
+    assert model.repair_stop.endswith("rebuilt from float32 putting in the picks by bits saved: kept 3 of 4")
+    assert not model.repairs
+
+
+def test_the_rebuild_starts_from_the_exact_picks_when_they_keep_the_target():
+    class NarrowPairs:
+        """Mantissas below 4 bits: t0 and t1 may not both have them; the exact picks (m6) lose nothing."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}, elements=100 * (4 - i)) for i in range(4))
+
+        def accuracy(self, formats):
+            narrow = {k for k, f in formats.items() if f.mantissa_bits < 4}
+            return 0.95 if {"t0/kernel", "t1/kernel"} <= narrow else 1.0
+
+    evaluator = NarrowPairs()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=1))
+    assert {k: f.name for k, f in model.formats.items()} == {
+        "t0/kernel": "e4m2b8", "t1/kernel": "e4m6b8", "t2/kernel": "e4m2b8", "t3/kernel": "e4m2b8"}
+    assert model.repair_stop.endswith("rebuilt from the exact model's picks putting in the picks by bits saved: kept 3 of 4")
 
 
 class _NumpyNet:
