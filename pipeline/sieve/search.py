@@ -91,7 +91,7 @@ class SearchConfig:
     # The repair's bounds, per combined model: rounds in which every reduced tensor's gain is measured,
     # and evaluations in all (a ResNet-20 master has ~40 tensors: unbounded, the repair ran for hours).
     repair_rounds: int = 4
-    repair_evaluations: int = 300
+    repair_evaluations: int = 100
 
     def __post_init__(self) -> None:
         check_number("sieve.search.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
