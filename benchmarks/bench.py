@@ -141,6 +141,18 @@ def _selection(bundle) -> dict[str, Any]:
     return views
 
 
+def _write_sieve_comparison(bundle, out: Path) -> None:
+    """``sieve_compare.{json,md}``: the bundle's SIEVE systems beside its other speculative models and the paper."""
+    import json
+
+    from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison
+
+    systems = json.loads((bundle.path / bundle.manifest["report"]["systems"]["file"]).read_text(encoding="utf-8"))
+    doc = sieve_comparison(bundle.manifest, bundle.runtime_config.document, systems)
+    (out / "sieve_compare.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / "sieve_compare.md").write_text(comparison_markdown(doc), encoding="utf-8")
+
+
 def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, extras: bool = True,
               frames: int | None = None, measured_frames: int | None = None, passes: int | None = None,
               progress: bool = True) -> dict[str, Any]:
@@ -310,6 +322,8 @@ def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, e
     result["wall_time_s"] = round(time.monotonic() - started, 1)
     validate_results(result, f"{out / 'results.json'} (about to be written)")
     write_results(out, "results", result, bench_report.to_markdown(result))
+    if any(m.sieve for m in bundle.models):
+        _write_sieve_comparison(bundle, out)
     print(f"mmnet bench: wrote {out / 'results.json'}, {out / 'results.md'} and {len(result['plots'])} plots "
           f"in {result['wall_time_s']:.0f} s")
     return result

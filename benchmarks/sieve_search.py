@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.errors import ConfigError, DataError, ModelError
+from mmnet.pipeline.sieve.search import SearchConfig
 
 __all__ = ["main", "PAPER"]
 
@@ -118,12 +119,13 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     from mmnet.pipeline.prepare import load_prepared_splits, prepare_data
     from mmnet.pipeline.sieve.keras_graph import CachedEvaluator, deployed_model, fold_batch_norm
     from mmnet.pipeline.sieve.report import formats_table, plot_formats, plot_pareto, summary_table
-    from mmnet.pipeline.sieve.search import SearchConfig, run_search, validate_search_document
+    from mmnet.pipeline.sieve.search import run_search, validate_search_document
     from mmnet.pipeline.train import load_keras_model, train_variant
 
     started = time.monotonic()
     source = Path(args.source)
-    search_config = SearchConfig(max_mantissa_bits=args.max_mantissa_bits, repair=not args.no_repair)
+    search_config = SearchConfig(max_mantissa_bits=args.max_mantissa_bits, repair=not args.no_repair,
+                                 repair_rounds=args.repair_rounds, repair_evaluations=args.repair_evaluations)
     if source.is_dir() and (source / "manifest.json").is_file():
         prepared, keras_path = _from_bundle(source)
         config = None
@@ -160,7 +162,14 @@ def run(args: argparse.Namespace, out: Path) -> dict:
     cache_started = time.monotonic()
     evaluator = CachedEvaluator(folded, x_val, splits.val.labels)
     cache_seconds = time.monotonic() - cache_started
-    result = run_search(evaluator, search_config, model_name=model.name, notes=tuple(notes))
+    sweeps = None
+    if args.sweeps:
+        from mmnet.pipeline.sieve.search import sweeps_from_json
+
+        sweeps = sweeps_from_json(json.loads(Path(args.sweeps).read_text(encoding="utf-8")), evaluator.tensors,
+                                  source=args.sweeps)
+        notes.append(f"sweeps from {args.sweeps} (not swept again)")
+    result = run_search(evaluator, search_config, model_name=model.name, notes=tuple(notes), sweeps=sweeps)
     doc = result.to_json()
     log.info("search: %d evaluations in %.1f s", result.evaluations, result.search_seconds)
 
@@ -205,6 +214,9 @@ def run(args: argparse.Namespace, out: Path) -> dict:
             put_back = "; ".join(model_doc["repairs"] or ["nothing (repair off)"])
             lines += ["", f"{name}: the picks together reached {together:.2f}% of baseline (each alone met the target); "
                       f"put back: {put_back}"]
+        if model_doc["repair_stop"]:
+            lines += ["", f"{name}: repair ended ({model_doc['repair_evaluations']} evaluations): {model_doc['repair_stop']}; "
+                      f"{100 * model_doc['normalized']:.2f}% of baseline at {model_doc['avg_bits_per_weight']:.2f} bits/weight"]
     markdown = "\n".join(lines) + "\n"
     (out / "sieve_search.md").write_text(markdown, encoding="utf-8")
     print(markdown, end="")
@@ -220,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="training epochs (master or LeNet-5)")
     parser.add_argument("--max-mantissa-bits", type=int, default=6, help="where the mantissa sweep starts (paper: 6)")
     parser.add_argument("--no-repair", action="store_true", help="report the combined picks without putting tensors back")
+    parser.add_argument("--repair-rounds", type=int, default=SearchConfig.repair_rounds,
+                        help="repair rounds per combined model (each measures every reduced tensor's gain)")
+    parser.add_argument("--repair-evaluations", type=int, default=SearchConfig.repair_evaluations,
+                        help="evaluations the repair of one combined model may spend before the rebuild from float32")
+    parser.add_argument("--sweeps", help="an earlier sieve_search.json of the same model: combine its sweeps again")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

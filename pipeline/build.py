@@ -25,6 +25,10 @@ for every side input that reads it; any runner may retry a bundle):
 Write bundle also configures the runtime (:mod:`mmnet.pipeline.configure`: calibration, thresholds,
 pairing) and writes ``runtime_config.json``, ``report/`` and ``model_card.md`` into the bundle.
 
+SIEVE models (off unless ``sieve.enabled``) runs the per-layer format search on the master and adds
+its exact / accurate / approximate models as float32 minions of family ``sieve`` to the models
+exported and gated (:mod:`mmnet.pipeline.sieve.stage`); the bundle ships their kernels packed.
+
 Compress (only with ``compression.enabled``) prunes the trained models the ``compression`` section
 selects and passes the others through, so export, the parity gate and the bundle see the pruned
 model in place of the dense one.
@@ -82,7 +86,8 @@ FAILED = "failed"
 _COLLECT_KEY = "build"
 
 # The cached stages in build order; ``--force STAGE`` re-runs that stage and every one after it.
-STAGES = ("prepare", "train", "teacher", "import", "compress", "export", "evaluate", "host_latency", "latency_model")
+STAGES = ("prepare", "train", "teacher", "import", "compress", "sieve", "export", "evaluate", "host_latency",
+          "latency_model")
 
 # The code each stage's outputs depend on: editing one of these modules changes the stage's keys. This
 # module is part of every stage's code (it shapes the records), so editing it re-runs the whole build.
@@ -92,6 +97,7 @@ _STAGE_CODE = {
     "teacher": ("mmnet.pipeline.train",),
     "import": ("mmnet.pipeline.imports",),
     "compress": ("mmnet.pipeline.pruning",),
+    "sieve": ("mmnet.pipeline.sieve", "mmnet.format.custom_float"),
     "export": ("mmnet.pipeline.export",),
     "evaluate": ("mmnet.pipeline.evaluate", "mmnet.runtime.interpreter", "mmnet.runtime.preprocessing"),
     "host_latency": ("mmnet.pipeline.latency", "mmnet.runtime.interpreter"),
@@ -399,6 +405,47 @@ def _compressed(trained: dict, config: BuildConfig) -> bool:
     return config.compression.applies_to(trained["variant"], trained["role"])
 
 
+class SieveDoFn(_StageDoFn):
+    """The master's SIEVE models: one task per master, whose output (kind ``sieve_models``) export
+    turns into one float32 artifact per model. The master itself goes on to export as well."""
+
+    stage = "sieve"
+    kinds = ("trained",)
+
+    def handles(self, element: dict) -> bool:
+        return element["kind"] == "trained" and element["value"]["role"] == "master"
+
+    def tasks(self, element: dict):
+        key = self.context.key("sieve", _section(self.context.config.sieve),
+                               {"master": element["key"], "prepared": self.context.prepared_key})
+        yield element["item"], key, element["value"]
+
+    def compute(self, master: dict, directory: Path, prepared: PreparedData, info: dict) -> dict:
+        from mmnet.pipeline.sieve.stage import build_sieve_models
+
+        made = build_sieve_models(TrainedModel.from_json(master), splits=load_prepared_splits(prepared),
+                                  preprocessing=prepared.spec(), config=self.context.config.sieve, out_dir=directory)
+        return {"models": [model.to_json() for model in made]}
+
+    def summary(self, record: dict) -> str:
+        return ", ".join(f"{m['sieve']['model']} {m['sieve']['avg_bits_per_weight']:.2f} bits/weight "
+                         f"val {100 * m['keras_val_accuracy']:.1f}%" for m in record["models"])
+
+    def output(self, master: dict, key: str, item: str, record: dict) -> dict:
+        return _element("sieve_models", key, item, record["models"])
+
+    def replay(self, element: dict):
+        outputs = super().replay(element)
+        if outputs is None or not self.handles(element):
+            return outputs
+        return [("", "", element), *outputs]
+
+    def process(self, element: dict):
+        if self.handles(element):
+            yield element
+        yield from super().process(element)
+
+
 class ImportDoFn(_StageDoFn):
     stage = "import"
     kinds = ("import_task",)
@@ -422,13 +469,21 @@ class ImportDoFn(_StageDoFn):
 
 class ExportDoFn(_StageDoFn):
     stage = "export"
-    kinds = ("trained",)
+    kinds = ("trained", "sieve_models")
 
     def tasks(self, element: dict):
         config = self.context.config
+        sections = {"export": _section(config.export), "training": _section(config.training)}
+        if element["kind"] == "sieve_models":
+            # A SIEVE model only as float32: its values are already in their formats, which float16 or
+            # int8 would round again.
+            for model in element["value"]:
+                key = self.context.key("export", sections, {"sieve": element["key"], "model": model["variant"],
+                                                            "precision": "float32"})
+                yield f"{model['variant']}-float32", key, (model, "float32")
+            return
         for precision in config.export.precisions:
-            key = self.context.key("export", {"export": _section(config.export), "training": _section(config.training)},
-                                   {"trained": element["key"], "precision": precision})
+            key = self.context.key("export", sections, {"trained": element["key"], "precision": precision})
             yield f"{element['item']}-{precision}", key, (element["value"], precision)
 
     def compute(self, task: tuple[dict, str], directory: Path, prepared: PreparedData, info: dict) -> dict:
@@ -587,6 +642,8 @@ def _stage_fns(context: BuildContext) -> list[_StageDoFn]:
     stages = [TrainDoFn(context), ImportDoFn(context)]
     if context.config.compression.enabled:
         stages.append(CompressDoFn(context))
+    if context.config.sieve.enabled:
+        stages.append(SieveDoFn(context))
     return stages + [ExportDoFn(context), EvaluateDoFn(context)]
 
 
@@ -634,6 +691,8 @@ def build_graph(pipeline: beam.Pipeline, context: BuildContext, build_info: dict
     )
     if config.compression.enabled:
         results = results | "Compress" >> beam.ParDo(CompressDoFn(context))
+    if config.sieve.enabled:
+        results = results | "SIEVE models" >> beam.ParDo(SieveDoFn(context))
     results = (
         results
         | "Export TFLite" >> beam.ParDo(ExportDoFn(context))
@@ -858,6 +917,10 @@ def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, cons
         totals["teacher"] = 1
     if config.compression.enabled:
         totals["compress"] = sum(config.compression.applies_to(t.name, t.role) for t in masters + minions)
+    if config.sieve.enabled:
+        totals["sieve"] = 1
+        totals["export"] += len(config.sieve.models)
+        totals["evaluate"] += len(config.sieve.models)
 
     prepared, prepared_key = _prepare(config, work_dir, cache, code)
     context = BuildContext(config=config, work_dir=str(work_dir), cache_root=cache.root, prepared=prepared,

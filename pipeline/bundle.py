@@ -120,10 +120,14 @@ def assemble_bundle(
         shutil.rmtree(staging)
     (staging / "models").mkdir(parents=True)
     try:
+        failures = list(failures)
         for record in records:
             if record["blessed"]:
                 relative = f"models/{record['id']}.tflite"
-                shutil.copyfile(paths[record["id"]], staging / relative)
+                if record.get("sieve") and config.sieve.pack_weights:
+                    relative = _ship_packed(record, paths[record["id"]], work_dir, staging, failures) or relative
+                if not (staging / relative).exists():
+                    shutil.copyfile(paths[record["id"]], staging / relative)
                 record["file"] = relative
         labels = list(prepared.class_names)
         (staging / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
@@ -187,6 +191,24 @@ def assemble_bundle(
             shutil.rmtree(staging)
 
 
+def _ship_packed(record: dict, tflite_path: Path, work_dir: Path, staging: Path, failures: list[dict]) -> str | None:
+    """Writes a SIEVE model's kernels packed at their widths (``models/<id>.packed``) and points its
+    record at it; on failure (logged, a dead letter of stage ``pack``) returns None: the plain TFLite ships."""
+    from mmnet.pipeline.sieve.stage import pack_sieve_artifact
+
+    relative = f"models/{record['id']}.packed"
+    try:
+        container, spec = pack_sieve_artifact(tflite_path, str(work_dir / "sieve" / record["variant"] / "model.keras"),
+                                              record["sieve"])
+    except (MmnetError, OSError, ValueError) as e:
+        logger.error("packing %s failed, shipping it unpacked: %s: %s", record["id"], type(e).__name__, e)
+        failures.append({"variant": record["id"], "stage": "pack", "error": f"{type(e).__name__}: {e}"})
+        return None
+    (staging / relative).write_bytes(container)
+    record.update(sha256=sha256_file(staging / relative), bytes=len(container), packing=spec)
+    return relative
+
+
 def _file_ref(root: Path, relative: str) -> dict:
     path = root / relative
     return {"file": relative, "sha256": sha256_file(path), "bytes": path.stat().st_size}
@@ -196,6 +218,12 @@ def attach_configuration(manifest: dict, bundle_dir: Path, configuration) -> Non
     """Writes runtime config, report and model card into ``bundle_dir`` and references them, each
     file of the report's folder (its plots too) with its sha256."""
     files = write_configuration(configuration, bundle_dir)
+    if any(m.get("sieve") for m in manifest["models"]):
+        from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison
+
+        comparison = sieve_comparison(manifest, configuration.runtime_config, list(configuration.systems))
+        (bundle_dir / files["index"]).parent.joinpath("sieve_compare.md").write_text(comparison_markdown(comparison),
+                                                                                      encoding="utf-8")
     manifest["runtime_config"] = _file_ref(bundle_dir, files["runtime_config"])
     report = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
     named = {files["index"], files["systems"]}

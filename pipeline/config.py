@@ -27,6 +27,8 @@ from mmnet.format.errors import ConfigError
 from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
 from mmnet.pipeline.pruning.config import PRUNING_BASELINES
 from mmnet.pipeline.pruning.scores import IMPORTANCE_METRICS
+from mmnet.pipeline.sieve.search import MODEL_NAMES as SIEVE_MODELS
+from mmnet.pipeline.sieve.search import SearchConfig
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
 from mmnet.runtime.learned_detector import DETECTOR_KINDS
 
@@ -40,6 +42,7 @@ __all__ = [
     "ExportConfig",
     "BeamConfig",
     "CompressionConfig",
+    "SieveConfig",
     "PreprocessingOverride",
     "TargetsConfig",
     "ServerLoadConfig",
@@ -166,8 +169,6 @@ class MinionGridConfig:
                 raise fail(f"minions.{name}", values, "a list")
             if len(set(values)) != len(values):
                 raise fail(f"minions.{name}", list(values), "a list without duplicate entries")
-        if not self.families and not self.imported:
-            raise fail("minions.families", [], "at least one family, or at least one minion in minions.imported")
         if self.families and not self.alphas:
             raise fail("minions.alphas", [], "at least one alpha for minions.families")
         if self.families and not self.resolutions:
@@ -284,6 +285,35 @@ class CompressionConfig:
     def applies_to(self, variant: str, role: str) -> bool:
         """Whether the trained model ``variant`` of ``role`` is pruned."""
         return self.enabled and role in self.roles and (not self.variants or variant in self.variants)
+
+
+@dataclass(frozen=True)
+class SieveConfig:
+    """SIEVE speculative models (dissertation ch. 4), made from the trained master with no retraining.
+
+    With ``enabled``, the format search (``search``: §4.4.1's thresholds and the repair's bounds) runs
+    on the master, and each of ``models`` (exact / accurate / approximate) is exported as a float32
+    TFLite minion whose activations are rounded in the graph; ``pack_weights`` ships its kernels packed
+    at their formats' widths (unpacked at load). Each goes through the parity gate against its Keras
+    model and, blessed, becomes a one-minion candidate system.
+    """
+
+    enabled: bool = False
+    models: tuple[str, ...] = SIEVE_MODELS
+    pack_weights: bool = True
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        check_bool("sieve.enabled", self.enabled)
+        check_bool("sieve.pack_weights", self.pack_weights)
+        if not isinstance(self.models, tuple) or not self.models:
+            raise fail("sieve.models", self.models, f"a non-empty list of {list(SIEVE_MODELS)}")
+        for i, name in enumerate(self.models):
+            check_choice(f"sieve.models[{i}]", name, SIEVE_MODELS)
+        if len(set(self.models)) != len(self.models):
+            raise fail("sieve.models", list(self.models), "a list without duplicate entries")
+        if not isinstance(self.search, SearchConfig):
+            raise fail("sieve.search", self.search, "a mapping of the format search's settings")
 
 
 @dataclass(frozen=True)
@@ -474,6 +504,7 @@ class BuildConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
+    sieve: SieveConfig = field(default_factory=SieveConfig)
     beam: BeamConfig = field(default_factory=BeamConfig)
     preprocessing: PreprocessingOverride = field(default_factory=PreprocessingOverride)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -490,6 +521,12 @@ class BuildConfig:
             raise fail("dataset.photo_labels", None,
                        "a class-names file: unlabeled photos need runtime.reference: master and an imported "
                        "master (master.import), whose answers label them")
+        if not self.minions.families and not self.minions.imported and not self.sieve.enabled:
+            raise fail("minions.families", [], "at least one family, or at least one minion in minions.imported, "
+                       "or sieve.enabled (SIEVE models of the master as the only minions)")
+        if self.sieve.enabled and self.master.import_path is not None and not self.master.import_path.endswith(".keras"):
+            raise fail("sieve.enabled", True, "a trained master or an imported .keras master: the format search "
+                       f"needs the float Keras model, and master.import is {self.master.import_path!r}")
         self._check_compressed_variants()
 
     def _check_compressed_variants(self) -> None:

@@ -298,7 +298,9 @@ def _evaluate_systems(minions: list[dict], probabilities: dict, calibrated: dict
                       num_classes: int, needed: dict[str, int], settings: RuntimeSettings) -> list[_System]:
     ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
     groups = [(m["id"],) for m in ordered]
-    groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2) if a["variant"] != b["variant"]]
+    # Two SIEVE models of one master are one network twice: they agree by construction, so no pair of them.
+    groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2)
+               if a["variant"] != b["variant"] and not (a.get("sieve") and b.get("sieve"))]
     systems = []
     for group in groups:
         outcomes, views = {}, {}

@@ -141,6 +141,8 @@ def evaluate_artifact(
         # gzip: what a download of the pruned file costs; unstructured zeros shrink it, not the raw file
         gzip_bytes = len(gzip.compress(Path(artifact.path).read_bytes(), compresslevel=9, mtime=0))
         record["pruning"] = {**trained.compression, "gzip_bytes": gzip_bytes}
+    if trained.sieve is not None:
+        record["sieve"] = trained.sieve
     if xnnpack_error is not None:
         record["metrics"]["xnnpack"] = False
     (out_dir / f"{artifact.artifact_id}.json").write_text(json.dumps(record, indent=2), encoding="utf-8")

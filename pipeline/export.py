@@ -226,7 +226,8 @@ def export_artifact(
     out_dir.mkdir(parents=True, exist_ok=True)
     artifact_id = f"{trained.variant}-{precision}"
     path = out_dir / f"{artifact_id}.tflite"
-    quantization = QUANTIZATION_OF[precision]
+    # a SIEVE model is float32 TFLite whose values are already in their custom formats
+    quantization = "sieve" if trained.sieve is not None else QUANTIZATION_OF[precision]
     representative = None
     if precision == "int8":
         seed = variant_seed(training.seed, artifact_id)

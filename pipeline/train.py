@@ -62,6 +62,7 @@ class TrainedModel:
     distilled: bool
     source: str = "trained"
     compression: dict | None = None  # what pruning removed (manifest ``pruning``); None: not pruned
+    sieve: dict | None = None  # a SIEVE model of the master (manifest ``sieve``); None: not one
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -98,6 +99,7 @@ def soft_labels(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 def load_keras_model(path: str | Path):
     """Loads a saved model once per process: export asks for the same model once per precision."""
     from mmnet.pipeline._tf import keras
+    from mmnet.pipeline.sieve import emulation  # noqa: F401 - registers the layer SIEVE models hold
 
     return keras.models.load_model(str(path), compile=False)
 

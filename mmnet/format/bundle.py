@@ -28,6 +28,7 @@ import numpy as np
 from mmnet.format.documents import parse_json, validate_document, write_json_atomic
 from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.multi_dsnn import MultiDsnnSystem, load_system
+from mmnet.format.packed_model import unpack_model
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import RuntimeConfig, load_runtime_config
 from mmnet.format.signing import SIGNATURE_FILE, TrustedKey, load_private_key, signature_document, verify_signature
@@ -42,6 +43,8 @@ __all__ = [
     "QUANTIZATIONS",
     "SOURCES",
     "sha256_file",
+    "unpack_cache_dir",
+    "unpacked_model_path",
     "ModelRecord",
     "Bundle",
     "load_bundle",
@@ -56,7 +59,8 @@ MANIFEST_FILE = "manifest.json"
 SPLITS = ("val", "test")
 ROLES = ("master", "minion")
 PRECISIONS = ("float32", "float16", "int8")
-QUANTIZATIONS = ("none", "float16", "ptq", "qat")
+# "sieve": per-layer custom float formats (dissertation ch. 4), weights rounded offline, activations in the graph
+QUANTIZATIONS = ("none", "float16", "ptq", "qat", "sieve")
 SOURCES = ("trained", "imported")
 
 _CHUNK = 1 << 20
@@ -98,6 +102,8 @@ class ModelRecord:
     blessed: bool
     reason: str
     tflite_metadata: bool = False
+    packing: dict[str, Any] | None = None  # the file holds packed tensors (mmnet.format.packed_model)
+    sieve: dict[str, Any] | None = None  # a SIEVE speculative model: which one, of which master, its formats
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -161,6 +167,8 @@ class ModelRecord:
                 blessed=doc["blessed"],
                 reason=doc["reason"],
                 tflite_metadata=doc.get("tflite_metadata", False),
+                packing=doc.get("packing"),
+                sieve=doc.get("sieve"),
             )
         except KeyError as e:
             raise BundleError(
@@ -208,14 +216,17 @@ class Bundle:
         return [m for m in self.models if m.blessed and (role is None or m.role == role)]
 
     def model_path(self, model_id: str) -> Path:
-        """Path of a shipped model's .tflite file."""
+        """Path of a shipped model's .tflite file; a packed model is unpacked first (:func:`unpacked_model_path`)."""
         record = self.model(model_id)
         if record.file is None:
             raise BundleError(
                 f"model {model_id!r} in bundle {self.path} is not shipped (file is null): "
                 f"{record.reason}"
             )
-        return _resolve_inside(self.path, record.file, f"models[{model_id!r}].file")
+        path = _resolve_inside(self.path, record.file, f"models[{model_id!r}].file")
+        if record.packing is not None:
+            return unpacked_model_path(path, record.packing, where=f"models[{model_id!r}].file")
+        return path
 
     def load_split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Recorded frames (uint8 N,H,W,C) and labels (int64 N) of split ``name``, verified."""
@@ -330,6 +341,31 @@ def _resolve_inside(root: Path, rel: str, where: str) -> Path:
     if not inside:
         raise BundleError(f"{where} is {_show(rel)}, which resolves outside the bundle ({root})")
     return full
+
+
+def unpack_cache_dir() -> Path:
+    """Where unpacked models are kept: ``$MMNET_CACHE_DIR/unpacked``, else ``~/.cache/mmnet/unpacked``."""
+    base = os.environ.get("MMNET_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "mmnet")
+    return Path(base) / "unpacked"
+
+
+def unpacked_model_path(packed: Path, packing: dict[str, Any], where: str) -> Path:
+    """The TFLite file ``packed`` unpacks to, written once into :func:`unpack_cache_dir` under its own
+    sha256 (checked on every use, so a stale or edited cache file is rewritten, never run)."""
+    target = unpack_cache_dir() / f"{packing['tflite_sha256']}.tflite"
+    if target.is_file() and target.stat().st_size == packing["tflite_bytes"] and (
+            sha256_file(target) == packing["tflite_sha256"]):
+        return target
+    try:
+        tflite = unpack_model(packed.read_bytes(), packing, where=f"{where} ({packed})")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        temporary.write_bytes(tflite)
+        os.replace(temporary, target)
+    except OSError as e:
+        raise BundleError(f"{where}: cannot unpack {packed} into {target.parent}: {_reason(e)}; set MMNET_CACHE_DIR "
+                          "to a writable directory") from e
+    return target
 
 
 def _check_file(root: Path, entry: dict[str, Any], where: str, *, verify: bool) -> Path:

@@ -15,7 +15,10 @@ Tensors (named in the search's JSON):
 :class:`CachedEvaluator` runs the folded model on val once, layer by layer, and keeps every layer's
 output. An evaluation then recomputes only the layers downstream of a reformatted tensor, eagerly
 on the whole val batch, reading everything else from the cache, and rounds with the exact numpy
-codec. :func:`deployed_model` rebuilds the folded model with the weights rounded offline and a
+codec. A combination's repair evaluates it with one tensor changed at a time, so the combination's
+own layer values are kept too (``set_reference``) and an evaluation starts from whichever base
+(float32 or that combination) stays unchanged longest. :func:`deployed_model` rebuilds the folded
+model with the weights rounded offline and a
 :class:`~mmnet.pipeline.sieve.emulation.CustomFloatQuantize` layer after each reformatted
 activation's producer: the model that is converted to TFLite.
 
@@ -201,6 +204,8 @@ class CachedEvaluator:
             if isinstance(layer, WEIGHTED_LAYERS):
                 self.kernels[layer.name] = layer.get_weights()[0].astype(np.float32)
         self._current_kernel: dict[str, str] = dict.fromkeys(self.kernels, "float32")
+        self._reference: tuple[dict[str, FloatFormat], dict[str, np.ndarray], dict[str, np.ndarray]] | None = None
+        order = {layer.name: i for i, (layer, _) in enumerate(self.graph)}
         tensors = []
         for name in _tensor_names(folded):
             if name.endswith("/kernel"):
@@ -212,6 +217,8 @@ class CachedEvaluator:
                 values = self.cache[producer]
                 tensors.append(TensorInfo(name, "activation", producer, int(values[0].size), exponent_histogram(values)))
         self.tensors = tuple(tensors)
+        # where a tensor's change first shows: its layer (kernel) or its producer (activation)
+        self._position = {t.name: order[t.layer] for t in tensors}
 
     @staticmethod
     def _call(layer, inputs: list[np.ndarray]) -> np.ndarray:
@@ -225,27 +232,53 @@ class CachedEvaluator:
             layer.weights[0].assign(kernel)
             self._current_kernel[layer.name] = tag
 
-    def outputs(self, formats: Mapping[str, FloatFormat]) -> np.ndarray:
-        """The model's output on val with ``formats`` applied."""
-        values: dict[str, np.ndarray] = {}
+    def _first_change(self, formats: Mapping[str, FloatFormat], base: Mapping[str, FloatFormat]) -> int:
+        """Index in the graph of the first layer whose output differs between ``formats`` and ``base``."""
+        changed = {k for k in set(formats) | set(base) if formats.get(k) != base.get(k)}
+        return min((self._position[k] for k in changed), default=len(self.graph))
+
+    def _run(self, formats: Mapping[str, FloatFormat], *, keep_all: bool = False):
+        """The output on val with ``formats``, recomputing from the base (float32, or the reference
+        combination) whose layers stay unchanged longest; with ``keep_all``, every layer's raw and
+        rounded values too (a new reference)."""
+        base_formats, base_raw, base_rounded = {}, self.cache, self.cache
+        if self._reference is not None and (self._first_change(formats, self._reference[0])
+                                            > self._first_change(formats, {})):
+            base_formats, base_raw, base_rounded = self._reference
+        raw_all: dict[str, np.ndarray] = {}
+        rounded: dict[str, np.ndarray] = {}
         dirty: set[str] = set()
         for layer, producers in self.graph:
             name = layer.name
             kernel_fmt = formats.get(kernel_name(name)) if name in self.kernels else None
-            if name in self.kernels:
-                self._set_kernel(layer, kernel_fmt)
-            if producers and (kernel_fmt is not None or any(p in dirty for p in producers)):
-                value = self._call(layer, [values.get(p, self.cache[p]) for p in producers])
+            base_kernel_fmt = base_formats.get(kernel_name(name)) if name in self.kernels else None
+            if producers and (kernel_fmt != base_kernel_fmt or any(p in dirty for p in producers)):
+                if name in self.kernels:
+                    self._set_kernel(layer, kernel_fmt)
+                raw = self._call(layer, [rounded.get(p, base_rounded[p]) for p in producers])
                 dirty.add(name)
             else:
-                value = self.cache[name]
+                raw = base_raw[name]
             act_fmt = formats.get(activation_name(name))
-            if act_fmt is not None:
-                value = quantize(value, act_fmt)
+            if name in dirty or act_fmt != base_formats.get(activation_name(name)):
+                rounded[name] = quantize(raw, act_fmt) if act_fmt is not None else raw
                 dirty.add(name)
-            if name in dirty:
-                values[name] = value
-        return values.get(self.output_layer, self.cache[self.output_layer])
+            if keep_all:
+                raw_all[name] = raw
+                rounded.setdefault(name, base_rounded[name])
+        output = rounded.get(self.output_layer, base_rounded[self.output_layer])
+        return output, raw_all, rounded
+
+    def outputs(self, formats: Mapping[str, FloatFormat]) -> np.ndarray:
+        """The model's output on val with ``formats`` applied."""
+        return self._run(formats)[0]
+
+    def set_reference(self, formats: Mapping[str, FloatFormat]) -> float:
+        """Val accuracy with ``formats``, whose layer values are kept as the base of later evaluations
+        (a combination's repair evaluates it with one tensor changed at a time)."""
+        output, raw, rounded = self._run(formats, keep_all=True)
+        self._reference = (dict(formats), raw, rounded)
+        return float(np.mean(np.argmax(output, axis=1) == self.y))
 
     def accuracy(self, formats: Mapping[str, FloatFormat]) -> float:
         return float(np.mean(np.argmax(self.outputs(formats), axis=1) == self.y))

@@ -17,9 +17,12 @@ Every weight and activation tensor of a float model gets its own small floating-
 Tensors that each keep the target alone need not keep it together (§4.4.1: "because of the
 aggregation of precision losses"). Each combined model is evaluated; when it misses its target the
 search records why — every reduced tensor's gain when it alone steps back to its next wider trial
-(from its widest, to float32) — and, with ``repair``, steps back the tensor with the largest gain
-until the target holds. The
-steps are in the result, so the artifact says which tensors could not be combined.
+(from its widest, to float32) — and, with ``repair``, steps tensors back in the order of their
+gains until the target holds, within ``repair_rounds`` rounds and ``repair_evaluations``
+evaluations; a model still short of its target is rebuilt from the exact model's picks (or float32
+when those miss it too), putting in its own picks in the order of bits saved and keeping each that
+keeps the target. The steps and how the repair ended are
+in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
 histogram) and ``accuracy(formats)`` on val with the named tensors in their formats and every other
@@ -63,6 +66,7 @@ __all__ = [
     "MODEL_NAMES",
     "FLOAT32_BITS",
     "validate_search_document",
+    "sweeps_from_json",
 ]
 
 FLOAT32_BITS = 32
@@ -84,16 +88,22 @@ class SearchConfig:
     accurate_target: float = 1.0  # normalised accuracy of the accurate model's per-tensor picks
     approximate_target: float = 0.999  # and of the approximate model's
     repair: bool = True  # step tensors back toward float32 until a combined model keeps its target
+    # The repair's bounds, per combined model: rounds in which every reduced tensor's gain is measured,
+    # and evaluations in all (a ResNet-20 master has ~40 tensors: unbounded, the repair ran for hours).
+    repair_rounds: int = 4
+    repair_evaluations: int = 100
 
     def __post_init__(self) -> None:
-        check_number("sieve.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
-        check_number("sieve.min_coverage", self.min_coverage, low=0.0, high=1.0)
-        check_int("sieve.max_mantissa_bits", self.max_mantissa_bits, low=0, high=MAX_MANTISSA_BITS)
+        check_number("sieve.search.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
+        check_number("sieve.search.min_coverage", self.min_coverage, low=0.0, high=1.0)
+        check_int("sieve.search.max_mantissa_bits", self.max_mantissa_bits, low=0, high=MAX_MANTISSA_BITS)
         for name in ("stop_accuracy", "accurate_target", "approximate_target"):
-            check_number(f"sieve.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
-        check_bool("sieve.repair", self.repair)
+            check_number(f"sieve.search.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
+        check_bool("sieve.search.repair", self.repair)
+        check_int("sieve.search.repair_rounds", self.repair_rounds, low=1)
+        check_int("sieve.search.repair_evaluations", self.repair_evaluations, low=1)
         if self.min_coverage > self.coverage:
-            raise ConfigError(f"sieve.min_coverage is {self.min_coverage!r}; expected at most sieve.coverage "
+            raise ConfigError(f"sieve.search.min_coverage is {self.min_coverage!r}; expected at most sieve.search.coverage "
                               f"({self.coverage!r}): the sweep starts at the covering width")
 
     def target(self, model: str) -> float | None:
@@ -104,7 +114,7 @@ class SearchConfig:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve") -> SearchConfig:
+    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve.search") -> SearchConfig:
         data = dict(data or {})
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
@@ -210,7 +220,7 @@ def pick_trial(sweep: TensorSweep, target: float | None) -> tuple[Trial, str]:
     """
     if not sweep.trials:
         raise ConfigError(f"tensor {sweep.tensor.name!r} has no trial: its covering format already covers below the "
-                          "minimum coverage; lower sieve.min_coverage")
+                          "minimum coverage; lower sieve.search.min_coverage")
     best = min(sweep.trials, key=lambda t: (-t.accuracy, -t.format.width, -t.format.mantissa_bits))
     if target is None:
         return best, "most accurate"
@@ -260,8 +270,10 @@ class CombinedModel:
     weight_bits: float
     activation_bits: float
     pick_reasons: dict[str, str]
-    losses: tuple[dict[str, Any], ...] = ()  # per repair step: each reduced tensor's gain when put back
+    losses: tuple[dict[str, Any], ...] = ()  # per repair round: each reduced tensor's gain when put back
     repairs: tuple[str, ...] = ()
+    repair_stop: str = ""  # why the repair ended ("" when the picks kept the target or repair is off)
+    repair_evaluations: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "target": self.target,
@@ -269,7 +281,47 @@ class CombinedModel:
                 "formats": {k: v.name for k, v in self.formats.items()}, "accuracy": self.accuracy,
                 "normalized": self.normalized, "avg_bits_per_weight": round(self.weight_bits, 4),
                 "avg_bits_per_activation": round(self.activation_bits, 4), "pick_reasons": self.pick_reasons,
-                "losses": list(self.losses), "repairs": list(self.repairs)}
+                "losses": list(self.losses), "repairs": list(self.repairs), "repair_stop": self.repair_stop,
+                "repair_evaluations": self.repair_evaluations}
+
+
+def _reference_accuracy(evaluator: Evaluator, formats: Mapping[str, FloatFormat]) -> float:
+    """``evaluator.accuracy(formats)``, kept as the base the next evaluations recompute from when the
+    evaluator caches one (``set_reference``): a repair round's evaluations each differ from it by one tensor."""
+    set_reference = getattr(evaluator, "set_reference", None)
+    return set_reference(formats) if set_reference is not None else evaluator.accuracy(formats)
+
+
+def _rebuild(picked: Mapping[str, FloatFormat], widest: Mapping[str, FloatFormat], evaluator: Evaluator,
+             baseline: float, target: float) -> tuple[dict[str, FloatFormat], float, int, str, int]:
+    """From a start that keeps the target — each tensor's most accurate trial (the exact model's picks)
+    when they keep it together, else float32 — each pick is put in, in the order of bits saved
+    (elements × the bits it saves over the start), and kept when the target still holds:
+    ``(formats, accuracy, picks kept, the start, evaluations)``."""
+    evaluations = 1
+    accuracy = _reference_accuracy(evaluator, widest)
+    formats, start = dict(widest), "the exact model's picks"
+    if accuracy / baseline < target:
+        formats, accuracy, start = {}, baseline, "float32"
+        evaluations += 1
+        _reference_accuracy(evaluator, formats)
+    elements = {t.name: t.elements for t in evaluator.tensors}
+
+    def saved(name: str) -> int:
+        width = formats[name].width if name in formats else FLOAT32_BITS
+        return elements[name] * (width - picked[name].width)
+
+    order = sorted((k for k in picked if formats.get(k) != picked[k]), key=lambda k: (-saved(k), k))
+    kept = 0
+    for name in order:
+        candidate = _apply(formats, name, picked[name])
+        value = evaluator.accuracy(candidate)
+        evaluations += 1
+        if value / baseline >= target:
+            formats, accuracy = candidate, _reference_accuracy(evaluator, candidate)
+            evaluations += 1
+            kept += 1
+    return formats, accuracy, kept, start, evaluations
 
 
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
@@ -279,36 +331,72 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
     picks = {s.tensor.name: pick_trial(s, target) for s in sweeps}
     picked = {k: trial.format for k, (trial, _) in picks.items()}
     reasons = {k: reason for k, (_, reason) in picks.items()}
-    picked_accuracy = evaluator.accuracy(picked)
+    picked_accuracy = _reference_accuracy(evaluator, picked)
     formats, accuracy = dict(picked), picked_accuracy
     losses: list[dict[str, Any]] = []
     repairs: list[str] = []
     by_name = {s.tensor.name: s for s in sweeps}
-    while target is not None and accuracy / baseline < target:
-        # Which reduced tensors cost the combination its accuracy: each one stepped back alone, to
-        # its next wider trial, or from its widest to float32.
+    spent = 0
+    stop = ""
+
+    def kept() -> bool:
+        return target is None or accuracy / baseline >= target
+
+    # Each round measures every reduced tensor's gain when it alone steps back (to its next wider
+    # trial, or from its widest to float32), then steps tensors back in the order of their gains,
+    # one evaluation per step, until the target holds; rounds and evaluations are bounded.
+    for _ in range(config.repair_rounds):
+        if kept():
+            break
         steps = {k: _step_back(by_name[k], formats[k]) for k in formats}
         if not steps:
+            stop = "every tensor is float32 again"
+            break
+        if spent + len(steps) > config.repair_evaluations:
+            stop = f"evaluation budget ({config.repair_evaluations}) spent"
             break
         gains = {k: evaluator.accuracy(_apply(formats, k, step)) - accuracy for k, step in steps.items()}
+        spent += len(steps)
         losses.append({"accuracy": accuracy, "gains": {k: round(v, 6) for k, v in
                                                        sorted(gains.items(), key=lambda kv: -kv[1])}})
         if not config.repair:
             break
-        # the largest gain; of equals, a step to a wider format before one to float32
-        worst = max(steps, key=lambda k: (gains[k], steps[k] is not None, -formats[k].width))
-        step = steps[worst]
-        repairs.append(f"{worst}: {formats[worst].name} -> {step.name if step else 'float32'} "
-                       f"({gains[worst]:+.4f} accuracy)")
-        formats = _apply(formats, worst, step)
-        accuracy = evaluator.accuracy(formats)
-        log.info("%s model, repair %d: %s; now %.4f of baseline", name, len(repairs), repairs[-1], accuracy / baseline)
+        # the largest gain first; of equals, a step to a wider format before one to float32
+        ranked = sorted(steps, key=lambda k: (gains[k], steps[k] is not None, -formats[k].width), reverse=True)
+        helping = [k for k in ranked if gains[k] > 0] or ranked[:1]
+        for name_back in helping:
+            if spent >= config.repair_evaluations:
+                break
+            step = steps[name_back]
+            repairs.append(f"{name_back}: {formats[name_back].name} -> {step.name if step else 'float32'} "
+                           f"({gains[name_back]:+.4f} accuracy)")
+            formats = _apply(formats, name_back, step)
+            accuracy = _reference_accuracy(evaluator, formats)
+            spent += 1
+            log.info("%s model, repair %d: %s; now %.4f of baseline", name, len(repairs), repairs[-1],
+                     accuracy / baseline)
+            if kept():
+                break
+    if config.repair and not kept() and not stop:
+        stop = (f"evaluation budget ({config.repair_evaluations}) spent" if spent >= config.repair_evaluations
+                else f"{config.repair_rounds} rounds done")
+    if config.repair and not kept():
+        # The picks lose too much together for stepping back to recover within the bounds (a deep
+        # network's 40 reduced tensors can take the combination to a seventh of the baseline): rebuild
+        # from a start that keeps the target, putting in the picks by bits saved, each kept if the target holds.
+        log.warning("%s model: repair stopped (%s) at %.4f of baseline; rebuilding", name, stop, accuracy / baseline)
+        widest = {s.tensor.name: pick_trial(s, None)[0].format for s in sweeps}
+        formats, accuracy, kept_picks, start, spent_rebuild = _rebuild(picked, widest, evaluator, baseline, target)
+        spent += spent_rebuild
+        changed = sum(1 for k in picked if widest.get(k) != picked[k]) if start != "float32" else len(picked)
+        stop = f"{stop}; rebuilt from {start} putting in the picks by bits saved: kept {kept_picks} of {changed}"
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,
         accuracy=accuracy, normalized=accuracy / baseline,
         weight_bits=average_bits(tensors, formats, "weight"), activation_bits=average_bits(tensors, formats, "activation"),
-        pick_reasons=reasons, losses=tuple(losses), repairs=tuple(repairs),
+        pick_reasons=reasons, losses=tuple(losses), repairs=tuple(repairs), repair_stop=stop,
+        repair_evaluations=spent,
     )
 
 
@@ -348,18 +436,43 @@ class _Counting:
         self.count += 1
         return self.evaluator.accuracy(formats)
 
+    def set_reference(self, formats: Mapping[str, FloatFormat]) -> float:
+        self.count += 1
+        return _reference_accuracy(self.evaluator, formats)
+
+
+def sweeps_from_json(doc: Mapping[str, Any], tensors: tuple[TensorInfo, ...], source: str) -> tuple[TensorSweep, ...]:
+    """The sweeps of an earlier search artifact, for ``tensors`` (the same model's): the combination
+    can be redone (other targets, other repair bounds) without sweeping again. DataError when the
+    artifact's tensors are not these."""
+    validate_search_document(dict(doc), source=source)
+    by_name = {t["name"]: t for t in doc["tensors"]}
+    if sorted(by_name) != sorted(t.name for t in tensors):
+        raise DataError(f"{source}: its tensors {sorted(by_name)[:3]}… are not the model's ({len(tensors)} tensors); "
+                        "expected the search artifact of this model")
+    return tuple(TensorSweep(
+        tensor, by_name[tensor.name]["e_max"], by_name[tensor.name]["bias"],
+        tuple(Trial(FloatFormat.parse(t["format"]), t["coverage"], t["accuracy"], t["normalized"])
+              for t in by_name[tensor.name]["trials"]),
+        tuple(by_name[tensor.name]["stops"])) for tensor in tensors)
+
 
 def run_search(evaluator: Evaluator, config: SearchConfig | None = None, *, model_name: str = "",
-               notes: tuple[str, ...] = ()) -> SearchResult:
-    """Sweeps every tensor of ``evaluator`` and combines the three models (module docstring)."""
+               notes: tuple[str, ...] = (), sweeps: tuple[TensorSweep, ...] | None = None) -> SearchResult:
+    """Sweeps every tensor of ``evaluator`` (unless ``sweeps`` are given, from :func:`sweeps_from_json`)
+    and combines the three models (module docstring)."""
     config = config or SearchConfig()
     started = time.monotonic()
     counting = _Counting(evaluator)
     baseline = counting.accuracy({})
     if baseline <= 0:
         raise ConfigError("the model's baseline val accuracy is 0; there is no accuracy to normalise against")
+    done = list(sweeps or ())
     sweeps = []
     for i, tensor in enumerate(evaluator.tensors, start=1):
+        if done:
+            sweeps.append(done[i - 1])
+            continue
         sweeps.append(sweep_tensor(tensor, lambda fmt, name=tensor.name: counting.accuracy({name: fmt}), baseline, config))
         log.info("swept %s (%d of %d): %d trials; %d evaluations in %.1f s so far", tensor.name, i,
                  len(evaluator.tensors), len(sweeps[-1].trials), counting.count, time.monotonic() - started)

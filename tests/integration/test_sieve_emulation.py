@@ -168,3 +168,19 @@ def test_evaluations_leave_the_callers_model_unchanged():
     evaluator = CachedEvaluator(folded, x_val[:50], y_val[:50])
     evaluator.accuracy({"conv1/kernel": FloatFormat.parse("e2m0b5"), "classifier/kernel": FloatFormat.parse("e2m0b5")})
     assert all(np.array_equal(a, b) for a, b in zip(before, folded.get_weights()))
+
+
+def test_evaluations_from_a_reference_combination_equal_evaluations_from_float32():
+    folded = fold_batch_norm(_trained_cnn())
+    _, _, x_val, y_val = _digits()
+    evaluator = CachedEvaluator(folded, x_val[:80], y_val[:80])
+    names = [t.name for t in evaluator.tensors]
+    combination = {name: FloatFormat.parse("e3m1b5" if name.endswith(":out") else "e3m2b6") for name in names}
+    one_back = {k: v for k, v in combination.items() if k != names[-1]}  # the last tensor back at float32
+    one_wider = {**combination, names[1]: FloatFormat.parse("e4m3b8")}
+    fresh = [evaluator.outputs(f) for f in (one_back, one_wider)]  # from the float32 cache
+    evaluator.set_reference(combination)
+    assert evaluator._reference is not None  # noqa: SLF001 - the branch under test: recomputed from the reference
+    assert evaluator._first_change(one_back, combination) > evaluator._first_change(one_back, {})  # noqa: SLF001
+    for formats, expected in zip((one_back, one_wider), fresh):
+        np.testing.assert_array_equal(evaluator.outputs(formats), expected)

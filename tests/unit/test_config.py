@@ -83,7 +83,16 @@ def test_bad_minion_grid_names_the_field(minions, fragment):
          "runtime.default_profile is 'wifi'; expected one of ['lte']"),
         ({"name": "a/b"}, "name is 'a/b'; expected a non-empty bundle name without '/'"),
         ({"minions": {"families": []}}, "minions.families is []; expected at least one family, or at least one minion in "
-                                        "minions.imported"),
+                                        "minions.imported, or sieve.enabled (SIEVE models of the master as the only minions)"),
+        ({"sieve": {"enabled": True, "models": ["fast"]}},
+         "sieve.models[0] is 'fast'; expected one of ['exact', 'accurate', 'approximate']"),
+        ({"sieve": {"search": {"repair_rounds": 0}}}, "sieve.search.repair_rounds is 0; expected an int >= 1"),
+        ({"sieve": {"search": {"coverge": 0.9}}},
+         "sieve.search.coverge: unknown key; expected one of accurate_target, approximate_target, coverage, "
+         "max_mantissa_bits, min_coverage, repair, repair_evaluations, repair_rounds, stop_accuracy"),
+        ({"sieve": {"enabled": True}, "master": {"import": "m.tflite"}},
+         "sieve.enabled is True; expected a trained master or an imported .keras master: the format search needs the "
+         "float Keras model, and master.import is 'm.tflite'"),
         ({"minions": {"alphas": []}}, "minions.alphas is []; expected at least one alpha for minions.families"),
         ({"minions": {"imported": [{"path": "m.onnx", "name": "m"}]}},
          "minions.imported.path is 'm.onnx'; expected a .tflite file"),

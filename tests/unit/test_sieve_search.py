@@ -21,6 +21,7 @@ from mmnet.pipeline.sieve.search import (
     pick_trial,
     run_search,
     sweep_tensor,
+    sweeps_from_json,
     validate_search_document,
 )
 
@@ -32,7 +33,7 @@ def _tensor(name: str, histogram: dict[int, int], kind: str = "weight", elements
 @pytest.mark.parametrize(("field", "value"), [("coverage", 0.0), ("coverage", 1.5), ("max_mantissa_bits", 24),
                                               ("stop_accuracy", -1.0), ("repair", "yes"), ("min_coverage", 0.999)])
 def test_config_refuses_bad_values_naming_the_field(field, value):
-    with pytest.raises(ConfigError, match=f"sieve.{field}"):
+    with pytest.raises(ConfigError, match=f"sieve.search.{field}"):
         SearchConfig(**{field: value})
 
 
@@ -122,6 +123,78 @@ def test_repair_steps_back_to_float32_from_the_widest_trial():
     assert [r.endswith("-> float32 (+0.0000 accuracy)") for r in model.repairs] == [True, False]
 
 
+def test_repair_is_bounded_by_its_evaluation_budget_and_says_so():
+    class Stubborn:
+        """Loses while any tensor is reformatted: only all of them back at float32 keeps the target."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}) for i in range(6))
+            self.calls = 0
+            self.references = 0
+
+        def accuracy(self, formats):
+            self.calls += 1
+            return 0.9 if formats else 1.0
+
+        def set_reference(self, formats):
+            self.references += 1
+            return self.accuracy(formats)
+
+    evaluator = Stubborn()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=10))
+    # the picks (1); round 1: 6 gains, none positive, so the first ranked steps back (1); round 2
+    # would need 5 more gains, over the budget of 10, so it does not start; then the rebuild from
+    # float32 tries each of the 6 picks once and keeps none (each loses alone here)
+    assert len(model.repairs) == 1 and model.repair_evaluations == 7 + 2 + 6 and evaluator.calls == 8 + 2 + 6
+    # the exact picks (the widest trials) lose too, so the rebuild starts from float32
+    assert model.repair_stop == ("evaluation budget (10) spent; rebuilt from float32 putting in the picks by bits saved: "
+                                 "kept 0 of 6")
+    assert model.formats == {} and model.normalized == 1.0
+    # the picks and every step became the base, then the rebuild's two starts (exact picks, float32)
+    assert evaluator.references == 1 + len(model.repairs) + 2
+    rounds = combine("accurate", sweeps, Stubborn(), 1.0, SearchConfig(repair_rounds=1))
+    assert rounds.repair_stop.startswith("1 rounds done; rebuilt") and len(rounds.losses) == 1
+
+
+def test_the_rebuild_from_float32_keeps_the_picks_that_keep_the_target_together():
+    class Pairwise:
+        """t0 and t1 may not both be narrow; the others lose nothing."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}, elements=100 * (4 - i)) for i in range(4))
+
+        def accuracy(self, formats):
+            return 0.95 if {"t0/kernel", "t1/kernel"} <= set(formats) else 1.0
+
+    evaluator = Pairwise()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=1))
+    # no repair round fits the budget; the rebuild adds t0 (most bits saved), refuses t1, adds t2, t3
+    assert sorted(model.formats) == ["t0/kernel", "t2/kernel", "t3/kernel"] and model.normalized == 1.0
+    assert model.repair_stop.endswith("rebuilt from float32 putting in the picks by bits saved: kept 3 of 4")
+    assert not model.repairs
+
+
+def test_the_rebuild_starts_from_the_exact_picks_when_they_keep_the_target():
+    class NarrowPairs:
+        """Mantissas below 4 bits: t0 and t1 may not both have them; the exact picks (m6) lose nothing."""
+
+        def __init__(self) -> None:
+            self.tensors = tuple(_tensor(f"t{i}/kernel", {-1: 1}, elements=100 * (4 - i)) for i in range(4))
+
+        def accuracy(self, formats):
+            narrow = {k for k, f in formats.items() if f.mantissa_bits < 4}
+            return 0.95 if {"t0/kernel", "t1/kernel"} <= narrow else 1.0
+
+    evaluator = NarrowPairs()
+    sweeps = tuple(_sweep(t.name, [("e4m6b8", 1.0), ("e4m2b8", 1.0)]) for t in evaluator.tensors)
+    model = combine("accurate", sweeps, evaluator, 1.0, SearchConfig(repair_evaluations=1))
+    assert {k: f.name for k, f in model.formats.items()} == {
+        "t0/kernel": "e4m2b8", "t1/kernel": "e4m6b8", "t2/kernel": "e4m2b8", "t3/kernel": "e4m2b8"}
+    assert model.repair_stop.endswith("rebuilt from the exact model's picks putting in the picks by bits saved: kept 3 of 4")
+
+
 class _NumpyNet:
     """A real two-layer network in numpy (ReLU hidden layer), reformatted with the exact codec."""
 
@@ -190,3 +263,16 @@ def test_report_tables_and_plots_from_the_search_artifact(tmp_path):
     assert f"{doc['models']['accurate']['avg_bits_per_weight']:.2f}" in summary
     for path in (plot_formats(doc, tmp_path / "formats.png"), plot_pareto(doc, tmp_path / "pareto.png", {"float32": 0.9})):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_earlier_artifacts_sweeps_are_combined_again_without_sweeping():
+    net = _NumpyNet()
+    first = run_search(net, model_name="numpy-mlp")
+    doc = json.loads(json.dumps(first.to_json()))
+    again = run_search(net, SearchConfig(approximate_target=0.99), model_name="numpy-mlp",
+                       sweeps=sweeps_from_json(doc, net.tensors, source="first.json"))
+    assert again.evaluations < first.evaluations  # the baseline and the combinations only
+    assert [s.to_json() for s in again.sweeps] == [s.to_json() for s in first.sweeps]
+    assert again.models["accurate"].formats == first.models["accurate"].formats
+    with pytest.raises(DataError, match="not the model's"):
+        sweeps_from_json(doc, net.tensors[:1], source="first.json")

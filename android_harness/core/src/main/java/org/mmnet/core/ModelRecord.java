@@ -36,7 +36,7 @@ public final class ModelRecord {
         }
         resolution = node.get("resolution").intAtLeast(1);
         precision = node.get("precision").oneOf("float32", "float16", "int8");
-        quantization = node.get("quantization").oneOf("none", "float16", "ptq", "qat");
+        quantization = node.get("quantization").oneOf("none", "float16", "ptq", "qat", "sieve");
         node.get("source").oneOf("trained", "imported");
         file = node.get("file").nullableString();
         if (file != null && file.isEmpty()) {

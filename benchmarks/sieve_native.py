@@ -1,0 +1,154 @@
+"""SIEVE's emulated formats beside the formats LiteRT executes natively, on a bundle's master.
+
+    .venv/bin/python -m mmnet.benchmarks.sieve_native BUNDLE --out results/sieve-native
+
+The bundle's float32 master, its float16 and int8 (PTQ) artifacts when the build exported them,
+the master quantised by LiteRT's ai-edge-quantizer (weight-only int8 and int4: weights stored small,
+dequantised to float32; dynamic int8 and int4: weights small and activations quantised on the fly
+per inference), and the bundle's SIEVE models (their kernels in custom formats, activations rounded by
+ops in the graph). Per model: file bytes and gzip bytes, test accuracy in LiteRT, and the invoke
+latency, 1 thread, XNNPACK, measured side by side: ``--passes`` rounds, in each every model times
+``--runs`` invokes (median); the median pass and the [lowest, highest] pass are printed, with the
+ratio to the float32 master measured in the same pass.
+
+Writes ``sieve_native.json`` and ``sieve_native.md`` (printed) into ``--out``, and the quantised
+``.tflite`` files. An error is one line naming the log (``sieve_native.log``), exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import io
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from mmnet.format.errors import BundleError, ConfigError, DataError, DependencyError, ModelError
+
+__all__ = ["main", "QUANTIZER_RECIPES"]
+
+log = logging.getLogger("mmnet.benchmarks.sieve_native")
+
+# name in the table -> ai-edge-quantizer recipe
+QUANTIZER_RECIPES = {
+    "aeq weight-only int8": "weight_only_wi8_afp32",
+    "aeq weight-only int4": "weight_only_wi4_afp32",
+    "aeq dynamic int8": "dynamic_wi8_afp32",
+    "aeq dynamic int4": "dynamic_wi4_afp32",
+}
+
+
+def _quantize(float_path: Path, recipe_name: str) -> bytes:
+    try:
+        from ai_edge_quantizer import quantizer, recipe
+    except ImportError as e:
+        raise DependencyError(f"ai-edge-quantizer is not installed ({e}); pip install 'mmnet[pipeline]'") from e
+    with contextlib.redirect_stdout(io.StringIO()) as chatter:  # it prints a summary per model
+        qt = quantizer.Quantizer(str(float_path))
+        qt.load_quantization_recipe(getattr(recipe, recipe_name)())
+        content = qt.quantize().quantized_model
+    log.info("%s: %s", recipe_name, chatter.getvalue().strip())
+    return bytes(content)
+
+
+def run(bundle_dir: Path, out: Path, passes: int, runs: int) -> dict:
+    from mmnet.format.bundle import load_bundle
+    from mmnet.runtime.interpreter import TFLiteClassifier, measure_latency
+    from mmnet.runtime.preprocessing import preprocess
+
+    bundle = load_bundle(bundle_dir)
+    masters = {m.precision: m for m in bundle.models if m.role == "master" and m.shipped}
+    if "float32" not in masters:
+        raise BundleError(f"bundle {bundle.path} ships no float32 master; expected one to quantise")
+    master = masters["float32"]
+    models: dict[str, Path] = {"float32 master": bundle.model_path(master.id)}
+    for precision, name in (("float16", "float16 master"), ("int8", "int8 PTQ master")):
+        if precision in masters:
+            models[name] = bundle.model_path(masters[precision].id)
+    for name, recipe_name in QUANTIZER_RECIPES.items():
+        path = out / f"{master.variant}-{recipe_name}.tflite"
+        path.write_bytes(_quantize(models["float32 master"], recipe_name))
+        models[name] = path
+    sieve = {}
+    for record in bundle.models:
+        if record.sieve and record.shipped:
+            name = f"SIEVE {record.sieve['model']}"
+            models[name] = bundle.model_path(record.id)
+            sieve[name] = record
+    frames, labels = bundle.load_split("test")
+    x = preprocess(frames, bundle.preprocessing, master.resolution)
+    classifiers = {name: TFLiteClassifier(path, num_threads=1) for name, path in models.items()}
+    rows = {}
+    for name, classifier in classifiers.items():
+        content = Path(models[name]).read_bytes()
+        record = sieve.get(name)
+        rows[name] = {
+            "file": str(models[name]), "tflite_bytes": len(content),
+            # what a download of the shipped file costs: a SIEVE model's packed container, else the TFLite file
+            "gzip_bytes": record.packing["gzip_bytes"] if record and record.packing else len(
+                gzip.compress(content, compresslevel=9, mtime=0)),
+            "shipped_bytes": record.bytes if record else len(content),
+            "test_accuracy": float(np.mean(np.argmax(classifier.predict(x), axis=1) == labels)),
+            "passes_ms": [],
+        }
+    for _ in range(passes):  # round robin: every model once per pass, so a pass compares like with like
+        for name, classifier in classifiers.items():
+            rows[name]["passes_ms"].append(measure_latency(classifier, x[:1], warmup=10, runs=runs).median_ms)
+    reference = np.asarray(rows["float32 master"]["passes_ms"])
+    for row in rows.values():
+        times = np.asarray(row["passes_ms"])
+        row["median_ms"] = float(np.median(times))
+        row["range_ms"] = [float(times.min()), float(times.max())]
+        ratios = times / reference
+        row["ratio_to_float32"] = float(np.median(ratios))
+        row["ratio_range"] = [float(ratios.min()), float(ratios.max())]
+    doc = {"bundle": str(bundle.path), "master": master.id, "test_frames": len(labels), "passes": passes,
+           "runs_per_pass": runs, "models": rows}
+    lines = [f"# SIEVE vs natively executed formats: {master.id} ({len(labels)} test frames)", "",
+             f"Invoke latency, 1 thread, XNNPACK: median of {passes} passes (each the median of {runs} invokes), "
+             "[lowest, highest] pass; ratio to the float32 master in the same pass.", "",
+             "| model | shipped bytes | TFLite bytes | shipped gzip | test acc | latency ms | range | × float32 | range |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['shipped_bytes']} | {row['tflite_bytes']} | {row['gzip_bytes']} | "
+                     f"{100 * row['test_accuracy']:.2f}% | {row['median_ms']:.4f} | "
+                     f"[{row['range_ms'][0]:.4f}, {row['range_ms'][1]:.4f}] | {row['ratio_to_float32']:.2f} | "
+                     f"[{row['ratio_range'][0]:.2f}, {row['ratio_range'][1]:.2f}] |")
+    markdown = "\n".join(lines) + "\n"
+    (out / "sieve_native.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / "sieve_native.md").write_text(markdown, encoding="utf-8")
+    print(markdown, end="")
+    return doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", help="a built bundle with a float32 master (SIEVE models too, when built with sieve)")
+    parser.add_argument("--out", default="results/sieve-native")
+    parser.add_argument("--passes", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "sieve_native.log"
+    logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(log_path, mode="w", encoding="utf-8")],
+                        force=True)
+    try:
+        if args.passes < 1 or args.runs < 1:
+            raise ConfigError(f"--passes is {args.passes} and --runs {args.runs}; expected both >= 1")
+        run(Path(args.bundle), out, args.passes, args.runs)
+    except (BundleError, ConfigError, DataError, DependencyError, ModelError, OSError) as e:
+        log.error("failed:\n%s", traceback.format_exc())
+        print(f"sieve_native: error: {e} (details: {log_path})", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

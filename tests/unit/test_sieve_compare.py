@@ -1,0 +1,55 @@
+"""The SIEVE comparison (mmnet.pipeline.sieve.compare): system kinds, L_spec + P_r × L_t against
+cloud-only, the table with the paper's numbers beside; on a hand-made bundle description."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison, system_kind
+
+
+def _record(model_id: str, precision: str = "float32", sieve: bool = False, role: str = "minion") -> dict:
+    record = {"id": model_id, "family": "sieve" if sieve else "lenet5", "precision": precision, "bytes": 1000, "role": role,
+              "metrics": {"test_accuracy": 0.9}}
+    if sieve:
+        record["sieve"] = {"model": "accurate", "avg_bits_per_weight": 6.5, "avg_bits_per_activation": 7.0}
+        record["packing"] = {"tflite_bytes": 4000, "gzip_bytes": 800}
+    return record
+
+
+def _system(name: str, minions: list[str], recovery: float) -> dict:
+    member = {"false_negative_rate_test": 0.01, "false_positive_rate_test": 0.05}
+    return {"system": name, "minions": minions, "modes": {"normal": {
+        "val": {"accuracy": 0.9, "recovery_rate": recovery}, "test": {"accuracy": 0.89, "recovery_rate": recovery},
+        "members": {"chosen": "per_class_confidence", "per_class_confidence": member}}}}
+
+
+def test_kinds_come_from_the_minions_records():
+    records = {"s": _record("s", sieve=True), "q": _record("q", "int8"), "a": _record("a"), "b": _record("b")}
+    assert system_kind(["s"], records) == "sieve"
+    assert system_kind(["q"], records) == "int8-ptq"
+    assert system_kind(["a", "b"], records) == "mmnet" and system_kind(["a"], records) == "mmnet"
+
+
+def test_speedup_and_energy_against_cloud_only():
+    manifest = {"models": [_record("m", role="master"), _record("s", sieve=True), _record("a"), _record("b")]}
+    runtime_config = {
+        "master": {"model": "m"},
+        "latency": {"m": {"total_ms": 5.0, "energy_mj": 10.0}, "s": {"total_ms": 2.0, "energy_mj": 4.0},
+                    "a": {"total_ms": 1.0, "energy_mj": 2.0}, "b": {"total_ms": 1.0, "energy_mj": 2.0}},
+        "placement": {"3g": {"cloud_ms": 100.0, "cloud_mj": 200.0}, "wifi": {"cloud_ms": 20.0, "cloud_mj": 10.0}},
+    }
+    doc = sieve_comparison(manifest, runtime_config, [_system("pair:a+b", ["a", "b"], 0.2), _system("single:s", ["s"], 0.1)])
+    sieve, pair = doc["systems"]  # SIEVE systems first
+    assert sieve["kind"] == "sieve" and pair["kind"] == "mmnet"
+    # 3G: L = 2 + 0.1 x 100 = 12 ms -> 100 / 12; E = 4 + 0.1 x 200 = 24 mJ -> 24 / 200 - 1
+    assert sieve["profiles"]["3g"]["speedup_vs_cloud"] == pytest.approx(100 / 12)
+    assert sieve["profiles"]["3g"]["energy_change_vs_cloud"] == pytest.approx(24 / 200 - 1)
+    # Wi-Fi, the pair: L = 1 + 1 + 0.2 x 20 = 6 ms; E = 4 + 0.2 x 10 = 6 mJ
+    assert pair["profiles"]["wifi"]["speedup_vs_cloud"] == pytest.approx(20 / 6)
+    assert pair["profiles"]["wifi"]["energy_change_vs_cloud"] == pytest.approx(6 / 10 - 1)
+    assert sieve["minions"][0]["shipped_bytes"] == 1000 and sieve["minions"][0]["tflite_bytes"] == 4000
+    text = comparison_markdown(doc)
+    assert "| single:s | sieve | 89.00% | -1.00 pt | 10.0% | 1.0% | 5.0% | 1000 | 4000 | 800 | 6.5 | 7.0 |" in text
+    assert "| paper: SIEVE (ch. 4) | sieve | 12.3× | -91% | 2.0× | -26% |" in text
+    assert "8.3× | -88%" in text  # ours on 3G beside
