@@ -531,7 +531,9 @@ class EvaluateDoFn(_StageDoFn):
         return f"val {100 * evaluated['metrics']['val_accuracy']:.1f}% {'blessed' if evaluated['blessed'] else 'REJECTED'}"
 
     def output(self, artifact: dict, key: str, item: str, record: dict) -> dict:
-        return _element("evaluated", key, item, {**record, "artifact_path": artifact["path"]})
+        # the Keras model it was exported from (None for an imported .tflite): SIEVE packing reads its kernels
+        keras_path = artifact["trained"]["keras_path"] if "trained" in artifact else None
+        return _element("evaluated", key, item, {**record, "artifact_path": artifact["path"], "keras_path": keras_path})
 
 
 def collect_results(elements: Iterable[dict | None]) -> dict:

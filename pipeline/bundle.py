@@ -104,6 +104,7 @@ def assemble_bundle(
     out_dir = Path(build_info["out_dir"])
     records = [dict(item["record"]) for item in evaluated]
     paths = {item["record"]["id"]: Path(item["artifact_path"]) for item in evaluated}
+    keras_paths = {item["record"]["id"]: item.get("keras_path") for item in evaluated}
     if not any(r["role"] == "master" for r in records):
         reasons = "; ".join(f"{f['stage']} {f['variant']}: {f['error']}" for f in failures) or "no master configured"
         raise BuildError(f"no master artifact was produced, so no bundle was written ({reasons})")
@@ -125,7 +126,8 @@ def assemble_bundle(
             if record["blessed"]:
                 relative = f"models/{record['id']}.tflite"
                 if record.get("sieve") and config.sieve.pack_weights:
-                    relative = _ship_packed(record, paths[record["id"]], work_dir, staging, failures) or relative
+                    relative = _ship_packed(record, paths[record["id"]], keras_paths[record["id"]], staging,
+                                            failures) or relative
                 if not (staging / relative).exists():
                     shutil.copyfile(paths[record["id"]], staging / relative)
                 record["file"] = relative
@@ -191,15 +193,16 @@ def assemble_bundle(
             shutil.rmtree(staging)
 
 
-def _ship_packed(record: dict, tflite_path: Path, work_dir: Path, staging: Path, failures: list[dict]) -> str | None:
+def _ship_packed(record: dict, tflite_path: Path, keras_path: str | None, staging: Path, failures: list[dict]) -> str | None:
     """Writes a SIEVE model's kernels packed at their widths (``models/<id>.packed``) and points its
     record at it; on failure (logged, a dead letter of stage ``pack``) returns None: the plain TFLite ships."""
     from mmnet.pipeline.sieve.stage import pack_sieve_artifact
 
     relative = f"models/{record['id']}.packed"
     try:
-        container, spec = pack_sieve_artifact(tflite_path, str(work_dir / "sieve" / record["variant"] / "model.keras"),
-                                              record["sieve"])
+        if keras_path is None:
+            raise OSError(f"no Keras model recorded for {record['id']}")
+        container, spec = pack_sieve_artifact(tflite_path, keras_path, record["sieve"])
     except (MmnetError, OSError, ValueError) as e:
         logger.error("packing %s failed, shipping it unpacked: %s: %s", record["id"], type(e).__name__, e)
         failures.append({"variant": record["id"], "stage": "pack", "error": f"{type(e).__name__}: {e}"})

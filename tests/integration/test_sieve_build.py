@@ -48,13 +48,20 @@ def built(tmp_path_factory):
         yield result, root / ".bundle.work"
 
 
+def _stage_file(work, stage: str, name: str):
+    """The file ``name`` of one entry of ``stage`` in the build's stage cache (``<work>/stages/<stage>/<key>/``)."""
+    found = list((work / "stages" / stage).glob(f"*/{name}"))
+    assert len(found) == 1, found
+    return found[0]
+
+
 def test_sieve_models_ship_packed_and_verify(built):
     result, work = built
     assert result.failures == [] and result.counters.get("sieve_completed") == 1
     bundle = load_bundle(result.bundle_dir)
     sieve = {m["sieve"]["model"]: m for m in bundle.manifest["models"] if m.get("sieve")}
     assert sorted(sieve) == sorted(MODELS)
-    search = json.loads((work / "sieve" / "sieve_search.json").read_text())
+    search = json.loads(_stage_file(work, "sieve", "sieve_search.json").read_text())
     for name, record in sieve.items():
         assert record["family"] == "sieve" and record["quantization"] == "sieve" and record["role"] == "minion"
         assert record["blessed"], record["reason"]  # the parity gate against its own Keras model
@@ -68,7 +75,7 @@ def test_sieve_models_ship_packed_and_verify(built):
         assert record["sieve"]["formats"] == search["models"][name]["formats"]
         # unpacked at load: the very bytes the evaluation stage gated
         path = bundle.model_path(record["id"])
-        gated = (work / "tflite" / f"{record['id']}.tflite").read_bytes()
+        gated = _stage_file(work, "export", f"{record['id']}.tflite").read_bytes()
         assert path.read_bytes() == gated and hashlib.sha256(gated).hexdigest() == packing["tflite_sha256"]
 
 
@@ -97,7 +104,7 @@ def test_packed_models_run_from_the_bundle_and_the_comparison_is_reported(built)
         # the runtime's interpreter on the unpacked file gives what the evaluation stage gated
         classifier = TFLiteClassifier(bundle.model_path(record.id), num_threads=1)
         ours = classifier.predict(preprocess(frames, bundle.preprocessing, record.resolution))
-        with np.load(work / "evaluations" / f"{record.id}.npz") as gated:
+        with np.load(_stage_file(work, "evaluate", f"{record.id}.npz")) as gated:
             np.testing.assert_array_equal(ours, gated["test_probabilities"])
     # On a CPU the emulated SIEVE model (its activations rounded by extra ops) is slower than the float
     # master it came from, so with the master on the device the selector keeps the master alone, and says so.
