@@ -157,17 +157,31 @@ class MinionSummary(NamedTuple):
     peak: float  # s_top
     second: float  # the largest s_j at any index but top (0.0 with a single class)
     squares: float  # Σ_j s_j·s_j, left to right
-    terms: Sequence[float] | np.ndarray  # s_j, class order
+    values: Sequence[float] | np.ndarray  # the output as read: scores, or 8-bit codes with ``table``
+    table: Sequence[float] | np.ndarray | None  # each code's score (:func:`score_table`); None for scores
 
     @property
     def usable(self) -> bool:
         """Whether the features are defined: S and S·S are positive and finite."""
         return _defined(self.total)
 
+    def term(self, index: int) -> float:
+        """s_j of class ``index``."""
+        return _term(self.values, self.table, index)
+
 
 # A MinionSummary's fields as a plain tuple: what the per-frame path passes around (building the
 # NamedTuple and reading its properties cost more than the arithmetic on a few classes).
-_Summary = tuple[int, float, float, float, float, "Sequence[float] | np.ndarray"]
+_Summary = tuple[int, float, float, float, float, "Sequence[float] | np.ndarray", "Sequence[float] | np.ndarray | None"]
+
+
+def _term(values: Sequence[float] | np.ndarray, table: Sequence[float] | np.ndarray | None, index: int) -> float:
+    """s_j of class ``index``: its code's score, or its score clipped at 0. Read only where a feature
+    needs it (the other minion's answer), so a frame never builds the list of every s_j."""
+    if table is not None:
+        return float(table[values[index]])
+    value = values[index]
+    return float(value) if value > 0 else 0.0
 
 
 def _defined(total: float) -> bool:
@@ -196,25 +210,37 @@ def _summarise(output: Sequence[float] | np.ndarray, table: Sequence[float] | np
         second = float(others.max()) if others.size > 1 else 0.0
         # accumulate adds left to right, as the loop below and the Java twin do
         return (top, float(np.add.accumulate(vector)[-1]), float(vector[top]), second,
-                float(np.add.accumulate(vector * vector)[-1]), vector)
+                float(np.add.accumulate(vector * vector)[-1]), vector, None)
     values: list = output.tolist() if type(output) is np.ndarray else list(output)
-    terms: list[float] = [p if p > 0 else 0.0 for p in values] if table is None else [table[code] for code in values]
     # One pass, left to right as the Java twin adds (Python 3.12's sum() compensates); a later term
-    # equal to the peak makes the second equal to it. Every term is >= 0, so a zero term changes no
-    # sum and no comparison: skipping it gives the same bits, and a saturated 8-bit output is mostly
-    # zeros.
+    # equal to the peak makes the second equal to it. Every term is >= 0, so a zero term (a score
+    # <= 0 or NaN, a code of score 0) changes no sum and no comparison: skipping it gives the same
+    # bits, and a saturated 8-bit output is mostly zeros. The top is the first largest term: the
+    # first index holding the value (score or code) that first reached the peak.
     total = squares = peak = second = 0.0
-    for t in terms:
-        if t:
-            total += t
-            squares += t * t
-            if t > peak:
-                peak, second = t, peak
-            elif t > second:
-                second = t
-    if len(terms) == 1:
+    peak_value = None
+    if table is None:
+        for t in values:
+            if t > 0:
+                total += t
+                squares += t * t
+                if t > peak:
+                    peak, second, peak_value = t, peak, t
+                elif t > second:
+                    second = t
+    else:
+        for code in values:
+            t = table[code]
+            if t:
+                total += t
+                squares += t * t
+                if t > peak:
+                    peak, second, peak_value = t, peak, code
+                elif t > second:
+                    second = t
+    if len(values) == 1:
         second = 0.0
-    return (terms.index(peak), total, peak, second, squares, terms)  # the top: the first largest term
+    return (0 if peak_value is None else values.index(peak_value), total, peak, second, squares, values, table)
 
 
 def score_table(dequantized: Sequence[float] | None) -> list[float] | None:
@@ -231,14 +257,15 @@ def frame_features(summaries: Sequence[_Summary]) -> list[float] | None:
     """The detector's features of one frame in canonical order; None when a minion's are undefined.
     ``summaries``: :func:`minion_summary` of each minion (any tuples of its fields)."""
     features: list[float] = []
-    for _top, total, peak, second, squares, _terms in summaries:
+    for _top, total, peak, second, squares, _values, _table in summaries:
         if not _defined(total):
             return None
         confidence = peak / total
         features += [confidence, confidence - second / total, squares / (total * total)]
     if len(summaries) == 2:
-        (a_top, a_total, _, _, _, a_terms), (b_top, b_total, _, _, _, b_terms) = summaries
-        features += [1.0 if a_top == b_top else 0.0, float(a_terms[b_top]) / a_total, float(b_terms[a_top]) / b_total]
+        (a_top, a_total, _, _, _, a_values, a_table), (b_top, b_total, _, _, _, b_values, b_table) = summaries
+        features += [1.0 if a_top == b_top else 0.0, _term(a_values, a_table, b_top) / a_total,
+                     _term(b_values, b_table, a_top) / b_total]
     return features
 
 
@@ -254,7 +281,7 @@ def logistic_frame(outputs: Sequence[Sequence[float] | np.ndarray], detector: Lo
     if features is None:
         # q_top per minion, 0.0 where its features are undefined: the frame is recovered, so the
         # confidences only order the answer
-        confidences = [peak / total if _defined(total) else 0.0 for _top, total, peak, _, _, _ in summaries]
+        confidences = [peak / total if _defined(total) else 0.0 for _top, total, peak, _, _, _, _ in summaries]
         answer, shown, agree = _answer(summaries, confidences)
         return FrameVerdict(answer, shown, agree, False, True, detector.requires_agreement), None
     answer, shown, agree = _answer(summaries, features[::_PER_MINION])  # confidence_i leads each minion's features
