@@ -24,13 +24,12 @@ import logging
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmnet.format.errors import ConfigError, DataError, ModelError
+from mmnet.benchmarks.logged import run_logged
 
 __all__ = ["main", "PAPER"]
 
@@ -297,17 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(json.loads(Path(args.render).read_text(encoding="utf-8"))["results"]))
         return 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "multi_dsnn.log"
-    handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    try:
-        run(args, out)
-    except (ConfigError, DataError, ModelError, ValueError, OSError) as e:
-        log.error("failed:\n%s", traceback.format_exc())
-        print(f"multi_dsnn: error: {e} (details: {log_path})", file=sys.stderr)
-        return 2
-    return 0
+    return run_logged("multi_dsnn", out, lambda: run(args, out))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,12 @@ import io
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from mmnet.format.errors import BundleError, ConfigError, DataError, DependencyError, ModelError
+from mmnet.benchmarks.logged import run_logged
+from mmnet.format.errors import BundleError, ConfigError, DependencyError
 
 __all__ = ["main", "QUANTIZER_RECIPES"]
 
@@ -135,19 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "sieve_native.log"
-    logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(log_path, mode="w", encoding="utf-8")],
-                        force=True)
-    try:
+
+    def work() -> None:
         if args.passes < 1 or args.runs < 1:
             raise ConfigError(f"--passes is {args.passes} and --runs {args.runs}; expected both >= 1")
         run(Path(args.bundle), out, args.passes, args.runs)
-    except (BundleError, ConfigError, DataError, DependencyError, ModelError, OSError) as e:
-        log.error("failed:\n%s", traceback.format_exc())
-        print(f"sieve_native: error: {e} (details: {log_path})", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_logged("sieve_native", out, work)
 
 
 if __name__ == "__main__":

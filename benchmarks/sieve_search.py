@@ -27,12 +27,12 @@ import json
 import logging
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from mmnet.format.errors import ConfigError, DataError, ModelError
+from mmnet.benchmarks.logged import run_logged
+from mmnet.format.errors import DataError, ModelError
 from mmnet.pipeline.sieve.search import SearchConfig
 
 __all__ = ["main", "PAPER"]
@@ -239,17 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweeps", help="an earlier sieve_search.json of the same model: combine its sweeps again")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "sieve_search.log"
-    handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    try:
-        run(args, out)
-    except (ConfigError, DataError, ModelError, ValueError, OSError) as e:
-        log.error("failed:\n%s", traceback.format_exc())
-        print(f"sieve_search: error: {e} (details: {log_path})", file=sys.stderr)
-        return 2
-    return 0
+    return run_logged("sieve_search", out, lambda: run(args, out))
 
 
 if __name__ == "__main__":
