@@ -165,10 +165,6 @@ class MinionSummary(NamedTuple):
         """Whether the features are defined: S and S·S are positive and finite."""
         return _defined(self.total)
 
-    def term(self, index: int) -> float:
-        """s_j of class ``index``."""
-        return _term(self.values, self.table, index)
-
 
 # A MinionSummary's fields as a plain tuple: what the per-frame path passes around (building the
 # NamedTuple and reading its properties cost more than the arithmetic on a few classes).
