@@ -175,7 +175,7 @@ def _term(values: Sequence[float] | np.ndarray, table: Sequence[float] | np.ndar
     """s_j of class ``index``: its code's score, or its score clipped at 0. Read only where a feature
     needs it (the other minion's answer), so a frame never builds the list of every s_j."""
     if table is not None:
-        return float(table[values[index]])
+        return float(table[int(values[index])])
     value = values[index]
     return float(value) if value > 0 else 0.0
 

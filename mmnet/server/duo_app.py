@@ -160,14 +160,16 @@ class DuoModels:
     def __init__(self, system: DuoSystem, *, batched_little: bool = True) -> None:
         self.system = system
         self.big = self._load(system.big.path, system.big.resolution, system.big.xnnpack, "big")
-        self.little = (self._load(system.little.path, system.little.resolution, system.little.xnnpack, "little")
-                       if system.little is not None else None)
+        little = system.little
+        self.little: TFLiteClassifier | None = None
         self.little_invoker: BatchedInvoker | None = None
         self.little_batching = "off"
-        if self.little is not None and batched_little:
-            self.little_invoker, self.little_batching = BatchedInvoker.for_classifier(self.little)
-            if self.little_invoker is None:
-                logger.info("little model %s: one invoke per frame (%s)", system.little.id, self.little_batching)
+        if little is not None:
+            self.little = self._load(little.path, little.resolution, little.xnnpack, "little")
+            if batched_little:
+                self.little_invoker, self.little_batching = BatchedInvoker.for_classifier(self.little)
+                if self.little_invoker is None:
+                    logger.info("little model %s: one invoke per frame (%s)", little.id, self.little_batching)
 
     def _load(self, path: Any, resolution: int, xnnpack: bool, role: str) -> TFLiteClassifier:
         classifier = TFLiteClassifier(path, num_threads=1, use_xnnpack=xnnpack)
