@@ -10,24 +10,13 @@ import json
 import pytest
 import requests
 import schemathesis
-from hypothesis import given
-from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from mmnet.server.app import OPENAPI_PATH, ServerConfig
 from mmnet.server.duo import load_duo
 from mmnet.server.duo_app import create_duo_app, duo_openapi
 from mmnet.server.launch import running_app
 from tests.support import duo as duo_fixture
-from tests.support.fuzz import FUZZ
+from tests.support.openapi_fuzz import fuzz_operation, fuzz_runs, run_ids, steer
 from tests.support.serving import FRAME, b64_png
 
 pytestmark = pytest.mark.server
@@ -37,12 +26,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DOCUMENT = duo_openapi(json.loads(OPENAPI_PATH.read_text(encoding="utf-8")))
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
 SERVED_BODIES = [{"instances": [FRAME.tolist()]}, {"instances": [b64_png(FRAME), b64_png(FRAME)]}]
-RUNS = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if op.method.upper() == "POST"
-]
+RUNS = fuzz_runs(OPERATIONS)
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +50,8 @@ def test_the_document_describes_exactly_the_apps_routes(app, url):
 
 
 @pytest.mark.fuzz
-@pytest.mark.parametrize(("operation", "mode"), RUNS, ids=[f"{op.label} {mode.value}" for op, mode in RUNS])
+@pytest.mark.parametrize(("operation", "mode"), RUNS, ids=run_ids(RUNS))
 def test_every_operation_answers_as_documented(url, operation, mode):
-    checks = CHECKS + [negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
-    statuses: set[int] = set()
-
-    @FUZZ
-    @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-    def answers_as_documented(case, data):
-        if mode is GenerationMode.POSITIVE:
-            if "name" in case.path_parameters and data.draw(st.booleans()):
-                case.path_parameters["name"] = "duo"
-            if "version" in case.path_parameters and data.draw(st.booleans()):
-                case.path_parameters["version"] = "1"
-            if case.method == "POST" and data.draw(st.integers(0, 3)) == 0:
-                case.body = data.draw(st.sampled_from(SERVED_BODIES))
-        response = case.call_and_validate(base_url=url, headers=AUTH, checks=checks, timeout=10)
-        statuses.add(response.status_code)
-
-    answers_as_documented()
+    statuses = fuzz_operation(url, operation, mode, AUTH,
+                              lambda case, data: steer(case, data, model="duo", bodies=SERVED_BODIES))
     assert statuses, "no request was made"

@@ -15,22 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 import schemathesis
-from hypothesis import given
-from hypothesis import strategies as st
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from mmnet.server.app import OPENAPI_PATH, create_app
 from mmnet.server.launch import running_server
 from tests.support import tflite_fixtures as tfx
-from tests.support.fuzz import FUZZ
+from tests.support.openapi_fuzz import fuzz_operation, fuzz_runs, run_ids, steer
 from tests.support.serving import FRAME, b64_png
 
 pytestmark = pytest.mark.server
@@ -39,13 +29,6 @@ TOKEN = "fuzz-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SCHEMA = schemathesis.openapi.from_path(OPENAPI_PATH)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
 # Frames the fixture bundle serves, so generated requests also reach the master, not only the checks before it.
 SERVED_BODIES = [
     {"instances": [FRAME.tolist()]},
@@ -76,37 +59,14 @@ def test_the_document_describes_exactly_the_apps_routes(bundle_dir, url):
     assert reply.status_code == 200 and reply.json() == document
 
 
-def _steered(case, data) -> None:
-    """Points some cases at the served model and version, and some predicts at a frame it serves."""
-    if "name" in case.path_parameters and data.draw(st.booleans()):
-        case.path_parameters["name"] = "tiny"
-    if "version" in case.path_parameters and data.draw(st.booleans()):
-        case.path_parameters["version"] = "1"
-    if case.method == "POST" and data.draw(st.integers(0, 3)) == 0:
-        case.body = data.draw(st.sampled_from(SERVED_BODIES))
-
-
-# Negative cases need something to break: a body (any string is a valid path parameter).
-RUNS = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if op.method.upper() == "POST"
-]
+RUNS = fuzz_runs(OPERATIONS)
 
 
 @pytest.mark.fuzz
-@pytest.mark.parametrize(("operation", "mode"), RUNS, ids=[f"{op.label} {mode.value}" for op, mode in RUNS])
+@pytest.mark.parametrize(("operation", "mode"), RUNS, ids=run_ids(RUNS))
 def test_every_operation_answers_as_documented(url, operation, mode):
-    checks = CHECKS + [negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
-    statuses: set[int] = set()
-
-    @FUZZ
-    @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-    def answers_as_documented(case, data):
-        if mode is GenerationMode.POSITIVE:
-            _steered(case, data)
-        response = case.call_and_validate(base_url=url, headers=AUTH, checks=checks, timeout=10)
-        statuses.add(response.status_code)
-
-    answers_as_documented()
+    statuses = fuzz_operation(url, operation, mode, AUTH,
+                              lambda case, data: steer(case, data, model="tiny", bodies=SERVED_BODIES))
     assert statuses, "no request was made"
     if mode is GenerationMode.POSITIVE and operation.path != "/openapi.json":
         # The steering reached the model: some answers came from past the name and version checks.
