@@ -98,6 +98,32 @@ public class PackedBundleTest {
     }
 
     @Test
+    public void theSieveBundlesPackedModelUnpacksToTheFlatbufferPythonChecked() throws IOException {
+        // parity-sieve holds the digits-sieve bundle's manifest and its smallest packed model, as the build shipped it.
+        org.mmnet.core.Manifest manifest = org.mmnet.core.Manifest.parse(Fixtures.resource("parity-sieve/manifest.json"),
+                "parity-sieve/manifest.json");
+        int found = 0;
+        for (org.mmnet.core.ModelRecord m : manifest.models()) {
+            if (m.packing() == null) {
+                continue;
+            }
+            assertEquals(m.id() + " is a SIEVE model", "sieve", m.quantization());
+            String name = new File(m.file()).getName();
+            if (getClass().getResource("/parity-sieve/models/" + name) == null) {
+                continue;
+            }
+            byte[] packed = Fixtures.resourceBytes("parity-sieve/models/" + name);
+            assertEquals(m.id() + ": the shipped file", m.sha256(), Sha256.ofBytes(packed));
+            byte[] tflite = PackedModel.unpack(packed, m.packing(), name);
+            assertEquals(m.id() + ": the flatbuffer Python unpacked and checked", m.packing().tfliteSha256(), Sha256.ofBytes(tflite));
+            assertEquals("a TFLite flatbuffer", "TFL3", new String(tflite, 4, 4, java.nio.charset.StandardCharsets.US_ASCII));
+            assertTrue(m.id() + " is smaller packed", packed.length < tflite.length);
+            found++;
+        }
+        assertEquals("parity-sieve/models holds one packed model", 1, found);
+    }
+
+    @Test
     public void aPackedFileChangedAfterLoadingIsRefused() throws IOException {
         File dir = bundleWithPackedModel(container());
         Bundle bundle = Bundle.load(dir);
