@@ -18,6 +18,12 @@ win). It writes into ``--out``:
   a cloud call, errors), then the runtime's counters;
 - ``index.json``: the trace names and what they cover.
 
+A config whose systems all speculate with one model (a SIEVE bundle, dissertation ch. 4) gets the same
+conditions from a phone where speculation pays (:func:`_base_patches`), without the one about two
+minions disagreeing, at most 40 frames each, plus its own (every speculative system a candidate on each
+profile); it also gets the bundle's smallest packed model copied into ``models/`` for the Java core to
+unpack.
+
 ``--extend --out DIR`` (no bundle) adds the :data:`DERIVED` traces ``DIR`` lacks: each differs from a
 committed condition by a config patch only and decides as it does, so ``recording.json`` already holds
 every model output it needs.
