@@ -144,3 +144,31 @@ def test_the_committed_sieve_model_unpacks_in_python_to_the_flatbuffer_the_manif
     assert hashlib.sha256(container).hexdigest() == record["sha256"]
     tflite = unpack_model(container, record["packing"], where=str(files[0]))
     assert hashlib.sha256(tflite).hexdigest() == record["packing"]["tflite_sha256"] and tflite[4:8] == b"TFL3"
+
+
+@pytest.mark.parametrize("resources", list(BUNDLES), ids=lambda p: p.name)
+def test_the_generators_conditions_are_the_committed_ones(resources: Path) -> None:
+    """The conditions the generator would run on each bundle's config (frame orders aside, which need the
+    bundle's models) are the committed traces': names, options and config patches; a one-minion config's
+    without the two-minion condition and the derived ones, with its own, at most 40 frames each."""
+    config = json.loads((resources / "runtime_config.json").read_text(encoding="utf-8"))
+    index = json.loads((resources / "index.json").read_text(encoding="utf-8"))
+    pools = {"plain": tuple(range(360)), "history_normal": tuple(range(120)), "history_power_saving": tuple(range(120))}
+    conditions = parity._conditions(config, pools)
+    derived = [name for name, _, _ in parity._derived_for(config)]
+    assert [c.name for c in conditions] + derived == index["traces"]
+    for cond in conditions:
+        trace = parity.load_trace(resources / "traces" / f"{cond.name}.json")
+        assert trace["options"] == cond.options_json(), cond.name
+        assert trace["config_patches"] == json.loads(json.dumps(
+            [{"path": list(path), "value": value} for path, value in cond.patches])), cond.name
+    one_minion = resources == SIEVE_RESOURCES
+    assert parity._one_minion(config) is one_minion
+    assert (derived == []) is one_minion
+    names = {c.name for c in conditions}
+    assert ("relaxed-lte-power_saving-device" in names) is not one_minion
+    assert ({"candidates-3g-normal-client", "candidates-lte-normal-client", "candidates-wifi-normal-client"} <= names) \
+        is one_minion
+    if one_minion:
+        base = parity._base_patches(config)
+        assert base and all(c.patches[:len(base)] == base and len(c.frames) <= 40 for c in conditions)
