@@ -605,8 +605,8 @@ def _frame_pools(bundle: Bundle, frames: np.ndarray) -> dict[str, tuple[int, ...
 
 
 def _one_minion(config: dict[str, Any]) -> bool:
-    """Whether every system of the config speculates with one model (SIEVE's kind, dissertation ch. 4)."""
-    return all(len(s["minions"]) == 1 for s in config["systems"].values())
+    """Whether the config has systems and each speculates with one model (SIEVE's kind, dissertation ch. 4)."""
+    return bool(config["systems"]) and all(len(s["minions"]) == 1 for s in config["systems"].values())
 
 
 # A phone where one speculative model pays: its master takes this long (a SIEVE bundle built on a host, where
