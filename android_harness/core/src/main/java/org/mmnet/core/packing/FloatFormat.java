@@ -131,21 +131,6 @@ public final class FloatFormat {
         return bits;
     }
 
-    /** {@link #decodeBits} as a float. */
-    public float decode(long code) {
-        return Float.intBitsToFloat(decodeBits(code));
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof FloatFormat && ((FloatFormat) o).name().equals(name());
-    }
-
-    @Override
-    public int hashCode() {
-        return name().hashCode();
-    }
-
     @Override
     public String toString() {
         return name();
