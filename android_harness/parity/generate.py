@@ -18,6 +18,12 @@ win). It writes into ``--out``:
   a cloud call, errors), then the runtime's counters;
 - ``index.json``: the trace names and what they cover.
 
+A config whose systems all speculate with one model (a SIEVE bundle, dissertation ch. 4) gets the same
+conditions from a phone where speculation pays (:func:`_base_patches`), without the one about two
+minions disagreeing, at most 40 frames each, plus its own (every speculative system a candidate on each
+profile); it also gets the bundle's smallest packed model copied into ``models/`` for the Java core to
+unpack.
+
 ``--extend --out DIR`` (no bundle) adds the :data:`DERIVED` traces ``DIR`` lacks: each differs from a
 committed condition by a config patch only and decides as it does, so ``recording.json`` already holds
 every model output it needs.
@@ -564,7 +570,9 @@ def _frame_pools(bundle: Bundle, frames: np.ndarray) -> dict[str, tuple[int, ...
     """Frame orders: plain, and ones where frames the paper's rule recovers (master agreeing and disagreeing)
     recur often; a good learned detector recovers too few for the history rules."""
     assert bundle.runtime_config is not None
-    bundle = _bundle_with(bundle, _patched(bundle.runtime_config.document, _paper_rule(bundle.runtime_config.document)))
+    config = bundle.runtime_config.document
+    bundle = _bundle_with(bundle, _patched(config, _base_patches(config) + _paper_rule(config)
+                                           + _power_saving_recovering(config)))
     scratch = _LiveModels(bundle, frames, Recording(bundle.preprocessing.frame_shape))
     found: dict[str, list[tuple[int, bool]]] = {}
     for mode in ("normal", "power_saving"):
@@ -596,11 +604,99 @@ def _frame_pools(bundle: Bundle, frames: np.ndarray) -> dict[str, tuple[int, ...
     return pools
 
 
+def _one_minion(config: dict[str, Any]) -> bool:
+    """Whether the config has systems and each speculates with one model (SIEVE's kind, dissertation ch. 4)."""
+    return bool(config["systems"]) and all(len(s["minions"]) == 1 for s in config["systems"].values())
+
+
+# A phone where one speculative model pays: its master takes this long (a SIEVE bundle built on a host, where
+# the master is a few microseconds, configures the master alone everywhere and its systems as runner-ups).
+_SPECULATION_MASTER_MS = 20.0
+
+
+def _base_patches(config: dict[str, Any]) -> tuple[tuple[tuple[str, ...], Any], ...]:
+    """Patches every condition of a one-minion config starts from (none for pairs): the master takes
+    ``_SPECULATION_MASTER_MS`` on the device (slower than any speculative model, faster than the cloud on every
+    profile), and every selection that configured the master alone with runner-ups configures its first
+    runner-up, as the build would have on such a phone; its other runner-ups stay."""
+    if not _one_minion(config):
+        return ()
+    master = config["master"]["model"]
+    patches: list[tuple[tuple[str, ...], Any]] = [(("latency", master, "total_ms"), _SPECULATION_MASTER_MS)]
+    for profile, modes in config["selection"].items():
+        for mode, entry in modes.items():
+            if entry["system"] == MASTER_ONLY and entry["runner_ups"]:
+                promoted = {**entry, "system": entry["runner_ups"][0], "runner_ups": entry["runner_ups"][1:]}
+                patches.append((("selection", profile, mode), promoted))
+    return tuple(patches)
+
+
+def _power_saving_recovering(config: dict[str, Any]) -> tuple[tuple[tuple[str, ...], Any], ...]:
+    """For a one-minion config, every system's power-saving thresholds set to its normal ones: a speculative copy of
+    the master agrees with it so often that the built power-saving thresholds (a few hundredths) recover no test
+    frame, and the power-saving conditions need recoveries (and their history). None for pairs."""
+    if not _one_minion(config):
+        return ()
+    return tuple((("systems", name, "modes", "power_saving", "thresholds"), s["modes"]["normal"]["thresholds"])
+                 for name, s in config["systems"].items() if {"normal", "power_saving"} <= set(s["modes"]))
+
+
+# Conditions about two minions (their disagreement) are not run on a one-minion config; the covers only a pair shows
+# (a disagreement; a runner-up, which the build names beside the master alone: promoted, it leaves none).
+_PAIRS_ONLY = ("relaxed-lte-power_saving-device",)
+_PAIR_COVERS = ("disagree", "accepted_disagreement", "runner_up")
+_NEEDS_RECOVERIES = ("recovered", "history_agreed", "history_corrected")
+_ONE_MINION_FRAMES = 40  # per condition: what each shows fits in 40 frames, and the committed traces stay small
+
+
+def _for_one_minion(cond: Condition, config: dict[str, Any]) -> Condition:
+    patches = _base_patches(config)
+    if cond.mode == "power_saving" and any(c in _NEEDS_RECOVERIES for c in cond.covers):
+        patches += _power_saving_recovering(config)
+        cond = replace(cond, description=cond.description + "; power-saving thresholds the normal ones")
+    return replace(cond, patches=patches + cond.patches, covers=tuple(c for c in cond.covers if c not in _PAIR_COVERS),
+                   frames=cond.frames[:_ONE_MINION_FRAMES], times_s=cond.times_s[:_ONE_MINION_FRAMES])
+
+
 def _conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> list[Condition]:
+    conditions = _common_conditions(config, pools)
+    if not _one_minion(config):
+        return conditions
+    return ([_for_one_minion(c, config) for c in conditions if c.name not in _PAIRS_ONLY]
+            + _speculative_conditions(config, pools, _base_patches(config)))
+
+
+def _speculative_conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]],
+                            base: tuple[tuple[tuple[str, ...], Any], ...]) -> list[Condition]:
+    """A one-minion config's own conditions: every speculative system a candidate of normal mode on each profile
+    (the configured one rotating over the profiles), with an 80 ms device master, so the per-frame re-costing
+    (L_spec + P_r × L_master at the profile's placement: the device on 3g, the cloud on lte and wifi) chooses
+    among them per profile: the configured system, or a cheaper runner-up."""
+    master = config["master"]["model"]
+    systems = sorted(config["systems"])
+    plain = pools["plain"]
+    out = []
+    for k, (profile, request_ms) in enumerate((("3g", 100.0), ("lte", 70.0), ("wifi", 31.0))):
+        rotated = systems[k % len(systems):] + systems[:k % len(systems)]
+        candidates = {**config["selection"][profile]["normal"], "system": rotated[0], "runner_ups": rotated[1:]}
+        patches = base + ((("latency", master, "total_ms"), 80.0), (("selection", profile, "normal"), candidates))
+        out.append(Condition(
+            f"candidates-{profile}-normal-client", f"every speculative system a candidate on {profile}, 80 ms device "
+            f"master, a master URL answering in {request_ms:g} ms: the cheapest system at the profile's placement",
+            "normal", profile, master_client=True, patches=patches, frames=plain[270 + 12 * k:282 + 12 * k],
+            times_s=_times(12, [1000.0]), script=lambda call, position, ms=request_ms: {"request_ms": ms},
+            covers=("minions",)))
+    return out
+
+
+def _common_conditions(config: dict[str, Any], pools: dict[str, tuple[int, ...]]) -> list[Condition]:
     master = config["master"]["model"]
     slow = ((("latency", master, "total_ms"), 80.0),)  # a phone whose master takes 80 ms: the cloud is faster
     heavy = ((("latency", master, "total_ms"), 500.0),)  # a master the cloud beats even on a loaded server
-    fast = ((("latency", master, "total_ms"), 0.08),)  # a master faster than any minion pair
+    # A master faster than any minion pair; one speculative model costs less than a pair: half of the cheapest.
+    fast_ms = 0.08 if not _one_minion(config) else 0.5 * min(
+        config["latency"][s["minions"][0]]["total_ms"] for s in config["systems"].values())
+    fast = ((("latency", master, "total_ms"), fast_ms),)
     # Whichever detector the build shipped, both kinds are traced: the paper's rule and a learned detector.
     paper = _paper_rule(config)
     strict = tuple((("systems", name, "modes", "normal", "thresholds"), [0.9] * len(s["modes"]["normal"]["thresholds"]))
@@ -736,6 +832,11 @@ DERIVED = (
 )
 
 
+def _derived_for(config: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The DERIVED conditions of a config: none for one-minion systems (no two minions share a preprocessing)."""
+    return () if _one_minion(config) else DERIVED
+
+
 def _resolutions(bundle: Bundle) -> dict[str, int]:
     return {m.id: m.resolution for m in bundle.models}
 
@@ -810,7 +911,7 @@ def extend(resources: str | Path) -> list[str]:
     traces = [load_trace(resources / "traces" / f"{name}.json") for name in index["traces"]]
     by_name = {t["name"]: t for t in traces}
     added = []
-    for name, base_name, description in DERIVED:
+    for name, base_name, description in _derived_for(config):
         if name in by_name:
             continue
         base, script = _committed_condition(by_name[base_name])
@@ -868,7 +969,7 @@ def generate(bundle_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
         _check_covers(trace, cond.covers)
         traces.append(trace)
     by_name = {t["name"]: t for t in traces}
-    for name, base_name, description in DERIVED:
+    for name, base_name, description in _derived_for(config_doc):
         base = next(c for c in conditions if c.name == base_name)
         cond = _derived(config_doc, _resolutions(bundle), base, name, description)
         trace = _run(bundle, config_doc, cond, live, cond.script or _no_cloud(cond.name))
@@ -882,6 +983,11 @@ def generate(bundle_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     try:
         shutil.copyfile(Path(bundle_dir) / "manifest.json", staging / "manifest.json")
         shutil.copyfile(Path(bundle_dir) / bundle.manifest["runtime_config"]["file"], staging / "runtime_config.json")
+        packed = [m for m in bundle.models if m.shipped and m.packing is not None]
+        if packed:  # the smallest packed model, for the Java core to unpack as Python does
+            smallest = min(packed, key=lambda m: m.bytes)
+            (staging / "models").mkdir()
+            shutil.copyfile(Path(bundle_dir) / str(smallest.file), staging / "models" / Path(str(smallest.file)).name)
         _write(staging / "recording.json", json.dumps(live.recording.to_json(bundle.name), indent=1) + "\n")
         for trace in traces:
             _write(staging / "traces" / f"{trace['name']}.json", _dump_trace(trace))

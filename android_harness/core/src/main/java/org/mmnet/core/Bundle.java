@@ -6,10 +6,13 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import org.mmnet.core.packing.PackedModel;
+import org.mmnet.core.packing.Packing;
 
 /**
  * A loaded, verified bundle directory: {@code manifest.json}, {@code labels.txt}, the shipped
@@ -227,6 +230,55 @@ public final class Bundle {
             throw new BundleException("model '" + id + "' in bundle " + dir + " is not shipped (file is null): " + m.reason());
         }
         return inside(dir, m.file(), "models['" + id + "'].file");
+    }
+
+    /**
+     * The TFLite flatbuffer of a shipped model: the file's bytes, checked against the manifest's size and sha256;
+     * a packed model ({@link ModelRecord#packing()}) unpacked and checked against the flatbuffer's sha256.
+     * BundleException naming the model and what is wrong.
+     */
+    public byte[] modelBytes(String id) {
+        ModelRecord m = manifest.model(id);
+        File file = modelFile(id);
+        String where = "models['" + id + "'].file (" + file + ")";
+        byte[] data = readBytes(file);
+        String sha256 = Sha256.ofBytes(data);
+        if (data.length != m.bytes() || !sha256.equals(m.sha256())) {
+            throw new BundleException(where + " has " + data.length + " bytes and sha256 " + sha256 + "; manifest expects "
+                    + m.bytes() + " bytes and sha256 " + m.sha256() + " (file modified or corrupt)");
+        }
+        return m.packing() == null ? data : PackedModel.unpack(data, m.packing(), where);
+    }
+
+    /**
+     * A .tflite file of a shipped model an interpreter can open: the shipped file itself, or for a packed model
+     * its flatbuffer unpacked once into {@code cacheDir} as {@code <flatbuffer sha256>.tflite} (as Python's loader
+     * keeps them), checked on every call and rewritten when a cached copy does not match.
+     */
+    public File tfliteFile(String id, File cacheDir) {
+        Packing packing = manifest.model(id).packing();
+        if (packing == null) {
+            return modelFile(id);
+        }
+        File target = new File(cacheDir, packing.tfliteSha256() + ".tflite");
+        try {
+            if (target.isFile() && target.length() == packing.tfliteBytes() && Sha256.ofFile(target).equals(packing.tfliteSha256())) {
+                return target;
+            }
+            byte[] tflite = modelBytes(id);
+            Files.createDirectories(cacheDir.toPath());
+            File temporary = File.createTempFile("." + target.getName(), ".tmp", cacheDir);
+            try {
+                Files.write(temporary.toPath(), tflite);
+                Files.move(temporary.toPath(), target.toPath(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(temporary.toPath());
+            }
+        } catch (IOException e) {
+            throw new BundleException("models['" + id + "'].file: cannot unpack into " + cacheDir + ": " + e.getMessage()
+                    + "; expected a writable directory", e);
+        }
+        return target;
     }
 
     /** Blessed models, all of them ({@code role} null) or those of role "master" / "minion". */

@@ -1,6 +1,7 @@
 package org.mmnet.core;
 
 import java.util.regex.Pattern;
+import org.mmnet.core.packing.Packing;
 
 /** One entry of the manifest's {@code models} list. */
 public final class ModelRecord {
@@ -24,6 +25,7 @@ public final class ModelRecord {
     private final Double testAccuracy;
     private final boolean blessed;
     private final String reason;
+    private final Packing packing;
 
     private ModelRecord(JsonNode node) {
         id = node.get("id").matching(NAME, "a model id of letters, digits, '.', '_' or '-'");
@@ -53,6 +55,8 @@ public final class ModelRecord {
         useXnnpack = xnnpack == null || xnnpack.bool();
         blessed = node.get("blessed").bool();
         reason = node.get("reason").string();
+        JsonNode packingNode = node.opt("packing");
+        packing = packingNode == null || packingNode.isNull() ? null : Packing.fromJson(packingNode);
     }
 
     static ModelRecord fromJson(JsonNode node) {
@@ -96,6 +100,14 @@ public final class ModelRecord {
 
     public boolean shipped() {
         return file != null;
+    }
+
+    /**
+     * How the shipped file is packed (a SIEVE model's kernels at their formats' widths), null for a plain
+     * .tflite file. {@link #sha256()} and {@link #bytes()} are the packed file's; the flatbuffer's are the spec's.
+     */
+    public Packing packing() {
+        return packing;
     }
 
     public String sha256() {

@@ -28,6 +28,18 @@ public final class Fixtures {
         }
     }
 
+    /** A test resource's bytes, e.g. "parity-sieve/models/x.packed". */
+    public static byte[] resourceBytes(String path) {
+        try (InputStream in = Fixtures.class.getResourceAsStream("/" + path)) {
+            if (in == null) {
+                throw new AssertionError("test resource /" + path + " is missing");
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new AssertionError("cannot read test resource /" + path + ": " + e, e);
+        }
+    }
+
     public static JsonObject manifestJson() {
         return JsonNode.parse(resource("parity/manifest.json"), "manifest.json").element().getAsJsonObject();
     }

@@ -50,8 +50,9 @@ import org.mmnet.core.select.Reason;
 import org.mmnet.core.select.SelectorState;
 
 /**
- * Replays every golden trace of {@code src/test/resources/parity} (written by the Python runtime with
- * real LiteRT interpreters, see README.md) through {@link MmnetRuntime} and requires the same
+ * Replays every golden trace of {@code src/test/resources/parity} (the digits bundle: M&MNet minion pairs) and
+ * {@code src/test/resources/parity-sieve} (the digits-sieve bundle: one SIEVE model speculating), written by the
+ * Python runtime with real LiteRT interpreters (see README.md), through {@link MmnetRuntime} and requires the same
  * decisions: path, system, label, recovery, placement, reason codes, estimates, detector verdicts,
  * selector state after every cloud call, errors and counters. Every prepared model input must hash
  * to the recorded digest, so preprocessing is proven bit-identical too. Numbers are compared exactly,
@@ -59,52 +60,70 @@ import org.mmnet.core.select.SelectorState;
  */
 @RunWith(Parameterized.class)
 public class ParityReplayTest {
-    private static final String ROOT = "parity/";
+    /** The resource directories of golden traces, one per bundle. */
+    public static final List<String> DIRS = List.of("parity", "parity-sieve");
     private static final double CONFIDENCE_TOLERANCE = 1e-12;
+    private static final Map<String, Resources> SHARED = new HashMap<>();
 
-    private static Manifest manifest;
-    private static JsonObject configDoc;
-    private static Recording recording;
-
-    @Parameterized.Parameters(name = "{0}")
+    @Parameterized.Parameters(name = "{0}/{1}")
     public static Collection<Object[]> traces() {
-        JsonNode index = JsonNode.parse(resource("index.json"), "parity/index.json");
         List<Object[]> out = new ArrayList<>();
-        for (JsonNode name : index.get("traces").items()) {
-            out.add(new Object[] {name.string()});
-        }
-        if (out.isEmpty()) {
-            throw new AssertionError("parity/index.json lists no traces");
+        for (String dir : DIRS) {
+            JsonNode index = JsonNode.parse(Fixtures.resource(dir + "/index.json"), dir + "/index.json");
+            int before = out.size();
+            for (JsonNode name : index.get("traces").items()) {
+                out.add(new Object[] {dir, name.string()});
+            }
+            if (out.size() == before) {
+                throw new AssertionError(dir + "/index.json lists no traces");
+            }
         }
         return out;
     }
 
+    private final String dir;
     private final String name;
 
-    public ParityReplayTest(String name) {
+    public ParityReplayTest(String dir, String name) {
+        this.dir = dir;
         this.name = name;
     }
 
-    static String resource(String path) {
-        return Fixtures.resource(ROOT + path);
+    /** A directory's documents and recording, read once for all its traces. */
+    static final class Resources {
+        final String dir;
+        final Manifest manifest;
+        final JsonObject configDoc;
+        final Recording recording;
+
+        private Resources(String dir) {
+            this.dir = dir;
+            manifest = Manifest.parse(resource("manifest.json"), dir + "/manifest.json");
+            configDoc = JsonNode.parse(resource("runtime_config.json"), dir + "/runtime_config.json").element().getAsJsonObject();
+            recording = new Recording(JsonNode.parse(resource("recording.json"), dir + "/recording.json"), manifest, dir);
+        }
+
+        String resource(String path) {
+            return Fixtures.resource(dir + "/" + path);
+        }
     }
 
-    private static synchronized void loadShared() {
-        if (manifest == null) {
-            manifest = Manifest.parse(resource("manifest.json"), "parity/manifest.json");
-            configDoc = JsonNode.parse(resource("runtime_config.json"), "parity/runtime_config.json").element().getAsJsonObject();
-            recording = new Recording(JsonNode.parse(resource("recording.json"), "parity/recording.json"), manifest);
-        }
+    static synchronized Resources resources(String dir) {
+        return SHARED.computeIfAbsent(dir, Resources::new);
     }
 
     /** The frames, raw outputs and input digests the Python run recorded. */
     static final class Recording {
+        final Manifest manifest;
+        final String dir;
         final int[] shape;
         final Map<Integer, byte[]> frames = new HashMap<>();
         final Map<String, Map<Integer, byte[]>> outputs = new HashMap<>();
         final Map<String, Map<Integer, String>> digests = new HashMap<>();
 
-        Recording(JsonNode doc, Manifest manifest) {
+        Recording(JsonNode doc, Manifest manifest, String dir) {
+            this.manifest = manifest;
+            this.dir = dir;
             JsonArray s = doc.get("frame_shape").element().getAsJsonArray();
             shape = new int[] {s.get(0).getAsInt(), s.get(1).getAsInt(), s.get(2).getAsInt()};
             Base64.Decoder b64 = Base64.getDecoder();
@@ -131,7 +150,7 @@ public class ParityReplayTest {
         Frame frame(int index) {
             byte[] pixels = frames.get(index);
             if (pixels == null) {
-                throw new AssertionError("test frame " + index + " is not in parity/recording.json");
+                throw new AssertionError("test frame " + index + " is not in " + dir + "/recording.json");
             }
             return Frame.of(pixels, shape[0], shape[1], shape[2]);
         }
@@ -187,7 +206,7 @@ public class ParityReplayTest {
         return Sha256.ofBytes(bytes).substring(0, 16);
     }
 
-    private static JsonObject patched(JsonArray patches) {
+    private static JsonObject patched(JsonObject configDoc, JsonArray patches) {
         JsonObject doc = configDoc.deepCopy();
         for (JsonElement p : patches) {
             JsonArray path = p.getAsJsonObject().getAsJsonArray("path");
@@ -204,11 +223,13 @@ public class ParityReplayTest {
 
     @Test
     public void javaCoreMakesThePythonDecisions() {
-        loadShared();
-        JsonObject trace = JsonNode.parse(resource("traces/" + name + ".json"), "parity/traces/" + name + ".json")
+        Resources shared = resources(dir);
+        Manifest manifest = shared.manifest;
+        Recording recording = shared.recording;
+        JsonObject trace = JsonNode.parse(shared.resource("traces/" + name + ".json"), dir + "/traces/" + name + ".json")
                 .element().getAsJsonObject();
-        RuntimeConfig config = RuntimeConfig.fromJson(JsonNode.of(patched(trace.getAsJsonArray("config_patches")),
-                "parity/runtime_config.json patched for " + name), manifest.numClasses(), manifest.shippedModels());
+        RuntimeConfig config = RuntimeConfig.fromJson(JsonNode.of(patched(shared.configDoc, trace.getAsJsonArray("config_patches")),
+                dir + "/runtime_config.json patched for " + name), manifest.numClasses(), manifest.shippedModels());
         Bundle bundle = Bundle.fromDocuments(null, manifest, config);
         JsonObject options = trace.getAsJsonObject("options");
         RuntimeOptions.Builder builder = RuntimeOptions.builder()
@@ -266,7 +287,7 @@ public class ParityReplayTest {
             cursor.frame = frameIndex;
             cursor.cloud = row.get("cloud").isJsonNull() ? null : row.get("cloud").getAsJsonObject();
             cursor.cloudCalled = false;
-            cursor.where = name + " frame position " + position + " (test frame " + frameIndex + ", t " + t + " s)";
+            cursor.where = dir + "/" + name + " frame position " + position + " (test frame " + frameIndex + ", t " + t + " s)";
             JsonElement error = row.get("error");
             FrameResult result = null;
             try {
