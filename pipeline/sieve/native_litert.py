@@ -145,7 +145,7 @@ class LiteRTNativeEvaluator:
             raise ModelError(f"the float model has signatures {sorted(signatures)}; expected exactly one to calibrate")
         key, signature = next(iter(signatures.items()))
         (input_name,) = signature["inputs"]
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # progress bars
             qt = quantizer.Quantizer(self.float_model)
             qt.load_quantization_recipe(recipe.static_wi8_ai8())
             return qt.calibrate({key: [{input_name: frame[None]} for frame in frames]})
