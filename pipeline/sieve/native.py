@@ -45,6 +45,8 @@ __all__ = [
     "REDUCES",
     "WEIGHT_BITS",
     "NATIVE_MODEL_NAMES",
+    "NATIVE_SIEVE_MODELS",
+    "WHOLE_MODEL",
     "NativeSearchConfig",
     "WeightedLayer",
     "NativeEvaluator",
@@ -73,6 +75,7 @@ REDUCES: dict[str, str | None] = {
 WEIGHT_BITS = {FLOAT32: 32, "float16": 16, "int8_weight_only": 8, "int8_dynamic": 8, "int8_static": 8,
                "int4_weight_only": 4}
 NATIVE_MODEL_NAMES = ("accurate", "approximate")
+NATIVE_SIEVE_MODELS = tuple(f"{name}_native" for name in NATIVE_MODEL_NAMES)  # their names in sieve.models
 WHOLE_MODEL = "*"  # an assignment's key for "every layer", so a uniform model is its whole-model recipe
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,7 @@ class NativeSearchConfig:
     approximate_target: float = 0.999
     # Formats whose latency is within this share of the fastest count as equally fast (timing noise on
     # a shared host); fewer weight bits decide among them.
-    latency_tolerance: float = 0.05
+    latency_tolerance: float = 0.02
     repair_evaluations: int = 40
     latency_passes: int = 5  # side-by-side passes of every timed model
     latency_runs: int = 100  # invokes per model per pass (the pass's median)

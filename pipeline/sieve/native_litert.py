@@ -26,11 +26,13 @@ import numpy as np
 from mmnet.format.errors import DataError, DependencyError, ModelError
 from mmnet.pipeline.sieve.native import FLOAT32, WHOLE_MODEL, WeightedLayer
 
-__all__ = ["LiteRTNativeEvaluator", "quantize_assignment"]
+__all__ = ["LiteRTNativeEvaluator", "quantize_assignment", "weighted_layers", "with_signature", "calibrate", "native_model",
+           "CALIBRATION_FRAMES"]
 
 log = logging.getLogger(__name__)
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+CALIBRATION_FRAMES = 200  # the first val frames set static int8's activation ranges
 
 
 def _aeq() -> Any:
@@ -92,63 +94,106 @@ def quantize_assignment(float_model: bytes, scopes: Mapping[str, tuple[str, str]
     return bytes(result.quantized_model)
 
 
+def weighted_layers(float_model: bytes) -> tuple[tuple[WeightedLayer, ...], dict[str, tuple[str, str]]]:
+    """The float model's weighted ops as layers, and each layer's (op scope, TFLite op name)."""
+    _aeq()
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
+
+    model = fu.read_model(float_model)
+    subgraph = model.subgraphs[0]
+    layers, scopes = [], {}
+    for index, op in enumerate(subgraph.operators):
+        name = fu.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
+        if name is None or name.value not in WEIGHTED_OPS:
+            continue
+        scope = fu.get_op_scope(op, subgraph.tensors)
+        layer = _layer_name(scope, index)
+        if layer in scopes:
+            layer = f"{layer}#{index}"
+        scopes[layer] = (scope, name.value)
+        layers.append(WeightedLayer(layer, name.value, int(np.prod(subgraph.tensors[op.inputs[1]].shape))))
+    if not layers:
+        raise ModelError("the float model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op; "
+                         "expected a weighted layer to quantise")
+    return tuple(layers), scopes
+
+
+def with_signature(float_model: bytes) -> bytes:
+    """``float_model`` with a ``serving_default`` signature over its main subgraph's input and output
+    when it has none (a model converted from a concrete function): the quantiser calibrates through one."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_model))
+    if model.signatureDefs:
+        return float_model
+    subgraph = model.subgraphs[0]
+
+    def tensor_maps(indices: Any) -> list[Any]:
+        maps = []
+        for index in indices:
+            tensor_map = schema.TensorMapT()
+            tensor_map.name, tensor_map.tensorIndex = subgraph.tensors[index].name, int(index)
+            maps.append(tensor_map)
+        return maps
+
+    signature = schema.SignatureDefT()
+    signature.inputs, signature.outputs = tensor_maps(subgraph.inputs), tensor_maps(subgraph.outputs)
+    signature.signatureKey, signature.subgraphIndex = "serving_default", 0
+    model.signatureDefs = [signature]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def calibrate(float_model: bytes, frames: np.ndarray) -> Any:
+    """Static int8's activation ranges of every tensor, from ``frames`` (normalised float32, N×H×W×C)."""
+    _aeq()
+    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_quantizer import quantizer, recipe
+
+    signatures = Interpreter(model_content=float_model).get_signature_list()
+    if len(signatures) != 1:
+        raise ModelError(f"the float model has signatures {sorted(signatures)}; expected exactly one to calibrate")
+    key, signature = next(iter(signatures.items()))
+    (input_name,) = signature["inputs"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # progress bars
+        qt = quantizer.Quantizer(float_model)
+        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        return qt.calibrate({key: [{input_name: np.asarray(frame[None], np.float32)} for frame in frames]})
+
+
+def native_model(float_model: bytes, assignment: Mapping[str, str], x_val: np.ndarray) -> bytes:
+    """The shipped file of a native search's model: ``float_model`` with ``assignment``, static int8
+    calibrated on the first :data:`CALIBRATION_FRAMES` val frames as in the search."""
+    float_model = with_signature(float_model)
+    _, scopes = weighted_layers(float_model)
+    needs_ranges = "int8_static" in assignment.values()
+    ranges = calibrate(float_model, x_val[:CALIBRATION_FRAMES]) if needs_ranges else None
+    return quantize_assignment(float_model, scopes, assignment, ranges)
+
+
 class LiteRTNativeEvaluator:
     """:class:`~mmnet.pipeline.sieve.native.NativeEvaluator` on a float TFLite model and a val split.
 
-    ``x_val`` normalised float32 frames (N, H, W, C), ``y_val`` labels; ``calibration_frames`` (default:
-    the first 200 val frames) set static int8's activation ranges. Quantised files go to ``workdir``.
+    ``x_val`` normalised float32 frames (N, H, W, C), ``y_val`` labels; the first
+    :data:`CALIBRATION_FRAMES` val frames set static int8's activation ranges. Quantised files go to
+    ``workdir``; latencies are ``passes`` side-by-side passes of ``runs`` invokes.
     """
 
     def __init__(self, float_model: bytes, x_val: np.ndarray, y_val: np.ndarray, *, workdir: Path | None = None,
-                 calibration_frames: np.ndarray | None = None, passes: int = 5, runs: int = 100) -> None:
-        _aeq()
-        from ai_edge_quantizer.utils import tfl_flatbuffer_utils as fu
-
+                 passes: int = 5, runs: int = 100) -> None:
         if len(x_val) != len(y_val) or len(x_val) == 0:
             raise DataError(f"val split has {len(x_val)} frames and {len(y_val)} labels; expected as many, at least 1")
-        self.float_model = bytes(float_model)
+        self.float_model = with_signature(bytes(float_model))
         self.x_val = np.asarray(x_val, dtype=np.float32)
         self.y_val = np.asarray(y_val)
         self.passes, self.runs = passes, runs
         self._tmp = None if workdir is not None else tempfile.TemporaryDirectory(prefix="mmnet-native-")
         self.workdir = Path(workdir) if workdir is not None else Path(self._tmp.name)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        model = fu.read_model(self.float_model)
-        subgraph = model.subgraphs[0]
-        layers, scopes = [], {}
-        for index, op in enumerate(subgraph.operators):
-            name = fu.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
-            if name is None or name.value not in WEIGHTED_OPS:
-                continue
-            scope = fu.get_op_scope(op, subgraph.tensors)
-            layer = _layer_name(scope, index)
-            if layer in scopes:
-                layer = f"{layer}#{index}"
-            scopes[layer] = (scope, name.value)
-            layers.append(WeightedLayer(layer, name.value, int(np.prod(subgraph.tensors[op.inputs[1]].shape))))
-        if not layers:
-            raise ModelError("the float model has no CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op; "
-                             "expected a weighted layer to quantise")
-        self.layers = tuple(layers)
-        self.scopes = scopes
-        frames = self.x_val[:200] if calibration_frames is None else np.asarray(calibration_frames, np.float32)
-        self._calibration = self._calibrate(frames)
+        self.layers, self.scopes = weighted_layers(self.float_model)
+        self._calibration = calibrate(self.float_model, self.x_val[:CALIBRATION_FRAMES])
         self._files: dict[tuple[tuple[str, str], ...], Path] = {}
         self._accuracy: dict[tuple[tuple[str, str], ...], float] = {}
-
-    def _calibrate(self, frames: np.ndarray) -> Any:
-        from ai_edge_litert.interpreter import Interpreter
-        from ai_edge_quantizer import quantizer, recipe
-
-        signatures = Interpreter(model_content=self.float_model).get_signature_list()
-        if len(signatures) != 1:
-            raise ModelError(f"the float model has signatures {sorted(signatures)}; expected exactly one to calibrate")
-        key, signature = next(iter(signatures.items()))
-        (input_name,) = signature["inputs"]
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # progress bars
-            qt = quantizer.Quantizer(self.float_model)
-            qt.load_quantization_recipe(recipe.static_wi8_ai8())
-            return qt.calibrate({key: [{input_name: frame[None]} for frame in frames]})
 
     @staticmethod
     def _key(assignment: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
