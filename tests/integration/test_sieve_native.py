@@ -2,7 +2,7 @@
 export stage converts it, quantised per layer by ai-edge-quantizer and evaluated by the LiteRT
 interpreter. Each format lands on its layer only (the stored weight type, the ops LiteRT runs), the
 search's chosen model keeps its target on val, and the file the export stage rebuilds from the
-assignment is the file the search measured."""
+assignment is the file the search measured; a native model goes through the Beam build into a bundle."""
 
 from __future__ import annotations
 
@@ -86,3 +86,42 @@ def test_search_keeps_its_targets_and_export_rebuilds_the_measured_file(evaluato
         assert set(model.latency_ratios) >= {"float32", model.chosen}
         rebuilt = native_model(float_model, model.assignment, x_val)
         assert rebuilt == evaluator.model_file(model.assignment).read_bytes()
+
+
+def test_a_native_sieve_model_through_the_build(tmp_path):
+    """``sieve.models: [accurate_native]`` through the real Beam build: a LeNet-5 digits master (three
+    epochs), the native search in the SIEVE stage, the export stage's per-layer quantisation, the
+    parity gate against the master's Keras model, a plain TFLite in a bundle that verifies."""
+    from mmnet.format.bundle import load_bundle
+    from mmnet.pipeline.build import run_build
+    from mmnet.pipeline.config import config_from_mapping
+
+    config = config_from_mapping({
+        "name": "digits-native",
+        "dataset": {"source": "builtin:digits"},
+        "master": {"family": "lenet5", "alpha": 1.0, "resolution": 8},
+        "minions": {"families": []},
+        "training": {"epochs": 3, "master_epochs": 3},
+        "export": {"precisions": ["float32"], "parity_margin_points": 1.0},
+        "sieve": {"enabled": True, "models": ["accurate_native"], "native": {"latency_passes": 2, "latency_runs": 20}},
+        "runtime": {"latency_model": False, "single_minion_systems": True,
+                    "detector": {"members": ["per_class_confidence"], "folds": 2}},
+        "beam": {"num_workers": 1},
+    }, base_dir=tmp_path)
+    result = run_build(config, tmp_path / "bundle", progress=False)
+    assert result.failures == [] and result.counters.get("sieve_completed") == 1
+    bundle = load_bundle(result.bundle_dir)
+    (record,) = [m for m in bundle.manifest["models"] if m.get("sieve")]
+    master = next(m for m in bundle.manifest["models"] if m["role"] == "master")
+    assert record["family"] == "sieve" and record["quantization"] == "sieve" and record["file"].endswith(".tflite")
+    assert "packing" not in record and record["sieve"]["model"] == "accurate_native"
+    assert record["blessed"], record["reason"]
+    # gated against the master's own Keras model, and the exported file is the model the search measured
+    assert record["metrics"]["keras_val_accuracy"] == master["metrics"]["keras_val_accuracy"]
+    assert record["metrics"]["val_accuracy"] == record["sieve"]["search_val_accuracy"]
+    assert record["sieve"]["normalized_val_accuracy"] >= 1.0
+    native = record["sieve"]["native"]
+    assert native["chosen"] in {"per-layer", "float32"} or native["chosen"].startswith("uniform ")
+    assert record["sieve"]["formats"] or native["chosen"] == "float32"
+    searched = list((tmp_path / ".bundle.work" / "stages" / "sieve").glob("*/native_search.json"))
+    assert len(searched) == 1
