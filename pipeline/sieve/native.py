@@ -369,6 +369,9 @@ def run_native_search(evaluator: NativeEvaluator, config: NativeSearchConfig | N
                   f"{100 * config.latency_tolerance:g}% of it)")
         if not kept:
             reason += f"; the per-layer combination kept {accuracy / baseline:.4f} of baseline after repair ({stop})"
+            log.warning("native %s model: the per-layer combination missed its target (%s)", name, stop)
+        if chosen == FLOAT32:
+            log.warning("native %s model: no native model at the target is faster than float32; it is the float model", name)
         models[name] = NativeModel(
             name=name, target=target, picked=picked, pick_reasons={k: r for k, (_, r) in picks.items()},
             picked_accuracy=picked_accuracy, combination=combination, combination_accuracy=accuracy,
