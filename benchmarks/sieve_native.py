@@ -158,8 +158,10 @@ def run(bundle_dir: Path, out: Path, passes: int, runs: int, native_search: bool
                   + ", ".join(f"{k} {v:.2f}" for k, v in native_doc["costs"].items()) + "."]
         for name, model in native_doc["models"].items():
             picks = ", ".join(f"{k}: {v}" for k, v in model["picked"].items()) or "every layer float32"
-            lines.append(f"- native {name}: per-layer picks {{{picks}}} kept {model['picked_accuracy']:.4f} val "
-                         f"({len(model['repairs'])} repairs); chosen {model['choice_reason']}.")
+            repairs = "; ".join(model["repairs"]) or "none"
+            lines.append(f"- native {name}: per-layer picks {{{picks}}} together {100 * model['picked_accuracy']:.2f}% val, "
+                         f"after repair ({repairs}) {100 * model['combination_accuracy']:.2f}%; chosen "
+                         f"{model['choice_reason']}.")
     markdown = "\n".join(lines) + "\n"
     (out / "sieve_native.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (out / "sieve_native.md").write_text(markdown, encoding="utf-8")
