@@ -17,8 +17,10 @@ measured, not assumed, faster:
    format, fewer weight bits deciding among formats within ``latency_tolerance`` of the fastest
    (:func:`pick_format`).
 4. **Combination and repair**: the picks are evaluated together; when they miss the target, each
-   reduced layer's gain when put back to float32 alone is measured and layers are put back in the
-   order of their gains until the target holds, within ``repair_evaluations`` evaluations.
+   reduced layer's gain when put back to float32 alone is measured and the layers that gain are put
+   back in the order of their gains until the target holds; when none gains alone, or the budget
+   (``repair_evaluations``) is spent, the model is rebuilt from float32 putting in the picks by weight
+   count, each kept when the target holds, so the combination keeps its target (:func:`_repair`).
 5. **Choice**: the combination, the uniform models at the target and float32 are timed side by side;
    the model is the fastest of them, fewer weight bits deciding within ``latency_tolerance``
    (:func:`choose_model`), so when a whole-model format is simply best the search says so.
@@ -92,7 +94,7 @@ class NativeSearchConfig:
     # Formats whose latency is within this share of the fastest count as equally fast (timing noise on
     # a shared host); fewer weight bits decide among them.
     latency_tolerance: float = 0.02
-    repair_evaluations: int = 40
+    repair_evaluations: int = 60
     latency_passes: int = 5  # side-by-side passes of every timed model
     latency_runs: int = 100  # invokes per model per pass (the pass's median)
 
@@ -296,21 +298,30 @@ def _median(values: list[float]) -> float:
 
 
 def _repair(name: str, picked: dict[str, str], accuracy: float, evaluate: Any, baseline: float, target: float,
-            budget: int) -> tuple[dict[str, str], float, tuple[str, ...], str]:
-    """Puts reduced layers back to float32, largest gain first, until ``target`` holds or ``budget``
-    evaluations are spent: ``(assignment, accuracy, steps, why it stopped)``."""
+            budget: int, weights: Mapping[str, int]) -> tuple[dict[str, str], float, tuple[str, ...], str]:
+    """The picks made to keep ``target`` together, within ``budget`` evaluations:
+    ``(assignment, accuracy, steps, how the repair ended)``.
+
+    Rounds: every reduced layer's gain when put back to float32 alone is measured, and the layers that
+    gain are put back, largest gain first, until the target holds. When no layer gains alone (the
+    loss is the picks' together) or the budget cannot pay for another round, the model is rebuilt
+    from float32, putting in the picks by weight count (the largest layers save most), each kept when
+    the target still holds; a rebuild keeps the target by construction, whatever budget is left."""
     assignment, spent, steps = dict(picked), 0, []
+    stop = ""
     while accuracy / baseline < target:
-        if not assignment:
-            return assignment, accuracy, tuple(steps), "every layer is float32 again"
         if spent + len(assignment) + 1 > budget:
-            return assignment, accuracy, tuple(steps), f"evaluation budget ({budget}) spent"
+            stop = f"evaluation budget ({budget}) too small for another round"
+            break
         gains = {}
         for layer in sorted(assignment):
-            trial = {k: v for k, v in assignment.items() if k != layer}
-            gains[layer] = evaluate(trial) - accuracy
+            gains[layer] = evaluate({k: v for k, v in assignment.items() if k != layer}) - accuracy
         spent += len(gains)
-        for layer in sorted(gains, key=lambda k: (-gains[k], k)):
+        helping = sorted((k for k in gains if gains[k] > 0), key=lambda k: (-gains[k], k))
+        if not helping:
+            stop = "no layer alone gains accuracy when put back"
+            break
+        for layer in helping:
             if accuracy / baseline >= target or spent >= budget:
                 break
             steps.append(f"{layer}: {assignment[layer]} -> float32 ({gains[layer]:+.4f} accuracy alone)")
@@ -318,7 +329,20 @@ def _repair(name: str, picked: dict[str, str], accuracy: float, evaluate: Any, b
             accuracy = evaluate(assignment)
             spent += 1
             log.info("native %s model, repair: %s; now %.4f of baseline", name, steps[-1], accuracy / baseline)
-    return assignment, accuracy, tuple(steps), ""
+    if accuracy / baseline >= target:
+        return assignment, accuracy, tuple(steps), stop
+    log.warning("native %s model: repair stopped (%s) at %.4f of baseline; rebuilding", name, stop, accuracy / baseline)
+    assignment, accuracy = {}, baseline
+    for layer in sorted(picked, key=lambda k: (-weights[k], k)):
+        if spent >= budget:
+            break
+        trial = {**assignment, layer: picked[layer]}
+        value = evaluate(trial)
+        spent += 1
+        if value / baseline >= target:
+            assignment, accuracy = trial, value
+    stop += f"; rebuilt from float32 putting in the picks by weight count: kept {len(assignment)} of {len(picked)}"
+    return assignment, accuracy, tuple(steps), stop
 
 
 def run_native_search(evaluator: NativeEvaluator, config: NativeSearchConfig | None = None) -> NativeSearchResult:
@@ -351,11 +375,11 @@ def run_native_search(evaluator: NativeEvaluator, config: NativeSearchConfig | N
         picked = {k: fmt for k, (fmt, _) in picks.items() if fmt != FLOAT32}
         picked_accuracy = evaluate(picked) if picked else baseline
         combination, accuracy, repairs, stop = _repair(
-            name, picked, picked_accuracy, evaluate, baseline, target, config.repair_evaluations)
+            name, picked, picked_accuracy, evaluate, baseline, target, config.repair_evaluations,
+            {layer.name: layer.weights for layer in evaluator.layers})
         timed: dict[str, Mapping[str, str]] = {f"uniform {fmt}": {WHOLE_MODEL: fmt} for fmt, trial in uniform.items()
                                                if trial.normalized >= target}
-        kept = accuracy / baseline >= target
-        if combination and kept:
+        if combination:  # the repair keeps the target, so the combination is a candidate
             timed["per-layer"] = combination
         ratios = evaluator.latency_ratios(timed) if timed else {}
         ratios[FLOAT32] = [1.0] * config.latency_passes
@@ -367,9 +391,6 @@ def run_native_search(evaluator: NativeEvaluator, config: NativeSearchConfig | N
         reason = (f"{chosen}: {candidates[chosen][0]:.2f}x float32 latency, {candidates[chosen][1]:g} bits per weight; "
                   "the fastest at the target (fewer bits within "
                   f"{100 * config.latency_tolerance:g}% of it)")
-        if not kept:
-            reason += f"; the per-layer combination kept {accuracy / baseline:.4f} of baseline after repair ({stop})"
-            log.warning("native %s model: the per-layer combination missed its target (%s)", name, stop)
         if chosen == FLOAT32:
             log.warning("native %s model: no native model at the target is faster than float32; it is the float model", name)
         models[name] = NativeModel(

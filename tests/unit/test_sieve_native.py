@@ -31,15 +31,18 @@ COSTS = {"float16": 1.0, "int8_weight_only": 1.0, "int8_dynamic": 0.7, "int8_sta
 
 class FakeEvaluator:
     """Accuracy: the baseline minus each reduced layer's loss in its format (``losses[layer][fmt]``),
-    minus ``together`` per reduced layer beyond the first (the losses that add up only in combination).
+    minus ``together`` per reduced layer beyond the first (the losses that add up only in combination), or,
+    with ``crowd``, ``together`` once when at least ``crowd`` layers are reduced (a loss no single layer undoes).
     Latency over float32: the whole-model cost of a uniform assignment; a per-layer one, the average of
     its layers' costs plus ``overhead`` (the conversions between formats a mixed model runs)."""
 
-    def __init__(self, losses: Mapping[str, Mapping[str, float]], together: float = 0.0, overhead: float = 0.0) -> None:
+    def __init__(self, losses: Mapping[str, Mapping[str, float]], together: float = 0.0, overhead: float = 0.0,
+                 crowd: int | None = None) -> None:
         self.layers = tuple(WeightedLayer(name, "CONV_2D", 100) for name in losses)
         self.losses = losses
         self.together = together
         self.overhead = overhead
+        self.crowd = crowd
         self.calls: list[dict[str, str]] = []
 
     def _per_layer(self, assignment: Mapping[str, str]) -> dict[str, str]:
@@ -51,6 +54,8 @@ class FakeEvaluator:
         self.calls.append(dict(assignment))
         per_layer = self._per_layer(assignment)
         loss = sum(self.losses[k].get(v, 0.0) for k, v in per_layer.items())
+        if self.crowd is not None:
+            return BASELINE - loss - (self.together if len(per_layer) >= self.crowd else 0.0)
         return BASELINE - loss - self.together * max(0, len(per_layer) - 1)
 
     def latency_ratios(self, assignments: Mapping[str, Mapping[str, str]]) -> dict[str, list[float]]:
@@ -193,11 +198,12 @@ def test_repair_respects_its_evaluation_budget():
     before = len(evaluator.calls)
     result = run_native_search(evaluator, config)
     accurate = result.models["accurate"]
-    assert accurate.repair_stop == "evaluation budget (8) spent"
-    assert accurate.combination_accuracy < BASELINE
-    assert "per-layer" not in accurate.latency_ratios  # a combination short of its target is not a candidate
-    assert accurate.chosen == FLOAT32 and accurate.assignment == {}  # no uniform model keeps it either
-    assert "per-layer combination kept" in accurate.choice_reason
+    # the round put back two layers; no budget left for another round or the rebuild: every layer float32
+    assert accurate.repair_stop == ("evaluation budget (8) too small for another round; rebuilt from float32 putting in "
+                                    "the picks by weight count: kept 0 of 6")
+    assert accurate.combination == {} and accurate.combination_accuracy == BASELINE
+    assert "per-layer" not in accurate.latency_ratios  # nothing reduced: not a candidate
+    assert accurate.chosen == FLOAT32 and accurate.assignment == {}  # no uniform model keeps the target either
     # per model: 1 evaluation of the picks, then 6 gains and 2 steps (8 repair evaluations in all)
     assert len(accurate.repairs) == 2
     spent = len(evaluator.calls) - before
@@ -209,4 +215,20 @@ def test_repair_respects_its_evaluation_budget():
 def test_no_repair_with_a_zero_budget():
     evaluator = FakeEvaluator({name: {} for name in "abc"}, together=0.01)
     accurate = run_native_search(evaluator, NativeSearchConfig(repair_evaluations=0)).models["accurate"]
-    assert accurate.repairs == () and accurate.repair_stop == "evaluation budget (0) spent"
+    assert accurate.repairs == () and accurate.repair_stop.startswith("evaluation budget (0) too small")
+    assert accurate.combination == {}
+
+
+def test_rebuild_when_no_layer_alone_undoes_the_loss():
+    # reducing any three of the four layers loses 0.01: putting one back alone gains nothing
+    evaluator = FakeEvaluator({name: {} for name in "abcd"}, together=0.01, crowd=3)
+    before = len(evaluator.calls)
+    accurate = run_native_search(evaluator).models["accurate"]
+    assert accurate.repairs == ()
+    assert accurate.repair_stop == ("no layer alone gains accuracy when put back; rebuilt from float32 putting in the "
+                                    "picks by weight count: kept 2 of 4")
+    assert accurate.combination == {"a": "int8_static", "b": "int8_static"}
+    assert accurate.combination_accuracy == pytest.approx(BASELINE)
+    # the picks, 4 gains and 4 rebuild steps, for each of the two models
+    baseline_uniform_and_sweeps = 1 + len(NATIVE_FORMATS) + 4 * len(NATIVE_FORMATS)
+    assert len(evaluator.calls) - before == baseline_uniform_and_sweeps + 2 * (1 + 4 + 4)
