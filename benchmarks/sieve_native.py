@@ -30,6 +30,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,15 @@ def _native_search(master_path: Path, x_val: np.ndarray, y_val: np.ndarray, out:
         path.write_bytes(evaluator.model_file(model.assignment).read_bytes())
         files[name] = path
     return doc, files
+
+
+def _format_counts(assignment: dict[str, str], layers: int) -> str:
+    """``{int8_dynamic: 19, float32: 3}``: how many of the ``layers`` weighted layers are in each format."""
+    if "*" in assignment:
+        return f"{{{assignment['*']}: every layer}}"
+    counts = Counter(assignment.values())
+    counts["float32"] += layers - len(assignment)
+    return "{" + ", ".join(f"{fmt}: {n}" for fmt, n in counts.most_common() if n) + "}"
 
 
 def run(bundle_dir: Path, out: Path, passes: int, runs: int, native_search: bool = True) -> dict:
@@ -156,12 +166,13 @@ def run(bundle_dir: Path, out: Path, passes: int, runs: int, native_search: bool
                   "calibration); baseline val accuracy "
                   f"{100 * native_doc['baseline_val_accuracy']:.2f}%; whole-model latency over float32 (the costs): "
                   + ", ".join(f"{k} {v:.2f}" for k, v in native_doc["costs"].items()) + "."]
+        layers = len(native_doc["layers"])
         for name, model in native_doc["models"].items():
-            picks = ", ".join(f"{k}: {v}" for k, v in model["picked"].items()) or "every layer float32"
-            repairs = "; ".join(model["repairs"]) or "none"
-            lines.append(f"- native {name}: per-layer picks {{{picks}}} together {100 * model['picked_accuracy']:.2f}% val, "
-                         f"after repair ({repairs}) {100 * model['combination_accuracy']:.2f}%; chosen "
-                         f"{model['choice_reason']}.")
+            repair = "; ".join([*model["repairs"], model["repair_stop"]][-3:]).strip("; ") or "no repair needed"
+            lines.append(f"- native {name}: per-layer picks {_format_counts(model['picked'], layers)} keep "
+                         f"{100 * model['picked_accuracy']:.2f}% val together; repair: {repair}; combination "
+                         f"{_format_counts(model['combination'], layers)} at {100 * model['combination_accuracy']:.2f}%; "
+                         f"chosen {model['choice_reason']}.")
     markdown = "\n".join(lines) + "\n"
     (out / "sieve_native.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     (out / "sieve_native.md").write_text(markdown, encoding="utf-8")
