@@ -98,7 +98,7 @@ _STAGE_CODE = {
     "import": ("mmnet.pipeline.imports",),
     "compress": ("mmnet.pipeline.pruning",),
     "sieve": ("mmnet.pipeline.sieve", "mmnet.format.custom_float"),
-    "export": ("mmnet.pipeline.export",),
+    "export": ("mmnet.pipeline.export", "mmnet.pipeline.sieve.native_litert"),  # a native SIEVE model is quantised there
     "evaluate": ("mmnet.pipeline.evaluate", "mmnet.runtime.interpreter", "mmnet.runtime.preprocessing"),
     "host_latency": ("mmnet.pipeline.latency", "mmnet.runtime.interpreter"),
     "latency_model": ("mmnet.pipeline.latency_model",),

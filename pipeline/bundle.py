@@ -125,7 +125,7 @@ def assemble_bundle(
         for record in records:
             if record["blessed"]:
                 relative = f"models/{record['id']}.tflite"
-                if record.get("sieve") and config.sieve.pack_weights:
+                if record.get("sieve") and "native" not in record["sieve"] and config.sieve.pack_weights:
                     relative = _ship_packed(record, paths[record["id"]], keras_paths[record["id"]], staging,
                                             failures) or relative
                 if not (staging / relative).exists():

@@ -27,6 +27,7 @@ from mmnet.format.errors import ConfigError
 from mmnet.pipeline.datasets.config import DatasetConfig, check_fractions, expand_variables
 from mmnet.pipeline.pruning.config import PRUNING_BASELINES
 from mmnet.pipeline.pruning.scores import IMPORTANCE_METRICS
+from mmnet.pipeline.sieve.native import NATIVE_SIEVE_MODELS, NativeSearchConfig
 from mmnet.pipeline.sieve.search import MODEL_NAMES as SIEVE_MODELS
 from mmnet.pipeline.sieve.search import SearchConfig
 from mmnet.pipeline.zoo.spec import PRECISIONS, VariantSpec
@@ -295,25 +296,31 @@ class SieveConfig:
     on the master, and each of ``models`` (exact / accurate / approximate) is exported as a float32
     TFLite minion whose activations are rounded in the graph; ``pack_weights`` ships its kernels packed
     at their formats' widths (unpacked at load). Each goes through the parity gate against its Keras
-    model and, blessed, becomes a one-minion candidate system.
+    model and, blessed, becomes a one-minion candidate system. ``accurate_native`` / ``approximate_native``
+    in ``models`` run the per-layer search over formats LiteRT executes natively (``native``) instead, and
+    ship the master's float TFLite quantised per layer by ai-edge-quantizer, gated against the master's
+    Keras model.
     """
 
     enabled: bool = False
     models: tuple[str, ...] = SIEVE_MODELS
     pack_weights: bool = True
     search: SearchConfig = field(default_factory=SearchConfig)
+    native: NativeSearchConfig = field(default_factory=NativeSearchConfig)
 
     def __post_init__(self) -> None:
         check_bool("sieve.enabled", self.enabled)
         check_bool("sieve.pack_weights", self.pack_weights)
         if not isinstance(self.models, tuple) or not self.models:
-            raise fail("sieve.models", self.models, f"a non-empty list of {list(SIEVE_MODELS)}")
+            raise fail("sieve.models", self.models, f"a non-empty list of {list(SIEVE_MODELS + NATIVE_SIEVE_MODELS)}")
         for i, name in enumerate(self.models):
-            check_choice(f"sieve.models[{i}]", name, SIEVE_MODELS)
+            check_choice(f"sieve.models[{i}]", name, SIEVE_MODELS + NATIVE_SIEVE_MODELS)
         if len(set(self.models)) != len(self.models):
             raise fail("sieve.models", list(self.models), "a list without duplicate entries")
         if not isinstance(self.search, SearchConfig):
             raise fail("sieve.search", self.search, "a mapping of the format search's settings")
+        if not isinstance(self.native, NativeSearchConfig):
+            raise fail("sieve.native", self.native, "a mapping of the native search's settings")
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,13 @@ def export_artifact(
     else:
         model = load_keras_model(trained.keras_path)
     path.write_bytes(convert_keras_model(model, precision, representative, int8_granularity=export.int8_granularity))
+    if trained.sieve is not None and "native" in trained.sieve:
+        # a natively executed SIEVE model: the float conversion quantised per layer as the native search measured it
+        from mmnet.pipeline.sieve.native_litert import CALIBRATION_FRAMES, native_model
+        from mmnet.runtime.preprocessing import preprocess
+
+        x_val = preprocess(splits.val.frames[:CALIBRATION_FRAMES], preprocessing, trained.resolution).astype(np.float32)
+        path.write_bytes(native_model(path.read_bytes(), trained.sieve["formats"], x_val))
 
     if export.tflite_metadata:
         embedded, note = embed_metadata(path, list(splits.train.class_names), preprocessing)

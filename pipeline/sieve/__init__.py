@@ -5,5 +5,7 @@ norm, evaluates a Keras model with cached activations and builds the deployed mo
 is the Keras layer that rounds activations inside the TFLite model; ``stage`` is the build's SIEVE
 stage (the master's models as minions) and packs their kernels for the bundle; ``compare`` sets the
 SIEVE systems beside the bundle's other speculative models and the paper; ``report`` writes the
-tables and plots.
+tables and plots. ``native`` (TF-free) is the same per-layer logic over formats LiteRT executes
+natively, ``native_litert`` its evaluator (ai-edge-quantizer and the LiteRT interpreter) and
+``native_stage`` its models in the build.
 """

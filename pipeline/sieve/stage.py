@@ -5,8 +5,9 @@ val split; each of ``sieve.models`` (exact / accurate / approximate) is then reb
 rounded and its activations rounded in the graph (:func:`~mmnet.pipeline.sieve.keras_graph.deployed_model`),
 saved as a Keras model and handed on as a *minion* of family ``sieve``: the export stage converts it
 to float32 TFLite and the evaluation stage's parity gate compares that file with this Keras model, so
-what is gated is what ships. Packing the kernels at their widths happens when the bundle is written
-(:func:`pack_sieve_artifact`).
+what is gated is what ships (``accurate_native`` / ``approximate_native``: the master quantised per
+layer in formats LiteRT runs natively, :mod:`mmnet.pipeline.sieve.native_stage`). Packing the kernels
+at their widths happens when the bundle is written (:func:`pack_sieve_artifact`).
 
 Artifacts on disk (``<work>/sieve/``): ``sieve_search.json`` (the search, schema
 ``sieve_search.schema.json``) and per model ``<variant>/model.keras`` + ``trained.json``.
@@ -28,6 +29,8 @@ from mmnet.format.packed_model import PackedTensor, pack_model
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.pipeline.config import SieveConfig
 from mmnet.pipeline.datasets.dataset import Splits
+from mmnet.pipeline.sieve.native import NATIVE_SIEVE_MODELS
+from mmnet.pipeline.sieve.native_stage import build_native_models
 from mmnet.pipeline.train import TrainedModel, load_keras_model
 from mmnet.runtime.preprocessing import preprocess
 
@@ -61,6 +64,9 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
     resolution = int(model.input_shape[1])
     x_val = preprocess(splits.val.frames, preprocessing, resolution).astype(np.float32)
     x_test = preprocess(splits.test.frames, preprocessing, resolution).astype(np.float32)
+    native = build_native_models(master, model, x_val, splits.val.labels, config, out_dir, SIEVE_FAMILY)
+    if len(native) == len(config.models):
+        return native
     folded = fold_batch_norm(model)
     evaluator = CachedEvaluator(folded, x_val, splits.val.labels)
     result = run_search(evaluator, config.search, model_name=master.variant,
@@ -71,7 +77,7 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
     log.info("SIEVE search on %s: %d evaluations in %.1f s", master.variant, result.evaluations, result.search_seconds)
 
     made = []
-    for name in config.models:
+    for name in (name for name in config.models if name not in NATIVE_SIEVE_MODELS):
         combined = result.models[name]
         variant = sieve_variant(master.variant, name)
         deployed = deployed_model(folded, combined.formats, name=variant.replace(".", "_"))
@@ -97,7 +103,7 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
         )
         trained.write(directory)
         made.append(trained)
-    return made
+    return made + native
 
 
 def kernel_segments(tflite: bytes, formats: dict[str, FloatFormat], kernels: dict[str, np.ndarray]) -> list[PackedTensor]:

@@ -7,6 +7,7 @@ import pytest
 
 from mmnet.format.errors import ConfigError
 from mmnet.pipeline.config import BuildConfig, config_from_mapping, load_config
+from mmnet.pipeline.sieve.native import NATIVE_FORMATS
 
 BASE = {"name": "t", "dataset": {"source": "builtin:digits"}}
 
@@ -85,7 +86,12 @@ def test_bad_minion_grid_names_the_field(minions, fragment):
         ({"minions": {"families": []}}, "minions.families is []; expected at least one family, or at least one minion in "
                                         "minions.imported, or sieve.enabled (SIEVE models of the master as the only minions)"),
         ({"sieve": {"enabled": True, "models": ["fast"]}},
-         "sieve.models[0] is 'fast'; expected one of ['exact', 'accurate', 'approximate']"),
+         "sieve.models[0] is 'fast'; expected one of ['exact', 'accurate', 'approximate', 'accurate_native', "
+         "'approximate_native']"),
+        ({"sieve": {"native": {"formats": ["int2"]}}},
+         "sieve.native.formats is ['int2']; expected distinct names from ['float16', 'int8_weight_only', 'int8_dynamic', "
+         "'int8_static', 'int4_weight_only']"),
+        ({"sieve": {"native": {"latency_passes": 0}}}, "sieve.native.latency_passes is 0; expected an int >= 1"),
         ({"sieve": {"search": {"repair_rounds": 0}}}, "sieve.search.repair_rounds is 0; expected an int >= 1"),
         ({"sieve": {"search": {"coverge": 0.9}}},
          "sieve.search.coverge: unknown key; expected one of accurate_target, approximate_target, coverage, "
@@ -183,3 +189,11 @@ def test_compression_is_off_by_default_and_selects_roles_and_variants():
     assert not compression.applies_to("mnasnet-a0.50-r8", "minion")
     every_minion = config_from_mapping(_with(compression={"enabled": True})).compression
     assert every_minion.applies_to("mnasnet-a0.50-r8", "minion") and not every_minion.applies_to("resnet-a1.00-r16", "master")
+
+
+def test_sieve_native_models_and_search_settings_parse():
+    config = config_from_mapping(_with(sieve={"enabled": True, "models": ["accurate", "accurate_native"],
+                                              "native": {"formats": ["int8_static", "float16"], "latency_tolerance": 0.1}}))
+    assert config.sieve.models == ("accurate", "accurate_native")
+    assert config.sieve.native.formats == ("int8_static", "float16") and config.sieve.native.latency_tolerance == 0.1
+    assert config_from_mapping(_with()).sieve.native.formats == NATIVE_FORMATS
