@@ -84,6 +84,11 @@ SUSTAINED_FRACTION = 0.97
 # Default offered rates: these multiples of 1 / (the big model's median pass), measured at the start
 RATE_FRACTIONS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.1, 1.4, 1.8)
 _RECOVERY_WINDOW_S = 1.0
+_OVERLOAD_WINDOW_S = 10.0  # the accepted requests' p95 per window of the overload: bounded means no growth
+# A kept-alive connection idle longer than this is closed rather than reused: the server closes one idle
+# for its keep-alive / header timeout (5 s by default), and a request written into a socket it has just
+# closed comes back as a reset — a stale connection of the client's pool, not a request the server lost.
+IDLE_REUSE_S = 2.0
 
 
 def _say(message: str) -> None:
@@ -136,13 +141,22 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
     returns every reply. A request with no idle connection opens a new one (up to ``max_connections``
     in flight; beyond, it waits for one: the send lag shows it)."""
     loop = asyncio.get_running_loop()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # (…, when it went idle)
     slots = asyncio.Semaphore(max_connections)
     replies: list[Reply] = []
     start = loop.time()
 
-    async def exchange(i: int, frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
-        reader, writer = idle.pop() if reuse and idle else await asyncio.open_connection(host, port)
+    def fresh_idle() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        while idle:
+            reader, writer, since = idle.pop()  # the most recently used first
+            if loop.time() - since <= IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return None
+
+    async def exchange(i: int, frame: int, pooled: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
+                       ) -> tuple[int, dict[str, str], bytes]:
+        reader, writer = pooled or await asyncio.open_connection(host, port)
         try:
             data = requests[frame]
             head_end = data.index(b"\r\n") + 2  # the request line; the id header follows it
@@ -154,26 +168,27 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
         if headers.get("connection", "").lower() == "close":
             writer.close()
         else:
-            idle.append((reader, writer))
+            idle.append((reader, writer, loop.time()))
         return status, headers, body
 
     async def one(i: int) -> None:
         async with slots:
             sent = loop.time() - start
             frame = i % len(requests)
-            reused = bool(idle)
+            pooled = fresh_idle()
             try:
                 try:
-                    status, headers, body = await exchange(i, frame, reuse=True)
+                    status, headers, body = await exchange(i, frame, pooled)
                 except asyncio.IncompleteReadError as e:
-                    if not (reused and not e.partial):
+                    if not (pooled and not e.partial):
                         raise
                     # the server closed this kept-alive connection while it sat idle (its keep-alive
                     # timeout) before reading the request: send it again on a new one, as HTTP clients do
-                    status, headers, body = await exchange(i, frame, reuse=False)
+                    status, headers, body = await exchange(i, frame, None)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
-                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__,
-                                     index=i, origin=start))
+                error = type(e).__name__ + (" on a kept-alive connection" if pooled else "")
+                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=error, index=i,
+                                     origin=start))
                 return
             done = loop.time() - start
             replies.append(Reply(float(schedule[i]), sent, done, status, frame, headers.get("x-mmnet-answered-by", ""),
@@ -186,7 +201,7 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return sorted(replies, key=lambda r: r.scheduled)
 
@@ -569,7 +584,12 @@ def overload_summary(replies: list[Reply], sustainable: float, seconds: float, a
             recovered_at = float(windows[i] - seconds)
             break
     lost = sum(r.status not in (200, 429) for r in replies)
-    return {"sustainable_per_s": sustainable, "overload_per_s": 3 * sustainable, "seconds": seconds,
+    windows_p95 = []
+    for w in np.arange(0.0, seconds, _OVERLOAD_WINDOW_S):
+        accepted = [r.latency_s * 1000.0 for r in during if r.status == 200 and w <= r.scheduled < w + _OVERLOAD_WINDOW_S]
+        windows_p95.append(float(np.percentile(accepted, 95)) if accepted else None)
+    return {"p95_per_window_ms": windows_p95, "window_s": _OVERLOAD_WINDOW_S,
+            "sustainable_per_s": sustainable, "overload_per_s": 3 * sustainable, "seconds": seconds,
             "after_per_s": 0.5 * sustainable, "after_seconds": after_s, "during": over, "after": calm,
             "lost_or_other_status": lost,
             "wrong": (over["wrong_route"] + calm["wrong_route"] + (over["wrong_answer"] or 0) + (calm["wrong_answer"] or 0)),
@@ -584,6 +604,7 @@ def _accuracy(system: DuoSystem, frames: Frames) -> float:
 
 
 SIM_REPEATS = 10  # simulated replays of each measured run (independent draws), pooled
+ERROR_BOUND = 0.15  # the simulation's target: within 15% of the measured p50, p95 and throughput
 
 
 def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: list[str],
@@ -621,6 +642,20 @@ def p95_interval(runs: list[Run], rng: np.random.Generator, resamples: int = 100
     return [float(np.percentile(p95s, 5)), float(np.percentile(p95s, 95))]
 
 
+def repeat_noise(point: dict[str, Any], simulated_p95: float | None) -> dict[str, Any]:
+    """The measured p95's repeat-to-repeat noise at one load: its passes' p95s (the same offered rate
+    and system, a few seconds apart), their range relative to the pooled p95, and whether the
+    simulated p95 lies inside that range — a simulation no farther from the pooled p95 than one
+    repeat of the measurement is from another has no error the measurement can show."""
+    passes = [v for v in point.get("p95_passes") or [] if v is not None]
+    pooled = point.get("p95_ms")
+    if len(passes) < 2 or not pooled:
+        return {"p95_passes_ms": passes, "p95_repeat_spread": None, "p95_inside_repeats": None}
+    low, high = min(passes), max(passes)
+    return {"p95_passes_ms": passes, "p95_repeat_spread": (high - low) / pooled,
+            "p95_inside_repeats": simulated_p95 is not None and low <= simulated_p95 <= high}
+
+
 def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], config: DuoConfig, *, single: bool,
                         routes: list[str], extra_rates: list[float], seed: int = 0) -> dict[str, Any]:
     """Every measured point beside its simulation (:func:`simulate_point`): p50, p95 and throughput with
@@ -635,7 +670,7 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
         rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
                      "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
                      **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys},
-                     "measured_p95_interval_ms": p95_interval(point_runs, rng)})
+                     "measured_p95_interval_ms": p95_interval(point_runs, rng), **repeat_noise(point, sim["p95_ms"])})
     extended = []
     if runs:
         top = pooled_times([run.times for run in runs[-1]])
@@ -680,6 +715,13 @@ def simulate_systems(result: dict[str, Any], runs: dict[str, list[list[Run]]], s
                       if r[f"{prefix}{k}_error"] is not None] for k in keys}
         result[f"{prefix}simulation_error"] = {k: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
                                                for k, v in errors.items()}
+    rows = [r for s in result["systems"].values() for r in s["simulation"]["rows"]]
+    beyond = [r for r in rows if r["p95_ms_error"] is not None and r["p95_ms_error"] > ERROR_BOUND]
+    result["simulation_error"]["p95_beyond_bound"] = {
+        "bound": ERROR_BOUND, "points": len(rows), "beyond": len(beyond),
+        "beyond_inside_repeats": sum(bool(r.get("p95_inside_repeats")) for r in beyond),
+        "max_outside_repeats": max((r["p95_ms_error"] for r in rows if r.get("p95_inside_repeats") is False),
+                                   default=None)}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -771,7 +813,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"times the server logged; draws from the {sim['window_s']:g}-s window of the run they fall in, "
                       "and, in brackets, from the whole run):", "",
                       "| offered/s | p50 ms measured / simulated (error) [whole run] | p95 ms measured / simulated (error) "
-                      "[whole run] | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|"]
+                      "[whole run] | p95 of each pass: spread; simulated inside | answered/s measured / simulated (error) "
+                      "[whole run] |", "|---|---|---|---|---|"]
 
             def cell(r: dict[str, Any], k: str, digits: str = ".1f") -> str:
                 return (f"{_f(r['measured'][k], digits)} / {_f(r['simulated'][k], digits)} ({_pct(r[f'{k}_error'])}) "
@@ -780,7 +823,11 @@ def to_markdown(result: dict[str, Any]) -> str:
             for r in sim["rows"]:
                 interval = r.get("measured_p95_interval_ms")
                 spread = f" measured 90% interval [{interval[0]:.0f}, {interval[1]:.0f}]" if interval else ""
-                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | "
+                passes = r.get("p95_passes_ms") or []
+                inside = {True: "yes", False: "no", None: "n/a"}[r.get("p95_inside_repeats")]
+                noise = (f"{', '.join(f'{v:.0f}' for v in passes)}: {_pct(r.get('p95_repeat_spread'))}; {inside}"
+                         if passes else "n/a")
+                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | {noise} | "
                              f"{cell(r, 'throughput_per_s')} |")
             worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
@@ -798,6 +845,12 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"{label} error max {_pct(errors[k]['max'])} [{_pct(whole[k]['max'])}], mean {_pct(errors[k]['mean'])} "
                       f"[{_pct(whole[k]['mean'])}]" for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"),
                                                                       ("throughput_per_s", "throughput"))) + ".", ""]
+        beyond = errors.get("p95_beyond_bound")
+        if beyond:
+            lines += [f"p95 beyond {100 * beyond['bound']:g}% at {beyond['beyond']} of {beyond['points']} points; "
+                      f"{beyond['beyond_inside_repeats']} of them inside the measurement's own repeat-to-repeat range "
+                      "(the simulated p95 between the lowest and highest pass p95 at that load: no error the measurement "
+                      f"can resolve); largest p95 error outside that range {_pct(beyond['max_outside_repeats'])}.", ""]
     eq = result.get("equal_p95")
     if eq:
         lines += ["## Throughput at the single model's p95", "",
@@ -829,6 +882,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                   f"- after: {a['sent']} sent, {a['answered']} answered, {a['refused_429']} × 429, p95 {_f(a['p95_ms'])} ms",
                   f"- lost (no answer, or a status other than 200/429): {over['lost_or_other_status']}; wrong answers: "
                   f"{over['wrong']}",
+                  f"- p95 of the accepted per {over.get('window_s', _OVERLOAD_WINDOW_S):g} s of the overload: "
+                  + ", ".join(_f(v, ".0f") for v in over.get("p95_per_window_ms", [])) + " ms",
                   f"- throughput recovered {_f(over['recovered_after_s'], 'g')} s after the load dropped "
                   "(first 1-s window from which on every request was answered)", ""]
     return "\n".join(lines)

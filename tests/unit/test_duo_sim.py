@@ -12,6 +12,7 @@ from mmnet.benchmarks.duo_load import (
     Run,
     overload_summary,
     poisson_schedule,
+    repeat_noise,
     simulate_point,
     sustained,
     throughput_at,
@@ -106,6 +107,15 @@ def test_overload_summary_counts_lost_wrong_and_recovery():
     assert out["wrong"] == 1  # frame 1 answered by the little model where the offline decision says big
     assert out["recovered_after_s"] == pytest.approx(1.0)
     assert out["during"]["refused_429"] == 1 and out["after"]["answered"] == 3
+    assert out["p95_per_window_ms"] == pytest.approx([50.0])  # one window of the 4-s overload: its two answers
+
+
+def test_a_simulated_p95_between_the_passes_p95s_is_inside_the_measurements_own_noise():
+    point = {"p95_ms": 200.0, "p95_passes": [150.0, 260.0, 190.0]}
+    assert repeat_noise(point, 250.0) == {"p95_passes_ms": [150.0, 260.0, 190.0], "p95_repeat_spread": 0.55,
+                                          "p95_inside_repeats": True}
+    assert repeat_noise(point, 270.0)["p95_inside_repeats"] is False
+    assert repeat_noise({"p95_ms": 200.0, "p95_passes": [200.0]}, 200.0)["p95_inside_repeats"] is None
 
 
 def test_a_pass_size_not_measured_is_scaled_from_the_nearest_measured_one():
