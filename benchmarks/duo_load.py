@@ -392,6 +392,23 @@ def fetch_timings(url: str, since: int) -> dict[str, Any]:
 WINDOW_S = 1.0  # the simulation's windows of a run (ServiceTimes.windows)
 
 
+def _request_delays(log: dict[str, Any], replies: list[Reply]) -> list[tuple[int, float, float, float, float]]:
+    """Per answered request found in the log (by X-Request-Id): (index, scheduled, front delay, its last
+    pass's end on the monotonic clock, back delay), seconds."""
+    fields = {name: k for k, name in enumerate(log["request_fields"])}
+    served = {row[fields["request_id"]]: row for row in log["requests"]
+              if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
+    out = []
+    for r in replies:
+        row = served.get(str(r.index))
+        if r.status != 200 or row is None:
+            continue
+        answered = row[fields["answered"]]
+        out.append((r.index, r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled), answered,
+                    (r.origin + r.done) - answered))
+    return out
+
+
 def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = WINDOW_S) -> ServiceTimes:
     """One run's service times from the server's timing log: every worker pass by model and frames, the
     gap from a pass that left frames waiting to the model's next pass, and per answered request
@@ -411,17 +428,9 @@ def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = 
         if before is not None and before[fields["queued"]] > 0:
             gaps.append((start - origin, model, start - before[fields["end"]]))
         previous[model] = row
-    fields = {name: k for k, name in enumerate(log["request_fields"])}
-    served = {row[fields["request_id"]]: row for row in log["requests"]
-              if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
-    front: list[tuple[float, float]] = []
-    back: list[tuple[float, float]] = []
-    for r in replies:
-        row = served.get(str(r.index))
-        if r.status != 200 or row is None:
-            continue
-        front.append((r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled)))
-        back.append((row[fields["answered"]] - origin, (r.origin + r.done) - row[fields["answered"]]))
+    rows = _request_delays(log, replies)
+    front = [(scheduled, f) for _, scheduled, f, _, _ in rows]
+    back = [(answered - origin, b) for _, _, _, answered, b in rows]
 
     def build(low: float, high: float) -> ServiceTimes:
         def table(model: str) -> dict[int, np.ndarray]:
@@ -463,6 +472,24 @@ class Run:
     replies: list[Reply] = field(repr=False)
     times: ServiceTimes = field(repr=False)
     log: dict[str, Any] = field(default_factory=dict, repr=False)  # the server's timing log of the run
+
+    def traced_delays(self) -> dict[int, tuple[float, float]]:
+        """Each answered request's own measured (front, back) delays, by its index in the schedule."""
+        return {index: (front, back) for index, _, front, _, back in _request_delays(self.log, self.replies)}
+
+    def traced_gaps(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per model, the end times (s from the run's start, sorted) of its passes after which frames
+        waited, and the gap to its next pass, from the server's log."""
+        origin = self.replies[0].origin if self.replies else 0.0
+        fields = {name: k for k, name in enumerate(self.log["pass_fields"])}
+        out = {}
+        for model in (LITTLE, BIG):
+            rows = sorted((r for r in self.log["passes"] if r[fields["model"]] == model), key=lambda r: r[fields["start"]])
+            waited = [(a[fields["end"]] - origin, b[fields["start"]] - a[fields["end"]])
+                      for a, b in zip(rows, rows[1:]) if a[fields["queued"]] > 0]
+            waited.sort()
+            out[model] = (np.asarray([t for t, _ in waited]), np.asarray([g for _, g in waited]))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"schedule": self.schedule.tolist(), "seconds": self.seconds, "log": self.log,
@@ -608,18 +635,22 @@ ERROR_BOUND = 0.15  # the simulation's target: within 15% of the measured p50, p
 
 
 def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: list[str],
-                   repeats: int = SIM_REPEATS, windowed: bool = True) -> dict[str, Any]:
+                   repeats: int = SIM_REPEATS, windowed: bool = True, traced: bool = False) -> dict[str, Any]:
     """A measured point simulated: each of its runs replayed ``repeats`` times — the run's own arrival
     times and frames (so the probe's real decisions), service times drawn from what the server timed
     during that run (``windowed``: from the second of the run each draw falls in; else from the whole
-    run) — and pooled as the measured point pools its runs."""
+    run) — and pooled as the measured point pools its runs. ``traced``: each answered request keeps its
+    own measured front and back delays (the overheads outside the model passes: the generator's send,
+    HTTP, decoding, the reply) and each worker gap is the one measured after the pass that ended nearest
+    in time (host stalls where they happened); only the pass times are drawn."""
     latencies, answered, offered, refused, seconds = [], 0, 0, 0, 0.0
     for run in runs:
         recovered = [routes[i % len(routes)] == BIG for i in range(run.schedule.size)]
         times = run.times if windowed else run.times.stationary()
+        delays, gaps = (run.traced_delays(), run.traced_gaps()) if traced else (None, None)
         for repeat in range(repeats):
             result = simulate(0.0, 0, times, config, single=single, routes=recovered, arrivals=run.schedule,
-                              seconds=run.seconds, seed=repeat, warmup=0)
+                              seconds=run.seconds, seed=repeat, warmup=0, traced=delays, traced_gaps=gaps)
             latencies.append(result.latencies_s)
             answered, offered, refused = answered + result.answered, offered + result.offered, refused + result.refused
             seconds += run.seconds
@@ -667,9 +698,13 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
     for point, point_runs in zip(points, runs):
         sim = simulate_point(point_runs, config, single=single, routes=routes)
         whole = simulate_point(point_runs, config, single=single, routes=routes, windowed=False)
+        traced = simulate_point(point_runs, config, single=single, routes=routes, traced=True)
         rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
-                     "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
+                     "stationary": whole, "traced": traced,
+                     **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
                      **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys},
+                     **{f"traced_{k}_error": relative_error(traced[k], point[k]) for k in keys},
+                     "traced_p95_inside_repeats": repeat_noise(point, traced["p95_ms"])["p95_inside_repeats"],
                      "measured_p95_interval_ms": p95_interval(point_runs, rng), **repeat_noise(point, sim["p95_ms"])})
     extended = []
     if runs:
@@ -684,7 +719,7 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
 
     window_s = next((run.times.window_s for point in runs for run in point), WINDOW_S)
     return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": window_s,
-            "max_error": worst(""), "stationary_max_error": worst("stationary_")}
+            "max_error": worst(""), "stationary_max_error": worst("stationary_"), "traced_max_error": worst("traced_")}
 
 
 def equal_p95(systems: dict[str, Any]) -> dict[str, Any] | None:
@@ -710,18 +745,19 @@ def simulate_systems(result: dict[str, Any], runs: dict[str, list[list[Run]]], s
         result["systems"][key]["simulation"] = validate_simulation(
             points, runs[key], config, single=key == "single", routes=offline_routes(system, frames),
             extra_rates=[top * f for f in (1.5, 2, 3)])
-    for prefix in ("", "stationary_"):
+    for prefix in ("", "stationary_", "traced_"):
         errors = {k: [r[f"{prefix}{k}_error"] for s in result["systems"].values() for r in s["simulation"]["rows"]
                       if r[f"{prefix}{k}_error"] is not None] for k in keys}
         result[f"{prefix}simulation_error"] = {k: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
                                                for k, v in errors.items()}
     rows = [r for s in result["systems"].values() for r in s["simulation"]["rows"]]
-    beyond = [r for r in rows if r["p95_ms_error"] is not None and r["p95_ms_error"] > ERROR_BOUND]
-    result["simulation_error"]["p95_beyond_bound"] = {
-        "bound": ERROR_BOUND, "points": len(rows), "beyond": len(beyond),
-        "beyond_inside_repeats": sum(bool(r.get("p95_inside_repeats")) for r in beyond),
-        "max_outside_repeats": max((r["p95_ms_error"] for r in rows if r.get("p95_inside_repeats") is False),
-                                   default=None)}
+    for prefix in ("", "traced_"):
+        beyond = [r for r in rows if r[f"{prefix}p95_ms_error"] is not None and r[f"{prefix}p95_ms_error"] > ERROR_BOUND]
+        result[f"{prefix}simulation_error"]["p95_beyond_bound"] = {
+            "bound": ERROR_BOUND, "points": len(rows), "beyond": len(beyond),
+            "beyond_inside_repeats": sum(bool(r.get(f"{prefix}p95_inside_repeats")) for r in beyond),
+            "max_outside_repeats": max((r[f"{prefix}p95_ms_error"] for r in rows
+                                        if r.get(f"{prefix}p95_inside_repeats") is False), default=None)}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -813,8 +849,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"times the server logged; draws from the {sim['window_s']:g}-s window of the run they fall in, "
                       "and, in brackets, from the whole run):", "",
                       "| offered/s | p50 ms measured / simulated (error) [whole run] | p95 ms measured / simulated (error) "
-                      "[whole run] | p95 of each pass: spread; simulated inside | answered/s measured / simulated (error) "
-                      "[whole run] |", "|---|---|---|---|---|"]
+                      "[whole run] | p95 of each pass: spread; simulated inside | p95 ms, each request's own overheads "
+                      "(error; inside) | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|---|---|"]
 
             def cell(r: dict[str, Any], k: str, digits: str = ".1f") -> str:
                 return (f"{_f(r['measured'][k], digits)} / {_f(r['simulated'][k], digits)} ({_pct(r[f'{k}_error'])}) "
@@ -827,8 +863,12 @@ def to_markdown(result: dict[str, Any]) -> str:
                 inside = {True: "yes", False: "no", None: "n/a"}[r.get("p95_inside_repeats")]
                 noise = (f"{', '.join(f'{v:.0f}' for v in passes)}: {_pct(r.get('p95_repeat_spread'))}; {inside}"
                          if passes else "n/a")
+                traced = r.get("traced")
+                traced_cell = (f"{_f(traced['p95_ms'])} ({_pct(r['traced_p95_ms_error'])}; "
+                               f"{ {True: 'yes', False: 'no', None: 'n/a'}[r.get('traced_p95_inside_repeats')]})"
+                               if traced else "n/a")
                 lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | {noise} | "
-                             f"{cell(r, 'throughput_per_s')} |")
+                             f"{traced_cell} | {cell(r, 'throughput_per_s')} |")
             worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
                       f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "
@@ -845,12 +885,21 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"{label} error max {_pct(errors[k]['max'])} [{_pct(whole[k]['max'])}], mean {_pct(errors[k]['mean'])} "
                       f"[{_pct(whole[k]['mean'])}]" for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"),
                                                                       ("throughput_per_s", "throughput"))) + ".", ""]
-        beyond = errors.get("p95_beyond_bound")
-        if beyond:
-            lines += [f"p95 beyond {100 * beyond['bound']:g}% at {beyond['beyond']} of {beyond['points']} points; "
-                      f"{beyond['beyond_inside_repeats']} of them inside the measurement's own repeat-to-repeat range "
-                      "(the simulated p95 between the lowest and highest pass p95 at that load: no error the measurement "
-                      f"can resolve); largest p95 error outside that range {_pct(beyond['max_outside_repeats'])}.", ""]
+        traced = result.get("traced_simulation_error")
+        if traced:
+            lines += ["With the measured overheads in time (each answered request's own front and back delays, each "
+                      "worker gap replayed at its time; pass times drawn): " + ", ".join(
+                          f"{label} error max {_pct(traced[k]['max'])}, mean {_pct(traced[k]['mean'])}"
+                          for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("throughput_per_s", "throughput")))
+                      + ".", ""]
+        for label, block in (("", errors), ("overheads replayed: ", traced or {})):
+            beyond = block.get("p95_beyond_bound")
+            if beyond:
+                lines += [f"{label}p95 beyond {100 * beyond['bound']:g}% at {beyond['beyond']} of {beyond['points']} "
+                          f"points; {beyond['beyond_inside_repeats']} of them inside the measurement's own "
+                          "repeat-to-repeat range (the simulated p95 between the lowest and highest pass p95 at that "
+                          "load: no error the measurement can resolve); largest p95 error outside that range "
+                          f"{_pct(beyond['max_outside_repeats'])}.", ""]
     eq = result.get("equal_p95")
     if eq:
         lines += ["## Throughput at the single model's p95", "",

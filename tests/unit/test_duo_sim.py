@@ -139,6 +139,20 @@ def test_front_and_back_delays_add_to_every_answered_request():
     assert delayed.to_json()["throughput_per_s"] == pytest.approx(50 / 49)
 
 
+def test_traced_overheads_and_a_stall_replay_what_each_request_and_the_worker_met():
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    arrivals = np.array([0.0, 0.001, 1.0])
+    traced = {0: (0.004, 0.002)}  # request 0's own front and back delays; the others draw (none measured: 0)
+    # the measured big pass that ended at 0.014 s was followed by a 0.5 s stall before the next one
+    stall = {"big": (np.array([0.014]), np.array([0.5]))}
+    result = simulate(0.0, 0, _times(), config, single=True, arrivals=arrivals, warmup=0, traced=traced,
+                      traced_gaps=stall)
+    # request 1 (no front delay) is queued first and served 0.001-0.011 s; that pass ended nearest the measured
+    # one before the stall, so the worker is held 0.5 s (to 0.511 s); request 0 (front 4 ms) then gets its pass
+    # (10 ms) and its back delay (2 ms); request 2 comes after the stall and is not held by it
+    assert result.latencies_s.tolist() == pytest.approx([BIG_S, BIG_S, 0.511 + BIG_S + 0.002])
+
+
 def _log(passes, requests):
     return {"pass_fields": ["seq", "model", "frames", "start", "end", "queued"], "passes": passes,
             "request_fields": ["seq", "request_id", "status", "frames", "read", "submitted", "answered", "replied"],
