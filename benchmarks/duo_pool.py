@@ -10,6 +10,12 @@ heuristic finds the exhaustive optimum (paper: 15 of 21). Two pools:
     .venv/bin/python -m mmnet.benchmarks.duo_pool --coral ../shared/data --out results/duo_pool
     .venv/bin/python -m mmnet.benchmarks.duo_pool --bundle bundles/digits --out results/duo_pool_digits
 
+Probe thresholds are certified by default (``--threshold-mode guaranteed``: extra errors vs the big
+model ≤ ``--epsilon`` per frame with probability ≥ 1 − ``--delta``, i.e. equal accuracy; the big model
+alone where the val split cannot certify any threshold); ``--threshold-mode point`` is the paper's rule.
+``--resplits`` re-splits val + test at random to check the top target's accuracy on unseen frames.
+``--pool DIR`` searches a pool saved before (its ``--out``) again without running a model.
+
 ``--coral ROOT`` reads ``configs/coral-imagenet.yaml`` (``--config`` for another) with ROOT as
 ``$MMNET_SHARED_DATA``; without ROOT, ``$MMNET_SHARED_DATA`` or ``../shared/data`` beside the
 repository. When the data is absent it says so and exits 0 (nothing measured). Writes into ``--out``:
