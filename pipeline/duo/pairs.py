@@ -30,6 +30,8 @@ the settings, :mod:`mmnet.pipeline.risk`):
   it loses what val happened not to show: on the Coral and digits pools about half a point on
   average over random re-splits (:func:`resplit_check`), beyond the ±0.3 asked.
 
+The probe rules:
+
 - ``single`` — one confidence threshold on the little model's top probability: the
   ``per_class_confidence`` member with its shrinkage prior ``m`` → ∞ (every class's threshold is
   pulled onto the global one, t'_k = g to within n_k/m; :data:`SINGLE_PRIOR_FRAMES`);
