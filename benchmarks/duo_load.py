@@ -84,6 +84,11 @@ SUSTAINED_FRACTION = 0.97
 # Default offered rates: these multiples of 1 / (the big model's median pass), measured at the start
 RATE_FRACTIONS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.1, 1.4, 1.8)
 _RECOVERY_WINDOW_S = 1.0
+_OVERLOAD_WINDOW_S = 10.0  # the accepted requests' p95 per window of the overload: bounded means no growth
+# A kept-alive connection idle longer than this is closed rather than reused: the server closes one idle
+# for its keep-alive / header timeout (5 s by default), and a request written into a socket it has just
+# closed comes back as a reset — a stale connection of the client's pool, not a request the server lost.
+IDLE_REUSE_S = 2.0
 
 
 def _say(message: str) -> None:
@@ -136,13 +141,22 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
     returns every reply. A request with no idle connection opens a new one (up to ``max_connections``
     in flight; beyond, it waits for one: the send lag shows it)."""
     loop = asyncio.get_running_loop()
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # (…, when it went idle)
     slots = asyncio.Semaphore(max_connections)
     replies: list[Reply] = []
     start = loop.time()
 
-    async def exchange(i: int, frame: int, reuse: bool) -> tuple[int, dict[str, str], bytes]:
-        reader, writer = idle.pop() if reuse and idle else await asyncio.open_connection(host, port)
+    def fresh_idle() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        while idle:
+            reader, writer, since = idle.pop()  # the most recently used first
+            if loop.time() - since <= IDLE_REUSE_S:
+                return reader, writer
+            writer.close()
+        return None
+
+    async def exchange(i: int, frame: int, pooled: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None
+                       ) -> tuple[int, dict[str, str], bytes]:
+        reader, writer = pooled or await asyncio.open_connection(host, port)
         try:
             data = requests[frame]
             head_end = data.index(b"\r\n") + 2  # the request line; the id header follows it
@@ -154,26 +168,27 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
         if headers.get("connection", "").lower() == "close":
             writer.close()
         else:
-            idle.append((reader, writer))
+            idle.append((reader, writer, loop.time()))
         return status, headers, body
 
     async def one(i: int) -> None:
         async with slots:
             sent = loop.time() - start
             frame = i % len(requests)
-            reused = bool(idle)
+            pooled = fresh_idle()
             try:
                 try:
-                    status, headers, body = await exchange(i, frame, reuse=True)
+                    status, headers, body = await exchange(i, frame, pooled)
                 except asyncio.IncompleteReadError as e:
-                    if not (reused and not e.partial):
+                    if not (pooled and not e.partial):
                         raise
                     # the server closed this kept-alive connection while it sat idle (its keep-alive
                     # timeout) before reading the request: send it again on a new one, as HTTP clients do
-                    status, headers, body = await exchange(i, frame, reuse=False)
+                    status, headers, body = await exchange(i, frame, None)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as e:
-                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=type(e).__name__,
-                                     index=i, origin=start))
+                error = type(e).__name__ + (" on a kept-alive connection" if pooled else "")
+                replies.append(Reply(float(schedule[i]), sent, loop.time() - start, 0, frame, error=error, index=i,
+                                     origin=start))
                 return
             done = loop.time() - start
             replies.append(Reply(float(schedule[i]), sent, done, status, frame, headers.get("x-mmnet-answered-by", ""),
@@ -186,7 +201,7 @@ async def run_load(host: str, port: int, requests: list[bytes], schedule: np.nda
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i)))
     await asyncio.gather(*tasks)
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return sorted(replies, key=lambda r: r.scheduled)
 
@@ -377,6 +392,23 @@ def fetch_timings(url: str, since: int) -> dict[str, Any]:
 WINDOW_S = 1.0  # the simulation's windows of a run (ServiceTimes.windows)
 
 
+def _request_delays(log: dict[str, Any], replies: list[Reply]) -> list[tuple[int, float, float, float, float]]:
+    """Per answered request found in the log (by X-Request-Id): (index, scheduled, front delay, its last
+    pass's end on the monotonic clock, back delay), seconds."""
+    fields = {name: k for k, name in enumerate(log["request_fields"])}
+    served = {row[fields["request_id"]]: row for row in log["requests"]
+              if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
+    out = []
+    for r in replies:
+        row = served.get(str(r.index))
+        if r.status != 200 or row is None:
+            continue
+        answered = row[fields["answered"]]
+        out.append((r.index, r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled), answered,
+                    (r.origin + r.done) - answered))
+    return out
+
+
 def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = WINDOW_S) -> ServiceTimes:
     """One run's service times from the server's timing log: every worker pass by model and frames, the
     gap from a pass that left frames waiting to the model's next pass, and per answered request
@@ -396,17 +428,9 @@ def times_from_log(log: dict[str, Any], replies: list[Reply], window_s: float = 
         if before is not None and before[fields["queued"]] > 0:
             gaps.append((start - origin, model, start - before[fields["end"]]))
         previous[model] = row
-    fields = {name: k for k, name in enumerate(log["request_fields"])}
-    served = {row[fields["request_id"]]: row for row in log["requests"]
-              if row[fields["status"]] == 200 and row[fields["submitted"]] is not None}
-    front: list[tuple[float, float]] = []
-    back: list[tuple[float, float]] = []
-    for r in replies:
-        row = served.get(str(r.index))
-        if r.status != 200 or row is None:
-            continue
-        front.append((r.scheduled, row[fields["submitted"]] - (r.origin + r.scheduled)))
-        back.append((row[fields["answered"]] - origin, (r.origin + r.done) - row[fields["answered"]]))
+    rows = _request_delays(log, replies)
+    front = [(scheduled, f) for _, scheduled, f, _, _ in rows]
+    back = [(answered - origin, b) for _, _, _, answered, b in rows]
 
     def build(low: float, high: float) -> ServiceTimes:
         def table(model: str) -> dict[int, np.ndarray]:
@@ -448,6 +472,24 @@ class Run:
     replies: list[Reply] = field(repr=False)
     times: ServiceTimes = field(repr=False)
     log: dict[str, Any] = field(default_factory=dict, repr=False)  # the server's timing log of the run
+
+    def traced_delays(self) -> dict[int, tuple[float, float]]:
+        """Each answered request's own measured (front, back) delays, by its index in the schedule."""
+        return {index: (front, back) for index, _, front, _, back in _request_delays(self.log, self.replies)}
+
+    def traced_gaps(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per model, the end times (s from the run's start, sorted) of its passes after which frames
+        waited, and the gap to its next pass, from the server's log."""
+        origin = self.replies[0].origin if self.replies else 0.0
+        fields = {name: k for k, name in enumerate(self.log["pass_fields"])}
+        out = {}
+        for model in (LITTLE, BIG):
+            rows = sorted((r for r in self.log["passes"] if r[fields["model"]] == model), key=lambda r: r[fields["start"]])
+            waited = [(a[fields["end"]] - origin, b[fields["start"]] - a[fields["end"]])
+                      for a, b in zip(rows, rows[1:]) if a[fields["queued"]] > 0]
+            waited.sort()
+            out[model] = (np.asarray([t for t, _ in waited]), np.asarray([g for _, g in waited]))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"schedule": self.schedule.tolist(), "seconds": self.seconds, "log": self.log,
@@ -569,7 +611,12 @@ def overload_summary(replies: list[Reply], sustainable: float, seconds: float, a
             recovered_at = float(windows[i] - seconds)
             break
     lost = sum(r.status not in (200, 429) for r in replies)
-    return {"sustainable_per_s": sustainable, "overload_per_s": 3 * sustainable, "seconds": seconds,
+    windows_p95 = []
+    for w in np.arange(0.0, seconds, _OVERLOAD_WINDOW_S):
+        accepted = [r.latency_s * 1000.0 for r in during if r.status == 200 and w <= r.scheduled < w + _OVERLOAD_WINDOW_S]
+        windows_p95.append(float(np.percentile(accepted, 95)) if accepted else None)
+    return {"p95_per_window_ms": windows_p95, "window_s": _OVERLOAD_WINDOW_S,
+            "sustainable_per_s": sustainable, "overload_per_s": 3 * sustainable, "seconds": seconds,
             "after_per_s": 0.5 * sustainable, "after_seconds": after_s, "during": over, "after": calm,
             "lost_or_other_status": lost,
             "wrong": (over["wrong_route"] + calm["wrong_route"] + (over["wrong_answer"] or 0) + (calm["wrong_answer"] or 0)),
@@ -584,21 +631,26 @@ def _accuracy(system: DuoSystem, frames: Frames) -> float:
 
 
 SIM_REPEATS = 10  # simulated replays of each measured run (independent draws), pooled
+ERROR_BOUND = 0.15  # the simulation's target: within 15% of the measured p50, p95 and throughput
 
 
 def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: list[str],
-                   repeats: int = SIM_REPEATS, windowed: bool = True) -> dict[str, Any]:
+                   repeats: int = SIM_REPEATS, windowed: bool = True, traced: bool = False) -> dict[str, Any]:
     """A measured point simulated: each of its runs replayed ``repeats`` times — the run's own arrival
     times and frames (so the probe's real decisions), service times drawn from what the server timed
     during that run (``windowed``: from the second of the run each draw falls in; else from the whole
-    run) — and pooled as the measured point pools its runs."""
+    run) — and pooled as the measured point pools its runs. ``traced``: each answered request keeps its
+    own measured front and back delays (the overheads outside the model passes: the generator's send,
+    HTTP, decoding, the reply) and each worker gap is the one measured after the pass that ended nearest
+    in time (host stalls where they happened); only the pass times are drawn."""
     latencies, answered, offered, refused, seconds = [], 0, 0, 0, 0.0
     for run in runs:
         recovered = [routes[i % len(routes)] == BIG for i in range(run.schedule.size)]
         times = run.times if windowed else run.times.stationary()
+        delays, gaps = (run.traced_delays(), run.traced_gaps()) if traced else (None, None)
         for repeat in range(repeats):
             result = simulate(0.0, 0, times, config, single=single, routes=recovered, arrivals=run.schedule,
-                              seconds=run.seconds, seed=repeat, warmup=0)
+                              seconds=run.seconds, seed=repeat, warmup=0, traced=delays, traced_gaps=gaps)
             latencies.append(result.latencies_s)
             answered, offered, refused = answered + result.answered, offered + result.offered, refused + result.refused
             seconds += run.seconds
@@ -621,6 +673,20 @@ def p95_interval(runs: list[Run], rng: np.random.Generator, resamples: int = 100
     return [float(np.percentile(p95s, 5)), float(np.percentile(p95s, 95))]
 
 
+def repeat_noise(point: dict[str, Any], simulated_p95: float | None) -> dict[str, Any]:
+    """The measured p95's repeat-to-repeat noise at one load: its passes' p95s (the same offered rate
+    and system, a few seconds apart), their range relative to the pooled p95, and whether the
+    simulated p95 lies inside that range — a simulation no farther from the pooled p95 than one
+    repeat of the measurement is from another has no error the measurement can show."""
+    passes = [v for v in point.get("p95_passes") or [] if v is not None]
+    pooled = point.get("p95_ms")
+    if len(passes) < 2 or not pooled:
+        return {"p95_passes_ms": passes, "p95_repeat_spread": None, "p95_inside_repeats": None}
+    low, high = min(passes), max(passes)
+    return {"p95_passes_ms": passes, "p95_repeat_spread": (high - low) / pooled,
+            "p95_inside_repeats": simulated_p95 is not None and low <= simulated_p95 <= high}
+
+
 def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], config: DuoConfig, *, single: bool,
                         routes: list[str], extra_rates: list[float], seed: int = 0) -> dict[str, Any]:
     """Every measured point beside its simulation (:func:`simulate_point`): p50, p95 and throughput with
@@ -632,10 +698,14 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
     for point, point_runs in zip(points, runs):
         sim = simulate_point(point_runs, config, single=single, routes=routes)
         whole = simulate_point(point_runs, config, single=single, routes=routes, windowed=False)
+        traced = simulate_point(point_runs, config, single=single, routes=routes, traced=True)
         rows.append({"rate": point["offered_per_s"], "measured": {k: point[k] for k in keys}, "simulated": sim,
-                     "stationary": whole, **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
+                     "stationary": whole, "traced": traced,
+                     **{f"{k}_error": relative_error(sim[k], point[k]) for k in keys},
                      **{f"stationary_{k}_error": relative_error(whole[k], point[k]) for k in keys},
-                     "measured_p95_interval_ms": p95_interval(point_runs, rng)})
+                     **{f"traced_{k}_error": relative_error(traced[k], point[k]) for k in keys},
+                     "traced_p95_inside_repeats": repeat_noise(point, traced["p95_ms"])["p95_inside_repeats"],
+                     "measured_p95_interval_ms": p95_interval(point_runs, rng), **repeat_noise(point, sim["p95_ms"])})
     extended = []
     if runs:
         top = pooled_times([run.times for run in runs[-1]])
@@ -649,7 +719,7 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
 
     window_s = next((run.times.window_s for point in runs for run in point), WINDOW_S)
     return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": window_s,
-            "max_error": worst(""), "stationary_max_error": worst("stationary_")}
+            "max_error": worst(""), "stationary_max_error": worst("stationary_"), "traced_max_error": worst("traced_")}
 
 
 def equal_p95(systems: dict[str, Any]) -> dict[str, Any] | None:
@@ -675,11 +745,19 @@ def simulate_systems(result: dict[str, Any], runs: dict[str, list[list[Run]]], s
         result["systems"][key]["simulation"] = validate_simulation(
             points, runs[key], config, single=key == "single", routes=offline_routes(system, frames),
             extra_rates=[top * f for f in (1.5, 2, 3)])
-    for prefix in ("", "stationary_"):
+    for prefix in ("", "stationary_", "traced_"):
         errors = {k: [r[f"{prefix}{k}_error"] for s in result["systems"].values() for r in s["simulation"]["rows"]
                       if r[f"{prefix}{k}_error"] is not None] for k in keys}
         result[f"{prefix}simulation_error"] = {k: {"max": max(v) if v else None, "mean": float(np.mean(v)) if v else None}
                                                for k, v in errors.items()}
+    rows = [r for s in result["systems"].values() for r in s["simulation"]["rows"]]
+    for prefix in ("", "traced_"):
+        beyond = [r for r in rows if r[f"{prefix}p95_ms_error"] is not None and r[f"{prefix}p95_ms_error"] > ERROR_BOUND]
+        result[f"{prefix}simulation_error"]["p95_beyond_bound"] = {
+            "bound": ERROR_BOUND, "points": len(rows), "beyond": len(beyond),
+            "beyond_inside_repeats": sum(bool(r.get(f"{prefix}p95_inside_repeats")) for r in beyond),
+            "max_outside_repeats": max((r[f"{prefix}p95_ms_error"] for r in rows
+                                        if r.get(f"{prefix}p95_inside_repeats") is False), default=None)}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
@@ -771,7 +849,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"times the server logged; draws from the {sim['window_s']:g}-s window of the run they fall in, "
                       "and, in brackets, from the whole run):", "",
                       "| offered/s | p50 ms measured / simulated (error) [whole run] | p95 ms measured / simulated (error) "
-                      "[whole run] | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|"]
+                      "[whole run] | p95 of each pass: spread; simulated inside | p95 ms, each request's own overheads "
+                      "(error; inside) | answered/s measured / simulated (error) [whole run] |", "|---|---|---|---|---|---|"]
 
             def cell(r: dict[str, Any], k: str, digits: str = ".1f") -> str:
                 return (f"{_f(r['measured'][k], digits)} / {_f(r['simulated'][k], digits)} ({_pct(r[f'{k}_error'])}) "
@@ -780,8 +859,16 @@ def to_markdown(result: dict[str, Any]) -> str:
             for r in sim["rows"]:
                 interval = r.get("measured_p95_interval_ms")
                 spread = f" measured 90% interval [{interval[0]:.0f}, {interval[1]:.0f}]" if interval else ""
-                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | "
-                             f"{cell(r, 'throughput_per_s')} |")
+                passes = r.get("p95_passes_ms") or []
+                inside = {True: "yes", False: "no", None: "n/a"}[r.get("p95_inside_repeats")]
+                noise = (f"{', '.join(f'{v:.0f}' for v in passes)}: {_pct(r.get('p95_repeat_spread'))}; {inside}"
+                         if passes else "n/a")
+                traced = r.get("traced")
+                traced_cell = (f"{_f(traced['p95_ms'])} ({_pct(r['traced_p95_ms_error'])}; "
+                               f"{ {True: 'yes', False: 'no', None: 'n/a'}[r.get('traced_p95_inside_repeats')]})"
+                               if traced else "n/a")
+                lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | {noise} | "
+                             f"{traced_cell} | {cell(r, 'throughput_per_s')} |")
             worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
                       f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "
@@ -798,6 +885,21 @@ def to_markdown(result: dict[str, Any]) -> str:
                       f"{label} error max {_pct(errors[k]['max'])} [{_pct(whole[k]['max'])}], mean {_pct(errors[k]['mean'])} "
                       f"[{_pct(whole[k]['mean'])}]" for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"),
                                                                       ("throughput_per_s", "throughput"))) + ".", ""]
+        traced = result.get("traced_simulation_error")
+        if traced:
+            lines += ["With the measured overheads in time (each answered request's own front and back delays, each "
+                      "worker gap replayed at its time; pass times drawn): " + ", ".join(
+                          f"{label} error max {_pct(traced[k]['max'])}, mean {_pct(traced[k]['mean'])}"
+                          for k, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("throughput_per_s", "throughput")))
+                      + ".", ""]
+        for label, block in (("", errors), ("overheads replayed: ", traced or {})):
+            beyond = block.get("p95_beyond_bound")
+            if beyond:
+                lines += [f"{label}p95 beyond {100 * beyond['bound']:g}% at {beyond['beyond']} of {beyond['points']} "
+                          f"points; {beyond['beyond_inside_repeats']} of them inside the measurement's own "
+                          "repeat-to-repeat range (the simulated p95 between the lowest and highest pass p95 at that "
+                          "load: no error the measurement can resolve); largest p95 error outside that range "
+                          f"{_pct(beyond['max_outside_repeats'])}.", ""]
     eq = result.get("equal_p95")
     if eq:
         lines += ["## Throughput at the single model's p95", "",
@@ -829,6 +931,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                   f"- after: {a['sent']} sent, {a['answered']} answered, {a['refused_429']} × 429, p95 {_f(a['p95_ms'])} ms",
                   f"- lost (no answer, or a status other than 200/429): {over['lost_or_other_status']}; wrong answers: "
                   f"{over['wrong']}",
+                  f"- p95 of the accepted per {over.get('window_s', _OVERLOAD_WINDOW_S):g} s of the overload: "
+                  + ", ".join(_f(v, ".0f") for v in over.get("p95_per_window_ms", [])) + " ms",
                   f"- throughput recovered {_f(over['recovered_after_s'], 'g')} s after the load dropped "
                   "(first 1-s window from which on every request was answered)", ""]
     return "\n".join(lines)

@@ -10,6 +10,12 @@ heuristic finds the exhaustive optimum (paper: 15 of 21). Two pools:
     .venv/bin/python -m mmnet.benchmarks.duo_pool --coral ../shared/data --out results/duo_pool
     .venv/bin/python -m mmnet.benchmarks.duo_pool --bundle bundles/digits --out results/duo_pool_digits
 
+Probe thresholds are certified by default (``--threshold-mode guaranteed``: extra errors vs the big
+model ≤ ``--epsilon`` per frame with probability ≥ 1 − ``--delta``, i.e. equal accuracy; the big model
+alone where the val split cannot certify any threshold); ``--threshold-mode point`` is the paper's rule.
+``--resplits`` re-splits val + test at random to check the top target's accuracy on unseen frames.
+``--pool DIR`` searches a pool saved before (its ``--out``) again without running a model.
+
 ``--coral ROOT`` reads ``configs/coral-imagenet.yaml`` (``--config`` for another) with ROOT as
 ``$MMNET_SHARED_DATA``; without ROOT, ``$MMNET_SHARED_DATA`` or ``../shared/data`` beside the
 repository. When the data is absent it says so and exits 0 (nothing measured). Writes into ``--out``:
@@ -22,6 +28,7 @@ pair's model files, preprocessing and probe, for a server to load), ``duo_pool.m
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -32,14 +39,17 @@ from mmnet.benchmarks.results import write_results
 from mmnet.format.errors import MmnetError
 from mmnet.pipeline.detectors import DetectorSettings
 from mmnet.pipeline.duo.pairs import (
+    PAIR_SETTINGS,
     PER_CLASS_RULE,
     SINGLE,
     candidates_from_pool,
+    resplit_check,
     search_targets,
     summarise,
     targets_from_baselines,
 )
-from mmnet.pipeline.duo.pool import Pool, TimingSettings, bundle_pool, config_pool
+from mmnet.pipeline.duo.pool import Pool, TimingSettings, bundle_pool, config_pool, load_pool
+from mmnet.pipeline.risk import frames_to_certify
 
 REPO = Path(__file__).resolve().parents[1]
 CORAL_CONFIG = REPO / "configs" / "coral-imagenet.yaml"
@@ -67,12 +77,17 @@ def _pair_json(result: Any) -> dict | None:
     return None if result is None else result.to_json()
 
 
-def measure(pool: Pool, *, fraction: float, seed: int, progress=_say) -> dict[str, Any]:
+def measure(pool: Pool, *, fraction: float, seed: int, settings: DetectorSettings = PAIR_SETTINGS, resplits: int = 20,
+            progress=_say) -> dict[str, Any]:
     started = time.perf_counter()
     candidates, labels = candidates_from_pool(pool)
     targets = targets_from_baselines(candidates, labels, fraction)
-    settings = DetectorSettings(seed=seed)
+    settings = dataclasses.replace(settings, seed=seed)
     rows = search_targets(candidates, labels, targets, RULES, settings, progress=progress)
+    checks = {}
+    if resplits:
+        progress(f"re-splits: the most accurate model's target on {resplits} random val/test splits per rule")
+        checks = {rule: resplit_check(candidates, labels, rule, settings, resplits, seed) for rule in RULES}
     searches = []
     for row in rows:
         out: dict[str, Any] = {"target": row["target"], "rules": {}}
@@ -84,12 +99,16 @@ def measure(pool: Pool, *, fraction: float, seed: int, progress=_say) -> dict[st
                 "same_choice": found["same_choice"], "same_latency": found["same_latency"]}
         out["logistic"] = _pair_json(row.get("logistic"))
         searches.append(out)
-    return {"pool": pool.to_json(), "fraction": fraction, "seed": seed, "rules": list(RULES), "searches": searches,
-            "summary": {rule: summarise(rows, rule) for rule in RULES}, "paper": PAPER,
-            "serving": serving_block(pool, rows), "search_seconds": round(time.perf_counter() - started, 1)}
+    threshold = {"mode": settings.threshold_mode, "epsilon": settings.epsilon, "delta": settings.delta,
+                 "val_frames": int(labels.val.size), "test_frames": int(labels.test.size),
+                 "frames_to_certify": frames_to_certify(settings.epsilon, settings.delta)}
+    return {"pool": pool.to_json(), "fraction": fraction, "seed": seed, "rules": list(RULES), "threshold": threshold,
+            "searches": searches, "summary": {rule: summarise(rows, rule) for rule in RULES}, "resplits": checks,
+            "paper": PAPER, "serving": serving_block(pool, rows, settings.threshold_mode),
+            "search_seconds": round(time.perf_counter() - started, 1)}
 
 
-def serving_block(pool: Pool, rows: list[dict]) -> dict[str, Any]:
+def serving_block(pool: Pool, rows: list[dict], threshold_mode: str) -> dict[str, Any]:
     """Per target and rule, the exhaustive choice as a server loads it: model files, preprocessing, probe."""
     def model(model_id: str) -> dict[str, Any]:
         m = pool.model(model_id)
@@ -109,7 +128,7 @@ def serving_block(pool: Pool, rows: list[dict]) -> dict[str, Any]:
                 "expected_ms": {str(b): v for b, v in best.expected_ms.items()}})
     top = max(rows, key=lambda r: r["target"]["needed"])["target"]["baseline"] if rows else None
     return {"preprocessing": pool.preprocessing, "num_classes": pool.num_classes, "default_target": top,
-            "default_rule": PER_CLASS_RULE, "configurations": configurations}
+            "default_rule": PER_CLASS_RULE, "threshold_mode": threshold_mode, "configurations": configurations}
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -159,6 +178,14 @@ def to_markdown(result: dict) -> str:
     for note in sorted(notes):
         lines.append(f"Unsupported batch (LiteRT cannot resize the input): {note}.")
     lines.append("")
+    th = result.get("threshold")
+    if th:
+        how = (f"Learn-then-Test (`guaranteed`): a pair's extra errors vs its big model ≤ ε = {100 * th['epsilon']:g}% per "
+               f"frame with probability ≥ {1 - th['delta']:g}; with no extra error seen that needs "
+               f"{th['frames_to_certify']} val frames" if th["mode"] == "guaranteed" else
+               "the paper's point rule (`point`): the most lenient threshold whose out-of-fold val outputs keep the target")
+        lines += [f"**Thresholds**: {how}. Splits: {th['val_frames']} val / {th['test_frames']} test frames (one test frame "
+                  f"= {100 / th['test_frames']:.2f} points).", ""]
     for rule in result["rules"]:
         lines += [f"## Pair search, {rule} threshold{'s' if rule != SINGLE else ''}", "",
                   "Target = the baseline's val accuracy × " + f"{result['fraction']:g}; E[L] = L_little + P_r × L_big "
@@ -213,7 +240,19 @@ def to_markdown(result: dict) -> str:
               f"{_pct(paper['recovery_rate'])} | {_pct(paper['false_positive_rate'])} "
               f"({_pct(paper['max_false_positive_rate'])}) | "
               f"≤ {_pct(paper['max_false_negative_rate'])} | ≥ 0 |", "",
-              f"Search: {result['search_seconds']:g} s.", ""]
+              ""]
+    if result.get("resplits"):
+        lines += ["## Equal accuracy on frames the threshold never saw: random re-splits", "",
+                  "The most accurate model's target, searched exhaustively on random re-splits of the val + test frames "
+                  "(same sizes); per split the choice's test accuracy minus that model's alone.", "",
+                  "| rule | splits (val / test frames) | mean difference | within ±tolerance | not below −tolerance | "
+                  "pairs chosen | mean test P_r of the pairs |", "|---|---|---|---|---|---|---|"]
+        for rule, c in result["resplits"].items():
+            lines.append(f"| {rule} ({c['threshold_mode']}) | {c['splits']} ({c['val_frames']} / {c['test_frames']}) | "
+                         f"{c['mean_points']:+.2f} pts | {c['within_tolerance']} (±{c['tolerance_points']:g}) | "
+                         f"{c['not_below_tolerance']} | {c['pairs_chosen']} | {_pct(c['mean_pair_test_recovery_rate'])} |")
+        lines.append("")
+    lines += [f"Search: {result['search_seconds']:g} s.", ""]
     return "\n".join(lines)
 
 
@@ -264,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the data root holding coral-imagenet/ and imagenet-sample-a/ (default: $MMNET_SHARED_DATA "
                              "or ../shared/data beside the repository)")
     source.add_argument("--bundle", type=Path, help="a bundle: its shipped models on its recorded val/test splits")
+    source.add_argument("--pool", type=Path, help="a pool this benchmark saved (its --out): searched again, nothing run")
     parser.add_argument("--config", type=Path, default=CORAL_CONFIG, help="the build config naming the Coral pool "
                         "(default: configs/coral-imagenet.yaml)")
     parser.add_argument("--out", type=Path, default=Path("results/duo_pool"))
@@ -274,12 +314,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-precisions", action="store_true",
                         help="--bundle: every shipped precision of a variant (default: the fastest one by the manifest)")
     parser.add_argument("--limit", type=int, default=None, help="--coral: the first N frames of each split only")
+    parser.add_argument("--threshold-mode", choices=("guaranteed", "point"), default=PAIR_SETTINGS.threshold_mode,
+                        help="how a probe's threshold is chosen: guaranteed (default: extra errors vs the big model <= "
+                        "--epsilon w.p. >= 1 - --delta, i.e. equal accuracy) or point (the paper's rule on val)")
+    parser.add_argument("--epsilon", type=float, default=PAIR_SETTINGS.epsilon,
+                        help="extra errors per frame vs the big model the guarantee allows (default 0.003: ±0.3 points)")
+    parser.add_argument("--delta", type=float, default=PAIR_SETTINGS.delta, help="the guarantee's failure probability")
+    parser.add_argument("--resplits", type=int, default=20,
+                        help="random val/test re-splits checking the top target's accuracy on unseen frames (0: none)")
     args = parser.parse_args(argv)
     try:
         timing = TimingSettings(batches=tuple(sorted(set(args.batches) | {1})), passes=args.passes)
         if not 0 < args.fraction <= 1:
             raise MmnetError(f"--fraction is {args.fraction}; expected a number in (0, 1]")
-        if args.bundle is not None:
+        if args.resplits < 0:
+            raise MmnetError(f"--resplits is {args.resplits}; expected 0 (none) or a number of splits")
+        frames_to_certify(args.epsilon, args.delta)  # a ConfigError names a bad epsilon or delta
+        settings = dataclasses.replace(PAIR_SETTINGS, threshold_mode=args.threshold_mode, epsilon=args.epsilon,
+                                       delta=args.delta)
+        if args.pool is not None:
+            pool = load_pool(args.pool)
+        elif args.bundle is not None:
             pool = bundle_pool(args.bundle, timing=timing, progress=_say, one_per_variant=not args.all_precisions)
         else:
             root = args.coral if str(args.coral) else default_data_root()
@@ -293,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "configs/coral-imagenet.yaml from the repository")
             pool = config_pool(args.config, data_root=root, seed=args.seed, limit=args.limit, timing=timing,
                                progress=_say)
-        result = measure(pool, fraction=args.fraction, seed=args.seed)
-        pool.save(args.out)
+        result = measure(pool, fraction=args.fraction, seed=args.seed, settings=settings, resplits=args.resplits)
+        if args.pool is None or args.pool.resolve() != args.out.resolve():
+            pool.save(args.out)
     except MmnetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -136,11 +136,18 @@ class SimResult:
 
 def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig, *, single: bool,
              recovery_rate: float = 0.0, routes: Sequence[bool] | None = None, arrivals: np.ndarray | None = None,
-             seconds: float | None = None, seed: int = 0, warmup: int = 200) -> SimResult:
+             seconds: float | None = None, seed: int = 0, warmup: int = 200,
+             traced: dict[int, tuple[float, float]] | None = None,
+             traced_gaps: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> SimResult:
     """``requests`` Poisson arrivals at ``rate`` per second (or the given ``arrivals``, seconds from 0,
     over ``seconds``) through the server's stages (module doc); ``routes[i % len(routes)]`` True when
     request ``i``'s frame is recovered. The first ``warmup`` requests are left out of the statistics
-    (at most a quarter of them)."""
+    (at most a quarter of them). ``traced``: request ``i``'s own measured (front, back) delays, used
+    instead of draws where given (a measured run replayed with the overheads each request had);
+    ``traced_gaps[model]``: the end times (s from the run's start, sorted) of the measured passes after
+    which frames waited, and the gap to the next pass: a pass ending at t waits for the worker's measured resumption
+    after the measured pass that ended nearest t (what is left of that gap), so a host stall holds the
+    passes around when it happened, once, rather than any pass drawn from its window."""
     rng = np.random.default_rng(seed)
     if arrivals is None:
         arrivals = np.cumsum(rng.exponential(1.0 / rate, size=requests))
@@ -170,6 +177,17 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
     recovered = 0
     big_wait = config.max_wait_s if single else 0.0
 
+    def gap_after(station: str, ends: float) -> float:
+        if traced_gaps is None or station not in traced_gaps:
+            return times.delay(station, rng, ends)
+        at, gaps = traced_gaps[station]
+        if not at.size:
+            return 0.0
+        k = int(np.searchsorted(at, ends))
+        nearest = min((j for j in (k - 1, k) if 0 <= j < at.size), key=lambda j: abs(at[j] - ends))
+        # the worker resumed at the measured time: passes ending inside a stall wait out what is left of it
+        return max(0.0, float(at[nearest] + gaps[nearest]) - max(ends, float(at[nearest])))
+
     def dispatch(now: float, station: str) -> None:
         queue, wait = (little_q, config.max_wait_s) if station == LITTLE else (big_q, big_wait)
         while free[station] and queue:
@@ -184,11 +202,11 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
             free[station] -= 1
             ends = now + times.pass_time(station, len(batch), rng, now)
             push(ends, f"{station}_done", batch)
-            push(ends + times.delay(station, rng, ends), "free", station)
+            push(ends + gap_after(station, ends), "free", station)
 
     def answer(now: float, request: int) -> None:
         nonlocal in_system
-        done[request] = now + times.delay("back", rng, now)
+        done[request] = now + (traced[request][1] if traced and request in traced else times.delay("back", rng, now))
         in_system -= 1
 
     while events:
@@ -198,7 +216,8 @@ def simulate(rate: float, requests: int, times: ServiceTimes, config: DuoConfig,
                 refused[payload] = True
                 continue
             in_system += 1
-            push(now + times.delay("front", rng, now), "queue", payload)
+            front = traced[payload][0] if traced and payload in traced else times.delay("front", rng, now)
+            push(now + front, "queue", payload)
         elif kind == "queue":  # decoded: checked again without itself, then its frame joins the queue
             if not admit(Load(in_system - 1, len(big_q)), 1, config, recovery_possible=not single).admitted:
                 refused[payload] = True

@@ -24,3 +24,11 @@ def test_a_missing_bundle_is_one_error_line(tmp_path, capsys):
 def test_a_bad_fraction_is_one_error_line(tmp_path, capsys):
     assert main(["--bundle", str(tmp_path), "--fraction", "1.5"]) == 2
     assert capsys.readouterr().err.startswith("error: --fraction is 1.5")
+
+
+def test_bad_threshold_settings_are_one_error_line(tmp_path, capsys):
+    assert main(["--bundle", str(tmp_path), "--epsilon", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: epsilon is 2.0") and err.count("\n") == 1
+    assert main(["--bundle", str(tmp_path), "--resplits", "-1"]) == 2
+    assert capsys.readouterr().err.startswith("error: --resplits is -1")

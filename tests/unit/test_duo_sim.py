@@ -12,6 +12,7 @@ from mmnet.benchmarks.duo_load import (
     Run,
     overload_summary,
     poisson_schedule,
+    repeat_noise,
     simulate_point,
     sustained,
     throughput_at,
@@ -106,6 +107,15 @@ def test_overload_summary_counts_lost_wrong_and_recovery():
     assert out["wrong"] == 1  # frame 1 answered by the little model where the offline decision says big
     assert out["recovered_after_s"] == pytest.approx(1.0)
     assert out["during"]["refused_429"] == 1 and out["after"]["answered"] == 3
+    assert out["p95_per_window_ms"] == pytest.approx([50.0])  # one window of the 4-s overload: its two answers
+
+
+def test_a_simulated_p95_between_the_passes_p95s_is_inside_the_measurements_own_noise():
+    point = {"p95_ms": 200.0, "p95_passes": [150.0, 260.0, 190.0]}
+    assert repeat_noise(point, 250.0) == {"p95_passes_ms": [150.0, 260.0, 190.0], "p95_repeat_spread": 0.55,
+                                          "p95_inside_repeats": True}
+    assert repeat_noise(point, 270.0)["p95_inside_repeats"] is False
+    assert repeat_noise({"p95_ms": 200.0, "p95_passes": [200.0]}, 200.0)["p95_inside_repeats"] is None
 
 
 def test_a_pass_size_not_measured_is_scaled_from_the_nearest_measured_one():
@@ -127,6 +137,20 @@ def test_front_and_back_delays_add_to_every_answered_request():
     assert bare.latencies_s == pytest.approx(np.full(50, BIG_S))
     assert delayed.latencies_s == pytest.approx(np.full(50, BIG_S + 0.006))
     assert delayed.to_json()["throughput_per_s"] == pytest.approx(50 / 49)
+
+
+def test_traced_overheads_and_a_stall_replay_what_each_request_and_the_worker_met():
+    config = DuoConfig(max_batch=1, max_wait_ms=0.0, max_queued=1000, max_recovery_queued=1000)
+    arrivals = np.array([0.0, 0.001, 1.0])
+    traced = {0: (0.004, 0.002)}  # request 0's own front and back delays; the others draw (none measured: 0)
+    # the measured big pass that ended at 0.014 s was followed by a 0.5 s stall before the next one
+    stall = {"big": (np.array([0.014]), np.array([0.5]))}
+    result = simulate(0.0, 0, _times(), config, single=True, arrivals=arrivals, warmup=0, traced=traced,
+                      traced_gaps=stall)
+    # request 1 (no front delay) is queued first and served 0.001-0.011 s; that pass ended nearest the measured
+    # one before the stall, so the worker is held 0.5 s (to 0.511 s); request 0 (front 4 ms) then gets its pass
+    # (10 ms) and its back delay (2 ms); request 2 comes after the stall and is not held by it
+    assert result.latencies_s.tolist() == pytest.approx([BIG_S, BIG_S, 0.511 + BIG_S + 0.002])
 
 
 def _log(passes, requests):
