@@ -36,6 +36,8 @@ import org.robolectric.shadows.ShadowBatteryManager;
 final class ScriptedPhone {
     /** The digits bundle's documents, shared with the core's parity tests. */
     static final Path PARITY = Paths.get("..", "..", "core", "src", "test", "resources", "parity");
+    /** The digits-sieve bundle's documents and its smallest packed SIEVE model. */
+    static final Path PARITY_SIEVE = PARITY.resolveSibling("parity-sieve");
     static final long VOLTAGE_MV = 4000;
 
     final Application context = RuntimeEnvironment.getApplication();
@@ -75,18 +77,36 @@ final class ScriptedPhone {
 
     /** Mirrors the core's test fixture: the digits manifest and config, each shipped model a few bytes. */
     static Path bundle(Path dir) throws IOException {
-        JsonObject manifest = json(PARITY.resolve("manifest.json"));
+        return bundle(PARITY, dir);
+    }
+
+    /**
+     * The documents of {@code source} (a directory of the core's parity resources) as a bundle in {@code dir}. A
+     * model whose file {@code source/models/} holds (parity-sieve's packed model) ships that file with its manifest
+     * record as built; every other shipped model is a few bytes of a plain .tflite (a packed one loses its packing).
+     */
+    static Path bundle(Path source, Path dir) throws IOException {
+        JsonObject manifest = json(source.resolve("manifest.json"));
         for (JsonElement e : manifest.getAsJsonArray("models")) {
             JsonObject m = e.getAsJsonObject();
             if (m.get("file").isJsonNull()) {
                 continue;
+            }
+            Path kept = source.resolve(m.get("file").getAsString());
+            if (Files.isRegularFile(kept)) {
+                write(dir.resolve(m.get("file").getAsString()), Files.readAllBytes(kept));
+                continue;
+            }
+            if (m.has("packing") && !m.get("packing").isJsonNull()) {
+                m.add("packing", com.google.gson.JsonNull.INSTANCE);
+                m.addProperty("file", "models/" + m.get("id").getAsString() + ".tflite");
             }
             byte[] data = ("fake model " + m.get("id").getAsString()).getBytes(StandardCharsets.UTF_8);
             write(dir.resolve(m.get("file").getAsString()), data);
             m.addProperty("sha256", Sha256.ofBytes(data));
             m.addProperty("bytes", data.length);
         }
-        byte[] config = Files.readAllBytes(PARITY.resolve("runtime_config.json"));
+        byte[] config = Files.readAllBytes(source.resolve("runtime_config.json"));
         write(dir.resolve("runtime_config.json"), config);
         JsonObject ref = manifest.getAsJsonObject("runtime_config");
         ref.addProperty("file", "runtime_config.json");
