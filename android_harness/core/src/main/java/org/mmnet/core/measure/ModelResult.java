@@ -22,9 +22,9 @@ public final class ModelResult {
     /** Frame slots dropped by pacing (0 when back to back). */
     public final long missedDeadlines;
 
-    public ModelResult(String modelId, String sha256, String tfliteSha256, Delegate delegate, int threads, double[] latenciesMs,
-                       double[] preprocessingMs, EnergyResult energy, Integer thermalBefore, Integer thermalAfter,
-                       double cooldownWaitedS, long startedMillis, long endedMillis, long missedDeadlines) {
+    public ModelResult(String modelId, String sha256, String tfliteSha256, Delegate delegate, int threads,
+                       double[] latenciesMs, double[] preprocessingMs, EnergyResult energy, Integer thermalBefore,
+                       Integer thermalAfter, double cooldownWaitedS, long startedMillis, long endedMillis, long missedDeadlines) {
         this.modelId = modelId;
         this.sha256 = sha256;
         this.tfliteSha256 = tfliteSha256;
