@@ -181,6 +181,14 @@ def harness_result(
         if matches is False:
             warnings.append(f"model {model_id}: the app ran a file with sha256 {model['sha256'][:12]}…, but the bundle "
                             f"ships {record['sha256'][:12]}… (a stale push?); its numbers are not this bundle's")
+        # A packed SIEVE model runs as the flatbuffer the app unpacked: its packing spec names that one's sha256.
+        tflite_sha256 = model.get("tflite_sha256")
+        packing = record.get("packing")
+        expected_tflite = record["sha256"] if packing is None else packing["tflite_sha256"]
+        if tflite_sha256 is not None and tflite_sha256 != expected_tflite:
+            warnings.append(f"model {model_id}: the app ran a flatbuffer with sha256 {tflite_sha256[:12]}…, but the "
+                            f"bundle's {'packing spec' if packing else 'file'} says {expected_tflite[:12]}…; its numbers "
+                            "are not this bundle's")
         energy = dict(model["energy"])
         measured = energy["mj_per_inference"] is not None and energy["source"] is not None
         if not measured:
@@ -202,6 +210,7 @@ def harness_result(
             "precision": record["precision"],
             "sha256": model["sha256"],
             "sha256_matches_bundle": matches,
+            "tflite_sha256": tflite_sha256,
             "backend_settings": {"delegate": model["delegate"], "threads": model["threads"]},
             "performance_run": {
                 "latency_ms": stats,

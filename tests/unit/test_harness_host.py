@@ -175,10 +175,10 @@ def _app_result(bundle: Path, **changes) -> dict:
     return doc
 
 
-def _convert(bundle: Path, doc: dict, tmp_path: Path) -> dict:
+def _convert(bundle: Path, doc: dict, tmp_path: Path, manifest: dict | None = None) -> dict:
     context = RunContext(bundle_id="tiny-0", manifest_sha256="0" * 64, source="result.json", trace_root=tmp_path,
                          out_dir=tmp_path, host_power_source="usb")
-    return harness_result(doc, load_bundle(bundle).manifest, context)
+    return harness_result(doc, manifest or load_bundle(bundle).manifest, context)
 
 
 def test_conversion_warns_about_charging_and_foreign_files(bundle, tmp_path):
@@ -188,6 +188,30 @@ def test_conversion_warns_about_charging_and_foreign_files(bundle, tmp_path):
     assert any(w.startswith("the phone was charging during the run") for w in warnings)
     assert any(w.startswith("before the run the phone was powered over usb") for w in warnings)
     assert any(f"model {MASTER}: the app ran a file with sha256 ffffffffffff" in w for w in warnings)
+
+
+def test_conversion_checks_the_flatbuffer_a_packed_model_ran_as(bundle, tmp_path):
+    # A packed SIEVE model: sha256 is the shipped (packed) file's, tflite_sha256 the flatbuffer its packing spec names.
+    manifest = load_bundle(bundle).manifest
+    next(m for m in manifest["models"] if m["id"] == MASTER)["packing"] = {"tflite_sha256": "c" * 64}
+    doc = _app_result(bundle)
+    doc["models"][0]["tflite_sha256"] = "c" * 64
+    converted = _convert(bundle, doc, tmp_path, manifest)
+    result = converted["results"][0]
+    assert result["sha256_matches_bundle"] and result["tflite_sha256"] == "c" * 64
+    assert not any("flatbuffer" in w for w in converted["environment_info"]["warnings"])
+
+    doc["models"][0]["tflite_sha256"] = "d" * 64
+    warnings = _convert(bundle, doc, tmp_path, manifest)["environment_info"]["warnings"]
+    assert any(f"model {MASTER}: the app ran a flatbuffer with sha256 dddddddddddd…, but the bundle's packing spec "
+               "says cccccccccccc…" in w for w in warnings)
+
+
+def test_conversion_accepts_a_result_without_the_flatbuffers_sha256(bundle, tmp_path):
+    # Apps of protocol version 1 before packed models sent no tflite_sha256: nothing to check, null in the result.
+    converted = _convert(bundle, _app_result(bundle), tmp_path)
+    assert converted["results"][0]["tflite_sha256"] is None
+    assert not any("flatbuffer" in w for w in converted["environment_info"]["warnings"])
 
 
 @pytest.mark.parametrize("mutate, message", [

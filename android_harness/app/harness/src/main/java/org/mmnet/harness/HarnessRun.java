@@ -20,7 +20,6 @@ import org.mmnet.core.measure.Cancellation;
 import org.mmnet.core.measure.Clock;
 import org.mmnet.core.measure.Delegate;
 import org.mmnet.core.measure.EngineException;
-import org.mmnet.core.measure.InferenceEngine;
 import org.mmnet.core.measure.PowerRailSource;
 import org.mmnet.core.measure.ProfileRunner;
 import org.mmnet.core.measure.ProfileTarget;
@@ -37,25 +36,35 @@ import org.mmnet.core.measure.ThermalSource;
  * status.json: done, failed (with the reason) or cancelled.
  */
 final class HarnessRun {
+    /** Where packed SIEVE models are unpacked, under the app's cache directory, as {@code <sha256>.tflite}. */
+    static final String UNPACKED = "unpacked";
+
     private final Context context;
     private final String runId;
     private final String requestPath;
     private final Cancellation cancellation;
     private final Path runDir;
     private final StatusWriter status;
-    private final InferenceEngine engine;
+    private final ModelEngine engine;
     private final Clock clock;
+    private final File unpackDir;
 
     /** {@code runId} is valid (RunRequest.isValidRunId); {@code requestPath} may be null (reported as a failure). */
     HarnessRun(Context context, String runId, String requestPath, Cancellation cancellation) {
-        this(context, runId, requestPath, cancellation, new LiteRtEngine(), Clock.SYSTEM);
+        // The cache directory: Android may clear it, and Bundle.tfliteFile unpacks again when a file is missing.
+        this(context, runId, requestPath, cancellation, new LiteRtEngine(), Clock.SYSTEM,
+                new File(context.getCacheDir(), UNPACKED));
     }
 
-    /** With the engine and clock of a profile run given (LiteRT and the system clock on a phone). */
-    HarnessRun(Context context, String runId, String requestPath, Cancellation cancellation, InferenceEngine engine,
-               Clock clock) {
+    /**
+     * With the engine, the profile run's clock and the directory packed models are unpacked into given (LiteRT, the
+     * system clock and the app's cache directory on a phone).
+     */
+    HarnessRun(Context context, String runId, String requestPath, Cancellation cancellation, ModelEngine engine,
+               Clock clock, File unpackDir) {
         this.engine = engine;
         this.clock = clock;
+        this.unpackDir = unpackDir;
         this.context = context;
         this.runId = runId;
         this.requestPath = requestPath;
@@ -109,10 +118,11 @@ final class HarnessRun {
             String done;
             if (request.kind == RunRequest.Kind.PROFILE) {
                 new ProfileRunner(request, engine, battery, rails, thermal, clock, cancellation, progress)
-                        .run(targets(request, bundle, result), result);
+                        .run(targets(request, bundle, unpackDir, result), result);
                 done = result.models().size() + " model(s) profiled";
             } else {
-                new SystemRun(request, bundle, thermal, cancellation, progress, runDir, result).run();
+                new SystemRun(request, bundle, engine, unpackDir, thermal, cancellation, progress, runDir, result)
+                        .run();
                 done = "system run over " + request.system.modes.size() + " mode(s) and the baselines";
             }
             result.write(runDir);
@@ -124,8 +134,12 @@ final class HarnessRun {
         }
     }
 
-    /** The request's models ([] = every blessed one), each with a fixed frame prepared as the runtime does. */
-    static List<ProfileTarget> targets(RunRequest request, Bundle bundle, RunResult result) {
+    /**
+     * The request's models ([] = every blessed one), each with a fixed frame prepared as the runtime does. A packed
+     * SIEVE model is unpacked into {@code unpackDir} first: the engine opens and times that flatbuffer, so its target
+     * carries the flatbuffer's sha256 (the packing spec's, checked on unpacking) beside the shipped file's.
+     */
+    static List<ProfileTarget> targets(RunRequest request, Bundle bundle, File unpackDir, RunResult result) {
         List<ModelRecord> records = new ArrayList<>();
         if (request.models.isEmpty()) {
             records.addAll(bundle.blessedModels(null));
@@ -146,7 +160,9 @@ final class HarnessRun {
                 delegate = Delegate.CPU;
                 result.warn(record.id() + ": the manifest says XNNPACK cannot run this model; measured on cpu");
             }
-            targets.add(new ProfileTarget(record.id(), record.sha256(), bundle.modelFile(record.id()).toPath(), delegate,
+            File tflite = bundle.tfliteFile(record.id(), unpackDir);
+            String tfliteSha256 = record.packing() == null ? record.sha256() : record.packing().tfliteSha256();
+            targets.add(new ProfileTarget(record.id(), record.sha256(), tfliteSha256, tflite.toPath(), delegate,
                     buffer -> writeInput(Preprocessor.prepare(frame, bundle.preprocessing(), record), buffer)));
         }
         return targets;

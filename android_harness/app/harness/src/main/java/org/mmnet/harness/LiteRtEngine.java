@@ -5,9 +5,13 @@ import java.io.File;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import org.mmnet.core.ModelRecord;
+import org.mmnet.core.TensorSpec;
 import org.mmnet.core.measure.Delegate;
 import org.mmnet.core.measure.EngineException;
-import org.mmnet.core.measure.InferenceEngine;
+import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
 import org.tensorflow.lite.TensorFlowLite;
@@ -20,7 +24,7 @@ import org.tensorflow.lite.nnapi.NnApiDelegate;
  * four delegates of the protocol. A delegate the phone cannot provide fails the open with
  * "delegate X unavailable: ..." rather than falling back quietly to the CPU.
  */
-final class LiteRtEngine implements InferenceEngine {
+final class LiteRtEngine implements ModelEngine {
 
     @Override
     public String runtimeVersion() {
@@ -33,11 +37,11 @@ final class LiteRtEngine implements InferenceEngine {
     }
 
     /** One interpreter with its delegate and its input and output buffers (direct, native order). */
-    static final class Session implements InferenceEngine.Session {
-        final Interpreter interpreter;
+    static final class Session implements ModelEngine.Session {
+        private final Interpreter interpreter;
         private final org.tensorflow.lite.Delegate accelerator;
         private final ByteBuffer input;
-        final ByteBuffer output;
+        private final ByteBuffer output;
 
         private Session(Interpreter interpreter, org.tensorflow.lite.Delegate accelerator) {
             this.interpreter = interpreter;
@@ -99,6 +103,39 @@ final class LiteRtEngine implements InferenceEngine {
         @Override
         public ByteBuffer input() {
             return input;
+        }
+
+        @Override
+        public ByteBuffer output() {
+            return output;
+        }
+
+        @Override
+        public void requireTensors(ModelRecord record) {
+            check(record.id(), "input", interpreter.getInputTensor(0), record.input());
+            check(record.id(), "output", interpreter.getOutputTensor(0), record.output());
+        }
+
+        private static void check(String id, String which, Tensor tensor, TensorSpec spec) {
+            String dtype = dtype(tensor.dataType());
+            if (!Arrays.equals(tensor.shape(), spec.shape()) || !dtype.equals(spec.dtype().json())) {
+                throw new EngineException("model " + id + ": its " + which + " tensor is " + dtype + " "
+                        + Arrays.toString(tensor.shape()) + " but the manifest says " + spec
+                        + "; the bundle's manifest does not describe this .tflite file");
+            }
+        }
+
+        private static String dtype(DataType type) {
+            switch (type) {
+                case FLOAT32:
+                    return "float32";
+                case INT8:
+                    return "int8";
+                case UINT8:
+                    return "uint8";
+                default:
+                    return type.name().toLowerCase(Locale.ROOT);
+            }
         }
 
         @Override

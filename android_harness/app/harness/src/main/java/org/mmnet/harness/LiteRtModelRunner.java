@@ -1,33 +1,36 @@
 package org.mmnet.harness;
 
-import java.util.Arrays;
+import java.io.File;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;
 import org.mmnet.core.Bundle;
 import org.mmnet.core.ModelRecord;
-import org.mmnet.core.TensorSpec;
 import org.mmnet.core.measure.Delegate;
 import org.mmnet.core.measure.EngineException;
 import org.mmnet.core.runtime.ModelInput;
 import org.mmnet.core.runtime.ModelOutput;
 import org.mmnet.core.runtime.ModelRunner;
-import org.tensorflow.lite.DataType;
-import org.tensorflow.lite.Tensor;
 
 /**
- * The core runtime's {@link ModelRunner} on LiteRT: one interpreter per model, opened up front
- * ({@link #load}) so no frame pays for a model load, each checked against the manifest's tensors.
+ * The core runtime's {@link ModelRunner} on the app's engine (LiteRT on a phone): one session per model, opened up
+ * front ({@link #load}) so no frame pays for a model load, each checked against the manifest's tensors. A packed
+ * SIEVE model is opened as its flatbuffer, unpacked once into {@code unpackDir} and checked against the packing
+ * spec's sha256 ({@link Bundle#tfliteFile}): the interpreter cannot read the packed file.
  */
 final class LiteRtModelRunner implements ModelRunner, AutoCloseable {
     private final Bundle bundle;
+    private final ModelEngine engine;
+    private final File unpackDir;
     private final Delegate delegate;
     private final int threads;
-    private final Map<String, LiteRtEngine.Session> sessions = new HashMap<>();
+    private final Map<String, ModelEngine.Session> sessions = new HashMap<>();
     private final Map<String, Delegate> delegates = new HashMap<>();
 
-    LiteRtModelRunner(Bundle bundle, Delegate delegate, int threads) {
+    LiteRtModelRunner(Bundle bundle, ModelEngine engine, File unpackDir, Delegate delegate, int threads) {
         this.bundle = bundle;
+        this.engine = engine;
+        this.unpackDir = unpackDir;
         this.delegate = delegate;
         this.threads = threads;
     }
@@ -40,10 +43,9 @@ final class LiteRtModelRunner implements ModelRunner, AutoCloseable {
             }
             ModelRecord record = bundle.model(id);
             Delegate chosen = delegate == Delegate.XNNPACK && !record.useXnnpack() ? Delegate.CPU : delegate;
-            LiteRtEngine.Session session = LiteRtEngine.Session.open(bundle.modelFile(id), chosen, threads);
+            ModelEngine.Session session = engine.open(bundle.tfliteFile(id, unpackDir).toPath(), chosen, threads);
             try {
-                check(id, "input", session.interpreter.getInputTensor(0), record.input());
-                check(id, "output", session.interpreter.getOutputTensor(0), record.output());
+                session.requireTensors(record);
             } catch (EngineException e) {
                 session.close();
                 throw e;
@@ -54,31 +56,9 @@ final class LiteRtModelRunner implements ModelRunner, AutoCloseable {
         return new HashMap<>(delegates);
     }
 
-    private static void check(String id, String which, Tensor tensor, TensorSpec spec) {
-        String dtype = dtype(tensor.dataType());
-        if (!Arrays.equals(tensor.shape(), spec.shape()) || !dtype.equals(spec.dtype().json())) {
-            throw new EngineException("model " + id + ": its " + which + " tensor is " + dtype + " "
-                    + Arrays.toString(tensor.shape()) + " but the manifest says " + spec
-                    + "; the bundle's manifest does not describe this .tflite file");
-        }
-    }
-
-    private static String dtype(DataType type) {
-        switch (type) {
-            case FLOAT32:
-                return "float32";
-            case INT8:
-                return "int8";
-            case UINT8:
-                return "uint8";
-            default:
-                return type.name().toLowerCase(java.util.Locale.ROOT);
-        }
-    }
-
     @Override
     public ModelOutput run(String modelId, ModelInput input) {
-        LiteRtEngine.Session session = sessions.get(modelId);
+        ModelEngine.Session session = sessions.get(modelId);
         if (session == null) {
             throw new IllegalStateException("model " + modelId + " was not loaded; the runtime asked for a model outside "
                     + "modelsNeeded()");
@@ -86,13 +66,13 @@ final class LiteRtModelRunner implements ModelRunner, AutoCloseable {
         session.input().clear();
         HarnessRun.writeInput(input, session.input());
         session.invoke();
-        session.output.rewind();
-        return ModelOutput.read(bundle.model(modelId).output(), session.output);
+        session.output().rewind();
+        return ModelOutput.read(bundle.model(modelId).output(), session.output());
     }
 
     @Override
     public void close() {
-        for (LiteRtEngine.Session s : sessions.values()) {
+        for (ModelEngine.Session s : sessions.values()) {
             s.close();
         }
         sessions.clear();

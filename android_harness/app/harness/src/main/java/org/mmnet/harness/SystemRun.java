@@ -1,6 +1,7 @@
 package org.mmnet.harness;
 
 import com.google.gson.JsonObject;
+import java.io.File;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -40,6 +41,8 @@ final class SystemRun {
     private final RunRequest request;
     private final RunRequest.SystemSpec spec;
     private final Bundle bundle;
+    private final ModelEngine engine;
+    private final File unpackDir;
     private final ThermalGate gate;
     private final Cancellation cancellation;
     private final ProgressListener progress;
@@ -49,11 +52,14 @@ final class SystemRun {
     private int replayed;
     private int replays;
 
-    SystemRun(RunRequest request, Bundle bundle, ThermalSource thermal, Cancellation cancellation,
-              ProgressListener progress, Path runDir, RunResult result) {
+    /** {@code unpackDir}: where packed models are unpacked for the engine ({@link Bundle#tfliteFile}). */
+    SystemRun(RunRequest request, Bundle bundle, ModelEngine engine, File unpackDir, ThermalSource thermal,
+              Cancellation cancellation, ProgressListener progress, Path runDir, RunResult result) {
         this.request = request;
         this.spec = request.system;
         this.bundle = bundle;
+        this.engine = engine;
+        this.unpackDir = unpackDir;
         this.gate = new ThermalGate(thermal, clock, request.thermal, cancellation);
         this.cancellation = cancellation;
         this.progress = progress;
@@ -69,7 +75,8 @@ final class SystemRun {
         replays = spec.modes.size() + 1 + (cloud ? 1 : 0);
         JsonObject modes = new JsonObject();
         JsonObject system = new JsonObject();
-        try (LiteRtModelRunner runner = new LiteRtModelRunner(bundle, request.delegate, request.threads)) {
+        try (LiteRtModelRunner runner = new LiteRtModelRunner(bundle, engine, unpackDir, request.delegate,
+                request.threads)) {
             for (String name : spec.modes) {
                 RuntimeOptions options = RuntimeOptions.builder().mode(Mode.parse(name)).network(spec.network)
                         .placement(PlacementChoice.AUTO).deviceMaster(true).build();

@@ -98,7 +98,8 @@ public class HarnessServiceTest {
         ServiceController<HarnessService> controller = service("long", request.toString());
         // The real clock on the service's worker thread; each inference takes 2 ms.
         controller.get().newRun = (context, runId, path, cancellation) -> new HarnessRun(context, runId, path,
-                cancellation, phone.new Engine(Clock.SYSTEM, bundle, 2, -100_000, -300_000), Clock.SYSTEM);
+                cancellation, phone.new Engine(Clock.SYSTEM, bundle, 2, -100_000, -300_000), Clock.SYSTEM,
+                new java.io.File(context.getCacheDir(), HarnessRun.UNPACKED));
         controller.create().startCommand(0, 1);
         awaitState("long", "running");
         assertTrue(ShadowPowerManager.getLatestWakeLock().isHeld());

@@ -70,7 +70,8 @@ public class ProfileRunRobolectricTest {
     JsonObject run(String runId, ScriptedPhone.Engine engine, JsonArray models, String... overrides)
             throws IOException {
         Path request = ScriptedPhone.request(tmp.getRoot().toPath(), runId, bundleDir, models, overrides);
-        new HarnessRun(phone.context, runId, request.toString(), new Cancellation(), engine, clock).execute();
+        new HarnessRun(phone.context, runId, request.toString(), new Cancellation(), engine, clock,
+                tmp.getRoot().toPath().resolve("unpacked").toFile()).execute();
         JsonObject status = ScriptedPhone.json(phone.runDir(runId).resolve("status.json"));
         assertEquals(status.toString(), "done", status.get("state").getAsString());
         return ScriptedPhone.json(phone.runDir(runId).resolve("result.json"));

@@ -18,11 +18,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
 import org.mmnet.core.Bundle;
+import org.mmnet.core.ModelRecord;
 import org.mmnet.core.Sha256;
 import org.mmnet.core.measure.Clock;
 import org.mmnet.core.measure.Delegate;
-import org.mmnet.core.measure.InferenceEngine;
 import org.robolectric.RuntimeEnvironment;
 import org.robolectric.shadows.ShadowBatteryManager;
 
@@ -34,6 +36,8 @@ import org.robolectric.shadows.ShadowBatteryManager;
 final class ScriptedPhone {
     /** The digits bundle's documents, shared with the core's parity tests. */
     static final Path PARITY = Paths.get("..", "..", "core", "src", "test", "resources", "parity");
+    /** The digits-sieve bundle's documents and its smallest packed SIEVE model. */
+    static final Path PARITY_SIEVE = PARITY.resolveSibling("parity-sieve");
     static final long VOLTAGE_MV = 4000;
 
     final Application context = RuntimeEnvironment.getApplication();
@@ -73,18 +77,36 @@ final class ScriptedPhone {
 
     /** Mirrors the core's test fixture: the digits manifest and config, each shipped model a few bytes. */
     static Path bundle(Path dir) throws IOException {
-        JsonObject manifest = json(PARITY.resolve("manifest.json"));
+        return bundle(PARITY, dir);
+    }
+
+    /**
+     * The documents of {@code source} (a directory of the core's parity resources) as a bundle in {@code dir}. A
+     * model whose file {@code source/models/} holds (parity-sieve's packed model) ships that file with its manifest
+     * record as built; every other shipped model is a few bytes of a plain .tflite (a packed one loses its packing).
+     */
+    static Path bundle(Path source, Path dir) throws IOException {
+        JsonObject manifest = json(source.resolve("manifest.json"));
         for (JsonElement e : manifest.getAsJsonArray("models")) {
             JsonObject m = e.getAsJsonObject();
             if (m.get("file").isJsonNull()) {
                 continue;
+            }
+            Path kept = source.resolve(m.get("file").getAsString());
+            if (Files.isRegularFile(kept)) {
+                write(dir.resolve(m.get("file").getAsString()), Files.readAllBytes(kept));
+                continue;
+            }
+            if (m.has("packing") && !m.get("packing").isJsonNull()) {
+                m.add("packing", com.google.gson.JsonNull.INSTANCE);
+                m.addProperty("file", "models/" + m.get("id").getAsString() + ".tflite");
             }
             byte[] data = ("fake model " + m.get("id").getAsString()).getBytes(StandardCharsets.UTF_8);
             write(dir.resolve(m.get("file").getAsString()), data);
             m.addProperty("sha256", Sha256.ofBytes(data));
             m.addProperty("bytes", data.length);
         }
-        byte[] config = Files.readAllBytes(PARITY.resolve("runtime_config.json"));
+        byte[] config = Files.readAllBytes(source.resolve("runtime_config.json"));
         write(dir.resolve("runtime_config.json"), config);
         JsonObject ref = manifest.getAsJsonObject("runtime_config");
         ref.addProperty("file", "runtime_config.json");
@@ -126,16 +148,39 @@ final class ScriptedPhone {
         Files.write(file, data);
     }
 
+    /** A plain model's shipped file, or a packed model's flatbuffer as Bundle.tfliteFile names it in any directory. */
+    private static boolean opens(Bundle bundle, ModelRecord record, Path file) {
+        if (record.packing() == null) {
+            return bundle.modelFile(record.id()).toPath().equals(file);
+        }
+        return file.getFileName().toString().equals(record.packing().tfliteSha256() + ".tflite");
+    }
+
     /** Where HarnessRun writes status.json and result.json for {@code runId}. */
     Path runDir(String runId) {
         return context.getExternalFilesDir(null).toPath().resolve("runs").resolve(runId);
     }
 
+    /** One model the engine opened: which, the file, and the sha256 of the file's bytes when it was opened. */
+    static final class Opened {
+        final String modelId;
+        final Path file;
+        final String sha256;
+
+        Opened(String modelId, Path file, String sha256) {
+            this.modelId = modelId;
+            this.file = file;
+            this.sha256 = sha256;
+        }
+    }
+
     /**
      * Every inference takes {@code invokeMs} of the clock's time and draws {@code activeMicroAmps} meanwhile;
-     * {@code onInvoke} sees each inference's number (from 1, warm-up included) before it runs.
+     * {@code onInvoke} sees each inference's number (from 1, warm-up included) before it runs. Its outputs are zeros.
+     * It opens a shipped model's file or, for a packed model, only the flatbuffer the app unpacked
+     * ({@code <flatbuffer sha256>.tflite}); {@link #opened} records each open.
      */
-    final class Engine implements InferenceEngine {
+    final class Engine implements ModelEngine {
         final Clock clock;
         final double invokeMs;
         final long activeMicroAmps;
@@ -143,6 +188,7 @@ final class ScriptedPhone {
         final Bundle bundle;
         int invokes;
         java.util.function.IntConsumer onInvoke = n -> { };
+        final List<Opened> opened = new ArrayList<>();
 
         Engine(Clock clock, Bundle bundle, double invokeMs, long idleMicroAmps, long activeMicroAmps) {
             this.clock = clock;
@@ -159,11 +205,29 @@ final class ScriptedPhone {
 
         @Override
         public Session open(Path modelFile, Delegate delegate, int threads) {
-            int bytes = bundle.blessedModels(null).stream()
-                    .filter(m -> bundle.modelFile(m.id()).toPath().equals(modelFile)).findFirst()
-                    .orElseThrow(() -> new AssertionError("no model file " + modelFile)).input().byteSize();
-            ByteBuffer input = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder());
+            ModelRecord record = bundle.manifest().models().stream().filter(m -> m.shipped() && opens(bundle, m, modelFile))
+                    .findFirst().orElseThrow(() -> new AssertionError("no model file " + modelFile));
+            try {
+                opened.add(new Opened(record.id(), modelFile, Sha256.ofFile(modelFile.toFile())));
+            } catch (IOException e) {
+                throw new AssertionError("cannot read " + modelFile + ": " + e, e);
+            }
+            ByteBuffer input = ByteBuffer.allocateDirect(record.input().byteSize()).order(ByteOrder.nativeOrder());
+            ByteBuffer output = ByteBuffer.allocateDirect(record.output().byteSize()).order(ByteOrder.nativeOrder());
             return new Session() {
+                @Override
+                public ByteBuffer output() {
+                    return output;
+                }
+
+                @Override
+                public void requireTensors(ModelRecord checked) {
+                    // Its buffers are sized from the manifest record it was opened as: only the record can differ.
+                    if (!checked.id().equals(record.id())) {
+                        throw new AssertionError("opened " + modelFile + " as " + record.id() + ", checked as " + checked.id());
+                    }
+                }
+
                 @Override
                 public ByteBuffer input() {
                     return input;

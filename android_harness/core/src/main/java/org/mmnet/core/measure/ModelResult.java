@@ -5,7 +5,10 @@ import com.google.gson.JsonObject;
 /** One model's profile, as result.json's "models[]" carries it. */
 public final class ModelResult {
     public final String modelId;
+    /** The manifest's sha256 of the shipped file (for a packed model, the packed file). */
     public final String sha256;
+    /** The sha256 of the flatbuffer that ran (for a packed model, the unpacked one; else {@link #sha256}). */
+    public final String tfliteSha256;
     public final Delegate delegate;
     public final int threads;
     public final double[] latenciesMs;
@@ -19,11 +22,12 @@ public final class ModelResult {
     /** Frame slots dropped by pacing (0 when back to back). */
     public final long missedDeadlines;
 
-    public ModelResult(String modelId, String sha256, Delegate delegate, int threads, double[] latenciesMs,
-                       double[] preprocessingMs, EnergyResult energy, Integer thermalBefore, Integer thermalAfter,
-                       double cooldownWaitedS, long startedMillis, long endedMillis, long missedDeadlines) {
+    public ModelResult(String modelId, String sha256, String tfliteSha256, Delegate delegate, int threads,
+                       double[] latenciesMs, double[] preprocessingMs, EnergyResult energy, Integer thermalBefore,
+                       Integer thermalAfter, double cooldownWaitedS, long startedMillis, long endedMillis, long missedDeadlines) {
         this.modelId = modelId;
         this.sha256 = sha256;
+        this.tfliteSha256 = tfliteSha256;
         this.delegate = delegate;
         this.threads = threads;
         this.latenciesMs = latenciesMs;
@@ -41,6 +45,7 @@ public final class ModelResult {
         JsonObject o = new JsonObject();
         o.addProperty("model_id", modelId);
         o.addProperty("sha256", sha256);
+        o.addProperty("tflite_sha256", tfliteSha256);
         o.addProperty("delegate", delegate.wireName());
         o.addProperty("threads", threads);
         o.add("latencies_ms", Json.numbers(latenciesMs));

@@ -119,9 +119,9 @@ public final class ProfileRunner {
             EnergyResult energy = meter.result(baseline, active, latencies.size());
             double[] times = latencies.toArray();
             report(index, count, 1, label + ": " + LatencyStats.of(times).summary(), true);
-            return new ModelResult(target.modelId, target.sha256, target.delegate, request.threads, times,
-                    preprocessing.toArray(), energy, thermal.status, after, thermal.waitedS, started,
-                    clock.currentTimeMillis(), pacer.missedDeadlines());
+            return new ModelResult(target.modelId, target.sha256, target.tfliteSha256, target.delegate,
+                    request.threads, times, preprocessing.toArray(), energy, thermal.status, after, thermal.waitedS,
+                    started, clock.currentTimeMillis(), pacer.missedDeadlines());
         }
     }
 

@@ -12,16 +12,24 @@ public final class ProfileTarget {
     }
 
     public final String modelId;
-    /** The manifest's sha256 of the file (checked when the bundle was loaded). */
+    /** The manifest's sha256 of the shipped file (checked when the bundle was loaded): what the host keys results on. */
     public final String sha256;
+    /**
+     * The sha256 of the TFLite flatbuffer in {@link #file}, what the engine runs: {@link #sha256} for a plain .tflite,
+     * the packing spec's flatbuffer sha256 for a packed SIEVE model (unpacked into a cache and checked against it).
+     */
+    public final String tfliteSha256;
+    /** The .tflite file the engine opens (for a packed model, its unpacked flatbuffer). */
     public final Path file;
     /** The request's delegate, unless the manifest says the model cannot run on it. */
     public final Delegate delegate;
     public final InputWriter input;
 
-    public ProfileTarget(String modelId, String sha256, Path file, Delegate delegate, InputWriter input) {
+    public ProfileTarget(String modelId, String sha256, String tfliteSha256, Path file, Delegate delegate,
+                         InputWriter input) {
         this.modelId = modelId;
         this.sha256 = sha256;
+        this.tfliteSha256 = tfliteSha256;
         this.file = file;
         this.delegate = delegate;
         this.input = input;

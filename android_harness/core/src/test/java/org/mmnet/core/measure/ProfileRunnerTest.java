@@ -30,8 +30,11 @@ public class ProfileRunnerTest {
             buffer.putFloat(1f);
         };
         return Arrays.asList(
-                new ProfileTarget("minion-a", "a".repeat(64), Paths.get("/b/models/minion-a.tflite"), delegate, writer),
-                new ProfileTarget("master", "b".repeat(64), Paths.get("/b/models/master.tflite"), delegate, writer));
+                // A packed model: the engine opens its unpacked flatbuffer, whose sha256 differs from the shipped file's.
+                new ProfileTarget("minion-a", "a".repeat(64), "c".repeat(64), Paths.get("/cache/" + "c".repeat(64)
+                        + ".tflite"), delegate, writer),
+                new ProfileTarget("master", "b".repeat(64), "b".repeat(64), Paths.get("/b/models/master.tflite"), delegate,
+                        writer));
     }
 
     static RunResult result(RunRequest request) {
@@ -51,7 +54,7 @@ public class ProfileRunnerTest {
         new ProfileRunner(request, engine, battery, null, new Fakes.FakeThermal(Clock.SYSTEM, t -> 0), Clock.SYSTEM,
                 new Cancellation(), (f, m) -> messages.add(m)).run(targets(Delegate.XNNPACK, writes), result);
 
-        assertEquals(Arrays.asList("minion-a.tflite@xnnpackx2", "master.tflite@xnnpackx2"), engine.opened);
+        assertEquals(Arrays.asList("c".repeat(64) + ".tflite@xnnpackx2", "master.tflite@xnnpackx2"), engine.opened);
         assertEquals(2 * (3 + 60), engine.invokes);
         assertEquals(2, engine.closed);
         assertEquals(Collections.nCopies(126, 0), writes);
@@ -79,9 +82,12 @@ public class ProfileRunnerTest {
         JsonObject json = result.toJson();
         assertEquals("[protocol_version, run_id, kind, device, app, environment, models, system]",
                 json.keySet().toString());
-        assertEquals("[model_id, sha256, delegate, threads, latencies_ms, preprocessing_ms, energy, thermal, "
-                + "started_utc, ended_utc, missed_deadlines]",
+        assertEquals("[model_id, sha256, tflite_sha256, delegate, threads, latencies_ms, preprocessing_ms, energy, "
+                + "thermal, started_utc, ended_utc, missed_deadlines]",
                 json.getAsJsonArray("models").get(0).getAsJsonObject().keySet().toString());
+        JsonObject packed = json.getAsJsonArray("models").get(0).getAsJsonObject();
+        assertEquals("a".repeat(64), packed.get("sha256").getAsString());
+        assertEquals("c".repeat(64), packed.get("tflite_sha256").getAsString());
         assertTrue(json.get("system").isJsonNull());
     }
 
@@ -93,7 +99,7 @@ public class ProfileRunnerTest {
         RunResult result = result(request);
         new ProfileRunner(request, engine, battery, null, new Fakes.FakeThermal(Clock.SYSTEM, t -> 0), Clock.SYSTEM,
                 new Cancellation(), (f, m) -> { }).run(targets(Delegate.CPU, new ArrayList<>()).subList(0, 1), result);
-        assertEquals(Collections.singletonList("minion-a.tflite@cpux2"), engine.opened);
+        assertEquals(Collections.singletonList("c".repeat(64) + ".tflite@cpux2"), engine.opened);
         assertEquals("cpu", result.toJson().getAsJsonArray("models").get(0).getAsJsonObject().get("delegate")
                 .getAsString());
     }
@@ -145,7 +151,7 @@ public class ProfileRunnerTest {
         Fakes.FakeEngine engine = new Fakes.FakeEngine(MS, battery, 6000);
         Cancellation cancel = new Cancellation();
         List<Integer> writes = new ArrayList<>();
-        ProfileTarget slow = new ProfileTarget("m", null, Paths.get("/m.tflite"), Delegate.XNNPACK, buffer -> {
+        ProfileTarget slow = new ProfileTarget("m", null, null, Paths.get("/m.tflite"), Delegate.XNNPACK, buffer -> {
             if (writes.size() == 50) {
                 cancel.cancel("cancelled by the host");
             }
