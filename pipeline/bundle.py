@@ -203,10 +203,10 @@ def assemble_bundle(
 
 
 def gate_bundle(staging: Path, out_dir: Path, manifest: dict, baseline: BundleSnapshot, tolerances: Tolerances,
-                work_dir: Path) -> dict:
+                work_dir: Path) -> None:
     """The regression gate on the staged bundle, once it verifies: the comparison with ``baseline``
     goes into the bundle's report folder, checksummed by the manifest (so it is signed and published
-    with the rest), or into ``<work dir>/compare/`` when the bundle has no report. Returns it."""
+    with the rest), or into ``<work dir>/compare/`` when the bundle has no report."""
     candidate = dataclasses.replace(read_snapshot(staging, "the new bundle"), path=str(out_dir))
     comparison = compare_snapshots(baseline, candidate, tolerances)
     if "report" not in manifest:
@@ -219,7 +219,6 @@ def gate_bundle(staging: Path, out_dir: Path, manifest: dict, baseline: BundleSn
         write_manifest(manifest, staging / "manifest.json")
     logger.info("regression gate against %s: %s (%s)", baseline.path, comparison["verdict"],
                 ", ".join(f"{n} {status}" for status, n in comparison["counts"].items()))
-    return comparison
 
 
 def _mkdir(path: Path) -> Path:
