@@ -229,3 +229,32 @@ def test_the_command_names_a_missing_or_broken_bundle_and_its_log(configured_bun
     err = capsys.readouterr().err
     assert err.startswith(f"mmnet compare: error: baseline {broken} does not verify:") and "runtime_config.file" in err
     assert "Traceback" in (tmp_path / "g" / "compare.log").read_text() and "Traceback" not in err
+
+
+def test_the_build_gate_checksums_its_report_inside_the_staged_bundle(configured_bundle, tmp_path):
+    from mmnet.format.bundle import load_bundle
+    from mmnet.format.compare import read_snapshot
+    from mmnet.pipeline.bundle import gate_bundle
+
+    staging = tmp_path / ".bundle.staging-1"
+    shutil.copytree(configured_bundle, staging)
+    manifest = json.loads((staging / "manifest.json").read_text())
+    gate_bundle(staging, tmp_path / "bundle", manifest, read_snapshot(configured_bundle), Tolerances(), tmp_path / "work")
+    assert {"report/compare.json", "report/compare.md"} <= set(load_bundle(staging).checksummed_files)
+    report = json.loads((staging / "report" / "compare.json").read_text())
+    assert report["verdict"] == "pass" and report["candidate"]["path"] == str(tmp_path / "bundle")
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_bundle_without_a_report_folder_gets_its_gate_report_in_the_work_dir(configured_bundle, tmp_path):
+    from mmnet.format.compare import read_snapshot
+    from mmnet.pipeline.bundle import gate_bundle
+    from tests.support.tflite_fixtures import write_fixture_bundle
+
+    staging = write_fixture_bundle(tmp_path / "staging")  # as when configuring the runtime failed
+    manifest = json.loads((staging / "manifest.json").read_text())
+    gate_bundle(staging, tmp_path / "bundle", manifest, read_snapshot(configured_bundle), Tolerances(), tmp_path / "work")
+    report = json.loads((tmp_path / "work" / "compare" / "compare.json").read_text())
+    assert report["verdict"] == "pass" and report["counts"]["removed"] > 10  # the system metrics: removed, not failed
+    assert report["notes"] == ["the candidate has no runtime config: its system metrics are not compared"]
+    assert not (staging / "report").exists()
