@@ -210,7 +210,8 @@ def gate_bundle(staging: Path, out_dir: Path, manifest: dict, baseline: BundleSn
     candidate = dataclasses.replace(read_snapshot(staging, "the new bundle"), path=str(out_dir))
     comparison = compare_snapshots(baseline, candidate, tolerances)
     if "report" not in manifest:
-        write_comparison(comparison, _mkdir(work_dir / COMPARE_DIR))
+        (work_dir / COMPARE_DIR).mkdir(parents=True, exist_ok=True)
+        write_comparison(comparison, work_dir / COMPARE_DIR)
     else:
         folder = Path(manifest["report"]["index"]["file"]).parent
         written = write_comparison(comparison, staging / folder)
@@ -219,11 +220,6 @@ def gate_bundle(staging: Path, out_dir: Path, manifest: dict, baseline: BundleSn
         write_manifest(manifest, staging / "manifest.json")
     logger.info("regression gate against %s: %s (%s)", baseline.path, comparison["verdict"],
                 ", ".join(f"{n} {status}" for status, n in comparison["counts"].items()))
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _ship_packed(record: dict, tflite_path: Path, keras_path: str | None, staging: Path, failures: list[dict]) -> str | None:
