@@ -197,8 +197,9 @@ def _kill_when(command: list[str], ready: Callable[[], bool], what: str, timeout
 
 
 def _half_trained(train_dir: Path) -> list[Path]:
-    """The stage cache's temporary directories of models being trained (not yet published)."""
-    return [p for p in train_dir.glob(".*.tmp-*") if p.is_dir() and any(p.iterdir())] if train_dir.is_dir() else []
+    """The stage cache's temporary directories of models being trained: made when a task starts computing,
+    published (renamed onto the key) only once the trained model is saved in it."""
+    return [p for p in train_dir.glob(".*.tmp-*") if p.is_dir()] if train_dir.is_dir() else []
 
 
 def test_kill_9_then_rerun_completes_and_the_half_written_bundle_never_verifies(tmp_path):
@@ -208,7 +209,7 @@ def test_kill_9_then_rerun_completes_and_the_half_written_bundle_never_verifies(
     events = tmp_path / ".bundle.work" / "events"
     train_dir = tmp_path / ".bundle.work" / "stages" / "train"
 
-    # A model half-trained (files in its temporary entry), nothing exported yet.
+    # A model being trained (its temporary entry made), nothing published or exported yet.
     _kill_when(_build_command(config_path, out), lambda: bool(_half_trained(train_dir)), "a model being trained")
     half = _half_trained(train_dir)
     assert half and not out.exists()
