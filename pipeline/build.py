@@ -60,10 +60,12 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from mmnet.format.compare import COMPARE_JSON, BundleSnapshot, Tolerances, read_snapshot
+from mmnet.format.documents import read_json
 from mmnet.format.errors import BundleError, ConfigError, MmnetError
 from mmnet.format.signing import load_private_key
 from mmnet.pipeline.buildlog import BUILD_LOG
-from mmnet.pipeline.bundle import BuildError, assemble_bundle
+from mmnet.pipeline.bundle import COMPARE_DIR, BuildError, assemble_bundle
 from mmnet.pipeline.config import BuildConfig
 from mmnet.pipeline.datasets.config import parse_source
 from mmnet.pipeline.evaluate import evaluate_artifact
@@ -120,6 +122,8 @@ class BuildContext:
     prepared_key: str
     code: dict  # stage -> code version, computed once by the launcher
     signing_key: str | None = None  # an Ed25519 private key PEM the bundle is signed with
+    baseline: BundleSnapshot | None = None  # `--compare`: the previous bundle the new one is gated against
+    tolerances: Tolerances | None = None
 
     @property
     def events_dir(self) -> str:
@@ -153,6 +157,8 @@ class BuildResult:
     counters: dict[str, int]  # the Beam "mmnet" counters: <stage>_completed, <stage>_failures (not every runner reports them)
     stage_seconds: dict[str, float]  # the Beam "mmnet" <stage>_ms distributions, summed
     cache: dict[str, dict[str, int]] = field(default_factory=dict)  # per stage: items, "hits", "misses" (runs), from its events
+    comparison: dict | None = None  # `--compare`: the regression gate's report (compare_report.schema.json)
+    comparison_dir: Path | None = None  # where its compare.json and compare.md are
 
 
 def _mmnet_metrics(result) -> tuple[dict[str, int], dict[str, float]]:
@@ -613,7 +619,8 @@ def write_bundle(fitted: dict, context: BuildContext, build_info: dict) -> str:
     return str(assemble_bundle(
         config=context.config, work_dir=Path(context.work_dir), prepared=PreparedData.from_json(context.prepared),
         evaluated=fitted["evaluated"], failures=fitted["failures"], build_info=build_info,
-        latency_model=fitted["latency_model"], signing_key=context.signing_key))
+        latency_model=fitted["latency_model"], signing_key=context.signing_key, baseline=context.baseline,
+        tolerances=context.tolerances))
 
 
 def _train_tasks(config: BuildConfig) -> tuple[list[TrainTask], list[TrainTask]]:
@@ -867,6 +874,8 @@ def run_build(
     progress: bool = True,
     console: TextIO | None = None,
     signing_key: str | Path | None = None,
+    compare_to: str | Path | None = None,
+    tolerances: Tolerances | None = None,
 ) -> BuildResult:
     """Runs the whole pipeline and returns the published bundle's manifest, signed with
     ``signing_key`` (an Ed25519 private key PEM, ``mmnet keygen``) when given.
@@ -874,7 +883,10 @@ def run_build(
     ``work_dir`` (see :func:`work_dir_for`) holds the progress events and the build log;
     ``cache_root`` (a local path or an fsspec URL every worker can reach; default ``<work>/stages``)
     holds the stage outputs, reused by key across runs. ``force`` names stages (:data:`STAGES`) to
-    re-run with every stage after them. Progress lines go to ``console`` (default stderr).
+    re-run with every stage after them. Progress lines go to ``console`` (default stderr). With
+    ``compare_to`` (a previous bundle, read before anything is built: it may be ``out_dir`` itself) the
+    new bundle is gated against it with ``tolerances`` (default :class:`Tolerances`) once it verifies;
+    the result's ``comparison`` holds the report, which the bundle's report folder holds too.
     """
     started = time.monotonic()
     check_inputs_exist(config)
@@ -900,10 +912,14 @@ def run_build(
             removed += 1
         if removed:
             log.info("removed %d half-written outputs of an earlier, interrupted build", removed)
-        return _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, console, signing_key, started)
+        baseline = None if compare_to is None else read_snapshot(compare_to, "--compare: the previous bundle")
+        gate = (baseline, tolerances or Tolerances()) if baseline is not None else (None, None)
+        return _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, console, signing_key, gate,
+                          started)
 
 
-def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, console, signing_key, started) -> BuildResult:
+def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, console, signing_key, gate,
+               started) -> BuildResult:
     code = {stage: code_version(__name__, *modules) for stage, modules in _STAGE_CODE.items()}
     events_dir = work_dir / "events"
     args = beam_args(config, extra_beam_args)
@@ -926,7 +942,8 @@ def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, cons
 
     prepared, prepared_key = _prepare(config, work_dir, cache, code)
     context = BuildContext(config=config, work_dir=str(work_dir), cache_root=cache.root, prepared=prepared,
-                           prepared_key=prepared_key, code=code, signing_key=signing_key)
+                           prepared_key=prepared_key, code=code, signing_key=signing_key, baseline=gate[0],
+                           tolerances=gate[1])
     build_info = {
         "config": config.to_json(),
         "git_commit": _git_commit(),
@@ -967,7 +984,19 @@ def _run_build(config, out_dir, work_dir, cache, extra_beam_args, progress, cons
     counters, stage_seconds = _mmnet_metrics(result) if result is not None else ({}, {})
     return BuildResult(bundle_dir=out_dir, manifest=manifest, failures=manifest["failures"],
                        duration_s=round(time.monotonic() - started, 1), counters=counters, stage_seconds=stage_seconds,
-                       cache=cache_statistics(events_dir))
+                       cache=cache_statistics(events_dir), **_comparison(out_dir, manifest, work_dir, gate[0]))
+
+
+def _comparison(out_dir: Path, manifest: dict, work_dir: Path, baseline: BundleSnapshot | None) -> dict:
+    """The regression gate's report of the bundle just built (:func:`mmnet.pipeline.bundle.gate_bundle`) and its folder."""
+    if baseline is None:
+        return {}
+    if "report" in manifest:
+        folder = out_dir / Path(manifest["report"]["index"]["file"]).parent
+    else:
+        folder = work_dir / COMPARE_DIR
+    return {"comparison": read_json(folder / COMPARE_JSON, "the regression gate's report", BuildError),
+            "comparison_dir": folder}
 
 
 def check_inputs_exist(config: BuildConfig) -> None:

@@ -28,6 +28,7 @@ from mmnet.format.bundle import (
     sign_bundle,
     write_manifest,
 )
+from mmnet.format.compare import BundleSnapshot, Tolerances, compare_snapshots, read_snapshot, write_comparison
 from mmnet.format.errors import BundleError, MmnetError
 from mmnet.format.signing import SIGNATURE_FILE, load_private_key
 from mmnet.format.version import __version__
@@ -39,11 +40,14 @@ from mmnet.pipeline.progress import stage_task
 from mmnet.runtime.interpreter import TFLiteClassifier
 from mmnet.runtime.preprocessing import preprocess
 
-__all__ = ["BuildError", "assemble_bundle", "attach_configuration", "agreement", "bundle_probabilities", "reconfigure_bundle"]
+__all__ = ["COMPARE_DIR", "BuildError", "assemble_bundle", "attach_configuration", "agreement", "bundle_probabilities",
+           "gate_bundle", "reconfigure_bundle"]
 
 logger = logging.getLogger(__name__)
 
 _PRECISION_ORDER = {"float32": 0, "float16": 1, "int8": 2}
+# Where the regression gate's report goes when the bundle has no report folder (its runtime config failed).
+COMPARE_DIR = "compare"
 
 
 class BuildError(MmnetError, RuntimeError):
@@ -91,13 +95,16 @@ def assemble_bundle(
     build_info: dict,
     latency_model: dict | None = None,
     signing_key: str | Path | None = None,
+    baseline: BundleSnapshot | None = None,
+    tolerances: Tolerances | None = None,
 ) -> Path:
     """Writes and publishes the bundle at ``build_info['out_dir']``; returns its path.
 
     The runtime config, report and model card are made here, inside the staging directory, so
     they are validated with the rest. If configuring fails, the bundle is still written, without a
     runtime config, and the failure is a dead letter of stage ``configure``. With ``signing_key``
-    (an Ed25519 private key PEM) the manifest is signed before the bundle is published.
+    (an Ed25519 private key PEM) the manifest is signed before the bundle is published. With
+    ``baseline`` (a previous bundle) the verified new bundle is compared with it (:func:`gate_bundle`).
     """
     if signing_key is not None:
         load_private_key(signing_key)  # a bad key fails now, not after the work
@@ -185,12 +192,34 @@ def assemble_bundle(
             manifest["failures"].append({"variant": "runtime_config", "stage": "configure", "error": f"{type(e).__name__}: {e}"})
             info["counts"]["failures"] += 1
         write_manifest(manifest, staging / "manifest.json")
+        if baseline is not None:
+            gate_bundle(staging, out_dir, manifest, baseline, tolerances or Tolerances(), work_dir)
         if signing_key is not None:
             sign_bundle(staging, signing_key)
         return publish_bundle(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def gate_bundle(staging: Path, out_dir: Path, manifest: dict, baseline: BundleSnapshot, tolerances: Tolerances,
+                work_dir: Path) -> None:
+    """The regression gate on the staged bundle, once it verifies: the comparison with ``baseline``
+    goes into the bundle's report folder, checksummed by the manifest (so it is signed and published
+    with the rest), or into ``<work dir>/compare/`` when the bundle has no report."""
+    candidate = dataclasses.replace(read_snapshot(staging, "the new bundle"), path=str(out_dir))
+    comparison = compare_snapshots(baseline, candidate, tolerances)
+    if "report" not in manifest:
+        (work_dir / COMPARE_DIR).mkdir(parents=True, exist_ok=True)
+        write_comparison(comparison, work_dir / COMPARE_DIR)
+    else:
+        folder = Path(manifest["report"]["index"]["file"]).parent
+        written = write_comparison(comparison, staging / folder)
+        added = [_file_ref(staging, (folder / path.name).as_posix()) for path in written]
+        manifest["report"]["files"] = sorted(manifest["report"]["files"] + added, key=lambda entry: entry["file"])
+        write_manifest(manifest, staging / "manifest.json")
+    logger.info("regression gate against %s: %s (%s)", baseline.path, comparison["verdict"],
+                ", ".join(f"{n} {status}" for status, n in comparison["counts"].items()))
 
 
 def _ship_packed(record: dict, tflite_path: Path, keras_path: str | None, staging: Path, failures: list[dict]) -> str | None:

@@ -3,8 +3,9 @@
 Every error mmnet raises on purpose (:class:`mmnet.format.errors.MmnetError`) becomes one line on
 stderr and exit code 2; anything else is a bug and says so in one line plus where the traceback
 went (``--debug`` prints it). ``mmnet run`` exits 1 when it lost a frame (no path could answer it),
-after its summary. ``mmnet build`` keeps its libraries' output and any traceback in the
-build log, whose path its error line names.
+after its summary. ``mmnet compare`` and ``mmnet build --compare`` exit 3 when the regression gate
+finds a regression (:data:`mmnet.cli.compare.EXIT_REGRESSION`). ``mmnet build`` keeps its libraries'
+output and any traceback in the build log, whose path its error line names.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from mmnet.cli.bench import add_bench_parser
+from mmnet.cli.compare import EXIT_REGRESSION, add_compare_parser, add_tolerance_options, gate_summary, tolerances_from
 from mmnet.cli.harness import add_harness_parser  # both light at import: their heavy parts load when they run
 from mmnet.cli.signing import add_signing_parsers, add_trusted_key_option, verified_bundle
 from mmnet.format.errors import ConfigError, DependencyError, MmnetError
@@ -40,8 +42,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     With ``--debug`` nothing is captured: every log line and traceback reaches the console.
     """
     if args.debug:
-        print(_build(args, console=sys.stderr, log_to=None))
-        return 0
+        summary, comparison = _build(args, console=sys.stderr, log_to=None)
+        print(summary)
+        return _gate_exit(comparison)
     from mmnet.pipeline.buildlog import ConsoleCapture
 
     root = logging.getLogger()
@@ -49,7 +52,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     with ConsoleCapture() as capture:
         root.setLevel(min(console_level, logging.INFO))  # the log also keeps the pipeline's INFO notes
         try:
-            summary = _build(args, console=capture.console, log_to=capture.log_to)
+            summary, comparison = _build(args, console=capture.console, log_to=capture.log_to)
         except Exception as e:
             if capture.log_path is None:  # failed before the work dir was known: a bad config or command line
                 raise
@@ -60,11 +63,20 @@ def _cmd_build(args: argparse.Namespace) -> int:
             root.setLevel(console_level)
     print(summary)
     print(f"Build log: {capture.log_path}")
-    return 0
+    return _gate_exit(comparison)
 
 
-def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path], Path] | None) -> str:
-    """Runs `mmnet build`; ``log_to`` is told where the build log goes once the work dir is known."""
+def _gate_exit(comparison: tuple[dict, Path] | None) -> int:
+    if comparison is None:
+        return 0
+    print(gate_summary(*comparison))
+    return EXIT_REGRESSION if comparison[0]["verdict"] == "regression" else 0
+
+
+def _build(args: argparse.Namespace, *, console: TextIO,
+           log_to: Callable[[Path], Path] | None) -> tuple[str, tuple[dict, Path] | None]:
+    """Runs `mmnet build`; ``log_to`` is told where the build log goes once the work dir is known.
+    Returns the summary and, with ``--compare``, the regression gate's report and where it was written."""
     try:
         from mmnet.pipeline.build import check_inputs_exist, run_build, work_dir_for
         from mmnet.pipeline.buildlog import BUILD_LOG
@@ -77,6 +89,7 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
     if args.device_profile:
         config = dataclasses.replace(config, runtime=_with_device_profile(config.runtime, args.device_profile))
     check_inputs_exist(config)  # a missing path is a config error: one line, no build log yet
+    tolerances = tolerances_from(args) if args.compare else None  # a bad tolerance fails before any work
     out = Path(args.out) if args.out else Path("bundles") / config.name
     work_dir = work_dir_for(out, args.work_dir)
     if log_to is None:  # --debug: no build log, so none of an earlier build's either
@@ -88,8 +101,10 @@ def _build(args: argparse.Namespace, *, console: TextIO, log_to: Callable[[Path]
     force = [stage for value in args.force for stage in value.split(",") if stage]
     result = run_build(config, out, work_dir=work_dir, cache_root=args.cache_root, force=force,
                        extra_beam_args=args.beam_args, progress=not args.quiet,
-                       console=console, signing_key=args.key)
-    return format_build_summary(result)
+                       console=console, signing_key=args.key, compare_to=args.compare, tolerances=tolerances)
+    if result.comparison is None:
+        return format_build_summary(result), None
+    return format_build_summary(result), (result.comparison, result.comparison_dir / "compare.md")
 
 
 def _with_device_profile(settings, path: str):
@@ -310,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--key", help="Ed25519 private key (PEM, `mmnet keygen`) to sign the bundle with")
     build.add_argument("--device-profile",
                        help="device profile JSON (e.g. measured on a phone); overrides runtime.device_profile")
+    build.add_argument("--compare", metavar="PREVIOUS_BUNDLE", help="gate the new bundle against a previous one "
+                       f"(may be --out itself); the report goes into its report/ folder; exit {EXIT_REGRESSION} on a "
+                       "regression (the bundle is still published)")
+    add_tolerance_options(build)
     build.add_argument("beam_args", nargs=argparse.REMAINDER,
                        help="after `--`: Beam pipeline flags passed through, e.g. -- --runner=DirectRunner")
     build.set_defaults(handler=_cmd_build)
@@ -381,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_harness_parser(sub)
     add_signing_parsers(sub)
     add_bench_parser(sub)
+    add_compare_parser(sub)
     return parser
 
 

@@ -5,20 +5,25 @@ One reduced digits grid (a distilled ResNet master, two minions, two epochs, flo
 - built by the DirectRunner (two worker processes), then by Beam's Dask runner on a
   ``distributed.LocalCluster`` of two worker processes on 127.0.0.1: the manifests are equal except
   for timings and host measurements, and the build's own events show every model trained once;
-- rebuilt with nothing changed: every stage a cache hit (the speed-up is printed, not asserted);
+- rebuilt with nothing changed: every stage a cache hit (the speed-up is printed, not asserted), and
+  the regression gate (``--compare`` with the previous bundle, which is the same out dir) passes;
+  a copy reconfigured with loosened accuracy targets fails ``mmnet compare`` naming an accuracy;
 - rebuilt with one more minion family: only the new variant trains;
-- ``mmnet build`` killed with SIGKILL (the whole process group) at two points, then rerun: the
-  half-written output never verifies, the rerun completes and reuses what was published.
+- ``mmnet build`` killed with SIGKILL (the whole process group) at three points (a model half-trained,
+  before any export; mid-fan-out; while the bundle is written), then rerun: the half-written output
+  never verifies, the rerun completes and reuses what was published.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,11 +112,12 @@ def test_dask_runner_builds_the_same_bundle_training_each_model_once(direct_buil
 def test_a_rerun_is_all_cache_hits_and_a_new_minion_trains_alone(direct_build):
     first, root, first_s = direct_build
     started = time.monotonic()
-    again = run_build(config_from_mapping(GRID), root / "bundle", progress=False)
+    again = run_build(config_from_mapping(GRID), root / "bundle", progress=False, compare_to=root / "bundle")
     again_s = time.monotonic() - started
     print(f"\nfirst build {first_s:.1f} s, unchanged rebuild {again_s:.1f} s: {first_s / again_s:.1f}x faster")
     assert again.cache and all(counts["misses"] == 0 and counts["hits"] >= 1 for counts in again.cache.values()), again.cache
     assert not differences(comparable(first.manifest), comparable(again.manifest))
+    _gate_passes_an_unchanged_rebuild_and_catches_loosened_thresholds(again, root)
 
     grown = {**GRID, "minions": {**GRID["minions"], "families": ["mobilenet_v2", "mnasnet", "lenet5"]}}
     grown_result = run_build(config_from_mapping(grown), root / "bundle", progress=False)
@@ -123,26 +129,77 @@ def test_a_rerun_is_all_cache_hits_and_a_new_minion_trains_alone(direct_build):
     assert grown_result.cache["export"]["misses"] == 2  # the new minion's two precisions only
 
 
+def _gate_passes_an_unchanged_rebuild_and_catches_loosened_thresholds(rebuilt, root: Path) -> None:
+    """The gate of the unchanged rebuild (against the bundle it replaced) passed and its report is part of the
+    bundle; a copy reconfigured with loosened targets (`mmnet configure`: thresholds fitted to accept more minion
+    answers) fails `mmnet compare` with exit 3, naming an accuracy."""
+    assert rebuilt.comparison["verdict"] == "pass", rebuilt.comparison["regressions"]
+    assert rebuilt.comparison["counts"]["regressed"] == 0 and rebuilt.comparison["counts"]["unchanged"] > 10
+    report = rebuilt.comparison_dir
+    assert report == rebuilt.bundle_dir / "report" and (report / "compare.md").read_text().startswith("# Regression gate: PASS")
+    bundle = load_bundle(rebuilt.bundle_dir)  # the report is checksummed with the rest
+    assert "report/compare.json" in bundle.checksummed_files
+
+    loosened = root / "loosened"
+    shutil.copytree(rebuilt.bundle_dir, loosened)
+    config_path = root / "loosened.yaml"
+    config_path.write_text(yaml.safe_dump({**GRID, "runtime": {**GRID["runtime"],
+                                                               "targets": {"normal": 0.8, "power_saving": 0.75}}}))
+    mmnet = [sys.executable, "-m", "mmnet"]
+    configure = subprocess.run([*mmnet, "configure", str(loosened), "--config", str(config_path)],
+                               capture_output=True, text=True, timeout=600)
+    assert configure.returncode == 0, configure.stderr
+    gate = subprocess.run([*mmnet, "compare", str(rebuilt.bundle_dir), str(loosened), "--out", str(root / "gate")],
+                          capture_output=True, text=True, timeout=300)
+    assert gate.returncode == 3, gate.stdout + gate.stderr
+    regressions = json.loads((root / "gate" / "compare.json").read_text())["regressions"]
+    assert any(metric.endswith(".accuracy") for metric in regressions), regressions
+    assert "regression gate: REGRESSION" in gate.stdout and regressions[0] in gate.stdout
+
+    # The other way round through `mmnet build --compare`: against the loosened bundle the rebuild (all cache hits)
+    # sends more frames to the master, so its recovery rate regressed; the bundle is still published.
+    grid_path = root / "grid.yaml"
+    grid_path.write_text(yaml.safe_dump(GRID))
+    build = subprocess.run([*mmnet, "build", "--config", str(grid_path), "--out", str(rebuilt.bundle_dir), "--quiet",
+                            "--compare", str(loosened)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 3, build.stdout + build.stderr
+    published = json.loads((rebuilt.bundle_dir / "report" / "compare.json").read_text())
+    assert published["verdict"] == "regression" and published["baseline"]["path"] == str(loosened)
+    assert any(metric.endswith(".recovery_rate") for metric in published["regressions"]), published["regressions"]
+    assert "regression gate: REGRESSION" in build.stdout
+    load_bundle(rebuilt.bundle_dir)
+
+
 def _build_command(config_path: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "mmnet", "build", "--config", str(config_path), "--out", str(out), "--quiet"]
 
 
-def _kill_when(command: list[str], events_dir: Path, stage: str, state: str, timeout_s: float = 600) -> None:
-    """Starts ``command`` in its own process group and SIGKILLs the group at the first matching event."""
+def _event(events_dir: Path, stage: str, state: str) -> Callable[[], bool]:
+    return lambda: events_dir.exists() and any(e["stage"] == stage and e["state"] == state for e in read_events(events_dir))
+
+
+def _kill_when(command: list[str], ready: Callable[[], bool], what: str, timeout_s: float = 600) -> None:
+    """Starts ``command`` in its own process group and SIGKILLs the group as soon as ``ready()``."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            if events_dir.exists() and any(e["stage"] == stage and e["state"] == state for e in read_events(events_dir)):
+            if ready():
                 break
             if process.poll() is not None:
-                pytest.fail(f"the build ended (exit {process.returncode}) before {stage} {state}")
+                pytest.fail(f"the build ended (exit {process.returncode}) before {what}")
             time.sleep(0.05)
         else:
-            pytest.fail(f"no {stage} {state} event within {timeout_s} s")
+            pytest.fail(f"no {what} within {timeout_s} s")
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _half_trained(train_dir: Path) -> list[Path]:
+    """The stage cache's temporary directories of models being trained: made when a task starts computing,
+    published (renamed onto the key) only once the trained model is saved in it."""
+    return [p for p in train_dir.glob(".*.tmp-*") if p.is_dir()] if train_dir.is_dir() else []
 
 
 def test_kill_9_then_rerun_completes_and_the_half_written_bundle_never_verifies(tmp_path):
@@ -150,13 +207,25 @@ def test_kill_9_then_rerun_completes_and_the_half_written_bundle_never_verifies(
     config_path.write_text(yaml.safe_dump({**GRID, "training": {**GRID["training"], "distillation": {"enabled": False}}}))
     out = tmp_path / "bundle"
     events = tmp_path / ".bundle.work" / "events"
+    train_dir = tmp_path / ".bundle.work" / "stages" / "train"
 
-    _kill_when(_build_command(config_path, out), events, "export", "done")  # mid-fan-out: some models trained
+    # A model being trained (its temporary entry made), nothing published or exported yet.
+    _kill_when(_build_command(config_path, out), lambda: bool(_half_trained(train_dir)), "a model being trained")
+    half = _half_trained(train_dir)
+    assert half and not out.exists()
+    assert not [p for p in train_dir.iterdir() if not p.name.startswith(".")], "no model should be published yet"
+    assert not _event(events, "export", "start")()
+    inspect = subprocess.run([sys.executable, "-m", "mmnet", "inspect", str(out)], capture_output=True, text=True)
+    assert inspect.returncode == 2 and "Traceback" not in inspect.stderr, inspect.stderr
+
+    _kill_when(_build_command(config_path, out), _event(events, "export", "done"), "export done")  # mid-fan-out
     assert not out.exists()
-    _kill_when(_build_command(config_path, out), events, "configure", "start")  # the bundle is being written
+    assert not any(p.exists() for p in half), "the next build removes a killed build's temporary entries"
+    # While the bundle is being written.
+    _kill_when(_build_command(config_path, out), _event(events, "configure", "start"), "configure start")
     assert not out.exists()
     staging = sorted(tmp_path.glob(".bundle.staging-*"))
-    assert staging, "the second kill should have left the bundle's staging directory"
+    assert staging, "the third kill should have left the bundle's staging directory"
     inspect = subprocess.run([sys.executable, "-m", "mmnet", "inspect", str(staging[0])], capture_output=True, text=True)
     assert inspect.returncode != 0, inspect.stdout
     assert "Traceback" not in inspect.stderr

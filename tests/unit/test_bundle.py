@@ -50,8 +50,8 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_unknown_schema_name():
-    expected = (r"schema name is '../manifest'; expected one of \['device_profile', 'dsnn_selector', 'manifest', "
-                r"'multi_dsnn', 'runtime_config'\]")
+    expected = (r"schema name is '../manifest'; expected one of \['compare_report', 'device_profile', 'dsnn_selector', "
+                r"'manifest', 'multi_dsnn', 'runtime_config'\]")
     with pytest.raises(ConfigError, match=expected):
         load_schema("../manifest")
 
