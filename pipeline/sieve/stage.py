@@ -47,6 +47,15 @@ def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1) == y))
 
 
+def search_frames(count: int, fraction: float) -> np.ndarray | None:
+    """The val frames (sorted indices, a seeded draw of ``round(fraction × count)``) the format search
+    uses, or None when it uses them all (``fraction`` 1)."""
+    if fraction >= 1.0:
+        return None
+    taken = min(count - 1, max(1, round(fraction * count)))
+    return np.sort(np.random.default_rng(0).permutation(count)[:taken])
+
+
 def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: PreprocessingSpec, config: SieveConfig,
                        out_dir: Path) -> list[TrainedModel]:
     """Runs the format search on ``master`` and saves ``config.models`` (module docstring)."""
@@ -62,9 +71,13 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
     x_val = preprocess(splits.val.frames, preprocessing, resolution).astype(np.float32)
     x_test = preprocess(splits.test.frames, preprocessing, resolution).astype(np.float32)
     folded = fold_batch_norm(model)
-    evaluator = CachedEvaluator(folded, x_val, splits.val.labels)
+    chosen = search_frames(len(splits.val.labels), config.search_fraction)
+    searched = slice(None) if chosen is None else chosen
+    evaluator = CachedEvaluator(folded, x_val[searched], splits.val.labels[searched])
+    frames_note = (f"{len(splits.val.labels)} val frames" if chosen is None else
+                   f"{chosen.size} of {len(splits.val.labels)} val frames (the rest fit the SIEVE systems' detectors)")
     result = run_search(evaluator, config.search, model_name=master.variant,
-                        notes=(f"activations cached in {time.monotonic() - started:.1f} s",))
+                        notes=(f"activations cached in {time.monotonic() - started:.1f} s", f"searched on {frames_note}"))
     document = result.to_json()
     validate_search_document(document, source=str(out_dir / "sieve_search.json"))
     (out_dir / "sieve_search.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -88,6 +101,8 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
             "normalized_val_accuracy": combined.normalized, "target": combined.target,
             "repair_stop": combined.repair_stop,
         }
+        if chosen is not None:
+            sieve["search_val_frames"] = [int(i) for i in chosen]
         trained = replace(
             master, variant=variant, role="minion", family=SIEVE_FAMILY, keras_path=str(keras_path),
             keras_val_accuracy=_accuracy(deployed, x_val, splits.val.labels),
