@@ -9,7 +9,8 @@ device profile: the build host's measurements unless one from a phone is given).
    master's own answers, so every "accuracy" below is agreement with the master;
 3. a temperature per blessed minion (:mod:`mmnet.pipeline.calibration`);
 4. every single minion and every pair of minions of different variants is a candidate; per target
-   its misspeculation detectors are cross-fitted on val, the one recovering fewest frames is kept,
+   its misspeculation detectors are cross-fitted on val (with a SIEVE model: on the val frames its
+   format search did not choose formats on), the one recovering fewest frames is kept,
    and it is confirmed on test (:mod:`mmnet.pipeline.detectors`, :mod:`mmnet.pipeline.risk`);
 5. per network profile: the master's placement (L_m vs L_t), then per user mode the system with
    the lowest expected latency that reaches the target (:mod:`mmnet.pipeline.pairing`).
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
-from mmnet.format.errors import ConfigError
+from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
 from mmnet.format.vocabulary import NEVER
@@ -300,7 +301,11 @@ def _unsearched_val(records: list[dict], frames: int) -> np.ndarray:
     master more than on fresh frames."""
     keep = np.ones(frames, bool)
     for record in records:
-        keep[list((record.get("sieve") or {}).get("search_val_frames", ()))] = False
+        searched = list((record.get("sieve") or {}).get("search_val_frames", ()))
+        if searched and max(searched) >= frames:
+            raise BundleError(f"model {record['id']}: sieve.search_val_frames names val frame {max(searched)}; expected "
+                              f"indices of the bundle's {frames} val frames")
+        keep[searched] = False
     return keep
 
 

@@ -1,7 +1,8 @@
 """The SIEVE stage of the build: the trained master's speculative models (dissertation ch. 4).
 
-The format search (:mod:`mmnet.pipeline.sieve.search`) runs on the batch-norm-folded master with the
-val split; each of ``sieve.models`` (exact / accurate / approximate) is then rebuilt with its kernels
+The format search (:mod:`mmnet.pipeline.sieve.search`) runs on the batch-norm-folded master with
+``sieve.search_fraction`` of the val split (:func:`search_frames`; the configure step fits the SIEVE
+systems' detectors on the rest); each of ``sieve.models`` (exact / accurate / approximate) is then rebuilt with its kernels
 rounded and its activations rounded in the graph (:func:`~mmnet.pipeline.sieve.keras_graph.deployed_model`),
 saved as a Keras model and handed on as a *minion* of family ``sieve``: the export stage converts it
 to float32 TFLite and the evaluation stage's parity gate compares that file with this Keras model, so
@@ -31,7 +32,7 @@ from mmnet.pipeline.datasets.dataset import Splits
 from mmnet.pipeline.train import TrainedModel, load_keras_model
 from mmnet.runtime.preprocessing import preprocess
 
-__all__ = ["SIEVE_FAMILY", "sieve_variant", "build_sieve_models", "kernel_segments", "pack_sieve_artifact"]
+__all__ = ["SIEVE_FAMILY", "sieve_variant", "search_frames", "build_sieve_models", "kernel_segments", "pack_sieve_artifact"]
 
 log = logging.getLogger(__name__)
 

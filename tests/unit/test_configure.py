@@ -267,3 +267,11 @@ def test_a_sieve_models_detector_is_fitted_on_the_val_frames_its_search_did_not_
     assert frames["single:m1-int8"] == {N - len(searched)}
     assert frames["pair:m1-int8+m2-int8"] == {N - len(searched)}  # any SIEVE model of a system counts
     assert frames["single:m2-int8"] == {N}
+
+
+def test_search_frames_outside_the_val_split_are_a_clear_error(synthetic):
+    manifest, probabilities, splits = synthetic
+    manifest = copy.deepcopy(manifest)
+    next(m for m in manifest["models"] if m["id"] == "m1-int8")["sieve"] = {"model": "accurate", "search_val_frames": [N]}
+    with pytest.raises(BundleError, match=f"m1-int8: sieve.search_val_frames names val frame {N}"):
+        build_configuration(RuntimeSettings(), manifest, probabilities, splits)
