@@ -21,8 +21,9 @@ search records why — every reduced tensor's gain when it alone steps back to i
 gains until the target holds, within ``repair_rounds`` rounds and ``repair_evaluations``
 evaluations; a model still short of its target is rebuilt from the exact model's picks (or float32
 when those miss it too), putting in its own picks in the order of bits saved and keeping each that
-keeps the target. The steps and how the repair ended are
-in the result, so the artifact says which tensors could not be combined.
+keeps the target. A model that keeps its target is then tightened (``tighten``): each tensor's narrower
+trials are tried in the combination, largest bit savings first, and kept while the target holds. The
+steps and how the repair ended are in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
 histogram) and ``accuracy(formats)`` on val with the named tensors in their formats and every other
