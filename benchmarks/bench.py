@@ -142,7 +142,8 @@ def _selection(bundle) -> dict[str, Any]:
 
 
 def _write_sieve_comparison(bundle, out: Path) -> None:
-    """``sieve_compare.{json,md}``: the bundle's SIEVE systems beside its other speculative models and the paper."""
+    """``sieve_compare.{json,md}``: the bundle's SIEVE systems beside its other speculative models and the
+    paper, printed after the results."""
     import json
 
     from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison
@@ -150,7 +151,9 @@ def _write_sieve_comparison(bundle, out: Path) -> None:
     systems = json.loads((bundle.path / bundle.manifest["report"]["systems"]["file"]).read_text(encoding="utf-8"))
     doc = sieve_comparison(bundle.manifest, bundle.runtime_config.document, systems)
     (out / "sieve_compare.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    (out / "sieve_compare.md").write_text(comparison_markdown(doc), encoding="utf-8")
+    markdown = comparison_markdown(doc)
+    (out / "sieve_compare.md").write_text(markdown, encoding="utf-8")
+    print(markdown)
 
 
 def run_bench(bundle_dir: str | Path, out: str | Path, *, fanout: bool = True, extras: bool = True,

@@ -300,17 +300,25 @@ class SieveConfig:
     in ``models`` run the per-layer search over formats LiteRT executes natively (``native``) instead, and
     ship the master's float TFLite quantised per layer by ai-edge-quantizer, gated against the master's
     Keras model.
+
+    ``search_fraction`` of the val frames (seeded, recorded in each model's manifest record) choose the
+    formats; the detectors of the systems with a SIEVE model are fitted on the other val frames only.
+    The formats are chosen to keep val accuracy, so on the frames that chose them the model agrees with
+    its master more than on fresh frames, and a detector fitted there recovers too few; 1.0: one val set
+    for both, as the paper.
     """
 
     enabled: bool = False
     models: tuple[str, ...] = SIEVE_MODELS
     pack_weights: bool = True
+    search_fraction: float = 0.5
     search: SearchConfig = field(default_factory=SearchConfig)
     native: NativeSearchConfig = field(default_factory=NativeSearchConfig)
 
     def __post_init__(self) -> None:
         check_bool("sieve.enabled", self.enabled)
         check_bool("sieve.pack_weights", self.pack_weights)
+        check_number("sieve.search_fraction", self.search_fraction, positive=True, high=1.0)
         if not isinstance(self.models, tuple) or not self.models:
             raise fail("sieve.models", self.models, f"a non-empty list of {list(SIEVE_MODELS + NATIVE_SIEVE_MODELS)}")
         for i, name in enumerate(self.models):

@@ -9,7 +9,8 @@ device profile: the build host's measurements unless one from a phone is given).
    master's own answers, so every "accuracy" below is agreement with the master;
 3. a temperature per blessed minion (:mod:`mmnet.pipeline.calibration`);
 4. every single minion and every pair of minions of different variants is a candidate; per target
-   its misspeculation detectors are cross-fitted on val, the one recovering fewest frames is kept,
+   its misspeculation detectors are cross-fitted on val (with a SIEVE model: on the val frames its
+   format search did not choose formats on), the one recovering fewest frames is kept,
    and it is confirmed on test (:mod:`mmnet.pipeline.detectors`, :mod:`mmnet.pipeline.risk`);
 5. per network profile: the master's placement (L_m vs L_t), then per user mode the system with
    the lowest expected latency that reaches the target (:mod:`mmnet.pipeline.pairing`).
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnet.format.device_profile import DeviceProfile, host_device_profile, load_device_profile, match_profile_to_bundle
-from mmnet.format.errors import ConfigError
+from mmnet.format.errors import BundleError, ConfigError
 from mmnet.format.preprocessing import PreprocessingSpec
 from mmnet.format.runtime_config import MASTER_ONLY, MODES, RUNTIME_CONFIG_SCHEMA_VERSION, check_runtime_config
 from mmnet.format.vocabulary import NEVER
@@ -294,22 +295,40 @@ def _tune(views: dict[str, dict[str, tuple]], references: dict[str, np.ndarray],
     )
 
 
+def _unsearched_val(records: list[dict], frames: int) -> np.ndarray:
+    """The val frames a system's detector may be fitted on: all but those a SIEVE model of the system
+    chose its formats on (its record's ``search_val_frames``), since on those it agrees with its
+    master more than on fresh frames."""
+    keep = np.ones(frames, bool)
+    for record in records:
+        searched = list((record.get("sieve") or {}).get("search_val_frames", ()))
+        if searched and max(searched) >= frames:
+            raise BundleError(f"model {record['id']}: sieve.search_val_frames names val frame {max(searched)}; expected "
+                              f"indices of the bundle's {frames} val frames")
+        keep[searched] = False
+    return keep
+
+
 def _evaluate_systems(minions: list[dict], probabilities: dict, calibrated: dict, correct: dict, master_correct: dict,
-                      num_classes: int, needed: dict[str, int], settings: RuntimeSettings) -> list[_System]:
+                      num_classes: int, targets: dict[str, float], settings: RuntimeSettings) -> list[_System]:
     ordered = sorted(minions, key=lambda r: (-r["metrics"]["val_accuracy"], r["id"]))
+    by_id = {m["id"]: m for m in ordered}
     groups = [(m["id"],) for m in ordered]
     # Two SIEVE models of one master are one network twice: they agree by construction, so no pair of them.
     groups += [(a["id"], b["id"]) for a, b in itertools.combinations(ordered, 2)
                if a["variant"] != b["variant"] and not (a.get("sieve") and b.get("sieve"))]
     systems = []
     for group in groups:
+        frames = {"val": _unsearched_val([by_id[m] for m in group], correct["val"].size), "test": slice(None)}
+        reference = {s: correct[s][frames[s]] for s in ("val", "test")}
         outcomes, views = {}, {}
         for split in ("val", "test"):
-            arrays = [calibrated[m][split] for m in group]
+            arrays = [calibrated[m][split][frames[split]] for m in group]
             out = detect(arrays, np.zeros(num_classes))
-            outcomes[split] = SystemOutcomes(out, out.answer == correct[split], master_correct[split])
-            views[split] = member_views(arrays, [probabilities[m][split] for m in group])
-        tuned = {t: _tune(views, correct, outcomes, t, needed[t], num_classes, settings) for t in TUNINGS}
+            outcomes[split] = SystemOutcomes(out, out.answer == reference[split], master_correct[split][frames[split]])
+            views[split] = member_views(arrays, [probabilities[m][split][frames[split]] for m in group])
+        needed = {t: required_correct(int(outcomes["val"].master_correct.sum()), targets[t]) for t in TUNINGS}
+        tuned = {t: _tune(views, reference, outcomes, t, needed[t], num_classes, settings) for t in TUNINGS}
         selectable = len(group) == 2 or settings.single_minion_systems
         systems.append(_System(_system_name(group), group, outcomes, tuned, num_classes, selectable))
     return systems
@@ -332,7 +351,6 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
     master_correct = {s: master_answer[s] == reference[s] for s in ("val", "test")}
     master_accuracy = (float(master_correct["val"].mean()), float(master_correct["test"].mean()))
     targets = {"normal": settings.targets.normal, "power_saving": settings.targets.power_saving}
-    needed = {t: required_correct(int(master_correct["val"].sum()), targets[t]) for t in TUNINGS}
 
     minions = [r for r in records if r["role"] == "minion"]
     if not minions:
@@ -341,11 +359,12 @@ def configure_runtime(inputs: ConfigureInputs, settings: RuntimeSettings) -> Con
     calibrated = {}
     for record in minions:
         mid = record["id"]
-        calibration = calibrate_minion(mid, probs[mid]["val"], reference["val"], probs[mid]["test"], reference["test"],
-                                       settings.calibration_bins)
+        fitting = _unsearched_val([record], reference["val"].size)
+        calibration = calibrate_minion(mid, probs[mid]["val"][fitting], reference["val"][fitting], probs[mid]["test"],
+                                       reference["test"], settings.calibration_bins)
         calibrations[mid] = calibration
         calibrated[mid] = {s: apply_temperature(probs[mid][s], calibration.temperature) for s in ("val", "test")}
-    systems = _evaluate_systems(minions, probs, calibrated, reference, master_correct, num_classes, needed, settings)
+    systems = _evaluate_systems(minions, probs, calibrated, reference, master_correct, num_classes, targets, settings)
     by_name = {s.name: s for s in systems}
 
     # Cloud: one frame up (as encoded), one reply down, the RTT, and the server's compute time.

@@ -17,6 +17,8 @@ from typing import Any
 
 __all__ = ["PAPER", "system_kind", "sieve_comparison", "comparison_markdown"]
 
+MODEL_ORDER = ("exact", "accurate", "approximate")
+
 # Dissertation ch. 4 (§4.5): SIEVE vs cloud-only at 100% of baseline accuracy, and the detector's
 # false negatives per network (§4.5.5; false positives below 0.5%).
 PAPER = {
@@ -83,7 +85,12 @@ def sieve_comparison(manifest: dict, runtime_config: dict, systems: list[dict], 
             "speculation_ms": spec_ms, "speculation_mj": spec_mj, "profiles": profiles,
         })
     master = records[master_id]
+    sieve_models = sorted((r for r in manifest["models"] if r.get("sieve") and r["id"] in latency),
+                          key=lambda r: (MODEL_ORDER.index(r["sieve"]["model"]) if r["sieve"]["model"] in MODEL_ORDER
+                                         else len(MODEL_ORDER), r["id"]))
     return {
+        "formats": {r["id"]: {"model": r["sieve"]["model"], "formats": dict(r["sieve"].get("formats", {})),
+                              "search_val_frames": len(r["sieve"].get("search_val_frames", ()))} for r in sieve_models},
         "mode": mode,
         "master": {"id": master_id, "test_accuracy": master["metrics"]["test_accuracy"], "bytes": master["bytes"],
                    "device_ms": latency[master_id]["total_ms"], "device_mj": latency[master_id]["energy_mj"]},
@@ -143,4 +150,22 @@ def comparison_markdown(doc: dict[str, Any]) -> str:
     lines += ["", "Paper's detector false negatives (§4.5.5): " + ", ".join(
         f"{p} {_pct(v)}" for p, v in paper["false_negative_rate"].items())
         + f"; false positives below {_pct(paper['false_positive_rate_below'])}.", ""]
+    lines += _formats_markdown(doc.get("formats", {}))
     return "\n".join(lines)
+
+
+def _formats_markdown(models: dict[str, dict]) -> list[str]:
+    """Per tensor, each SIEVE model's stored format (the content of the paper's Fig 4.7 for every layer)."""
+    if not models:
+        return []
+    tensors = list(dict.fromkeys(t for m in models.values() for t in m["formats"]))
+    searched = {m["search_val_frames"] for m in models.values()}
+    lines = ["## Per-tensor formats of the SIEVE models (Fig 4.7; float32 where none)", ""]
+    if searched != {0}:
+        lines += [f"Formats chosen on {', '.join(str(n) for n in sorted(searched))} val frames; the SIEVE systems' "
+                  "detectors were fitted on the other val frames.", ""]
+    lines += ["| tensor | " + " | ".join(m["model"] for m in models.values()) + " |",
+              "|---|" + "---|" * len(models)]
+    lines += [f"| `{t}` | " + " | ".join(f"`{m['formats'].get(t, 'float32')}`" for m in models.values()) + " |"
+              for t in tensors]
+    return lines + [""]

@@ -37,8 +37,9 @@ def native_activation_bits(assignment: dict[str, str]) -> float:
 
 
 def build_native_models(master: TrainedModel, keras_model, x_val: np.ndarray, y_val: np.ndarray, config: SieveConfig,
-                        out_dir: Path, family: str) -> list[TrainedModel]:
-    """Runs the native search on ``master`` when ``config.models`` names native models; one minion per model."""
+                        out_dir: Path, family: str, search_val_frames: np.ndarray | None) -> list[TrainedModel]:
+    """Runs the native search on ``master`` when ``config.models`` names native models; one minion per model.
+    ``x_val``/``y_val`` are the val frames the search uses: ``search_val_frames`` of the whole split (None: all)."""
     from mmnet.pipeline.export import convert_keras_model
     from mmnet.pipeline.sieve.native_litert import LiteRTNativeEvaluator
 
@@ -70,6 +71,8 @@ def build_native_models(master: TrainedModel, keras_model, x_val: np.ndarray, y_
                        "latency_ratio_range": [min(ratios), max(ratios)], "reason": model.choice_reason,
                        "weight_bits": {fmt: WEIGHT_BITS[fmt] for fmt in sorted(set(model.assignment.values()))}},
         }
+        if search_val_frames is not None:
+            sieve["search_val_frames"] = [int(i) for i in search_val_frames]
         # the master's own Keras model: the parity gate compares the quantised file with the float model
         trained = replace(master, variant=variant, role="minion", family=family, epochs_run=0,
                           duration_s=round(time.monotonic() - started, 1), distilled=False, compression=None, sieve=sieve)

@@ -21,8 +21,9 @@ search records why — every reduced tensor's gain when it alone steps back to i
 gains until the target holds, within ``repair_rounds`` rounds and ``repair_evaluations``
 evaluations; a model still short of its target is rebuilt from the exact model's picks (or float32
 when those miss it too), putting in its own picks in the order of bits saved and keeping each that
-keeps the target. The steps and how the repair ended are
-in the result, so the artifact says which tensors could not be combined.
+keeps the target. A model that keeps its target is then tightened (``tighten``): each tensor's narrower
+trials are tried in the combination, largest bit savings first, and kept while the target holds. The
+steps and how the repair ended are in the result, so the artifact says which tensors could not be combined.
 
 The model is behind :class:`Evaluator`: its tensors (name, kind, element count, exponent
 histogram) and ``accuracy(formats)`` on val with the named tensors in their formats and every other
@@ -92,6 +93,9 @@ class SearchConfig:
     # and evaluations in all (a ResNet-20 master has ~40 tensors: unbounded, the repair ran for hours).
     repair_rounds: int = 4
     repair_evaluations: int = 100
+    # Once a combined model keeps its target, try each tensor's narrower trials in the combination
+    # (largest bit savings first), keeping each that still keeps the target; within repair_evaluations.
+    tighten: bool = True
 
     def __post_init__(self) -> None:
         check_number("sieve.search.coverage", self.coverage, low=0.0, high=1.0, low_open=True)
@@ -100,6 +104,7 @@ class SearchConfig:
         for name in ("stop_accuracy", "accurate_target", "approximate_target"):
             check_number(f"sieve.search.{name}", getattr(self, name), low=0.0, high=2.0, low_open=True)
         check_bool("sieve.search.repair", self.repair)
+        check_bool("sieve.search.tighten", self.tighten)
         check_int("sieve.search.repair_rounds", self.repair_rounds, low=1)
         check_int("sieve.search.repair_evaluations", self.repair_evaluations, low=1)
         if self.min_coverage > self.coverage:
@@ -273,7 +278,8 @@ class CombinedModel:
     losses: tuple[dict[str, Any], ...] = ()  # per repair round: each reduced tensor's gain when put back
     repairs: tuple[str, ...] = ()
     repair_stop: str = ""  # why the repair ended ("" when the picks kept the target or repair is off)
-    repair_evaluations: int = 0
+    repair_evaluations: int = 0  # the repair's, the rebuild's and the tightening's
+    tightened: tuple[str, ...] = ()  # narrower trials the combination took after keeping its target
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "target": self.target,
@@ -282,7 +288,7 @@ class CombinedModel:
                 "normalized": self.normalized, "avg_bits_per_weight": round(self.weight_bits, 4),
                 "avg_bits_per_activation": round(self.activation_bits, 4), "pick_reasons": self.pick_reasons,
                 "losses": list(self.losses), "repairs": list(self.repairs), "repair_stop": self.repair_stop,
-                "repair_evaluations": self.repair_evaluations}
+                "repair_evaluations": self.repair_evaluations, "tightened": list(self.tightened)}
 
 
 def _reference_accuracy(evaluator: Evaluator, formats: Mapping[str, FloatFormat]) -> float:
@@ -322,6 +328,44 @@ def _rebuild(picked: Mapping[str, FloatFormat], widest: Mapping[str, FloatFormat
             evaluations += 1
             kept += 1
     return formats, accuracy, kept, start, evaluations
+
+
+def _tighten(formats: Mapping[str, FloatFormat], accuracy: float, sweeps: Mapping[str, TensorSweep], evaluator: Evaluator,
+             baseline: float, target: float, budget: int) -> tuple[dict[str, FloatFormat], float, list[str], int]:
+    """A combination that keeps ``target``, made narrower: per tensor, in the order of the bits its next
+    narrower trial saves (elements × bits), its narrower trials from the closest down, each kept when
+    the combination still keeps the target; a tensor's walk stops at its first trial that does not.
+    Per-tensor picks are judged alone, so a combination above its target may hold a narrower trial
+    than a pick (one val frame decides a pick at 1,000 frames): ``(formats, accuracy, steps, evaluations)``."""
+    formats = dict(formats)
+    elements = {t.name: t.elements for t in evaluator.tensors}
+
+    def narrower(name: str) -> list[FloatFormat]:
+        width = formats[name].width if name in formats else FLOAT32_BITS
+        found = {t.format for t in sweeps[name].trials if t.format.width < width}
+        return sorted(found, key=lambda f: (-f.width, -f.mantissa_bits, f.exponent_bits))
+
+    def saved(name: str) -> int:
+        options = narrower(name)
+        width = formats[name].width if name in formats else FLOAT32_BITS
+        return elements[name] * (width - options[0].width) if options else 0
+
+    steps: list[str] = []
+    spent = 0
+    for name in sorted(sweeps, key=lambda k: (-saved(k), k)):
+        for fmt in narrower(name):
+            if spent >= budget:
+                return formats, accuracy, steps, spent
+            candidate = _apply(formats, name, fmt)
+            value = evaluator.accuracy(candidate)
+            spent += 1
+            if value / baseline < target:
+                break
+            steps.append(f"{name}: {formats[name].name if name in formats else 'float32'} -> {fmt.name} "
+                         f"(combination at {value / baseline:.4f} of baseline)")
+            formats, accuracy = candidate, _reference_accuracy(evaluator, candidate)
+            spent += 1
+    return formats, accuracy, steps, spent
 
 
 def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, baseline: float,
@@ -390,13 +434,18 @@ def combine(name: str, sweeps: tuple[TensorSweep, ...], evaluator: Evaluator, ba
         spent += spent_rebuild
         changed = sum(1 for k in picked if widest.get(k) != picked[k]) if start != "float32" else len(picked)
         stop = f"{stop}; rebuilt from {start} putting in the picks by bits saved: kept {kept_picks} of {changed}"
+    tightened: list[str] = []
+    if config.tighten and target is not None and kept() and spent < config.repair_evaluations:
+        formats, accuracy, tightened, spent_tightening = _tighten(formats, accuracy, by_name, evaluator, baseline, target,
+                                                                  config.repair_evaluations - spent)
+        spent += spent_tightening
     tensors = evaluator.tensors
     return CombinedModel(
         name=name, target=target, picked=picked, picked_accuracy=picked_accuracy, formats=formats,
         accuracy=accuracy, normalized=accuracy / baseline,
         weight_bits=average_bits(tensors, formats, "weight"), activation_bits=average_bits(tensors, formats, "activation"),
         pick_reasons=reasons, losses=tuple(losses), repairs=tuple(repairs), repair_stop=stop,
-        repair_evaluations=spent,
+        repair_evaluations=spent, tightened=tuple(tightened),
     )
 
 

@@ -1,7 +1,8 @@
 """The SIEVE stage of the build: the trained master's speculative models (dissertation ch. 4).
 
-The format search (:mod:`mmnet.pipeline.sieve.search`) runs on the batch-norm-folded master with the
-val split; each of ``sieve.models`` (exact / accurate / approximate) is then rebuilt with its kernels
+The format search (:mod:`mmnet.pipeline.sieve.search`) runs on the batch-norm-folded master with
+``sieve.search_fraction`` of the val split (:func:`search_frames`; the configure step fits the SIEVE
+systems' detectors on the rest); each of ``sieve.models`` (exact / accurate / approximate) is then rebuilt with its kernels
 rounded and its activations rounded in the graph (:func:`~mmnet.pipeline.sieve.keras_graph.deployed_model`),
 saved as a Keras model and handed on as a *minion* of family ``sieve``: the export stage converts it
 to float32 TFLite and the evaluation stage's parity gate compares that file with this Keras model, so
@@ -34,7 +35,7 @@ from mmnet.pipeline.sieve.native_stage import build_native_models
 from mmnet.pipeline.train import TrainedModel, load_keras_model
 from mmnet.runtime.preprocessing import preprocess
 
-__all__ = ["SIEVE_FAMILY", "sieve_variant", "build_sieve_models", "kernel_segments", "pack_sieve_artifact"]
+__all__ = ["SIEVE_FAMILY", "sieve_variant", "search_frames", "build_sieve_models", "kernel_segments", "pack_sieve_artifact"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,15 @@ def sieve_variant(master_variant: str, model: str) -> str:
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1) == y))
+
+
+def search_frames(count: int, fraction: float) -> np.ndarray | None:
+    """The val frames (sorted indices, a seeded draw of ``round(fraction × count)``) the format search
+    uses, or None when it uses them all (``fraction`` 1)."""
+    if fraction >= 1.0:
+        return None
+    taken = min(count - 1, max(1, round(fraction * count)))
+    return np.sort(np.random.default_rng(0).permutation(count)[:taken])
 
 
 def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: PreprocessingSpec, config: SieveConfig,
@@ -64,13 +74,18 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
     resolution = int(model.input_shape[1])
     x_val = preprocess(splits.val.frames, preprocessing, resolution).astype(np.float32)
     x_test = preprocess(splits.test.frames, preprocessing, resolution).astype(np.float32)
-    native = build_native_models(master, model, x_val, splits.val.labels, config, out_dir, SIEVE_FAMILY)
+    chosen = search_frames(len(splits.val.labels), config.search_fraction)
+    searched = slice(None) if chosen is None else chosen
+    native = build_native_models(master, model, x_val[searched], splits.val.labels[searched], config, out_dir,
+                                 SIEVE_FAMILY, chosen)
     if len(native) == len(config.models):
         return native
     folded = fold_batch_norm(model)
-    evaluator = CachedEvaluator(folded, x_val, splits.val.labels)
+    evaluator = CachedEvaluator(folded, x_val[searched], splits.val.labels[searched])
+    frames_note = (f"{len(splits.val.labels)} val frames" if chosen is None else
+                   f"{chosen.size} of {len(splits.val.labels)} val frames (the rest fit the SIEVE systems' detectors)")
     result = run_search(evaluator, config.search, model_name=master.variant,
-                        notes=(f"activations cached in {time.monotonic() - started:.1f} s",))
+                        notes=(f"activations cached in {time.monotonic() - started:.1f} s", f"searched on {frames_note}"))
     document = result.to_json()
     validate_search_document(document, source=str(out_dir / "sieve_search.json"))
     (out_dir / "sieve_search.json").write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
@@ -94,6 +109,8 @@ def build_sieve_models(master: TrainedModel, *, splits: Splits, preprocessing: P
             "normalized_val_accuracy": combined.normalized, "target": combined.target,
             "repair_stop": combined.repair_stop,
         }
+        if chosen is not None:
+            sieve["search_val_frames"] = [int(i) for i in chosen]
         trained = replace(
             master, variant=variant, role="minion", family=SIEVE_FAMILY, keras_path=str(keras_path),
             keras_val_accuracy=_accuracy(deployed, x_val, splits.val.labels),

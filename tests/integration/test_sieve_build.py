@@ -121,3 +121,24 @@ def test_packed_models_run_from_the_bundle_and_the_comparison_is_reported(built)
     with Runtime(bundle, mode="normal", network="lte", placement="device") as runtime:
         answers = [runtime.classify(frame, float(i)) for i, frame in enumerate(frames[:20])]
     assert sum(a.label == int(labels[i]) for i, a in enumerate(answers)) >= 12
+
+
+def test_the_sieve_systems_detectors_are_fitted_on_val_frames_the_search_did_not_use(built):
+    """Half of val chooses the formats (recorded per model); the SIEVE systems' detectors see only the
+    other half, where the model agrees with its master as rarely as on fresh frames."""
+    result, work = built
+    bundle = load_bundle(result.bundle_dir)
+    val_frames = bundle.manifest["dataset"]["splits"]["val"]
+    search = json.loads(_stage_file(work, "sieve", "sieve_search.json").read_text())
+    searched = {}
+    for record in (m for m in bundle.manifest["models"] if m.get("sieve")):
+        frames = record["sieve"]["search_val_frames"]
+        assert len(frames) == round(0.5 * val_frames) and max(frames) < val_frames
+        searched[record["id"]] = len(frames)
+    assert f"searched on {next(iter(searched.values()))} of {val_frames} val frames" in " ".join(search["notes"])
+    systems = json.loads((result.bundle_dir / "report" / "systems.json").read_text(encoding="utf-8"))
+    fitted = {row["system"]: {m["certification"]["frames"] for mode in row["modes"].values() if mode
+                              for kind, m in mode["members"].items() if kind != "chosen"} for row in systems}
+    assert {f"single:{mid}" for mid in searched} <= set(fitted)
+    for mid, count in searched.items():
+        assert fitted[f"single:{mid}"] == {val_frames - count}, (mid, fitted[f"single:{mid}"])

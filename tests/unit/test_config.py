@@ -95,7 +95,8 @@ def test_bad_minion_grid_names_the_field(minions, fragment):
         ({"sieve": {"search": {"repair_rounds": 0}}}, "sieve.search.repair_rounds is 0; expected an int >= 1"),
         ({"sieve": {"search": {"coverge": 0.9}}},
          "sieve.search.coverge: unknown key; expected one of accurate_target, approximate_target, coverage, "
-         "max_mantissa_bits, min_coverage, repair, repair_evaluations, repair_rounds, stop_accuracy"),
+         "max_mantissa_bits, min_coverage, repair, repair_evaluations, repair_rounds, stop_accuracy, tighten"),
+        ({"sieve": {"search_fraction": 1.5}}, "sieve.search_fraction is 1.5; expected a finite number in (0, 1]"),
         ({"sieve": {"enabled": True}, "master": {"import": "m.tflite"}},
          "sieve.enabled is True; expected a trained master or an imported .keras master: the format search needs the "
          "float Keras model, and master.import is 'm.tflite'"),

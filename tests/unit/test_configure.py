@@ -251,3 +251,27 @@ def test_reconfigure_refuses_a_bundle_holding_a_symlink(tmp_path):
     (bundle_dir / "notes.txt").unlink()
     reconfigure_bundle(bundle_dir, RuntimeSettings(single_minion_systems=True, latency_model=False))
     assert (bundle_dir / "runtime_config.json").is_file()  # the same bundle without the link republishes
+
+
+def test_a_sieve_models_detector_is_fitted_on_the_val_frames_its_search_did_not_see(synthetic):
+    """The format search chose a SIEVE model's formats on some val frames, where it agrees with its master
+    more than on fresh ones: its systems' detectors (and its temperature) use the other val frames only."""
+    manifest, probabilities, splits = synthetic
+    manifest = copy.deepcopy(manifest)
+    searched = list(range(0, N, 3))
+    sieve = next(m for m in manifest["models"] if m["id"] == "m1-int8")
+    sieve["sieve"] = {"model": "accurate", "search_val_frames": searched}
+    result = build_configuration(RuntimeSettings(single_minion_systems=True), manifest, probabilities, splits)
+    frames = {row["system"]: {m["certification"]["frames"] for mode in row["modes"].values() if mode
+                              for k, m in mode["members"].items() if k != "chosen"} for row in result.systems}
+    assert frames["single:m1-int8"] == {N - len(searched)}
+    assert frames["pair:m1-int8+m2-int8"] == {N - len(searched)}  # any SIEVE model of a system counts
+    assert frames["single:m2-int8"] == {N}
+
+
+def test_search_frames_outside_the_val_split_are_a_clear_error(synthetic):
+    manifest, probabilities, splits = synthetic
+    manifest = copy.deepcopy(manifest)
+    next(m for m in manifest["models"] if m["id"] == "m1-int8")["sieve"] = {"model": "accurate", "search_val_frames": [N]}
+    with pytest.raises(BundleError, match=f"m1-int8: sieve.search_val_frames names val frame {N}"):
+        build_configuration(RuntimeSettings(), manifest, probabilities, splits)

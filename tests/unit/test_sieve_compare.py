@@ -53,3 +53,15 @@ def test_speedup_and_energy_against_cloud_only():
     assert "| single:s | sieve | 89.00% | -1.00 pt | 10.0% | 1.0% | 5.0% | 1000 | 4000 | 800 | 6.5 | 7.0 |" in text
     assert "| paper: SIEVE (ch. 4) | sieve | 12.3× | -91% | 2.0× | -26% |" in text
     assert "8.3× | -88%" in text  # ours on 3G beside
+
+
+def test_the_sieve_models_formats_are_tabulated_per_tensor():
+    manifest = {"models": [_record("m", role="master"), _record("s", sieve=True), _record("a")]}
+    manifest["models"][1]["sieve"]["formats"] = {"conv1/kernel": "e4m3b12", "input:out": "e3m2b5"}
+    manifest["models"][1]["sieve"]["search_val_frames"] = [0, 1, 2]
+    runtime_config = {"master": {"model": "m"}, "placement": {"3g": {"cloud_ms": 100.0, "cloud_mj": 200.0}},
+                      "latency": {k: {"total_ms": 1.0, "energy_mj": 1.0} for k in ("m", "s", "a")}}
+    text = comparison_markdown(sieve_comparison(manifest, runtime_config, [_system("single:s", ["s"], 0.1)]))
+    assert "| tensor | accurate |" in text
+    assert "| `conv1/kernel` | `e4m3b12` |" in text and "| `input:out` | `e3m2b5` |" in text
+    assert "Formats chosen on 3 val frames" in text

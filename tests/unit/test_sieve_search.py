@@ -195,6 +195,32 @@ def test_the_rebuild_starts_from_the_exact_picks_when_they_keep_the_target():
     assert model.repair_stop.endswith("rebuilt from the exact model's picks putting in the picks by bits saved: kept 3 of 4")
 
 
+def test_a_combination_above_its_target_takes_narrower_trials_that_keep_it():
+    class Slack:
+        """a's narrow trial loses 0.5% alone; b's narrow trial gains 1%: together they keep the target."""
+
+        def __init__(self) -> None:
+            self.tensors = (_tensor("a/kernel", {-1: 1}, elements=300), _tensor("b/kernel", {-1: 1}, elements=100))
+
+        def accuracy(self, formats):
+            narrow = {k for k, f in formats.items() if f.mantissa_bits < 4}
+            return 1.0 - 0.005 * ("a/kernel" in narrow) + 0.01 * ("b/kernel" in narrow)
+
+    sweeps = (_sweep("a/kernel", [("e4m6b8", 1.0), ("e4m2b8", 0.995), ("e4m0b8", 0.98)]),
+              _sweep("b/kernel", [("e4m6b8", 1.0), ("e4m1b8", 1.01)]))
+    model = combine("accurate", sweeps, Slack(), 1.0, SearchConfig())
+    assert model.picked["a/kernel"].name == "e4m6b8"  # alone, its narrower trials miss 100%
+    # a's next narrower trial keeps the combination at 100.5%; its next one (100% - 0.5% + 1%) too, then
+    # b has nothing narrower; each step is recorded with the combination's accuracy
+    assert {k: f.name for k, f in model.formats.items()} == {"a/kernel": "e4m0b8", "b/kernel": "e4m1b8"}
+    assert model.tightened == ("a/kernel: e4m6b8 -> e4m2b8 (combination at 1.0050 of baseline)",
+                               "a/kernel: e4m2b8 -> e4m0b8 (combination at 1.0050 of baseline)")
+    assert model.normalized >= 1.0 and model.weight_bits < combine("accurate", sweeps, Slack(), 1.0,
+                                                                     SearchConfig(tighten=False)).weight_bits
+    # the exact model has no target to keep: it is never tightened
+    assert not combine("exact", sweeps, Slack(), 1.0, SearchConfig()).tightened
+
+
 class _NumpyNet:
     """A real two-layer network in numpy (ReLU hidden layer), reformatted with the exact codec."""
 
