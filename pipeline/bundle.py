@@ -252,10 +252,15 @@ def attach_configuration(manifest: dict, bundle_dir: Path, configuration) -> Non
     files = write_configuration(configuration, bundle_dir)
     if any(m.get("sieve") for m in manifest["models"]):
         from mmnet.pipeline.sieve.compare import comparison_markdown, sieve_comparison
+        from mmnet.pipeline.sieve.report import pareto_from_manifest, plot_pareto
 
         comparison = sieve_comparison(manifest, configuration.runtime_config, list(configuration.systems))
-        (bundle_dir / files["index"]).parent.joinpath("sieve_compare.md").write_text(comparison_markdown(comparison),
-                                                                                      encoding="utf-8")
+        folder = (bundle_dir / files["index"]).parent
+        page = comparison_markdown(comparison)
+        for i, (doc, test_accuracy) in enumerate(pareto_from_manifest(manifest)):  # Fig 4.9 per master
+            plot = plot_pareto(doc, folder / f"sieve_pareto{'' if i == 0 else f'_{i}'}.png", test_accuracy)
+            page += f"\n![SIEVE models of {doc['model']}: stored bits vs accuracy (Fig 4.9)]({plot.name})\n"
+        folder.joinpath("sieve_compare.md").write_text(page, encoding="utf-8")
     manifest["runtime_config"] = _file_ref(bundle_dir, files["runtime_config"])
     report = {name: _file_ref(bundle_dir, files[name]) for name in ("index", "model_card", "systems")}
     named = {files["index"], files["systems"]}

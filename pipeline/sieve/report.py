@@ -12,7 +12,7 @@ from typing import Any
 
 from mmnet.pipeline.sieve.search import MODEL_NAMES
 
-__all__ = ["formats_table", "summary_table", "plot_formats", "plot_pareto"]
+__all__ = ["formats_table", "summary_table", "plot_formats", "plot_pareto", "pareto_from_manifest"]
 
 
 def _bits(name: str | None) -> str:
@@ -98,19 +98,22 @@ def plot_pareto(doc: dict[str, Any], path: Path, test_accuracy: dict[str, float]
 
     fig, axis = plt.subplots(figsize=(7, 5))
     baseline = doc["baseline_val_accuracy"]
+    names = [m for m in MODEL_NAMES if m in doc["models"]]  # a build may ship some of the three
     for marker, key, label in (("o", "avg_bits_per_weight", "bits / weight"), ("s", "avg_bits_per_activation",
                                                                                "bits / activation")):
-        xs = [doc["models"][m][key] for m in MODEL_NAMES]
-        ys = [100 * doc["models"][m]["normalized"] for m in MODEL_NAMES]
+        xs = [doc["models"][m][key] for m in names]
+        ys = [100 * doc["models"][m]["normalized"] for m in names]
         axis.plot(xs, ys, marker=marker, label=f"{label} (val)")
         labels: dict[tuple[float, float], list[str]] = {}
-        for x, y, name in zip(xs, ys, MODEL_NAMES):
+        for x, y, name in zip(xs, ys, names):
             labels.setdefault((x, y), []).append(name)  # models with the same formats share a point
-        for (x, y), names in labels.items():
-            axis.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        for (x, y), same in labels.items():
+            axis.annotate(" = ".join(same), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if test_accuracy and "float32" in test_accuracy:
-            test = [100 * test_accuracy[m] / test_accuracy["float32"] for m in MODEL_NAMES if m in test_accuracy]
-            axis.plot(xs[:len(test)], test, marker=marker, linestyle=":", label=f"{label} (test, LiteRT)")
+            tested = [(x, 100 * test_accuracy[m] / test_accuracy["float32"]) for x, m in zip(xs, names)
+                      if m in test_accuracy]
+            axis.plot([x for x, _ in tested], [y for _, y in tested], marker=marker, linestyle=":",
+                      label=f"{label} (test, LiteRT)")
     axis.axhline(100, color="grey", linewidth=0.6)
     axis.set_xlabel("average stored bits per value")
     axis.set_ylabel("% of the float32 model's accuracy")
@@ -128,3 +131,27 @@ def _width(name: str | None) -> int:
     from mmnet.format.custom_float import FloatFormat
 
     return FloatFormat.parse(name).width
+
+
+def pareto_from_manifest(manifest: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, float]]]:
+    """Per master with custom-format SIEVE models in a bundle: the Pareto's document (:func:`plot_pareto`)
+    from the models' manifest records, and the deployed models' test accuracies with the float32 master's."""
+    records = manifest["models"]
+    by_master: dict[str, list[dict]] = {}
+    for record in records:
+        sieve = record.get("sieve")
+        if sieve and sieve["model"] in MODEL_NAMES:
+            by_master.setdefault(sieve["master_variant"], []).append(record)
+    out = []
+    for master_variant, models in sorted(by_master.items()):
+        doc = {"model": master_variant, "baseline_val_accuracy": models[0]["sieve"]["baseline_val_accuracy"],
+               "models": {r["sieve"]["model"]: {"avg_bits_per_weight": r["sieve"]["avg_bits_per_weight"],
+                                                "avg_bits_per_activation": r["sieve"]["avg_bits_per_activation"],
+                                                "normalized": r["sieve"]["normalized_val_accuracy"]} for r in models}}
+        test = {r["sieve"]["model"]: r["metrics"]["test_accuracy"] for r in models if r.get("blessed")}
+        master = next((r for r in records if r["role"] == "master" and r["variant"] == master_variant
+                       and r["precision"] == "float32" and r.get("blessed")), None)
+        if master is not None:
+            test["float32"] = master["metrics"]["test_accuracy"]
+        out.append((doc, test))
+    return out

@@ -117,6 +117,8 @@ def test_packed_models_run_from_the_bundle_and_the_comparison_is_reported(built)
     assert "report/sieve_compare.md" in listed
     text = (result.bundle_dir / "report" / "sieve_compare.md").read_text(encoding="utf-8")
     assert "| sieve |" in text and "paper: SIEVE (ch. 4)" in text
+    # with the Pareto of the models' stored bits against accuracy (Fig 4.9), checksummed too
+    assert "report/sieve_pareto.png" in listed and "](sieve_pareto.png)" in text
     # and a frame runs through the runtime with the bundle as configured
     with Runtime(bundle, mode="normal", network="lte", placement="device") as runtime:
         answers = [runtime.classify(frame, float(i)) for i, frame in enumerate(frames[:20])]

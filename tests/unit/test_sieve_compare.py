@@ -65,3 +65,30 @@ def test_the_sieve_models_formats_are_tabulated_per_tensor():
     assert "| tensor | accurate |" in text
     assert "| `conv1/kernel` | `e4m3b12` |" in text and "| `input:out` | `e3m2b5` |" in text
     assert "Formats chosen on 3 val frames" in text
+
+
+def test_the_pareto_of_a_bundle_comes_from_its_sieve_records(tmp_path):
+    from mmnet.pipeline.sieve.report import pareto_from_manifest, plot_pareto
+
+    def sieve(model, bits, normalized):
+        return {"model": model, "master_variant": "lenet5-a1.00-r8", "avg_bits_per_weight": bits,
+                "avg_bits_per_activation": bits + 1, "normalized_val_accuracy": normalized,
+                "baseline_val_accuracy": 0.95}
+
+    manifest = {"models": [
+        {"id": "m", "role": "master", "variant": "lenet5-a1.00-r8", "precision": "float32", "blessed": True,
+         "metrics": {"test_accuracy": 0.94}},
+        {"id": "a", "role": "minion", "variant": "v-a", "precision": "float32", "blessed": True,
+         "metrics": {"test_accuracy": 0.93}, "sieve": sieve("accurate", 5.5, 1.0)},
+        {"id": "e", "role": "minion", "variant": "v-e", "precision": "float32", "blessed": False,
+         "metrics": {"test_accuracy": 0.5}, "sieve": sieve("exact", 9.0, 1.0)},
+        {"id": "n", "role": "minion", "variant": "v-n", "precision": "float32", "blessed": True,
+         "metrics": {"test_accuracy": 0.9}, "sieve": sieve("accurate_native", 8.0, 1.0)},
+    ]}
+    ((doc, test),) = pareto_from_manifest(manifest)
+    # the custom-format models only (a native model has no per-tensor custom formats), tested when blessed
+    assert set(doc["models"]) == {"accurate", "exact"} and doc["baseline_val_accuracy"] == 0.95
+    assert doc["models"]["accurate"] == {"avg_bits_per_weight": 5.5, "avg_bits_per_activation": 6.5, "normalized": 1.0}
+    assert test == {"accurate": 0.93, "float32": 0.94}
+    assert plot_pareto(doc, tmp_path / "p.png", test).stat().st_size > 0
+    assert pareto_from_manifest({"models": manifest["models"][:1]}) == []
