@@ -117,16 +117,6 @@ class NativeSearchConfig:
     def to_json(self) -> dict[str, Any]:
         return {key: list(v) if isinstance(v := getattr(self, key), tuple) else v for key in self.__dataclass_fields__}
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve.native") -> NativeSearchConfig:
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"{where} has unknown key(s) {unknown}; expected some of {sorted(cls.__dataclass_fields__)}")
-        if isinstance(data.get("formats"), list):
-            data["formats"] = tuple(data["formats"])
-        return cls(**data)
-
 
 @dataclass(frozen=True)
 class WeightedLayer:

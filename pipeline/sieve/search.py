@@ -118,14 +118,6 @@ class SearchConfig:
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.__dataclass_fields__}
 
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, where: str = "sieve.search") -> SearchConfig:
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(f"{where} has unknown key(s) {unknown}; expected some of {sorted(cls.__dataclass_fields__)}")
-        return cls(**data)
-
 
 @dataclass(frozen=True)
 class TensorInfo:

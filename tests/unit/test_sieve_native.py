@@ -83,12 +83,18 @@ def test_config_refuses_bad_values_naming_the_field(field, value):
         NativeSearchConfig(**{field: value})
 
 
-def test_config_from_mapping_takes_lists_and_refuses_unknown_keys():
-    config = NativeSearchConfig.from_mapping({"formats": ["int8_static", "float16"], "repair_evaluations": 3})
+def test_the_build_config_takes_lists_and_refuses_unknown_keys():
+    from mmnet.pipeline.config import config_from_mapping
+
+    def native(section):
+        return config_from_mapping({"name": "t", "dataset": {"source": "builtin:digits"},
+                                    "sieve": {"native": section}}).sieve.native
+
+    config = native({"formats": ["int8_static", "float16"], "repair_evaluations": 3})
     assert config.formats == ("int8_static", "float16") and config.repair_evaluations == 3
-    assert NativeSearchConfig.from_mapping(config.to_json()) == config
-    with pytest.raises(ConfigError, match="unknown key.*'speed'"):
-        NativeSearchConfig.from_mapping({"speed": 1})
+    assert native(config.to_json()) == config
+    with pytest.raises(ConfigError, match="sieve.native.speed: unknown key"):
+        native({"speed": 1})
 
 
 def test_sweep_skips_what_reduces_a_format_below_the_floor():

@@ -37,10 +37,15 @@ def test_config_refuses_bad_values_naming_the_field(field, value):
         SearchConfig(**{field: value})
 
 
-def test_config_from_mapping_refuses_unknown_keys():
-    with pytest.raises(ConfigError, match="unknown key.*'coverge'"):
-        SearchConfig.from_mapping({"coverge": 0.9})
-    assert SearchConfig.from_mapping({"coverage": 0.99}).coverage == 0.99
+def test_the_build_config_refuses_unknown_search_keys():
+    from mmnet.pipeline.config import config_from_mapping
+
+    def sieve(search):
+        return config_from_mapping({"name": "t", "dataset": {"source": "builtin:digits"}, "sieve": {"search": search}})
+
+    with pytest.raises(ConfigError, match="sieve.search.coverge: unknown key"):
+        sieve({"coverge": 0.9})
+    assert sieve({"coverage": 0.99}).sieve.search.coverage == 0.99
 
 
 def test_sweep_goes_down_mantissa_then_exponent_and_stops_as_the_paper_says():
