@@ -105,10 +105,6 @@ class StageCache:
         default_mirror = Path(tempfile.gettempdir()) / "mmnet-stage-mirror" / hashlib.sha256(self.root.encode()).hexdigest()[:12]
         self.mirror = Path(mirror) if mirror is not None else default_mirror
 
-    @property
-    def is_local(self) -> bool:
-        return self._local
-
     def _fs(self):
         return fsspec.core.url_to_fs(self.root)[0]
 
