@@ -41,11 +41,12 @@ every request is answered).
 ``X-Request-Id`` the generator sends, the front delay from the scheduled send to the frame queued —
 HTTP, body, JSON/base64/PNG decoding — and the back delay from the last pass to the reply at the
 client). Each measured run is replayed (its arrival times and frames, so the probe's real decisions)
-``SIM_REPEATS`` times with independent draws from those distributions — each draw from the second of
-the run it falls in (``WINDOW_S``: the host's slow spells where they were), and, for comparison, from
-the whole run; p50, p95 and throughput of every measured point beside the simulated ones, with the
-relative error per point and the maximum, and the measured p95's own bootstrap interval. The runs
-are saved (``duo_load_runs.json.gz``), so ``--resimulate`` redoes the simulation without load.
+``SIM_REPEATS`` times with independent draws from those distributions — each draw from the window of
+``WINDOW_S`` (a tenth of a second) of the run it falls in (the host's slow spells where they were; the
+report's pass-time memory shows how long they last), and, for comparison, from the whole run; p50,
+p95 and throughput of every measured point beside the simulated ones, with the relative error per
+point and the maximum, and the measured p95's own bootstrap interval. The runs are saved
+(``duo_load_runs.json.gz``), so ``--resimulate`` redoes the simulation without load.
 Beyond the measured rates (1.5, 2 and 3 × the highest) it runs Poisson arrivals with the highest
 rate's service times. The service times measured in this process before the curve (in isolation)
 are reported beside the served ones: on a shared 2-core host the same pass costs more under load.
@@ -389,7 +390,7 @@ def fetch_timings(url: str, since: int) -> dict[str, Any]:
         return json.loads(reply.read().decode("utf-8"))
 
 
-WINDOW_S = 1.0  # the simulation's windows of a run (ServiceTimes.windows)
+WINDOW_S = 0.1  # the simulation's windows of a run (ServiceTimes.windows): shorter than the host's slow spells
 
 
 def _request_delays(log: dict[str, Any], replies: list[Reply]) -> list[tuple[int, float, float, float, float]]:
@@ -638,7 +639,7 @@ def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: 
                    repeats: int = SIM_REPEATS, windowed: bool = True, traced: bool = False) -> dict[str, Any]:
     """A measured point simulated: each of its runs replayed ``repeats`` times — the run's own arrival
     times and frames (so the probe's real decisions), service times drawn from what the server timed
-    during that run (``windowed``: from the second of the run each draw falls in; else from the whole
+    during that run (``windowed``: from the window of the run each draw falls in; else from the whole
     run) — and pooled as the measured point pools its runs. ``traced``: each answered request keeps its
     own measured front and back delays (the overheads outside the model passes: the generator's send,
     HTTP, decoding, the reply) and each worker gap is the one measured after the pass that ended nearest
@@ -661,6 +662,41 @@ def simulate_point(runs: list[Run], config: DuoConfig, *, single: bool, routes: 
 
     return {"p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99), "throughput_per_s": answered / seconds if seconds else None,
             "refused_share": refused / offered if offered else None, "repeats": repeats}
+
+
+MEMORY_LAGS_S = (0.03, 0.1, 0.3, 1.0)  # pass-time memory: lags, seconds (MEMORY_TOLERANCE on either side)
+MEMORY_TOLERANCE = 0.3
+
+
+def pass_time_memory(runs: list[list[Run]], lags: tuple[float, ...] = MEMORY_LAGS_S) -> dict[str, float | None]:
+    """How long the host's speed persists: over every run's worker passes, the correlation between two
+    passes' log duration relative to the median pass of their model and frames, for passes ``lag`` apart
+    (±30%), per lag (None: fewer than 30 pairs). Where it fades, draws that far apart may as well be
+    independent: the simulation's windows (``WINDOW_S``) should be shorter than that."""
+    pairs: dict[float, list[np.ndarray]] = {lag: [] for lag in lags}
+    for point in runs:
+        for run in point:
+            fields = {name: k for k, name in enumerate(run.log.get("pass_fields", []))}
+            rows = run.log.get("passes", [])
+            for model in (LITTLE, BIG):
+                mine = [r for r in rows if r[fields["model"]] == model]
+                if len(mine) < 2:
+                    continue
+                start = np.asarray([r[fields["start"]] for r in mine])
+                frames = np.asarray([r[fields["frames"]] for r in mine])
+                seconds = np.maximum(np.asarray([r[fields["end"]] for r in mine]) - start, 1e-9)
+                medians = {b: np.median(seconds[frames == b]) for b in np.unique(frames)}
+                deviation = np.log(seconds / np.asarray([medians[b] for b in frames]))
+                apart = start[None, :] - start[:, None]
+                for lag in lags:
+                    i, j = np.nonzero(np.abs(apart - lag) < MEMORY_TOLERANCE * lag)
+                    pairs[lag].append(np.stack([deviation[i], deviation[j]]))
+    out: dict[str, float | None] = {}
+    for lag, chunks in pairs.items():
+        joined = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0))
+        usable = joined.shape[1] >= 30 and joined[0].std() > 0 and joined[1].std() > 0
+        out[f"{lag:g}"] = float(np.corrcoef(joined)[0, 1]) if usable else None
+    return out
 
 
 def p95_interval(runs: list[Run], rng: np.random.Generator, resamples: int = 1000) -> list[float] | None:
@@ -719,6 +755,7 @@ def validate_simulation(points: list[dict[str, Any]], runs: list[list[Run]], con
 
     window_s = next((run.times.window_s for point in runs for run in point), WINDOW_S)
     return {"rows": rows, "extended": extended, "repeats": SIM_REPEATS, "window_s": window_s,
+            "pass_time_memory": pass_time_memory(runs),
             "max_error": worst(""), "stationary_max_error": worst("stationary_"), "traced_max_error": worst("traced_")}
 
 
@@ -869,6 +906,12 @@ def to_markdown(result: dict[str, Any]) -> str:
                                if traced else "n/a")
                 lines.append(f"| {r['rate']:g} | {cell(r, 'p50_ms')} | {cell(r, 'p95_ms')}{spread} | {noise} | "
                              f"{traced_cell} | {cell(r, 'throughput_per_s')} |")
+            memory = sim.get("pass_time_memory")
+            if memory:
+                lines += ["", "Pass-time memory (how long the host's speed persists): the correlation of two worker "
+                          "passes' durations, relative to the median of their size, by how far apart they ran: "
+                          + ", ".join(f"{lag} s {_f(r, '.2f')}" for lag, r in memory.items())
+                          + f" (the simulation's windows: {sim['window_s']:g} s)."]
             worst, whole = sim["max_error"], sim["stationary_max_error"]
             lines += ["", f"Max error: p50 {_pct(worst['p50_ms'])}, p95 {_pct(worst['p95_ms'])}, throughput "
                       f"{_pct(worst['throughput_per_s'])} (whole-run draws: {_pct(whole['p50_ms'])}, "

@@ -26,11 +26,11 @@ The model, stage by stage, as a request goes through the server:
   the socket): a delay drawn per request from the measured ``back`` times.
 
 Every draw is independent. With one distribution per run the model keeps what the run's times were, not
-*when*: on a shared host the slow spells (another job taking the cores for a second) hit many passes and
-requests together. ``ServiceTimes.windows`` keeps that too: the run's times cut into windows of a second,
-each draw from the window of its moment (the host's speed as it was then; the queueing is still the
-simulation's). It gives each worker its own thread as the server does; the workers' contention for
-the host's cores is in the measured times, not modelled.
+*when*: on a shared host the slow spells (another job taking the cores for a moment) hit many passes
+and requests together. ``ServiceTimes.windows`` keeps that too: the run's times cut into short windows
+(a tenth of a second in ``duo_load``), each draw from the window of its moment (the host's speed as it
+was then; the queueing is still the simulation's). It gives each worker its own thread as the server
+does; the workers' contention for the host's cores is in the measured times, not modelled.
 """
 
 from __future__ import annotations

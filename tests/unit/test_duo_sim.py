@@ -11,6 +11,7 @@ from mmnet.benchmarks.duo_load import (
     Reply,
     Run,
     overload_summary,
+    pass_time_memory,
     poisson_schedule,
     repeat_noise,
     simulate_point,
@@ -216,6 +217,27 @@ def test_windowed_times_draw_from_the_window_of_their_moment():
     assert times.pass_time("big", 1, rng) == pytest.approx(0.050) and times.stationary().windows == ()
 
 
+def test_pass_time_memory_finds_how_long_slow_spells_last():
+    # Passes every 10 ms for 30 s; the host is 3x slower in 60-ms spells starting at random moments (about
+    # two a second), with independent jitter: passes 30 ms apart often share a spell, 1 s apart only by chance.
+    rng = np.random.default_rng(3)
+    start = np.arange(0.0, 30.0, 0.010)
+    spells = rng.uniform(0.0, 30.0, 60)
+    slow = ((start[:, None] - spells[None, :] >= 0) & (start[:, None] - spells[None, :] < 0.06)).any(axis=1)
+    seconds = 0.004 * np.where(slow, 3.0, 1.0) * np.exp(rng.normal(0, 0.1, start.size))
+    rows = [[k, "big", 1, float(t), float(t + d), 0] for k, (t, d) in enumerate(zip(start, seconds))]
+    run = Run(np.zeros(0), 30.0, [], ServiceTimes(), _log(rows, []))
+    memory = pass_time_memory([[run]], lags=(0.03, 1.0))
+    assert memory["0.03"] > 0.3
+    assert abs(memory["1"]) < 0.1
+
+
+def test_pass_time_memory_needs_enough_pairs():
+    rows = [[1, "big", 1, 0.0, 0.004, 0], [2, "big", 1, 0.03, 0.035, 0]]
+    run = Run(np.zeros(0), 1.0, [], ServiceTimes(), _log(rows, []))
+    assert pass_time_memory([[run]], lags=(0.03,)) == {"0.03": None}
+
+
 def test_recorded_runs_cut_into_windows_and_survive_a_round_trip(tmp_path):
     from mmnet.benchmarks.duo_load import load_runs, save_runs
 
@@ -223,10 +245,10 @@ def test_recorded_runs_cut_into_windows_and_survive_a_round_trip(tmp_path):
     replies = [Reply(0.2, 0.2, 0.25, 200, 0, index=0, origin=origin), Reply(1.4, 1.4, 1.52, 200, 1, index=1, origin=origin)]
     log = _log([[1, "big", 1, 50.21, 50.24, 0], [2, "big", 1, 51.41, 51.51, 0]],
                [[3, "0", 200, 1, 50.205, 50.21, 50.24, 50.245], [4, "1", 200, 1, 51.405, 51.41, 51.51, 51.515]])
-    run = Run(np.array([0.2, 1.4]), 2.0, replies, times_from_log(log, replies), log)
+    run = Run(np.array([0.2, 1.4]), 2.0, replies, times_from_log(log, replies, window_s=1.0), log)
     assert len(run.times.windows) == 2
     assert run.times.windows[0].big[1] == pytest.approx([0.03]) and run.times.windows[1].big[1] == pytest.approx([0.10])
     save_runs(tmp_path / "runs.json.gz", {"single": [[run]]})
-    again = load_runs(tmp_path / "runs.json.gz")["single"][0][0]
+    again = load_runs(tmp_path / "runs.json.gz", window_s=1.0)["single"][0][0]
     assert again.schedule == pytest.approx(run.schedule) and again.times.front == pytest.approx(run.times.front)
     assert again.times.windows[1].big[1] == pytest.approx([0.10])
